@@ -1,0 +1,42 @@
+!> Entry points called from Python (wrapped by f90wrap at build time).
+module md_api
+    use md_kinds, only: rk, sp
+    use md_setup, only: SetupDT
+    use md_mesh, only: MeshDT
+    use md_input_data, only: InputDataDT
+    use md_output, only: OutputDT
+    use md_cost_options, only: CostOptionsDT
+    use md_parameters, only: ParametersDT
+    use md_forward, only: forward_cost
+    use md_interception_adjust, only: adjust_interception
+    implicit none
+
+contains
+
+    !> Run the model and fill `output` (discharge, final states, cost, and the
+    !> per-cell series selected by output%save_slot).
+    subroutine forward_run(setup, mesh, input, options, parameters, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        type(CostOptionsDT), intent(in) :: options
+        type(ParametersDT), intent(in) :: parameters
+        type(OutputDT), intent(inout) :: output
+
+        real(rk) :: cost
+
+        call forward_cost(setup, mesh, input, options, parameters%rr_parameters, &
+                          parameters%rr_initial_states, output, cost)
+    end subroutine forward_run
+
+    !> Sub-daily runs: per-cell interception capacity matching the daily
+    !> interception implied by the forcings (smash 1.3 `adjust_interception`).
+    subroutine estimate_interception(input, day_of_step, ci)
+        type(InputDataDT), intent(in) :: input
+        integer, intent(in) :: day_of_step(:)
+        real(rk), intent(inout) :: ci(:)
+
+        call adjust_interception(input%prcp, input%pet, day_of_step, ci)
+    end subroutine estimate_interception
+
+end module md_api

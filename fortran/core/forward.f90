@@ -1,0 +1,206 @@
+!> The forward model: snow -> hydrological -> routing operators over every
+!> active cell and time step, then the observation cost. `forward_cost` is
+!> the routine Tapenade differentiates (independents: rr_parameters,
+!> rr_initial_states; dependent: cost), so it holds no I/O and writes the
+!> optional diagnostics (per-cell series) only into `output`, which the cost
+!> does not read back.
+module md_forward
+    use md_kinds, only: rk, sp
+    use md_registry
+    use md_setup, only: SetupDT
+    use md_mesh, only: MeshDT
+    use md_input_data, only: InputDataDT
+    use md_output, only: OutputDT
+    use md_cost_options, only: CostOptionsDT
+    use md_cost, only: observation_cost
+    use md_snow_ssn, only: ssn_step
+    use md_gr_structures, only: gr4_step, gr4_ri_step, gr5_step, gr5_ri_step, gr6_step, &
+                                grc_step, grd_step, loieau_step
+    use md_gr_ode, only: gr4_ode_step
+    use md_vic3l, only: vic3l_step
+    use md_routing, only: lag0_step, lr_step, kw_step
+    implicit none
+    private
+    public :: forward_cost
+
+contains
+
+    subroutine forward_cost(setup, mesh, input, options, rr_parameters, rr_initial_states, &
+                            output, cost)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        type(CostOptionsDT), intent(in) :: options
+        real(rk), intent(in) :: rr_parameters(:, :)      !< (nac, nparameters)
+        real(rk), intent(in) :: rr_initial_states(:, :)  !< (nac, nstates)
+        type(OutputDT), intent(inout) :: output
+        real(rk), intent(out) :: cost
+
+        real(rk), allocatable :: states(:, :), qsim(:, :)
+        real(rk), allocatable :: qlat(:), q(:), qup(:), qlat_prev(:), q_prev(:), qup_prev(:)
+        integer :: t, g
+
+        allocate (states(mesh%nac, size(rr_initial_states, 2)))
+        allocate (qsim(max(mesh%ng, 1), setup%ntime_step))
+        allocate (qlat(mesh%nac), q(mesh%nac), qup(mesh%nac))
+        allocate (qlat_prev(mesh%nac), q_prev(mesh%nac), qup_prev(mesh%nac))
+        states = rr_initial_states
+        q = 0._rk
+        qup = 0._rk
+        qlat = 0._rk
+        qsim = 0._rk
+
+        do t = 1, setup%ntime_step
+            ! The kinematic wave scheme couples each step to the previous one.
+            qlat_prev = qlat
+            q_prev = q
+            qup_prev = qup
+            call rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, output)
+            call routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, &
+                              qup_prev, qup, q)
+            do g = 1, mesh%ng
+                qsim(g, t) = q(mesh%gauge_cell(g))
+            end do
+            if (output%save_slot(t) > 0) call save_step(setup, output, t, states, qup, q)
+        end do
+
+        output%q = qsim
+        output%rr_final_states = states
+        call observation_cost(options, qsim, input%qobs, cost)
+        output%cost = cost
+        deallocate (states, qsim, qlat, q, qup, qlat_prev, q_prev, qup_prev)
+    end subroutine forward_cost
+
+    !> Snow and hydrological operators of every cell for step t. Cells are
+    !> independent here, so the loop runs on all threads.
+    subroutine rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        integer, intent(in) :: t
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(inout) :: states(:, :)
+        real(rk), intent(inout) :: qlat(:)   !< lateral inflow of each cell, m3/s
+        type(OutputDT), intent(inout) :: output
+
+        integer :: k, p0, p1, s0, s1, slot
+        real(rk) :: prcp, pet, mlt, qt
+        real(rk) :: fx(MAX_FLUXES)
+
+        ! Column ranges of the hydrological block; snow comes first.
+        p0 = setup%nsnow_parameters + 1
+        p1 = setup%nsnow_parameters + setup%nhy_parameters
+        s0 = setup%nsnow_states + 1
+        s1 = setup%nsnow_states + setup%nhy_states
+        slot = output%save_slot(t)
+
+        !$omp parallel do if (setup%ncpu > 1) num_threads(setup%ncpu) schedule(static) &
+        !$omp& private(k, prcp, pet, mlt, qt, fx)
+        do k = 1, mesh%nac
+            prcp = real(input%prcp(k, t), rk)
+            pet = real(input%pet(k, t), rk)
+            if (setup%snow_module == SNOW_SSN) then
+                call ssn_step(real(input%snow(k, t), rk), real(input%temp(k, t), rk), &
+                              rr_parameters(k, 1:setup%nsnow_parameters), &
+                              states(k, 1:setup%nsnow_states), mlt)
+                ! Melt joins the liquid input only when the rain itself is known.
+                if (prcp >= 0._rk) prcp = prcp + mlt
+            end if
+            fx = 0._rk
+            select case (setup%hydrological_module)
+            case (HY_GR4)
+                call gr4_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case (HY_GR4_RI)
+                call gr4_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case (HY_GR4_ODE)
+                call gr4_ode_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case (HY_GR5)
+                call gr5_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case (HY_GR5_RI)
+                call gr5_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case (HY_GR6)
+                call gr6_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case (HY_GRC)
+                call grc_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case (HY_GRD)
+                call grd_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case (HY_LOIEAU)
+                call loieau_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case (HY_VIC3L)
+                call vic3l_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+            case default
+                qt = 0._rk
+            end select
+            ! mm over the cell during dt -> m3/s
+            qlat(k) = qt*1.e-3_rk*mesh%dx(k)*mesh%dy(k)/setup%dt
+            if (output%save_fluxes .and. slot > 0) then
+                if (setup%snow_module == SNOW_SSN) output%fluxes(k, 1, slot) = mlt
+                output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
+                    fx(1:setup%nhy_fluxes)
+            end if
+        end do
+        !$omp end parallel do
+    end subroutine rainfall_runoff_step
+
+    !> Routing along the drainage network, level by level: a level only reads
+    !> discharges of earlier levels, so its cells can run in parallel.
+    subroutine routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, &
+                            qup_prev, qup, q)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(inout) :: states(:, :)
+        real(rk), intent(in) :: qlat(:), qlat_prev(:), q_prev(:), qup_prev(:)
+        real(rk), intent(inout) :: qup(:), q(:)
+
+        integer :: level, k, i, p0, p1, s0, s1
+
+        p0 = setup%nsnow_parameters + setup%nhy_parameters + 1
+        p1 = p0 + setup%nrt_parameters - 1
+        s0 = setup%nsnow_states + setup%nhy_states + 1
+        s1 = s0 + setup%nrt_states - 1
+
+        do level = 1, mesh%nlevel
+            !$omp parallel do if (setup%ncpu > 1 .and. &
+            !$omp& mesh%level_start(level + 1) - mesh%level_start(level) > 256) &
+            !$omp& num_threads(setup%ncpu) schedule(static) private(k, i)
+            do k = mesh%level_start(level), mesh%level_start(level + 1) - 1
+                qup(k) = 0._rk
+                do i = mesh%up_start(k), mesh%up_start(k + 1) - 1
+                    qup(k) = qup(k) + q(mesh%up_cell(i))
+                end do
+                select case (setup%routing_module)
+                case (RT_LAG0)
+                    call lag0_step(qup(k), qlat(k), q(k))
+                case (RT_LR)
+                    call lr_step(qup(k), qlat(k), mesh%up_area(k), setup%dt, &
+                                 rr_parameters(k, p0:p1), states(k, s0:s1), q(k))
+                case (RT_KW)
+                    call kw_step(qup(k), qup_prev(k), q_prev(k), qlat(k), qlat_prev(k), &
+                                 mesh%dx(k), setup%dt, rr_parameters(k, p0:p1), q(k))
+                case default
+                    ! No routing: each cell only passes on its own runoff.
+                    q(k) = qlat(k)
+                end select
+            end do
+            !$omp end parallel do
+        end do
+    end subroutine routing_step
+
+    subroutine save_step(setup, output, t, states, qup, q)
+        type(SetupDT), intent(in) :: setup
+        type(OutputDT), intent(inout) :: output
+        integer, intent(in) :: t
+        real(rk), intent(in) :: states(:, :), qup(:), q(:)
+
+        integer :: slot
+
+        slot = output%save_slot(t)
+        if (output%save_q_domain) output%q_domain(:, slot) = q
+        if (output%save_rr_states) output%rr_states(:, :, slot) = states
+        ! The routing flux (upstream inflow) follows the snow and hydrological ones.
+        if (output%save_fluxes .and. setup%nrt_fluxes > 0) &
+            output%fluxes(:, setup%nsnow_fluxes + setup%nhy_fluxes + 1, slot) = qup
+    end subroutine save_step
+
+end module md_forward

@@ -1,0 +1,31 @@
+!> Run configuration that the Fortran core needs: time axis, structure ids and
+!> the layout of the parameter/state columns. Python fills it from the user's
+!> setup dict and the structure registry, so every size here is derived, never
+!> typed by hand.
+module md_setup
+    use md_kinds, only: rk
+    implicit none
+
+    type SetupDT
+        real(rk) :: dt = 3600._rk
+        integer :: ntime_step = 0
+        !> Structure ids, numbered as in the registry (see registry_ids.f90).
+        integer :: snow_module = 1
+        integer :: hydrological_module = 1
+        integer :: routing_module = 1
+        !> Columns of rr_parameters / rr_states: [snow | hydrological | routing].
+        integer :: nsnow_parameters = 0
+        integer :: nhy_parameters = 0
+        integer :: nrt_parameters = 0
+        integer :: nsnow_states = 0
+        integer :: nhy_states = 0
+        integer :: nrt_states = 0
+        !> Columns of the flux series: [snow | hydrological | routing].
+        integer :: nsnow_fluxes = 0
+        integer :: nhy_fluxes = 0
+        integer :: nrt_fluxes = 0
+        !> Number of OpenMP threads used over cells (1 = serial).
+        integer :: ncpu = 1
+    end type SetupDT
+
+end module md_setup

@@ -1,0 +1,56 @@
+"""Generate the Python bindings of the Fortran core with f90wrap (direct-C mode).
+
+Called by meson at build time; the outputs are build products, never committed.
+
+Usage: python run_f90wrap.py <outdir> <file.f90> [<file.f90> ...]
+
+Writes into <outdir>: _fcore.c (the CPython extension glue), fcore.py (the
+Python classes of the Fortran derived types) and f90wrap_<stem>.f90 for each
+input (an empty one when f90wrap has nothing to wrap in it, so the build can
+name its outputs in advance).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# Kinds of the core (md_kinds): f90wrap sees them as real(8)/real(4) once
+# resolved, so map both spellings.
+KIND_MAP = {
+    "real": {"rk": "double", "sp": "float", "8": "double", "4": "float"},
+    "integer": {"": "int", "4": "int", "8": "long_long"},
+    "logical": {"": "int"},
+}
+
+
+def main():
+    outdir, sources = sys.argv[1], [os.path.abspath(s) for s in sys.argv[2:]]
+    with tempfile.TemporaryDirectory() as work:
+        kind_map = os.path.join(work, "kind_map")
+        with open(kind_map, "w") as f:
+            f.write(repr(KIND_MAP))
+        subprocess.run(
+            [sys.executable, "-m", "f90wrap.scripts.main", "-m", "fcore", "-k", kind_map,
+             "--direct-c", *sources],
+            cwd=work, check=True, stdout=subprocess.DEVNULL,
+        )
+        for src in sources:
+            name = "f90wrap_" + os.path.splitext(os.path.basename(src))[0] + ".f90"
+            produced = os.path.join(work, name)
+            if os.path.exists(produced):
+                shutil.copy(produced, os.path.join(outdir, name))
+            else:
+                open(os.path.join(outdir, name), "w").close()
+        shutil.copy(os.path.join(work, "_fcore.c"), os.path.join(outdir, "_fcore.c"))
+        with open(os.path.join(work, "fcore.py")) as f:
+            text = f.read()
+        # The extension lives inside the package, next to this module.
+        text = text.replace("import _fcore\n", "from smash import _fcore\n", 1)
+        with open(os.path.join(outdir, "fcore.py"), "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The data objects hung on a Model, with the smash 1.x attribute names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
+
+
+class NamedMaps:
+    """Spatial maps of named quantities: `keys` (n,) and `values` (nrow, ncol, n).
+
+    `values` is a plain writable numpy array: editing it in place changes
+    what the next run uses.
+    """
+
+    def __init__(self, keys, values: np.ndarray):
+        self.keys = np.array(list(keys), dtype="<U16")
+        self.values = values
+
+    def index(self, key: str) -> int:
+        hits = np.flatnonzero(self.keys == key)
+        if hits.size == 0:
+            raise ValueError(f"Unknown key {key!r}; choose one of {self.keys.tolist()}")
+        return int(hits[0])
+
+    def copy(self) -> NamedMaps:
+        return type(self)(self.keys, self.values.copy())
+
+    def __repr__(self):
+        return f"{type(self).__name__}(keys={self.keys.tolist()}, values: shape {self.values.shape})"
+
+
+class RRStates(NamedMaps):
+    """Rainfall-runoff states at one time step (`time_step` is its end time)."""
+
+    def __init__(self, keys, values, time_step=None):
+        super().__init__(keys, values)
+        self.time_step = time_step
+
+    def __repr__(self):
+        return f"RRStates(time_step={self.time_step}, keys={self.keys.tolist()})"
+
+
+class AtmosData:
+    """Atmospheric forcings as (nrow, ncol, ntime_step) grids.
+
+    The model keeps forcings of active cells only (that is what the core
+    reads). Reading an attribute builds the grid (read-only, -99 outside the
+    active cells); assign a whole array to change it.
+    """
+
+    _KINDS = ("prcp", "pet", "snow", "temp")
+
+    def __init__(self, model):
+        self._model = model
+
+    def _get(self, kind):
+        m = self._model
+        if kind in ("snow", "temp") and m.setup.snow_module == "zero":
+            raise AttributeError(f"atmos_data.{kind} exists only with a snow module (setup snow_module)")
+        arr = getattr(m._finput, kind)
+        return _readonly(m._network.to_grid(arr, fill=-99.0, dtype=np.float32))
+
+    def _set(self, kind, grid):
+        m = self._model
+        grid = np.asarray(grid, dtype=np.float32)
+        expected = (m.mesh.nrow, m.mesh.ncol, m.setup.ntime_step)
+        if grid.shape != expected:
+            raise ValueError(f"atmos_data.{kind} must have shape (nrow, ncol, ntime_step) = {expected}, got {grid.shape}")
+        if not np.all(np.isfinite(grid[m._network.rows, m._network.cols])):
+            raise ValueError(f"atmos_data.{kind} holds NaN or inf on active cells; use -99 for missing values")
+        getattr(m._finput, kind)[...] = m._network.from_grid(grid)
+        m._update_mean_atmos()
+
+    prcp = property(lambda s: s._get("prcp"), lambda s, v: s._set("prcp", v))
+    pet = property(lambda s: s._get("pet"), lambda s, v: s._set("pet", v))
+    snow = property(lambda s: s._get("snow"), lambda s, v: s._set("snow", v))
+    temp = property(lambda s: s._get("temp"), lambda s, v: s._set("temp", v))
+
+    def __repr__(self):
+        s = self._model.setup
+        attrs = "prcp, pet" + (", snow, temp" if s.snow_module != "zero" else "")
+        return f"AtmosData({attrs}: (nrow, ncol, ntime) = ({self._model.mesh.nrow}, {self._model.mesh.ncol}, {s.ntime_step}); mean_prcp, mean_pet: (ng, ntime))"
+
+
+class PhysioData:
+    """Physical descriptors (nrow, ncol, nd) and their min/max over active cells."""
+
+    def __init__(self, descriptor: np.ndarray, names):
+        self.descriptor = descriptor
+        self.names = list(names)
+        if descriptor.shape[-1]:
+            flat = descriptor.reshape(-1, descriptor.shape[-1])
+            self.l_descriptor = flat.min(axis=0)
+            self.u_descriptor = flat.max(axis=0)
+        else:
+            self.l_descriptor = self.u_descriptor = np.zeros(0, dtype=np.float32)
+
+    def __repr__(self):
+        return f"PhysioData(descriptor: shape {self.descriptor.shape}, names={self.names})"
+
+
+class ResponseData:
+    """Observed discharge `q` (ng, ntime_step), m3/s, -99 where missing."""
+
+    def __init__(self, model):
+        self._model = model
+
+    @property
+    def q(self):
+        return self._model._finput.qobs[: self._model.mesh.ng]
+
+    @q.setter
+    def q(self, value):
+        m = self._model
+        value = np.asarray(value, dtype=np.float32)
+        expected = (m.mesh.ng, m.setup.ntime_step)
+        if value.shape != expected:
+            raise ValueError(f"response_data.q must have shape (ng, ntime_step) = {expected}, got {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError("response_data.q holds NaN or inf; use -99 for missing values")
+        m._finput.qobs[: m.mesh.ng] = value
+
+    def __repr__(self):
+        return f"ResponseData(q: shape ({self._model.mesh.ng}, {self._model.setup.ntime_step}))"
+
+
+class Response:
+    """Simulated discharge `q` (ng, ntime_step), m3/s, from the last run."""
+
+    def __init__(self, q: np.ndarray):
+        self.q = q
+
+    def __repr__(self):
+        return f"Response(q: shape {self.q.shape})"

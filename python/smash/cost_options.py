@@ -1,0 +1,95 @@
+"""Cost options (`jobs_cmpt`, `wjobs_cmpt`, `gauge`, `wgauge`, `end_warmup`) resolved to numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smash import fcore
+from smash.model_setup import parse_time
+from smash.registry import metric_names
+
+DEFAULT_COST_OPTIONS = {
+    "jobs_cmpt": "nse",
+    "wjobs_cmpt": "mean",
+    "gauge": "dws",
+    "wgauge": "mean",
+    "end_warmup": None,
+}
+
+
+def _as_list(value):
+    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
+        return [value]
+    return list(value)
+
+
+def _weights(spec, n, what):
+    if isinstance(spec, str):
+        if spec == "mean":
+            return np.full(n, 1.0 / n)
+        raise ValueError(f"{what} {spec!r} is not supported here; give 'mean' or one number per item")
+    w = np.asarray(_as_list(spec), dtype=float)
+    if w.shape != (n,):
+        raise ValueError(f"{what} has {w.size} values but {n} are needed")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"{what} must be finite and non-negative, got {w.tolist()}")
+    return w
+
+
+def resolve_gauges(model, gauge) -> np.ndarray:
+    """Indices of the gauges entering the cost: 'dws', 'all', a code or a list of codes."""
+    codes = [str(c) for c in model.mesh.code]
+    if model.mesh.ng == 0:
+        raise ValueError("The mesh has no gauge: the cost needs observed discharge at gauges")
+    if isinstance(gauge, str) and gauge == "all":
+        return np.arange(len(codes))
+    if isinstance(gauge, str) and gauge == "dws":
+        flwdst = np.asarray(model.mesh.flwdst, dtype=float) if hasattr(model.mesh, "flwdst") else None
+        if flwdst is None:
+            return np.array([0])
+        pos = np.asarray(model.mesh.gauge_pos)
+        dist = flwdst[pos[:, 0], pos[:, 1]]
+        return np.flatnonzero(dist == dist.min())
+    wanted = _as_list(gauge)
+    missing = [g for g in wanted if str(g) not in codes]
+    if missing:
+        raise ValueError(f"Unknown gauge code(s) {missing}; the mesh has {codes}")
+    return np.array([codes.index(str(g)) for g in wanted])
+
+
+def build_cost_options(model, cost_options: dict | None):
+    """Check user cost options and return (resolved dict, Fortran CostOptionsDT)."""
+    opts = dict(DEFAULT_COST_OPTIONS)
+    if cost_options:
+        unknown = set(cost_options) - set(DEFAULT_COST_OPTIONS)
+        if unknown:
+            raise ValueError(f"Unknown cost option(s) {sorted(unknown)}; valid: {list(DEFAULT_COST_OPTIONS)}")
+        opts.update(cost_options)
+
+    jobs = [str(j) for j in _as_list(opts["jobs_cmpt"])]
+    valid = metric_names()
+    bad = [j for j in jobs if j not in valid]
+    if bad:
+        raise ValueError(f"Unknown jobs_cmpt {bad}; choose among {valid}")
+    wjobs = _weights(opts["wjobs_cmpt"], len(jobs), "wjobs_cmpt")
+
+    fc = fcore.md_cost_options.CostOptionsDT()
+    ng = model.mesh.ng
+    fcore.md_cost_options.cost_options_alloc(fc, len(jobs), ng)
+    fc.jobs_metric[:] = [valid.index(j) + 1 for j in jobs]
+    fc.wjobs[:] = wjobs
+    if ng:
+        gauges = resolve_gauges(model, opts["gauge"])
+        wg = _weights(opts["wgauge"], gauges.size, "wgauge")
+        fc.wgauge[gauges] = wg
+
+    end_warmup = 0
+    if opts["end_warmup"] is not None:
+        when = parse_time(opts["end_warmup"], "end_warmup")
+        s = model.setup
+        if not s.start_time <= when <= s.end_time:
+            raise ValueError(f"end_warmup {when} is outside the simulation period {s.start_time} -> {s.end_time}")
+        end_warmup = int((when - s.start_time).total_seconds() // s.dt)
+    fc.end_warmup = end_warmup
+    opts.update(jobs_cmpt=jobs, wjobs_cmpt=wjobs, end_warmup=end_warmup)
+    return opts, fc

@@ -1,0 +1,134 @@
+"""forward_run: simulate discharge, optionally returning states, fluxes and cost."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+
+import numpy as np
+
+from smash import fcore
+from smash.containers import RRStates
+from smash.cost_options import build_cost_options
+from smash.model_setup import parse_time
+
+RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs")
+COMMON_KEYS = ("ncpu", "verbose")
+
+
+class ForwardRun:
+    """Outputs of a forward run selected by `return_options`.
+
+    Attributes present depending on the options: `time_step` (end times of
+    the returned steps), `rr_states` (list of RRStates), `q_domain`
+    (nrow, ncol, n) m3/s, `internal_fluxes` (dict of (nrow, ncol, n) arrays),
+    `cost`, `jobs`.
+    """
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+    def __repr__(self):
+        return f"ForwardRun({', '.join(sorted(self.__dict__))})"
+
+
+def check_common_options(common_options):
+    opts = {"ncpu": 1, "verbose": False}
+    if common_options:
+        unknown = set(common_options) - set(COMMON_KEYS)
+        if unknown:
+            raise ValueError(f"Unknown common option(s) {sorted(unknown)}; valid: {list(COMMON_KEYS)}")
+        opts.update(common_options)
+    ncpu = opts["ncpu"]
+    if isinstance(ncpu, bool) or not isinstance(ncpu, (int, np.integer)) or ncpu < 1:
+        raise ValueError(f"common_options['ncpu'] must be a positive integer, got {ncpu!r}")
+    return opts
+
+
+def _time_steps(model, spec):
+    """1-based indices of the steps whose outputs are returned."""
+    s = model.setup
+    n = s.ntime_step
+    if spec is None or (isinstance(spec, str) and spec == "all"):
+        return np.arange(1, n + 1)
+    values = [spec] if isinstance(spec, (str, _dt.date, np.datetime64)) else list(spec)
+    steps = []
+    for v in values:
+        when = parse_time(v, "return_options['time_step']")
+        offset = (when - s.start_time).total_seconds() / s.dt
+        if offset != int(offset) or not 1 <= offset <= n:
+            raise ValueError(f"time_step {when} is not the end of a simulated step "
+                             f"({s.start_time + _dt.timedelta(seconds=s.dt)} -> {s.end_time}, every {s.dt} s)")
+        steps.append(int(offset))
+    return np.unique(steps)
+
+
+def run_forward(model, cost_options=None, common_options=None, return_options=None):
+    common = check_common_options(common_options)
+    ret = dict(return_options or {})
+    unknown = set(ret) - set(RETURN_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown return option(s) {sorted(unknown)}; valid: {list(RETURN_KEYS)}")
+    _, fcost = build_cost_options(model, cost_options)
+    if (ret.get("cost") or ret.get("jobs")) and model.mesh.ng == 0:
+        raise ValueError("return_options asks for the cost but the mesh has no gauge")
+
+    s, net = model.setup, model._network
+    steps = _time_steps(model, ret.get("time_step"))
+    want_states, want_q, want_fluxes = (bool(ret.get(k)) for k in ("rr_states", "q_domain", "internal_fluxes"))
+    any_series = want_states or want_q or want_fluxes
+    structure = model._structure
+    fo = fcore.md_output.OutputDT()
+    fcore.md_output.output_alloc(
+        fo, net.gauge_cell.size, net.nac, s.ntime_step, len(structure.rr_states), len(structure.fluxes),
+        steps.size if any_series else 0, want_q, want_states, want_fluxes,
+    )
+    if any_series:
+        fo.save_slot[steps - 1] = np.arange(1, steps.size + 1)
+
+    model._sync_parameters()
+    model._fsetup.ncpu = int(common["ncpu"])
+    t0 = time.perf_counter()
+    fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fcost, model._fparams, fo)
+    elapsed = time.perf_counter() - t0
+    if common["verbose"]:
+        print(f"</> Forward Run ({elapsed:.3f} s)")
+
+    ng = int(net.gauge_cell.size)
+    model.response.q = np.array(fo.q[:ng], dtype=np.float32)
+    if len(structure.rr_states):
+        model.rr_final_states.values = net.to_grid(np.array(fo.rr_final_states), fill=-99.0, dtype=np.float64)
+    if not ret:
+        return None
+
+    out = {}
+    end_times = [s.start_time + _dt.timedelta(seconds=int(t) * s.dt) for t in steps]
+    if any_series:
+        out["time_step"] = np.array(end_times, dtype="datetime64[s]")
+    if want_states:
+        series = np.array(fo.rr_states)
+        out["rr_states"] = [
+            RRStates(structure.rr_states, net.to_grid(series[:, :, i], fill=-99.0, dtype=np.float64),
+                     np.datetime64(end_times[i], "s"))
+            for i in range(steps.size)
+        ]
+    if want_q:
+        out["q_domain"] = net.to_grid(np.array(fo.q_domain), fill=-99.0, dtype=np.float32)
+    if want_fluxes:
+        fluxes = np.array(fo.fluxes)
+        out["internal_fluxes"] = {
+            name: net.to_grid(fluxes[:, i, :], fill=-99.0, dtype=np.float32)
+            for i, name in enumerate(structure.fluxes)
+        }
+    if ret.get("cost"):
+        out["cost"] = float(fo.cost)
+    if ret.get("jobs"):
+        out["jobs"] = float(fo.cost)
+    return ForwardRun(**out)
+
+
+def forward_run(model, cost_options=None, common_options=None, return_options=None):
+    """Run a copy of `model`; return it, plus a ForwardRun when `return_options` is given."""
+    new = model.copy()
+    result = run_forward(new, cost_options, common_options, return_options)
+    return (new, result) if return_options else new

@@ -1,0 +1,301 @@
+"""The Model: a catchment mesh, its inputs, a structure and its parameters."""
+
+from __future__ import annotations
+
+import copy as _copy
+import datetime as _dt
+
+import numpy as np
+
+from smash import fcore
+from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData
+from smash.model_setup import normalize_setup
+from smash.network import build_network
+from smash.registry import (
+    Structure,
+    feasible_violation,
+    parameter_bounds,
+    parameter_default,
+    state_bounds,
+    state_default,
+)
+
+
+class _Attributes:
+    """Attribute access to a dict (model.setup.dt, model.mesh.flwdir)."""
+
+    def __init__(self, values: dict, title: str):
+        self.__dict__.update(values)
+        self._title = title
+
+    def __repr__(self):
+        keys = sorted(k for k in self.__dict__ if not k.startswith("_"))
+        return f"{self._title}({', '.join(keys)})"
+
+
+class Model:
+    """A distributed hydrological model on a mesh.
+
+    Parameters
+    ----------
+    setup : dict
+        Structure, time axis and input locations (see `smash.factory.load_dataset`).
+    mesh : dict
+        Grid, flow directions and gauges (see `smash.io.read_mesh`).
+    verbose : bool
+        Show progress while reading inputs.
+    """
+
+    def __init__(self, setup: dict, mesh: dict, verbose: bool = False):
+        from smash import inputs
+
+        norm = normalize_setup(setup)
+        self._structure = Structure(norm["snow_module"], norm["hydrological_module"], norm["routing_module"])
+        norm["structure"] = self._structure.name
+        self.setup = _Attributes(norm, "Setup")
+        self._network = build_network(mesh)
+        mesh_attrs = {k: (np.asarray(v) if isinstance(v, (list, tuple)) else v) for k, v in mesh.items()}
+        mesh_attrs["nac"] = self._network.nac
+        mesh_attrs["ng"] = int(self._network.gauge_cell.size)
+        mesh_attrs.setdefault("gauge_pos", np.zeros((0, 2), dtype=np.int32))
+        mesh_attrs.setdefault("code", np.array([], dtype="<U8"))
+        mesh_attrs["code"] = np.array([c.decode() if isinstance(c, bytes) else str(c) for c in mesh_attrs["code"]])
+        for key in ("dx", "dy"):
+            arr = np.asarray(mesh_attrs.get(key, np.full((self._network.nrow, self._network.ncol), 1000.0)))
+            if arr.ndim == 0:
+                arr = np.full((self._network.nrow, self._network.ncol), float(arr))
+            mesh_attrs[key] = arr
+        self.mesh = _Attributes(mesh_attrs, "Mesh")
+        self._check_mesh_geometry()
+
+        self._build_core()
+        self._read_inputs(inputs, verbose)
+        self._init_parameters()
+        if norm["synthetic"]:
+            from smash.factory.synthetic import synthetic_observations
+
+            self.response_data.q = synthetic_observations(self)
+        self.response = Response(np.zeros((self.mesh.ng, norm["ntime_step"]), dtype=np.float32))
+        self.rr_final_states = NamedMaps(self.rr_initial_states.keys, np.full_like(self.rr_initial_states.values, -99.0))
+
+    # ------------------------------------------------------------------ build
+    def _check_mesh_geometry(self):
+        net = self._network
+        for key in ("dx", "dy"):
+            vals = np.asarray(self.mesh.__dict__[key], dtype=float)
+            if vals.shape != (net.nrow, net.ncol):
+                raise ValueError(f"mesh[{key!r}] has shape {vals.shape}, expected {(net.nrow, net.ncol)}")
+            cell = vals[net.rows, net.cols]
+            if not np.all(np.isfinite(cell) & (cell > 0)):
+                raise ValueError(f"mesh[{key!r}] must be positive and finite on active cells")
+
+    def _build_core(self):
+        s, net = self.setup, self._network
+        fs = fcore.md_setup.SetupDT()
+        fs.dt = float(s.dt)
+        fs.ntime_step = s.ntime_step
+        fs.snow_module, fs.hydrological_module, fs.routing_module = self._structure.ids()
+        fs.nsnow_parameters, fs.nhy_parameters, fs.nrt_parameters = self._structure.counts("parameters")
+        fs.nsnow_states, fs.nhy_states, fs.nrt_states = self._structure.counts("states")
+        fs.nsnow_fluxes, fs.nhy_fluxes, fs.nrt_fluxes = self._structure.counts("fluxes")
+        fs.ncpu = 1
+        self._fsetup = fs
+
+        fm = fcore.md_mesh.MeshDT()
+        fcore.md_mesh.mesh_alloc(fm, net.nrow, net.ncol, net.nac, int(net.gauge_cell.size),
+                                 net.nlevel, int(net.up_cell.size))
+        fm.cell_row[:] = net.rows + 1
+        fm.cell_col[:] = net.cols + 1
+        fm.level_start[:] = net.level_start + 1
+        fm.up_start[:] = net.up_start + 1
+        if net.up_cell.size:
+            fm.up_cell[:] = net.up_cell + 1
+        if net.gauge_cell.size:
+            fm.gauge_cell[:] = net.gauge_cell + 1
+        dx = np.asarray(self.mesh.dx, dtype=float)[net.rows, net.cols]
+        dy = np.asarray(self.mesh.dy, dtype=float)[net.rows, net.cols]
+        fm.dx[:] = dx
+        fm.dy[:] = dy
+        # Area drained by the upstream cells: accumulate cell areas down the order.
+        area = dx * dy
+        acc = area.copy()
+        for k in range(net.nac):
+            d = net.downstream[k]
+            if d >= 0:
+                acc[d] += acc[k]
+        fm.up_area[:] = acc - area
+        self._fmesh = fm
+
+    def _read_inputs(self, inputs, verbose):
+        s, net = self.setup.__dict__, self._network
+        fi = fcore.md_input_data.InputDataDT()
+        with_snow = s["snow_module"] != "zero"
+        fcore.md_input_data.input_data_alloc(fi, net.nac, int(net.gauge_cell.size), s["ntime_step"], with_snow)
+        self._finput = fi
+        mesh = self.mesh.__dict__
+        kinds = ["prcp", "pet"] + (["snow", "temp"] if with_snow else [])
+        for kind in kinds:
+            if s.get(f"read_{kind}") or s["synthetic"]:
+                arr = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose)
+                getattr(fi, kind)[...] = arr.T
+        if s["read_qobs"] and net.gauge_cell.size and not s["synthetic"]:
+            fi.qobs[: net.gauge_cell.size] = inputs.read_qobs(s, mesh)
+        if s["read_descriptor"] or (s["synthetic"] and s["descriptor_name"]):
+            desc = inputs.read_descriptor(s, mesh)
+            self._check_descriptor(desc)
+        else:
+            desc = np.zeros((net.nrow, net.ncol, 0), dtype=np.float32)
+        self.atmos_data = AtmosData(self)
+        self.physio_data = PhysioData(desc, s["descriptor_name"])
+        self.response_data = ResponseData(self)
+        self._update_mean_atmos()
+
+    def _check_descriptor(self, desc):
+        net, names = self._network, self.setup.descriptor_name
+        expected = (net.nrow, net.ncol, len(names))
+        if desc.shape != expected:
+            raise ValueError(f"descriptors have shape {desc.shape}, expected (nrow, ncol, nd) = {expected}")
+        on_active = desc[net.rows, net.cols]
+        for i, name in enumerate(names):
+            if np.any(on_active[:, i] < -98) or not np.all(np.isfinite(on_active[:, i])):
+                raise ValueError(f"descriptor {name!r} has missing values on active cells")
+
+    def _update_mean_atmos(self):
+        """Mean forcing over each gauge's catchment per step, missing values left out."""
+        net, fi = self._network, self._finput
+        ng = int(net.gauge_cell.size)
+        names = ["prcp", "pet"] + (["snow", "temp"] if self.setup.snow_module != "zero" else [])
+        for kind in names:
+            data = getattr(fi, kind)
+            mean = np.full((ng, self.setup.ntime_step), -99.0, dtype=np.float32)
+            for g in range(ng):
+                sub = data[net.upstream_mask(int(net.gauge_cell[g]))]
+                valid = sub >= 0 if kind != "temp" else sub > -99
+                count = valid.sum(axis=0)
+                total = np.where(valid, sub, 0.0).sum(axis=0, dtype=np.float64)
+                mean[g] = np.where(count > 0, total / np.maximum(count, 1), -99.0)
+            setattr(self.atmos_data, f"mean_{kind}", mean)
+
+    def _init_parameters(self):
+        s, net = self.setup, self._network
+        shape = (net.nrow, net.ncol)
+        p_keys, s_keys = self._structure.rr_parameters, self._structure.rr_states
+        p_vals = np.stack([np.full(shape, parameter_default(k, s.dt)) for k in p_keys], axis=-1) \
+            if p_keys else np.zeros(shape + (0,))
+        s_vals = np.stack([np.full(shape, state_default(k)) for k in s_keys], axis=-1) \
+            if s_keys else np.zeros(shape + (0,))
+        self.rr_parameters = NamedMaps(p_keys, p_vals)
+        self.rr_initial_states = NamedMaps(s_keys, s_vals)
+        fp = fcore.md_parameters.ParametersDT()
+        fcore.md_parameters.parameters_alloc(fp, net.nac, len(p_keys), len(s_keys))
+        self._fparams = fp
+        if "ci" in p_keys and s.dt < 86400 and s.adjust_interception:
+            self._adjust_interception()
+
+    def _adjust_interception(self):
+        """Sub-daily runs: re-estimate ci per cell from the forcings (as smash 1.3)."""
+        s, net = self.setup, self._network
+        end_times = s.start_time + _dt.timedelta(seconds=s.dt) * np.arange(1, s.ntime_step + 1)
+        days = np.array([(t - _dt.timedelta(microseconds=0)).date().toordinal() for t in end_times])
+        day_of_step = (days - days[0] + 1).astype(np.int32)
+        ci = np.zeros(net.nac, dtype=np.float64)
+        fcore.md_api.estimate_interception(self._finput, day_of_step, ci)
+        i = self.rr_parameters.index("ci")
+        self.rr_parameters.values[net.rows, net.cols, i] = ci
+
+    # ------------------------------------------------------------ parameters
+    def _maps_get(self, maps: NamedMaps, key: str):
+        return maps.values[..., maps.index(key)].copy()
+
+    def _maps_set(self, maps: NamedMaps, key: str, value, what: str):
+        i = maps.index(key)
+        net = self._network
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim == 0:
+            arr = np.full((net.nrow, net.ncol), float(arr))
+        if arr.shape != (net.nrow, net.ncol):
+            raise ValueError(f"{what} {key!r} must be a scalar or an array of shape (nrow, ncol) = "
+                             f"{(net.nrow, net.ncol)}, got {arr.shape}")
+        problem = feasible_violation(key, arr[net.rows, net.cols])
+        if problem:
+            raise ValueError(f"Cannot set {what} {problem}")
+        maps.values[..., i] = arr
+
+    def get_rr_parameters(self, key: str) -> np.ndarray:
+        return self._maps_get(self.rr_parameters, key)
+
+    def set_rr_parameters(self, key: str, value):
+        self._maps_set(self.rr_parameters, key, value, "rr parameter")
+
+    def get_rr_initial_states(self, key: str) -> np.ndarray:
+        return self._maps_get(self.rr_initial_states, key)
+
+    def set_rr_initial_states(self, key: str, value):
+        self._maps_set(self.rr_initial_states, key, value, "rr initial state")
+
+    def get_rr_final_states(self, key: str) -> np.ndarray:
+        return self._maps_get(self.rr_final_states, key)
+
+    def get_rr_parameters_bounds(self) -> dict:
+        return {k: parameter_bounds(k) for k in self.rr_parameters.keys}
+
+    def get_rr_initial_states_bounds(self) -> dict:
+        return {k: state_bounds(k) for k in self.rr_initial_states.keys}
+
+    # -------------------------------------------------------------- running
+    def _sync_parameters(self):
+        """Copy the user-facing maps into the core (active cells, network order)."""
+        net, fp = self._network, self._fparams
+        for name, maps, target in (("rr parameter", self.rr_parameters, fp.rr_parameters),
+                                   ("rr initial state", self.rr_initial_states, fp.rr_initial_states)):
+            if maps.values.shape[-1] == 0:
+                continue
+            active = maps.values[net.rows, net.cols]
+            for i, key in enumerate(maps.keys):
+                problem = feasible_violation(str(key), active[:, i])
+                if problem:
+                    raise ValueError(f"Invalid {name} {problem}")
+            target[...] = active
+
+    def forward_run(self, cost_options=None, common_options=None, return_options=None):
+        """Run the model in place; return a ForwardRun when `return_options` asks for outputs."""
+        from smash.forward import run_forward
+
+        return run_forward(self, cost_options, common_options, return_options)
+
+    def copy(self) -> Model:
+        """Deep copy (the core data included)."""
+        new = Model.__new__(Model)
+        new.setup = _copy.deepcopy(self.setup)
+        new.mesh = _copy.deepcopy(self.mesh)
+        new._structure = self._structure
+        new._network = self._network
+        new._build_core()
+        fi = fcore.md_input_data.InputDataDT()
+        net = self._network
+        fcore.md_input_data.input_data_alloc(fi, net.nac, int(net.gauge_cell.size), self.setup.ntime_step,
+                                             self.setup.snow_module != "zero")
+        for kind in ("prcp", "pet", "snow", "temp", "qobs"):
+            getattr(fi, kind)[...] = getattr(self._finput, kind)
+        new._finput = fi
+        new.atmos_data = AtmosData(new)
+        for key, val in self.atmos_data.__dict__.items():
+            if key.startswith("mean_"):
+                setattr(new.atmos_data, key, val.copy())
+        new.physio_data = _copy.deepcopy(self.physio_data)
+        new.response_data = ResponseData(new)
+        new.response = Response(self.response.q.copy())
+        new.rr_parameters = self.rr_parameters.copy()
+        new.rr_initial_states = self.rr_initial_states.copy()
+        new.rr_final_states = self.rr_final_states.copy()
+        fp = fcore.md_parameters.ParametersDT()
+        fcore.md_parameters.parameters_alloc(fp, net.nac, len(new.rr_parameters.keys), len(new.rr_initial_states.keys))
+        new._fparams = fp
+        return new
+
+    def __repr__(self):
+        s, m = self.setup, self.mesh
+        return (f"Model\n    structure: {s.structure}\n    dt: {s.dt}\n    start_time: {s.start_time}\n"
+                f"    end_time: {s.end_time}\n    nrow x ncol: {m.nrow} x {m.ncol}\n    nac: {m.nac}\n"
+                f"    ng: {m.ng}\n    rr_parameters: {self.rr_parameters.keys.tolist()}\n"
+                f"    rr_initial_states: {self.rr_initial_states.keys.tolist()}")

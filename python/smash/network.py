@@ -1,0 +1,183 @@
+"""The drainage network of a mesh, checked and laid out for the Fortran core.
+
+Active cells are ordered so that every cell comes after all cells draining
+into it, grouped into levels of independent cells (level 1 = no upstream
+cell). The core walks this order for routing, and can process each level
+in parallel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# D8 coding, clockwise from north: value -> (drow, dcol)
+D8_OFFSETS = {1: (-1, 0), 2: (-1, 1), 3: (0, 1), 4: (1, 1), 5: (1, 0), 6: (1, -1), 7: (0, -1), 8: (-1, -1)}
+_DROW = np.array([0] + [D8_OFFSETS[d][0] for d in range(1, 9)])
+_DCOL = np.array([0] + [D8_OFFSETS[d][1] for d in range(1, 9)])
+
+
+@dataclass
+class Network:
+    nrow: int
+    ncol: int
+    rows: np.ndarray          # (nac,) 0-based row of each ordered active cell
+    cols: np.ndarray          # (nac,) 0-based column
+    flat: np.ndarray          # (nac,) row-major flat index into the grid
+    downstream: np.ndarray    # (nac,) ordered index of the downstream cell, -1 at outlets
+    level_start: np.ndarray   # (nlevel + 1,) 0-based start of each level in the order
+    up_start: np.ndarray      # (nac + 1,) CSR offsets of direct upstream cells
+    up_cell: np.ndarray       # (nup,) ordered indices of direct upstream cells
+    gauge_cell: np.ndarray    # (ng,) ordered index of each gauge
+
+    @property
+    def nac(self) -> int:
+        return self.rows.size
+
+    @property
+    def nlevel(self) -> int:
+        return self.level_start.size - 1
+
+    def upstream_mask(self, cell: int) -> np.ndarray:
+        """Boolean (nac,) mask of the cells draining through `cell`, itself included."""
+        mask = np.zeros(self.nac, dtype=bool)
+        mask[cell] = True
+        # Upstream cells precede their downstream cell, so one reverse sweep
+        # of the order propagates membership from the outlet upwards.
+        for k in range(cell, -1, -1):
+            if mask[k]:
+                mask[self.up_cell[self.up_start[k]:self.up_start[k + 1]]] = True
+        return mask
+
+    def to_grid(self, values: np.ndarray, fill=np.nan, dtype=None) -> np.ndarray:
+        """Scatter (nac, ...) values onto a (nrow, ncol, ...) grid."""
+        values = np.asarray(values)
+        grid = np.full((self.nrow, self.ncol) + values.shape[1:], fill,
+                       dtype=dtype or np.result_type(values.dtype, np.asarray(fill).dtype))
+        grid[self.rows, self.cols] = values
+        return grid
+
+    def from_grid(self, grid: np.ndarray) -> np.ndarray:
+        """Gather (nrow, ncol, ...) values of the active cells in network order."""
+        return np.asarray(grid)[self.rows, self.cols]
+
+
+def _grid_array(mesh: dict, key: str, nrow: int, ncol: int) -> np.ndarray:
+    if key not in mesh:
+        raise ValueError(f"mesh is missing the key {key!r}")
+    arr = np.asarray(mesh[key])
+    if arr.shape != (nrow, ncol):
+        raise ValueError(f"mesh[{key!r}] has shape {arr.shape}, expected (nrow, ncol) = {(nrow, ncol)}")
+    return arr
+
+
+def build_network(mesh: dict) -> Network:
+    """Check a mesh dictionary and derive the ordered network. Errors name the bad cell."""
+    for key in ("nrow", "ncol"):
+        if key not in mesh:
+            raise ValueError(f"mesh is missing the key {key!r}")
+    nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
+    if nrow <= 0 or ncol <= 0:
+        raise ValueError(f"mesh grid size (nrow, ncol) = {(nrow, ncol)} must be positive")
+    flwdir = _grid_array(mesh, "flwdir", nrow, ncol)
+    active = _grid_array(mesh, "active_cell", nrow, ncol).astype(bool)
+    if not active.any():
+        raise ValueError("mesh['active_cell'] has no active cell")
+    if "nac" in mesh and int(mesh["nac"]) != int(active.sum()):
+        raise ValueError(f"mesh['nac'] = {int(mesh['nac'])} but active_cell counts {int(active.sum())} cells")
+
+    act_rows, act_cols = np.nonzero(active)
+    d = flwdir[act_rows, act_cols]
+    bad = ~np.isin(d, np.arange(1, 9))
+    gauge_pos = np.asarray(mesh.get("gauge_pos", np.zeros((0, 2), dtype=int))).reshape(-1, 2).astype(int)
+    ng = gauge_pos.shape[0]
+    if "ng" in mesh and int(mesh["ng"]) != ng:
+        raise ValueError(f"mesh['ng'] = {int(mesh['ng'])} but mesh['gauge_pos'] holds {ng} gauges")
+    for g, (r, c) in enumerate(gauge_pos):
+        if not (0 <= r < nrow and 0 <= c < ncol):
+            raise ValueError(f"gauge {g} at (row, col) = ({r}, {c}) is outside the {nrow} x {ncol} grid")
+        if not active[r, c]:
+            raise ValueError(f"gauge {g} at (row, col) = ({r}, {c}) is not an active cell")
+    is_gauge = np.zeros((nrow, ncol), dtype=bool)
+    is_gauge[gauge_pos[:, 0], gauge_pos[:, 1]] = True
+    if bad.any():
+        # A gauge may be the outlet and carry no usable direction; anything else is an error.
+        bad &= ~is_gauge[act_rows, act_cols]
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"mesh['flwdir'] = {d[i]!r} at active cell (row, col) = ({act_rows[i]}, {act_cols[i]}) "
+                "is not a D8 direction 1..8"
+            )
+    d = np.where(np.isin(d, np.arange(1, 9)), d, 0).astype(int)
+
+    # Downstream neighbour of each active cell, on the grid.
+    dn_rows = act_rows + _DROW[d]
+    dn_cols = act_cols + _DCOL[d]
+    inside = (d > 0) & (dn_rows >= 0) & (dn_rows < nrow) & (dn_cols >= 0) & (dn_cols < ncol)
+    index_of = np.full((nrow, ncol), -1, dtype=np.int64)
+    index_of[act_rows, act_cols] = np.arange(act_rows.size)
+    dn = np.full(act_rows.size, -1, dtype=np.int64)
+    dn[inside] = index_of[dn_rows[inside], dn_cols[inside]]
+
+    # Where flow leaves the active domain, a gauged mesh must have a gauge:
+    # otherwise water would vanish from the catchment unseen.
+    leaves = dn < 0
+    if ng > 0:
+        orphan = leaves & ~is_gauge[act_rows, act_cols]
+        if orphan.any():
+            i = int(np.flatnonzero(orphan)[0])
+            where = "the grid" if not inside[i] else "the active domain"
+            raise ValueError(
+                f"flow leaves {where} at active cell (row, col) = ({act_rows[i]}, {act_cols[i]}) "
+                "which is not a gauge"
+            )
+
+    levels = _levels(dn, act_rows, act_cols)
+    order = np.lexsort((np.arange(levels.size), levels))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+
+    rows, cols = act_rows[order], act_cols[order]
+    downstream = np.where(dn[order] >= 0, rank[np.maximum(dn[order], 0)], -1)
+    sorted_levels = levels[order]
+    nlevel = int(sorted_levels.max())
+    level_start = np.searchsorted(sorted_levels, np.arange(1, nlevel + 2)).astype(np.int64)
+
+    has_dn = downstream >= 0
+    counts = np.bincount(downstream[has_dn], minlength=rows.size)
+    up_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    up_cell = np.argsort(np.where(has_dn, downstream, rows.size), kind="stable")[: int(has_dn.sum())]
+
+    gauge_cell = rank[index_of[gauge_pos[:, 0], gauge_pos[:, 1]]] if ng else np.zeros(0, dtype=np.int64)
+    return Network(nrow, ncol, rows, cols, rows * ncol + cols, downstream, level_start,
+                   up_start, up_cell.astype(np.int64), gauge_cell.astype(np.int64))
+
+
+def _levels(dn: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Level of each cell (1 + max level upstream), by peeling sources; detects cycles."""
+    n = dn.size
+    indeg = np.bincount(dn[dn >= 0], minlength=n)
+    level = np.zeros(n, dtype=np.int64)
+    frontier = np.flatnonzero(indeg == 0)
+    current = 1
+    done = 0
+    while frontier.size:
+        level[frontier] = current
+        done += frontier.size
+        targets = dn[frontier]
+        targets = targets[targets >= 0]
+        np.subtract.at(indeg, targets, 1)
+        candidates = np.unique(targets)
+        frontier = candidates[indeg[candidates] == 0]
+        current += 1
+    if done < n:
+        stuck = np.flatnonzero(level == 0)
+        # Cells left over either form a cycle or drain into one.
+        cyc = [(int(rows[i]), int(cols[i])) for i in stuck[:6]]
+        raise ValueError(
+            f"mesh['flwdir'] forms a cycle: {n - done} active cells never reach an outlet, "
+            f"e.g. (row, col) {cyc}"
+        )
+    return level

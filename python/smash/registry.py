@@ -1,0 +1,137 @@
+"""The structure registry (structures.yaml) as Python objects.
+
+Every list of parameters, states and fluxes, every default and bound comes
+from that one file; the Fortran core reads the same file at build time.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import yaml
+
+FAMILIES = ("snow", "hydrological", "routing")
+
+
+@functools.cache
+def registry() -> dict:
+    path = os.path.join(os.path.dirname(__file__), "structures.yaml")
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def module_names(family: str) -> list[str]:
+    return list(registry()["modules"][family])
+
+
+def module_id(family: str, name: str) -> int:
+    """1-based id of a module, as numbered in the Fortran core."""
+    return module_names(family).index(name) + 1
+
+
+def metric_names() -> list[str]:
+    return list(registry()["metrics"])
+
+
+@dataclass(frozen=True)
+class Structure:
+    """A snow-hydrological-routing chain and the column layout it implies."""
+
+    snow: str
+    hydrological: str
+    routing: str
+
+    def __post_init__(self):
+        for family, name in zip(FAMILIES, (self.snow, self.hydrological, self.routing), strict=True):
+            valid = module_names(family)
+            if name not in valid:
+                raise ValueError(
+                    f"Unknown {family} module {name!r}; choose one of {valid}"
+                )
+
+    def _records(self):
+        mods = registry()["modules"]
+        return (
+            mods["snow"][self.snow],
+            mods["hydrological"][self.hydrological],
+            mods["routing"][self.routing],
+        )
+
+    def _concat(self, key):
+        return tuple(name for rec in self._records() for name in rec[key])
+
+    def counts(self, key) -> tuple[int, int, int]:
+        return tuple(len(rec[key]) for rec in self._records())
+
+    @property
+    def name(self) -> str:
+        return f"{self.snow}-{self.hydrological}-{self.routing}"
+
+    @property
+    def rr_parameters(self) -> tuple[str, ...]:
+        return self._concat("parameters")
+
+    @property
+    def rr_states(self) -> tuple[str, ...]:
+        return self._concat("states")
+
+    @property
+    def fluxes(self) -> tuple[str, ...]:
+        return self._concat("fluxes")
+
+    def ids(self) -> tuple[int, int, int]:
+        return (
+            module_id("snow", self.snow),
+            module_id("hydrological", self.hydrological),
+            module_id("routing", self.routing),
+        )
+
+
+def parameter_default(name: str, dt: float) -> float:
+    rec = registry()["parameters"][name]
+    scale = dt / 3600.0 if rec.get("per_hour") else 1.0
+    return float(rec["default"]) * scale
+
+
+def parameter_bounds(name: str) -> tuple[float, float]:
+    low, high = registry()["parameters"][name]["bounds"]
+    return float(low), float(high)
+
+
+def state_default(name: str) -> float:
+    return float(registry()["states"][name]["default"])
+
+
+def state_bounds(name: str) -> tuple[float, float]:
+    low, high = registry()["states"][name]["bounds"]
+    return float(low), float(high)
+
+
+def _record(name: str) -> dict:
+    reg = registry()
+    if name in reg["parameters"]:
+        return reg["parameters"][name]
+    return reg["states"][name]
+
+
+def feasible_violation(name: str, values: np.ndarray) -> str | None:
+    """Describe why `values` leave the domain where `name` is defined, or None."""
+    rule = _record(name)["feasible"]
+    values = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(values)):
+        return f"{name} must be finite (got NaN or inf)"
+    checks = {
+        ">0": (values > 0, "> 0"),
+        ">=0": (values >= 0, ">= 0"),
+        "[0,1]": ((values >= 0) & (values <= 1), "in [0, 1]"),
+        "(0,1)": ((values > 0) & (values < 1), "in (0, 1)"),
+        "any": (np.ones(values.shape, dtype=bool), ""),
+    }
+    ok, text = checks[rule]
+    if not np.all(ok):
+        bad = values[~ok].ravel()[0]
+        return f"{name} must be {text} (got {bad:g})"
+    return None
