@@ -68,7 +68,6 @@ contains
         output%rr_final_states = states
         call observation_cost(options, qsim, input%qobs, cost)
         output%cost = cost
-        deallocate (states, qsim, qlat, q, qup, qlat_prev, q_prev, qup_prev)
     end subroutine forward_cost
 
     !> Snow and hydrological operators of every cell for step t. Cells are

@@ -8,11 +8,12 @@
 !> precision (`sp`): they are measured to a few digits and are by far the
 !> largest arrays (cells x time steps), so halving them matters at country scale.
 module md_kinds
-    use, intrinsic :: iso_fortran_env, only: real32, real64
     implicit none
     private
     public :: sp, rk
 
-    integer, parameter :: sp = real32
-    integer, parameter :: rk = real64
+    ! selected_real_kind rather than iso_fortran_env: Tapenade's parser
+    ! resolves these, and they give IEEE binary32 / binary64 with gfortran.
+    integer, parameter :: sp = selected_real_kind(6, 37)
+    integer, parameter :: rk = selected_real_kind(15, 307)
 end module md_kinds
