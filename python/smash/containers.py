@@ -70,7 +70,9 @@ class AtmosData:
         grid = np.asarray(grid, dtype=np.float32)
         expected = (m.mesh.nrow, m.mesh.ncol, m.setup.ntime_step)
         if grid.shape != expected:
-            raise ValueError(f"atmos_data.{kind} must have shape (nrow, ncol, ntime_step) = {expected}, got {grid.shape}")
+            raise ValueError(
+                f"atmos_data.{kind} must have shape (nrow, ncol, ntime_step) = {expected}, got {grid.shape}"
+            )
         if not np.all(np.isfinite(grid[m._network.rows, m._network.cols])):
             raise ValueError(f"atmos_data.{kind} holds NaN or inf on active cells; use -99 for missing values")
         getattr(m._finput, kind)[...] = m._network.from_grid(grid)
@@ -84,7 +86,8 @@ class AtmosData:
     def __repr__(self):
         s = self._model.setup
         attrs = "prcp, pet" + (", snow, temp" if s.snow_module != "zero" else "")
-        return f"AtmosData({attrs}: (nrow, ncol, ntime) = ({self._model.mesh.nrow}, {self._model.mesh.ncol}, {s.ntime_step}); mean_prcp, mean_pet: (ng, ntime))"
+        shape = (self._model.mesh.nrow, self._model.mesh.ncol, s.ntime_step)
+        return f"AtmosData({attrs}: (nrow, ncol, ntime) = {shape}; mean_prcp, mean_pet: (ng, ntime))"
 
 
 class PhysioData:

@@ -76,7 +76,8 @@ class Model:
 
             self.response_data.q = synthetic_observations(self)
         self.response = Response(np.zeros((self.mesh.ng, norm["ntime_step"]), dtype=np.float32))
-        self.rr_final_states = NamedMaps(self.rr_initial_states.keys, np.full_like(self.rr_initial_states.values, -99.0))
+        final = np.full_like(self.rr_initial_states.values, -99.0)
+        self.rr_final_states = NamedMaps(self.rr_initial_states.keys, final)
 
     # ------------------------------------------------------------------ build
     def _check_mesh_geometry(self):

@@ -1,0 +1,27 @@
+"""Building a dataset model the same way in smash and in the smash 1.3 anchor.
+
+Only public API shared by both packages is used here (smash.Model,
+smash.io.read_mesh, forward_run), so the bench worker runs unchanged under
+either interpreter.
+"""
+
+import os
+
+import yaml
+
+
+def dataset_setup_mesh(data_dir, name, structure):
+    import smash
+
+    folder = os.path.join(data_dir, name)
+    with open(os.path.join(folder, f"setup_{name}.yaml")) as f:
+        setup = yaml.safe_load(f)
+    for key in ("qobs_directory", "prcp_directory", "pet_directory"):
+        if key in setup:
+            setup[key] = os.path.join(folder, setup[key])
+    if setup.get("read_descriptor"):
+        setup["descriptor_directory"] = os.path.join(folder, "descriptor")
+    snow, hydro, routing = structure.split("-")
+    setup.update(snow_module=snow, hydrological_module=hydro, routing_module=routing)
+    mesh = smash.io.read_mesh(os.path.join(folder, f"mesh_{name}.hdf5"))
+    return setup, mesh

@@ -1,0 +1,97 @@
+"""Forward-run benchmark: model construction, forward time and peak memory.
+
+    python bench/forward.py [--data DIR] [--anchor-python /path/to/python] [--repeat N]
+                            [--cases Lez:zero-gr4-lr,Cance:zero-vic3l-lr,...]
+
+Each case runs in a fresh worker process (so its peak memory is its own).
+With --anchor-python, the same worker runs under that interpreter, where
+`import smash` is hydro-smash 1.3, and the table shows both with ratios
+(>1 means we are faster or lighter).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CASES = [
+    f"{d}:zero-{s}" for d in ("Lez", "Cance", "France") for s in ("gr4-lr", "vic3l-lr", "gr4-kw")
+]
+
+
+def worker(data_dir, case, repeat):
+    """Runs inside the measured interpreter; prints one JSON line."""
+    sys.path.insert(0, HERE)
+    import smash
+    from _cases import dataset_setup_mesh
+
+    name, structure = case.split(":")
+    setup, mesh = dataset_setup_mesh(data_dir, name, structure)
+    t0 = time.perf_counter()
+    model = smash.Model(setup, mesh)
+    build = time.perf_counter() - t0
+    times = []
+    for _ in range(repeat if name != "France" else 1):
+        t0 = time.perf_counter()
+        model.forward_run()
+        times.append(time.perf_counter() - t0)
+    nac = int(model.mesh.nac)
+    ntime = int(model.setup.ntime_step)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"case": case, "build_s": build, "forward_s": min(times), "nac": nac,
+                      "ntime": ntime, "peak_mb": peak_mb}))
+
+
+def run_worker(python, data_dir, case, repeat):
+    cmd = [python, os.path.abspath(__file__), "--worker", case, "--data", data_dir, "--repeat", str(repeat)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/tmp")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        return {"case": case, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(lines[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("SMASH_DATA_DIR"))
+    parser.add_argument("--anchor-python", default=None)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES))
+    parser.add_argument("--worker", default=None)
+    args = parser.parse_args()
+    if not args.data:
+        parser.error("give --data or set SMASH_DATA_DIR to the datasets folder")
+    if args.worker:
+        worker(args.data, args.worker, args.repeat)
+        return
+
+    header = "| case | nac x steps | build (s) | forward (s) | cell-steps/s | peak MB |"
+    if args.anchor_python:
+        header += " smash 1.3 build (s) | smash 1.3 forward (s) | forward ratio | build ratio | memory ratio |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for case in args.cases.split(","):
+        ours = run_worker(sys.executable, args.data, case, args.repeat)
+        if "error" in ours:
+            print(f"| {case} | error: {ours['error']} |")
+            continue
+        cells = ours["nac"] * ours["ntime"]
+        row = (f"| {case} | {ours['nac']} x {ours['ntime']} | {ours['build_s']:.3f} | {ours['forward_s']:.4f} | "
+               f"{cells / ours['forward_s']:.3g} | {ours['peak_mb']:.0f} |")
+        if args.anchor_python:
+            ref = run_worker(args.anchor_python, args.data, case, args.repeat)
+            if "error" in ref:
+                row += f" error: {ref['error']} | | | | |"
+            else:
+                row += (f" {ref['build_s']:.3f} | {ref['forward_s']:.4f} | {ref['forward_s'] / ours['forward_s']:.2f} |"
+                        f" {ref['build_s'] / ours['build_s']:.2f} | {ref['peak_mb'] / ours['peak_mb']:.2f} |")
+        print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

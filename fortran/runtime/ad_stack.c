@@ -1,0 +1,106 @@
+/*
+ * Push/pop stack used by the Tapenade-generated adjoint (fortran/generated).
+ *
+ * The reverse sweep needs, in reverse order, values the forward sweep
+ * overwrote and the branches it took. Generated code calls the routines
+ * below with Fortran linkage (lower case, trailing underscore, arguments by
+ * reference). Everything is stored as raw bytes, so one stack serves every
+ * type and kind: a push of n items of k bytes is popped by the matching pop
+ * of the same n and k, which the generated code guarantees.
+ *
+ * Each thread has its own stack: an OpenMP loop with a static schedule gives
+ * a thread the same iterations in the forward and the reverse sweep, so what
+ * a thread pushes is exactly what it pops.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    unsigned char *data;
+    size_t top;
+    size_t capacity;
+} byte_stack;
+
+static _Thread_local byte_stack stack = {NULL, 0, 0};
+
+static void reserve(size_t extra) {
+    if (stack.top + extra <= stack.capacity) return;
+    size_t capacity = stack.capacity ? stack.capacity : ((size_t)1 << 20);
+    while (capacity < stack.top + extra) capacity *= 2;
+    unsigned char *data = realloc(stack.data, capacity);
+    if (data == NULL) {
+        fprintf(stderr, "smash adjoint: out of memory growing the tape to %zu bytes\n", capacity);
+        abort();
+    }
+    stack.data = data;
+    stack.capacity = capacity;
+}
+
+static void push_bytes(const void *src, size_t n) {
+    reserve(n);
+    memcpy(stack.data + stack.top, src, n);
+    stack.top += n;
+}
+
+static void pop_bytes(void *dst, size_t n) {
+    if (n > stack.top) {
+        fprintf(stderr, "smash adjoint: tape underflow (pop of %zu bytes, %zu held)\n", n, stack.top);
+        abort();
+    }
+    stack.top -= n;
+    memcpy(dst, stack.data + stack.top, n);
+}
+
+static void look_bytes(void *dst, size_t n) {
+    memcpy(dst, stack.data + stack.top - n, n);
+}
+
+/* Bytes currently held by the calling thread's tape (for diagnostics). */
+size_t smash_tape_bytes(void) { return stack.top; }
+
+/* Release the calling thread's tape memory (after a gradient). */
+void smash_tape_release_(void) {
+    free(stack.data);
+    stack.data = NULL;
+    stack.top = stack.capacity = 0;
+}
+
+/* Scalars and arrays of each Fortran type, by byte size. */
+#define TYPED(NAME, BYTES)                                                              \
+    void push##NAME##_(const void *x) { push_bytes(x, BYTES); }                          \
+    void pop##NAME##_(void *x) { pop_bytes(x, BYTES); }                                  \
+    void look##NAME##_(void *x) { look_bytes(x, BYTES); }                                \
+    void push##NAME##array_(const void *x, const int *n) { push_bytes(x, (size_t)(*n) * BYTES); } \
+    void pop##NAME##array_(void *x, const int *n) { pop_bytes(x, (size_t)(*n) * BYTES); }
+
+TYPED(real4, 4)
+TYPED(real8, 8)
+TYPED(real16, 16)
+TYPED(integer4, 4)
+TYPED(integer8, 8)
+TYPED(complex8, 8)
+TYPED(complex16, 16)
+TYPED(character, 1)
+TYPED(boolean, 4)
+
+/* Branch choices: Tapenade records which of 2^k paths was taken. One byte
+ * holds any of the control widths it emits (1 to 8 bits). */
+#define CONTROL(K)                                                                      \
+    void pushcontrol##K##b_(const int *c) { unsigned char b = (unsigned char)*c; push_bytes(&b, 1); } \
+    void popcontrol##K##b_(int *c) { unsigned char b; pop_bytes(&b, 1); *c = b; }          \
+    void lookcontrol##K##b_(int *c) { unsigned char b; look_bytes(&b, 1); *c = b; }
+
+CONTROL(1)
+CONTROL(2)
+CONTROL(3)
+CONTROL(4)
+CONTROL(5)
+CONTROL(6)
+CONTROL(7)
+CONTROL(8)
+
+/* Tapenade pushes Fortran pointers (addresses) when a pointer is redirected. */
+void pushpointer8_(const void *p) { push_bytes(p, 8); }
+void poppointer8_(void *p) { pop_bytes(p, 8); }

@@ -1,0 +1,29 @@
+"""Fingerprint of what the generated adjoint was made from.
+
+Shared by tapenade/generate.py (which stamps it into every generated file)
+and by the test that fails when sources changed without regeneration.
+"""
+
+import hashlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REGISTRY = "python/smash/structures.yaml"
+HEAD = "md_forward.forward_cost(rr_parameters rr_initial_states)\\(cost)"
+OPTIONS = ("-d", "-b", "-fixinterface", "-head", HEAD)
+STAMP_PREFIX = "! smash-sources-sha256: "
+
+
+def source_list():
+    """Source paths in Tapenade order; '@registry' stands for the generated registry module."""
+    lines = (ROOT / "tapenade" / "sources.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def sources_hash() -> str:
+    digest = hashlib.sha256()
+    digest.update(" ".join(OPTIONS).encode())
+    for rel in source_list():
+        path = ROOT / (REGISTRY if rel == "@registry" else rel)
+        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

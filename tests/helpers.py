@@ -1,0 +1,27 @@
+"""Small builders shared by tests (meshes made by hand, no files)."""
+
+import numpy as np
+
+
+def line_mesh(ncell=4, dx=1000.0):
+    """A 1-row mesh draining east into a gauge on the last cell."""
+    flwdir = np.full((1, ncell), 3, dtype=np.float32)
+    return {
+        "nrow": 1, "ncol": ncell, "xmin": 0.0, "ymax": 1000.0, "xres": dx, "yres": dx,
+        "flwdir": flwdir,
+        "active_cell": np.ones((1, ncell), dtype=np.int32),
+        "dx": np.full((1, ncell), dx, dtype=np.float32),
+        "dy": np.full((1, ncell), dx, dtype=np.float32),
+        "flwdst": np.arange(ncell - 1, -1, -1, dtype=np.float32)[None, :] * dx,
+        "flwacc": (np.arange(1, ncell + 1, dtype=np.float32) * dx * dx)[None, :],
+        "gauge_pos": np.array([[0, ncell - 1]], dtype=np.int32),
+        "code": np.array(["G0"]),
+        "area": np.array([ncell * dx * dx], dtype=np.float32),
+    }
+
+
+def daily_setup(ndays=30, **extra):
+    setup = {"start_time": "2020-01-01", "end_time": f"2020-01-{1 + ndays:02d}" if ndays < 31 else "2020-03-01",
+             "dt": 86400}
+    setup.update(extra)
+    return setup
