@@ -37,13 +37,13 @@ contains
         real(rk), intent(out) :: cost
 
         real(rk), allocatable :: states(:, :), qsim(:, :)
-        real(rk), allocatable :: qlat(:), q(:), qup(:), qlat_prev(:), q_prev(:), qup_prev(:)
+        real(rk), allocatable :: qlat(:), q(:), qup(:), qlat_prev(:), q_prev(:)
         integer :: t, g
 
         allocate (states(mesh%nac, size(rr_initial_states, 2)))
         allocate (qsim(max(mesh%ng, 1), setup%ntime_step))
         allocate (qlat(mesh%nac), q(mesh%nac), qup(mesh%nac))
-        allocate (qlat_prev(mesh%nac), q_prev(mesh%nac), qup_prev(mesh%nac))
+        allocate (qlat_prev(mesh%nac), q_prev(mesh%nac))
         states = rr_initial_states
         q = 0._rk
         qup = 0._rk
@@ -54,10 +54,8 @@ contains
             ! The kinematic wave scheme couples each step to the previous one.
             qlat_prev = qlat
             q_prev = q
-            qup_prev = qup
             call rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, output)
-            call routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, &
-                              qup_prev, qup, q)
+            call routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, qup, q)
             do g = 1, mesh%ng
                 qsim(g, t) = q(mesh%gauge_cell(g))
             end do
@@ -112,7 +110,7 @@ contains
             case (HY_GR4_RI)
                 call gr4_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
             case (HY_GR4_ODE)
-                call gr4_ode_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call gr4_ode_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
             case (HY_GR5)
                 call gr5_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
             case (HY_GR5_RI)
@@ -120,13 +118,13 @@ contains
             case (HY_GR6)
                 call gr6_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
             case (HY_GRC)
-                call grc_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call grc_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
             case (HY_GRD)
-                call grd_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call grd_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
             case (HY_LOIEAU)
                 call loieau_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
             case (HY_VIC3L)
-                call vic3l_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call vic3l_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
             case default
                 qt = 0._rk
             end select
@@ -143,13 +141,12 @@ contains
 
     !> Routing along the drainage network, level by level: a level only reads
     !> discharges of earlier levels, so its cells can run in parallel.
-    subroutine routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, &
-                            qup_prev, qup, q)
+    subroutine routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, qup, q)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(inout) :: states(:, :)
-        real(rk), intent(in) :: qlat(:), qlat_prev(:), q_prev(:), qup_prev(:)
+        real(rk), intent(in) :: qlat(:), qlat_prev(:), q_prev(:)
         real(rk), intent(inout) :: qup(:), q(:)
 
         integer :: level, k, i, p0, p1, s0, s1
@@ -175,8 +172,8 @@ contains
                     call lr_step(qup(k), qlat(k), mesh%up_area(k), setup%dt, &
                                  rr_parameters(k, p0:p1), states(k, s0:s1), q(k))
                 case (RT_KW)
-                    call kw_step(qup(k), qup_prev(k), q_prev(k), qlat(k), qlat_prev(k), &
-                                 mesh%dx(k), setup%dt, rr_parameters(k, p0:p1), q(k))
+                    call kw_step(qup(k), q_prev(k), qlat(k), qlat_prev(k), mesh%dx(k), setup%dt, &
+                                 rr_parameters(k, p0:p1), q(k))
                 case default
                     ! No routing: each cell only passes on its own runoff.
                     q(k) = qlat(k)

@@ -1,0 +1,132 @@
+!> Building blocks shared by the GR-family structures (interception,
+!> production, exchange, transfer), per cell and time step. States are
+!> normalised by their capacity, as smash stores them.
+module md_gr_fluxes
+    use md_kinds, only: rk
+    implicit none
+    private
+    public :: gr_interception, grd_interception, gr_production, gr_ri_production, &
+              gr_transfer, gr_exponential_store
+
+contains
+
+    !> Interception store of capacity ci: evaporates first, overflows the rest.
+    subroutine gr_interception(prcp, pet, ci, hi, pn, en)
+        real(rk), intent(in) :: prcp, pet, ci
+        real(rk), intent(inout) :: hi
+        real(rk), intent(out) :: pn, en
+
+        real(rk) :: ei
+
+        ei = min(pet, prcp + hi*ci)
+        pn = max(0._rk, prcp - ci*(1._rk - hi) - ei)
+        en = pet - ei
+        hi = hi + (prcp - ei - pn)/ci
+    end subroutine gr_interception
+
+    !> No interception store: evaporation is taken from rainfall only.
+    subroutine grd_interception(prcp, pet, pn, en)
+        real(rk), intent(in) :: prcp, pet
+        real(rk), intent(out) :: pn, en
+
+        real(rk) :: ei
+
+        ei = min(pet, prcp)
+        pn = max(0._rk, prcp - ei)
+        en = pet - ei
+    end subroutine grd_interception
+
+    !> GR production store (capacity cp): infiltration ps, evaporation es,
+    !> runoff pr and percolation perc. `beta` sets the percolation curve;
+    !> beta <= 0 means a store without percolation (grc, grd in smash 1.3).
+    subroutine gr_production(pn, en, cp, beta, hp, pr, perc, ps, es)
+        real(rk), intent(in) :: pn, en, cp, beta
+        real(rk), intent(inout) :: hp
+        real(rk), intent(out) :: pr, perc, ps, es
+
+        real(rk) :: tpn, ten, hp_star
+
+        tpn = tanh(pn/cp)
+        ten = tanh(en/cp)
+        ps = cp*(1._rk - hp*hp)*tpn/(1._rk + hp*tpn)
+        es = hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten)
+        hp_star = hp + (ps - es)/cp
+        if (pn > 0._rk) then
+            pr = pn - ps
+        else
+            pr = 0._rk
+        end if
+        if (beta > 0._rk) then
+            perc = hp_star*cp*(1._rk - (1._rk + (hp_star/beta)**4)**(-0.25_rk))
+        else
+            perc = 0._rk
+        end if
+        hp = hp_star - perc/cp
+    end subroutine gr_production
+
+    !> Production with rainfall-intensity dependent infiltration (gr4_ri, gr5_ri).
+    subroutine gr_ri_production(pn, en, cp, beta, alpha1, dt, hp, pr, perc, ps, es)
+        real(rk), intent(in) :: pn, en, cp, beta, alpha1, dt
+        real(rk), intent(inout) :: hp
+        real(rk), intent(out) :: pr, perc, ps, es
+
+        real(rk) :: gam, lambda, tpn, ten, hp_star
+
+        gam = 1._rk - exp(-pn*alpha1)
+        lambda = sqrt(1._rk - gam)
+        tpn = tanh(lambda*pn/cp)
+        ten = tanh(en/cp)
+        ps = cp/lambda*tpn*(1._rk - (lambda*hp)**2)/(1._rk + lambda*hp*tpn) - gam*dt
+        es = hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten)
+        hp_star = hp + (ps - es)/cp
+        if (pn > 0._rk) then
+            pr = pn - ps
+        else
+            pr = 0._rk
+        end if
+        perc = hp_star*cp*(1._rk - (1._rk + (hp_star/beta)**4)**(-0.25_rk))
+        hp = hp_star - perc/cp
+    end subroutine gr_ri_production
+
+    !> Non-linear routing store of capacity c with outflow exponent n:
+    !> q = h c - ((h c)^(1-n) + c^(1-n))^(1/(1-n)).
+    subroutine gr_transfer(n, inflow, c, h, q)
+        real(rk), intent(in) :: n, inflow, c
+        real(rk), intent(inout) :: h
+        real(rk), intent(out) :: q
+
+        real(rk) :: h_star, level
+
+        h_star = max(0._rk, h + inflow/c)
+        level = h_star*c
+        if (level > 0._rk) then
+            q = level - (level**(1._rk - n) + c**(1._rk - n))**(1._rk/(1._rk - n))
+        else
+            ! An empty store releases nothing (and the power above is undefined at 0).
+            q = 0._rk
+        end if
+        h = h_star - q/c
+    end subroutine gr_transfer
+
+    !> Exponential store (gr6): outflow be*ln(1 + exp(h/be)), with the
+    !> asymptotic forms outside |h/be| < 7 to avoid overflow.
+    subroutine gr_exponential_store(inflow, be, he, qe)
+        real(rk), intent(in) :: inflow, be
+        real(rk), intent(inout) :: he
+        real(rk), intent(out) :: qe
+
+        real(rk) :: h_star, ratio
+
+        h_star = he + inflow
+        ratio = h_star/be
+        if (ratio > 7._rk) then
+            qe = h_star + be/exp(ratio)
+        else if (ratio < -7._rk) then
+            qe = be*exp(ratio)
+        else
+            qe = be*log(1._rk + exp(ratio))
+        end if
+        he = h_star - qe
+    end subroutine gr_exponential_store
+
+end module md_gr_fluxes

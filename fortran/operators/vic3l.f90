@@ -1,0 +1,113 @@
+!> vic3l: three-layer Variable Infiltration Capacity model (Liang et al.,
+!> 1994) with a 1 mm canopy store, ARNO evaporation and baseflow.
+module md_vic3l
+    use md_kinds, only: rk
+    implicit none
+    private
+    public :: vic3l_step
+
+    !> Terms of the ARNO evaporation power series (Liang et al. 1994, eq. 15).
+    integer, parameter :: arno_terms = 30
+
+contains
+
+    !> Fraction of potential evaporation the upper layer delivers when
+    !> only part of the cell is saturated.
+    pure function arno_beta(i0, im, b) result(beta)
+        real(rk), intent(in) :: i0, im, b
+        real(rk) :: beta
+
+        real(rk) :: as, series, dry
+        integer :: n
+
+        as = 1._rk - (1._rk - i0/im)**b
+        dry = 1._rk - as
+        series = 1._rk
+        do n = 1, arno_terms
+            series = series + b/(n + b)*dry**(n/b)
+        end do
+        beta = as + (i0/im)*dry*series
+    end function arno_beta
+
+    !> Gravity drainage from an upper to a lower layer, limited by what the
+    !> upper layer holds and what the lower one can still take.
+    subroutine drain(ks, pbc, c_up, c_low, h_up, h_low)
+        real(rk), intent(in) :: ks, pbc, c_up, c_low
+        real(rk), intent(inout) :: h_up, h_low
+
+        real(rk) :: d
+
+        d = ks*h_up**pbc
+        d = min(d, min(h_up*c_up, c_low - h_low*c_low))
+        h_up = h_up - d/c_up
+        h_low = h_low + d/c_low
+    end subroutine drain
+
+    subroutine vic3l_step(prcp, pet, p, h, qt, fx)
+        real(rk), intent(in) :: prcp, pet
+        real(rk), intent(in) :: p(:)        ! b cusl cmsl cbsl ks pbc ds dsm ws
+        real(rk), intent(inout) :: h(:)     ! hcl husl hmsl hbsl
+        real(rk), intent(out) :: qt
+        real(rk), intent(out) :: fx(:)      ! pn en qr qb qt
+
+        real(rk) :: b, cusl, cmsl, cbsl, ks, pbc, ds, dsm, ws
+        real(rk) :: ec, pn, en, im, i0, es, cumsl, wumsl, infil, iusl, imsl, qr, qb
+
+        b = p(1); cusl = p(2); cmsl = p(3); cbsl = p(4); ks = p(5)
+        pbc = p(6); ds = p(7); dsm = p(8); ws = p(9)
+
+        if (prcp >= 0._rk .and. pet >= 0._rk) then
+            ec = min(pet*h(1)**(2._rk/3._rk), prcp + h(1))
+            pn = max(0._rk, prcp - (1._rk - h(1)) - ec)
+            en = pet - ec
+            h(1) = h(1) + prcp - ec - pn
+        else
+            pn = 0._rk
+            en = 0._rk
+        end if
+
+        ! Upper layer evaporation
+        im = (1._rk + b)*cusl
+        i0 = im*(1._rk - (1._rk - h(2))**(1._rk/(1._rk + b)))
+        if (i0 >= im) then
+            es = en
+        else
+            es = arno_beta(i0, im, b)*en
+        end if
+        es = min(es, h(2)*cusl)
+        h(2) = h(2) - es/cusl
+
+        ! Infiltration into the upper two layers seen as one
+        cumsl = cusl + cmsl
+        wumsl = h(2)*cusl + h(3)*cmsl
+        im = (1._rk + b)*cumsl
+        i0 = im*(1._rk - (1._rk - wumsl/cumsl)**(1._rk/(1._rk + b)))
+        if (i0 + pn > im) then
+            infil = cumsl - wumsl
+        else
+            infil = cumsl - wumsl - cumsl*(1._rk - (i0 + pn)/im)**(b + 1._rk)
+        end if
+        infil = max(0._rk, min(infil, pn))
+        iusl = min((1._rk - h(2))*cusl, infil)
+        imsl = min((1._rk - h(3))*cmsl, infil - iusl)
+        h(2) = h(2) + iusl/cusl
+        h(3) = h(3) + imsl/cmsl
+        qr = pn - (iusl + imsl)
+
+        call drain(ks, pbc, cusl, cmsl, h(2), h(3))
+        call drain(ks, pbc, cmsl, cbsl, h(3), h(4))
+
+        ! ARNO baseflow: linear below the threshold moisture ws, quadratic above.
+        if (h(4) <= ws) then
+            qb = dsm*ds/ws*h(4)
+        else
+            qb = dsm*ds/ws*h(4) + dsm*(1._rk - ds/ws)*((h(4) - ws)/(1._rk - ws))**2
+        end if
+        qb = min(qb, h(4)*cbsl)
+        h(4) = h(4) - qb/cbsl
+
+        qt = qr + qb
+        fx(1:5) = [pn, en, qr, qb, qt]
+    end subroutine vic3l_step
+
+end module md_vic3l
