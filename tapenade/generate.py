@@ -50,7 +50,11 @@ def main():
             shutil.rmtree(OUT)
         OUT.mkdir(parents=True)
         for path in generated:
-            text = path.read_text()
+            # Tapenade copies the primal's OpenMP directives without adding the
+            # derivative variables to their private lists: drop them, the
+            # generated code runs serially.
+            text = "\n".join(ln for ln in path.read_text().splitlines()
+                             if not ln.lstrip().lower().startswith("!$omp")) + "\n"
             (OUT / path.name).write_text(BANNER + STAMP_PREFIX + digest + "\n" + text)
         (OUT / "README.md").write_text(
             "# Generated code - do not edit\n\n"

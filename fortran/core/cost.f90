@@ -2,7 +2,7 @@
 module md_cost
     use md_kinds, only: rk, sp
     use md_cost_options, only: CostOptionsDT
-    use md_metrics, only: metric_cost
+    use md_metrics
     implicit none
     private
     public :: observation_cost

@@ -12,13 +12,14 @@ module md_forward
     use md_input_data, only: InputDataDT
     use md_output, only: OutputDT
     use md_cost_options, only: CostOptionsDT
-    use md_cost, only: observation_cost
-    use md_snow_ssn, only: ssn_step
-    use md_gr_structures, only: gr4_step, gr4_ri_step, gr5_step, gr5_ri_step, gr6_step, &
-                                grc_step, grd_step, loieau_step
-    use md_gr_ode, only: gr4_ode_step
-    use md_vic3l, only: vic3l_step
-    use md_routing, only: lag0_step, lr_step, kw_step
+    ! Differentiated modules are used whole: with ONLY lists Tapenade 3.16
+    ! forgets the adjoint names when it writes tangent and adjoint together.
+    use md_cost
+    use md_snow_ssn
+    use md_gr_structures
+    use md_gr_ode
+    use md_vic3l
+    use md_routing
     implicit none
     private
     public :: forward_cost
@@ -36,14 +37,37 @@ contains
         type(OutputDT), intent(inout) :: output
         real(rk), intent(out) :: cost
 
-        real(rk), allocatable :: states(:, :), qsim(:, :)
-        real(rk), allocatable :: qlat(:), q(:), qup(:), qlat_prev(:), q_prev(:)
+        ! Work arrays live on the heap (a country-sized grid would overflow
+        ! the stack) and reach the time loop as explicit-shape arguments, so
+        ! that the generated adjoint knows their sizes.
+        real(rk), allocatable :: states(:, :), qsim(:, :), qlat(:), q(:), qup(:), qlat_prev(:), q_prev(:)
+        integer :: nac, ns, ng
+
+        nac = mesh%nac
+        ns = size(rr_initial_states, 2)
+        ng = max(mesh%ng, 1)
+        allocate (states(nac, ns), qsim(ng, setup%ntime_step))
+        allocate (qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac))
+        call forward_loop(setup, mesh, input, options, nac, ns, ng, rr_parameters, rr_initial_states, &
+                          states, qsim, qlat, q, qup, qlat_prev, q_prev, output, cost)
+    end subroutine forward_cost
+
+    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, rr_parameters, rr_initial_states, &
+                            states, qsim, qlat, q, qup, qlat_prev, q_prev, output, cost)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        type(CostOptionsDT), intent(in) :: options
+        integer, intent(in) :: nac, ns, ng
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: rr_initial_states(nac, ns)
+        real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
+        real(rk), intent(inout) :: qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac)
+        type(OutputDT), intent(inout) :: output
+        real(rk), intent(out) :: cost
+
         integer :: t, g
 
-        allocate (states(mesh%nac, size(rr_initial_states, 2)))
-        allocate (qsim(max(mesh%ng, 1), setup%ntime_step))
-        allocate (qlat(mesh%nac), q(mesh%nac), qup(mesh%nac))
-        allocate (qlat_prev(mesh%nac), q_prev(mesh%nac))
         states = rr_initial_states
         q = 0._rk
         qup = 0._rk
@@ -66,7 +90,7 @@ contains
         output%rr_final_states = states
         call observation_cost(options, qsim, input%qobs, cost)
         output%cost = cost
-    end subroutine forward_cost
+    end subroutine forward_loop
 
     !> Snow and hydrological operators of every cell for step t. Cells are
     !> independent here, so the loop runs on all threads.

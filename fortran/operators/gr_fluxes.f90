@@ -90,8 +90,11 @@ contains
 
     !> Non-linear routing store of capacity c with outflow exponent n:
     !> q = h c - ((h c)^(1-n) + c^(1-n))^(1/(1-n)).
+    !> Only n = 4 and n = 5 occur; each is written with literal integer
+    !> powers, which Tapenade differentiates without run-time guards.
     subroutine gr_transfer(n, inflow, c, h, q)
-        real(rk), intent(in) :: n, inflow, c
+        integer, intent(in) :: n
+        real(rk), intent(in) :: inflow, c
         real(rk), intent(inout) :: h
         real(rk), intent(out) :: q
 
@@ -100,7 +103,11 @@ contains
         h_star = max(0._rk, h + inflow/c)
         level = h_star*c
         if (level > 0._rk) then
-            q = level - (level**(1._rk - n) + c**(1._rk - n))**(1._rk/(1._rk - n))
+            if (n == 4) then
+                q = level - (level**(-3) + c**(-3))**(-1._rk/3._rk)
+            else
+                q = level - (level**(-4) + c**(-4))**(-0.25_rk)
+            end if
         else
             ! An empty store releases nothing (and the power above is undefined at 0).
             q = 0._rk

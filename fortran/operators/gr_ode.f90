@@ -5,7 +5,7 @@
 !> per step, so the step length does not enter.
 module md_gr_ode
     use md_kinds, only: rk
-    use md_gr_fluxes, only: gr_interception
+    use md_gr_fluxes
     implicit none
     private
     public :: gr4_ode_step

@@ -7,8 +7,7 @@
 !> input reaches the stores) while the stores keep draining.
 module md_gr_structures
     use md_kinds, only: rk
-    use md_gr_fluxes, only: gr_interception, grd_interception, gr_production, gr_ri_production, &
-                            gr_transfer, gr_exponential_store
+    use md_gr_fluxes
     implicit none
     private
     public :: gr4_step, gr4_ri_step, gr5_step, gr5_ri_step, gr6_step, grc_step, grd_step, &
@@ -46,7 +45,7 @@ contains
 
         prr = 0.9_rk*(pr + perc) + lexc
         prd = 0.1_rk*(pr + perc)
-        call gr_transfer(5._rk, prr, ct, ht, qr)
+        call gr_transfer(5, prr, ct, ht, qr)
         qd = max(0._rk, prd + lexc)
         qt = qr + qd
     end subroutine gr_two_branch_transfer
@@ -95,7 +94,7 @@ contains
         split = 0.9_rk*tanh(alpha2*pn)**2 + 0.1_rk
         prr = (1._rk - split)*(pr + perc) + lexc
         prd = split*(pr + perc)
-        call gr_transfer(5._rk, prr, ct, ht, qr)
+        call gr_transfer(5, prr, ct, ht, qr)
         qd = max(0._rk, prd + lexc)
         qt = qr + qd
     end subroutine gr_ri_transfer
@@ -147,7 +146,7 @@ contains
         prr = 0.6_rk*0.9_rk*(pr + perc) + lexc
         pre = 0.4_rk*0.9_rk*(pr + perc) + lexc
         prd = 0.1_rk*(pr + perc)
-        call gr_transfer(5._rk, prr, p(3), h(3), qr)
+        call gr_transfer(5, prr, p(3), h(3), qr)
         call gr_exponential_store(pre, p(4), h(4), qe)
         qd = max(0._rk, prd + lexc)
         qt = qr + qd + qe
@@ -170,8 +169,8 @@ contains
         prr = 0.6_rk*0.9_rk*(pr + perc) + lexc
         prl = 0.4_rk*0.9_rk*(pr + perc)
         prd = 0.1_rk*(pr + perc)
-        call gr_transfer(5._rk, prr, p(3), h(3), qr)
-        call gr_transfer(5._rk, prl, p(4), h(4), ql)
+        call gr_transfer(5, prr, p(3), h(3), qr)
+        call gr_transfer(5, prl, p(4), h(4), ql)
         qd = max(0._rk, prd + lexc)
         qt = qr + ql + qd
         fx(1:14) = [pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql, qt]
@@ -196,7 +195,7 @@ contains
         ! smash 1.3's grd production store does not percolate.
         call gr_production(pn, en, p(1), 0._rk, h(1), pr, perc, ps, es)
         prr = pr + perc
-        call gr_transfer(5._rk, prr, p(2), h(2), qr)
+        call gr_transfer(5, prr, p(2), h(2), qr)
         qt = qr
         fx(1:10) = [ei, pn, en, pr, perc, ps, es, prr, qr, qt]
     end subroutine grd_step
@@ -220,7 +219,7 @@ contains
         call gr_production(pn, en, p(1), percolation_beta(dt), h(1), pr, perc, ps, es)
         prr = 0.9_rk*(pr + perc)
         prd = 0.1_rk*(pr + perc)
-        call gr_transfer(4._rk, prr, p(2), h(2), qr)
+        call gr_transfer(4, prr, p(2), h(2), qr)
         qd = max(0._rk, prd)
         qt = p(3)*(qr + qd)
         fx(1:12) = [ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, qt]

@@ -52,7 +52,7 @@ contains
         mean_q = 0.5_rk*(q_prev + qup)
         ! Q^(bkw - 1) is unbounded at Q = 0 (bkw < 1): no celerity term then.
         if (mean_q > 0._rk) then
-            d2 = p(1)*p(2)*mean_q**(p(2) - 1._rk)
+            d2 = p(1)*p(2)*exp((p(2) - 1._rk)*log(mean_q))
         else
             d2 = 0._rk
         end if

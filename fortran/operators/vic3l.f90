@@ -11,6 +11,19 @@ module md_vic3l
 
 contains
 
+    !> x**y for x >= 0 and a real (possibly active) exponent y, written with
+    !> exp/log so that Tapenade needs no run-time guard on the base.
+    pure function powr(x, y) result(r)
+        real(rk), intent(in) :: x, y
+        real(rk) :: r
+
+        if (x > 0._rk) then
+            r = exp(y*log(x))
+        else
+            r = 0._rk
+        end if
+    end function powr
+
     !> Fraction of potential evaporation the upper layer delivers when
     !> only part of the cell is saturated.
     pure function arno_beta(i0, im, b) result(beta)
@@ -20,11 +33,11 @@ contains
         real(rk) :: as, series, dry
         integer :: n
 
-        as = 1._rk - (1._rk - i0/im)**b
+        as = 1._rk - powr(1._rk - i0/im, b)
         dry = 1._rk - as
         series = 1._rk
         do n = 1, arno_terms
-            series = series + b/(n + b)*dry**(n/b)
+            series = series + b/(n + b)*powr(dry, n/b)
         end do
         beta = as + (i0/im)*dry*series
     end function arno_beta
@@ -37,7 +50,7 @@ contains
 
         real(rk) :: d
 
-        d = ks*h_up**pbc
+        d = ks*powr(h_up, pbc)
         d = min(d, min(h_up*c_up, c_low - h_low*c_low))
         h_up = h_up - d/c_up
         h_low = h_low + d/c_low
@@ -57,7 +70,7 @@ contains
         pbc = p(6); ds = p(7); dsm = p(8); ws = p(9)
 
         if (prcp >= 0._rk .and. pet >= 0._rk) then
-            ec = min(pet*h(1)**(2._rk/3._rk), prcp + h(1))
+            ec = min(pet*powr(h(1), 2._rk/3._rk), prcp + h(1))
             pn = max(0._rk, prcp - (1._rk - h(1)) - ec)
             en = pet - ec
             h(1) = h(1) + prcp - ec - pn
@@ -68,7 +81,7 @@ contains
 
         ! Upper layer evaporation
         im = (1._rk + b)*cusl
-        i0 = im*(1._rk - (1._rk - h(2))**(1._rk/(1._rk + b)))
+        i0 = im*(1._rk - powr(1._rk - h(2), 1._rk/(1._rk + b)))
         if (i0 >= im) then
             es = en
         else
@@ -81,11 +94,11 @@ contains
         cumsl = cusl + cmsl
         wumsl = h(2)*cusl + h(3)*cmsl
         im = (1._rk + b)*cumsl
-        i0 = im*(1._rk - (1._rk - wumsl/cumsl)**(1._rk/(1._rk + b)))
+        i0 = im*(1._rk - powr(1._rk - wumsl/cumsl, 1._rk/(1._rk + b)))
         if (i0 + pn > im) then
             infil = cumsl - wumsl
         else
-            infil = cumsl - wumsl - cumsl*(1._rk - (i0 + pn)/im)**(b + 1._rk)
+            infil = cumsl - wumsl - cumsl*powr(1._rk - (i0 + pn)/im, b + 1._rk)
         end if
         infil = max(0._rk, min(infil, pn))
         iusl = min((1._rk - h(2))*cusl, infil)

@@ -1,0 +1,58 @@
+!> Cost gradient and directional derivative through the Tapenade-generated
+!> adjoint and tangent of md_forward::forward_cost (fortran/generated).
+module md_gradient
+    use md_kinds, only: rk
+    use md_setup, only: SetupDT
+    use md_mesh, only: MeshDT
+    use md_input_data, only: InputDataDT
+    use md_output, only: OutputDT
+    use md_cost_options, only: CostOptionsDT
+    use md_parameters, only: ParametersDT
+    use md_forward_diff, only: forward_cost_b, forward_cost_d
+    implicit none
+
+    interface
+        subroutine smash_tape_release() bind(c, name="smash_tape_release_")
+        end subroutine smash_tape_release
+    end interface
+
+contains
+
+    !> cost and dcost/d(rr_parameters, rr_initial_states) into `gradient`.
+    subroutine cost_gradient(setup, mesh, input, options, parameters, output, gradient, cost)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        type(CostOptionsDT), intent(in) :: options
+        type(ParametersDT), intent(in) :: parameters
+        type(OutputDT), intent(inout) :: output
+        type(ParametersDT), intent(inout) :: gradient
+        real(rk), intent(out) :: cost
+
+        real(rk) :: costb
+
+        costb = 1._rk
+        gradient%rr_parameters = 0._rk
+        gradient%rr_initial_states = 0._rk
+        call forward_cost_b(setup, mesh, input, options, parameters%rr_parameters, gradient%rr_parameters, &
+                            parameters%rr_initial_states, gradient%rr_initial_states, output, cost, costb)
+        call smash_tape_release()
+    end subroutine cost_gradient
+
+    !> cost and its derivative along `direction` (same layout as the parameters).
+    subroutine cost_tangent(setup, mesh, input, options, parameters, direction, output, cost, dcost)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        type(CostOptionsDT), intent(in) :: options
+        type(ParametersDT), intent(in) :: parameters
+        type(ParametersDT), intent(in) :: direction
+        type(OutputDT), intent(inout) :: output
+        real(rk), intent(out) :: cost
+        real(rk), intent(out) :: dcost
+
+        call forward_cost_d(setup, mesh, input, options, parameters%rr_parameters, direction%rr_parameters, &
+                            parameters%rr_initial_states, direction%rr_initial_states, output, cost, dcost)
+    end subroutine cost_tangent
+
+end module md_gradient
