@@ -196,8 +196,8 @@ contains
                     call lr_step(qup(k), qlat(k), mesh%up_area(k), setup%dt, &
                                  rr_parameters(k, p0:p1), states(k, s0:s1), q(k))
                 case (RT_KW)
-                    call kw_step(qup(k), q_prev(k), qlat(k), qlat_prev(k), mesh%dx(k), setup%dt, &
-                                 rr_parameters(k, p0:p1), q(k))
+                    call kw_step(qup(k), q_prev(k), qlat(k), qlat_prev(k), mesh%up_area(k), mesh%dx(k), &
+                                 setup%dt, rr_parameters(k, p0:p1), q(k))
                 case default
                     ! No routing: each cell only passes on its own runoff.
                     q(k) = qlat(k)

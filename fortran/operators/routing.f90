@@ -41,13 +41,18 @@ contains
     !> Kinematic wave, linearised implicit scheme (Chow et al., 1988) with
     !> A = akw Q^bkw. q_prev and qlat_prev are the cell's discharge and
     !> runoff at the previous step; dx the cell length.
-    subroutine kw_step(qup, q_prev, qlat, qlat_prev, dx, dt, p, q)
-        real(rk), intent(in) :: qup, q_prev, qlat, qlat_prev, dx, dt
+    subroutine kw_step(qup, q_prev, qlat, qlat_prev, up_area, dx, dt, p, q)
+        real(rk), intent(in) :: qup, q_prev, qlat, qlat_prev, up_area, dx, dt
         real(rk), intent(in) :: p(:)       ! akw bkw
         real(rk), intent(out) :: q
 
         real(rk) :: d1, d2, mean_q
 
+        ! Head cells have no channel inflow to route: they pass on their runoff.
+        if (up_area <= 0._rk) then
+            q = qlat
+            return
+        end if
         d1 = dt/dx
         mean_q = 0.5_rk*(q_prev + qup)
         ! Q^(bkw - 1) is unbounded at Q = 0 (bkw < 1): no celerity term then.

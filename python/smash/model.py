@@ -71,13 +71,13 @@ class Model:
         self._build_core()
         self._read_inputs(inputs, verbose)
         self._init_parameters()
+        self.response = Response(np.zeros((self.mesh.ng, norm["ntime_step"]), dtype=np.float32))
+        final = np.full_like(self.rr_initial_states.values, -99.0)
+        self.rr_final_states = NamedMaps(self.rr_initial_states.keys, final)
         if norm["synthetic"]:
             from smash.factory.synthetic import synthetic_observations
 
             self.response_data.q = synthetic_observations(self)
-        self.response = Response(np.zeros((self.mesh.ng, norm["ntime_step"]), dtype=np.float32))
-        final = np.full_like(self.rr_initial_states.values, -99.0)
-        self.rr_final_states = NamedMaps(self.rr_initial_states.keys, final)
 
     # ------------------------------------------------------------------ build
     def _check_mesh_geometry(self):

@@ -1,0 +1,35 @@
+"""Setup dictionaries as YAML files."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+
+import yaml
+
+
+def read_setup(path) -> dict:
+    """Read a setup YAML file (YAML 1.1: `86_400` is an integer, bare dates are dates)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Setup file not found: {path}")
+    with open(path) as f:
+        setup = yaml.safe_load(f)
+    if not isinstance(setup, dict):
+        raise ValueError(f"Setup file {path} does not hold a mapping of keys to values")
+    return setup
+
+
+def save_setup(setup: dict, path) -> None:
+    """Write a setup dictionary as YAML (dates as 'YYYY-MM-DD HH:MM' strings)."""
+
+    def plain(value):
+        if isinstance(value, (_dt.datetime, _dt.date)):
+            return value.strftime("%Y-%m-%d %H:%M")
+        if isinstance(value, tuple):
+            return list(value)
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        return value
+
+    with open(path, "w") as f:
+        yaml.safe_dump({k: plain(v) for k, v in setup.items()}, f, sort_keys=False)
