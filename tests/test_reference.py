@@ -1,0 +1,89 @@
+"""Discharge parity with smash 1.3.
+
+- shared/reference/Lez (the 1.3 outputs the project was given): every
+  non-hybrid structure with default parameters, and the default gr4-lr cost;
+- tests/anchor_refs (made by tests/anchor_refs/make_refs.py with hydro-smash
+  1.3 as a black box): Cance for every structure, kw and lag0 routing, and
+  spatially varying parameters and initial states on Lez and Cance.
+
+Metric: relative L2 error per gauge ||q - q_ref|| / ||q_ref|| < 1e-4. smash 1.3
+computes in float32 and we in float64, so ~1e-6 is the expected floor.
+"""
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import smash
+
+ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
+LEZ_STRUCTURES = ["gr4", "gr4_ri", "gr4_ode", "gr5", "gr5_ri", "gr6", "grc", "grd", "loieau", "vic3l"]
+VIC3L_GAP = pytest.mark.xfail(strict=True, reason="vic3l differs from smash 1.3 by ~3e-4 (open, see issue note)")
+# Uniform akw/bkw match smash 1.3 to 1e-5; spatially varying ones do not yet.
+KW_DIST_GAP = pytest.mark.xfail(strict=True, reason="kw with spatially varying akw/bkw differs from smash 1.3 (open)")
+
+
+@functools.cache
+def _dataset(data_dir, name):
+    return smash.factory.load_dataset(name, path=data_dir)
+
+
+def _model(data_dir, name, structure):
+    setup, mesh = _dataset(data_dir, name)
+    snow, hydro, routing = structure.split("-")
+    setup = dict(setup, snow_module=snow, hydrological_module=hydro, routing_module=routing, read_descriptor=False)
+    return smash.Model(setup, mesh)
+
+
+def _rel_l2(q, ref):
+    return np.linalg.norm(q - ref, axis=1) / np.linalg.norm(ref, axis=1)
+
+
+@pytest.mark.parametrize("hydro", [pytest.param(h, marks=VIC3L_GAP) if h == "vic3l" else h for h in LEZ_STRUCTURES])
+def test_lez_default_structures_match_smash_13(data_dir, reference_dir, hydro):
+    ref = np.load(reference_dir / "Lez" / f"zero-{hydro}-lr.npz")
+    model = _model(data_dir, "Lez", f"zero-{hydro}-lr")
+    assert model.rr_parameters.keys.tolist() == ref["rr_parameters_keys"].tolist()
+    assert np.allclose(model.rr_parameters.values, ref["rr_parameters_values"], rtol=1e-6)
+    assert np.array_equal(model.response_data.q, ref["qobs"])
+    model.forward_run()
+    assert _rel_l2(model.response.q, ref["q"]).max() < 1e-4
+    active = ref["mesh_active_cell"] == 1
+    final = model.rr_final_states.values[active]
+    assert np.allclose(final, ref["rr_final_states_values"][active], rtol=1e-3, atol=1e-6)
+
+
+def test_lez_default_cost_is_smash_13_value(data_dir):
+    model = _model(data_dir, "Lez", "zero-gr4-lr")
+    ret = model.forward_run(return_options={"cost": True})
+    # 1 - NSE at the most downstream gauge, 4 missing observations skipped.
+    assert ret.cost == pytest.approx(0.6857715, abs=2e-6)
+    q, qobs = model.response.q[0].astype(float), model.response_data.q[0].astype(float)
+    keep = qobs >= 0
+    assert keep.sum() == 360
+    independent = np.sum((q[keep] - qobs[keep]) ** 2) / np.sum((qobs[keep] - qobs[keep].mean()) ** 2)
+    assert ret.cost == pytest.approx(independent, rel=1e-5)
+
+
+def _anchor_cases():
+    cases = []
+    for path in sorted(ANCHOR.glob("*/*.npz")):
+        mark = VIC3L_GAP if "vic3l" in path.name else KW_DIST_GAP if path.stem == "dist-zero-gr4-kw" else ()
+        cases.append(pytest.param(path.parent.name, path.stem, marks=mark, id=f"{path.parent.name}-{path.stem}"))
+    return cases
+
+
+@pytest.mark.parametrize("dataset, case", _anchor_cases())
+def test_anchor_references(data_dir, dataset, case):
+    ref = np.load(ANCHOR / dataset / f"{case}.npz")
+    structure = case.removeprefix("dist-")
+    model = _model(data_dir, dataset, structure)
+    setters = {"rr_parameters": model.set_rr_parameters, "rr_initial_states": model.set_rr_initial_states}
+    for kind, setter in setters.items():
+        if f"{kind}_keys" in ref:
+            for i, key in enumerate(ref[f"{kind}_keys"]):
+                setter(str(key), ref[f"{kind}_values"][..., i].astype(np.float64))
+    ret = model.forward_run(return_options={"cost": True})
+    assert _rel_l2(model.response.q, ref["q"]).max() < 1e-4
+    assert ret.cost == pytest.approx(float(ref["cost"]), rel=1e-4)
