@@ -49,12 +49,14 @@ def main(argv=None):
     for g, code in enumerate(m.code):
         print(f"  gauge {code}: NSE = {nse(qsim[g], qobs[g]):.3f}")
 
-    steps = np.arange(1, s.ntime_step + 1)
+    import datetime as dt
+
+    steps = [s.start_time + dt.timedelta(seconds=s.dt * (t + 1)) for t in range(s.ntime_step)]
     fig, ax = plt.subplots(figsize=(10, 4))
     obs = np.where(qobs[0] >= 0, qobs[0], np.nan)
     ax.plot(steps, obs, color="k", lw=1, label="observed")
     ax.plot(steps, qsim[0], color="tab:blue", lw=1, label="simulated")
-    ax.set_xlabel("time step")
+    ax.set_xlabel("end of time step")
     ax.set_ylabel("discharge (m$^3$/s)")
     ax.set_title(f"{args.dataset}: gauge {m.code[0]} ({s.structure})")
     ax.legend()

@@ -57,6 +57,18 @@ def resolve_gauges(model, gauge) -> np.ndarray:
     return np.array([codes.index(str(g)) for g in wanted])
 
 
+def check_observations(model, fcost) -> None:
+    """Every gauge in the cost needs observations in the scored period."""
+    qobs = model.response_data.q
+    start = int(fcost.end_warmup)
+    for g in np.flatnonzero(np.asarray(fcost.wgauge)[: model.mesh.ng] > 0):
+        if not np.any(qobs[g, start:] >= 0):
+            raise ValueError(
+                f"Gauge {model.mesh.code[g]} has no observed discharge in the scored period "
+                f"(all missing after end_warmup): it cannot enter the cost"
+            )
+
+
 def build_cost_options(model, cost_options: dict | None):
     """Check user cost options and return (resolved dict, Fortran CostOptionsDT)."""
     opts = dict(DEFAULT_COST_OPTIONS)

@@ -9,7 +9,7 @@ import numpy as np
 
 from smash import fcore
 from smash.containers import RRStates
-from smash.cost_options import build_cost_options
+from smash.cost_options import build_cost_options, check_observations
 from smash.model_setup import parse_time
 
 RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs")
@@ -70,8 +70,10 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     if unknown:
         raise ValueError(f"Unknown return option(s) {sorted(unknown)}; valid: {list(RETURN_KEYS)}")
     _, fcost = build_cost_options(model, cost_options)
-    if (ret.get("cost") or ret.get("jobs")) and model.mesh.ng == 0:
-        raise ValueError("return_options asks for the cost but the mesh has no gauge")
+    if ret.get("cost") or ret.get("jobs"):
+        if model.mesh.ng == 0:
+            raise ValueError("return_options asks for the cost but the mesh has no gauge")
+        check_observations(model, fcost)
 
     s, net = model.setup, model._network
     steps = _time_steps(model, ret.get("time_step"))

@@ -97,6 +97,11 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     out = np.full(shape, MISSING, dtype=np.float32)
     unique = sorted({n for n in names if n in files})
     missing = sum(1 for n in names if n not in files)
+    if missing == nt:
+        raise ValueError(
+            f"No {kind} file in {setup.get(key)} covers the simulation period "
+            f"{setup['start_time']} -> {setup['end_time']} (files span {min(files)} .. {max(files)})"
+        )
     if missing:
         warnings.warn(f"{missing} of {nt} {kind} steps have no file in {setup.get(key)}: set to missing (-99)",
                       stacklevel=2)
