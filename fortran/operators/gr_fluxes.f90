@@ -57,7 +57,7 @@ contains
             pr = 0._rk
         end if
         if (beta > 0._rk) then
-            perc = hp_star*cp*(1._rk - (1._rk + (hp_star/beta)**4)**(-0.25_rk))
+            perc = hp_star*cp*(1._rk - 1._rk/sqrt(sqrt(1._rk + (hp_star/beta)**4)))
         else
             perc = 0._rk
         end if
@@ -84,7 +84,7 @@ contains
         else
             pr = 0._rk
         end if
-        perc = hp_star*cp*(1._rk - (1._rk + (hp_star/beta)**4)**(-0.25_rk))
+        perc = hp_star*cp*(1._rk - 1._rk/sqrt(sqrt(1._rk + (hp_star/beta)**4)))
         hp = hp_star - perc/cp
     end subroutine gr_ri_production
 
@@ -106,7 +106,7 @@ contains
             if (n == 4) then
                 q = level - (level**(-3) + c**(-3))**(-1._rk/3._rk)
             else
-                q = level - (level**(-4) + c**(-4))**(-0.25_rk)
+                q = level - 1._rk/sqrt(sqrt(level**(-4) + c**(-4)))
             end if
         else
             ! An empty store releases nothing (and the power above is undefined at 0).

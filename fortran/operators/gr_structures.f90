@@ -21,7 +21,7 @@ contains
         real(rk), intent(in) :: dt
         real(rk) :: beta
 
-        beta = 2.25_rk*(86400._rk/dt)**0.25_rk
+        beta = 2.25_rk*sqrt(sqrt(86400._rk/dt))
     end function percolation_beta
 
     subroutine neutralised_inputs(prcp, pet, ci, hi, pn, en)
