@@ -3,6 +3,15 @@
 from smash import factory, io
 from smash.forward import ForwardRun, forward_run
 from smash.model import Model
+from smash.optimize import (
+    BackwardRun,
+    Optimize,
+    backward_run,
+    default_optimize_options,
+    optimize,
+    optimize_control_info,
+)
 
-__all__ = ["Model", "ForwardRun", "forward_run", "factory", "io"]
+__all__ = ["Model", "ForwardRun", "forward_run", "Optimize", "optimize", "default_optimize_options",
+           "optimize_control_info", "BackwardRun", "backward_run", "factory", "io"]
 __version__ = "0.1.0"

@@ -32,8 +32,8 @@ class ForwardRun:
         return f"ForwardRun({', '.join(sorted(self.__dict__))})"
 
 
-def check_common_options(common_options):
-    opts = {"ncpu": 1, "verbose": False}
+def check_common_options(common_options, verbose=False):
+    opts = {"ncpu": 1, "verbose": verbose}
     if common_options:
         unknown = set(common_options) - set(COMMON_KEYS)
         if unknown:

@@ -238,10 +238,10 @@ class Model:
         return self._maps_get(self.rr_final_states, key)
 
     def get_rr_parameters_bounds(self) -> dict:
-        return {k: parameter_bounds(k) for k in self.rr_parameters.keys}
+        return {k: parameter_bounds(k) for k in self.rr_parameters.keys.tolist()}
 
     def get_rr_initial_states_bounds(self) -> dict:
-        return {k: state_bounds(k) for k in self.rr_initial_states.keys}
+        return {k: state_bounds(k) for k in self.rr_initial_states.keys.tolist()}
 
     # -------------------------------------------------------------- running
     def _sync_parameters(self):
@@ -263,6 +263,21 @@ class Model:
         from smash.forward import run_forward
 
         return run_forward(self, cost_options, common_options, return_options)
+
+    def optimize(self, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
+                 common_options=None, return_options=None):
+        """Calibrate in place (see smash.optimize); return an Optimize when `return_options` asks."""
+        from smash.optimize import run_optimize
+
+        return run_optimize(self, mapping, optimizer, optimize_options, cost_options, common_options,
+                            return_options)
+
+    def backward_run(self, mapping="uniform", optimize_options=None, cost_options=None, common_options=None,
+                     return_options=None):
+        """Cost and gradient with respect to the control vector (see smash.backward_run)."""
+        from smash.optimize import run_backward
+
+        return run_backward(self, mapping, optimize_options, cost_options, common_options, return_options)
 
     def copy(self) -> Model:
         """Deep copy (the core data included)."""

@@ -1,0 +1,368 @@
+"""Calibration: cost gradients from the generated adjoint, and the optimizers that use them."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from smash import fcore
+from smash.control import MAPPINGS, build_control, default_parameters
+from smash.cost_options import build_cost_options, check_observations
+from smash.forward import check_common_options
+
+OPTIMIZERS = ("sbs", "lbfgsb", "nelder-mead", "powell", "adam", "sgd", "adagrad", "rmsprop")
+ADAPTIVE = ("adam", "sgd", "adagrad", "rmsprop")
+OPTIONS_KEYS = ("parameters", "bounds", "control_tfm", "termination_crit", "learning_rate")
+CRIT_KEYS = ("maxiter", "factr", "pgtol", "early_stopping")
+
+
+def _default_optimizer(mapping):
+    return "sbs" if mapping == "uniform" else "lbfgsb"
+
+
+def default_optimize_options(model, mapping: str = "uniform", optimizer: str | None = None) -> dict:
+    """Options smash uses when none are given, for this model, mapping and optimizer."""
+    if mapping not in MAPPINGS:
+        raise ValueError(f"Unknown mapping {mapping!r}; choose one of {list(MAPPINGS)}")
+    optimizer = optimizer or _default_optimizer(mapping)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {list(OPTIMIZERS)}")
+    parameters = default_parameters(model)
+    bounds = {k: v for k, v in model.get_rr_parameters_bounds().items() if k in parameters}
+    crit = {"sbs": {"maxiter": 50}, "lbfgsb": {"maxiter": 100, "factr": 1e6, "pgtol": 1e-12},
+            "nelder-mead": {"maxiter": 200}, "powell": {"maxiter": 50}}.get(
+        optimizer, {"maxiter": 200, "early_stopping": 0})
+    options = {
+        "parameters": parameters,
+        "bounds": bounds,
+        "control_tfm": "sbs" if optimizer == "sbs" else "normalize",
+        "termination_crit": crit,
+    }
+    if optimizer in ADAPTIVE:
+        options["learning_rate"] = 0.003 if optimizer != "sgd" else 0.01
+    return options
+
+
+def _check_options(model, mapping, optimizer, optimize_options):
+    optimizer = optimizer or _default_optimizer(mapping)
+    options = default_optimize_options(model, mapping, optimizer)
+    given = dict(optimize_options or {})
+    unknown = set(given) - set(OPTIONS_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown optimize option(s) {sorted(unknown)}; valid: {list(OPTIONS_KEYS)}")
+    crit = dict(options["termination_crit"])
+    for key, value in (given.pop("termination_crit", None) or {}).items():
+        if key not in CRIT_KEYS:
+            raise ValueError(f"Unknown termination_crit {key!r}; valid: {list(CRIT_KEYS)}")
+        crit[key] = value
+    if "parameters" in given and "bounds" not in given:
+        given["bounds"] = {}
+    options.update(given)
+    options["termination_crit"] = crit
+    if optimizer in ("nelder-mead", "powell", "sbs") and mapping != "uniform":
+        raise ValueError(f"optimizer {optimizer!r} suits the uniform mapping only (too many controls otherwise)")
+    maxiter = crit.get("maxiter")
+    if not isinstance(maxiter, (int, np.integer)) or maxiter < 0:
+        raise ValueError(f"termination_crit['maxiter'] must be a non-negative integer, got {maxiter!r}")
+    return optimizer, options
+
+
+class _Problem:
+    """Cost and gradient of the control vector x, counting evaluations."""
+
+    def __init__(self, model, control, fcost):
+        self.model, self.control, self.fcost = model, control, fcost
+        net, s = model._network, model._structure
+        self.output = fcore.md_output.OutputDT()
+        fcore.md_output.output_alloc(self.output, net.gauge_cell.size, net.nac, model.setup.ntime_step,
+                                     len(s.rr_states), len(s.fluxes), 0, False, False, False)
+        self.grad = fcore.md_parameters.ParametersDT()
+        fcore.md_parameters.parameters_alloc(self.grad, net.nac, len(s.rr_parameters), len(s.rr_states))
+        self.nfg = 0
+
+    def _load(self, x):
+        self.control.set_raw(self.control.to_raw(x))
+        self.model._sync_parameters()
+
+    def cost(self, x) -> float:
+        self._load(x)
+        m = self.model
+        fcore.md_api.forward_run(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams, self.output)
+        self.nfg += 1
+        return float(self.output.cost)
+
+    def cost_grad(self, x):
+        self._load(x)
+        m = self.model
+        cost = fcore.md_gradient.cost_gradient(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams,
+                                               self.output, self.grad)
+        self.nfg += 1
+        g = self.control.gradient_x(x, np.array(self.grad.rr_parameters), np.array(self.grad.rr_initial_states))
+        return float(cost), g
+
+
+class Optimize:
+    """What an optimization returns on request: `cost`, `iter_cost`, `iter_projg`, `control_vector`, `n_iter`."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+    def __repr__(self):
+        return f"Optimize({', '.join(sorted(self.__dict__))})"
+
+
+def _sbs(problem, x, lower, upper, maxiter, log):
+    """Step-by-step search (Michel, 1989) in the transformed control space.
+
+    Each iteration tries +-ddx on every control and moves to the best trial;
+    after a successful move it keeps stepping in the same direction while
+    the cost decreases; with no improvement the step is halved.
+    """
+    best = problem.cost(x)
+    costs = [best]
+    ddx = 0.64
+    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {best:.5e}    ddx = {ddx:.2f}")
+    reason = "TOTAL NO. of ITERATIONS REACHED LIMIT"
+    for it in range(1, maxiter + 1):
+        if ddx < 0.01:
+            reason = "CONVERGENCE: DDX < 0.01"
+            break
+        trial_best, trial_x = best, None
+        for i in range(x.size):
+            for sign in (1.0, -1.0):
+                xt = x.copy()
+                xt[i] = np.clip(x[i] + sign * ddx, lower[i], upper[i])
+                if xt[i] == x[i]:
+                    continue
+                j = problem.cost(xt)
+                if j < trial_best:
+                    trial_best, trial_x = j, xt
+        if trial_x is None:
+            ddx /= 2
+        else:
+            step = trial_x - x
+            x, best = trial_x, trial_best
+            while True:
+                xt = np.clip(x + step, lower, upper)
+                if np.array_equal(xt, x):
+                    break
+                j = problem.cost(xt)
+                if j >= best:
+                    break
+                x, best = xt, j
+        costs.append(best)
+        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {best:.5e}    ddx = {ddx:.2f}")
+    problem.cost(x)
+    return x, costs, [], reason
+
+
+def _lbfgsb(problem, x, lower, upper, crit, log):
+    from scipy.optimize import minimize
+
+    state = {"it": 0, "costs": [], "projg": []}
+
+    def projected_gradient_norm(xk, g):
+        step = np.clip(xk - g, lower, upper) - xk
+        return float(np.max(np.abs(step))) if step.size else 0.0
+
+    cost0, g0 = problem.cost_grad(x)
+    state["costs"].append(cost0)
+    state["projg"].append(projected_gradient_norm(x, g0))
+    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {cost0:.5e}    |proj g| = {state['projg'][-1]:.5e}")
+    last = {}
+
+    def fun(xk):
+        j, g = problem.cost_grad(xk)
+        last.update(x=xk.copy(), j=j, g=g)
+        return j, g
+
+    def callback(intermediate_result):
+        state["it"] += 1
+        xk, j = intermediate_result.x, intermediate_result.fun
+        g = last["g"] if np.array_equal(last.get("x"), xk) else problem.cost_grad(xk)[1]
+        state["costs"].append(j)
+        state["projg"].append(projected_gradient_norm(xk, g))
+        log(f"    At iterate {state['it']:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    "
+            f"|proj g| = {state['projg'][-1]:.5e}")
+
+    res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=list(zip(lower, upper, strict=True)),
+                   callback=callback,
+                   options={"maxiter": int(crit["maxiter"]), "ftol": float(crit.get("factr", 1e6)) * 2.2e-16,
+                            "gtol": float(crit.get("pgtol", 1e-12)), "maxls": 20})
+    reason = "TOTAL NO. of ITERATIONS REACHED LIMIT" if state["it"] >= crit["maxiter"] else str(res.message)
+    problem.cost(res.x)
+    return res.x, state["costs"], state["projg"], reason
+
+
+def _scipy_free(problem, x, lower, upper, method, crit, log):
+    from scipy.optimize import minimize
+
+    costs = [problem.cost(x)]
+    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {costs[0]:.5e}")
+
+    def fun(xk):
+        return problem.cost(np.clip(xk, lower, upper))
+
+    def callback(intermediate_result):
+        costs.append(float(intermediate_result.fun))
+        log(f"    At iterate {len(costs) - 1:>5}    nfg = {problem.nfg:>5}    J = {costs[-1]:.5e}")
+
+    method_name = {"nelder-mead": "Nelder-Mead", "powell": "Powell"}[method]
+    res = minimize(fun, x, method=method_name, bounds=list(zip(lower, upper, strict=True)), callback=callback,
+                   options={"maxiter": int(crit["maxiter"])})
+    xk = np.clip(res.x, lower, upper)
+    problem.cost(xk)
+    return xk, costs, [], str(res.message)
+
+
+def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log):
+    """First-order methods for many controls, projected onto the bounds; keep the best iterate."""
+    maxiter, patience = int(crit["maxiter"]), int(crit.get("early_stopping") or 0)
+    m = np.zeros_like(x)
+    v = np.zeros_like(x)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    best_x, best_j, since_best = x.copy(), np.inf, 0
+    costs, projg = [], []
+    reason = "TOTAL NO. of ITERATIONS REACHED LIMIT"
+    for it in range(maxiter + 1):
+        j, g = problem.cost_grad(x)
+        costs.append(j)
+        projg.append(float(np.max(np.abs(np.clip(x - g, lower, upper) - x))))
+        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {projg[-1]:.5e}")
+        if j < best_j:
+            best_x, best_j, since_best = x.copy(), j, 0
+        else:
+            since_best += 1
+            if patience and since_best >= patience:
+                reason = f"EARLY STOPPING: NO IMPROVEMENT FOR {patience} ITERATIONS"
+                break
+        if it == maxiter:
+            break
+        if method == "adam":
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            step = learning_rate * (m / (1 - beta1 ** (it + 1))) / (np.sqrt(v / (1 - beta2 ** (it + 1))) + eps)
+        elif method == "adagrad":
+            v += g * g
+            step = learning_rate * g / (np.sqrt(v) + eps)
+        elif method == "rmsprop":
+            v = beta1 * v + (1 - beta1) * g * g
+            step = learning_rate * g / (np.sqrt(v) + eps)
+        else:
+            step = learning_rate * g
+        x = np.clip(x - step, lower, upper)
+    problem.cost(best_x)
+    return best_x, costs, projg, reason
+
+
+def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
+                 common_options=None, return_options=None):
+    """Calibrate `model` in place; return an Optimize when `return_options` asks for outputs."""
+    # Optimizer logs are shown unless asked otherwise, as in smash.
+    common = check_common_options(common_options, verbose=True)
+    optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
+    _, fcost = build_cost_options(model, cost_options)
+    check_observations(model, fcost)
+    control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
+    model._fsetup.ncpu = 1  # the generated adjoint runs serially
+    problem = _Problem(model, control, fcost)
+    x0 = control.to_x(control.raw())
+    lower, upper = control.x_bounds()
+    crit = options["termination_crit"]
+    verbose = common["verbose"]
+
+    def log(text):
+        if verbose:
+            print(text, flush=True)
+
+    if verbose:
+        print("</> Optimize")
+    t0 = time.perf_counter()
+    if optimizer == "sbs":
+        x, costs, projg, reason = _sbs(problem, x0, lower, upper, int(crit["maxiter"]), log)
+    elif optimizer == "lbfgsb":
+        x, costs, projg, reason = _lbfgsb(problem, x0, lower, upper, crit, log)
+    elif optimizer in ("nelder-mead", "powell"):
+        x, costs, projg, reason = _scipy_free(problem, x0, lower, upper, optimizer, crit, log)
+    else:
+        x, costs, projg, reason = _adaptive(problem, x0, lower, upper, optimizer, crit,
+                                            float(options.get("learning_rate", 0.003)), log)
+    log(f"    STOP: {reason}")
+    # Leave the model with the optimum and its simulated discharge.
+    control.set_raw(control.to_raw(x))
+    model.forward_run(cost_options=cost_options)
+    ret = dict(return_options or {})
+    if not ret:
+        return None
+    out = {"time": time.perf_counter() - t0}
+    if ret.get("cost"):
+        out["cost"] = costs[-1] if costs else float("nan")
+    if ret.get("iter_cost"):
+        out["iter_cost"] = np.array(costs)
+    if ret.get("iter_projg"):
+        out["iter_projg"] = np.array(projg)
+    if ret.get("control_vector"):
+        out["control_vector"] = np.array(x)
+    out["n_iter"] = len(costs) - 1
+    return Optimize(**out)
+
+
+def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
+             common_options=None, return_options=None):
+    """Calibrate a copy of `model`; return it, plus an Optimize when `return_options` is given."""
+    new = model.copy()
+    result = run_optimize(new, mapping, optimizer, optimize_options, cost_options, common_options, return_options)
+    return (new, result) if return_options else new
+
+
+def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_options=None) -> dict:
+    """Size, names, starting point and bounds of the control vector (transformed and raw)."""
+    optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
+    control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
+    x = control.to_x(control.raw())
+    lower, upper = control.x_bounds()
+    names = [f"{n}-{i}" if control.ncell > 1 else n for n in control.names for i in range(control.ncell)]
+    return {"n": x.size, "name": names, "x": x, "l": lower, "u": upper,
+            "x_raw": control.raw().ravel(), "l_raw": np.repeat(control.lower, control.ncell),
+            "u_raw": np.repeat(control.upper, control.ncell)}
+
+
+class BackwardRun:
+    """`cost` and `grad` (dJ/dcontrol, in the control_tfm space) of a backward run."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+    def __repr__(self):
+        return f"BackwardRun({', '.join(sorted(self.__dict__))})"
+
+
+def run_backward(model, mapping="uniform", optimize_options=None, cost_options=None, common_options=None,
+                 return_options=None):
+    check_common_options(common_options)
+    options = dict(optimize_options or {})
+    options.setdefault("control_tfm", "keep")
+    optimizer, options = _check_options(model, mapping, "lbfgsb", options)
+    _, fcost = build_cost_options(model, cost_options)
+    check_observations(model, fcost)
+    control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
+    problem = _Problem(model, control, fcost)
+    saved = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy())
+    x = control.to_x(control.raw())
+    cost, grad = problem.cost_grad(x)
+    # A uniform control is the spatial mean: evaluating it must not flatten the user's maps.
+    model.rr_parameters.values[...], model.rr_initial_states.values[...] = saved
+    ret = dict(return_options or {"cost": True, "grad": True})
+    out = {}
+    if ret.get("cost"):
+        out["cost"] = cost
+    if ret.get("grad"):
+        out["grad"] = grad
+    return BackwardRun(**out)
+
+
+def backward_run(model, mapping="uniform", optimize_options=None, cost_options=None, common_options=None,
+                 return_options=None):
+    """Cost and its gradient with respect to the control vector (raw values with control_tfm='keep')."""
+    return run_backward(model.copy(), mapping, optimize_options, cost_options, common_options, return_options)
