@@ -272,12 +272,13 @@ class Model:
         return run_optimize(self, mapping, optimizer, optimize_options, cost_options, common_options,
                             return_options)
 
-    def backward_run(self, mapping="uniform", optimize_options=None, cost_options=None, common_options=None,
-                     return_options=None):
+    def backward_run(self, diff_target="j", cotangent=None, mapping="uniform", optimizer=None,
+                     optimize_options=None, cost_options=None, common_options=None, return_options=None):
         """Cost and gradient with respect to the control vector (see smash.backward_run)."""
         from smash.optimize import run_backward
 
-        return run_backward(self, mapping, optimize_options, cost_options, common_options, return_options)
+        return run_backward(self, diff_target, cotangent, mapping, optimizer, optimize_options, cost_options,
+                            common_options, return_options)
 
     def copy(self) -> Model:
         """Deep copy (the core data included)."""

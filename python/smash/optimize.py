@@ -338,12 +338,14 @@ class BackwardRun:
         return f"BackwardRun({', '.join(sorted(self.__dict__))})"
 
 
-def run_backward(model, mapping="uniform", optimize_options=None, cost_options=None, common_options=None,
-                 return_options=None):
+def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", optimizer=None, optimize_options=None,
+                 cost_options=None, common_options=None, return_options=None):
+    if diff_target != "j":
+        raise ValueError(f"diff_target {diff_target!r} is not supported yet: only 'j' (the cost)")
     check_common_options(common_options)
     options = dict(optimize_options or {})
     options.setdefault("control_tfm", "keep")
-    optimizer, options = _check_options(model, mapping, "lbfgsb", options)
+    optimizer, options = _check_options(model, mapping, optimizer or "lbfgsb", options)
     _, fcost = build_cost_options(model, cost_options)
     check_observations(model, fcost)
     control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
@@ -353,16 +355,23 @@ def run_backward(model, mapping="uniform", optimize_options=None, cost_options=N
     cost, grad = problem.cost_grad(x)
     # A uniform control is the spatial mean: evaluating it must not flatten the user's maps.
     model.rr_parameters.values[...], model.rr_initial_states.values[...] = saved
+    scale = 1.0 if cotangent is None else float(cotangent)
     ret = dict(return_options or {"cost": True, "grad": True})
     out = {}
     if ret.get("cost"):
         out["cost"] = cost
     if ret.get("grad"):
-        out["grad"] = grad
+        out["grad"] = scale * grad
     return BackwardRun(**out)
 
 
-def backward_run(model, mapping="uniform", optimize_options=None, cost_options=None, common_options=None,
-                 return_options=None):
-    """Cost and its gradient with respect to the control vector (raw values with control_tfm='keep')."""
-    return run_backward(model.copy(), mapping, optimize_options, cost_options, common_options, return_options)
+def backward_run(model, diff_target="j", cotangent=None, mapping="uniform", optimizer=None, optimize_options=None,
+                 cost_options=None, common_options=None, return_options=None):
+    """Cost and its gradient with respect to the control vector (raw values with control_tfm='keep').
+
+    Returns a copy of the model, with a BackwardRun when `return_options` is given (smash 1.x signature).
+    """
+    new = model.copy()
+    result = run_backward(new, diff_target, cotangent, mapping, optimizer, optimize_options, cost_options,
+                          common_options, return_options)
+    return (new, result) if return_options else new
