@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import smash
-from helpers import line_mesh
 from smash import fcore
 from smash.registry import module_names
+
+from helpers import line_mesh
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tapenade"))

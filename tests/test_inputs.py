@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import rasterio
+
 import smash
 from smash.inputs import read_atmos, read_qobs
 from smash.model_setup import normalize_setup

@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+
 import smash
+
 from helpers import daily_setup, line_mesh
 
 

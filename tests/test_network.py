@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
-from helpers import line_mesh
+
 from smash.network import build_network
+
+from helpers import line_mesh
 
 
 def test_line_order_and_upstream_lists():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import smash
 
 ANCHOR = Path(__file__).resolve().parent / "anchor_refs"

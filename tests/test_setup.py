@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+
 from smash.model_setup import normalize_setup
 
 
