@@ -26,8 +26,9 @@ DEFAULT_CASES = [
 def worker(data_dir, case, repeat):
     """Runs inside the measured interpreter; prints one JSON line."""
     sys.path.insert(0, HERE)
-    import smash
     from _cases import dataset_setup_mesh
+
+    import smash
 
     name, structure = case.split(":")
     setup, mesh = dataset_setup_mesh(data_dir, name, structure)

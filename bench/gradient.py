@@ -21,8 +21,9 @@ DEFAULT_CASES = [f"{d}:zero-gr4-lr:{m}" for d in ("Lez", "Cance") for m in ("uni
 
 def worker(data_dir, case, repeat):
     sys.path.insert(0, HERE)
-    import smash
     from _cases import dataset_setup_mesh
+
+    import smash
 
     name, structure, mapping = case.split(":")
     setup, mesh = dataset_setup_mesh(data_dir, name, structure)
