@@ -128,6 +128,12 @@ contains
                 if (prcp >= 0._rk) prcp = prcp + mlt
             end if
             fx = 0._rk
+            ! As smash 1.3, a cell whose rainfall is missing skips its
+            ! hydrological step (stores frozen, no runoff); a missing PET only
+            ! removes the inputs and freezes the production store (operators).
+            if (prcp < 0._rk) then
+                qt = 0._rk
+            else
             select case (setup%hydrological_module)
             case (HY_GR4)
                 call gr4_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
@@ -152,6 +158,7 @@ contains
             case default
                 qt = 0._rk
             end select
+            end if
             ! mm over the cell during dt -> m3/s
             qlat(k) = qt*1.e-3_rk*mesh%dx(k)*mesh%dy(k)/setup%dt
             if (output%save_fluxes .and. slot > 0) then

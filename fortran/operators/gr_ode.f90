@@ -46,9 +46,10 @@ contains
             j22 = ct - (3.5_rk*kexc*y**2.5_rk - 1.25_rk*ct*y**4)
             dx = -r1/j11
             dy = -(r2 + j21*dx)/j22
-            ! Keep the iterate where the fluxes are defined (levels in [0, 1], y >= 0).
+            ! Both levels are kept in [0, 1] (smash 1.3 clamps the transfer level too:
+            ! a full transfer store then releases exactly kexc + ct/4).
             x = min(1._rk, max(0._rk, x + dx))
-            y = max(0._rk, y + dy)
+            y = min(1._rk, max(0._rk, y + dy))
             if (abs(dx) + abs(dy) < newton_tol) exit
         end do
         h(2) = x

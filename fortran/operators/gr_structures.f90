@@ -16,12 +16,18 @@ module md_gr_structures
 contains
 
     !> Percolation curve constant: 9/4 at a daily step, scaled as in GR4H so
-    !> that the percolated fraction per step follows the step length.
-    pure function percolation_beta(dt) result(beta)
-        real(rk), intent(in) :: dt
+    !> that the percolated fraction per step follows the step length. With a
+    !> missing PET smash 1.3 freezes the production store for the step: no
+    !> percolation either (0 switches it off).
+    pure function percolation_beta(dt, pet) result(beta)
+        real(rk), intent(in) :: dt, pet
         real(rk) :: beta
 
-        beta = 2.25_rk*sqrt(sqrt(86400._rk/dt))
+        if (pet >= 0._rk) then
+            beta = 2.25_rk*sqrt(sqrt(86400._rk/dt))
+        else
+            beta = 0._rk
+        end if
     end function percolation_beta
 
     subroutine neutralised_inputs(prcp, pet, ci, hi, pn, en)
@@ -60,7 +66,7 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
 
         call neutralised_inputs(prcp, pet, p(1), h(1), pn, en)
-        call gr_production(pn, en, p(2), percolation_beta(dt), h(2), pr, perc, ps, es)
+        call gr_production(pn, en, p(2), percolation_beta(dt, pet), h(2), pr, perc, ps, es)
         lexc = p(4)*h(3)**3.5_rk
         call gr_two_branch_transfer(pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
         fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
@@ -76,7 +82,7 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
 
         call neutralised_inputs(prcp, pet, p(1), h(1), pn, en)
-        call gr_production(pn, en, p(2), percolation_beta(dt), h(2), pr, perc, ps, es)
+        call gr_production(pn, en, p(2), percolation_beta(dt, pet), h(2), pr, perc, ps, es)
         lexc = p(4)*(h(3) - p(5))
         call gr_two_branch_transfer(pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
         fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
@@ -109,7 +115,7 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
 
         call neutralised_inputs(prcp, pet, p(1), h(1), pn, en)
-        call gr_ri_production(pn, en, p(2), percolation_beta(dt), p(4), dt, h(2), pr, perc, ps, es)
+        call gr_ri_production(pn, en, p(2), percolation_beta(dt, pet), p(4), dt, h(2), pr, perc, ps, es)
         lexc = p(6)*h(3)**3.5_rk
         call gr_ri_transfer(pn, p(5), pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
         fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
@@ -125,7 +131,7 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
 
         call neutralised_inputs(prcp, pet, p(1), h(1), pn, en)
-        call gr_ri_production(pn, en, p(2), percolation_beta(dt), p(4), dt, h(2), pr, perc, ps, es)
+        call gr_ri_production(pn, en, p(2), percolation_beta(dt, pet), p(4), dt, h(2), pr, perc, ps, es)
         lexc = p(6)*(h(3) - p(7))
         call gr_ri_transfer(pn, p(5), pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
         fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
@@ -141,7 +147,7 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe
 
         call neutralised_inputs(prcp, pet, p(1), h(1), pn, en)
-        call gr_production(pn, en, p(2), percolation_beta(dt), h(2), pr, perc, ps, es)
+        call gr_production(pn, en, p(2), percolation_beta(dt, pet), h(2), pr, perc, ps, es)
         lexc = p(5)*(h(3) - p(6))
         prr = 0.6_rk*0.9_rk*(pr + perc) + lexc
         pre = 0.4_rk*0.9_rk*(pr + perc) + lexc
@@ -216,7 +222,7 @@ contains
             en = 0._rk
         end if
         ei = max(0._rk, pet) - en
-        call gr_production(pn, en, p(1), percolation_beta(dt), h(1), pr, perc, ps, es)
+        call gr_production(pn, en, p(1), percolation_beta(dt, pet), h(1), pr, perc, ps, es)
         prr = 0.9_rk*(pr + perc)
         prd = 0.1_rk*(pr + perc)
         call gr_transfer(4, prr, p(2), h(2), qr)
