@@ -1,101 +1,115 @@
-"""The built-in synthetic catchment: mesh, forcings, descriptors and observations, no files.
+"""The built-in synthetic catchment: mesh, forcings and descriptors without files.
 
-Everything is derived deterministically from a seed, so runs are repeatable.
-Observations come from a "true" model whose parameters vary in space with the
-descriptors, plus 5% multiplicative noise: calibration can recover them.
+Everything derives deterministically from `setup["synthetic"]["seed"]`. The
+network is a D8 tree grown over an irregular basin that drains through one
+outlet on the southern edge; cells outside the basin drain off the grid and
+stay inactive, as in the real meshes. Observations come from a "true" model
+run (`synthetic_observations`, used by Model).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import heapq
 
 import numpy as np
 
-from smash.network import D8_OFFSETS
+from smash.factory import mesh_tools
 
-DX = 1000.0
+CELL_SIZE = 1000.0
+GAUGE_SHARES = (0.45, 0.2)  # drained-area share of the outlet at the two inner gauges
 
 
-def _flow_directions(nrow, ncol, outlet, rng):
-    """D8 directions by steepest descent on a noisy cone centred on the outlet."""
+def _basin_mask(nrow: int, ncol: int, outlet, rng) -> np.ndarray:
+    """Irregular blob covering about 60% of the grid, joined to the outlet cell."""
     rows, cols = np.mgrid[0:nrow, 0:ncol]
-    dist = np.hypot(rows - outlet[0], cols - outlet[1])
-    z = dist + 0.3 * rng.random((nrow, ncol))
-    z[outlet] = -1.0
+    cy, cx = 0.45 * (nrow - 1), 0.5 * (ncol - 1)
+    ry, rx = 0.47 * nrow, 0.44 * ncol
+    angle = np.arctan2((rows - cy) / ry, (cols - cx) / rx)
+    phase3, phase5 = rng.uniform(0, 2 * np.pi, size=2)
+    radius = 1 + 0.12 * np.sin(3 * angle + phase3) + 0.08 * np.cos(5 * angle + phase5)
+    mask = np.hypot((rows - cy) / ry, (cols - cx) / rx) <= radius
+    mask[int(cy):, outlet[1]] = True  # the valley down to the outlet
+    return mask
+
+
+def _d8_tree(nrow: int, ncol: int, basin: np.ndarray, outlet, rng) -> np.ndarray:
+    """Flow directions from a shortest-path tree with noisy step costs (meandering streams).
+
+    Basin cells are reached only from basin cells, so they all drain to the
+    outlet; the other cells drain off the nearest grid edge (or into the basin
+    when enclosed by it).
+    """
     flwdir = np.zeros((nrow, ncol), dtype=np.float32)
+    cost = np.full((nrow, ncol), np.inf)
+    heap = []
+
+    def push(cell, value, direction):
+        if value < cost[cell]:
+            cost[cell] = value
+            flwdir[cell] = direction
+            heapq.heappush(heap, (value, cell))
+
+    push(outlet, 0.0, 5)  # the outlet drains south, off the grid
     for r in range(nrow):
         for c in range(ncol):
-            if (r, c) == outlet:
-                flwdir[r, c] = 5  # leaves the grid southwards
+            if not basin[r, c] and (r in (0, nrow - 1) or c in (0, ncol - 1)):
+                off_grid = 1 if r == 0 else 5 if r == nrow - 1 else 7 if c == 0 else 3
+                push((r, c), 0.5, off_grid)
+    noise = rng.uniform(0.0, 0.8, size=(nrow, ncol))
+    while heap:
+        value, (r, c) = heapq.heappop(heap)
+        if value > cost[r, c]:
+            continue
+        for direction in range(1, 9):
+            # The neighbour that would drain onto (r, c) with this direction.
+            ur, uc = r - mesh_tools.D8_DROW[direction], c - mesh_tools.D8_DCOL[direction]
+            if not (0 <= ur < nrow and 0 <= uc < ncol) or (basin[ur, uc] and not basin[r, c]):
                 continue
-            best, best_slope = 0, 0.0
-            for d, (dr, dc) in D8_OFFSETS.items():
-                rr, cc = r + dr, c + dc
-                if 0 <= rr < nrow and 0 <= cc < ncol:
-                    slope = (z[r, c] - z[rr, cc]) / np.hypot(dr, dc)
-                    if slope > best_slope:
-                        best, best_slope = d, slope
-            flwdir[r, c] = best
+            step = np.hypot(mesh_tools.D8_DROW[direction], mesh_tools.D8_DCOL[direction]) + noise[ur, uc]
+            push((int(ur), int(uc)), value + step, direction)
     return flwdir
 
 
-def _downstream(flwdir, r, c):
-    dr, dc = D8_OFFSETS[int(flwdir[r, c])]
-    return r + dr, c + dc
+def _inner_gauges(flwacc: np.ndarray, active: np.ndarray, outlet) -> list[tuple[int, int]]:
+    """Cells draining the GAUGE_SHARES of the outlet area (closest match, distinct cells)."""
+    gauges = [outlet]
+    total = flwacc[outlet]
+    for share in GAUGE_SHARES:
+        score = np.abs(flwacc - share * total)
+        score[active == 0] = np.inf
+        for taken in gauges:
+            score[taken] = np.inf
+        gauges.append(tuple(int(i) for i in np.unravel_index(np.argmin(score), flwacc.shape)))
+    return gauges
 
 
 def synthetic_setup_mesh(nrow: int = 24, ncol: int = 20, seed: int = 0, year: int = 2020):
-    """(setup, mesh) of a 480-cell catchment on a 1 km grid with three gauges."""
+    """(setup, mesh) of the synthetic catchment: 1 km cells, 3 gauges (outlet first), daily steps over `year`."""
+    if nrow < 5 or ncol < 5:
+        raise ValueError(f"the synthetic catchment needs at least 5 x 5 cells, got {nrow} x {ncol}")
     rng = np.random.default_rng(seed)
     outlet = (nrow - 1, ncol // 2)
-    flwdir = _flow_directions(nrow, ncol, outlet, rng)
-    # Every cell drains to the outlet, so the whole grid is the catchment.
-    active = np.zeros((nrow, ncol), dtype=np.int32)
-    area = np.full((nrow, ncol), DX * DX, dtype=np.float64)
-    flwacc = np.zeros((nrow, ncol), dtype=np.float64)
-    flwdst = np.full((nrow, ncol), -99.0)
-    for r in range(nrow):
-        for c in range(ncol):
-            path, (rr, cc), dist = [], (r, c), 0.0
-            while (rr, cc) != outlet:
-                path.append((rr, cc))
-                nr, nc = _downstream(flwdir, rr, cc)
-                dist += DX * np.hypot(nr - rr, nc - cc)
-                rr, cc = nr, nc
-            path.append(outlet)
-            for pr, pc in path:
-                flwacc[pr, pc] += area[r, c]
-            active[r, c] = 1
-            flwdst[r, c] = dist
-    # Two inner gauges on the main stem: cells draining about 45% and 20% of the outlet.
-    acc = np.where(active == 1, flwacc, 0.0)
-    total = acc[outlet]
-    gauges = [outlet]
-    for share in (0.45, 0.2):
-        score = np.abs(acc - share * total) + 1e12 * (active == 0)
-        gauges.append(tuple(int(i) for i in np.unravel_index(np.argmin(score), acc.shape)))
-    levels = _levels(flwdir, active, outlet)
-    order = np.lexsort((np.arange(nrow * ncol), levels.ravel()))
-    npar = int(levels.max())
-    ncpar = np.bincount(levels.ravel(), minlength=npar + 1)[1:].astype(np.int32)
-    ncpar[0] += int((levels == 0).sum())
-    cscpar = np.concatenate([[0], np.cumsum(ncpar)[:-1]]).astype(np.int32)
-    gauge_pos = np.array(gauges, dtype=np.int32)
+    flwdir = _d8_tree(nrow, ncol, _basin_mask(nrow, ncol, outlet, rng), outlet, rng)
+    dx = np.full((nrow, ncol), CELL_SIZE, dtype=np.float32)
+    dy = dx.copy()
+    flwacc = mesh_tools.flow_accumulation(flwdir, dx, dy)
+    active = mesh_tools.active_cells(flwdir, [outlet])
+    gauge_pos = np.array(_inner_gauges(flwacc, active, outlet), dtype=np.int32)
+    flwpar, ncpar, cscpar, cpar_to_rowcol = mesh_tools.flow_partition(flwdir)
+    area_dln = flwacc[tuple(gauge_pos.T)].astype(np.float32)
     mesh = {
-        "nrow": nrow, "ncol": ncol, "nac": int(active.sum()), "ng": len(gauges), "npar": npar,
-        "xmin": 700000.0, "ymax": 6300000.0, "xres": DX, "yres": DX, "epsg": 2154,
-        "active_cell": active, "flwdir": flwdir, "flwacc": flwacc.astype(np.float32),
-        "flwdst": flwdst.astype(np.float32),
-        "dx": np.full((nrow, ncol), DX, dtype=np.float32), "dy": np.full((nrow, ncol), DX, dtype=np.float32),
-        "flwpar": np.maximum(levels, 1).astype(np.int32), "ncpar": ncpar, "cscpar": cscpar,
-        "cpar_to_rowcol": np.stack(np.unravel_index(order, (nrow, ncol)), axis=1).astype(np.int32),
-        "gauge_pos": gauge_pos, "code": np.array([f"SYN{g:05d}" for g in range(len(gauges))]),
-        "area": np.array([flwacc[g] for g in gauges], dtype=np.float32),
-        "area_dln": np.array([flwacc[g] for g in gauges], dtype=np.float32),
+        "nrow": nrow, "ncol": ncol, "nac": int(active.sum()), "ng": len(gauge_pos), "npar": int(ncpar.size),
+        "xmin": 700000.0, "ymax": 6300000.0, "xres": CELL_SIZE, "yres": CELL_SIZE, "epsg": 2154,
+        "active_cell": active, "flwdir": flwdir, "flwacc": flwacc,
+        "flwdst": mesh_tools.flow_distance(flwdir, dx, dy, active, outlet),
+        "dx": dx, "dy": dy, "flwpar": flwpar, "ncpar": ncpar, "cscpar": cscpar, "cpar_to_rowcol": cpar_to_rowcol,
+        "gauge_pos": gauge_pos, "code": np.array([f"SYN{g:05d}" for g in range(len(gauge_pos))]),
+        "area": area_dln.copy(), "area_dln": area_dln,
     }
     setup = {
         "hydrological_module": "gr4", "routing_module": "lr", "dt": 86400,
-        "start_time": f"{year}-01-01", "end_time": f"{year}-12-31",
+        "start_time": f"{year}-01-01 00:00", "end_time": f"{year}-12-31 00:00",
         "read_prcp": True, "read_pet": True, "read_qobs": True,
         "read_descriptor": True, "descriptor_name": ["slope", "drainage_density"],
         "synthetic": {"seed": seed},
@@ -103,78 +117,67 @@ def synthetic_setup_mesh(nrow: int = 24, ncol: int = 20, seed: int = 0, year: in
     return setup, mesh
 
 
-def _levels(flwdir, active, outlet):
-    """Flow partition level of every active cell (1 + max over upstream cells); 0 elsewhere."""
-    nrow, ncol = flwdir.shape
-    levels = np.zeros((nrow, ncol), dtype=np.int64)
-
-    def level(r, c):
-        if levels[r, c]:
-            return levels[r, c]
-        best = 0
-        for d, (dr, dc) in D8_OFFSETS.items():
-            ur, uc = r - dr, c - dc
-            if 0 <= ur < nrow and 0 <= uc < ncol and active[ur, uc] and int(flwdir[ur, uc]) == d:
-                best = max(best, level(ur, uc))
-        levels[r, c] = best + 1
-        return levels[r, c]
-
-    import sys
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10 * nrow * ncol))
-    try:
-        for r in range(nrow):
-            for c in range(ncol):
-                if active[r, c]:
-                    level(r, c)
-    finally:
-        sys.setrecursionlimit(limit)
-    return levels
-
-
 def _seed(setup) -> int:
     spec = setup.get("synthetic") or {}
     return int(spec.get("seed", 0)) if isinstance(spec, dict) else 0
 
 
+def _day_of_year(setup: dict) -> np.ndarray:
+    """Day of year (with fraction) of every step's end time."""
+    from smash.model_setup import parse_time
+
+    start = parse_time(setup["start_time"], "start_time")
+    dt = int(setup["dt"])
+    ends = [start + _dt.timedelta(seconds=dt * (t + 1)) for t in range(int(setup["ntime_step"]))]
+    return np.array([e.timetuple().tm_yday + e.hour / 24.0 for e in ends])
+
+
 def synthetic_atmos(setup: dict, mesh: dict, kind: str, cells=None) -> np.ndarray:
-    """Deterministic forcings: storms with a west-east gradient, seasonal PET (mm per step)."""
+    """Deterministic forcings, same contract as `read_atmos` (per step amounts).
+
+    prcp: intermittent storms (about one wet day in three, gamma depths, mean
+    ~10 mm/day when wet) centred on a random point with a 6-15 km footprint
+    over a light background; pet: seasonal 0.5-5 mm/day with a slight north-south
+    gradient; snow: winter showers; temp: seasonal degC (negative values valid).
+    """
     nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
-    nt, dt = setup["ntime_step"], setup["dt"]
+    ntime_step, dt = int(setup["ntime_step"]), int(setup["dt"])
     rng = np.random.default_rng(_seed(setup) + {"prcp": 1, "pet": 2, "snow": 3, "temp": 4}[kind])
-    ends = [setup["start_time"] + _dt.timedelta(seconds=dt * (t + 1)) for t in range(nt)]
-    doy = np.array([e.timetuple().tm_yday for e in ends], dtype=float)
-    rows, cols = np.mgrid[0:nrow, 0:ncol]
-    scale = dt / 86400.0
+    doy = _day_of_year(setup)
+    flat = np.arange(nrow * ncol) if cells is None else np.asarray(cells, dtype=np.int64).ravel()
+    rows, cols = np.divmod(flat, ncol)
+    per_day = dt / 86400.0
+    season = 0.5 * (1 - np.cos(2 * np.pi * (doy - 20) / 365.25))  # 0 in January, 1 in July
     if kind == "prcp":
-        wet = rng.random(nt) < 0.35
-        depth = rng.gamma(0.8, 12.0, size=nt) * wet * scale
-        pattern = 0.7 + 0.6 * cols / max(ncol - 1, 1) + 0.1 * np.sin(rows / 3.0)
-        field = depth[:, None, None] * pattern[None] * rng.uniform(0.8, 1.2, size=(nt, 1, 1))
+        wet = rng.random(ntime_step) < 0.35
+        depth = rng.gamma(0.8, 12.0, size=ntime_step) * wet * per_day
+        centre_r, centre_c = rng.uniform(0, nrow, ntime_step), rng.uniform(0, ncol, ntime_step)
+        radius = rng.uniform(6.0, 15.0, ntime_step)
+        d2 = (rows[None] - centre_r[:, None]) ** 2 + (cols[None] - centre_c[:, None]) ** 2
+        footprint = 0.3 + 1.4 * np.exp(-d2 / (2 * radius[:, None] ** 2))
+        field = depth[:, None] * footprint
     elif kind == "pet":
-        daily = 0.5 + 4.5 * 0.5 * (1 - np.cos(2 * np.pi * (doy - 20) / 365.25))
-        field = (daily * scale)[:, None, None] * (1.0 + 0.05 * rows / max(nrow - 1, 1))[None]
+        field = ((0.5 + 4.5 * season) * per_day)[:, None] * (1.0 + 0.05 * rows / max(nrow - 1, 1))[None]
     elif kind == "snow":
-        field = np.where(np.cos(2 * np.pi * doy / 365.25) > 0.6, rng.gamma(0.5, 4.0, size=nt), 0.0)[:, None, None]
-        field = field * np.ones((1, nrow, ncol)) * scale
+        showers = np.where(season < 0.2, rng.gamma(0.5, 4.0, size=ntime_step), 0.0) * per_day
+        field = showers[:, None] * np.ones(flat.size)[None]
     else:
-        field = (8 - 10 * np.cos(2 * np.pi * (doy - 20) / 365.25))[:, None, None] - 0.2 * rows[None]
-    out = field.astype(np.float32).reshape(nt, nrow * ncol)
-    return out[:, cells] if cells is not None else out.reshape(nt, nrow, ncol)
+        field = (-2.0 + 20.0 * season)[:, None] - 0.2 * rows[None]
+    out = np.ascontiguousarray(field, dtype=np.float32)
+    return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
 
 
 def synthetic_descriptor(setup: dict, mesh: dict) -> np.ndarray:
-    """Smooth spatial descriptors (nrow, ncol, nd), one per setup['descriptor_name']."""
+    """(nrow, ncol, nd) float32 smooth, positive, spatially varying maps, one per `descriptor_name`."""
     nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
     rng = np.random.default_rng(_seed(setup) + 7)
     rows, cols = np.mgrid[0:nrow, 0:ncol]
     maps = []
     for i, _ in enumerate(setup["descriptor_name"]):
         phase = rng.uniform(0, 2 * np.pi)
-        field = 1 + np.sin(rows / (3.0 + i) + phase) * np.cos(cols / (4.0 + i)) + 0.3 * rng.random((nrow, ncol))
-        maps.append(field.astype(np.float32))
-    return np.stack(maps, axis=-1)
+        wave = np.sin(rows / (3.0 + i) + phase) * np.cos(cols / (4.0 + i))
+        maps.append((1 + wave + 0.3 * rng.random((nrow, ncol))).astype(np.float32))
+    return np.stack(maps, axis=-1) if maps else np.zeros((nrow, ncol, 0), dtype=np.float32)
 
 
 def synthetic_observations(model) -> np.ndarray:

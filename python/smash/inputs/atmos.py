@@ -1,4 +1,9 @@
-"""Atmospheric forcing series (prcp, pet, snow, temp) from dated GeoTIFF files."""
+"""Atmospheric forcing series (prcp, pet, snow, temp) from dated GeoTIFF files.
+
+Step t (0-based) covers (start + t dt, start + (t+1) dt] and uses the file
+stamped with its end time start + (t+1) dt; the file stamped start_time is
+never used.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,12 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning
 
-from smash.inputs.raster import MISSING, read_raster
+from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries
+
+KINDS = ("prcp", "pet", "snow", "temp")
 
 # Share of a day's PET falling in the hour ending at h (h = 0..23); sums to 1.
 HOURLY_PET_RATIO = np.array(
@@ -22,122 +31,158 @@ HOURLY_PET_RATIO = np.array(
 
 def step_end_times(setup: dict) -> list[_dt.datetime]:
     """End time of every step: step t covers (start + t dt, start + (t+1) dt]."""
-    dt = _dt.timedelta(seconds=setup["dt"])
-    return [setup["start_time"] + dt * (t + 1) for t in range(setup["ntime_step"])]
+    dt = _dt.timedelta(seconds=int(setup["dt"]))
+    return [setup["start_time"] + dt * (t + 1) for t in range(int(setup["ntime_step"]))]
 
 
-def _files_by_date(directory: str, ndigits: int, fmt: str, key: str) -> dict:
+def files_by_date(directory, ndigits: int, fmt: str, key: str) -> dict[str, str]:
+    """Map date string -> path for the `*.fmt` files under `directory` (recursive, sorted by path).
+
+    The date is the first run of at least `ndigits` digits of the file name,
+    cut to `ndigits` (Lez names `YYYYMMDD0000` daily files).
+    """
     if not directory or not os.path.isdir(directory):
         raise FileNotFoundError(f"setup[{key!r}] = {directory!r} is not a directory")
-    pattern = re.compile(rf"(?<!\d)(\d{{{ndigits}}})")
-    found = {}
-    for path in sorted(glob.glob(os.path.join(directory, "**", f"*.{fmt}"), recursive=True)):
-        match = pattern.search(os.path.basename(path))
-        if match is None and ndigits == 8:
-            match = re.search(r"(\d{8})", os.path.basename(path))
+    first_run = re.compile(rf"\d{{{ndigits},}}")
+    by_date: dict[str, str] = {}
+    for path in sorted(glob.glob(os.path.join(glob.escape(str(directory)), "**", f"*.{fmt}"), recursive=True)):
+        match = first_run.search(os.path.basename(path))
         if match:
-            found.setdefault(match.group(1)[:ndigits], path)
-    if not found:
-        raise FileNotFoundError(f"No *.{fmt} file with a {ndigits}-digit date in {directory} (setup[{key!r}])")
-    return found
+            by_date.setdefault(match.group()[:ndigits], path)
+    if not by_date:
+        raise FileNotFoundError(
+            f"No *.{fmt} file with a {ndigits}-digit date in its name under {directory} (setup[{key!r}])"
+        )
+    return by_date
 
 
-def _interannual_day(end: _dt.datetime) -> str:
-    """MMDD file used for a step: smash 1.3 indexes a 366-day calendar by day of year."""
-    doy = end.timetuple().tm_yday
-    return (_dt.date(2000, 1, 1) + _dt.timedelta(days=doy - 1)).strftime("%m%d")
+def interannual_day(end: _dt.datetime) -> str:
+    """MMDD of the interannual map used for a step ending at `end`.
+
+    smash 1.3 stores the maps on a 366-day (leap-year) calendar and indexes it
+    by the day of year of `end`: after February of a non-leap year this is the
+    previous calendar day's map (2014-09-15 -> 0914, 2014-03-01 -> 0229).
+    """
+    day_of_year = end.timetuple().tm_yday
+    return (_dt.date(2000, 1, 1) + _dt.timedelta(days=day_of_year - 1)).strftime("%m%d")
 
 
-def _pet_fraction(end: _dt.datetime, dt: int) -> float:
-    """Share of the daily PET falling in the step (dt, end]; 1 for daily steps."""
-    if dt >= 86400:
-        return float(dt) / 86400.0
-    seconds = 0.0
-    fraction = 0.0
-    t = end
-    while seconds < dt:
-        # Hour interval (H-1h, H] containing t, with H the next whole hour at or after t.
-        hour_end = t.replace(minute=0, second=0, microsecond=0)
-        if hour_end < t:
-            hour_end += _dt.timedelta(hours=1)
-        span = min((t - (hour_end - _dt.timedelta(hours=1))).total_seconds(), dt - seconds)
-        fraction += HOURLY_PET_RATIO[hour_end.hour] * span / 3600.0
-        seconds += span
-        t -= _dt.timedelta(seconds=span)
-    return fraction
+def interannual_fraction(end: _dt.datetime, dt: int) -> float:
+    """Share of the daily PET in the step (end - dt, end]: sum of the hourly ratios of its hours."""
+    if dt % 3600 or end.minute or end.second:
+        raise ValueError(f"daily_interannual_pet needs whole-hour steps (dt = {dt} s, step ending {end})")
+    return float(sum(HOURLY_PET_RATIO[(end.hour - k) % 24] for k in range(dt // 3600)))
+
+
+def _series_plan(setup: dict, kind: str) -> tuple[list[str], dict[str, str], bool]:
+    """(date key of every step, files by date key, interannual?) for `kind`."""
+    key = f"{kind}_directory"
+    fmt = setup.get(f"{kind}_format") or "tif"
+    ends = step_end_times(setup)
+    if kind == "pet" and setup.get("daily_interannual_pet"):
+        return [interannual_day(end) for end in ends], files_by_date(setup.get(key), 4, fmt, key), True
+    daily = int(setup["dt"]) >= 86400
+    files = files_by_date(setup.get(key), 8 if daily else 12, fmt, key)
+    pattern = "%Y%m%d" if daily else "%Y%m%d%H%M"
+    return [end.strftime(pattern) for end in ends], files, False
+
+
+def _read_files(series: RasterSeries, paths: list[str], store, ncpu: int, progress) -> None:
+    """Call `store(i, values)` with the values of `paths[i]` at the series' cells; `ncpu` threads share the files."""
+
+    def read_chunk(indices):
+        # rasterio's GDAL environment is thread-local: one per worker.
+        with rasterio.Env(**GDAL_OPTIONS):
+            for i in indices:
+                store(i, series.read(paths[i]))
+                if progress is not None:
+                    progress.update(1)
+
+    indices = list(range(len(paths)))
+    with warnings.catch_warnings():
+        # Files after the first are opened without georeferencing on purpose.
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        if ncpu <= 1 or len(paths) < 2:
+            read_chunk(indices)
+            return
+        nworker = min(ncpu, len(paths))
+        with ThreadPoolExecutor(max_workers=nworker) as pool:
+            # list() re-raises the first error of a worker here.
+            list(pool.map(read_chunk, [indices[w::nworker] for w in range(nworker)]))
 
 
 def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, verbose: bool = False) -> np.ndarray:
     """Series of `kind` ("prcp", "pet", "snow", "temp") on the mesh, float32.
 
-    Returns (ntime_step, nrow, ncol), or (ntime_step, len(cells)) for the flat
-    row-major `cells` only. Missing values are -99 (then times the conversion
-    factor); a missing file leaves its step missing. For temp (degC) negative
-    values are valid; only -99 marks a missing value.
+    `setup` is a normalized setup (datetime `start_time`, int `dt` and
+    `ntime_step`, resolved `<kind>_directory`). Returns (ntime_step, nrow, ncol),
+    or (ntime_step, len(cells)) holding only the flat row-major `cells`.
+    Nodata and cells outside a raster are -99 *before* the conversion factor is
+    applied (so -9.9 with factor 0.1); a step without a file is -99 over the
+    grid. Negative prcp, pet and snow values mean "missing"; temp is in degC
+    where negative values are valid and only the -99 sentinel is missing.
+    Daily interannual PET (`daily_interannual_pet`) is spread over the hours
+    of the day with `HOURLY_PET_RATIO`.
     """
+    if kind not in KINDS:
+        raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
     if setup.get("synthetic"):
         from smash.factory.synthetic import synthetic_atmos
 
         return synthetic_atmos(setup, mesh, kind, cells)
-    nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
-    nt = setup["ntime_step"]
-    ends = step_end_times(setup)
-    fmt = setup.get(f"{kind}_format", "tif")
-    key = f"{kind}_directory"
-    interannual = kind == "pet" and setup.get("daily_interannual_pet")
-    if interannual:
-        files = _files_by_date(setup.get(key), 4, fmt, key)
-        names = [_interannual_day(e) for e in ends]
-    else:
-        daily = setup["dt"] >= 86400
-        files = _files_by_date(setup.get(key), 8 if daily else 12, fmt, key)
-        names = [e.strftime("%Y%m%d" if daily else "%Y%m%d%H%M") for e in ends]
 
-    shape = (nt, nrow * ncol) if cells is None else (nt, len(cells))
-    out = np.full(shape, MISSING, dtype=np.float32)
-    unique = sorted({n for n in names if n in files})
-    missing = sum(1 for n in names if n not in files)
-    if missing == nt:
+    nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
+    ntime_step = int(setup["ntime_step"])
+    selected = np.arange(nrow * ncol) if cells is None else np.asarray(cells, dtype=np.int64).ravel()
+    step_keys, files, interannual = _series_plan(setup, kind)
+    directory = setup.get(f"{kind}_directory")
+
+    nmissing = sum(key not in files for key in step_keys)
+    if nmissing == ntime_step:
         raise ValueError(
-            f"No {kind} file in {setup.get(key)} covers the simulation period "
-            f"{setup['start_time']} -> {setup['end_time']} (files span {min(files)} .. {max(files)})"
+            f"No {kind} file in {directory} covers the simulation period {setup['start_time']} -> "
+            f"{setup['end_time']} (file dates span {min(files)} .. {max(files)})"
         )
-    if missing:
-        warnings.warn(f"{missing} of {nt} {kind} steps have no file in {setup.get(key)}: set to missing (-99)",
+    if nmissing:
+        warnings.warn(f"{nmissing} of {ntime_step} {kind} steps have no file in {directory}: set to -99",
                       stacklevel=2)
 
-    grids = {}
+    # Each needed file is read once (an interannual map serves many steps).
+    needed = sorted({key for key in step_keys if key in files})
+    paths = [files[key] for key in needed]
+    series = RasterSeries(mesh, selected, paths[0])
+    if len(paths) > 1:
+        # Only raster sizes are compared per file: make sure the last one is placed like the first too.
+        series.check_same_georeference(paths[-1])
+    factor = setup.get(f"{kind}_conversion_factor")
+    factor = 1.0 if factor is None else float(factor)
+    out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
+    if interannual:
+        # One map per calendar day, spread over the steps of that day by hourly ratios.
+        daily_maps: dict[str, np.ndarray] = {}
 
-    def load(name, window=None):
-        grid, window = read_raster(files[name], mesh, window)
-        flat = grid.ravel()
-        return name, (flat if cells is None else flat[cells]), window
+        def store(i, values):
+            daily_maps[needed[i]] = values * factor
+    else:
+        step_of = {key: t for t, key in enumerate(step_keys)}
 
-    if unique:
-        first = load(unique[0])
-        grids[first[0]] = first[1]
-        window = first[2]
-        rest = unique[1:]
-        iterator = rest
-        if verbose:
-            from tqdm import tqdm
+        def store(i, values):
+            out[step_of[needed[i]]] = values * factor
 
-            iterator = tqdm(rest, desc=f"Reading {kind}", leave=False)
-        if ncpu > 1:
-            with ThreadPoolExecutor(max_workers=ncpu) as pool:
-                for name, values, _ in pool.map(lambda n: load(n, window), iterator):
-                    grids[name] = values
-        else:
-            for name in iterator:
-                grids[name] = load(name, window)[1]
+    progress = None
+    if verbose:
+        from tqdm import tqdm
 
-    factor = float(setup.get(f"{kind}_conversion_factor", 1.0) or 1.0)
-    for t, name in enumerate(names):
-        if name in grids:
-            values = grids[name]
-            if interannual:
-                values = values * np.float32(_pet_fraction(ends[t], setup["dt"]))
-            out[t] = values
-    if factor != 1.0:
-        out *= np.float32(factor)
-    return out if cells is not None else out.reshape(nt, nrow, ncol)
+        progress = tqdm(total=len(paths), desc=f"Reading {kind}", unit="file")
+    try:
+        _read_files(series, paths, store, ncpu, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+    if interannual:
+        ends = step_end_times(setup)
+        for t, key in enumerate(step_keys):
+            if key in daily_maps:
+                out[t] = daily_maps[key] * interannual_fraction(ends[t], int(setup["dt"]))
+    return out if cells is not None else out.reshape(ntime_step, nrow, ncol)

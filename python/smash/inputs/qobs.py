@@ -1,4 +1,8 @@
-"""Observed discharge: one CSV per gauge, header = date of the first value."""
+"""Observed discharge: one CSV per gauge, `qobs_directory/*<code>*.csv`.
+
+Line 1 holds the date of the first value (YYYYMMDD or YYYYMMDDHHMM); each
+following line is one value in m3/s, consecutive values `dt` apart.
+"""
 
 from __future__ import annotations
 
@@ -11,47 +15,72 @@ import numpy as np
 
 from smash.inputs.raster import MISSING
 
+_HEADER_FORMATS = ("%Y%m%d%H%M", "%Y%m%d", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
-def _parse_header(text: str, path: str) -> _dt.datetime:
-    digits = text.strip().strip(",;")
-    for fmt in ("%Y%m%d%H%M", "%Y%m%d"):
+
+def parse_header(text: str, path) -> _dt.datetime:
+    """Date of the first value, from line 1 of a qobs file."""
+    stamp = text.strip().strip(",;").strip()
+    for fmt in _HEADER_FORMATS:
         try:
-            return _dt.datetime.strptime(digits, fmt)
+            return _dt.datetime.strptime(stamp, fmt)
         except ValueError:
             continue
-    raise ValueError(f"{path}, line 1: header {text.strip()!r} is not a date YYYYMMDD or YYYYMMDDHHMM")
+    raise ValueError(f"{path}, line 1: {text.strip()!r} is not a date (expected YYYYMMDD or YYYYMMDDHHMM)")
+
+
+def _values(lines: list[str], first_line: int, path) -> np.ndarray:
+    """Lines as float64, errors naming the file and the (1-based) line."""
+    try:
+        return np.array(lines, dtype=np.float64)
+    except ValueError:
+        for k, line in enumerate(lines):
+            try:
+                float(line)
+            except ValueError:
+                raise ValueError(f"{path}, line {first_line + k}: {line.strip()!r} is not a number") from None
+        raise
+
+
+def read_gauge_series(path, setup: dict) -> np.ndarray:
+    """(ntime_step,) float64 values of one file at the model steps; -99 where not covered."""
+    ntime_step, dt = int(setup["ntime_step"]), int(setup["dt"])
+    with open(path) as f:
+        header = f.readline()
+        lines = f.read().splitlines()
+    first_date = parse_header(header, path)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    # Value k is stamped first_date + k dt; step t needs start_time + (t+1) dt.
+    shift = (setup["start_time"] + _dt.timedelta(seconds=dt) - first_date).total_seconds()
+    if shift % dt:
+        raise ValueError(f"{path}: its dates ({first_date} every {dt} s) do not fall on the model steps")
+    first = int(shift // dt)
+    lo, hi = max(first, 0), min(first + ntime_step, len(lines))
+    series = np.full(ntime_step, MISSING)
+    if lo < hi:
+        # Line numbers: header is line 1, value k is on line k + 2.
+        series[lo - first:hi - first] = _values(lines[lo:hi], lo + 2, path)
+    series[~np.isfinite(series)] = MISSING
+    return series
 
 
 def read_qobs(setup: dict, mesh: dict) -> np.ndarray:
-    """(ng, ntime_step) float32 discharge in m3/s; -99 where missing or not covered."""
+    """(ng, ntime_step) float32 observed discharge in m3/s, gauges in mesh order.
+
+    -99 where missing or not covered by the file; a gauge without a file is
+    all -99 (with a warning naming its code).
+    """
     directory = setup.get("qobs_directory")
     if not directory or not os.path.isdir(directory):
         raise FileNotFoundError(f"setup['qobs_directory'] = {directory!r} is not a directory")
-    codes = [str(c) for c in np.atleast_1d(mesh.get("code", []))]
-    nt, dt = setup["ntime_step"], setup["dt"]
-    out = np.full((len(codes), nt), MISSING, dtype=np.float32)
-    csvs = sorted(glob.glob(os.path.join(directory, "**", "*.csv"), recursive=True))
+    codes = [c.decode() if isinstance(c, bytes) else str(c) for c in np.atleast_1d(mesh.get("code", []))]
+    qobs = np.full((len(codes), int(setup["ntime_step"])), MISSING, dtype=np.float32)
     for g, code in enumerate(codes):
-        matches = [p for p in csvs if code in os.path.basename(p)]
+        matches = sorted(glob.glob(os.path.join(glob.escape(str(directory)), f"*{glob.escape(code)}*.csv")))
         if not matches:
-            warnings.warn(f"No observed discharge file for gauge {code} in {directory}: all missing", stacklevel=2)
+            warnings.warn(f"No observed discharge file *{code}*.csv in {directory}: gauge {code} is all -99",
+                          stacklevel=2)
             continue
-        path = matches[0]
-        with open(path) as f:
-            header = f.readline()
-            start = _parse_header(header, path)
-            try:
-                values = np.loadtxt(f, dtype=np.float64, ndmin=1)
-            except ValueError as err:
-                raise ValueError(f"{path}: values are not numbers ({err})") from None
-        # Value k is at start + k dt; model step t needs start_time + (t+1) dt.
-        offset = (setup["start_time"] + _dt.timedelta(seconds=dt) - start).total_seconds() / dt
-        if offset != int(offset):
-            raise ValueError(f"{path}: its dates ({start} every {dt} s) do not fall on the model steps")
-        idx = np.arange(nt) + int(offset)
-        ok = (idx >= 0) & (idx < values.size)
-        column = np.full(nt, MISSING)
-        column[ok] = values[idx[ok]]
-        column[~np.isfinite(column)] = MISSING
-        out[g] = column
-    return out
+        qobs[g] = read_gauge_series(matches[0], setup)
+    return qobs

@@ -1,133 +1,179 @@
-"""GeoTIFF windows on the mesh grid."""
+"""GeoTIFF rasters cut to the mesh grid.
+
+Every raster is read through a `MeshWindow`: the block of the raster that
+covers the mesh, placed on the (nrow, ncol) grid. Nodata values and mesh cells
+outside the raster are `MISSING` (-99).
+
+Opening a GeoTIFF with its georeferencing costs GDAL a lookup of the CRS in
+the PROJ database (about 0.5 ms, most of the time spent per small file). A
+series of files from one product shares its georeferencing, so
+`RasterSeries` derives the window from one fully opened file and opens the
+others without georeferencing, checking only that their size matches.
+"""
 
 from __future__ import annotations
 
-import logging
+import functools
+import os
+from dataclasses import dataclass
 
 import numpy as np
 import rasterio
-import tifffile
-
-# tifffile logs a warning when it cannot type GDAL's text nodata tag; we parse
-# that tag ourselves.
-logging.getLogger("tifffile").setLevel(logging.ERROR)
+from rasterio.crs import CRS
+from rasterio.errors import RasterioIOError
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
 
 MISSING = -99.0
-# Rasters up to this many pixels are decoded whole with tifffile, which opens a
-# file several times faster than GDAL; larger ones go through rasterio, which
-# decodes only the window the mesh needs.
-SMALL_RASTER = 1_000_000
+
+# Without this GDAL lists the whole folder on every open to look for sidecar
+# files, which is slow in folders holding thousands of rasters.
+GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
 
 
-class GridWindow:
-    """Where the mesh grid sits inside a raster of the same resolution."""
+def open_raster(path, georeferenced: bool = True):
+    """A rasterio dataset, errors naming the file.
 
-    def __init__(self, mesh: dict, transform, width: int, height: int, path):
-        xres, yres = float(mesh.get("xres", 1000.0)), float(mesh.get("yres", 1000.0))
-        if not (np.isclose(transform.a, xres) and np.isclose(-transform.e, yres)):
-            raise ValueError(
-                f"{path}: resolution ({transform.a}, {-transform.e}) differs from the mesh ({xres}, {yres})"
-            )
-        self.key = (transform, width, height)
-        self.col0 = int(round((float(mesh.get("xmin", transform.c)) - transform.c) / xres))
-        self.row0 = int(round((transform.f - float(mesh.get("ymax", transform.f))) / yres))
-        nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
-        # Part of the mesh covered by the raster (the rest stays missing).
-        self.r0, self.c0 = max(0, -self.row0), max(0, -self.col0)
-        self.r1, self.c1 = min(nrow, height - self.row0), min(ncol, width - self.col0)
-        self.shape = (nrow, ncol)
-        self.empty = self.r1 <= self.r0 or self.c1 <= self.c0
-
-    def read(self, dataset) -> np.ndarray:
-        """The mesh-shaped float32 grid from a rasterio dataset; nodata and uncovered cells are -99."""
-        if self.empty:
-            return np.full(self.shape, MISSING, dtype=np.float32)
-        window = rasterio.windows.Window(self.c0 + self.col0, self.r0 + self.row0,
-                                         self.c1 - self.c0, self.r1 - self.r0)
-        return self.place(dataset.read(1, window=window), dataset.nodata)
-
-    def cut(self, image: np.ndarray, nodata) -> np.ndarray:
-        """The mesh-shaped float32 grid from a whole decoded image."""
-        if self.empty:
-            return np.full(self.shape, MISSING, dtype=np.float32)
-        block = image[self.r0 + self.row0:self.r1 + self.row0, self.c0 + self.col0:self.c1 + self.col0]
-        return self.place(block, nodata)
-
-    def place(self, values: np.ndarray, nodata) -> np.ndarray:
-        out = np.full(self.shape, MISSING, dtype=np.float32)
-        block = values.astype(np.float32)
-        if nodata is not None:
-            block[values == nodata] = MISSING
-        out[self.r0:self.r1, self.c0:self.c1] = block
-        return out
-
-
-class _Transform:
-    """The affine parts GridWindow uses (a = x size, e = -y size, c/f = origin)."""
-
-    def __init__(self, x0, y0, sx, sy):
-        self.a, self.e, self.c, self.f = sx, -sy, x0, y0
-
-    def __eq__(self, other):
-        return (self.a, self.e, self.c, self.f) == (other.a, other.e, other.c, other.f)
-
-
-def _tiff_georeference(page):
-    """(transform, nodata) of a north-up GeoTIFF page, or None when it needs GDAL."""
-    tags = page.tags
-    if page.is_tiled or page.samplesperpixel != 1 or "ModelPixelScaleTag" not in tags \
-            or "ModelTiepointTag" not in tags or "ModelTransformationTag" in tags:
-        return None
-    sx, sy = tags["ModelPixelScaleTag"].value[:2]
-    tie = tags["ModelTiepointTag"].value
-    if len(tie) != 6 or tie[0] != 0 or tie[1] != 0:
-        return None
-    x0, y0 = tie[3], tie[4]
-    keys = tags["GeoKeyDirectoryTag"].value if "GeoKeyDirectoryTag" in tags else ()
-    # GTRasterTypeGeoKey (1025) = 2: the tie point is a pixel centre; GDAL
-    # (and so smash) shift the origin to the pixel corner.
-    for i in range(4, len(keys) - 3, 4):
-        if keys[i] == 1025 and keys[i + 1] == 0 and keys[i + 3] == 2:
-            x0, y0 = x0 - 0.5 * sx, y0 + 0.5 * sy
-    nodata = None
-    if "GDAL_NODATA" in tags:
-        text = str(tags["GDAL_NODATA"].value).strip().strip("\x00")
-        nodata = float(text) if text.lower() != "nan" else None
-    return _Transform(x0, y0, sx, sy), nodata
-
-
-def _as_pixel_value(nodata, dtype):
-    """The nodata value as stored in pixels of `dtype` (GDAL writes it as text)."""
-    if nodata is None:
-        return None
-    if np.issubdtype(dtype, np.floating):
-        return dtype.type(nodata)
-    info = np.iinfo(dtype)
-    return dtype.type(nodata) if info.min <= nodata <= info.max and float(nodata).is_integer() else None
-
-
-def read_raster(path, mesh: dict, window: GridWindow | None = None) -> tuple[np.ndarray, GridWindow]:
-    """Read one single-band GeoTIFF onto the mesh grid; reuse `window` when the georeferencing matches."""
+    Without georeferencing (`georeferenced=False`) GDAL skips the CRS lookup;
+    the dataset is then built directly, without the per-call environment
+    `rasterio.open` sets up: call it inside `rasterio.Env(**GDAL_OPTIONS)`.
+    """
     try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            geo = _tiff_georeference(page) if page.shape and np.prod(page.shape) <= SMALL_RASTER else None
-            if geo is not None:
-                transform, nodata = geo
-                height, width = page.shape[:2]
-                key = (transform, width, height)
-                if window is None or window.key != key:
-                    window = GridWindow(mesh, transform, width, height, path)
-                image = page.asarray()
-                return window.cut(image, _as_pixel_value(nodata, image.dtype)), window
-    except (tifffile.TiffFileError, OSError, ValueError, KeyError):
-        pass  # not a plain GeoTIFF tifffile can place: let GDAL read it
-    try:
-        dataset = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as err:
+        if georeferenced:
+            return rasterio.open(path)
+        return DatasetReader(os.fspath(path), GEOREF_SOURCES="NONE")
+    except RasterioIOError as err:
         raise OSError(f"Cannot read raster {path}: {err}") from None
-    with dataset:
-        key = (dataset.transform, dataset.width, dataset.height)
-        if window is None or window.key != key:
-            window = GridWindow(mesh, dataset.transform, dataset.width, dataset.height, path)
-        return window.read(dataset), window
+
+
+@functools.lru_cache(maxsize=32)
+def _epsg_of(wkt: str):
+    # Identifying a CRS searches the PROJ database (~40 ms): once per distinct CRS.
+    return CRS.from_wkt(wkt).to_epsg()
+
+
+@dataclass(frozen=True)
+class MeshWindow:
+    """Where the mesh grid lies in rasters of one size and georeferencing."""
+
+    raster_shape: tuple[int, int]  # (height, width) of the raster
+    nrow: int
+    ncol: int
+    row_off: int  # raster row of mesh row 0 (may be negative or beyond the raster)
+    col_off: int
+    # Part of the mesh covered by the raster: mesh rows r0:r1, columns c0:c1.
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+
+    @property
+    def empty(self) -> bool:
+        return self.r1 <= self.r0 or self.c1 <= self.c0
+
+    def raster_window(self) -> Window:
+        return Window(self.c0 + self.col_off, self.r0 + self.row_off, self.c1 - self.c0, self.r1 - self.r0)
+
+    def read_block(self, dataset, path) -> np.ndarray:
+        """The covered block of band 1, in the file's own dtype."""
+        if (dataset.height, dataset.width) != self.raster_shape:
+            raise ValueError(f"{path}: raster size {(dataset.height, dataset.width)} differs from {self.raster_shape}")
+        return dataset.read(1, window=self.raster_window())
+
+
+def with_missing(values: np.ndarray, nodata) -> np.ndarray:
+    """float64 copy of raw raster values with the nodata ones set to MISSING."""
+    out = values.astype(np.float64)
+    if nodata is not None:
+        out[values == nodata] = MISSING
+    return out
+
+
+def mesh_window(dataset, mesh: dict, path) -> MeshWindow:
+    """Check the raster matches the mesh grid (resolution, orientation, CRS) and locate the mesh in it."""
+    xres, yres = float(mesh["xres"]), float(mesh["yres"])
+    transform = dataset.transform
+    if transform.b != 0 or transform.d != 0 or transform.e >= 0:
+        raise ValueError(f"{path}: raster is not north-up (transform {tuple(transform)[:6]})")
+    if not (np.isclose(transform.a, xres) and np.isclose(-transform.e, yres)):
+        raise ValueError(
+            f"{path}: raster resolution ({transform.a}, {-transform.e}) differs from the mesh ({xres}, {yres})"
+        )
+    epsg = mesh.get("epsg")
+    if dataset.crs is not None and epsg is not None:
+        raster_epsg = _epsg_of(dataset.crs.to_wkt())
+        if raster_epsg is not None and raster_epsg != int(epsg):
+            raise ValueError(f"{path}: raster CRS is EPSG:{raster_epsg}, the mesh is EPSG:{int(epsg)}")
+    nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
+    col_off = int(round((float(mesh["xmin"]) - transform.c) / xres))
+    row_off = int(round((transform.f - float(mesh["ymax"])) / yres))
+    height, width = dataset.height, dataset.width
+    return MeshWindow(
+        raster_shape=(height, width), nrow=nrow, ncol=ncol, row_off=row_off, col_off=col_off,
+        r0=max(0, -row_off), r1=min(nrow, height - row_off), c0=max(0, -col_off), c1=min(ncol, width - col_off),
+    )
+
+
+def read_raster(path, mesh: dict) -> np.ndarray:
+    """One raster on the (nrow, ncol) mesh grid, float32, -99 where missing."""
+    with rasterio.Env(**GDAL_OPTIONS), open_raster(path) as dataset:
+        window = mesh_window(dataset, mesh, path)
+        grid = np.full((window.nrow, window.ncol), MISSING)
+        if not window.empty:
+            grid[window.r0:window.r1, window.c0:window.c1] = with_missing(window.read_block(dataset, path),
+                                                                          dataset.nodata)
+    return grid.astype(np.float32)
+
+
+class RasterSeries:
+    """Reads many rasters onto selected mesh cells, deriving the window once.
+
+    `cells` are flat row-major indices into the (nrow, ncol) grid. `read`
+    returns float64 values for those cells (-99 where missing). Call `read`
+    inside `rasterio.Env(**GDAL_OPTIONS)` (one per thread, as rasterio's
+    environment is thread-local) and with NotGeoreferencedWarning silenced.
+    """
+
+    def __init__(self, mesh: dict, cells: np.ndarray, reference_path):
+        self.mesh = mesh
+        self.cells = np.asarray(cells, dtype=np.int64)
+        with rasterio.Env(**GDAL_OPTIONS), open_raster(reference_path) as dataset:
+            self.window = mesh_window(dataset, mesh, reference_path)
+        self._index = self._block_index(self.window)
+
+    def _block_index(self, window: MeshWindow):
+        """(positions in `cells` covered by the raster, their flat indices in the window block)."""
+        rows, cols = np.divmod(self.cells, window.ncol)
+        covered = (rows >= window.r0) & (rows < window.r1) & (cols >= window.c0) & (cols < window.c1)
+        block_index = (rows[covered] - window.r0) * (window.c1 - window.c0) + (cols[covered] - window.c0)
+        return np.flatnonzero(covered), block_index
+
+    def read(self, path) -> np.ndarray:
+        values = np.full(self.cells.size, MISSING)
+        with open_raster(path, georeferenced=False) as dataset:
+            if (dataset.height, dataset.width) == self.window.raster_shape:
+                self._place(values, self.window, self._index, dataset, path)
+                return values
+        # Another raster size: this file gets its own, fully checked, window.
+        with open_raster(path) as dataset:
+            window = mesh_window(dataset, self.mesh, path)
+            self._place(values, window, self._block_index(window), dataset, path)
+        return values
+
+    @staticmethod
+    def _place(values, window, index, dataset, path) -> None:
+        where, block_index = index
+        if where.size:
+            picked = window.read_block(dataset, path).ravel()[block_index]
+            values[where] = with_missing(picked, dataset.nodata)
+
+    def check_same_georeference(self, path) -> None:
+        """Fully open `path` and check it places the mesh exactly like the reference file."""
+        with rasterio.Env(**GDAL_OPTIONS), open_raster(path) as dataset:
+            window = mesh_window(dataset, self.mesh, path)
+        if window != self.window:
+            raise ValueError(
+                f"{path} is not georeferenced like the other rasters of its folder "
+                f"(mesh window {window} instead of {self.window}); all rasters of a series must share one grid"
+            )
+

@@ -1,4 +1,11 @@
-"""Mesh dictionaries as HDF5 files: one `mesh` group, scalars as attributes, arrays as datasets."""
+"""Mesh dictionaries as HDF5 files.
+
+Layout (smash 1.x): root attribute `_save_func = "save_mesh"`, one group
+`mesh` holding scalars as attributes and arrays as gzip datasets. `code` is
+stored as fixed-length ASCII (`|S8`) and read back as a numpy str array.
+Scalars are read as numpy scalars so that their dtypes (int64 `nrow`, int32
+`npar`, ...) survive a round trip.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +14,45 @@ import os
 import h5py
 import numpy as np
 
+# README dtypes of the scalars, used when a mesh holds plain Python numbers.
+SCALAR_DTYPES = {"nrow": np.int64, "ncol": np.int64, "nac": np.int64, "ng": np.int64, "npar": np.int32,
+                 "xmin": np.float64, "ymax": np.float64, "xres": np.float64, "yres": np.float64, "epsg": np.int64}
+
 
 def read_mesh(path) -> dict:
-    """Read a mesh HDF5 file into a dict of numpy arrays and scalars."""
+    """Read a mesh HDF5 file into a dict of numpy arrays and numpy scalars."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Mesh file not found: {path}")
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise OSError(f"Cannot read mesh file {path}: {err}") from None
+    with f:
         if "mesh" not in f:
             raise ValueError(f"{path} has no 'mesh' group: not a smash mesh file")
         group = f["mesh"]
         mesh = {key: group[key][()] for key in group}
         for key, value in group.attrs.items():
-            mesh[key] = value.item() if isinstance(value, np.generic) else value
+            mesh[key] = value.decode() if isinstance(value, bytes) else value
     if "code" in mesh:
-        mesh["code"] = np.array([c.decode() if isinstance(c, bytes) else str(c) for c in mesh["code"]])
+        mesh["code"] = np.array([c.decode() if isinstance(c, bytes) else str(c) for c in mesh["code"]], dtype=str)
     return mesh
 
 
 def save_mesh(mesh: dict, path) -> None:
-    """Write a mesh dict in the layout `read_mesh` reads (gzip-compressed arrays)."""
+    """Write a mesh dict in the layout `read_mesh` reads."""
     with h5py.File(path, "w") as f:
         f.attrs["_save_func"] = "save_mesh"
         group = f.create_group("mesh")
         for key, value in mesh.items():
-            arr = np.asarray(value)
             if key == "code":
-                group.create_dataset(key, data=np.array([str(c).encode() for c in arr], dtype="S8"))
-            elif arr.ndim == 0:
+                codes = [str(c.decode() if isinstance(c, bytes) else c) for c in np.atleast_1d(value)]
+                width = max([8] + [len(c) for c in codes])
+                group.create_dataset(key, data=np.array(codes, dtype=f"S{width}"), compression="gzip")
+            elif isinstance(value, str):
                 group.attrs[key] = value
+            elif np.ndim(value) == 0:
+                is_plain = isinstance(value, (bool, int, float))
+                group.attrs[key] = SCALAR_DTYPES[key](value) if is_plain and key in SCALAR_DTYPES else value
             else:
-                group.create_dataset(key, data=arr, compression="gzip")
+                group.create_dataset(key, data=np.asarray(value), compression="gzip")

@@ -13,23 +13,29 @@ def read_setup(path) -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Setup file not found: {path}")
     with open(path) as f:
-        setup = yaml.safe_load(f)
+        try:
+            setup = yaml.safe_load(f)
+        except yaml.YAMLError as err:
+            raise ValueError(f"Setup file {path} is not valid YAML: {err}") from None
     if not isinstance(setup, dict):
         raise ValueError(f"Setup file {path} does not hold a mapping of keys to values")
     return setup
 
 
+def _plain(value):
+    """A YAML-friendly value: dates as 'YYYY-MM-DD HH:MM', numpy values as Python ones."""
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
 def save_setup(setup: dict, path) -> None:
-    """Write a setup dictionary as YAML (dates as 'YYYY-MM-DD HH:MM' strings)."""
-
-    def plain(value):
-        if isinstance(value, (_dt.datetime, _dt.date)):
-            return value.strftime("%Y-%m-%d %H:%M")
-        if isinstance(value, tuple):
-            return list(value)
-        if hasattr(value, "tolist"):
-            return value.tolist()
-        return value
-
+    """Write a setup dictionary as YAML that `read_setup` reads back."""
     with open(path, "w") as f:
-        yaml.safe_dump({k: plain(v) for k, v in setup.items()}, f, sort_keys=False)
+        yaml.safe_dump({k: _plain(v) for k, v in setup.items()}, f, sort_keys=False)
