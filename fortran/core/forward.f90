@@ -41,28 +41,34 @@ contains
         ! the stack) and reach the time loop as explicit-shape arguments, so
         ! that the generated adjoint knows their sizes.
         real(rk), allocatable :: states(:, :), qsim(:, :), qlat(:), q(:), qup(:), qlat_prev(:), q_prev(:)
-        integer :: nac, ns, ng
+        real(rk), allocatable :: fluxes(:, :)
+        integer :: nac, ns, ng, nfx
 
         nac = mesh%nac
         ns = size(rr_initial_states, 2)
         ng = max(mesh%ng, 1)
         allocate (states(nac, ns), qsim(ng, setup%ntime_step))
         allocate (qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac))
-        call forward_loop(setup, mesh, input, options, nac, ns, ng, rr_parameters, rr_initial_states, &
-                          states, qsim, qlat, q, qup, qlat_prev, q_prev, output, cost)
+        nfx = max(setup%nhy_fluxes, 1)
+        allocate (fluxes(nfx, nac))
+        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, rr_parameters, rr_initial_states, &
+                          states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output, cost)
     end subroutine forward_cost
 
-    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, rr_parameters, rr_initial_states, &
-                            states, qsim, qlat, q, qup, qlat_prev, q_prev, output, cost)
+    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, rr_parameters, rr_initial_states, &
+                            states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output, cost)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         type(CostOptionsDT), intent(in) :: options
-        integer, intent(in) :: nac, ns, ng
+        integer, intent(in) :: nac, ns, ng, nfx
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: rr_initial_states(nac, ns)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         real(rk), intent(inout) :: qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac)
+        !> Hydrological fluxes (nfx, nac) of each cell at its last computed step: a cell
+        !> whose rainfall is missing releases its previous routing outflow again.
+        real(rk), intent(inout) :: fluxes(nfx, nac)
         type(OutputDT), intent(inout) :: output
         real(rk), intent(out) :: cost
 
@@ -73,12 +79,13 @@ contains
         qup = 0._rk
         qlat = 0._rk
         qsim = 0._rk
+        fluxes = 0._rk
 
         do t = 1, setup%ntime_step
             ! The kinematic wave scheme couples each step to the previous one.
             qlat_prev = qlat
             q_prev = q
-            call rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, output)
+            call rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, fluxes, output)
             call routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, qup, q)
             do g = 1, mesh%ng
                 qsim(g, t) = q(mesh%gauge_cell(g))
@@ -94,7 +101,7 @@ contains
 
     !> Snow and hydrological operators of every cell for step t. Cells are
     !> independent here, so the loop runs on all threads.
-    subroutine rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, output)
+    subroutine rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, fluxes, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
@@ -102,11 +109,11 @@ contains
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat(:)   !< lateral inflow of each cell, m3/s
+        real(rk), intent(inout) :: fluxes(max(setup%nhy_fluxes, 1), mesh%nac)
         type(OutputDT), intent(inout) :: output
 
         integer :: k, p0, p1, s0, s1, slot
         real(rk) :: prcp, pet, mlt, qt
-        real(rk) :: fx(MAX_FLUXES)
 
         ! Column ranges of the hydrological block; snow comes first.
         p0 = setup%nsnow_parameters + 1
@@ -116,7 +123,7 @@ contains
         slot = output%save_slot(t)
 
         !$omp parallel do if (setup%ncpu > 1) num_threads(setup%ncpu) schedule(static) &
-        !$omp& private(k, prcp, pet, mlt, qt, fx)
+        !$omp& private(k, prcp, pet, mlt, qt)
         do k = 1, mesh%nac
             prcp = real(input%prcp(k, t), rk)
             pet = real(input%pet(k, t), rk)
@@ -127,44 +134,37 @@ contains
                 ! Melt joins the liquid input only when the rain itself is known.
                 if (prcp >= 0._rk) prcp = prcp + mlt
             end if
-            fx = 0._rk
-            ! As smash 1.3, a cell whose rainfall is missing skips its
-            ! hydrological step (stores frozen, no runoff); a missing PET only
-            ! removes the inputs and freezes the production store (operators).
-            if (prcp < 0._rk) then
-                qt = 0._rk
-            else
+            ! Missing rainfall or PET (negative) is handled inside the operators.
             select case (setup%hydrological_module)
             case (HY_GR4)
-                call gr4_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call gr4_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR4_RI)
-                call gr4_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call gr4_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR4_ODE)
-                call gr4_ode_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call gr4_ode_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR5)
-                call gr5_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call gr5_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR5_RI)
-                call gr5_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call gr5_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR6)
-                call gr6_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call gr6_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GRC)
-                call grc_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call grc_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GRD)
-                call grd_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call grd_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_LOIEAU)
-                call loieau_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call loieau_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_VIC3L)
-                call vic3l_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fx)
+                call vic3l_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case default
                 qt = 0._rk
             end select
-            end if
             ! mm over the cell during dt -> m3/s
             qlat(k) = qt*1.e-3_rk*mesh%dx(k)*mesh%dy(k)/setup%dt
             if (output%save_fluxes .and. slot > 0) then
                 if (setup%snow_module == SNOW_SSN) output%fluxes(k, 1, slot) = mlt
                 output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
-                    fx(1:setup%nhy_fluxes)
+                    fluxes(1:setup%nhy_fluxes, k)
             end if
         end do
         !$omp end parallel do

@@ -1,12 +1,19 @@
 !> Building blocks shared by the GR-family structures (interception,
 !> production, exchange, transfer), per cell and time step. States are
 !> normalised by their capacity, as smash stores them.
+!>
+!> Checked against smash 1.3.0 (black box): percolation constant
+!> 9/4 * (86400/dt)^(1/4); the _ri infiltration loses gamma*dt with dt in
+!> SECONDS (so it dominates at daily steps, as in smash); the _ri level may go
+!> negative, as in smash. Guards: an empty routing store releases 0 (the
+!> power is undefined there); the exponential store uses its asymptotic
+!> forms beyond |h/be| = 7.
 module md_gr_fluxes
     use md_kinds, only: rk
     implicit none
     private
     public :: gr_interception, grd_interception, gr_production, gr_ri_production, &
-              gr_transfer, gr_exponential_store
+              gr_transfer, gr_exponential_store, no_production
 
 contains
 
@@ -35,6 +42,20 @@ contains
         pn = max(0._rk, prcp - ei)
         en = pet - ei
     end subroutine grd_interception
+
+    !> Fluxes of a step whose PET is missing: nothing enters nor leaves the
+    !> interception and production stores, and there is no exchange.
+    subroutine no_production(pn, en, pr, perc, ps, es, lexc)
+        real(rk), intent(out) :: pn, en, pr, perc, ps, es, lexc
+
+        pn = 0._rk
+        en = 0._rk
+        pr = 0._rk
+        perc = 0._rk
+        ps = 0._rk
+        es = 0._rk
+        lexc = 0._rk
+    end subroutine no_production
 
     !> GR production store (capacity cp): infiltration ps, evaporation es,
     !> runoff pr and percolation perc. `beta` sets the percolation curve;

@@ -1,6 +1,9 @@
 !> Sub-daily re-estimation of the interception capacity ci (smash 1.3's
 !> `adjust_interception`): per cell, the capacity whose simulated
 !> interception evaporation best matches the daily bound sum_d min(P_d, E_d).
+!> Matches the anchor's ci map on Cance exactly (candidates 0.1..2.9 mm,
+!> first minimum of |intercepted - target| wins, store starts empty,
+!> missing values count as 0).
 module md_interception_adjust
     use md_kinds, only: rk, sp
     implicit none
@@ -8,13 +11,16 @@ module md_interception_adjust
     public :: adjust_interception
 
     integer, parameter :: ncandidate = 29   !< ci = 0.1, 0.2, ..., 2.9 mm
+    !> Gaps closer than this (mm over the period) are ties, won by the smaller
+    !> capacity: smash 1.3 sums in single precision, where such gaps are equal.
+    real(rk), parameter :: tie_tolerance = 1.e-6_rk
 
 contains
 
     subroutine adjust_interception(prcp, pet, day_of_step, ci)
         real(sp), intent(in) :: prcp(:, :), pet(:, :)   !< (ncell, ntime), mm per step, negative = missing
         integer, intent(in) :: day_of_step(:)           !< (ntime) day index of each step's end time
-        real(rk), intent(inout) :: ci(:)                !< (ncell)
+        real(rk), intent(out) :: ci(:)                  !< (ncell) estimated capacity, mm
 
         integer :: k, t, c, nday
         real(rk) :: target, best, gap, cap, store, p, e, ei, pn, intercepted
@@ -46,7 +52,7 @@ contains
                     intercepted = intercepted + ei
                 end do
                 gap = abs(intercepted - target)
-                if (gap < best) then
+                if (gap < best - tie_tolerance) then
                     best = gap
                     ci(k) = cap
                 end if

@@ -1,11 +1,27 @@
 !> Routing operators of one cell and step, called upstream-first with `qup`,
 !> the summed discharge (m3/s) of the cell's direct upstream cells at this
-!> step, and `qlat`, the cell's own runoff (m3/s).
+!> step, and `qlat`, the cell's own runoff converted to m3/s
+!> (qt * 1e-3 * dx * dy / dt).
+!>
+!> Behaviour of smash 1.3 found by black-box experiments on 1.3.0:
+!> - lr: the upstream inflow is stored as a depth over `up_area` = drained
+!>   area of the cell (flwacc) minus its own area (dx*dy); head cells
+!>   (up_area = 0) pass their own runoff and keep hlr unchanged.
+!> - kw: the doc's linearised implicit scheme (Chow et al. 1988) with
+!>   d1 = dt/dx, d2 = akw*bkw*((Q_i^{j-1} + Q_{i-1}^j)/2)^(bkw-1), where all
+!>   four inputs Q_{i-1}^j (qup), Q_i^{j-1} (q_prev), q_i^j and q_i^{j-1}
+!>   (qlat, qlat_prev) are floored at 1e-6 m3/s. The floor also keeps the
+!>   celerity term finite at Q = 0 (bkw < 1). q_prev and qlat_prev are the
+!>   cell's discharge and lateral inflow at the previous step (0 before the
+!>   first step, which the floor turns into 1e-6). Head cells (no upstream
+!>   cell) pass their own runoff unfloored. Q_{i-1}^{j-1} is not used.
 module md_routing
     use md_kinds, only: rk
     implicit none
     private
     public :: lag0_step, lr_step, kw_step
+
+    real(rk), parameter :: kw_min_discharge = 1.e-6_rk
 
 contains
 
@@ -33,35 +49,31 @@ contains
             h(1) = h(1) - qrt
             q = qrt*up_area*1.e-3_rk/dt + qlat
         else
-            ! Head cell: nothing flows in, only its own runoff leaves.
             q = qlat
         end if
     end subroutine lr_step
 
-    !> Kinematic wave, linearised implicit scheme (Chow et al., 1988) with
-    !> A = akw Q^bkw. q_prev and qlat_prev are the cell's discharge and
-    !> runoff at the previous step; dx the cell length.
+    !> Kinematic wave for one cell; dx is the cell length (m).
     subroutine kw_step(qup, q_prev, qlat, qlat_prev, up_area, dx, dt, p, q)
         real(rk), intent(in) :: qup, q_prev, qlat, qlat_prev, up_area, dx, dt
         real(rk), intent(in) :: p(:)       ! akw bkw
         real(rk), intent(out) :: q
 
-        real(rk) :: d1, d2, mean_q
+        real(rk) :: qim1j, qijm1, qlij, qlijm1, d1, d2
 
-        ! Head cells have no channel inflow to route: they pass on their runoff.
-        if (up_area <= 0._rk) then
-            q = qlat
-            return
-        end if
-        d1 = dt/dx
-        mean_q = 0.5_rk*(q_prev + qup)
-        ! Q^(bkw - 1) is unbounded at Q = 0 (bkw < 1): no celerity term then.
-        if (mean_q > 0._rk) then
-            d2 = p(1)*p(2)*exp((p(2) - 1._rk)*log(mean_q))
+        if (up_area > 0._rk) then
+            qim1j = max(kw_min_discharge, qup)
+            qijm1 = max(kw_min_discharge, q_prev)
+            qlij = max(kw_min_discharge, qlat)
+            qlijm1 = max(kw_min_discharge, qlat_prev)
+            d1 = dt/dx
+            ! exp/log form: the exponent is a parameter, and Tapenade cannot write
+            ! the derivative of x**y with an active y without run-time guards.
+            d2 = p(1)*p(2)*exp((p(2) - 1._rk)*log(0.5_rk*(qijm1 + qim1j)))
+            q = (d1*qim1j + d2*qijm1 + d1*0.5_rk*(qlijm1 + qlij))/(d1 + d2)
         else
-            d2 = 0._rk
+            q = qlat
         end if
-        q = (d1*qup + d2*q_prev + d1*0.5_rk*(qlat_prev + qlat))/(d1 + d2)
     end subroutine kw_step
 
 end module md_routing

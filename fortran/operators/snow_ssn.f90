@@ -1,4 +1,8 @@
 !> Simple degree-day snow store (ssn).
+!>
+!> smash 1.3 (black-box experiments on 1.3.0): a missing snowfall (snow < 0)
+!> skips the step, no melt and hs unchanged. Temperature has no missing
+!> value (any temp <= 0 gives no melt).
 module md_snow_ssn
     use md_kinds, only: rk
     implicit none
@@ -14,13 +18,12 @@ contains
         real(rk), intent(inout) :: h(:)  ! hs, mm
         real(rk), intent(out) :: mlt
 
-        if (snow >= 0._rk) h(1) = h(1) + snow
-        if (temp > 0._rk) then
-            mlt = min(h(1), p(1)*temp)
-        else
-            mlt = 0._rk
+        mlt = 0._rk
+        if (snow >= 0._rk) then
+            h(1) = h(1) + snow
+            if (temp > 0._rk) mlt = min(h(1), p(1)*temp)
+            h(1) = h(1) - mlt
         end if
-        h(1) = h(1) - mlt
     end subroutine ssn_step
 
 end module md_snow_ssn

@@ -1,13 +1,22 @@
 !> vic3l: three-layer Variable Infiltration Capacity model (Liang et al.,
 !> 1994) with a 1 mm canopy store, ARNO evaporation and baseflow.
+!>
+!> What smash 1.3.0 does where its documentation is silent or differs
+!> (black-box experiments): i0 = im*(1 - (1 - h)^(1/(1+b))) (the doc writes
+!> 1/(1-b)); the ARNO beta series has 5 terms; drainage uses the levels after
+!> infiltration and baseflow the bottom level after drainage; the quadratic
+!> baseflow term is ds*(1 - dsm/ws)*(...)^2 (ds and dsm swapped w.r.t. ARNO
+!> and the doc); a missing rainfall or PET skips canopy, soil layers and
+!> drainage, baseflow still runs (qr = 0, qt = qb).
 module md_vic3l
     use md_kinds, only: rk
     implicit none
     private
     public :: vic3l_step
 
-    !> Terms of the ARNO evaporation power series (Liang et al. 1994, eq. 15).
-    integer, parameter :: arno_terms = 30
+    !> Terms of the ARNO evaporation power series (Liang et al. 1994, eq. 15):
+    !> smash 1.3 truncates it after 5 terms (found by experiment).
+    integer, parameter :: arno_terms = 5
 
 contains
 
@@ -56,28 +65,14 @@ contains
         h_low = h_low + d/c_low
     end subroutine drain
 
-    subroutine vic3l_step(prcp, pet, p, h, qt, fx)
-        real(rk), intent(in) :: prcp, pet
-        real(rk), intent(in) :: p(:)        ! b cusl cmsl cbsl ks pbc ds dsm ws
-        real(rk), intent(inout) :: h(:)     ! hcl husl hmsl hbsl
-        real(rk), intent(out) :: qt
-        real(rk), intent(out) :: fx(:)      ! pn en qr qb qt
+    !> Upper layer evaporation, infiltration into the two upper layers and
+    !> gravity drainage down to the bottom layer; qr is the surface runoff.
+    subroutine soil_layers(pn, en, b, cusl, cmsl, cbsl, ks, pbc, h, qr)
+        real(rk), intent(in) :: pn, en, b, cusl, cmsl, cbsl, ks, pbc
+        real(rk), intent(inout) :: h(:)
+        real(rk), intent(out) :: qr
 
-        real(rk) :: b, cusl, cmsl, cbsl, ks, pbc, ds, dsm, ws
-        real(rk) :: ec, pn, en, im, i0, es, cumsl, wumsl, infil, iusl, imsl, qr, qb
-
-        b = p(1); cusl = p(2); cmsl = p(3); cbsl = p(4); ks = p(5)
-        pbc = p(6); ds = p(7); dsm = p(8); ws = p(9)
-
-        if (prcp >= 0._rk .and. pet >= 0._rk) then
-            ec = min(pet*powr(h(1), 2._rk/3._rk), prcp + h(1))
-            pn = max(0._rk, prcp - (1._rk - h(1)) - ec)
-            en = pet - ec
-            h(1) = h(1) + prcp - ec - pn
-        else
-            pn = 0._rk
-            en = 0._rk
-        end if
+        real(rk) :: im, i0, es, cumsl, wumsl, infil, iusl, imsl
 
         ! Upper layer evaporation
         im = (1._rk + b)*cusl
@@ -109,12 +104,41 @@ contains
 
         call drain(ks, pbc, cusl, cmsl, h(2), h(3))
         call drain(ks, pbc, cmsl, cbsl, h(3), h(4))
+    end subroutine soil_layers
+
+    subroutine vic3l_step(prcp, pet, p, h, qt, fx)
+        real(rk), intent(in) :: prcp, pet
+        real(rk), intent(in) :: p(:)        ! b cusl cmsl cbsl ks pbc ds dsm ws
+        real(rk), intent(inout) :: h(4)     ! hcl husl hmsl hbsl
+        real(rk), intent(out) :: qt
+        real(rk), intent(inout) :: fx(5)    ! pn en qr qb qt
+
+        real(rk) :: b, cusl, cmsl, cbsl, ks, pbc, ds, dsm, ws
+        real(rk) :: ec, pn, en, qr, qb
+
+        b = p(1); cusl = p(2); cmsl = p(3); cbsl = p(4); ks = p(5)
+        pbc = p(6); ds = p(7); dsm = p(8); ws = p(9)
+
+        ! A missing rainfall or PET skips the canopy, the soil layers and the
+        ! drainage (smash 1.3); only the bottom layer's baseflow still runs.
+        pn = 0._rk
+        en = 0._rk
+        qr = 0._rk
+        if (prcp >= 0._rk .and. pet >= 0._rk) then
+            ec = min(pet*powr(h(1), 2._rk/3._rk), prcp + h(1))
+            pn = max(0._rk, prcp - (1._rk - h(1)) - ec)
+            en = pet - ec
+            h(1) = h(1) + prcp - ec - pn
+            call soil_layers(pn, en, b, cusl, cmsl, cbsl, ks, pbc, h, qr)
+        end if
 
         ! ARNO baseflow: linear below the threshold moisture ws, quadratic above.
+        ! smash 1.3 swaps ds and dsm in the quadratic term with respect to ARNO
+        ! (and to its own documentation): ds*(1 - dsm/ws), found by experiment.
         if (h(4) <= ws) then
             qb = dsm*ds/ws*h(4)
         else
-            qb = dsm*ds/ws*h(4) + dsm*(1._rk - ds/ws)*((h(4) - ws)/(1._rk - ws))**2
+            qb = dsm*ds/ws*h(4) + ds*(1._rk - dsm/ws)*((h(4) - ws)/(1._rk - ws))**2
         end if
         qb = min(qb, h(4)*cbsl)
         h(4) = h(4) - qb/cbsl
