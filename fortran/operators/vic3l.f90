@@ -39,14 +39,18 @@ contains
         real(rk), intent(in) :: i0, im, b
         real(rk) :: beta
 
-        real(rk) :: as, series, dry
+        real(rk) :: as, series, dry, dry_root, term
         integer :: n
 
         as = 1._rk - powr(1._rk - i0/im, b)
         dry = 1._rk - as
+        ! dry**(n/b) as successive powers of dry**(1/b): one exp/log for the series.
+        dry_root = powr(dry, 1._rk/b)
+        term = 1._rk
         series = 1._rk
         do n = 1, arno_terms
-            series = series + b/(n + b)*powr(dry, n/b)
+            term = term*dry_root
+            series = series + b/(n + b)*term
         end do
         beta = as + (i0/im)*dry*series
     end function arno_beta
