@@ -85,7 +85,9 @@ contains
             ! The kinematic wave scheme couples each step to the previous one.
             qlat_prev = qlat
             q_prev = q
+            !$AD NOCHECKPOINT
             call rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, fluxes, output)
+            !$AD NOCHECKPOINT
             call routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, qup, q)
             do g = 1, mesh%ng
                 qsim(g, t) = q(mesh%gauge_cell(g))
@@ -128,6 +130,7 @@ contains
             prcp = real(input%prcp(k, t), rk)
             pet = real(input%pet(k, t), rk)
             if (setup%snow_module == SNOW_SSN) then
+                !$AD NOCHECKPOINT
                 call ssn_step(real(input%snow(k, t), rk), real(input%temp(k, t), rk), &
                               rr_parameters(k, 1:setup%nsnow_parameters), &
                               states(k, 1:setup%nsnow_states), mlt)
@@ -137,24 +140,34 @@ contains
             ! Missing rainfall or PET (negative) is handled inside the operators.
             select case (setup%hydrological_module)
             case (HY_GR4)
+                !$AD NOCHECKPOINT
                 call gr4_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR4_RI)
+                !$AD NOCHECKPOINT
                 call gr4_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR4_ODE)
+                !$AD NOCHECKPOINT
                 call gr4_ode_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR5)
+                !$AD NOCHECKPOINT
                 call gr5_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR5_RI)
+                !$AD NOCHECKPOINT
                 call gr5_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GR6)
+                !$AD NOCHECKPOINT
                 call gr6_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GRC)
+                !$AD NOCHECKPOINT
                 call grc_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_GRD)
+                !$AD NOCHECKPOINT
                 call grd_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_LOIEAU)
+                !$AD NOCHECKPOINT
                 call loieau_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case (HY_VIC3L)
+                !$AD NOCHECKPOINT
                 call vic3l_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
             case default
                 qt = 0._rk
@@ -198,11 +211,14 @@ contains
                 end do
                 select case (setup%routing_module)
                 case (RT_LAG0)
+                    !$AD NOCHECKPOINT
                     call lag0_step(qup(k), qlat(k), q(k))
                 case (RT_LR)
+                    !$AD NOCHECKPOINT
                     call lr_step(qup(k), qlat(k), mesh%up_area(k), setup%dt, &
                                  rr_parameters(k, p0:p1), states(k, s0:s1), q(k))
                 case (RT_KW)
+                    !$AD NOCHECKPOINT
                     call kw_step(qup(k), q_prev(k), qlat(k), qlat_prev(k), mesh%up_area(k), mesh%dx(k), &
                                  setup%dt, rr_parameters(k, p0:p1), q(k))
                 case default

@@ -62,6 +62,7 @@ contains
 
         prr = 0.9_rk*(pr + perc) + lexc
         prd = 0.1_rk*(pr + perc)
+        !$AD NOCHECKPOINT
         call gr_transfer(5, prr, ct, ht, qr)
         qd = max(0._rk, prd + lexc)
         qt = qr + qd
@@ -79,6 +80,7 @@ contains
         split = 0.9_rk*tanh(alpha2*pn)**2 + 0.1_rk
         prr = (1._rk - split)*(pr + perc) + lexc
         prd = split*(pr + perc)
+        !$AD NOCHECKPOINT
         call gr_transfer(5, prr, ct, ht, qr)
         qd = max(0._rk, prd + lexc)
         qt = qr + qd
@@ -94,14 +96,19 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
 
         if (prcp < 0._rk) then
+            !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 10, 0, 12, 1._rk, qt)
         else
+            !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
+                !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(2), percolation_beta(dt), h(2), pr, perc, ps, es)
                 lexc = p(4)*h(3)**3.5_rk
             end if
+            !$AD NOCHECKPOINT
             call gr_two_branch_transfer(pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
             fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
         end if
@@ -117,14 +124,19 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
 
         if (prcp < 0._rk) then
+            !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 10, 0, 12, 1._rk, qt)
         else
+            !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
+                !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(2), percolation_beta(dt), h(2), pr, perc, ps, es)
                 lexc = p(4)*(h(3) - p(5))
             end if
+            !$AD NOCHECKPOINT
             call gr_two_branch_transfer(pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
             fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
         end if
@@ -140,14 +152,19 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
 
         if (prcp < 0._rk) then
+            !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 10, 0, 12, 1._rk, qt)
         else
+            !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
+                !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                !$AD NOCHECKPOINT
                 call gr_ri_production(pn, en, p(2), percolation_beta(dt), p(4), dt, h(2), pr, perc, ps, es)
                 lexc = p(6)*h(3)**3.5_rk
             end if
+            !$AD NOCHECKPOINT
             call gr_ri_transfer(pn, p(5), pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
             fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
         end if
@@ -163,14 +180,19 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
 
         if (prcp < 0._rk) then
+            !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 10, 0, 12, 1._rk, qt)
         else
+            !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
+                !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                !$AD NOCHECKPOINT
                 call gr_ri_production(pn, en, p(2), percolation_beta(dt), p(4), dt, h(2), pr, perc, ps, es)
                 lexc = p(6)*(h(3) - p(7))
             end if
+            !$AD NOCHECKPOINT
             call gr_ri_transfer(pn, p(5), pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
             fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
         end if
@@ -187,22 +209,29 @@ contains
 
         if (prcp < 0._rk) then
             ! Only the exponential store runs; qr and qd of the last computed step are released again.
+            !$AD NOCHECKPOINT
             call gr_exponential_store(0._rk, p(4), h(4), qe)
+            !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 11, 0, 14, 1._rk, qt)
             qt = qt + qe
             fx(13) = qe
             fx(14) = qt
         else
+            !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
+                !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(2), percolation_beta(dt), h(2), pr, perc, ps, es)
                 lexc = p(5)*(h(3) - p(6))
             end if
             prr = 0.6_rk*0.9_rk*(pr + perc) + lexc
             pre = 0.4_rk*0.9_rk*(pr + perc) + lexc
             prd = 0.1_rk*(pr + perc)
+            !$AD NOCHECKPOINT
             call gr_transfer(5, prr, p(3), h(3), qr)
+            !$AD NOCHECKPOINT
             call gr_exponential_store(pre, p(4), h(4), qe)
             qd = max(0._rk, prd + lexc)
             qt = qr + qd + qe
@@ -220,19 +249,25 @@ contains
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql
 
         if (prcp < 0._rk) then
+            !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 11, 13, 14, 1._rk, qt)
         else
+            !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
+                !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
                 ! smash 1.3's grc production store does not percolate.
+                !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(2), 0._rk, h(2), pr, perc, ps, es)
                 lexc = p(5)*h(3)**3.5_rk
             end if
             prr = 0.6_rk*0.9_rk*(pr + perc) + lexc
             prl = 0.4_rk*0.9_rk*(pr + perc)
             prd = 0.1_rk*(pr + perc)
+            !$AD NOCHECKPOINT
             call gr_transfer(5, prr, p(3), h(3), qr)
+            !$AD NOCHECKPOINT
             call gr_transfer(5, prl, p(4), h(4), ql)
             qd = max(0._rk, prd + lexc)
             qt = qr + ql + qd
@@ -250,17 +285,22 @@ contains
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, qr, lexc
 
         if (prcp < 0._rk) then
+            !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 9, 0, 10, 1._rk, qt)
         else
+            !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             ei = 0._rk
             if (pet >= 0._rk) then
+                !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
                 ! smash 1.3's grd production store does not percolate.
+                !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(1), 0._rk, h(1), pr, perc, ps, es)
             end if
             prr = pr + perc
+            !$AD NOCHECKPOINT
             call gr_transfer(5, prr, p(2), h(2), qr)
             qt = qr
             fx(1:10) = [ei, pn, en, pr, perc, ps, es, prr, qr, qt]
@@ -277,17 +317,22 @@ contains
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, lexc
 
         if (prcp < 0._rk) then
+            !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 10, 0, 12, p(3), qt)
         else
+            !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             ei = 0._rk
             if (pet >= 0._rk) then
+                !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
+                !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(1), percolation_beta(dt), h(1), pr, perc, ps, es)
             end if
             prr = 0.9_rk*(pr + perc)
             prd = 0.1_rk*(pr + perc)
+            !$AD NOCHECKPOINT
             call gr_transfer(4, prr, p(2), h(2), qr)
             qd = max(0._rk, prd)
             qt = p(3)*(qr + qd)
