@@ -5,7 +5,9 @@ smash.io.read_mesh, forward_run), so the bench worker runs unchanged under
 either interpreter.
 """
 
+import json
 import os
+import subprocess
 
 import yaml
 
@@ -25,3 +27,14 @@ def dataset_setup_mesh(data_dir, name, structure):
     setup.update(snow_module=snow, hydrological_module=hydro, routing_module=routing)
     mesh = smash.io.read_mesh(os.path.join(folder, f"mesh_{name}.hdf5"))
     return setup, mesh
+
+
+def run_worker(script, python, data_dir, case, repeat):
+    """Run `script --worker case` under `python` (single thread); its last JSON line, or the error."""
+    cmd = [python, script, "--worker", case, "--data", data_dir, "--repeat", str(repeat)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/tmp")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        return {"case": case, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(lines[-1])

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -47,14 +46,7 @@ def worker(data_dir, case, repeat):
                       "ntime": ntime, "peak_mb": peak_mb}))
 
 
-def run_worker(python, data_dir, case, repeat):
-    cmd = [python, os.path.abspath(__file__), "--worker", case, "--data", data_dir, "--repeat", str(repeat)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/tmp")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode or not lines:
-        return {"case": case, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
-    return json.loads(lines[-1])
+from _cases import run_worker  # noqa: E402
 
 
 def main():
@@ -77,7 +69,7 @@ def main():
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for case in args.cases.split(","):
-        ours = run_worker(sys.executable, args.data, case, args.repeat)
+        ours = run_worker(os.path.abspath(__file__), sys.executable, args.data, case, args.repeat)
         if "error" in ours:
             print(f"| {case} | error: {ours['error']} |")
             continue
@@ -85,7 +77,7 @@ def main():
         row = (f"| {case} | {ours['nac']} x {ours['ntime']} | {ours['build_s']:.3f} | {ours['forward_s']:.4f} | "
                f"{cells / ours['forward_s']:.3g} | {ours['peak_mb']:.0f} |")
         if args.anchor_python:
-            ref = run_worker(args.anchor_python, args.data, case, args.repeat)
+            ref = run_worker(os.path.abspath(__file__), args.anchor_python, args.data, case, args.repeat)
             if "error" in ref:
                 row += f" error: {ref['error']} | | | | |"
             else:

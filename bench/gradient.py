@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -41,13 +40,7 @@ def worker(data_dir, case, repeat):
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def run_worker(python, data_dir, case, repeat):
-    cmd = [python, os.path.abspath(__file__), "--worker", case, "--data", data_dir, "--repeat", str(repeat)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), cwd="/tmp")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode or not lines:
-        return {"case": case, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
-    return json.loads(lines[-1])
+from _cases import run_worker  # noqa: E402
 
 
 def main():
@@ -69,14 +62,14 @@ def main():
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for case in args.cases.split(","):
-        ours = run_worker(sys.executable, args.data, case, args.repeat)
+        ours = run_worker(os.path.abspath(__file__), sys.executable, args.data, case, args.repeat)
         if "error" in ours:
             print(f"| {case} | error: {ours['error']} |")
             continue
         row = (f"| {case} | {ours['forward_s']:.4f} | {ours['gradient_s']:.4f} | "
                f"{ours['gradient_s'] / ours['forward_s']:.2f} | {ours['peak_mb']:.0f} |")
         if args.anchor_python:
-            ref = run_worker(args.anchor_python, args.data, case, args.repeat)
+            ref = run_worker(os.path.abspath(__file__), args.anchor_python, args.data, case, args.repeat)
             if "error" in ref:
                 row += f" error: {ref['error']} | | |"
             else:
