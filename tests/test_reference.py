@@ -133,3 +133,27 @@ def test_france_sample_matches_smash_13(data_dir):
     assert np.linalg.norm(q - ref["q_domain"]) / np.linalg.norm(ref["q_domain"]) < 1e-4
     final = model.rr_final_states.values[rows, cols]
     assert np.allclose(final, ref["rr_final_states_values"], rtol=1e-4, atol=1e-5)
+
+
+def _cost_cases():
+    import json
+
+    results = json.loads((ANCHOR / "Lez" / "costs.json").read_text())["results"]
+    cases = []
+    for r in results:
+        metrics = r["cost_options"]["jobs_cmpt"]
+        metrics = [metrics] if isinstance(metrics, str) else metrics
+        # lgrm agrees once the first weeks are left out (end_warmup); over the whole
+        # period it differs by a factor ~2, from the near-zero early flows (open).
+        mark = pytest.mark.xfail(strict=True, reason="lgrm over near-zero early flows differs from smash 1.3") \
+            if "lgrm" in metrics and "end_warmup" not in r["cost_options"] else ()
+        cases.append(pytest.param(r["cost_options"], r["cost"], marks=mark, id=str(r["cost_options"])))
+    return cases
+
+
+@pytest.mark.parametrize("cost_options, expected", _cost_cases())
+def test_cost_functions_match_smash_13(data_dir, cost_options, expected):
+    model = _model(data_dir, "Lez", "zero-gr4-lr")
+    cost = model.forward_run(cost_options=cost_options, return_options={"cost": True}).cost
+    # smash 1.3 accumulates in float32: agreement to a few 1e-7 relative is its precision.
+    assert cost == pytest.approx(expected, rel=1e-5)

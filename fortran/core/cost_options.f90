@@ -13,6 +13,9 @@ module md_cost_options
         real(rk), allocatable :: wgauge(:)
         !> Steps 1 .. end_warmup are simulated but not scored.
         integer :: end_warmup = 0
+        !> 0: J_obs = sum_g wgauge(g) J_g. In (0, 1): J_obs is that quantile of the
+        !> J_g of the gauges with wgauge > 0 (linear interpolation between order statistics).
+        real(rk) :: gauge_quantile = 0._rk
     end type CostOptionsDT
 
 contains

@@ -8,6 +8,9 @@ from smash import fcore
 from smash.model_setup import parse_time
 from smash.registry import metric_names
 
+# Aggregations of the per-gauge costs by a quantile instead of a weighted sum.
+GAUGE_QUANTILES = {"median": 0.5, "lquartile": 0.25, "uquartile": 0.75}
+
 DEFAULT_COST_OPTIONS = {
     "jobs_cmpt": "nse",
     "wjobs_cmpt": "mean",
@@ -27,7 +30,8 @@ def _weights(spec, n, what):
     if isinstance(spec, str):
         if spec == "mean":
             return np.full(n, 1.0 / n)
-        raise ValueError(f"{what} {spec!r} is not supported here; give 'mean' or one number per item")
+        valid = "'mean', 'median', 'lquartile', 'uquartile'" if what == "wgauge" else "'mean'"
+        raise ValueError(f"{what} {spec!r} is not supported; give {valid} or one number per item")
     w = np.asarray(_as_list(spec), dtype=float)
     if w.shape != (n,):
         raise ValueError(f"{what} has {w.size} values but {n} are needed")
@@ -92,8 +96,11 @@ def build_cost_options(model, cost_options: dict | None):
     fc.wjobs[:] = wjobs
     if ng:
         gauges = resolve_gauges(model, opts["gauge"])
-        wg = _weights(opts["wgauge"], gauges.size, "wgauge")
-        fc.wgauge[gauges] = wg
+        if isinstance(opts["wgauge"], str) and opts["wgauge"] in GAUGE_QUANTILES:
+            fc.wgauge[gauges] = 1.0
+            fc.gauge_quantile = GAUGE_QUANTILES[opts["wgauge"]]
+        else:
+            fc.wgauge[gauges] = _weights(opts["wgauge"], gauges.size, "wgauge")
 
     end_warmup = 0
     if opts["end_warmup"] is not None:
