@@ -65,7 +65,7 @@ def _model(hydrological, routing="lr", snow="zero", ncell=5, ndays=60, seed=0):
     return model
 
 
-def _gradient_and_tangent(model, direction_p, direction_s):
+def _gradient_and_tangent(model, direction_p, direction_s, direction_n):
     from smash.cost_options import build_cost_options
 
     _, fc = build_cost_options(model, {"gauge": "all"})
@@ -74,16 +74,16 @@ def _gradient_and_tangent(model, direction_p, direction_s):
     fo = fcore.md_output.OutputDT()
     fcore.md_output.output_alloc(fo, 1, net.nac, model.setup.ntime_step, len(s.rr_states), len(s.fluxes),
                                  0, False, False, False)
-    grad = fcore.md_parameters.ParametersDT()
-    direction = fcore.md_parameters.ParametersDT()
-    for obj in (grad, direction):
-        fcore.md_parameters.parameters_alloc(obj, net.nac, len(s.rr_parameters), len(s.rr_states))
+    grad = model._new_core_parameters()
+    direction = model._new_core_parameters()
     cost = fcore.md_gradient.cost_gradient(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo, grad)
     direction.rr_parameters[...] = direction_p
     direction.rr_initial_states[...] = direction_s
+    direction.nn_parameters[...] = direction_n
     cost_t, dcost = fcore.md_gradient.cost_tangent(model._fsetup, model._fmesh, model._finput, fc,
                                                   model._fparams, direction, fo)
-    return cost, np.array(grad.rr_parameters), np.array(grad.rr_initial_states), cost_t, dcost, fc, fo
+    return (cost, np.array(grad.rr_parameters), np.array(grad.rr_initial_states), np.array(grad.nn_parameters),
+            cost_t, dcost, fc, fo)
 
 
 STRUCTURES = [("zero", hy, "lr") for hy in module_names("hydrological")] + [
@@ -95,23 +95,32 @@ def test_adjoint_dot_product_and_finite_differences(snow, hydrological, routing)
     model = _model(hydrological, routing, snow)
     net = model._network
     rng = np.random.default_rng(1)
+    if model._structure.is_hybrid:
+        # A net that matters (zero weights would leave the hybrid equal to its parent).
+        model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=3)
+        model.set_nn_parameters_bias(initializer="uniform", random_state=4)
+        model.set_nn_parameters_bias([0.1 * b for b in model.get_nn_parameters_bias()])
     p0 = model.rr_parameters.values[net.rows, net.cols]
     s0 = model.rr_initial_states.values[net.rows, net.cols]
     # Relative perturbations keep every parameter inside its domain.
     dp = p0 * rng.uniform(-1, 1, size=p0.shape) * 1e-1
     ds = s0 * rng.uniform(-1, 1, size=s0.shape) * 1e-1
-    cost, gp, gs, cost_t, dcost, fc, fo = _gradient_and_tangent(model, dp, ds)
+    model._sync_parameters()
+    n0 = np.array(model._fparams.nn_parameters)
+    dn = rng.uniform(-1, 1, size=n0.shape) * 1e-1 if model._structure.is_hybrid else np.zeros_like(n0)
+    cost, gp, gs, gn, cost_t, dcost, fc, fo = _gradient_and_tangent(model, dp, ds, dn)
 
     model.forward_run(cost_options={"gauge": "all"})
     ret = model.forward_run(cost_options={"gauge": "all"}, return_options={"cost": True})
     assert cost == pytest.approx(ret.cost, rel=1e-12) and cost_t == pytest.approx(ret.cost, rel=1e-12)
 
-    adjoint = float(np.sum(gp * dp) + np.sum(gs * ds))
+    adjoint = float(np.sum(gp * dp) + np.sum(gs * ds) + np.sum(gn * dn))
     assert dcost == pytest.approx(adjoint, rel=1e-10, abs=1e-14)
 
     def cost_at(eps):
         model._fparams.rr_parameters[...] = p0 + eps * dp
         model._fparams.rr_initial_states[...] = s0 + eps * ds
+        model._fparams.nn_parameters[...] = n0 + eps * dn
         fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo)
         return fo.cost
 

@@ -26,7 +26,7 @@ contains
         real(rk) :: cost
 
         call forward_cost(setup, mesh, input, options, parameters%rr_parameters, &
-                          parameters%rr_initial_states, output, cost)
+                          parameters%rr_initial_states, parameters%nn_parameters, output, cost)
     end subroutine forward_run
 
     !> Sub-daily runs: per-cell interception capacity matching the daily

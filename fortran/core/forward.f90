@@ -1,7 +1,7 @@
 !> The forward model: snow -> hydrological -> routing operators over every
 !> active cell and time step, then the observation cost. `forward_cost` is
 !> the routine Tapenade differentiates (independents: rr_parameters,
-!> rr_initial_states; dependent: cost), so it holds no I/O and writes the
+!> rr_initial_states, nn_parameters; dependent: cost), so it holds no I/O and writes the
 !> optional diagnostics (per-cell series) only into `output`, which the cost
 !> does not read back.
 module md_forward
@@ -27,13 +27,14 @@ module md_forward
 contains
 
     subroutine forward_cost(setup, mesh, input, options, rr_parameters, rr_initial_states, &
-                            output, cost)
+                            nn_parameters, output, cost)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         type(CostOptionsDT), intent(in) :: options
         real(rk), intent(in) :: rr_parameters(:, :)      !< (nac, nparameters)
         real(rk), intent(in) :: rr_initial_states(:, :)  !< (nac, nstates)
+        real(rk), intent(in) :: nn_parameters(:)         !< hybrid net weights (md_mlp layout)
         type(OutputDT), intent(inout) :: output
         real(rk), intent(out) :: cost
 
@@ -52,11 +53,11 @@ contains
         nfx = max(setup%nhy_fluxes, 1)
         allocate (fluxes(nfx, nac))
         call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, rr_parameters, rr_initial_states, &
-                          states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output, cost)
+                          nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output, cost)
     end subroutine forward_cost
 
     subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, rr_parameters, rr_initial_states, &
-                            states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output, cost)
+                            nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output, cost)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
@@ -64,6 +65,7 @@ contains
         integer, intent(in) :: nac, ns, ng, nfx
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: rr_initial_states(nac, ns)
+        real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         real(rk), intent(inout) :: qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac)
         !> Hydrological fluxes (nfx, nac) of each cell at its last computed step: a cell
@@ -86,7 +88,7 @@ contains
             qlat_prev = qlat
             q_prev = q
             !$AD NOCHECKPOINT
-            call rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, fluxes, output)
+            call rainfall_runoff_step(setup, mesh, input, t, rr_parameters, nn_parameters, states, qlat, fluxes, output)
             !$AD NOCHECKPOINT
             call routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, qup, q)
             do g = 1, mesh%ng
@@ -103,18 +105,19 @@ contains
 
     !> Snow and hydrological operators of every cell for step t. Cells are
     !> independent here, so the loop runs on all threads.
-    subroutine rainfall_runoff_step(setup, mesh, input, t, rr_parameters, states, qlat, fluxes, output)
+    subroutine rainfall_runoff_step(setup, mesh, input, t, rr_parameters, nn_parameters, states, qlat, fluxes, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         integer, intent(in) :: t
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat(:)   !< lateral inflow of each cell, m3/s
         real(rk), intent(inout) :: fluxes(max(setup%nhy_fluxes, 1), mesh%nac)
         type(OutputDT), intent(inout) :: output
 
-        integer :: k, p0, p1, s0, s1, slot
+        integer :: k, p0, p1, s0, s1, slot, nn(5)
         real(rk) :: prcp, pet, mlt, qt
 
         ! Column ranges of the hydrological block; snow comes first.
@@ -123,6 +126,7 @@ contains
         s0 = setup%nsnow_states + 1
         s1 = setup%nsnow_states + setup%nhy_states
         slot = output%save_slot(t)
+        nn = [setup%nn_nin, setup%nn_nh1, setup%nn_nh2, setup%nn_nout, setup%nn_nweights]
 
         !$omp parallel do if (setup%ncpu > 1) num_threads(setup%ncpu) schedule(static) &
         !$omp& private(k, prcp, pet, mlt, qt)
@@ -139,33 +143,42 @@ contains
             end if
             ! Missing rainfall or PET (negative) is handled inside the operators.
             select case (setup%hydrological_module)
-            case (HY_GR4)
+            case (HY_GR4, HY_GR4_MLP)
                 !$AD NOCHECKPOINT
-                call gr4_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
-            case (HY_GR4_RI)
+                call gr_step(.false., .false., prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), &
+                             nn, nn_parameters, qt, fluxes(:, k))
+            case (HY_GR5, HY_GR5_MLP)
                 !$AD NOCHECKPOINT
-                call gr4_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
-            case (HY_GR4_ODE)
+                call gr_step(.false., .true., prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), &
+                             nn, nn_parameters, qt, fluxes(:, k))
+            case (HY_GR4_RI, HY_GR4_RI_MLP_EXC)
                 !$AD NOCHECKPOINT
-                call gr4_ode_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
-            case (HY_GR5)
+                call gr_step(.true., .false., prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), &
+                             nn, nn_parameters, qt, fluxes(:, k))
+            case (HY_GR5_RI, HY_GR5_RI_MLP_EXC)
                 !$AD NOCHECKPOINT
-                call gr5_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
-            case (HY_GR5_RI)
+                call gr_step(.true., .true., prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), &
+                             nn, nn_parameters, qt, fluxes(:, k))
+            case (HY_GR4_ODE, HY_GR4_ODE_MLP)
                 !$AD NOCHECKPOINT
-                call gr5_ri_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
-            case (HY_GR6)
+                call gr4_ode_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
+                                  qt, fluxes(:, k))
+            case (HY_GR6, HY_GR6_MLP)
                 !$AD NOCHECKPOINT
-                call gr6_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
-            case (HY_GRC)
+                call gr6_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
+                              qt, fluxes(:, k))
+            case (HY_GRC, HY_GRC_MLP)
                 !$AD NOCHECKPOINT
-                call grc_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
-            case (HY_GRD)
+                call grc_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
+                              qt, fluxes(:, k))
+            case (HY_GRD, HY_GRD_MLP)
                 !$AD NOCHECKPOINT
-                call grd_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
-            case (HY_LOIEAU)
+                call grd_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
+                              qt, fluxes(:, k))
+            case (HY_LOIEAU, HY_LOIEAU_MLP)
                 !$AD NOCHECKPOINT
-                call loieau_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
+                call loieau_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
+                                 qt, fluxes(:, k))
             case (HY_VIC3L)
                 !$AD NOCHECKPOINT
                 call vic3l_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))

@@ -18,7 +18,7 @@ module md_gradient
 
 contains
 
-    !> cost and dcost/d(rr_parameters, rr_initial_states) into `gradient`.
+    !> cost and dcost/d(rr_parameters, rr_initial_states, nn_parameters) into `gradient`.
     subroutine cost_gradient(setup, mesh, input, options, parameters, output, gradient, cost)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
@@ -34,8 +34,10 @@ contains
         costb = 1._rk
         gradient%rr_parameters = 0._rk
         gradient%rr_initial_states = 0._rk
+        gradient%nn_parameters = 0._rk
         call forward_cost_b(setup, mesh, input, options, parameters%rr_parameters, gradient%rr_parameters, &
-                            parameters%rr_initial_states, gradient%rr_initial_states, output, cost, costb)
+                            parameters%rr_initial_states, gradient%rr_initial_states, &
+                            parameters%nn_parameters, gradient%nn_parameters, output, cost, costb)
         call smash_tape_release()
     end subroutine cost_gradient
 
@@ -52,7 +54,8 @@ contains
         real(rk), intent(out) :: dcost
 
         call forward_cost_d(setup, mesh, input, options, parameters%rr_parameters, direction%rr_parameters, &
-                            parameters%rr_initial_states, direction%rr_initial_states, output, cost, dcost)
+                            parameters%rr_initial_states, direction%rr_initial_states, &
+                            parameters%nn_parameters, direction%nn_parameters, output, cost, dcost)
     end subroutine cost_tangent
 
 end module md_gradient

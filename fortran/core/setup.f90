@@ -24,6 +24,14 @@ module md_setup
         integer :: nsnow_fluxes = 0
         integer :: nhy_fluxes = 0
         integer :: nrt_fluxes = 0
+        !> Net of the hybrid structures (see md_mlp): input, hidden and output
+        !> sizes (nn_nh2 = 0: one hidden layer) and its number of weights;
+        !> nn_nout = 0 for the conceptual structures.
+        integer :: nn_nin = 0
+        integer :: nn_nh1 = 0
+        integer :: nn_nh2 = 0
+        integer :: nn_nout = 0
+        integer :: nn_nweights = 0
         !> Number of OpenMP threads used over cells (1 = serial).
         integer :: ncpu = 1
     end type SetupDT

@@ -60,8 +60,11 @@ contains
     !> GR production store (capacity cp): infiltration ps, evaporation es,
     !> runoff pr and percolation perc. `beta` sets the percolation curve;
     !> beta <= 0 means a store without percolation (grc, grd in smash 1.3).
-    subroutine gr_production(pn, en, cp, beta, hp, pr, perc, ps, es)
-        real(rk), intent(in) :: pn, en, cp, beta
+    !> fp, fe are the hybrid structures' relative corrections of ps and es
+    !> (0 otherwise), capped so that the store never takes more than pn nor
+    !> evaporates more than en; with fp = fe = 0 the caps are never active.
+    subroutine gr_production(pn, en, cp, beta, fp, fe, hp, pr, perc, ps, es)
+        real(rk), intent(in) :: pn, en, cp, beta, fp, fe
         real(rk), intent(inout) :: hp
         real(rk), intent(out) :: pr, perc, ps, es
 
@@ -71,6 +74,8 @@ contains
         ten = tanh(en/cp)
         ps = cp*(1._rk - hp*hp)*tpn/(1._rk + hp*tpn)
         es = hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten)
+        ps = min(pn, (1._rk + fp)*ps)
+        es = min(en, (1._rk + fe)*es)
         hp_star = hp + (ps - es)/cp
         if (pn > 0._rk) then
             pr = pn - ps

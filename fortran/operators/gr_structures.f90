@@ -1,8 +1,15 @@
 !> One time step of each GR-family structure on one cell.
 !>
 !> Common argument list: prcp, pet (mm over the step, negative = missing),
-!> dt (s), p (parameters), h (states) in registry order, qt (runoff depth,
-!> mm), fx (internal fluxes in registry order).
+!> dt (s), p (parameters), h (states) in registry order, nn and w (shape
+!> and weights of the hybrid structures' net, see md_mlp; nn(4) = 0 for the
+!> conceptual structures), qt (runoff depth, mm), fx (internal fluxes in
+!> registry order).
+!>
+!> Hybrid structures (*_mlp): the net reads the states at the start of the
+!> step then the neutralised pn, en, and returns relative corrections of
+!> internal fluxes in (-1, 1); with zero weights every correction is 0 and
+!> the hybrid equals its parent.
 !>
 !> Missing inputs, as smash 1.3 does them (black-box experiments on 1.3.0):
 !> - pet < 0 with prcp >= 0: no interception, production nor exchange (all
@@ -17,10 +24,10 @@
 module md_gr_structures
     use md_kinds, only: rk
     use md_gr_fluxes
+    use md_mlp
     implicit none
     private
-    public :: gr4_step, gr4_ri_step, gr5_step, gr5_ri_step, gr6_step, grc_step, grd_step, &
-              loieau_step, percolation_beta
+    public :: gr_step, gr6_step, grc_step, grd_step, loieau_step, percolation_beta
 
 contains
 
@@ -54,158 +61,120 @@ contains
         fx(iqt) = qt
     end subroutine repeat_routing_outflow
 
-    !> gr4 / gr5 share everything but the exchange law (lexc given).
-    subroutine gr_two_branch_transfer(pr, perc, lexc, ct, ht, prr, prd, qr, qd, qt)
-        real(rk), intent(in) :: pr, perc, lexc, ct
+    !> Corrections of a hybrid step: the net maps x (states, pn, en) to
+    !> f(1:nout); f is zero everywhere else (and entirely without a net).
+    subroutine flux_corrections(nn, w, x, f)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:), x(:)
+        real(rk), intent(out) :: f(5)
+
+        f = 0._rk
+        if (nn(4) > 0) then
+            !$AD NOCHECKPOINT
+            call mlp_forward(nn, w, x, f)
+        end if
+    end subroutine flux_corrections
+
+    !> Two-branch transfer of gr4/gr5 and their variants: a share `split` of
+    !> pr + perc goes straight to qd. The hybrid correction fc moves water
+    !> from the routing store to the direct branch: 0.9 (1 - fc^2) / 0.1 + 0.9 fc^2.
+    subroutine gr_two_branch_transfer(pr, perc, lexc, split, fc, ct, ht, prr, prd, qr, qd, qt)
+        real(rk), intent(in) :: pr, perc, lexc, split, fc, ct
         real(rk), intent(inout) :: ht
         real(rk), intent(out) :: prr, prd, qr, qd, qt
 
-        prr = 0.9_rk*(pr + perc) + lexc
-        prd = 0.1_rk*(pr + perc)
+        real(rk) :: to_store
+
+        to_store = (1._rk - split)*(1._rk - fc*fc)
+        prr = to_store*(pr + perc) + lexc
+        prd = (1._rk - to_store)*(pr + perc)
         !$AD NOCHECKPOINT
         call gr_transfer(5, prr, ct, ht, qr)
         qd = max(0._rk, prd + lexc)
         qt = qr + qd
     end subroutine gr_two_branch_transfer
 
-    !> Rainfall-intensity variants: the fast/slow split depends on the
-    !> neutralised rainfall of the step.
-    subroutine gr_ri_transfer(pn, alpha2, pr, perc, lexc, ct, ht, prr, prd, qr, qd, qt)
-        real(rk), intent(in) :: pn, alpha2, pr, perc, lexc, ct
-        real(rk), intent(inout) :: ht
-        real(rk), intent(out) :: prr, prd, qr, qd, qt
-
-        real(rk) :: split
-
-        split = 0.9_rk*tanh(alpha2*pn)**2 + 0.1_rk
-        prr = (1._rk - split)*(pr + perc) + lexc
-        prd = split*(pr + perc)
-        !$AD NOCHECKPOINT
-        call gr_transfer(5, prr, ct, ht, qr)
-        qd = max(0._rk, prd + lexc)
-        qt = qr + qd
-    end subroutine gr_ri_transfer
-
-    subroutine gr4_step(prcp, pet, dt, p, h, qt, fx)
+    !> gr4, gr5, gr4_ri, gr5_ri and their hybrids. `ri`: rainfall-intensity
+    !> production and split (parameters ci cp ct alpha1 alpha2 kexc [aexc]);
+    !> otherwise ci cp ct kexc [aexc]. `law5`: exchange kexc (ht - aexc)
+    !> instead of kexc ht^3.5. Net outputs: [fp, fe, fc, fl], or [fl] for
+    !> the _ri_mlp_exc hybrids. States hi hp ht; fluxes
+    !> pn en pr perc ps es lexc prr prd qr qd qt.
+    subroutine gr_step(ri, law5, prcp, pet, dt, p, h, nn, w, qt, fx)
+        logical, intent(in) :: ri, law5
         real(rk), intent(in) :: prcp, pet, dt
-        real(rk), intent(in) :: p(:)        ! ci cp ct kexc
-        real(rk), intent(inout) :: h(:)     ! hi hp ht
+        real(rk), intent(in) :: p(:)
+        real(rk), intent(inout) :: h(:)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(12)    ! pn en pr perc ps es lexc prr prd qr qd qt
+        real(rk), intent(inout) :: fx(12)
 
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
+        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split
+        real(rk) :: f(5), nn_x(5), fp, fe, fc, fl
+        integer :: ik
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 10, 0, 12, 1._rk, qt)
         else
+            ik = 4
+            if (ri) ik = 6
+            fp = 0._rk
+            fe = 0._rk
+            fc = 0._rk
+            fl = 0._rk
+            split = 0.1_rk
             !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                nn_x(1:4) = [h(2), h(3), pn, en]
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(2), percolation_beta(dt), h(2), pr, perc, ps, es)
-                lexc = p(4)*h(3)**3.5_rk
+                call flux_corrections(nn, w, nn_x(1:4), f)
+                if (ri) then
+                    fl = f(1)
+                else
+                    fp = f(1)
+                    fe = f(2)
+                    fc = f(3)
+                    fl = f(4)
+                end if
+                if (ri) then
+                    !$AD NOCHECKPOINT
+                    call gr_ri_production(pn, en, p(2), percolation_beta(dt), p(4), dt, h(2), pr, perc, ps, es)
+                    split = 0.9_rk*tanh(p(5)*pn)**2 + 0.1_rk
+                else
+                    !$AD NOCHECKPOINT
+                    call gr_production(pn, en, p(2), percolation_beta(dt), fp, fe, h(2), pr, perc, ps, es)
+                end if
+                if (law5) then
+                    lexc = (1._rk + fl)*p(ik)*(h(3) - p(ik + 1))
+                else
+                    lexc = (1._rk + fl)*p(ik)*h(3)**3.5_rk
+                end if
             end if
             !$AD NOCHECKPOINT
-            call gr_two_branch_transfer(pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
+            call gr_two_branch_transfer(pr, perc, lexc, split, fc, p(3), h(3), prr, prd, qr, qd, qt)
             fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
         end if
-    end subroutine gr4_step
+    end subroutine gr_step
 
-    subroutine gr5_step(prcp, pet, dt, p, h, qt, fx)
+    !> gr6 and gr6_mlp: parameters ci cp ct be kexc aexc, states hi hp ht he;
+    !> net outputs [fp, fe, fc1, fc2, fl] (fc2 shifts the routed share between
+    !> the routing and exponential stores).
+    subroutine gr6_step(prcp, pet, dt, p, h, nn, w, qt, fx)
         real(rk), intent(in) :: prcp, pet, dt
-        real(rk), intent(in) :: p(:)        ! ci cp ct kexc aexc
-        real(rk), intent(inout) :: h(:)     ! hi hp ht
-        real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(12)    ! as gr4
-
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
-
-        if (prcp < 0._rk) then
-            !$AD NOCHECKPOINT
-            call repeat_routing_outflow(fx, 10, 0, 12, 1._rk, qt)
-        else
-            !$AD NOCHECKPOINT
-            call no_production(pn, en, pr, perc, ps, es, lexc)
-            if (pet >= 0._rk) then
-                !$AD NOCHECKPOINT
-                call gr_interception(prcp, pet, p(1), h(1), pn, en)
-                !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(2), percolation_beta(dt), h(2), pr, perc, ps, es)
-                lexc = p(4)*(h(3) - p(5))
-            end if
-            !$AD NOCHECKPOINT
-            call gr_two_branch_transfer(pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
-            fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
-        end if
-    end subroutine gr5_step
-
-    subroutine gr4_ri_step(prcp, pet, dt, p, h, qt, fx)
-        real(rk), intent(in) :: prcp, pet, dt
-        real(rk), intent(in) :: p(:)        ! ci cp ct alpha1 alpha2 kexc
-        real(rk), intent(inout) :: h(:)     ! hi hp ht
-        real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(12)    ! as gr4
-
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
-
-        if (prcp < 0._rk) then
-            !$AD NOCHECKPOINT
-            call repeat_routing_outflow(fx, 10, 0, 12, 1._rk, qt)
-        else
-            !$AD NOCHECKPOINT
-            call no_production(pn, en, pr, perc, ps, es, lexc)
-            if (pet >= 0._rk) then
-                !$AD NOCHECKPOINT
-                call gr_interception(prcp, pet, p(1), h(1), pn, en)
-                !$AD NOCHECKPOINT
-                call gr_ri_production(pn, en, p(2), percolation_beta(dt), p(4), dt, h(2), pr, perc, ps, es)
-                lexc = p(6)*h(3)**3.5_rk
-            end if
-            !$AD NOCHECKPOINT
-            call gr_ri_transfer(pn, p(5), pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
-            fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
-        end if
-    end subroutine gr4_ri_step
-
-    subroutine gr5_ri_step(prcp, pet, dt, p, h, qt, fx)
-        real(rk), intent(in) :: prcp, pet, dt
-        real(rk), intent(in) :: p(:)        ! ci cp ct alpha1 alpha2 kexc aexc
-        real(rk), intent(inout) :: h(:)     ! hi hp ht
-        real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(12)    ! as gr4
-
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd
-
-        if (prcp < 0._rk) then
-            !$AD NOCHECKPOINT
-            call repeat_routing_outflow(fx, 10, 0, 12, 1._rk, qt)
-        else
-            !$AD NOCHECKPOINT
-            call no_production(pn, en, pr, perc, ps, es, lexc)
-            if (pet >= 0._rk) then
-                !$AD NOCHECKPOINT
-                call gr_interception(prcp, pet, p(1), h(1), pn, en)
-                !$AD NOCHECKPOINT
-                call gr_ri_production(pn, en, p(2), percolation_beta(dt), p(4), dt, h(2), pr, perc, ps, es)
-                lexc = p(6)*(h(3) - p(7))
-            end if
-            !$AD NOCHECKPOINT
-            call gr_ri_transfer(pn, p(5), pr, perc, lexc, p(3), h(3), prr, prd, qr, qd, qt)
-            fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
-        end if
-    end subroutine gr5_ri_step
-
-    subroutine gr6_step(prcp, pet, dt, p, h, qt, fx)
-        real(rk), intent(in) :: prcp, pet, dt
-        real(rk), intent(in) :: p(:)        ! ci cp ct be kexc aexc
-        real(rk), intent(inout) :: h(:)     ! hi hp ht he
+        real(rk), intent(in) :: p(:)
+        real(rk), intent(inout) :: h(:)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(14)    ! pn en pr perc ps es lexc prr prd pre qr qd qe qt
 
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe
+        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe, routed
+        real(rk) :: f(5), nn_x(5)
 
         if (prcp < 0._rk) then
             ! Only the exponential store runs; qr and qd of the last computed step are released again.
@@ -217,18 +186,23 @@ contains
             fx(13) = qe
             fx(14) = qt
         else
+            f = 0._rk
             !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                nn_x(1:5) = [h(2), h(3), h(4), pn, en]
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(2), percolation_beta(dt), h(2), pr, perc, ps, es)
-                lexc = p(5)*(h(3) - p(6))
+                call flux_corrections(nn, w, nn_x(1:5), f)
+                !$AD NOCHECKPOINT
+                call gr_production(pn, en, p(2), percolation_beta(dt), f(1), f(2), h(2), pr, perc, ps, es)
+                lexc = (1._rk + f(5))*p(5)*(h(3) - p(6))
             end if
-            prr = 0.6_rk*0.9_rk*(pr + perc) + lexc
-            pre = 0.4_rk*0.9_rk*(pr + perc) + lexc
-            prd = 0.1_rk*(pr + perc)
+            routed = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
+            prr = (0.6_rk - 0.4_rk*f(4))*routed + lexc
+            pre = (0.4_rk + 0.4_rk*f(4))*routed + lexc
+            prd = (pr + perc) - routed
             !$AD NOCHECKPOINT
             call gr_transfer(5, prr, p(3), h(3), qr)
             !$AD NOCHECKPOINT
@@ -239,32 +213,42 @@ contains
         end if
     end subroutine gr6_step
 
-    subroutine grc_step(prcp, pet, p, h, qt, fx)
+    !> grc and grc_mlp: parameters ci cp ct cl kexc, states hi hp ht hl;
+    !> net outputs [fp, fe, fc1, fc2, fl].
+    subroutine grc_step(prcp, pet, p, h, nn, w, qt, fx)
         real(rk), intent(in) :: prcp, pet
-        real(rk), intent(in) :: p(:)        ! ci cp ct cl kexc
-        real(rk), intent(inout) :: h(:)     ! hi hp ht hl
+        real(rk), intent(in) :: p(:)
+        real(rk), intent(inout) :: h(:)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(14)    ! pn en pr perc ps es lexc prr prd prl qr qd ql qt
 
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql
+        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql, routed
+        real(rk) :: f(5), nn_x(5)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 11, 13, 14, 1._rk, qt)
         else
+            f = 0._rk
             !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                nn_x(1:5) = [h(2), h(3), h(4), pn, en]
+                !$AD NOCHECKPOINT
+                call flux_corrections(nn, w, nn_x(1:5), f)
                 ! smash 1.3's grc production store does not percolate.
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(2), 0._rk, h(2), pr, perc, ps, es)
-                lexc = p(5)*h(3)**3.5_rk
+                call gr_production(pn, en, p(2), 0._rk, f(1), f(2), h(2), pr, perc, ps, es)
+                lexc = (1._rk + f(5))*p(5)*h(3)**3.5_rk
             end if
-            prr = 0.6_rk*0.9_rk*(pr + perc) + lexc
-            prl = 0.4_rk*0.9_rk*(pr + perc)
-            prd = 0.1_rk*(pr + perc)
+            routed = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
+            prr = (0.6_rk - 0.4_rk*f(4))*routed + lexc
+            prl = (0.4_rk + 0.4_rk*f(4))*routed
+            prd = (pr + perc) - routed
             !$AD NOCHECKPOINT
             call gr_transfer(5, prr, p(3), h(3), qr)
             !$AD NOCHECKPOINT
@@ -275,14 +259,18 @@ contains
         end if
     end subroutine grc_step
 
-    subroutine grd_step(prcp, pet, p, h, qt, fx)
+    !> grd and grd_mlp: parameters cp ct, states hp ht; net outputs [fp, fe].
+    subroutine grd_step(prcp, pet, p, h, nn, w, qt, fx)
         real(rk), intent(in) :: prcp, pet
-        real(rk), intent(in) :: p(:)        ! cp ct
-        real(rk), intent(inout) :: h(:)     ! hp ht
+        real(rk), intent(in) :: p(:)
+        real(rk), intent(inout) :: h(:)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(10)    ! ei pn en pr perc ps es prr qr qt
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, qr, lexc
+        real(rk) :: f(5), nn_x(5)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -295,9 +283,12 @@ contains
                 !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
+                nn_x(1:4) = [h(1), h(2), pn, en]
+                !$AD NOCHECKPOINT
+                call flux_corrections(nn, w, nn_x(1:4), f)
                 ! smash 1.3's grd production store does not percolate.
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(1), 0._rk, h(1), pr, perc, ps, es)
+                call gr_production(pn, en, p(1), 0._rk, f(1), f(2), h(1), pr, perc, ps, es)
             end if
             prr = pr + perc
             !$AD NOCHECKPOINT
@@ -307,19 +298,25 @@ contains
         end if
     end subroutine grd_step
 
-    subroutine loieau_step(prcp, pet, dt, p, h, qt, fx)
+    !> loieau and loieau_mlp: parameters ca cc kb, states ha hc; net outputs
+    !> [fp, fe, fc].
+    subroutine loieau_step(prcp, pet, dt, p, h, nn, w, qt, fx)
         real(rk), intent(in) :: prcp, pet, dt
-        real(rk), intent(in) :: p(:)        ! ca cc kb
-        real(rk), intent(inout) :: h(:)     ! ha hc
+        real(rk), intent(in) :: p(:)
+        real(rk), intent(inout) :: h(:)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(12)    ! ei pn en pr perc ps es prr prd qr qd qt
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, lexc
+        real(rk) :: f(5), nn_x(5)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, 10, 0, 12, p(3), qt)
         else
+            f = 0._rk
             !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             ei = 0._rk
@@ -327,11 +324,14 @@ contains
                 !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
+                nn_x(1:4) = [h(1), h(2), pn, en]
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(1), percolation_beta(dt), h(1), pr, perc, ps, es)
+                call flux_corrections(nn, w, nn_x(1:4), f)
+                !$AD NOCHECKPOINT
+                call gr_production(pn, en, p(1), percolation_beta(dt), f(1), f(2), h(1), pr, perc, ps, es)
             end if
-            prr = 0.9_rk*(pr + perc)
-            prd = 0.1_rk*(pr + perc)
+            prr = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
+            prd = (pr + perc) - prr
             !$AD NOCHECKPOINT
             call gr_transfer(4, prr, p(2), h(2), qr)
             qd = max(0._rk, prd)

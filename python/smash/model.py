@@ -7,7 +7,7 @@ import datetime as _dt
 
 import numpy as np
 
-from smash import fcore
+from smash import fcore, hybrid_nn
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData
 from smash.model_setup import normalize_setup
 from smash.network import build_network
@@ -100,6 +100,13 @@ class Model:
         fs.nsnow_states, fs.nhy_states, fs.nrt_states = self._structure.counts("states")
         fs.nsnow_fluxes, fs.nhy_fluxes, fs.nrt_fluxes = self._structure.counts("fluxes")
         fs.ncpu = 1
+        st = self._structure
+        if st.is_hybrid:
+            self._nn_shapes = hybrid_nn.layer_shapes(len(st.nn_inputs), hybrid_nn.hidden_sizes(s.hidden_neuron),
+                                                     len(st.nn_outputs))
+            fs.nn_nin, fs.nn_nh1, fs.nn_nh2, fs.nn_nout, fs.nn_nweights = hybrid_nn.core_sizes(self._nn_shapes)
+        else:
+            self._nn_shapes = []
         self._fsetup = fs
 
         fm = fcore.md_mesh.MeshDT()
@@ -187,11 +194,19 @@ class Model:
             if s_keys else np.zeros(shape + (0,))
         self.rr_parameters = NamedMaps(p_keys, p_vals)
         self.rr_initial_states = NamedMaps(s_keys, s_vals)
-        fp = fcore.md_parameters.ParametersDT()
-        fcore.md_parameters.parameters_alloc(fp, net.nac, len(p_keys), len(s_keys))
-        self._fparams = fp
+        # smash 1.x starts the hybrids' nets at zero: the hybrid then equals its parent.
+        self._nn_weight = [np.zeros(shape, dtype=np.float32) for shape in self._nn_shapes]
+        self._nn_bias = [np.zeros(shape[0], dtype=np.float32) for shape in self._nn_shapes]
+        self._fparams = self._new_core_parameters()
         if "ci" in p_keys and s.dt < 86400 and s.adjust_interception:
             self._adjust_interception()
+
+    def _new_core_parameters(self):
+        """A zeroed core ParametersDT with this model's layout (also used for gradients)."""
+        fp = fcore.md_parameters.ParametersDT()
+        fcore.md_parameters.parameters_alloc(fp, self._network.nac, len(self._structure.rr_parameters),
+                                             len(self._structure.rr_states), int(self._fsetup.nn_nweights))
+        return fp
 
     def _adjust_interception(self):
         """Sub-daily runs: re-estimate ci per cell from the forcings (as smash 1.3)."""
@@ -243,6 +258,39 @@ class Model:
     def get_rr_initial_states_bounds(self) -> dict:
         return {k: state_bounds(k) for k in self.rr_initial_states.keys.tolist()}
 
+    # ------------------------------------------------- hybrid net parameters
+    def _check_hybrid(self, what):
+        if not self._structure.is_hybrid:
+            raise ValueError(f"{what}: the hydrological module {self.setup.hydrological_module!r} has no neural "
+                             "network; use a hybrid structure such as 'gr4_mlp'")
+
+    def get_nn_parameters_weight(self) -> list[np.ndarray]:
+        """Weights of the hybrid structure's net, one (n_out, n_in) array per layer."""
+        self._check_hybrid("get_nn_parameters_weight")
+        return [w.copy() for w in self._nn_weight]
+
+    def get_nn_parameters_bias(self) -> list[np.ndarray]:
+        """Biases of the hybrid structure's net, one (n_out,) array per layer."""
+        self._check_hybrid("get_nn_parameters_bias")
+        return [b.copy() for b in self._nn_bias]
+
+    def set_nn_parameters_weight(self, value=None, initializer="glorot_uniform", random_state=None):
+        """Set the weights from a list of arrays, or draw them with `initializer` when `value` is None."""
+        self._check_hybrid("set_nn_parameters_weight")
+        if value is None:
+            self._nn_weight = hybrid_nn.draw(initializer, self._nn_shapes, random_state)
+        else:
+            self._nn_weight = hybrid_nn.check_values("weight", value, self._nn_shapes)
+
+    def set_nn_parameters_bias(self, value=None, initializer="zeros", random_state=None):
+        """Set the biases from a list of arrays, or draw them with `initializer` when `value` is None."""
+        self._check_hybrid("set_nn_parameters_bias")
+        shapes = [(shape[0],) for shape in self._nn_shapes]
+        if value is None:
+            self._nn_bias = hybrid_nn.draw(initializer, shapes, random_state)
+        else:
+            self._nn_bias = hybrid_nn.check_values("bias", value, shapes)
+
     # -------------------------------------------------------------- running
     def _sync_parameters(self):
         """Copy the user-facing maps into the core (active cells, network order)."""
@@ -257,6 +305,8 @@ class Model:
                 if problem:
                     raise ValueError(f"Invalid {name} {problem}")
             target[...] = active
+        if self._nn_shapes:
+            fp.nn_parameters[...] = hybrid_nn.pack(self._nn_weight, self._nn_bias)
 
     def forward_run(self, cost_options=None, common_options=None, return_options=None):
         """Run the model in place; return a ForwardRun when `return_options` asks for outputs."""
@@ -305,9 +355,9 @@ class Model:
         new.rr_parameters = self.rr_parameters.copy()
         new.rr_initial_states = self.rr_initial_states.copy()
         new.rr_final_states = self.rr_final_states.copy()
-        fp = fcore.md_parameters.ParametersDT()
-        fcore.md_parameters.parameters_alloc(fp, net.nac, len(new.rr_parameters.keys), len(new.rr_initial_states.keys))
-        new._fparams = fp
+        new._nn_weight = [w.copy() for w in self._nn_weight]
+        new._nn_bias = [b.copy() for b in self._nn_bias]
+        new._fparams = new._new_core_parameters()
         return new
 
     def __repr__(self):

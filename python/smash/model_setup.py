@@ -7,6 +7,7 @@ import difflib
 
 import numpy as np
 
+from smash.hybrid_nn import hidden_sizes
 from smash.registry import Structure
 
 DEFAULTS = {
@@ -42,6 +43,8 @@ DEFAULTS = {
     "synthetic": None,
 }
 REQUIRED = ("start_time", "end_time")
+# smash 1.3 names that mean a module of ours.
+MODULE_ALIASES = {"gr4_ude": "gr4_ode_mlp"}
 
 _TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y%m%d%H%M", "%Y%m%d")
 
@@ -104,6 +107,7 @@ def normalize_setup(setup: dict) -> dict:
     out["start_time"], out["end_time"] = start, end
     out["ntime_step"] = int(span // out["dt"])
 
+    out["hydrological_module"] = MODULE_ALIASES.get(out["hydrological_module"], out["hydrological_module"])
     # Raises a ValueError naming the bad module and the valid ones.
     Structure(out["snow_module"], out["hydrological_module"], out["routing_module"])
 
@@ -114,4 +118,5 @@ def normalize_setup(setup: dict) -> dict:
     if out["read_descriptor"] and not out["descriptor_name"]:
         raise ValueError("setup['read_descriptor'] is True but setup['descriptor_name'] is empty")
     out["nd"] = len(out["descriptor_name"])
+    hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
     return out

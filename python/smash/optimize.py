@@ -77,8 +77,7 @@ class _Problem:
         self.output = fcore.md_output.OutputDT()
         fcore.md_output.output_alloc(self.output, net.gauge_cell.size, net.nac, model.setup.ntime_step,
                                      len(s.rr_states), len(s.fluxes), 0, False, False, False)
-        self.grad = fcore.md_parameters.ParametersDT()
-        fcore.md_parameters.parameters_alloc(self.grad, net.nac, len(s.rr_parameters), len(s.rr_states))
+        self.grad = model._new_core_parameters()
         self.nfg = 0
 
     def _load(self, x):

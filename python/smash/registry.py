@@ -82,6 +82,19 @@ class Structure:
     def fluxes(self) -> tuple[str, ...]:
         return self._concat("fluxes")
 
+    @property
+    def is_hybrid(self) -> bool:
+        """True when the hydrological module embeds a net (the *_mlp structures)."""
+        return "nn" in self._records()[1]
+
+    @property
+    def nn_inputs(self) -> tuple[str, ...]:
+        return tuple(self._records()[1].get("nn", {}).get("inputs", ()))
+
+    @property
+    def nn_outputs(self) -> tuple[str, ...]:
+        return tuple(self._records()[1].get("nn", {}).get("outputs", ()))
+
     def ids(self) -> tuple[int, int, int]:
         return (
             module_id("snow", self.snow),
