@@ -5,14 +5,18 @@ Mappings: "uniform" (one value per name over all active cells) and
 (`control_tfm`): "keep" (raw values), "normalize" ((x - lower) / (upper - lower)),
 "sbs" (log for names with positive bounds, raw otherwise; smash's step-by-step
 search works in that space).
+
+The weights and biases of a hybrid structure's net (`weight_1`, `bias_1`, ...)
+follow the rr controls at the end of x, raw and unbounded, whatever the mapping.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from smash import hybrid_nn
 from smash.registry import feasible_violation, parameter_bounds, state_bounds
 
 MAPPINGS = ("uniform", "distributed")
@@ -28,6 +32,7 @@ class Control:
     lower: np.ndarray      # raw bounds per name
     upper: np.ndarray
     control_tfm: str
+    nn_names: list = field(default_factory=list)   # hybrid net arrays optimized ("weight_1", "bias_1", ...)
 
     @property
     def ncell(self) -> int:
@@ -94,6 +99,50 @@ class Control:
         upper = self.to_x(np.repeat(self.upper[:, None], self.ncell, axis=1))
         return lower, upper
 
+    # ---- the whole control vector: rr controls then the hybrid net's arrays
+    def _nn_arrays(self):
+        m = self.model
+        return {**{f"weight_{i}": w for i, w in enumerate(m._nn_weight, 1)},
+                **{f"bias_{i}": b for i, b in enumerate(m._nn_bias, 1)}}
+
+    @property
+    def n_rr(self) -> int:
+        return len(self.names) * self.ncell
+
+    def x_from_model(self) -> np.ndarray:
+        arrays = self._nn_arrays()
+        nn = [np.asarray(arrays[n], dtype=np.float64).ravel() for n in self.nn_names]
+        return np.concatenate([self.to_x(self.raw()) if self.names else np.zeros(0), *nn])
+
+    def load_x(self, x) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        if self.names:
+            self.set_raw(self.to_raw(x[:self.n_rr]))
+        off = self.n_rr
+        m = self.model
+        for name in self.nn_names:
+            kind, i = name.split("_")
+            target = m._nn_weight if kind == "weight" else m._nn_bias
+            shape = target[int(i) - 1].shape
+            size = int(np.prod(shape))
+            target[int(i) - 1] = x[off:off + size].reshape(shape).astype(np.float32)
+            off += size
+
+    def bounds_x(self) -> tuple[np.ndarray, np.ndarray]:
+        lower, upper = self.x_bounds() if self.names else (np.zeros(0), np.zeros(0))
+        n_nn = sum(self._nn_arrays()[n].size for n in self.nn_names)
+        return (np.concatenate([lower, np.full(n_nn, -np.inf)]), np.concatenate([upper, np.full(n_nn, np.inf)]))
+
+    def grad_x(self, x, grad_parameters, grad_states, grad_nn) -> np.ndarray:
+        """dJ/dx for the whole vector; grad_nn is the core's flat net gradient."""
+        rr = self.gradient_x(x[:self.n_rr], grad_parameters, grad_states) if self.names else np.zeros(0)
+        if not self.nn_names:
+            return rr
+        weights, biases = hybrid_nn.unpack(grad_nn, self.model._nn_shapes)
+        arrays = {**{f"weight_{i}": w for i, w in enumerate(weights, 1)},
+                  **{f"bias_{i}": b for i, b in enumerate(biases, 1)}}
+        return np.concatenate([rr, *(arrays[n].ravel() for n in self.nn_names)])
+
     def gradient_x(self, x, grad_parameters, grad_states) -> np.ndarray:
         """dJ/dx from dJ/d(maps on active cells): sum over cells for uniform, per cell otherwise."""
         maps = {"rr_parameters": (self.model.rr_parameters, grad_parameters),
@@ -106,9 +155,14 @@ class Control:
         return (np.array(rows) * self.d_raw_d_x(x)).ravel()
 
 
+def nn_parameter_names(model) -> list[str]:
+    """Names of the hybrid net's arrays ([] for conceptual structures)."""
+    return hybrid_nn.parameter_names(len(model._nn_shapes))
+
+
 def default_parameters(model) -> list[str]:
-    """smash's default: every rr parameter but the interception capacity ci."""
-    return [k for k in model.rr_parameters.keys.tolist() if k != "ci"]
+    """smash's default: every rr parameter but the interception capacity ci, then the hybrid net's arrays."""
+    return [k for k in model.rr_parameters.keys.tolist() if k != "ci"] + nn_parameter_names(model)
 
 
 def build_control(model, mapping, parameters, bounds, control_tfm) -> Control:
@@ -118,12 +172,19 @@ def build_control(model, mapping, parameters, bounds, control_tfm) -> Control:
         raise ValueError(f"Unknown control_tfm {control_tfm!r}; choose one of {list(TRANSFORMS)}")
     p_keys = model.rr_parameters.keys.tolist()
     s_keys = model.rr_initial_states.keys.tolist()
-    names, kinds, lower, upper = [], [], [], []
+    nn_keys = nn_parameter_names(model)
+    names, kinds, lower, upper, nn_names = [], [], [], [], []
     bounds = dict(bounds or {})
     unknown = [b for b in bounds if b not in p_keys + s_keys]
     if unknown:
-        raise ValueError(f"bounds given for {unknown}, which are not parameters or states of {model.setup.structure}")
+        extra = " (the hybrid net's weights and biases are unbounded)" if set(unknown) & set(nn_keys) else ""
+        raise ValueError(f"bounds given for {unknown}, which are not parameters or states of "
+                         f"{model.setup.structure}{extra}")
     for name in parameters:
+        if name in nn_keys:
+            if name not in nn_names:
+                nn_names.append(name)
+            continue
         if name in p_keys:
             kind, default = "rr_parameters", parameter_bounds(name)
         elif name in s_keys:
@@ -131,7 +192,7 @@ def build_control(model, mapping, parameters, bounds, control_tfm) -> Control:
         else:
             raise ValueError(
                 f"{name!r} is not a parameter or state of structure {model.setup.structure}; "
-                f"choose among {p_keys + s_keys}"
+                f"choose among {p_keys + s_keys + nn_keys}"
             )
         low, high = (float(v) for v in bounds.get(name, default))
         if not low < high:
@@ -143,6 +204,6 @@ def build_control(model, mapping, parameters, bounds, control_tfm) -> Control:
         kinds.append(kind)
         lower.append(low)
         upper.append(high)
-    if not names:
+    if not names and not nn_names:
         raise ValueError("optimize_options['parameters'] is empty: nothing to optimize")
-    return Control(model, mapping, names, kinds, np.array(lower), np.array(upper), control_tfm)
+    return Control(model, mapping, names, kinds, np.array(lower), np.array(upper), control_tfm, nn_names)

@@ -53,8 +53,9 @@ def core_sizes(shapes) -> list[int]:
 def draw(initializer: str, shapes, random_state=None) -> list[np.ndarray]:
     """One float32 array per entry of `shapes`, drawn in layer order from one generator.
 
-    Fan-in scaled laws use shape[-1] as n_in (weights); biases, given as
-    1-tuples, use the same laws with n_in = 1 ("uniform" is U(-1, 1)).
+    Laws of smash's math documentation: uniform U(+-sqrt(1/n_in)), normal
+    N(0, 0.01), glorot/he as usual. Weights use shape[-1] as n_in; biases,
+    given as 1-tuples, use n_in = 1 (so "uniform" biases are U(-1, 1)).
     """
     if initializer not in INITIALIZERS:
         raise ValueError(f"Unknown initializer {initializer!r}; choose one of {list(INITIALIZERS)}")
@@ -66,9 +67,10 @@ def draw(initializer: str, shapes, random_state=None) -> list[np.ndarray]:
         if initializer == "zeros":
             arr = np.zeros(shape)
         elif initializer == "uniform":
-            arr = rng.uniform(-1.0, 1.0, shape)
+            limit = np.sqrt(1.0 / n_in)
+            arr = rng.uniform(-limit, limit, shape)
         elif initializer == "normal":
-            arr = rng.normal(0.0, 1.0, shape)
+            arr = rng.normal(0.0, 0.01, shape)
         elif initializer == "glorot_uniform":
             limit = np.sqrt(6.0 / (n_in + n_out))
             arr = rng.uniform(-limit, limit, shape)

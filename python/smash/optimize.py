@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
 from smash import fcore
-from smash.control import MAPPINGS, build_control, default_parameters
+from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names
 from smash.cost_options import build_cost_options, check_observations
 from smash.forward import check_common_options
 
@@ -60,6 +61,12 @@ def _check_options(model, mapping, optimizer, optimize_options):
         given["bounds"] = {}
     options.update(given)
     options["termination_crit"] = crit
+    nn_given = [p for p in options["parameters"] if p in nn_parameter_names(model)]
+    if optimizer == "sbs" and nn_given:
+        warnings.warn(f"The sbs optimizer does not suit neural network parameters: {nn_given} are left out of "
+                      "the calibration; use a gradient-based optimizer such as 'lbfgsb' to train them",
+                      stacklevel=3)
+        options["parameters"] = [p for p in options["parameters"] if p not in nn_given]
     if optimizer in ("nelder-mead", "powell", "sbs") and mapping != "uniform":
         raise ValueError(f"optimizer {optimizer!r} suits the uniform mapping only (too many controls otherwise)")
     maxiter = crit.get("maxiter")
@@ -81,7 +88,7 @@ class _Problem:
         self.nfg = 0
 
     def _load(self, x):
-        self.control.set_raw(self.control.to_raw(x))
+        self.control.load_x(x)
         self.model._sync_parameters()
 
     def cost(self, x) -> float:
@@ -97,7 +104,8 @@ class _Problem:
         cost = fcore.md_gradient.cost_gradient(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams,
                                                self.output, self.grad)
         self.nfg += 1
-        g = self.control.gradient_x(x, np.array(self.grad.rr_parameters), np.array(self.grad.rr_initial_states))
+        g = self.control.grad_x(x, np.array(self.grad.rr_parameters), np.array(self.grad.rr_initial_states),
+                                np.array(self.grad.nn_parameters))
         return float(cost), g
 
 
@@ -266,8 +274,8 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
     model._fsetup.ncpu = 1  # the generated adjoint runs serially
     problem = _Problem(model, control, fcost)
-    x0 = control.to_x(control.raw())
-    lower, upper = control.x_bounds()
+    x0 = control.x_from_model()
+    lower, upper = control.bounds_x()
     crit = options["termination_crit"]
     verbose = common["verbose"]
 
@@ -289,7 +297,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
                                             float(options.get("learning_rate", 0.003)), log)
     log(f"    STOP: {reason}")
     # Leave the model with the optimum and its simulated discharge.
-    control.set_raw(control.to_raw(x))
+    control.load_x(x)
     model.forward_run(cost_options=cost_options)
     ret = dict(return_options or {})
     if not ret:
@@ -319,9 +327,11 @@ def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_opt
     """Size, names, starting point and bounds of the control vector (transformed and raw)."""
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
     control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
-    x = control.to_x(control.raw())
-    lower, upper = control.x_bounds()
+    x = control.x_from_model()
+    lower, upper = control.bounds_x()
     names = [f"{n}-{i}" if control.ncell > 1 else n for n in control.names for i in range(control.ncell)]
+    arrays = control._nn_arrays()
+    names += [f"{n}-{i}" for n in control.nn_names for i in range(arrays[n].size)]
     return {"n": x.size, "name": names, "x": x, "l": lower, "u": upper,
             "x_raw": control.raw().ravel(), "l_raw": np.repeat(control.lower, control.ncell),
             "u_raw": np.repeat(control.upper, control.ncell)}
@@ -350,7 +360,7 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
     control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
     problem = _Problem(model, control, fcost)
     saved = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy())
-    x = control.to_x(control.raw())
+    x = control.x_from_model()
     cost, grad = problem.cost_grad(x)
     # A uniform control is the spatial mean: evaluating it must not flatten the user's maps.
     model.rr_parameters.values[...], model.rr_initial_states.values[...] = saved
