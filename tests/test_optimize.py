@@ -98,3 +98,63 @@ def test_sbs_log_is_printed_unless_quiet(synthetic, capsys):
 def test_bad_optimize_input(synthetic, kwargs, message):
     with pytest.raises(ValueError, match=message):
         synthetic.copy().optimize(common_options={"verbose": False}, **kwargs)
+
+
+def test_lez_sbs_follows_smash_13(data_dir):
+    """smash 1.3 on Lez gr4-lr, default sbs (black box): nfg and J per iteration and the final control.
+
+    smash runs in float32, we in float64: costs agree to ~2e-6 relative, so the
+    printed 5-digit J can differ in its last digit; the search path (nfg, moves)
+    is identical.
+    """
+    setup, mesh = smash.factory.load_dataset("Lez", path=data_dir)
+    model = smash.Model(setup, mesh)
+    _, opt = smash.optimize(model, optimize_options={"termination_crit": {"maxiter": 6}},
+                            common_options={"verbose": False},
+                            return_options={"iter_cost": True, "control_vector": True})
+    smash_13 = [6.85771e-01, 3.51670e-01, 1.80573e-01, 1.77831e-01, 1.74783e-01, 1.69981e-01, 1.63951e-01]
+    np.testing.assert_allclose(opt.iter_cost, smash_13, rtol=1e-5)
+    # Control in sbs space (log cp, log ct, asinh kexc, log llr) after iteration 6.
+    np.testing.assert_allclose(opt.control_vector, [4.658317, 4.454609, 1.12, 6.1474915], atol=1e-5)
+
+
+def test_sbs_counts_evaluations_as_smash_13(data_dir, capsys):
+    setup, mesh = smash.factory.load_dataset("Lez", path=data_dir)
+    model = smash.Model(setup, mesh)
+    model.optimize(optimize_options={"termination_crit": {"maxiter": 2}})
+    out = capsys.readouterr().out
+    assert [int(line.split("nfg =")[1].split()[0]) for line in out.splitlines() if "At iterate" in line] == [1, 30, 58]
+
+
+def test_hybrid_net_is_trained_by_lbfgsb_and_left_out_of_sbs():
+    setup, mesh = smash.factory.load_dataset("synthetic")
+    model = smash.Model(dict(setup, hydrological_module="gr4_mlp", hidden_neuron=6), mesh)
+    options = smash.default_optimize_options(model)
+    assert options["parameters"] == ["cp", "ct", "kexc", "llr", "weight_1", "bias_1", "weight_2", "bias_2"]
+    with pytest.warns(UserWarning, match="does not suit neural network parameters"):
+        model.copy().optimize(optimize_options=dict(options, termination_crit={"maxiter": 1}),
+                              common_options={"verbose": False})
+    model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=0)
+    before = model.get_nn_parameters_weight()
+    _, opt = smash.optimize(model, optimizer="lbfgsb", optimize_options={"parameters": ["weight_1", "bias_2"],
+                            "termination_crit": {"maxiter": 5}}, common_options={"verbose": False},
+                            return_options={"iter_cost": True})
+    assert opt.iter_cost[-1] < opt.iter_cost[0]
+    trained = _
+    assert not np.array_equal(trained.get_nn_parameters_weight()[0], before[0])
+    np.testing.assert_array_equal(trained.get_nn_parameters_weight()[1], before[1])  # not in the control
+    # The gradient of the net's part of the control against finite differences of the cost.
+    info = smash.optimize_control_info(model, optimizer="lbfgsb", optimize_options={"parameters": ["bias_2"]})
+    ret = smash.backward_run(model, optimize_options={"parameters": ["bias_2"]}, return_options={"grad": True})[1]
+    assert ret.grad.shape == (info["n"],) == (4,)
+    eps = 1e-5
+    for k in range(4):
+        costs = []
+        for sign in (1, -1):
+            m = model.copy()
+            b = m.get_nn_parameters_bias()
+            b[1][k] += sign * eps
+            m.set_nn_parameters_bias(b)
+            costs.append(m.forward_run(return_options={"cost": True}).cost)
+        # float32 storage of the net perturbs eps itself: compare at 1e-3 relative.
+        assert (costs[0] - costs[1]) / (2 * eps) == pytest.approx(ret.grad[k], rel=2e-2, abs=1e-6)

@@ -3,8 +3,8 @@
 Mappings: "uniform" (one value per name over all active cells) and
 "distributed" (one value per name and active cell). Transforms of the control
 (`control_tfm`): "keep" (raw values), "normalize" ((x - lower) / (upper - lower)),
-"sbs" (log for names with positive bounds, raw otherwise; smash's step-by-step
-search works in that space).
+"sbs" (log for names with positive bounds, asinh otherwise, as smash 1.3's
+step-by-step search does).
 
 The weights and biases of a hybrid structure's net (`weight_1`, `bias_1`, ...)
 follow the rr controls at the end of x, raw and unbounded, whatever the mapping.
@@ -72,7 +72,7 @@ class Control:
         if self.control_tfm == "normalize":
             x = (raw - self.lower[:, None]) / (self.upper - self.lower)[:, None]
         elif self.control_tfm == "sbs":
-            x = np.where(self._log_mask()[:, None], np.log(np.maximum(raw, 1e-300)), raw)
+            x = np.where(self._log_mask()[:, None], np.log(np.maximum(raw, 1e-300)), np.arcsinh(raw))
         else:
             x = raw.copy()
         return x.ravel()
@@ -82,7 +82,7 @@ class Control:
         if self.control_tfm == "normalize":
             return self.lower[:, None] + x * (self.upper - self.lower)[:, None]
         if self.control_tfm == "sbs":
-            return np.where(self._log_mask()[:, None], np.exp(x), x)
+            return np.where(self._log_mask()[:, None], np.exp(x), np.sinh(x))
         return x.copy()
 
     def d_raw_d_x(self, x: np.ndarray) -> np.ndarray:
@@ -91,7 +91,7 @@ class Control:
         if self.control_tfm == "normalize":
             return np.broadcast_to((self.upper - self.lower)[:, None], x.shape).copy()
         if self.control_tfm == "sbs":
-            return np.where(self._log_mask()[:, None], np.exp(x), 1.0)
+            return np.where(self._log_mask()[:, None], np.exp(x), np.cosh(x))
         return np.ones_like(x)
 
     def x_bounds(self) -> tuple[np.ndarray, np.ndarray]:
