@@ -36,7 +36,7 @@ class Control:
 
     @property
     def ncell(self) -> int:
-        return self.model._network.nac if self.mapping == "distributed" else 1
+        return self.model._network.nac if self.mapping != "uniform" else 1
 
     @property
     def size(self) -> int:
@@ -52,14 +52,14 @@ class Control:
         for name, kind in zip(self.names, self.kinds, strict=True):
             maps = self._maps(kind)
             values = maps.values[net.rows, net.cols, maps.index(name)]
-            rows.append(values if self.mapping == "distributed" else np.array([values.mean()]))
+            rows.append(values if self.mapping != "uniform" else np.array([values.mean()]))
         return np.array(rows, dtype=np.float64)
 
     def set_raw(self, raw: np.ndarray) -> None:
         net = self.model._network
         for i, (name, kind) in enumerate(zip(self.names, self.kinds, strict=True)):
             maps = self._maps(kind)
-            maps.values[net.rows, net.cols, maps.index(name)] = raw[i] if self.mapping == "distributed" else raw[i, 0]
+            maps.values[net.rows, net.cols, maps.index(name)] = raw[i] if self.mapping != "uniform" else raw[i, 0]
 
     # ---- transform between raw values and the control vector x
     def _log_mask(self):
@@ -151,7 +151,7 @@ class Control:
         for name, kind in zip(self.names, self.kinds, strict=True):
             named, grad = maps[kind]
             g = grad[:, named.index(name)]
-            rows.append(g if self.mapping == "distributed" else np.array([g.sum()]))
+            rows.append(g if self.mapping != "uniform" else np.array([g.sum()]))
         return (np.array(rows) * self.d_raw_d_x(x)).ravel()
 
 

@@ -10,26 +10,32 @@ import numpy as np
 from smash import fcore
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names
 from smash.cost_options import build_cost_options, check_observations
+from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl
 from smash.forward import check_common_options
 
 OPTIMIZERS = ("sbs", "lbfgsb", "nelder-mead", "powell", "adam", "sgd", "adagrad", "rmsprop")
 ADAPTIVE = ("adam", "sgd", "adagrad", "rmsprop")
-OPTIONS_KEYS = ("parameters", "bounds", "control_tfm", "termination_crit", "learning_rate")
+OPTIONS_KEYS = ("parameters", "bounds", "control_tfm", "termination_crit", "learning_rate", "net", "random_state")
+ALL_MAPPINGS = (*MAPPINGS, *DESCRIPTOR_MAPPINGS, "ann")
 CRIT_KEYS = ("maxiter", "factr", "pgtol", "early_stopping")
 
 
 def _default_optimizer(mapping):
-    return "sbs" if mapping == "uniform" else "lbfgsb"
+    return {"uniform": "sbs", "ann": "adam"}.get(mapping, "lbfgsb")
 
 
 def default_optimize_options(model, mapping: str = "uniform", optimizer: str | None = None) -> dict:
     """Options smash uses when none are given, for this model, mapping and optimizer."""
-    if mapping not in MAPPINGS:
-        raise ValueError(f"Unknown mapping {mapping!r}; choose one of {list(MAPPINGS)}")
+    if mapping not in ALL_MAPPINGS:
+        raise ValueError(f"Unknown mapping {mapping!r}; choose one of {list(ALL_MAPPINGS)}")
     optimizer = optimizer or _default_optimizer(mapping)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {list(OPTIMIZERS)}")
+    if mapping == "ann" and optimizer not in ADAPTIVE:
+        raise ValueError(f"mapping='ann' trains a neural network: use one of {list(ADAPTIVE)}, not {optimizer!r}")
     parameters = default_parameters(model)
+    if mapping == "ann" or mapping in DESCRIPTOR_MAPPINGS:
+        parameters = [p for p in parameters if p not in nn_parameter_names(model)]
     bounds = {k: v for k, v in model.get_rr_parameters_bounds().items() if k in parameters}
     crit = {"sbs": {"maxiter": 50}, "lbfgsb": {"maxiter": 100, "factr": 1e6, "pgtol": 1e-12},
             "nelder-mead": {"maxiter": 200}, "powell": {"maxiter": 50}}.get(
@@ -42,6 +48,8 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
     }
     if optimizer in ADAPTIVE:
         options["learning_rate"] = 0.003 if optimizer != "sgd" else 0.01
+    if mapping == "ann":
+        options.update(net=None, random_state=None)
     return options
 
 
@@ -73,6 +81,21 @@ def _check_options(model, mapping, optimizer, optimize_options):
     if not isinstance(maxiter, (int, np.integer)) or maxiter < 0:
         raise ValueError(f"termination_crit['maxiter'] must be a non-negative integer, got {maxiter!r}")
     return optimizer, options
+
+
+def _build_control(model, mapping, options):
+    if mapping == "ann":
+        raise ValueError("mapping='ann' has no control vector of its own: its controls are the net's weights")
+    if mapping not in DESCRIPTOR_MAPPINGS:
+        return build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
+    base = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
+    if base.nn_names:
+        raise ValueError(f"mapping={mapping!r} maps descriptors to rr parameters and states only; "
+                         f"leave {base.nn_names} out (train the hybrid net with 'uniform' or 'distributed')")
+    from smash.regionalization import normalized_descriptors
+
+    normalized_descriptors(model)  # raises when the model has no descriptors
+    return DescriptorControl(model, mapping, base.names, base.kinds, base.lower, base.upper, "keep")
 
 
 class _Problem:
@@ -293,7 +316,11 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
     _, fcost = build_cost_options(model, cost_options)
     check_observations(model, fcost)
-    control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
+    if mapping == "ann":
+        # The net's outputs are raw maps: a distributed control without transform.
+        control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
+    else:
+        control = _build_control(model, mapping, options)
     model._fsetup.ncpu = 1  # the generated adjoint runs serially
     problem = _Problem(model, control, fcost)
     x0 = control.x_from_model()
@@ -308,7 +335,10 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     if verbose:
         print("</> Optimize")
     t0 = time.perf_counter()
-    if optimizer == "sbs":
+    net = None
+    if mapping == "ann":
+        net, x, costs, projg, reason = _train_ann(problem, model, control, optimizer, options, log)
+    elif optimizer == "sbs":
         x, costs, projg, reason = _sbs(problem, x0, lower, upper, int(crit["maxiter"]), log)
     elif optimizer == "lbfgsb":
         x, costs, projg, reason = _lbfgsb(problem, x0, lower, upper, crit, log)
@@ -333,8 +363,28 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         out["iter_projg"] = np.array(projg)
     if ret.get("control_vector"):
         out["control_vector"] = np.array(x)
+    if ret.get("net"):
+        if net is None:
+            raise ValueError("return_options['net'] needs mapping='ann'")
+        out["net"] = net
     out["n_iter"] = len(costs) - 1
     return Optimize(**out)
+
+
+def _train_ann(problem, model, control, optimizer, options, log):
+    import copy
+
+    from smash import regionalization
+
+    bounds = list(zip(control.lower.tolist(), control.upper.tolist(), strict=True))
+    if options.get("net") is None:
+        net = regionalization.default_net(model.physio_data.descriptor.shape[-1], bounds)
+    else:
+        # Train a copy: the user's net stays as given (returned trained through return_options).
+        net = copy.deepcopy(options["net"])
+    regionalization.check_net(net, model, control.names, bounds)
+    x, costs, projg, reason = regionalization.train_ann(problem, model, net, dict(options, optimizer=optimizer), log)
+    return net, x, costs, projg, reason
 
 
 def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
@@ -348,7 +398,7 @@ def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, co
 def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_options=None) -> dict:
     """Size, names, starting point and bounds of the control vector (transformed and raw)."""
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
-    control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
+    control = _build_control(model, mapping, options)
     x = control.x_from_model()
     lower, upper = control.bounds_x()
     names = [f"{n}-{i}" if control.ncell > 1 else n for n in control.names for i in range(control.ncell)]
@@ -379,7 +429,7 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
     optimizer, options = _check_options(model, mapping, optimizer or "lbfgsb", options)
     _, fcost = build_cost_options(model, cost_options)
     check_observations(model, fcost)
-    control = build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
+    control = _build_control(model, mapping, options)
     problem = _Problem(model, control, fcost)
     saved = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy())
     x = control.x_from_model()
