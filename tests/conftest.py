@@ -33,3 +33,11 @@ def reference_dir() -> Path:
     if path is None:
         pytest.skip("SMASH_REFERENCE_DIR is not set to the smash 1.3 reference folder (shared/reference)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tutorials_dir() -> Path:
+    path = _folder("SMASH_TUTORIALS_DIR", "tutorial scripts (shared/seeds)")
+    if path is None:
+        pytest.skip("SMASH_TUTORIALS_DIR is not set to the folder of the tutorial scripts (shared/seeds)")
+    return path

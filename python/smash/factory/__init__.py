@@ -1,5 +1,6 @@
-"""Ready-made inputs: datasets and the synthetic catchment."""
+"""Ready-made inputs (datasets, the synthetic catchment) and the neural network builder."""
 
 from smash.factory.dataset import load_dataset
+from smash.factory.net import Net
 
-__all__ = ["load_dataset"]
+__all__ = ["Net", "load_dataset"]

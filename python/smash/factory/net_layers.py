@@ -1,0 +1,274 @@
+"""Layers of smash.factory.Net, in numpy (float64): forward, backward and parameter counts.
+
+Shapes follow smash 1.x: a dense layer acts on the last axis (per pixel), a
+Conv2D layer on a whole (nrow, ncol, channels) map with "same" padding and
+stride 1 (an even filter pads one cell less before than after, as TensorFlow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+ACTIVATIONS = {"relu": "ReLU", "leakyrelu": "LeakyReLU", "tanh": "TanH", "sigmoid": "Sigmoid",
+               "softmax": "Softmax", "silu": "SiLU", "elu": "ELU", "selu": "SELU", "softplus": "SoftPlus"}
+INITIALIZERS = ("zeros", "uniform", "normal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal")
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def check_initializer(name):
+    if name not in INITIALIZERS:
+        raise ValueError(f"Unknown initializer {name!r}; choose one of {list(INITIALIZERS)}")
+    return name
+
+
+def draw(initializer, shape, fan_in, fan_out, rng):
+    """Initial values (laws of smash's math documentation)."""
+    if initializer == "zeros":
+        return np.zeros(shape)
+    if initializer == "uniform":
+        return rng.uniform(-np.sqrt(1 / fan_in), np.sqrt(1 / fan_in), shape)
+    if initializer == "normal":
+        return rng.normal(0.0, 0.01, shape)
+    if initializer == "glorot_uniform":
+        limit = np.sqrt(6 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, shape)
+    if initializer == "glorot_normal":
+        return rng.normal(0.0, np.sqrt(2 / (fan_in + fan_out)), shape)
+    if initializer == "he_uniform":
+        return rng.uniform(-np.sqrt(6 / fan_in), np.sqrt(6 / fan_in), shape)
+    return rng.normal(0.0, np.sqrt(2 / fan_in), shape)
+
+
+class Layer:
+    layer_name = "Layer"
+    trainable = False
+
+    def __init__(self, input_shape):
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.input_shape
+
+    @property
+    def n_params(self) -> int:
+        return 0
+
+    @property
+    def display_name(self) -> str:
+        return self.layer_name
+
+    def forward(self, x, training=False, rng=None):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+class Trainable(Layer):
+    """A layer with weight and bias (None until initialised)."""
+
+    trainable = True
+
+    def __init__(self, input_shape, kernel_initializer, bias_initializer):
+        super().__init__(input_shape)
+        self.kernel_initializer = check_initializer(kernel_initializer)
+        self.bias_initializer = check_initializer(bias_initializer)
+        self.weight = self.bias = None
+        self.grad_weight = self.grad_bias = None
+
+    @property
+    def n_params(self) -> int:
+        return int(np.prod(self.weight_shape) + np.prod(self.bias_shape))
+
+    @property
+    def bias_shape(self):
+        return (1, self.output_shape[-1])
+
+    def initialize(self, rng, weight=True, bias=True):
+        fan_in, fan_out = self.fans
+        if weight:
+            self.weight = draw(self.kernel_initializer, self.weight_shape, fan_in, fan_out, rng)
+        if bias:
+            self.bias = draw(self.bias_initializer, self.bias_shape, 1, self.output_shape[-1], rng)
+
+
+class Dense(Trainable):
+    layer_name = "Dense"
+
+    def __init__(self, input_shape, neurons, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+        super().__init__(input_shape, kernel_initializer, bias_initializer)
+        self.output_shape = (*self.input_shape[:-1], int(neurons))
+        self.weight_shape = (self.input_shape[-1], int(neurons))
+        self.fans = self.weight_shape
+
+    def forward(self, x, training=False, rng=None):
+        self._x = x
+        return x @ self.weight + self.bias[0]
+
+    def backward(self, dy):
+        n_in, n_out = self.weight_shape
+        self.grad_weight = self._x.reshape(-1, n_in).T @ dy.reshape(-1, n_out)
+        self.grad_bias = dy.reshape(-1, n_out).sum(axis=0, keepdims=True)
+        return dy @ self.weight.T
+
+
+class Conv2D(Trainable):
+    layer_name = "Conv2D"
+
+    def __init__(self, input_shape, filters, filter_shape, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros"):
+        super().__init__(input_shape, kernel_initializer, bias_initializer)
+        if len(self.input_shape) != 3:
+            raise ValueError(f"Conv2D needs an input of shape (nrow, ncol, channels), got {self.input_shape}")
+        fh, fw = (filter_shape, filter_shape) if isinstance(filter_shape, int) else tuple(filter_shape)
+        self.filter_shape = (int(fh), int(fw))
+        channels = self.input_shape[2]
+        self.output_shape = (*self.input_shape[:2], int(filters))
+        self.weight_shape = (fh, fw, channels, int(filters))
+        self.fans = (fh * fw * channels, fh * fw * int(filters))   # receptive field x channels (Keras)
+
+    def _pad(self, x):
+        fh, fw = self.filter_shape
+        return np.pad(x, (((fh - 1) // 2, fh // 2), ((fw - 1) // 2, fw // 2), (0, 0)))
+
+    def forward(self, x, training=False, rng=None):
+        windows = sliding_window_view(self._pad(x), self.filter_shape, axis=(0, 1))   # (H, W, C, fh, fw)
+        self._windows = windows
+        return np.einsum("hwcij,ijcf->hwf", windows, self.weight, optimize=True) + self.bias[0]
+
+    def backward(self, dy):
+        self.grad_weight = np.einsum("hwcij,hwf->ijcf", self._windows, dy, optimize=True)
+        self.grad_bias = dy.sum(axis=(0, 1))[None, :]
+        nrow, ncol = self.input_shape[:2]
+        fh, fw = self.filter_shape
+        dxp = np.zeros((nrow + fh - 1, ncol + fw - 1, self.input_shape[2]))
+        for i in range(fh):
+            for j in range(fw):
+                dxp[i:i + nrow, j:j + ncol] += dy @ self.weight[i, j].T
+        return dxp[(fh - 1) // 2:(fh - 1) // 2 + nrow, (fw - 1) // 2:(fw - 1) // 2 + ncol]
+
+
+class Flatten(Layer):
+    layer_name = "Flatten"
+
+    def __init__(self, input_shape):
+        super().__init__(input_shape)
+        if len(self.input_shape) != 3:
+            raise ValueError(f"Flatten follows a Conv2D output (nrow, ncol, channels), got {self.input_shape}")
+        self.output_shape = (self.input_shape[0] * self.input_shape[1], self.input_shape[2])
+
+    def forward(self, x, training=False, rng=None):
+        return x.reshape(self.output_shape)
+
+    def backward(self, dy):
+        return dy.reshape(self.input_shape)
+
+
+class Activation(Layer):
+    layer_name = "Activation"
+
+    def __init__(self, input_shape, name):
+        super().__init__(input_shape)
+        key = str(name).lower()
+        if key not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {name!r}; choose one of {list(ACTIVATIONS)}")
+        self.name = key
+
+    @property
+    def display_name(self):
+        return f"Activation ({ACTIVATIONS[self.name]})"
+
+    def forward(self, x, training=False, rng=None):
+        self._x = x
+        a = self.name
+        if a == "relu":
+            y = np.maximum(x, 0)
+        elif a == "leakyrelu":
+            y = np.where(x > 0, x, 0.01 * x)
+        elif a == "tanh":
+            y = np.tanh(x)
+        elif a in ("sigmoid", "silu"):
+            s = 0.5 * (1 + np.tanh(0.5 * x))     # overflow-free logistic
+            self._s = s
+            y = s if a == "sigmoid" else x * s
+        elif a == "softmax":
+            e = np.exp(x - x.max(axis=-1, keepdims=True))
+            y = e / e.sum(axis=-1, keepdims=True)
+        elif a == "elu":
+            y = np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
+        elif a == "selu":
+            y = _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+        else:
+            y = np.logaddexp(0, x)
+        self._y = y
+        return y
+
+    def backward(self, dy):
+        a, x, y = self.name, self._x, self._y
+        if a == "relu":
+            return dy * (x > 0)
+        if a == "leakyrelu":
+            return dy * np.where(x > 0, 1.0, 0.01)
+        if a == "tanh":
+            return dy * (1 - y * y)
+        if a == "sigmoid":
+            return dy * y * (1 - y)
+        if a == "silu":
+            s = self._s
+            return dy * (s + x * s * (1 - s))
+        if a == "softmax":
+            return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+        if a == "elu":
+            return dy * np.where(x > 0, 1.0, y + 1)
+        if a == "selu":
+            return dy * np.where(x > 0, _SELU_SCALE, y + _SELU_SCALE * _SELU_ALPHA)
+        return dy * 0.5 * (1 + np.tanh(0.5 * x))
+
+
+class Scale(Layer):
+    """Min-max scaling of a bounded activation's range onto per-output bounds."""
+
+    layer_name = "Scale"
+
+    def __init__(self, input_shape, bounds, previous):
+        super().__init__(input_shape)
+        if not isinstance(previous, Activation) or previous.name not in ("tanh", "sigmoid", "softmax"):
+            raise ValueError("add_scale needs a bounded activation before it (tanh, sigmoid or softmax)")
+        bounds = np.asarray(bounds, dtype=np.float64)
+        if bounds.shape != (self.input_shape[-1], 2):
+            raise ValueError(f"add_scale needs {self.input_shape[-1]} (low, high) bounds, one per output; "
+                             f"got an array of shape {bounds.shape}")
+        if np.any(bounds[:, 0] >= bounds[:, 1]):
+            raise ValueError(f"add_scale bounds must satisfy low < high, got {bounds.tolist()}")
+        self.lower, self.upper = bounds[:, 0], bounds[:, 1]
+        # tanh spans (-1, 1), sigmoid and softmax (0, 1).
+        self._shift, self._span = (1.0, 2.0) if previous.name == "tanh" else (0.0, 1.0)
+
+    @property
+    def display_name(self):
+        return "Scale (MinMaxScale)"
+
+    def forward(self, x, training=False, rng=None):
+        return self.lower + (self.upper - self.lower) * (x + self._shift) / self._span
+
+    def backward(self, dy):
+        return dy * (self.upper - self.lower) / self._span
+
+
+class Dropout(Layer):
+    layer_name = "Dropout"
+
+    def __init__(self, input_shape, drop_rate):
+        super().__init__(input_shape)
+        if not 0 <= drop_rate < 1:
+            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate!r}")
+        self.drop_rate = float(drop_rate)
+
+    def forward(self, x, training=False, rng=None):
+        if not training or self.drop_rate == 0:
+            self._mask = None
+            return x
+        self._mask = (rng.random_sample(x.shape) >= self.drop_rate) / (1 - self.drop_rate)
+        return x * self._mask
+
+    def backward(self, dy):
+        return dy if self._mask is None else dy * self._mask
