@@ -29,9 +29,9 @@ def dataset_setup_mesh(data_dir, name, structure):
     return setup, mesh
 
 
-def run_worker(script, python, data_dir, case, repeat):
+def run_worker(script, python, data_dir, case, repeat, extra=()):
     """Run `script --worker case` under `python` (single thread); its last JSON line, or the error."""
-    cmd = [python, script, "--worker", case, "--data", data_dir, "--repeat", str(repeat)]
+    cmd = [python, script, "--worker", case, "--data", data_dir, "--repeat", str(repeat), *map(str, extra)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/tmp")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
