@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from smash import fcore
+from smash.adaptive import AdaptiveStep
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names
 from smash.cost_options import build_cost_options, check_observations
 from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl
@@ -271,9 +272,7 @@ def _scipy_free(problem, x, lower, upper, method, crit, log):
 def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log):
     """First-order methods for many controls, projected onto the bounds; keep the best iterate."""
     maxiter, patience = int(crit["maxiter"]), int(crit.get("early_stopping") or 0)
-    m = np.zeros_like(x)
-    v = np.zeros_like(x)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    rule = AdaptiveStep(method, learning_rate)
     best_x, best_j, since_best = x.copy(), np.inf, 0
     costs, projg = [], []
     reason = "TOTAL NO. of ITERATIONS REACHED LIMIT"
@@ -291,18 +290,8 @@ def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log):
                 break
         if it == maxiter:
             break
-        if method == "adam":
-            m = beta1 * m + (1 - beta1) * g
-            v = beta2 * v + (1 - beta2) * g * g
-            step = learning_rate * (m / (1 - beta1 ** (it + 1))) / (np.sqrt(v / (1 - beta2 ** (it + 1))) + eps)
-        elif method == "adagrad":
-            v += g * g
-            step = learning_rate * g / (np.sqrt(v) + eps)
-        elif method == "rmsprop":
-            v = beta1 * v + (1 - beta1) * g * g
-            step = learning_rate * g / (np.sqrt(v) + eps)
-        else:
-            step = learning_rate * g
+        rule.next_iteration()
+        step = rule.step("x", g)
         x = np.clip(x - step, lower, upper)
     problem.cost(best_x)
     return best_x, costs, projg, reason

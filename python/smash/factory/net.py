@@ -11,9 +11,9 @@ import copy
 
 import numpy as np
 
+from smash.adaptive import RULES as OPTIMIZERS
+from smash.adaptive import AdaptiveStep
 from smash.factory.net_layers import Activation, Conv2D, Dense, Dropout, Flatten, Scale, Trainable
-
-OPTIMIZERS = ("adam", "sgd", "adagrad", "rmsprop")
 
 
 class Net:
@@ -121,19 +121,13 @@ class Net:
     def _compile(self, optimizer="adam", learning_rate=0.001, random_state=None):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {optimizer!r} for a Net; choose one of {list(OPTIMIZERS)}")
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
         if not self.layers:
             raise ValueError("The Net has no layers")
         rng = np.random.RandomState(random_state)
         for layer in self._trainable_layers:
             layer.initialize(rng, weight=layer.weight is None, bias=layer.bias is None)
         self._rng = rng
-        self._optimizer = (optimizer, float(learning_rate))
-        self._state = {id(layer): [np.zeros_like(layer.weight), np.zeros_like(layer.bias),
-                                   np.zeros_like(layer.weight), np.zeros_like(layer.bias)]
-                       for layer in self._trainable_layers}
-        self._steps = 0
+        self._optimizer = AdaptiveStep(optimizer, learning_rate)
 
     def _forward(self, x, training=False):
         y = np.asarray(x, dtype=np.float64)
@@ -152,27 +146,12 @@ class Net:
         return float(max(grads)) if grads else 0.0
 
     def _update(self):
-        name, lr = self._optimizer
-        self._steps += 1
-        t = self._steps
-        for layer in self._trainable_layers:
+        self._optimizer.next_iteration()
+        for i, layer in enumerate(self._trainable_layers):
             if not layer.trainable:
                 continue
-            m_w, m_b, v_w, v_b = self._state[id(layer)]
-            for attr, g, m, v in (("weight", layer.grad_weight, m_w, v_w), ("bias", layer.grad_bias, m_b, v_b)):
-                if name == "adam":
-                    m[...] = 0.9 * m + 0.1 * g
-                    v[...] = 0.999 * v + 0.001 * g * g
-                    step = lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-                elif name == "adagrad":
-                    v += g * g
-                    step = lr * g / (np.sqrt(v) + 1e-7)
-                elif name == "rmsprop":
-                    v[...] = 0.9 * v + 0.1 * g * g
-                    step = lr * g / (np.sqrt(v) + 1e-7)
-                else:
-                    step = lr * g
-                setattr(layer, attr, getattr(layer, attr) - step)
+            layer.weight = layer.weight - self._optimizer.step((i, "weight"), layer.grad_weight)
+            layer.bias = layer.bias - self._optimizer.step((i, "bias"), layer.grad_bias)
 
     def _snapshot(self):
         return [(None if layer.weight is None else layer.weight.copy(),

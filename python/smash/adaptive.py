@@ -1,0 +1,45 @@
+"""First-order update rules shared by the adaptive optimizers (distributed controls and Net training).
+
+adam (beta1 0.9, beta2 0.999, bias-corrected), adagrad, rmsprop (rho 0.9) and
+plain sgd; eps 1e-8 keeps a zero gradient from dividing by zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RULES = ("adam", "sgd", "adagrad", "rmsprop")
+
+
+class AdaptiveStep:
+    """Steps for several arrays, each with its own moment estimates (keyed by the caller)."""
+
+    def __init__(self, rule: str, learning_rate: float):
+        if rule not in RULES:
+            raise ValueError(f"Unknown optimizer {rule!r}; choose one of {list(RULES)}")
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+        self.rule, self.lr = rule, float(learning_rate)
+        self.t = 0
+        self._m, self._v = {}, {}
+
+    def next_iteration(self):
+        self.t += 1
+
+    def step(self, key, g) -> np.ndarray:
+        """The increment to subtract from the array `key` whose gradient is g."""
+        m = self._m.setdefault(key, np.zeros_like(g))
+        v = self._v.setdefault(key, np.zeros_like(g))
+        eps = 1e-8
+        if self.rule == "adam":
+            m[...] = 0.9 * m + 0.1 * g
+            v[...] = 0.999 * v + 0.001 * g * g
+            t = max(self.t, 1)
+            return self.lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + eps)
+        if self.rule == "adagrad":
+            v += g * g
+            return self.lr * g / (np.sqrt(v) + eps)
+        if self.rule == "rmsprop":
+            v[...] = 0.9 * v + 0.1 * g * g
+            return self.lr * g / (np.sqrt(v) + eps)
+        return self.lr * g
