@@ -16,6 +16,21 @@ module md_cost_options
         !> 0: J_obs = sum_g wgauge(g) J_g. In (0, 1): J_obs is that quantile of the
         !> J_g of the gauges with wgauge > 0 (linear interpolation between order statistics).
         real(rk) :: gauge_quantile = 0._rk
+        !> Regularization: J = J_obs + wjreg * J_reg, J_reg = wprior*j_prior
+        !> + wsmoothing*j_smoothing + whard_smoothing*j_hard_smoothing (md_regularization).
+        real(rk) :: wjreg = 0._rk
+        real(rk) :: wprior = 0._rk
+        real(rk) :: wsmoothing = 0._rk
+        real(rk) :: whard_smoothing = 0._rk
+        !> One entry per map (rr parameters, then rr initial states): 0 when the map is
+        !> not controlled, else the weight of one cell in j_prior (1 for a distributed
+        !> control, 1/nac for a uniform one, whose control entry is the whole map).
+        real(rk), allocatable :: reg_weight(:)
+        !> (nac, nmaps) maps at the start of the calibration.
+        real(rk), allocatable :: prior(:, :)
+        !> (4, nac) neighbours of each ordered active cell: previous row, next row,
+        !> previous column, next column; the cell itself where the neighbour is missing.
+        integer, allocatable :: neighbour(:, :)
     end type CostOptionsDT
 
 contains
@@ -32,6 +47,23 @@ contains
         this%jobs_metric = 1
         this%wjobs = 1._rk
         this%wgauge = 0._rk
+        ! Regularization off until cost_options_alloc_reg is called.
+        if (allocated(this%reg_weight)) deallocate (this%reg_weight)
+        if (allocated(this%prior)) deallocate (this%prior)
+        if (allocated(this%neighbour)) deallocate (this%neighbour)
+        allocate (this%reg_weight(0), this%prior(0, 0), this%neighbour(4, 0))
+        this%wjreg = 0._rk
     end subroutine cost_options_alloc
+
+    subroutine cost_options_alloc_reg(this, nac, nmaps)
+        type(CostOptionsDT), intent(inout) :: this
+        integer, intent(in) :: nac, nmaps
+
+        deallocate (this%reg_weight, this%prior, this%neighbour)
+        allocate (this%reg_weight(nmaps), this%prior(nac, nmaps), this%neighbour(4, nac))
+        this%reg_weight = 0._rk
+        this%prior = 0._rk
+        this%neighbour = 1
+    end subroutine cost_options_alloc_reg
 
 end module md_cost_options

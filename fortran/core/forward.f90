@@ -15,6 +15,7 @@ module md_forward
     ! Differentiated modules are used whole: with ONLY lists Tapenade 3.16
     ! forgets the adjoint names when it writes tangent and adjoint together.
     use md_cost
+    use md_regularization
     use md_snow_ssn
     use md_gr_structures
     use md_gr_ode
@@ -75,6 +76,7 @@ contains
         real(rk), intent(out) :: cost
 
         integer :: t, g
+        real(rk) :: jobs, jreg
 
         states = rr_initial_states
         q = 0._rk
@@ -99,7 +101,11 @@ contains
 
         output%q = qsim
         output%rr_final_states = states
-        call observation_cost(options, qsim, input%qobs, cost)
+        call observation_cost(options, qsim, input%qobs, jobs)
+        call regularization_cost(options, rr_parameters, rr_initial_states, jreg)
+        cost = jobs + options%wjreg*jreg
+        output%jobs = jobs
+        output%jreg = jreg
         output%cost = cost
     end subroutine forward_loop
 

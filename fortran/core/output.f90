@@ -8,7 +8,9 @@ module md_output
     type OutputDT
         real(rk), allocatable :: q(:, :)                 !< (ng, ntime_step) m3/s at gauges
         real(rk), allocatable :: rr_final_states(:, :)   !< (nac, nstates)
-        real(rk) :: cost = 0._rk
+        real(rk) :: cost = 0._rk   !< jobs + wjreg * jreg
+        real(rk) :: jobs = 0._rk   !< observation term
+        real(rk) :: jreg = 0._rk   !< regularization term, before its weight wjreg
         !> save_slot(t) > 0: step t is stored in slot save_slot(t) of the series below.
         integer, allocatable :: save_slot(:)
         logical :: save_q_domain = .false.

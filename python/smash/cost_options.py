@@ -18,6 +18,8 @@ DEFAULT_COST_OPTIONS = {
     "wgauge": "mean",
     "end_warmup": None,
 }
+# Keys that only make sense where there is a control vector (optimize, backward_run).
+REGULARIZATION_KEYS = ("jreg_cmpt", "wjreg_cmpt", "wjreg")
 
 
 def _as_list(value):
@@ -73,14 +75,24 @@ def check_observations(model, fcost) -> None:
             )
 
 
-def build_cost_options(model, cost_options: dict | None):
-    """Check user cost options and return (resolved dict, Fortran CostOptionsDT)."""
+def build_cost_options(model, cost_options: dict | None, regularization: bool = False):
+    """Check user cost options and return (resolved dict, Fortran CostOptionsDT).
+
+    With `regularization`, the dict's "reg" holds the resolved jreg options (None when off);
+    `smash.regularization.attach` then gives the Fortran options the controlled maps.
+    """
+    from smash import regularization as reg_options
+
     opts = dict(DEFAULT_COST_OPTIONS)
+    valid_keys = list(DEFAULT_COST_OPTIONS) + (list(REGULARIZATION_KEYS) if regularization else [])
     if cost_options:
-        unknown = set(cost_options) - set(DEFAULT_COST_OPTIONS)
+        unknown = set(cost_options) - set(valid_keys)
         if unknown:
-            raise ValueError(f"Unknown cost option(s) {sorted(unknown)}; valid: {list(DEFAULT_COST_OPTIONS)}")
+            where = "" if regularization else (" (regularization keys belong to optimize and backward_run)"
+                                               if unknown & set(REGULARIZATION_KEYS) else "")
+            raise ValueError(f"Unknown cost option(s) {sorted(unknown)}{where}; valid: {valid_keys}")
         opts.update(cost_options)
+    opts["reg"] = reg_options.resolve(opts) if regularization else None
 
     jobs = [str(j) for j in _as_list(opts["jobs_cmpt"])]
     valid = metric_names()

@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 
-from smash import fcore
+from smash import fcore, regularization
 from smash.adaptive import AdaptiveStep
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names
-from smash.cost_options import build_cost_options, check_observations
+from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
 from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl
 from smash.forward import check_common_options
 
@@ -165,7 +165,7 @@ def _sbs(problem, x, lower, upper, maxiter, log):
     clg = 0.7 ** (1.0 / max(n, 1))
     momentum = np.zeros_like(x)
     log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    ddx = {ddx:.2f}")
-    reason = "TOTAL NO. of ITERATIONS REACHED LIMIT"
+    reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(1, maxiter + 1):
         for _ in range(n):
             if ddx < 0.01:
@@ -223,9 +223,13 @@ def _lbfgsb(problem, x, lower, upper, crit, log):
     state["costs"].append(cost0)
     state["projg"].append(projected_gradient_norm(x, g0))
     log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {cost0:.5e}    |proj g| = {state['projg'][-1]:.5e}")
-    last = {}
+    # scipy starts by evaluating x itself: hand it the evaluation above rather than
+    # counting a second one (smash's nfg counts it once).
+    last = {"x": np.array(x, dtype=float), "j": cost0, "g": g0}
 
     def fun(xk):
+        if np.array_equal(last["x"], xk):
+            return last["j"], last["g"]
         j, g = problem.cost_grad(xk)
         last.update(x=xk.copy(), j=j, g=g)
         return j, g
@@ -243,7 +247,7 @@ def _lbfgsb(problem, x, lower, upper, crit, log):
                    callback=callback,
                    options={"maxiter": int(crit["maxiter"]), "ftol": float(crit.get("factr", 1e6)) * 2.2e-16,
                             "gtol": float(crit.get("pgtol", 1e-12)), "maxls": 20})
-    reason = "TOTAL NO. of ITERATIONS REACHED LIMIT" if state["it"] >= crit["maxiter"] else str(res.message)
+    reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT" if state["it"] >= crit["maxiter"] else str(res.message)
     problem.cost(res.x)
     return res.x, state["costs"], state["projg"], reason
 
@@ -275,7 +279,7 @@ def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log):
     rule = AdaptiveStep(method, learning_rate)
     best_x, best_j, since_best = x.copy(), np.inf, 0
     costs, projg = [], []
-    reason = "TOTAL NO. of ITERATIONS REACHED LIMIT"
+    reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(maxiter + 1):
         j, g = problem.cost_grad(x)
         costs.append(j)
@@ -297,55 +301,92 @@ def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log):
     return best_x, costs, projg, reason
 
 
+def _observation_options(cost_options):
+    """The cost options a plain forward run understands (no regularization keys)."""
+    return {k: v for k, v in (cost_options or {}).items() if k not in REGULARIZATION_KEYS}
+
+
 def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
                  common_options=None, return_options=None):
     """Calibrate `model` in place; return an Optimize when `return_options` asks for outputs."""
     # Optimizer logs are shown unless asked otherwise, as in smash.
     common = check_common_options(common_options, verbose=True)
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
-    _, fcost = build_cost_options(model, cost_options)
+    cost_opts, fcost = build_cost_options(model, cost_options, regularization=True)
     check_observations(model, fcost)
+    ret = dict(return_options or {})
+    if ret.get("lcurve_wjreg") and not (cost_opts["reg"] and cost_opts["reg"]["wjreg"] == "lcurve"):
+        raise ValueError("return_options['lcurve_wjreg'] needs cost_options['wjreg'] = 'lcurve'")
     if mapping == "ann":
         # The net's outputs are raw maps: a distributed control without transform.
         control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
     else:
         control = _build_control(model, mapping, options)
     model._fsetup.ncpu = 1  # the generated adjoint runs serially
-    problem = _Problem(model, control, fcost)
     x0 = control.x_from_model()
+    if cost_opts["reg"]:
+        regularization.attach(model, control, fcost, cost_opts["reg"], x0, mapping)
+    problem = _Problem(model, control, fcost)
     lower, upper = control.bounds_x()
     crit = options["termination_crit"]
     verbose = common["verbose"]
+    start_maps = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy(),
+                  [w.copy() for w in getattr(model, "_nn_weight", [])],
+                  [b.copy() for b in getattr(model, "_nn_bias", [])])
 
     def log(text):
         if verbose:
             print(text, flush=True)
 
+    def calibrate():
+        # Every cycle starts from the same first guess, and counts its own evaluations.
+        problem.nfg = 0
+        model.rr_parameters.values[...], model.rr_initial_states.values[...] = start_maps[0], start_maps[1]
+        if start_maps[2]:
+            model._nn_weight = [w.copy() for w in start_maps[2]]
+            model._nn_bias = [b.copy() for b in start_maps[3]]
+        model._sync_parameters()
+        net = None
+        if mapping == "ann":
+            net, x, costs, projg, reason = _train_ann(problem, model, control, optimizer, options, log)
+        elif optimizer == "sbs":
+            x, costs, projg, reason = _sbs(problem, x0, lower, upper, int(crit["maxiter"]), log)
+        elif optimizer == "lbfgsb":
+            x, costs, projg, reason = _lbfgsb(problem, x0, lower, upper, crit, log)
+        elif optimizer in ("nelder-mead", "powell"):
+            x, costs, projg, reason = _scipy_free(problem, x0, lower, upper, optimizer, crit, log)
+        else:
+            x, costs, projg, reason = _adaptive(problem, x0, lower, upper, optimizer, crit,
+                                                float(options.get("learning_rate", 0.003)), log)
+        log(f"    STOP: {reason}")
+        # Every optimizer ends by evaluating its result: the output holds its terms.
+        out = problem.output
+        # J at the first guess; it is J_obs there when wjreg = 0 (the first automatic cycle).
+        start = costs[0] if costs else float("nan")
+        return ((net, x, costs, projg), float(out.jobs), float(out.jreg), float(out.cost), start)
+
     if verbose:
         print("</> Optimize")
     t0 = time.perf_counter()
-    net = None
-    if mapping == "ann":
-        net, x, costs, projg, reason = _train_ann(problem, model, control, optimizer, options, log)
-    elif optimizer == "sbs":
-        x, costs, projg, reason = _sbs(problem, x0, lower, upper, int(crit["maxiter"]), log)
-    elif optimizer == "lbfgsb":
-        x, costs, projg, reason = _lbfgsb(problem, x0, lower, upper, crit, log)
-    elif optimizer in ("nelder-mead", "powell"):
-        x, costs, projg, reason = _scipy_free(problem, x0, lower, upper, optimizer, crit, log)
+    if cost_opts["reg"]:
+        (net, x, costs, projg), lcurve = regularization.run_cycles(calibrate, fcost, cost_opts["reg"], log)
     else:
-        x, costs, projg, reason = _adaptive(problem, x0, lower, upper, optimizer, crit,
-                                            float(options.get("learning_rate", 0.003)), log)
-    log(f"    STOP: {reason}")
+        (net, x, costs, projg), lcurve = calibrate()[0], None
+    jobs, jreg = float(problem.output.jobs), float(problem.output.jreg)
     # Leave the model with the optimum and its simulated discharge.
     control.load_x(x)
-    model.forward_run(cost_options=cost_options)
-    ret = dict(return_options or {})
+    model.forward_run(cost_options=_observation_options(cost_options))
     if not ret:
         return None
     out = {"time": time.perf_counter() - t0}
     if ret.get("cost"):
         out["cost"] = costs[-1] if costs else float("nan")
+    if ret.get("jobs"):
+        out["jobs"] = jobs
+    if ret.get("jreg"):
+        out["jreg"] = jreg
+    if ret.get("lcurve_wjreg"):
+        out["lcurve_wjreg"] = lcurve
     if ret.get("iter_cost"):
         out["iter_cost"] = np.array(costs)
     if ret.get("iter_projg"):
@@ -416,12 +457,18 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
     options = dict(optimize_options or {})
     options.setdefault("control_tfm", "keep")
     optimizer, options = _check_options(model, mapping, optimizer or "lbfgsb", options)
-    _, fcost = build_cost_options(model, cost_options)
+    cost_opts, fcost = build_cost_options(model, cost_options, regularization=True)
     check_observations(model, fcost)
     control = _build_control(model, mapping, options)
-    problem = _Problem(model, control, fcost)
     saved = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy())
     x = control.x_from_model()
+    if cost_opts["reg"]:
+        if isinstance(cost_opts["reg"]["wjreg"], str):
+            raise ValueError(f"wjreg={cost_opts['reg']['wjreg']!r} is chosen by calibrating: use optimize, "
+                             "or give backward_run a number")
+        # The prior is the current point, where prior and smoothing terms vanish.
+        regularization.attach(model, control, fcost, cost_opts["reg"], x, mapping)
+    problem = _Problem(model, control, fcost)
     cost, grad = problem.cost_grad(x)
     # A uniform control is the spatial mean: evaluating it must not flatten the user's maps.
     model.rr_parameters.values[...], model.rr_initial_states.values[...] = saved

@@ -101,7 +101,7 @@ def train_ann(problem, model, net, options, log):
     best_j, best_snap, since_best = np.inf, net._snapshot(), 0
     last_good = net._snapshot()
     costs, projg = [], []
-    reason = "TOTAL NO. of ITERATIONS REACHED LIMIT"
+    reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     net.history["loss_train"].clear()
     net.history["proj_grad"].clear()
     for it in range(maxiter + 1):

@@ -15,6 +15,9 @@ Sections (``--only``, comma separated; default all):
             initial-state maps
   missing   Lez/missing-zero-gr4-lr.npz, prcp / pet set to -99 on fixed (cell, step) sets
   costs     Lez/costs.json, cost values for several cost_options
+  regularization  Lez/regularization.npz: J_reg of smash at its calibrated maps (prior,
+            smoothing, hard-smoothing, states, uniform), J_reg of a known field, and the
+            wjreg 'fast' / 'lcurve' records
   france    France/sample-zero-gr4-lr.npz + France/timing.json
   timings   timings.json (informative anchor timings on Lez and Cance)
 
@@ -38,7 +41,7 @@ warnings.filterwarnings("ignore")
 
 HYDRO = ["gr4", "gr4_ri", "gr4_ode", "gr5", "gr5_ri", "gr6", "grc", "grd", "loieau", "vic3l"]
 DIST_HYDRO = ["gr4", "gr6", "vic3l", "loieau", "grd"]
-SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "france", "timings"]
+SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "regularization", "france", "timings"]
 
 # Ranges used to draw spatially varying maps (section "dist"), all inside smash's bounds.
 # (low, high, "log" | "lin"); llr is relative to its default 5*dt/3600.
@@ -430,6 +433,77 @@ def sec_costs(args, cases):
         "q_l2_norm_all_gauges": float(np.linalg.norm(q.astype(np.float64))),
         "results": records,
     })
+
+
+def _first_logged_cost(model, **kwargs):
+    """J at iterate 0 as smash prints it (6 digits): the cost at the first guess."""
+    import contextlib
+    import io
+    import re
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        smash.optimize(model, common_options={"verbose": True}, **kwargs)
+    return float(re.search(r"J = ([0-9.e+-]+)", buf.getvalue()).group(1))
+
+
+def sec_regularization(args, cases):
+    case = cases("Lez")
+    model, _ = build(case, "zero-gr4-lr")
+    active = np.asarray(case[1]["active_cell"]) == 1
+    rec = {"start_rr_parameters": np.array(model.rr_parameters.values),
+           "start_rr_initial_states": np.array(model.rr_initial_states.values),
+           "rr_parameters_keys": np.array([str(k) for k in model.rr_parameters.keys]),
+           "rr_initial_states_keys": np.array([str(k) for k in model.rr_initial_states.keys])}
+    runs = {
+        "prior": ("distributed", "lbfgsb", None, {"jreg_cmpt": "prior"}),
+        "smoothing": ("distributed", "lbfgsb", None, {"jreg_cmpt": "smoothing"}),
+        "two": ("distributed", "lbfgsb", None, {"jreg_cmpt": ["prior", "smoothing"]}),
+        "weighted": ("distributed", "lbfgsb", None, {"jreg_cmpt": ["prior", "hard-smoothing"],
+                                                     "wjreg_cmpt": [1.0, 2.0]}),
+        "states": ("distributed", "lbfgsb", ["cp", "ct", "kexc", "llr", "hp", "ht"], {"jreg_cmpt": "prior"}),
+        "uniform": ("uniform", "lbfgsb", None, {"jreg_cmpt": "prior"}),
+        "sbs": ("uniform", "sbs", None, {"jreg_cmpt": ["prior", "smoothing"]}),
+    }
+    for name, (mapping, optimizer, parameters, co) in runs.items():
+        oo = {"termination_crit": {"maxiter": 2 if mapping == "distributed" else 1}}
+        if parameters:
+            oo["parameters"] = parameters
+        m, r = smash.optimize(model, mapping=mapping, optimizer=optimizer, optimize_options=oo,
+                              cost_options=dict(co, wjreg=1e-3), common_options={"verbose": False},
+                              return_options={"jreg": True, "jobs": True, "cost": True})
+        rec[f"{name}_rr_parameters"] = np.array(m.rr_parameters.values)
+        rec[f"{name}_rr_initial_states"] = np.array(m.rr_initial_states.values)
+        rec[f"{name}_jreg"] = np.float64(r.jreg)
+        rec[f"{name}_jobs"] = np.float64(r.jobs)
+        rec[f"{name}_cost_options_json"] = np.array(json.dumps(dict(co, wjreg=1e-3, mapping=mapping,
+                                                                     optimizer=optimizer, parameters=parameters)))
+        print(f"  {name}: jreg {r.jreg:.6g} jobs {r.jobs:.6g}", flush=True)
+    # A known kexc field on the active cells: J_reg(hard-smoothing) at the first guess, read off
+    # the printed J at iterate 0 minus J_obs of the same maps (wjreg = 1).
+    rng = np.random.default_rng(0)
+    field = np.where(active, rng.uniform(-1.0, 1.0, active.shape), 0.0).astype(np.float32)
+    m0 = model.copy()
+    m0.set_rr_parameters("kexc", field)
+    j0 = _first_logged_cost(m0, mapping="distributed", optimizer="lbfgsb",
+                            optimize_options={"termination_crit": {"maxiter": 0}},
+                            cost_options={"jreg_cmpt": "hard-smoothing", "wjreg": 1.0})
+    jobs0 = m0.forward_run(return_options={"cost": True}).cost
+    rec["field_kexc"] = field
+    rec["field_hard_smoothing_jreg"] = np.float64(j0 - jobs0)
+    print(f"  field: J_reg {j0 - jobs0:.6g}", flush=True)
+    for w in ("fast", "lcurve"):
+        ro = {"jreg": True, "jobs": True, "cost": True, "lcurve_wjreg": w == "lcurve"}
+        m, r = smash.optimize(model, mapping="distributed", optimizer="lbfgsb",
+                              optimize_options={"termination_crit": {"maxiter": 3}},
+                              cost_options={"jreg_cmpt": ["prior", "smoothing"], "wjreg": w},
+                              common_options={"verbose": False}, return_options=ro)
+        rec[f"{w}_jreg"], rec[f"{w}_jobs"] = np.float64(r.jreg), np.float64(r.jobs)
+        print(f"  {w}: jreg {r.jreg:.6g} jobs {r.jobs:.6g}", flush=True)
+    # 'fast' and the first L-curve cycle are the same calibration: its weight is wjreg_approx.
+    for key, value in r.lcurve_wjreg.items():
+        rec[f"lcurve_{key}"] = np.asarray(value, dtype=np.float64)
+    save(args.out, "Lez/regularization.npz", rec)
 
 
 def sec_france(args, cases):

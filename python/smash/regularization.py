@@ -1,0 +1,173 @@
+"""Regularization of a calibration: J = J_obs + wjreg * J_reg.
+
+`jreg_cmpt` picks the terms of J_reg (`prior`, `smoothing`, `hard-smoothing`,
+computed in Fortran by md_regularization and differentiated with the rest of
+the cost), `wjreg_cmpt` weighs them, and `wjreg` weighs J_reg against J_obs:
+a number, or an automatic choice:
+
+- ``"fast"``: one calibration without regularization, then
+  wjreg = (J_obs at the start - J_obs at its end) / J_reg at its end, and the
+  final calibration with that weight;
+- ``"lcurve"``: that first calibration, five more with weights spread around
+  the fast weight (factors 10^(0.33 k), k = -2..2), then the weight whose
+  (J_reg, J_obs) point is farthest from the chord of the L-curve (both axes
+  normalized to [0, 1]), and the final calibration with it.
+
+These are smash 1.3's definitions, checked against it as a black box (cycle
+weights, printed logs and chosen weight on Lez).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smash import fcore
+
+JREG_NAMES = ("prior", "smoothing", "hard-smoothing")
+AUTO_WJREG = ("fast", "lcurve")
+# Spacing (in log10) of the L-curve weights around the fast estimate.
+LCURVE_LOG10_STEP = 0.33
+LCURVE_POWERS = (-2, -1, 0, 1, 2)
+
+
+def _as_list(value):
+    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
+        return [value]
+    return list(value)
+
+
+def resolve(opts: dict) -> dict | None:
+    """Check `jreg_cmpt`, `wjreg_cmpt`, `wjreg`; None when regularization is off."""
+    wjreg = opts.get("wjreg", 0.0)
+    names = [str(n) for n in _as_list(opts.get("jreg_cmpt", "prior"))]
+    bad = [n for n in names if n not in JREG_NAMES]
+    if bad:
+        raise ValueError(f"Unknown jreg_cmpt {bad}; choose among {list(JREG_NAMES)}")
+    if isinstance(wjreg, str):
+        if wjreg not in AUTO_WJREG:
+            raise ValueError(f"wjreg {wjreg!r} is not supported; give a number >= 0, 'fast' or 'lcurve'")
+    else:
+        try:
+            wjreg = float(wjreg)
+        except (TypeError, ValueError):
+            raise ValueError(f"wjreg must be a number >= 0, 'fast' or 'lcurve', got {wjreg!r}") from None
+        if not np.isfinite(wjreg) or wjreg < 0:
+            raise ValueError(f"wjreg must be finite and >= 0, got {wjreg}")
+        if wjreg == 0:
+            return None
+    spec = opts.get("wjreg_cmpt", "mean")
+    if isinstance(spec, str):
+        if spec != "mean":
+            raise ValueError(f"wjreg_cmpt {spec!r} is not supported; give 'mean' or one number per jreg_cmpt")
+        weights = np.full(len(names), 1.0 / len(names))
+    else:
+        weights = np.asarray(_as_list(spec), dtype=float)
+        if weights.shape != (len(names),):
+            raise ValueError(f"wjreg_cmpt has {weights.size} values but jreg_cmpt has {len(names)}")
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(f"wjreg_cmpt must be finite and non-negative, got {weights.tolist()}")
+    cmpt = dict.fromkeys(JREG_NAMES, 0.0)
+    for name, w in zip(names, weights, strict=True):
+        cmpt[name] += float(w)
+    return {"jreg_cmpt": names, "wjreg_cmpt": weights, "wjreg": wjreg, "weights": cmpt}
+
+
+def neighbours(network, nrow: int, ncol: int) -> np.ndarray:
+    """(4, nac) 1-based neighbours (previous/next row, previous/next column) of each ordered active cell."""
+    index = np.full((nrow, ncol), -1, dtype=np.int64)
+    index[network.rows, network.cols] = np.arange(network.nac)
+    own = np.arange(network.nac)
+    out = np.empty((4, network.nac), dtype=np.int64)
+    for i, (dr, dc) in enumerate(((-1, 0), (1, 0), (0, -1), (0, 1))):
+        r, c = network.rows + dr, network.cols + dc
+        inside = (r >= 0) & (r < nrow) & (c >= 0) & (c < ncol)
+        nb = np.full(network.nac, -1, dtype=np.int64)
+        nb[inside] = index[r[inside], c[inside]]
+        out[i] = np.where(nb >= 0, nb, own)
+    return out + 1
+
+
+def attach(model, control, fcost, reg: dict, x0: np.ndarray, mapping: str) -> None:
+    """Give the Fortran cost options the controlled maps, their priors phi(x0) and the neighbours."""
+    if reg["weights"]["prior"] > 0 and mapping not in ("uniform", "distributed"):
+        raise ValueError(f"jreg_cmpt 'prior' is defined here on uniform and distributed controls, not on "
+                         f"mapping={mapping!r}; use 'smoothing' or 'hard-smoothing'")
+    net = model._network
+    params, states = model.rr_parameters, model.rr_initial_states
+    np_, ns = len(params.keys), len(states.keys)
+    # The prior is the starting point of the calibration as the model maps see it.
+    saved = (params.values.copy(), states.values.copy())
+    control.load_x(x0)
+    prior = np.concatenate([params.values[net.rows, net.cols, :], states.values[net.rows, net.cols, :]], axis=1)
+    params.values[...], states.values[...] = saved
+    model._sync_parameters()
+
+    weight = np.zeros(np_ + ns)
+    cell_weight = 1.0 / net.nac if mapping == "uniform" else 1.0
+    for name, kind in zip(control.names, control.kinds, strict=True):
+        f = params.index(name) if kind == "rr_parameters" else np_ + states.index(name)
+        weight[f] = cell_weight
+    fcore.md_cost_options.cost_options_alloc_reg(fcost, net.nac, np_ + ns)
+    fcost.reg_weight[:] = weight
+    fcost.prior[...] = prior
+    fcost.neighbour[...] = neighbours(net, model.mesh.nrow, model.mesh.ncol)
+    fcost.wprior = reg["weights"]["prior"]
+    fcost.wsmoothing = reg["weights"]["smoothing"]
+    fcost.whard_smoothing = reg["weights"]["hard-smoothing"]
+    fcost.wjreg = reg["wjreg"] if not isinstance(reg["wjreg"], str) else 0.0
+
+
+def lcurve_choice(wjreg, jobs, jreg) -> tuple[float, np.ndarray]:
+    """Weight at the corner of the L-curve: the point farthest from the chord joining its ends."""
+    jobs, jreg = np.asarray(jobs, float), np.asarray(jreg, float)
+
+    def unit(v):
+        span = v.max() - v.min()
+        return (v - v.min()) / span if span > 0 else np.zeros_like(v)
+
+    x, y = unit(jreg), unit(jobs)
+    dx, dy = x[-1] - x[0], y[-1] - y[0]
+    norm = np.hypot(dx, dy)
+    distance = np.full(x.size, np.nan)
+    if norm > 0:
+        distance[1:-1] = np.abs(dy * (x[1:-1] - x[0]) - dx * (y[1:-1] - y[0])) / norm
+    best = int(np.nanargmax(distance)) if np.any(np.isfinite(distance)) else 0
+    return float(np.asarray(wjreg)[best]), distance
+
+
+def run_cycles(calibrate, fcost, reg: dict, log):
+    """Calibrate with the requested wjreg; 'fast' and 'lcurve' first calibrate to choose it.
+
+    `calibrate()` restarts from the first guess and returns (result, jobs, jreg, cost, jobs_start).
+    Returns (result of the final calibration, lcurve record or None).
+    """
+    if not isinstance(reg["wjreg"], str):
+        fcost.wjreg = reg["wjreg"]
+        return calibrate()[0], None
+    label = "FAST" if reg["wjreg"] == "fast" else "L-CURVE"
+    log(f"    {label} WJREG CYCLE 1")
+    fcost.wjreg = 0.0
+    _, jobs1, jreg1, cost1, jobs0 = calibrate()
+    if not jreg1 > 0:
+        raise ValueError(f"wjreg={reg['wjreg']!r} needs a regularization term that moves away from zero during "
+                         f"calibration; J_reg stayed {jreg1} with jreg_cmpt {reg['jreg_cmpt']}")
+    fast = max((jobs0 - jobs1) / jreg1, 0.0)
+    record = None
+    if reg["wjreg"] == "fast":
+        chosen = fast
+    else:
+        weights, jobs, jregs, costs = [0.0], [jobs1], [jreg1], [cost1]
+        for cycle, power in enumerate(LCURVE_POWERS, start=2):
+            log(f"    L-CURVE WJREG CYCLE {cycle}")
+            fcost.wjreg = fast * 10.0 ** (LCURVE_LOG10_STEP * power)
+            _, j_obs, j_reg, cost, _ = calibrate()
+            weights.append(float(fcost.wjreg))
+            jobs.append(j_obs)
+            jregs.append(j_reg)
+            costs.append(cost)
+        chosen, distance = lcurve_choice(weights, jobs, jregs)
+        record = {"wjreg_opt": chosen, "wjreg_approx": fast, "distance": distance, "cost": np.array(costs),
+                  "jobs": np.array(jobs), "jreg": np.array(jregs), "wjreg": np.array(weights)}
+    log(f"    {label} WJREG LAST CYCLE. wjreg: {chosen:.5e}")
+    fcost.wjreg = chosen
+    return calibrate()[0], record
