@@ -4,6 +4,7 @@ module md_cost
     use md_kinds, only: rk, sp
     use md_cost_options, only: CostOptionsDT
     use md_metrics
+    use md_signatures
     implicit none
     private
     public :: observation_cost
@@ -27,8 +28,12 @@ contains
             n = n + 1
             jg(n) = 0._rk
             do c = 1, options%njobs
-                call metric_cost(options%jobs_metric(c), qsim(g, :), qobs(g, :), &
-                                 options%end_warmup + 1, jc)
+                if (is_signature(options%jobs_metric(c))) then
+                    call signature_cost(options, options%jobs_metric(c), g, qsim(g, :), qobs(g, :), jc)
+                else
+                    call metric_cost(options%jobs_metric(c), qsim(g, :), qobs(g, :), &
+                                     options%end_warmup + 1, jc)
+                end if
                 jg(n) = jg(n) + options%wjobs(c)*jc
             end do
             jobs = jobs + options%wgauge(g)*jg(n)

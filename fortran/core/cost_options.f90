@@ -31,6 +31,13 @@ module md_cost_options
         !> (4, nac) neighbours of each ordered active cell: previous row, next row,
         !> previous column, next column; the cell itself where the neighbour is missing.
         integer, allocatable :: neighbour(:, :)
+        !> Flood events of each gauge for the event signatures (md_signatures), found
+        !> by the segmentation of the observed discharge: steps event_start(e, g) ..
+        !> event_end(e, g), and the step of the rainfall peak, for e = 1 .. nevent(g).
+        integer, allocatable :: nevent(:)
+        integer, allocatable :: event_start(:, :)
+        integer, allocatable :: event_end(:, :)
+        integer, allocatable :: event_rain_peak(:, :)
     end type CostOptionsDT
 
 contains
@@ -53,7 +60,24 @@ contains
         if (allocated(this%neighbour)) deallocate (this%neighbour)
         allocate (this%reg_weight(0), this%prior(0, 0), this%neighbour(4, 0))
         this%wjreg = 0._rk
+        call cost_options_alloc_events(this, 1, ng)
     end subroutine cost_options_alloc
+
+    subroutine cost_options_alloc_events(this, max_events, ng)
+        type(CostOptionsDT), intent(inout) :: this
+        integer, intent(in) :: max_events, ng
+
+        if (allocated(this%nevent)) deallocate (this%nevent)
+        if (allocated(this%event_start)) deallocate (this%event_start)
+        if (allocated(this%event_end)) deallocate (this%event_end)
+        if (allocated(this%event_rain_peak)) deallocate (this%event_rain_peak)
+        allocate (this%nevent(max(ng, 1)), this%event_start(max(max_events, 1), max(ng, 1)))
+        allocate (this%event_end(max(max_events, 1), max(ng, 1)), this%event_rain_peak(max(max_events, 1), max(ng, 1)))
+        this%nevent = 0
+        this%event_start = 0
+        this%event_end = 0
+        this%event_rain_peak = 0
+    end subroutine cost_options_alloc_events
 
     subroutine cost_options_alloc_reg(this, nac, nmaps)
         type(CostOptionsDT), intent(inout) :: this

@@ -11,7 +11,9 @@ from smash.optimize import (
     optimize,
     optimize_control_info,
 )
+from smash.signatures import Signatures, hydrograph_segmentation, signatures
 
 __all__ = ["Model", "ForwardRun", "forward_run", "Optimize", "optimize", "default_optimize_options",
-           "optimize_control_info", "BackwardRun", "backward_run", "factory", "io"]
+           "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
+           "hydrograph_segmentation", "factory", "io"]
 __version__ = "0.1.0"

@@ -17,6 +17,7 @@ DEFAULT_COST_OPTIONS = {
     "gauge": "dws",
     "wgauge": "mean",
     "end_warmup": None,
+    "event_seg": None,
 }
 # Keys that only make sense where there is a control vector (optimize, backward_run).
 REGULARIZATION_KEYS = ("jreg_cmpt", "wjreg_cmpt", "wjreg")
@@ -122,5 +123,33 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
             raise ValueError(f"end_warmup {when} is outside the simulation period {s.start_time} -> {s.end_time}")
         end_warmup = int((when - s.start_time).total_seconds() // s.dt)
     fc.end_warmup = end_warmup
+    _attach_events(model, fc, jobs, opts["event_seg"])
     opts.update(jobs_cmpt=jobs, wjobs_cmpt=wjobs, end_warmup=end_warmup)
     return opts, fc
+
+
+def _attach_events(model, fc, jobs, event_seg) -> None:
+    """Flood events of the gauges in the cost, for the event signatures (Eff ... Epf)."""
+    from smash.signatures import EVENT, EVENT_SEG_DEFAULTS, check_event_seg, gauge_events
+
+    if event_seg is not None and not isinstance(event_seg, dict):
+        raise ValueError(f"event_seg must be a dict of {list(EVENT_SEG_DEFAULTS)}, got {event_seg!r}")
+    if not set(jobs) & set(EVENT):
+        if event_seg:
+            check_event_seg(event_seg)
+        return
+    gauges = np.flatnonzero(np.asarray(fc.wgauge)[: model.mesh.ng] > 0)
+    events = gauge_events(model, gauges, event_seg)
+    empty = [str(model.mesh.code[g]) for g in gauges if not events[g]]
+    if empty:
+        raise ValueError(f"No flood event found at gauge(s) {empty} for the event signatures "
+                         f"{[j for j in jobs if j in EVENT]}; lower event_seg['peak_quant'] or "
+                         "drop those signatures")
+    fcore.md_cost_options.cost_options_alloc_events(fc, max(len(e) for e in events.values()), model.mesh.ng)
+    for g, evs in events.items():
+        fc.nevent[g] = len(evs)
+        for e, ev in enumerate(evs):
+            # Fortran steps are 1-based.
+            fc.event_start[e, g] = ev["start"] + 1
+            fc.event_end[e, g] = ev["end"] + 1
+            fc.event_rain_peak[e, g] = ev["rain_peak"] + 1

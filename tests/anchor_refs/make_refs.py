@@ -18,6 +18,8 @@ Sections (``--only``, comma separated; default all):
   regularization  Lez/regularization.npz: J_reg of smash at its calibrated maps (prior,
             smoothing, hard-smoothing, states, uniform), J_reg of a known field, and the
             wjreg 'fast' / 'lcurve' records
+  signatures  Cance/signatures.json: signature tables of the observed discharge, flood events,
+            and the cost of every signature as jobs_cmpt at default parameters
   france    France/sample-zero-gr4-lr.npz + France/timing.json
   timings   timings.json (informative anchor timings on Lez and Cance)
 
@@ -41,7 +43,8 @@ warnings.filterwarnings("ignore")
 
 HYDRO = ["gr4", "gr4_ri", "gr4_ode", "gr5", "gr5_ri", "gr6", "grc", "grd", "loieau", "vic3l"]
 DIST_HYDRO = ["gr4", "gr6", "vic3l", "loieau", "grd"]
-SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "regularization", "france", "timings"]
+SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "regularization", "signatures", "france",
+            "timings"]
 
 # Ranges used to draw spatially varying maps (section "dist"), all inside smash's bounds.
 # (low, high, "log" | "lin"); llr is relative to its default 5*dt/3600.
@@ -504,6 +507,30 @@ def sec_regularization(args, cases):
     for key, value in r.lcurve_wjreg.items():
         rec[f"lcurve_{key}"] = np.asarray(value, dtype=np.float64)
     save(args.out, "Lez/regularization.npz", rec)
+
+
+def sec_signatures(args, cases):
+    case = cases("Cance")
+    model, _ = build(case, "zero-gr4-lr")
+    model.forward_run()
+    names = ["Crc", "Crchf", "Crclf", "Crch2r", "Cfp2", "Cfp10", "Cfp50", "Cfp90",
+             "Eff", "Ebf", "Erc", "Erchf", "Erclf", "Erch2r", "Elt", "Epf"]
+    costs = {}
+    for name in names:
+        costs[name] = float(model.forward_run(cost_options={"jobs_cmpt": name, "gauge": "all"},
+                                              return_options={"cost": True}).cost)
+    sig = smash.signatures(model, domain="obs")
+    seg = smash.hydrograph_segmentation(model)
+    dump_json(args.out, "Cance/signatures.json", {
+        "dataset": "Cance", "structure": "zero-gr4-lr", "smash_version": smash.__version__,
+        "call": "forward_run(cost_options={'jobs_cmpt': name, 'gauge': 'all'}); signatures(model, domain='obs'); "
+                "hydrograph_segmentation(model)",
+        "costs_all_gauges": costs,
+        "cont": json.loads(sig.cont.to_json(orient="records")),
+        "event": json.loads(sig.event.to_json(orient="records", date_format="iso")),
+        "segmentation": json.loads(seg.to_json(orient="records", date_format="iso")),
+    })
+    print("  " + ", ".join(f"{k} {v:.6g}" for k, v in costs.items()), flush=True)
 
 
 def sec_france(args, cases):
