@@ -36,8 +36,12 @@ def worker(data_dir, case, repeat):
         smash.backward_run(model, mapping=mapping, return_options={"cost": True, "grad": True},
                            common_options={"verbose": False})
         gradient.append(time.perf_counter() - t0)
+    try:  # our adjoint's tape high-water mark (smash 1.3 has no such counter)
+        tape_mb = smash.fcore.md_gradient.tape_peak_bytes() / 2**20
+    except AttributeError:
+        tape_mb = float("nan")
     print(json.dumps({"case": case, "forward_s": min(forward), "gradient_s": min(gradient),
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "tape_mb": tape_mb}))
 
 
 from _cases import run_worker  # noqa: E402
@@ -56,7 +60,7 @@ def main():
     if args.worker:
         worker(args.data, args.worker, args.repeat)
         return
-    header = "| case | forward (s) | cost+gradient (s) | gradient/forward | peak MB |"
+    header = "| case | forward (s) | cost+gradient (s) | gradient/forward | peak MB | adjoint tape MB |"
     if args.anchor_python:
         header += " smash 1.3 cost+gradient (s) | smash 1.3 gradient/forward | gradient speed ratio |"
     print(header)
@@ -67,7 +71,7 @@ def main():
             print(f"| {case} | error: {ours['error']} |")
             continue
         row = (f"| {case} | {ours['forward_s']:.4f} | {ours['gradient_s']:.4f} | "
-               f"{ours['gradient_s'] / ours['forward_s']:.2f} | {ours['peak_mb']:.0f} |")
+               f"{ours['gradient_s'] / ours['forward_s']:.2f} | {ours['peak_mb']:.0f} | {ours['tape_mb']:.0f} |")
         if args.anchor_python:
             ref = run_worker(os.path.abspath(__file__), args.anchor_python, args.data, case, args.repeat)
             if "error" in ref:

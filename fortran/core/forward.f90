@@ -75,7 +75,7 @@ contains
         type(OutputDT), intent(inout) :: output
         real(rk), intent(out) :: cost
 
-        integer :: t, g
+        integer :: c, chunk, nchunk
         real(rk) :: jobs, jreg
 
         states = rr_initial_states
@@ -85,7 +85,49 @@ contains
         qsim = 0._rk
         fluxes = 0._rk
 
-        do t = 1, setup%ntime_step
+        ! The adjoint checkpoints each chunk call: the reverse sweep re-runs one
+        ! chunk at a time from its snapshot, so the tape never holds more than
+        ! `chunk` steps (one extra forward run in total).
+        chunk = setup%checkpoint_steps
+        if (chunk <= 0) then
+            ! Smallest chunk with chunk**2 >= ntime_step (Tapenade 3.16 lacks CEILING).
+            chunk = max(1, int(sqrt(real(setup%ntime_step))))
+            if (chunk*chunk < setup%ntime_step) chunk = chunk + 1
+        end if
+        nchunk = (setup%ntime_step + chunk - 1)/chunk
+        do c = 1, nchunk
+            call forward_chunk(setup, mesh, input, (c - 1)*chunk + 1, min(c*chunk, setup%ntime_step), &
+                               nac, ns, ng, nfx, rr_parameters, nn_parameters, states, qsim, qlat, q, qup, &
+                               qlat_prev, q_prev, fluxes, output)
+        end do
+
+        output%q = qsim
+        output%rr_final_states = states
+        call observation_cost(options, qsim, input%qobs, jobs)
+        call regularization_cost(options, rr_parameters, rr_initial_states, jreg)
+        cost = jobs + options%wjreg*jreg
+        output%jobs = jobs
+        output%jreg = jreg
+        output%cost = cost
+    end subroutine forward_loop
+
+    !> Time steps t0 .. t1 of the forward loop.
+    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, rr_parameters, nn_parameters, &
+                             states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        integer, intent(in) :: t0, t1, nac, ns, ng, nfx
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: nn_parameters(:)
+        real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
+        real(rk), intent(inout) :: qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac)
+        real(rk), intent(inout) :: fluxes(nfx, nac)
+        type(OutputDT), intent(inout) :: output
+
+        integer :: t, g
+
+        do t = t0, t1
             ! The kinematic wave scheme couples each step to the previous one.
             qlat_prev = qlat
             q_prev = q
@@ -98,16 +140,7 @@ contains
             end do
             if (output%save_slot(t) > 0) call save_step(setup, output, t, states, qup, q)
         end do
-
-        output%q = qsim
-        output%rr_final_states = states
-        call observation_cost(options, qsim, input%qobs, jobs)
-        call regularization_cost(options, rr_parameters, rr_initial_states, jreg)
-        cost = jobs + options%wjreg*jreg
-        output%jobs = jobs
-        output%jreg = jreg
-        output%cost = cost
-    end subroutine forward_loop
+    end subroutine forward_chunk
 
     !> Snow and hydrological operators of every cell for step t. Cells are
     !> independent here, so the loop runs on all threads.

@@ -1,6 +1,7 @@
 !> Cost gradient and directional derivative through the Tapenade-generated
 !> adjoint and tangent of md_forward::forward_cost (fortran/generated).
 module md_gradient
+    use, intrinsic :: iso_c_binding, only: c_double
     use md_kinds, only: rk
     use md_setup, only: SetupDT
     use md_mesh, only: MeshDT
@@ -14,7 +15,14 @@ module md_gradient
     interface
         subroutine smash_tape_release() bind(c, name="smash_tape_release_")
         end subroutine smash_tape_release
+        function smash_tape_peak_bytes() bind(c, name="smash_tape_peak_bytes_") result(bytes)
+            import :: c_double
+            real(c_double) :: bytes
+        end function smash_tape_peak_bytes
     end interface
+
+    !> Peak tape size (bytes) of the last cost_gradient: the adjoint's memory beyond the forward's.
+    real(rk), save :: last_tape_peak = 0._rk
 
 contains
 
@@ -38,8 +46,16 @@ contains
         call forward_cost_b(setup, mesh, input, options, parameters%rr_parameters, gradient%rr_parameters, &
                             parameters%rr_initial_states, gradient%rr_initial_states, &
                             parameters%nn_parameters, gradient%nn_parameters, output, cost, costb)
+        last_tape_peak = smash_tape_peak_bytes()
         call smash_tape_release()
     end subroutine cost_gradient
+
+    !> Peak tape size in bytes of the last gradient (f90wrap exposes functions, not module variables).
+    function tape_peak_bytes() result(bytes)
+        real(rk) :: bytes
+
+        bytes = last_tape_peak
+    end function tape_peak_bytes
 
     !> cost and its derivative along `direction` (same layout as the parameters).
     subroutine cost_tangent(setup, mesh, input, options, parameters, direction, output, cost, dcost)

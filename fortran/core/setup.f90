@@ -34,6 +34,10 @@ module md_setup
         integer :: nn_nweights = 0
         !> Number of OpenMP threads used over cells (1 = serial).
         integer :: ncpu = 1
+        !> Time steps per checkpointed chunk of the adjoint's time loop (0: about
+        !> sqrt(ntime_step)). The reverse sweep keeps one snapshot of the states per
+        !> chunk and the tape of one chunk, instead of the tape of every step.
+        integer :: checkpoint_steps = 0
     end type SetupDT
 
 end module md_setup

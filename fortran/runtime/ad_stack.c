@@ -24,6 +24,8 @@ typedef struct {
 } byte_stack;
 
 static _Thread_local byte_stack stack = {NULL, 0, 0};
+/* Largest tape size (bytes) since the last release: what a gradient costs in memory. */
+static _Thread_local size_t peak = 0;
 
 static void reserve(size_t extra) {
     if (stack.top + extra <= stack.capacity) return;
@@ -42,6 +44,7 @@ static void push_bytes(const void *src, size_t n) {
     reserve(n);
     memcpy(stack.data + stack.top, src, n);
     stack.top += n;
+    if (stack.top > peak) peak = stack.top;
 }
 
 static void pop_bytes(void *dst, size_t n) {
@@ -60,11 +63,15 @@ static void look_bytes(void *dst, size_t n) {
 /* Bytes currently held by the calling thread's tape (for diagnostics). */
 size_t smash_tape_bytes(void) { return stack.top; }
 
+/* Peak size of the calling thread's tape since its last release. */
+double smash_tape_peak_bytes_(void) { return (double)peak; }
+
 /* Release the calling thread's tape memory (after a gradient). */
 void smash_tape_release_(void) {
     free(stack.data);
     stack.data = NULL;
     stack.top = stack.capacity = 0;
+    peak = 0;
 }
 
 /* Scalars and arrays of each Fortran type, by byte size. */
