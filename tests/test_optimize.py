@@ -1,9 +1,14 @@
 """Calibration on the synthetic catchment: gradients, optimizers, bounds, errors."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import smash
+
+ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +121,23 @@ def test_lez_sbs_follows_smash_13(data_dir):
     np.testing.assert_allclose(opt.iter_cost, smash_13, rtol=1e-5)
     # Control in sbs space (log cp, log ct, asinh kexc, log llr) after iteration 6.
     np.testing.assert_allclose(opt.control_vector, [4.658317, 4.454609, 1.12, 6.1474915], atol=1e-5)
+
+
+@pytest.mark.parametrize("run", [0, 1])
+def test_lez_distributed_lbfgsb_reaches_smash_13(data_dir, run):
+    """Same iteration budget as smash 1.3 (tests/anchor_refs/Lez/lbfgsb.json): J at most 1 % above
+    smash's (our L-BFGS-B is scipy's, smash's its own port), every parameter inside its bounds."""
+    ref = json.loads((ANCHOR / "Lez" / "lbfgsb.json").read_text())["runs"][run]
+    setup, mesh = smash.factory.load_dataset("Lez", path=data_dir)
+    model = smash.Model(setup, mesh)
+    opts = {"termination_crit": {"maxiter": ref["maxiter"]}}
+    calibrated, ret = smash.optimize(model, mapping="distributed", optimizer="lbfgsb", optimize_options=opts,
+                                     common_options={"verbose": False}, return_options={"cost": True})
+    assert ret.cost <= 1.01 * ref["cost"]
+    active = calibrated.mesh.active_cell == 1
+    for name, (low, high) in calibrated.get_rr_parameters_bounds().items():
+        values = calibrated.get_rr_parameters(name)[active]
+        assert np.all((values >= low) & (values <= high)), name
 
 
 def test_sbs_counts_evaluations_as_smash_13(data_dir, capsys):

@@ -20,6 +20,7 @@ Sections (``--only``, comma separated; default all):
             wjreg 'fast' / 'lcurve' records
   signatures  Cance/signatures.json: signature tables of the observed discharge, flood events,
             and the cost of every signature as jobs_cmpt at default parameters
+  lbfgsb    Lez/lbfgsb.json: final J of distributed L-BFGS-B for several iteration budgets
   france    France/sample-zero-gr4-lr.npz + France/timing.json
   timings   timings.json (informative anchor timings on Lez and Cance)
 
@@ -43,8 +44,8 @@ warnings.filterwarnings("ignore")
 
 HYDRO = ["gr4", "gr4_ri", "gr4_ode", "gr5", "gr5_ri", "gr6", "grc", "grd", "loieau", "vic3l"]
 DIST_HYDRO = ["gr4", "gr6", "vic3l", "loieau", "grd"]
-SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "regularization", "signatures", "france",
-            "timings"]
+SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "regularization", "signatures", "lbfgsb",
+            "france", "timings"]
 
 # Ranges used to draw spatially varying maps (section "dist"), all inside smash's bounds.
 # (low, high, "log" | "lin"); llr is relative to its default 5*dt/3600.
@@ -531,6 +532,24 @@ def sec_signatures(args, cases):
         "segmentation": json.loads(seg.to_json(orient="records", date_format="iso")),
     })
     print("  " + ", ".join(f"{k} {v:.6g}" for k, v in costs.items()), flush=True)
+
+
+def sec_lbfgsb(args, cases):
+    case = cases("Lez")
+    model, _ = build(case, "zero-gr4-lr")
+    runs = []
+    for maxiter in (10, 30):
+        m, r = smash.optimize(model, mapping="distributed", optimizer="lbfgsb",
+                              optimize_options={"termination_crit": {"maxiter": maxiter}},
+                              return_options={"cost": True, "n_iter": True}, common_options={"verbose": False})
+        runs.append({"maxiter": maxiter, "cost": float(r.cost), "n_iter": int(r.n_iter)})
+        print(f"  maxiter {maxiter}: J {r.cost:.6g} after {r.n_iter} iterations", flush=True)
+    dump_json(args.out, "Lez/lbfgsb.json", {
+        "dataset": "Lez", "structure": "zero-gr4-lr", "smash_version": smash.__version__,
+        "call": "optimize(model, mapping='distributed', optimizer='lbfgsb', "
+                "optimize_options={'termination_crit': {'maxiter': maxiter}})",
+        "runs": runs,
+    })
 
 
 def sec_france(args, cases):
