@@ -65,10 +65,10 @@ def _model(hydrological, routing="lr", snow="zero", ncell=5, ndays=60, seed=0):
     return model
 
 
-def _gradient_and_tangent(model, direction_p, direction_s, direction_n):
+def _gradient_and_tangent(model, direction_p, direction_s, direction_n, cost_options=None):
     from smash.cost_options import build_cost_options
 
-    _, fc = build_cost_options(model, {"gauge": "all"})
+    _, fc = build_cost_options(model, cost_options or {"gauge": "all"})
     model._sync_parameters()
     s, net = model._structure, model._network
     fo = fcore.md_output.OutputDT()
@@ -126,4 +126,38 @@ def test_adjoint_dot_product_and_finite_differences(snow, hydrological, routing)
 
     eps = 1e-4
     fd = (cost_at(eps) - cost_at(-eps)) / (2 * eps)
+    assert fd == pytest.approx(adjoint, rel=1e-5, abs=1e-9)
+
+
+COST_VARIANTS = [
+    {"jobs_cmpt": ["nse", "kge"], "jobs_cmpt_tfm": ["sqrt", "inv"]},
+    {"jobs_cmpt": ["mae", "mape", "rmse", "lgrm", "nnse"], "wjobs_cmpt": "median", "end_warmup": "2020-01-20"},
+    {"jobs_cmpt": ["mse", "kge"], "jobs_cmpt_tfm": "inv", "wjobs_cmpt": [0.3, 0.7]},
+]
+
+
+@pytest.mark.parametrize("cost_options", COST_VARIANTS, ids=[str(c) for c in COST_VARIANTS])
+def test_adjoint_of_cost_variants(cost_options):
+    """Transforms, quantile aggregation and warm-up go through the same generated adjoint."""
+    model = _model("gr4", "lr")
+    net = model._network
+    rng = np.random.default_rng(2)
+    p0 = model.rr_parameters.values[net.rows, net.cols]
+    s0 = model.rr_initial_states.values[net.rows, net.cols]
+    dp = p0 * rng.uniform(-1, 1, size=p0.shape) * 1e-1
+    ds = s0 * rng.uniform(-1, 1, size=s0.shape) * 1e-1
+    model._sync_parameters()
+    n0 = np.array(model._fparams.nn_parameters)
+    dn = np.zeros_like(n0)
+    cost, gp, gs, _, _, dcost, fc, fo = _gradient_and_tangent(model, dp, ds, dn, cost_options)
+    adjoint = float(np.sum(gp * dp) + np.sum(gs * ds))
+    assert dcost == pytest.approx(adjoint, rel=1e-10, abs=1e-14)
+
+    def cost_at(eps):
+        model._fparams.rr_parameters[...] = p0 + eps * dp
+        model._fparams.rr_initial_states[...] = s0 + eps * ds
+        fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo)
+        return fo.cost
+
+    fd = (cost_at(1e-4) - cost_at(-1e-4)) / 2e-4
     assert fd == pytest.approx(adjoint, rel=1e-5, abs=1e-9)

@@ -180,3 +180,17 @@ def test_hybrid_net_is_trained_by_lbfgsb_and_left_out_of_sbs():
             costs.append(m.forward_run(return_options={"cost": True}).cost)
         # float32 storage of the net perturbs eps itself: compare at 1e-3 relative.
         assert (costs[0] - costs[1]) / (2 * eps) == pytest.approx(ret.grad[k], rel=2e-2, abs=1e-6)
+
+
+def test_quantile_of_cost_terms_and_transform_errors(synthetic):
+    model = synthetic.copy()
+    terms = [model.forward_run(cost_options={"jobs_cmpt": j}, return_options={"cost": True}).cost
+             for j in ("nse", "kge", "rmse")]
+    for name, q in (("median", 0.5), ("lquartile", 0.25), ("uquartile", 0.75)):
+        cost = model.forward_run(cost_options={"jobs_cmpt": ["nse", "kge", "rmse"], "wjobs_cmpt": name},
+                                 return_options={"cost": True}).cost
+        assert cost == pytest.approx(np.quantile(terms, q), rel=1e-12)
+    with pytest.raises(ValueError, match="Unknown jobs_cmpt_tfm"):
+        model.forward_run(cost_options={"jobs_cmpt_tfm": "log"})
+    with pytest.raises(ValueError, match="jobs_cmpt_tfm has 2 values but jobs_cmpt has 1"):
+        model.forward_run(cost_options={"jobs_cmpt_tfm": ["sqrt", "inv"]})

@@ -157,3 +157,19 @@ def test_cost_functions_match_smash_13(data_dir, cost_options, expected):
     cost = model.forward_run(cost_options=cost_options, return_options={"cost": True}).cost
     # smash 1.3 accumulates in float32: agreement to a few 1e-7 relative is its precision.
     assert cost == pytest.approx(expected, rel=1e-5)
+
+
+def _tfm_cases():
+    import json
+
+    results = json.loads((ANCHOR / "Lez" / "costs_tfm.json").read_text())["results"]
+    return [pytest.param(r["cost_options"], r["cost"], id=str(r["cost_options"])) for r in results]
+
+
+@pytest.mark.parametrize("cost_options, expected", _tfm_cases())
+def test_transformed_costs_match_smash_13(data_dir, cost_options, expected):
+    """jobs_cmpt_tfm 'sqrt' / 'inv' (q + 1 % of the mean observed flow). 1/q amplifies smash's float32
+    rounding of low flows: 2e-5 relative."""
+    model = _model(data_dir, "Lez", "zero-gr4-lr")
+    cost = model.forward_run(cost_options=cost_options, return_options={"cost": True}).cost
+    assert cost == pytest.approx(expected, rel=2e-5)

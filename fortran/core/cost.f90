@@ -1,5 +1,5 @@
 !> Observation cost J_obs = sum_g wgauge(g) * J_g, J_g = sum_c wjobs(c) * j_c(g),
-!> or a quantile of the J_g (smash's 'median', 'lquartile', 'uquartile').
+!> or a quantile of the J_g / of the j_c (smash's 'median', 'lquartile', 'uquartile').
 module md_cost
     use md_kinds, only: rk, sp
     use md_cost_options, only: CostOptionsDT
@@ -17,46 +17,64 @@ contains
         real(sp), intent(in) :: qobs(:, :)   !< (ng, ntime_step)
         real(rk), intent(out) :: jobs
 
-        integer :: g, c, n, i, j
-        real(rk) :: jc, position, swap
-        real(rk) :: jg(size(qsim, 1))
+        integer :: g, c, n
+        real(rk) :: jg(size(qsim, 1)), jc(options%njobs)
 
         n = 0
         jobs = 0._rk
         do g = 1, size(qsim, 1)
             if (options%wgauge(g) == 0._rk) cycle
             n = n + 1
-            jg(n) = 0._rk
             do c = 1, options%njobs
                 if (is_signature(options%jobs_metric(c))) then
-                    call signature_cost(options, options%jobs_metric(c), g, qsim(g, :), qobs(g, :), jc)
+                    call signature_cost(options, options%jobs_metric(c), g, qsim(g, :), qobs(g, :), jc(c))
                 else
-                    call metric_cost(options%jobs_metric(c), qsim(g, :), qobs(g, :), &
-                                     options%end_warmup + 1, jc)
+                    call metric_cost(options%jobs_metric(c), options%jobs_tfm(c), qsim(g, :), qobs(g, :), &
+                                     options%end_warmup + 1, jc(c))
                 end if
-                jg(n) = jg(n) + options%wjobs(c)*jc
             end do
+            if (options%jobs_quantile > 0._rk) then
+                call quantile_of(jc, options%njobs, options%jobs_quantile, jg(n))
+            else
+                ! An explicit loop: with SUM over an array expression Tapenade
+                ! makes the (constant) weights active.
+                jg(n) = 0._rk
+                do c = 1, options%njobs
+                    jg(n) = jg(n) + options%wjobs(c)*jc(c)
+                end do
+            end if
             jobs = jobs + options%wgauge(g)*jg(n)
         end do
-        if (options%gauge_quantile <= 0._rk .or. n == 0) return
+        if (options%gauge_quantile > 0._rk .and. n > 0) call quantile_of(jg, n, options%gauge_quantile, jobs)
+    end subroutine observation_cost
 
-        ! Quantile of the per-gauge costs: sort (few gauges), then interpolate.
+    !> Quantile q of values(1:n), linear interpolation between order statistics.
+    !> values is sorted in place (few items: gauges or cost terms).
+    subroutine quantile_of(values, n, q, result)
+        real(rk), intent(inout) :: values(:)
+        integer, intent(in) :: n
+        real(rk), intent(in) :: q
+        real(rk), intent(out) :: result
+
+        integer :: i, j
+        real(rk) :: position, swap
+
         do i = 1, n - 1
             do j = 1, n - i
-                if (jg(j) > jg(j + 1)) then
-                    swap = jg(j)
-                    jg(j) = jg(j + 1)
-                    jg(j + 1) = swap
+                if (values(j) > values(j + 1)) then
+                    swap = values(j)
+                    values(j) = values(j + 1)
+                    values(j + 1) = swap
                 end if
             end do
         end do
-        position = options%gauge_quantile*(n - 1) + 1._rk
-        i = min(int(position), n - 1)
         if (n == 1) then
-            jobs = jg(1)
-        else
-            jobs = jg(i) + (position - i)*(jg(i + 1) - jg(i))
+            result = values(1)
+            return
         end if
-    end subroutine observation_cost
+        position = q*(n - 1) + 1._rk
+        i = min(int(position), n - 1)
+        result = values(i) + (position - i)*(values(i + 1) - values(i))
+    end subroutine quantile_of
 
 end module md_cost

@@ -9,6 +9,10 @@ module md_cost_options
         !> Metric ids (METRIC_* of md_registry) and their weights.
         integer, allocatable :: jobs_metric(:)
         real(rk), allocatable :: wjobs(:)
+        !> Discharge transform of each term (md_metrics TFM_*).
+        integer, allocatable :: jobs_tfm(:)
+        !> 0: J_g = sum_c wjobs(c) j_c. In (0, 1): J_g is that quantile of the j_c.
+        real(rk) :: jobs_quantile = 0._rk
         !> Weight of each gauge in J (0 = gauge not in the cost).
         real(rk), allocatable :: wgauge(:)
         !> Steps 1 .. end_warmup are simulated but not scored.
@@ -48,9 +52,12 @@ contains
 
         if (allocated(this%jobs_metric)) deallocate (this%jobs_metric)
         if (allocated(this%wjobs)) deallocate (this%wjobs)
+        if (allocated(this%jobs_tfm)) deallocate (this%jobs_tfm)
         if (allocated(this%wgauge)) deallocate (this%wgauge)
         this%njobs = njobs
-        allocate (this%jobs_metric(njobs), this%wjobs(njobs), this%wgauge(max(ng, 1)))
+        allocate (this%jobs_metric(njobs), this%wjobs(njobs), this%wgauge(max(ng, 1)), this%jobs_tfm(njobs))
+        this%jobs_tfm = 0
+        this%jobs_quantile = 0._rk
         this%jobs_metric = 1
         this%wjobs = 1._rk
         this%wgauge = 0._rk

@@ -8,19 +8,34 @@ module md_metrics
     implicit none
     private
     public :: metric_cost
+    !> Discharge transforms (jobs_cmpt_tfm).
+    integer, parameter, public :: TFM_KEEP = 0, TFM_SQRT = 1, TFM_INV = 2
 
 contains
 
-    subroutine metric_cost(metric, qsim, qobs, t0, j)
+    subroutine metric_cost(metric, tfm, qsim, qobs, t0, j)
         integer, intent(in) :: metric
+        !> Transform of both series first: 0 keep, 1 sqrt(q + eps), 2 1/(q + eps), with
+        !> eps = 1 % of the mean observed flow (smash 1.3's jobs_cmpt_tfm, black-box checked).
+        integer, intent(in) :: tfm
         real(rk), intent(in) :: qsim(:)
         real(sp), intent(in) :: qobs(:)
         integer, intent(in) :: t0          !< first scored step
         real(rk), intent(out) :: j
 
         integer :: t, n
-        real(rk) :: o, s, mo, ms, sse, var_o, var_s, cov, sabs, srel, slog, r, a, b
+        real(rk) :: o, s, mo, ms, sse, var_o, var_s, cov, sabs, srel, slog, r, a, b, eps
 
+        eps = 0._rk
+        if (tfm /= TFM_KEEP) then
+            n = 0
+            do t = t0, size(qsim)
+                if (qobs(t) < 0._sp) cycle
+                n = n + 1
+                eps = eps + real(qobs(t), rk)
+            end do
+            if (n > 0) eps = 0.01_rk*eps/n
+        end if
         ! Two passes (means, then centred sums) keep 1 - NSE accurate when the
         ! fit is good and the errors are small next to the flows.
         n = 0
@@ -29,8 +44,8 @@ contains
         do t = t0, size(qsim)
             if (qobs(t) < 0._sp) cycle
             n = n + 1
-            mo = mo + real(qobs(t), rk)
-            ms = ms + qsim(t)
+            mo = mo + transformed(tfm, real(qobs(t), rk), eps)
+            ms = ms + transformed(tfm, qsim(t), eps)
         end do
         j = 0._rk
         if (n == 0) return
@@ -41,8 +56,8 @@ contains
         sabs = 0._rk; srel = 0._rk; slog = 0._rk
         do t = t0, size(qsim)
             if (qobs(t) < 0._sp) cycle
-            o = real(qobs(t), rk)
-            s = qsim(t)
+            o = transformed(tfm, real(qobs(t), rk), eps)
+            s = transformed(tfm, qsim(t), eps)
             sse = sse + (s - o)**2
             var_o = var_o + (o - mo)**2
             var_s = var_s + (s - ms)**2
@@ -76,5 +91,20 @@ contains
             j = slog
         end select
     end subroutine metric_cost
+
+    pure function transformed(tfm, q, eps) result(v)
+        integer, intent(in) :: tfm
+        real(rk), intent(in) :: q, eps
+        real(rk) :: v
+
+        select case (tfm)
+        case (TFM_SQRT)
+            v = sqrt(q + eps)
+        case (TFM_INV)
+            v = 1._rk/(q + eps)
+        case default
+            v = q
+        end select
+    end function transformed
 
 end module md_metrics

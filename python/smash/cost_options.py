@@ -8,12 +8,18 @@ from smash import fcore
 from smash.model_setup import parse_time
 from smash.registry import metric_names
 
-# Aggregations of the per-gauge costs by a quantile instead of a weighted sum.
+# Aggregations of the per-gauge costs (wgauge) or of the terms of one gauge (wjobs_cmpt) by a
+# quantile instead of a weighted sum. smash 1.3 returns the negated value for wjobs_cmpt
+# quantiles (a sign slip: J < 0); we return the quantile itself.
 GAUGE_QUANTILES = {"median": 0.5, "lquartile": 0.25, "uquartile": 0.75}
+# Discharge transforms of the efficiency metrics, in md_metrics TFM_* order.
+TRANSFORMS = ("keep", "sqrt", "inv")
+METRICS_WITH_TFM = ("nse", "nnse", "kge", "mae", "mape", "mse", "rmse", "lgrm")
 
 DEFAULT_COST_OPTIONS = {
     "jobs_cmpt": "nse",
     "wjobs_cmpt": "mean",
+    "jobs_cmpt_tfm": "keep",
     "gauge": "dws",
     "wgauge": "mean",
     "end_warmup": None,
@@ -33,7 +39,7 @@ def _weights(spec, n, what):
     if isinstance(spec, str):
         if spec == "mean":
             return np.full(n, 1.0 / n)
-        valid = "'mean', 'median', 'lquartile', 'uquartile'" if what == "wgauge" else "'mean'"
+        valid = "'mean', 'median', 'lquartile', 'uquartile'"
         raise ValueError(f"{what} {spec!r} is not supported; give {valid} or one number per item")
     w = np.asarray(_as_list(spec), dtype=float)
     if w.shape != (n,):
@@ -100,13 +106,28 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
     bad = [j for j in jobs if j not in valid]
     if bad:
         raise ValueError(f"Unknown jobs_cmpt {bad}; choose among {valid}")
-    wjobs = _weights(opts["wjobs_cmpt"], len(jobs), "wjobs_cmpt")
+    quantile_jobs = isinstance(opts["wjobs_cmpt"], str) and opts["wjobs_cmpt"] in GAUGE_QUANTILES
+    wjobs = np.full(len(jobs), 1.0) if quantile_jobs else _weights(opts["wjobs_cmpt"], len(jobs), "wjobs_cmpt")
+    tfm = [str(t) for t in _as_list(opts["jobs_cmpt_tfm"])]
+    if len(tfm) == 1:
+        tfm = tfm * len(jobs)
+    if len(tfm) != len(jobs):
+        raise ValueError(f"jobs_cmpt_tfm has {len(tfm)} values but jobs_cmpt has {len(jobs)}")
+    bad = [t for t in tfm if t not in TRANSFORMS]
+    if bad:
+        raise ValueError(f"Unknown jobs_cmpt_tfm {bad}; choose among {list(TRANSFORMS)}")
+    on_signatures = [j for j, t in zip(jobs, tfm, strict=True) if t != "keep" and j not in METRICS_WITH_TFM]
+    if on_signatures:
+        raise ValueError(f"jobs_cmpt_tfm applies to efficiency metrics, not to the signatures {on_signatures}")
 
     fc = fcore.md_cost_options.CostOptionsDT()
     ng = model.mesh.ng
     fcore.md_cost_options.cost_options_alloc(fc, len(jobs), ng)
     fc.jobs_metric[:] = [valid.index(j) + 1 for j in jobs]
     fc.wjobs[:] = wjobs
+    fc.jobs_tfm[:] = [TRANSFORMS.index(t) for t in tfm]
+    if quantile_jobs:
+        fc.jobs_quantile = GAUGE_QUANTILES[opts["wjobs_cmpt"]]
     if ng:
         gauges = resolve_gauges(model, opts["gauge"])
         if isinstance(opts["wgauge"], str) and opts["wgauge"] in GAUGE_QUANTILES:
@@ -124,7 +145,7 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
         end_warmup = int((when - s.start_time).total_seconds() // s.dt)
     fc.end_warmup = end_warmup
     _attach_events(model, fc, jobs, opts["event_seg"])
-    opts.update(jobs_cmpt=jobs, wjobs_cmpt=wjobs, end_warmup=end_warmup)
+    opts.update(jobs_cmpt=jobs, wjobs_cmpt=wjobs, jobs_cmpt_tfm=tfm, end_warmup=end_warmup)
     return opts, fc
 
 

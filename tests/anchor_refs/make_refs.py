@@ -15,6 +15,8 @@ Sections (``--only``, comma separated; default all):
             initial-state maps
   missing   Lez/missing-zero-gr4-lr.npz, prcp / pet set to -99 on fixed (cell, step) sets
   costs     Lez/costs.json, cost values for several cost_options
+  tfm       Lez/costs_tfm.json, costs with jobs_cmpt_tfm (a fresh model per call: smash 1.3
+            transforms the series in place, so a second call would see them transformed)
   regularization  Lez/regularization.npz: J_reg of smash at its calibrated maps (prior,
             smoothing, hard-smoothing, states, uniform), J_reg of a known field, and the
             wjreg 'fast' / 'lcurve' records
@@ -44,8 +46,8 @@ warnings.filterwarnings("ignore")
 
 HYDRO = ["gr4", "gr4_ri", "gr4_ode", "gr5", "gr5_ri", "gr6", "grc", "grd", "loieau", "vic3l"]
 DIST_HYDRO = ["gr4", "gr6", "vic3l", "loieau", "grd"]
-SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "regularization", "signatures", "lbfgsb",
-            "france", "timings"]
+SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "tfm", "regularization", "signatures",
+            "lbfgsb", "france", "timings"]
 
 # Ranges used to draw spatially varying maps (section "dist"), all inside smash's bounds.
 # (low, high, "log" | "lin"); llr is relative to its default 5*dt/3600.
@@ -449,6 +451,32 @@ def _first_logged_cost(model, **kwargs):
     with contextlib.redirect_stdout(buf):
         smash.optimize(model, common_options={"verbose": True}, **kwargs)
     return float(re.search(r"J = ([0-9.e+-]+)", buf.getvalue()).group(1))
+
+
+def sec_tfm(args, cases):
+    case = cases("Lez")
+    combos = [
+        {"jobs_cmpt": "nse", "jobs_cmpt_tfm": "sqrt"},
+        {"jobs_cmpt": "nse", "jobs_cmpt_tfm": "inv"},
+        {"jobs_cmpt": "kge", "jobs_cmpt_tfm": "inv", "gauge": "all"},
+        {"jobs_cmpt": "lgrm", "jobs_cmpt_tfm": "sqrt", "gauge": "all"},
+        {"jobs_cmpt": "rmse", "jobs_cmpt_tfm": "inv", "gauge": "all", "end_warmup": "2012-10-01"},
+        {"jobs_cmpt": ["nse", "kge"], "jobs_cmpt_tfm": ["keep", "sqrt"], "gauge": "all"},
+        {"jobs_cmpt": ["kge", "lgrm"], "jobs_cmpt_tfm": ["keep", "inv"], "gauge": "all"},
+    ]
+    records = []
+    for co in combos:
+        model, _ = build(case, "zero-gr4-lr")
+        ret = model.forward_run(return_options={"cost": True}, cost_options=dict(co))
+        records.append({"cost_options": co, "cost": float(ret.cost)})
+        print(f"  {json.dumps(co)} -> {ret.cost}", flush=True)
+    dump_json(args.out, "Lez/costs_tfm.json", {
+        "dataset": "Lez", "structure": "zero-gr4-lr", "smash_version": smash.__version__,
+        "call": "fresh model per entry; model.forward_run(return_options={'cost': True}, cost_options=cost_options)",
+        "note": "only combinations where smash 1.3's in-place transform cannot change the result (the transformed "
+                "component last, or a single one)",
+        "results": records,
+    })
 
 
 def sec_regularization(args, cases):
