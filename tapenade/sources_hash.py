@@ -27,6 +27,8 @@ def source_list():
 def sources_hash() -> str:
     digest = hashlib.sha256()
     digest.update(" ".join(OPTIONS).encode())
+    # The script's own rewriting of Tapenade's output (OpenMP of the cell sweeps) is part of the recipe.
+    digest.update((ROOT / "tapenade" / "generate.py").read_bytes())
     for rel in source_list():
         path = ROOT / (REGISTRY if rel == "@registry" else rel)
         digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")

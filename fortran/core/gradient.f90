@@ -37,7 +37,7 @@ contains
         type(ParametersDT), intent(inout) :: gradient
         real(rk), intent(out) :: cost
 
-        real(rk) :: costb
+        real(rk) :: costb, peak
 
         costb = 1._rk
         gradient%rr_parameters = 0._rk
@@ -46,8 +46,13 @@ contains
         call forward_cost_b(setup, mesh, input, options, parameters%rr_parameters, gradient%rr_parameters, &
                             parameters%rr_initial_states, gradient%rr_initial_states, &
                             parameters%nn_parameters, gradient%nn_parameters, output, cost, costb)
-        last_tape_peak = smash_tape_peak_bytes()
+        ! Every thread of the cell sweeps kept a tape: add up their peaks, free them all.
+        peak = 0._rk
+        !$omp parallel num_threads(max(setup%ncpu, 1)) if (setup%ncpu > 1) reduction(+:peak)
+        peak = peak + smash_tape_peak_bytes()
         call smash_tape_release()
+        !$omp end parallel
+        last_tape_peak = peak
     end subroutine cost_gradient
 
     !> Peak tape size in bytes of the last gradient (f90wrap exposes functions, not module variables).

@@ -322,7 +322,8 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
     else:
         control = _build_control(model, mapping, options)
-    model._fsetup.ncpu = 1  # the generated adjoint runs serially
+    # The adjoint's cell sweeps run on ncpu threads too (hybrid nets excepted).
+    model._fsetup.ncpu = common["ncpu"]
     x0 = control.x_from_model()
     if cost_opts["reg"]:
         regularization.attach(model, control, fcost, cost_opts["reg"], x0, mapping)
@@ -453,7 +454,8 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
                  cost_options=None, common_options=None, return_options=None):
     if diff_target != "j":
         raise ValueError(f"diff_target {diff_target!r} is not supported yet: only 'j' (the cost)")
-    check_common_options(common_options)
+    common = check_common_options(common_options)
+    model._fsetup.ncpu = common["ncpu"]
     options = dict(optimize_options or {})
     options.setdefault("control_tfm", "keep")
     optimizer, options = _check_options(model, mapping, optimizer or "lbfgsb", options)

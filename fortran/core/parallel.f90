@@ -1,0 +1,31 @@
+!> Work sharing that the adjoint can rely on. The generated adjoint's forward
+!> sweep pushes each cell's values on the tape of the thread that computed it
+!> and the reverse sweep pops them: both sweeps must give every thread the
+!> same cells, which `cell_block` does by a fixed contiguous split of 1..n
+!> (an OpenMP `do` over a reversed loop would hand out the blocks the other way).
+module md_parallel
+    implicit none
+    private
+    public :: cell_block
+
+contains
+
+    subroutine cell_block(n, first, last)
+        !$ use omp_lib, only: omp_get_thread_num, omp_get_num_threads
+        integer, intent(in) :: n
+        integer, intent(out) :: first, last
+
+        integer :: id, nthreads, base, extra
+
+        id = 0
+        nthreads = 1
+        !$ id = omp_get_thread_num()
+        !$ nthreads = omp_get_num_threads()
+        base = n/nthreads
+        extra = mod(n, nthreads)
+        first = id*base + min(id, extra) + 1
+        last = first + base - 1
+        if (id < extra) last = last + 1
+    end subroutine cell_block
+
+end module md_parallel
