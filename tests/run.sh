@@ -11,7 +11,7 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q '.[test]'
-.venv/bin/python -m ruff check python tests bench
+.venv/bin/python -m ruff check python tests bench tapenade fortran
 # Run from tests/ so that `import smash` finds the installed build, not python/.
 cd tests
 ../.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
