@@ -19,8 +19,10 @@ FAMILIES = ("snow", "hydrological", "routing")
 @functools.cache
 def registry() -> dict:
     path = os.path.join(os.path.dirname(__file__), "structures.yaml")
+    # libyaml's loader when present: the pure-Python one took 0.09 s of every first Model.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path) as f:
-        return yaml.safe_load(f)
+        return yaml.load(f, Loader=loader)
 
 
 def module_names(family: str) -> list[str]:
