@@ -33,26 +33,26 @@ contains
         end if
     end function powr
 
-    !> Fraction of potential evaporation the upper layer delivers when
-    !> only part of the cell is saturated.
-    pure function arno_beta(i0, im, b) result(beta)
-        real(rk), intent(in) :: i0, im, b
+    !> Fraction of potential evaporation the upper layer delivers when only part
+    !> of the cell is saturated, from u = (1 - h)**(1/(1+b)) (so i0/im = 1 - u):
+    !> the saturated fraction is 1 - (1 - i0/im)**b = 1 - u**b and dry**(1/b) = u,
+    !> so the whole series needs the one power u already computed.
+    pure function arno_beta(u, ub, b) result(beta)
+        real(rk), intent(in) :: u    !< (1 - h)**(1/(1+b))
+        real(rk), intent(in) :: ub   !< u**b, the dry fraction
+        real(rk), intent(in) :: b
         real(rk) :: beta
 
-        real(rk) :: as, series, dry, dry_root, term
+        real(rk) :: series, term
         integer :: n
 
-        as = 1._rk - powr(1._rk - i0/im, b)
-        dry = 1._rk - as
-        ! dry**(n/b) as successive powers of dry**(1/b): one exp/log for the series.
-        dry_root = powr(dry, 1._rk/b)
         term = 1._rk
         series = 1._rk
         do n = 1, arno_terms
-            term = term*dry_root
+            term = term*u
             series = series + b/(n + b)*term
         end do
-        beta = as + (i0/im)*dry*series
+        beta = (1._rk - ub) + (1._rk - u)*ub*series
     end function arno_beta
 
     !> Gravity drainage from an upper to a lower layer, limited by what the
@@ -76,15 +76,16 @@ contains
         real(rk), intent(inout) :: h(:)
         real(rk), intent(out) :: qr
 
-        real(rk) :: im, i0, es, cumsl, wumsl, infil, iusl, imsl
+        real(rk) :: im, i0, es, cumsl, wumsl, infil, iusl, imsl, lw, u
 
-        ! Upper layer evaporation
-        im = (1._rk + b)*cusl
-        i0 = im*(1._rk - powr(1._rk - h(2), 1._rk/(1._rk + b)))
-        if (i0 >= im) then
-            es = en
+        ! Upper layer evaporation. Both powers of the ARNO curve share the base
+        ! 1 - h: one log, two exp (the exp/log pairs dominate the cost of vic3l).
+        if (h(2) < 1._rk) then
+            lw = log(1._rk - h(2))
+            u = exp(lw/(1._rk + b))
+            es = arno_beta(u, exp(lw*b/(1._rk + b)), b)*en
         else
-            es = arno_beta(i0, im, b)*en
+            es = en
         end if
         es = min(es, h(2)*cusl)
         h(2) = h(2) - es/cusl
