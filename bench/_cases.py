@@ -29,6 +29,21 @@ def dataset_setup_mesh(data_dir, name, structure):
     return setup, mesh
 
 
+def peak_mb():
+    """Peak resident memory of this process in MB (VmHWM). Not ru_maxrss: Linux carries it over
+    exec, so a worker would report its parent's peak when that was larger."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_worker(script, python, data_dir, case, repeat, extra=()):
     """Run `script --worker case` under `python` (single thread); its last JSON line, or the error."""
     cmd = [python, script, "--worker", case, "--data", data_dir, "--repeat", str(repeat), *map(str, extra)]

@@ -12,7 +12,6 @@ With --anchor-python, the same worker runs under that interpreter, where
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -25,7 +24,7 @@ DEFAULT_CASES = [
 def worker(data_dir, case, repeat):
     """Runs inside the measured interpreter; prints one JSON line."""
     sys.path.insert(0, HERE)
-    from _cases import dataset_setup_mesh
+    from _cases import dataset_setup_mesh, peak_mb
 
     import smash
 
@@ -41,9 +40,9 @@ def worker(data_dir, case, repeat):
         times.append(time.perf_counter() - t0)
     nac = int(model.mesh.nac)
     ntime = int(model.setup.ntime_step)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mb()
     print(json.dumps({"case": case, "build_s": build, "forward_s": min(times), "nac": nac,
-                      "ntime": ntime, "peak_mb": peak_mb}))
+                      "ntime": ntime, "peak_mb": peak}))
 
 
 from _cases import run_worker  # noqa: E402

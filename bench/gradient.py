@@ -10,7 +10,6 @@ ratio columns are smash 1.3 time / ours (>1: we are faster).
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -20,7 +19,7 @@ DEFAULT_CASES = [f"{d}:zero-gr4-lr:{m}" for d in ("Lez", "Cance") for m in ("uni
 
 def worker(data_dir, case, repeat):
     sys.path.insert(0, HERE)
-    from _cases import dataset_setup_mesh
+    from _cases import dataset_setup_mesh, peak_mb
 
     import smash
 
@@ -41,7 +40,7 @@ def worker(data_dir, case, repeat):
     except AttributeError:
         tape_mb = float("nan")
     print(json.dumps({"case": case, "forward_s": min(forward), "gradient_s": min(gradient),
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "tape_mb": tape_mb}))
+                      "peak_mb": peak_mb(), "tape_mb": tape_mb}))
 
 
 from _cases import run_worker  # noqa: E402

@@ -10,7 +10,6 @@ smash 1.3 one (same public API); the ratio column is smash 1.3 time / ours
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -42,7 +41,7 @@ def _training(model, conv, maxiter):
 
 def worker(data_dir, case, repeat, maxiter):
     sys.path.insert(0, HERE)
-    from _cases import dataset_setup_mesh
+    from _cases import dataset_setup_mesh, peak_mb
 
     import smash
 
@@ -61,7 +60,7 @@ def worker(data_dir, case, repeat, maxiter):
             elapsed, extra = _training(model, case == "ann-cnn-training", maxiter)
             times.append(elapsed)
     print(json.dumps({"case": case, "time_s": min(times), "final_loss": extra,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_mb": peak_mb()}))
 
 
 def main():

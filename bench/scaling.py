@@ -14,7 +14,6 @@ same worker runs under smash 1.3. Writes scaling.md (table) and scaling.png
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -48,6 +47,9 @@ def make_case(size, folder):
 
 def worker(path, ncpu):
     """Runs under the measured interpreter (ours or smash 1.3): one JSON line."""
+    sys.path.insert(0, HERE)
+    from _cases import peak_mb
+
     import smash
 
     data = np.load(path)
@@ -72,7 +74,7 @@ def worker(path, ncpu):
         t0 = time.perf_counter()
         model.forward_run(common_options=common)
         forward.append(time.perf_counter() - t0)
-    after_forward = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after_forward = peak_mb()
     t0 = time.perf_counter()
     smash.backward_run(model, mapping="distributed", common_options=common,
                        return_options={"cost": True, "grad": True})
@@ -80,7 +82,7 @@ def worker(path, ncpu):
     nac = int(np.sum(mesh["active_cell"]))
     print(json.dumps({"nac": nac, "ntime": int(model.setup.ntime_step), "build_s": build,
                       "forward_s": min(forward), "gradient_s": gradient, "forward_mb": after_forward,
-                      "gradient_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "gradient_mb": peak_mb()}))
 
 
 def run(python, path, ncpu):
@@ -133,6 +135,7 @@ def main():
     if args.worker:
         worker(args.worker, int(args.ncpu))
         return
+    args.out = os.path.abspath(args.out)  # workers run elsewhere
     os.makedirs(args.out, exist_ok=True)
     cases = os.path.join(args.out, "cases")
     os.makedirs(cases, exist_ok=True)
@@ -154,7 +157,8 @@ def main():
                     r["cells_steps"] = r["nac"] * r["ntime"]
                     line = (f"| {package} | {ncpu} | {r['nac']} x {r['ntime']} | {r['cells_steps']:.2e} | "
                             f"{r['build_s']:.2f} | {r['forward_s']:.3f} | {r['gradient_s']:.3f} | "
-                            f"{r['gradient_s'] / r['forward_s']:.1f} | {r['forward_mb']:.0f} | {r['gradient_mb']:.0f} |")
+                            f"{r['gradient_s'] / r['forward_s']:.1f} | {r['forward_mb']:.0f} | "
+                            f"{r['gradient_mb']:.0f} |")
                 rows.append(r)
                 lines.append(line)
                 print(line, flush=True)

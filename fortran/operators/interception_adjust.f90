@@ -25,10 +25,11 @@ contains
         integer :: k, t, c, nday
         real(rk) :: target, best, gap, cap, store, p, e, ei, pn, intercepted
         real(rk), allocatable :: pday(:), eday(:)
+        logical :: filled
 
         nday = maxval(day_of_step)
-        !$omp parallel do schedule(static) private(k, t, c, target, best, gap, cap, store, p, e, ei, pn, &
-        !$omp& intercepted, pday, eday)
+        !$omp parallel do schedule(dynamic, 256) private(k, t, c, target, best, gap, cap, store, p, e, ei, pn, &
+        !$omp& intercepted, pday, eday, filled)
         do k = 1, size(prcp, 1)
             allocate (pday(nday), eday(nday))
             pday = 0._rk
@@ -43,11 +44,13 @@ contains
                 cap = 0.1_rk*c
                 store = 0._rk
                 intercepted = 0._rk
+                filled = .false.
                 do t = 1, size(prcp, 2)
                     p = max(0._rk, real(prcp(k, t), rk))
                     e = max(0._rk, real(pet(k, t), rk))
                     ei = min(e, p + store)
                     pn = max(0._rk, p - (cap - store) - ei)
+                    filled = filled .or. pn > 0._rk
                     store = store + p - ei - pn
                     intercepted = intercepted + ei
                 end do
@@ -56,6 +59,12 @@ contains
                     best = gap
                     ci(k) = cap
                 end if
+                ! The intercepted sum never decreases with the capacity, so past the
+                ! target every larger capacity is farther; and a store that never
+                ! filled runs identically (same operations, pn = 0) with any larger
+                ! capacity. Either way no later candidate can win: stop.
+                if (.not. filled) exit
+                if (intercepted > target .and. gap > best + tie_tolerance) exit
             end do
             deallocate (pday, eday)
         end do
