@@ -95,6 +95,18 @@ def run(python, path, ncpu):
     return json.loads(lines[-1])
 
 
+def read_table(path):
+    """Rows of a scaling.md written by this script."""
+    rows = []
+    for line in open(path).read().splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) < 10:
+            continue
+        rows.append({"package": cells[0], "ncpu": int(cells[1]), "cells_steps": float(cells[3]),
+                     "forward_s": float(cells[5]), "gradient_s": float(cells[6]), "gradient_mb": float(cells[9])})
+    return rows
+
+
 def plot(rows, path):
     import matplotlib
 
@@ -112,9 +124,17 @@ def plot(rows, path):
         ax_t.loglog(x, [r["forward_s"] for r in sel], marker=marker, label=f"forward, {label}")
         ax_t.loglog(x, [r["gradient_s"] for r in sel], marker=marker, ls="--", label=f"gradient, {label}")
         ax_m.loglog(x, [r["gradient_mb"] for r in sel], marker=marker, label=f"peak (gradient), {label}")
-    xs = np.array([1e5, 1e8])
-    ax_t.loglog(xs, xs * 1e-7, color="grey", lw=0.8, label="linear reference")
-    ax_m.loglog(xs, 100 + xs * 1e-5, color="grey", lw=0.8, label="100 MB + linear")
+    # Linear references through our single-thread points: time = a x, memory = m0 + b x.
+    ours = sorted((r for r in rows if r["package"] == "ours" and r["ncpu"] == 1 and "error" not in r),
+                  key=lambda r: r["cells_steps"])
+    if len(ours) >= 2:
+        xs = np.geomspace(ours[0]["cells_steps"], ours[-1]["cells_steps"], 50)
+        rate = ours[-1]["gradient_s"] / ours[-1]["cells_steps"]
+        ax_t.loglog(xs, rate * xs, color="grey", lw=0.8, label="proportional to size")
+        m0 = ours[0]["gradient_mb"]
+        slope = (ours[-1]["gradient_mb"] - m0) / (ours[-1]["cells_steps"] - ours[0]["cells_steps"])
+        ax_m.loglog(xs, m0 + slope * (xs - xs[0]), color="grey", lw=0.8,
+                    label=f"constant + linear ({slope * 1e6:.0f} B per cell-step)")
     ax_t.set(xlabel="active cells x time steps", ylabel="time (s)", title="Time")
     ax_m.set(xlabel="active cells x time steps", ylabel="peak resident memory (MB)", title="Memory")
     for ax in (ax_t, ax_m):
@@ -131,9 +151,13 @@ def main():
     parser.add_argument("--ncpu", default="1,2")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--worker", default=None)
+    parser.add_argument("--replot", action="store_true", help="redraw scaling.png from scaling.md")
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, int(args.ncpu))
+        return
+    if args.replot:
+        plot(read_table(os.path.join(args.out, "scaling.md")), os.path.join(args.out, "scaling.png"))
         return
     args.out = os.path.abspath(args.out)  # workers run elsewhere
     os.makedirs(args.out, exist_ok=True)

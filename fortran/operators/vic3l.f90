@@ -80,7 +80,12 @@ contains
 
         ! Upper layer evaporation. Both powers of the ARNO curve share the base
         ! 1 - h: one log, two exp (the exp/log pairs dominate the cost of vic3l).
-        if (h(2) < 1._rk) then
+        ! No evaporation demand (night, or the canopy took it all): es = 0 exactly,
+        ! without the curve's log and exp. Same below for infiltration without
+        ! rain. Over a country at hourly steps most cells take these shortcuts.
+        if (en <= 0._rk) then
+            es = 0._rk
+        else if (h(2) < 1._rk) then
             lw = log(1._rk - h(2))
             u = exp(lw/(1._rk + b))
             es = arno_beta(u, exp(lw*b/(1._rk + b)), b)*en
@@ -93,14 +98,18 @@ contains
         ! Infiltration into the upper two layers seen as one
         cumsl = cusl + cmsl
         wumsl = h(2)*cusl + h(3)*cmsl
-        im = (1._rk + b)*cumsl
-        i0 = im*(1._rk - powr(1._rk - wumsl/cumsl, 1._rk/(1._rk + b)))
-        if (i0 + pn > im) then
-            infil = cumsl - wumsl
+        if (pn <= 0._rk) then
+            infil = 0._rk
         else
-            infil = cumsl - wumsl - cumsl*powr(1._rk - (i0 + pn)/im, b + 1._rk)
+            im = (1._rk + b)*cumsl
+            i0 = im*(1._rk - powr(1._rk - wumsl/cumsl, 1._rk/(1._rk + b)))
+            if (i0 + pn > im) then
+                infil = cumsl - wumsl
+            else
+                infil = cumsl - wumsl - cumsl*powr(1._rk - (i0 + pn)/im, b + 1._rk)
+            end if
+            infil = max(0._rk, min(infil, pn))
         end if
-        infil = max(0._rk, min(infil, pn))
         iusl = min((1._rk - h(2))*cusl, infil)
         imsl = min((1._rk - h(3))*cmsl, infil - iusl)
         h(2) = h(2) + iusl/cusl
@@ -130,7 +139,11 @@ contains
         en = 0._rk
         qr = 0._rk
         if (prcp >= 0._rk .and. pet >= 0._rk) then
-            ec = min(pet*powr(h(1), 2._rk/3._rk), prcp + h(1))
+            if (pet > 0._rk) then
+                ec = min(pet*powr(h(1), 2._rk/3._rk), prcp + h(1))
+            else
+                ec = 0._rk
+            end if
             pn = max(0._rk, prcp - (1._rk - h(1)) - ec)
             en = pet - ec
             h(1) = h(1) + prcp - ec - pn
