@@ -20,6 +20,13 @@ module md_signatures
 
 contains
 
+    pure logical function uses_baseflow(metric)
+        integer, intent(in) :: metric
+
+        uses_baseflow = any(metric == [METRIC_CRCHF, METRIC_CRCLF, METRIC_CRCH2R, METRIC_EFF, METRIC_EBF, &
+                                       METRIC_ERCHF, METRIC_ERCLF, METRIC_ERCH2R])
+    end function uses_baseflow
+
     pure logical function is_signature(metric)
         integer, intent(in) :: metric
 
@@ -36,6 +43,7 @@ contains
         integer :: t, n, e, ne
         integer :: step(size(qsim))           ! scored steps, in time order
         real(rk) :: s(size(qsim)), o(size(qsim))
+        real(rk) :: sb(size(qsim)), ob(size(qsim))   ! their baseflows, filtered once
         real(rk) :: ssim, sobs
 
         n = 0
@@ -48,16 +56,22 @@ contains
         end do
         j = 0._rk
         if (n < 2) return
+        sb = 0._rk
+        ob = 0._rk
+        if (uses_baseflow(metric)) then
+            call baseflow(n, s(1:n), sb(1:n))
+            call baseflow(n, o(1:n), ob(1:n))
+        end if
         if (metric <= METRIC_CFP90) then
-            call series_signature(metric, n, s, 1, n, ssim)
-            call series_signature(metric, n, o, 1, n, sobs)
+            call series_signature(metric, n, s, sb, 1, n, ssim)
+            call series_signature(metric, n, o, ob, 1, n, sobs)
             if (sobs /= 0._rk) j = (ssim/sobs - 1._rk)**2
             return
         end if
         ne = 0
         do e = 1, options%nevent(g)
-            call event_signature(options, metric, g, e, n, step, s, ssim)
-            call event_signature(options, metric, g, e, n, step, o, sobs)
+            call event_signature(options, metric, g, e, n, step, s, sb, ssim)
+            call event_signature(options, metric, g, e, n, step, o, ob, sobs)
             ! An event whose observed signature is zero (e.g. Elt when flow and
             ! rain peak in the same step) has no relative error: it is left out.
             if (sobs == 0._rk) cycle
@@ -68,11 +82,11 @@ contains
     end subroutine signature_cost
 
     !> Event e of gauge g: its steps among the scored ones, then its signature.
-    subroutine event_signature(options, metric, g, e, n, step, q, sig)
+    subroutine event_signature(options, metric, g, e, n, step, q, qb, sig)
         type(CostOptionsDT), intent(in) :: options
         integer, intent(in) :: metric, g, e, n
         integer, intent(in) :: step(n)
-        real(rk), intent(in) :: q(n)
+        real(rk), intent(in) :: q(n), qb(n)
         real(rk), intent(out) :: sig
 
         integer :: i, i0, i1, peak
@@ -94,17 +108,16 @@ contains
             end do
             sig = real(step(peak) - options%event_rain_peak(e, g), rk)
         else
-            call series_signature(metric, n, q, i0, i1, sig)
+            call series_signature(metric, n, q, qb, i0, i1, sig)
         end if
     end subroutine event_signature
 
-    !> Signature of q(i0:i1); the baseflow filter runs over the whole series 1..n.
-    subroutine series_signature(metric, n, q, i0, i1, sig)
+    !> Signature of q(i0:i1), qb being the baseflow of the whole series 1..n.
+    subroutine series_signature(metric, n, q, qb, i0, i1, sig)
         integer, intent(in) :: metric, n, i0, i1
-        real(rk), intent(in) :: q(n)
+        real(rk), intent(in) :: q(n), qb(n)
         real(rk), intent(out) :: sig
 
-        real(rk) :: qb(n)
         real(rk) :: total, quick
         integer :: i
 
@@ -125,7 +138,6 @@ contains
             end do
         case default
             ! Volumes: total, quick and base flow over i0..i1.
-            call baseflow(n, q, qb)
             total = 0._rk
             quick = 0._rk
             do i = i0, i1
