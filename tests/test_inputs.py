@@ -106,9 +106,12 @@ def test_france_missing_rain_becomes_the_scaled_sentinel(data_dir):
     cells = np.flatnonzero(mesh["active_cell"].ravel() == 1)
     prcp = read_atmos(setup, mesh, "prcp", cells=cells, ncpu=2)
     assert prcp.shape == (32, 906044) and prcp.dtype == np.float32
-    # nodata (65535) becomes -99, then the 0.1 conversion factor applies: -9.9.
-    assert np.any(prcp == np.float32(-9.9))
-    assert np.all((prcp >= 0) | (prcp == np.float32(-9.9)))
+    # nodata (65535) becomes -99, then the 0.1 conversion factor applies in single precision,
+    # as in smash 1.3: float32(-99) * float32(0.1), i.e. -9.9 to float32 rounding.
+    sentinel = np.float32(-99.0) * np.float32(0.1)
+    assert sentinel == pytest.approx(-9.9, abs=1e-6)
+    assert np.any(prcp == sentinel)
+    assert np.all((prcp >= 0) | (prcp == sentinel))
     path = data_dir / "France" / "prcp" / "2012/01/01/antilope_j1_000100_201201010100_201201010100.tif"
     expected = _window(path, 4, 15, 1075, 1150).ravel()[cells] * 0.1  # window at column 15, row 4
     assert np.allclose(prcp[0], expected, atol=1e-5)

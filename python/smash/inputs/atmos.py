@@ -155,19 +155,22 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
         # Only raster sizes are compared per file: make sure the last one is placed like the first too.
         series.check_same_georeference(paths[-1])
     factor = setup.get(f"{kind}_conversion_factor")
-    factor = 1.0 if factor is None else float(factor)
+    # Scaling in single precision, as smash 1.3 does: the same float32 forcings bit for bit
+    # (in double, then rounded, 1 value in 40 differed by an ulp, enough to flip the near-ties
+    # of the ci re-estimation).
+    factor = np.float32(1.0 if factor is None else factor)
     out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
     if interannual:
         # One map per calendar day, spread over the steps of that day by hourly ratios.
         daily_maps: dict[str, np.ndarray] = {}
 
         def store(i, values):
-            daily_maps[needed[i]] = values * factor
+            daily_maps[needed[i]] = values.astype(np.float32) * factor
     else:
         step_of = {key: t for t, key in enumerate(step_keys)}
 
         def store(i, values):
-            out[step_of[needed[i]]] = values * factor
+            out[step_of[needed[i]]] = values.astype(np.float32) * factor
 
     progress = None
     if verbose:
@@ -184,5 +187,5 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
         ends = step_end_times(setup)
         for t, key in enumerate(step_keys):
             if key in daily_maps:
-                out[t] = daily_maps[key] * interannual_fraction(ends[t], int(setup["dt"]))
+                out[t] = daily_maps[key] * np.float32(interannual_fraction(ends[t], int(setup["dt"])))
     return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
