@@ -157,7 +157,7 @@ contains
         type(OutputDT), intent(inout) :: output
 
         integer :: k, p0, p1, s0, s1, slot, nn(5)
-        real(rk) :: prcp, pet, mlt, qt
+        real(rk) :: prcp, pet, mlt, qt, beta
 
         ! Column ranges of the hydrological block; snow comes first.
         p0 = setup%nsnow_parameters + 1
@@ -166,6 +166,7 @@ contains
         s1 = setup%nsnow_states + setup%nhy_states
         slot = output%save_slot(t)
         nn = [setup%nn_nin, setup%nn_nh1, setup%nn_nh2, setup%nn_nout, setup%nn_nweights]
+        beta = percolation_beta(setup%dt)
 
         !$omp parallel do if (setup%ncpu > 1) num_threads(setup%ncpu) schedule(static) &
         !$omp& private(k, prcp, pet, mlt, qt)
@@ -184,19 +185,19 @@ contains
             select case (setup%hydrological_module)
             case (HY_GR4, HY_GR4_MLP)
                 !$AD NOCHECKPOINT
-                call gr_step(.false., .false., prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), &
+                call gr_step(.false., .false., prcp, pet, setup%dt, beta, rr_parameters(k, p0:p1), states(k, s0:s1), &
                              nn, nn_parameters, qt, fluxes(:, k))
             case (HY_GR5, HY_GR5_MLP)
                 !$AD NOCHECKPOINT
-                call gr_step(.false., .true., prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), &
+                call gr_step(.false., .true., prcp, pet, setup%dt, beta, rr_parameters(k, p0:p1), states(k, s0:s1), &
                              nn, nn_parameters, qt, fluxes(:, k))
             case (HY_GR4_RI, HY_GR4_RI_MLP_EXC)
                 !$AD NOCHECKPOINT
-                call gr_step(.true., .false., prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), &
+                call gr_step(.true., .false., prcp, pet, setup%dt, beta, rr_parameters(k, p0:p1), states(k, s0:s1), &
                              nn, nn_parameters, qt, fluxes(:, k))
             case (HY_GR5_RI, HY_GR5_RI_MLP_EXC)
                 !$AD NOCHECKPOINT
-                call gr_step(.true., .true., prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), &
+                call gr_step(.true., .true., prcp, pet, setup%dt, beta, rr_parameters(k, p0:p1), states(k, s0:s1), &
                              nn, nn_parameters, qt, fluxes(:, k))
             case (HY_GR4_ODE, HY_GR4_ODE_MLP)
                 !$AD NOCHECKPOINT
@@ -204,7 +205,7 @@ contains
                                   qt, fluxes(:, k))
             case (HY_GR6, HY_GR6_MLP)
                 !$AD NOCHECKPOINT
-                call gr6_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
+                call gr6_step(prcp, pet, beta, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
                               qt, fluxes(:, k))
             case (HY_GRC, HY_GRC_MLP)
                 !$AD NOCHECKPOINT
@@ -216,7 +217,7 @@ contains
                               qt, fluxes(:, k))
             case (HY_LOIEAU, HY_LOIEAU_MLP)
                 !$AD NOCHECKPOINT
-                call loieau_step(prcp, pet, setup%dt, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
+                call loieau_step(prcp, pet, beta, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
                                  qt, fluxes(:, k))
             case (HY_VIC3L)
                 !$AD NOCHECKPOINT

@@ -100,9 +100,10 @@ contains
     !> instead of kexc ht^3.5. Net outputs: [fp, fe, fc, fl], or [fl] for
     !> the _ri_mlp_exc hybrids. States hi hp ht; fluxes
     !> pn en pr perc ps es lexc prr prd qr qd qt.
-    subroutine gr_step(ri, law5, prcp, pet, dt, p, h, nn, w, qt, fx)
+    subroutine gr_step(ri, law5, prcp, pet, dt, beta, p, h, nn, w, qt, fx)
         logical, intent(in) :: ri, law5
         real(rk), intent(in) :: prcp, pet, dt
+        real(rk), intent(in) :: beta   !< beta, computed once per run by the caller
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
@@ -143,11 +144,11 @@ contains
                 end if
                 if (ri) then
                     !$AD NOCHECKPOINT
-                    call gr_ri_production(pn, en, p(2), percolation_beta(dt), p(4), dt, h(2), pr, perc, ps, es)
+                    call gr_ri_production(pn, en, p(2), beta, p(4), dt, h(2), pr, perc, ps, es)
                     split = 0.9_rk*tanh(p(5)*pn)**2 + 0.1_rk
                 else
                     !$AD NOCHECKPOINT
-                    call gr_production(pn, en, p(2), percolation_beta(dt), fp, fe, h(2), pr, perc, ps, es)
+                    call gr_production(pn, en, p(2), beta, fp, fe, h(2), pr, perc, ps, es)
                 end if
                 if (law5) then
                     lexc = (1._rk + fl)*p(ik)*(h(3) - p(ik + 1))
@@ -166,8 +167,9 @@ contains
     !> gr6 and gr6_mlp: parameters ci cp ct be kexc aexc, states hi hp ht he;
     !> net outputs [fp, fe, fc1, fc2, fl] (fc2 shifts the routed share between
     !> the routing and exponential stores).
-    subroutine gr6_step(prcp, pet, dt, p, h, nn, w, qt, fx)
-        real(rk), intent(in) :: prcp, pet, dt
+    subroutine gr6_step(prcp, pet, beta, p, h, nn, w, qt, fx)
+        real(rk), intent(in) :: prcp, pet
+        real(rk), intent(in) :: beta   !< percolation_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
@@ -198,7 +200,7 @@ contains
                 !$AD NOCHECKPOINT
                 call flux_corrections(nn, w, nn_x(1:5), f)
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(2), percolation_beta(dt), f(1), f(2), h(2), pr, perc, ps, es)
+                call gr_production(pn, en, p(2), beta, f(1), f(2), h(2), pr, perc, ps, es)
                 lexc = (1._rk + f(5))*p(5)*(h(3) - p(6))
             end if
             routed = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
@@ -302,8 +304,9 @@ contains
 
     !> loieau and loieau_mlp: parameters ca cc kb, states ha hc; net outputs
     !> [fp, fe, fc].
-    subroutine loieau_step(prcp, pet, dt, p, h, nn, w, qt, fx)
-        real(rk), intent(in) :: prcp, pet, dt
+    subroutine loieau_step(prcp, pet, beta, p, h, nn, w, qt, fx)
+        real(rk), intent(in) :: prcp, pet
+        real(rk), intent(in) :: beta   !< percolation_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
@@ -330,7 +333,7 @@ contains
                 !$AD NOCHECKPOINT
                 call flux_corrections(nn, w, nn_x(1:4), f)
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(1), percolation_beta(dt), f(1), f(2), h(1), pr, perc, ps, es)
+                call gr_production(pn, en, p(1), beta, f(1), f(2), h(1), pr, perc, ps, es)
             end if
             prr = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
             prd = (pr + perc) - prr
