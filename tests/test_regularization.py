@@ -204,3 +204,23 @@ def test_regularization_keys_belong_to_calibration():
         model.forward_run(cost_options={"wjreg": 1.0})
     with pytest.raises(ValueError, match="lcurve_wjreg.*needs cost_options"):
         smash.optimize(model, return_options={"lcurve_wjreg": True}, common_options={"verbose": False})
+
+
+def test_backward_run_reports_the_cost_terms():
+    setup, mesh = smash.factory.load_dataset("synthetic")
+    model = smash.Model(setup, mesh)
+    _, ret = smash.backward_run(model, mapping="distributed",
+                                cost_options={"jreg_cmpt": "hard-smoothing", "wjreg": 0.5},
+                                return_options={"cost": True, "jobs": True, "jreg": True, "grad": True})
+    # hard-smoothing of the default (uniform) maps is 0 and so is its gradient contribution.
+    plain = model.forward_run(return_options={"cost": True}).cost
+    assert ret.jobs == pytest.approx(plain, rel=1e-12) and ret.jreg == pytest.approx(0.0, abs=1e-12)
+    assert ret.cost == pytest.approx(ret.jobs + 0.5 * ret.jreg, rel=1e-12)
+    model.set_rr_parameters("cp", np.linspace(100.0, 300.0, model.mesh.nrow * model.mesh.ncol)
+                            .reshape(model.mesh.nrow, model.mesh.ncol))
+    _, ret = smash.backward_run(model, mapping="distributed",
+                                cost_options={"jreg_cmpt": "hard-smoothing", "wjreg": 0.5},
+                                return_options={"cost": True, "jobs": True, "jreg": True})
+    active = model.mesh.active_cell == 1
+    assert ret.jreg == pytest.approx(_numpy_hard_smoothing(model.get_rr_parameters("cp").astype(float), active),
+                                     rel=1e-6)

@@ -441,7 +441,7 @@ def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_opt
 
 
 class BackwardRun:
-    """`cost` and `grad` (dJ/dcontrol, in the control_tfm space) of a backward run."""
+    """`cost`, `jobs`, `jreg` and `grad` (dJ/dcontrol, in the control_tfm space) of a backward run."""
 
     def __init__(self, **values):
         self.__dict__.update(values)
@@ -479,6 +479,10 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
     out = {}
     if ret.get("cost"):
         out["cost"] = cost
+    if ret.get("jobs"):
+        out["jobs"] = float(problem.output.jobs)
+    if ret.get("jreg"):
+        out["jreg"] = float(problem.output.jreg)
     if ret.get("grad"):
         out["grad"] = scale * grad
     return BackwardRun(**out)
