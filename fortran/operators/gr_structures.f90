@@ -131,16 +131,20 @@ contains
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
-                nn_x(1:4) = [h(2), h(3), pn, en]
-                !$AD NOCHECKPOINT
-                call flux_corrections(nn, w, nn_x(1:4), f)
-                if (ri) then
-                    fl = f(1)
-                else
-                    fp = f(1)
-                    fe = f(2)
-                    fc = f(3)
-                    fl = f(4)
+                ! Only hybrids evaluate their net: the plain structures then neither
+                ! compute nor tape its inputs in every cell and step.
+                if (nn(4) > 0) then
+                    nn_x(1:4) = [h(2), h(3), pn, en]
+                    !$AD NOCHECKPOINT
+                    call flux_corrections(nn, w, nn_x(1:4), f)
+                    if (ri) then
+                        fl = f(1)
+                    else
+                        fp = f(1)
+                        fe = f(2)
+                        fc = f(3)
+                        fl = f(4)
+                    end if
                 end if
                 if (ri) then
                     !$AD NOCHECKPOINT
@@ -196,9 +200,11 @@ contains
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
-                nn_x(1:5) = [h(2), h(3), h(4), pn, en]
-                !$AD NOCHECKPOINT
-                call flux_corrections(nn, w, nn_x(1:5), f)
+                if (nn(4) > 0) then
+                    nn_x(1:5) = [h(2), h(3), h(4), pn, en]
+                    !$AD NOCHECKPOINT
+                    call flux_corrections(nn, w, nn_x(1:5), f)
+                end if
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(2), beta, f(1), f(2), h(2), pr, perc, ps, es)
                 lexc = (1._rk + f(5))*p(5)*(h(3) - p(6))
@@ -241,9 +247,11 @@ contains
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
-                nn_x(1:5) = [h(2), h(3), h(4), pn, en]
-                !$AD NOCHECKPOINT
-                call flux_corrections(nn, w, nn_x(1:5), f)
+                if (nn(4) > 0) then
+                    nn_x(1:5) = [h(2), h(3), h(4), pn, en]
+                    !$AD NOCHECKPOINT
+                    call flux_corrections(nn, w, nn_x(1:5), f)
+                end if
                 ! smash 1.3's grc production store does not percolate.
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(2), 0._rk, f(1), f(2), h(2), pr, perc, ps, es)
@@ -283,13 +291,16 @@ contains
             !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             ei = 0._rk
+            f = 0._rk
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
-                nn_x(1:4) = [h(1), h(2), pn, en]
-                !$AD NOCHECKPOINT
-                call flux_corrections(nn, w, nn_x(1:4), f)
+                if (nn(4) > 0) then
+                    nn_x(1:4) = [h(1), h(2), pn, en]
+                    !$AD NOCHECKPOINT
+                    call flux_corrections(nn, w, nn_x(1:4), f)
+                end if
                 ! smash 1.3's grd production store does not percolate.
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(1), 0._rk, f(1), f(2), h(1), pr, perc, ps, es)
@@ -329,9 +340,11 @@ contains
                 !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
-                nn_x(1:4) = [h(1), h(2), pn, en]
-                !$AD NOCHECKPOINT
-                call flux_corrections(nn, w, nn_x(1:4), f)
+                if (nn(4) > 0) then
+                    nn_x(1:4) = [h(1), h(2), pn, en]
+                    !$AD NOCHECKPOINT
+                    call flux_corrections(nn, w, nn_x(1:4), f)
+                end if
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(1), beta, f(1), f(2), h(1), pr, perc, ps, es)
             end if
