@@ -136,14 +136,10 @@ def _season(date: _dt.datetime) -> str:
 
 
 def _gauge_indices(model, gauge):
-    codes = [str(c) for c in model.mesh.code]
-    if isinstance(gauge, str) and gauge == "all":
-        return list(range(len(codes)))
-    wanted = [gauge] if isinstance(gauge, str) else list(gauge)
-    missing = [g for g in wanted if str(g) not in codes]
-    if missing:
-        raise ValueError(f"Unknown gauge code(s) {missing}; the mesh has {codes}")
-    return [codes.index(str(g)) for g in wanted]
+    """Gauges as the cost options name them ('all', 'dws', codes)."""
+    from smash.cost_options import resolve_gauges
+
+    return [int(g) for g in resolve_gauges(model, gauge)]
 
 
 def _series(model, by):
