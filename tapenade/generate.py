@@ -26,80 +26,61 @@ BANNER = (
 )
 
 
-# Cell loops that run on all threads (see md_parallel): the adjoint sweeps, and the primal
-# copy the adjoint calls for its plain forward sweep. Hybrid structures keep the adjoint
-# sweeps serial: every cell adds to the shared adjoint of the net's weights.
-CELL_SWEEPS = {
-    "RAINFALL_RUNOFF_STEP_FWD": ("DO k=1,mesh%nac", " .and. setup%nn_nweights == 0"),
-    "RAINFALL_RUNOFF_STEP_BWD": ("DO k=mesh%nac,1,-1", " .and. setup%nn_nweights == 0"),
-    "RAINFALL_RUNOFF_STEP": ("DO k=1,mesh%nac", ""),
+# Calls that run on all threads (see md_parallel): the rainfall-runoff step of the
+# adjoint's two sweeps, and of the primal copy the adjoint re-runs from its checkpoints.
+# Each thread runs the whole routine on its own block of cells, on its own tape, so
+# Tapenade's pushes and pops inside the routine stay balanced per thread. Hybrid
+# structures keep the adjoint sweeps serial: every cell adds to the shared adjoint of
+# the net's weights.
+THREADED_CALLS = {
+    "RAINFALL_RUNOFF_STEP_FWD": " .and. setup%nn_nweights == 0",
+    "RAINFALL_RUNOFF_STEP_BWD": " .and. setup%nn_nweights == 0",
+    "RAINFALL_RUNOFF_STEP": "",
 }
-DECL = re.compile(r"^\s*(REAL\(rk\)|INTEGER|LOGICAL)\s*::\s*(.*)$", re.IGNORECASE)
 
 
 def drop_omp(text: str) -> str:
     """Tapenade copies our OpenMP directives without the derivative variables and misplaces
-    the closing ones in the primal copies: drop them all (parallelize_cells adds its own)."""
-    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().lower().startswith("!$omp")) + "\n"
+    the closing ones in the primal copies: drop them all, with the `!$ ` conditional lines
+    (parallelize_cells adds its own)."""
+    def is_omp(line):
+        head = line.lstrip().lower()
+        return head.startswith("!$omp") or head.startswith("!$ ")
+    return "\n".join(ln for ln in text.splitlines() if not is_omp(ln)) + "\n"
 
 
 def parallelize_cells(text: str) -> str:
-    """Run the cell loops of CELL_SWEEPS on all threads.
-
-    Each thread takes the same contiguous block of cells (md_parallel.cell_block) in
-    both adjoint sweeps, so what it pushes on its own tape is what it pops. Scalars of
-    the routine are firstprivate. The reverse sweep reads the real scalars as the forward
-    sweep left them after a cell: serially that is the last cell's values, pushed once
-    after the loop; with threads each block ends elsewhere, so every thread pushes its
-    own at the end of its block and pops them before walking it back.
-    """
+    """Wrap each call of THREADED_CALLS in a parallel region where every thread takes its
+    block of cells (md_parallel.cell_block; the same block in both sweeps, so what a
+    thread pushes on its tape is what it pops) and passes it as (k_first, k_last)."""
     lines = text.splitlines()
-    carried = []
-    for name, (loop, condition) in CELL_SWEEPS.items():
-        start = next((i for i, ln in enumerate(lines) if re.match(rf"^\s*SUBROUTINE {name}\(", ln)), None)
-        if start is None:
+    call = re.compile(r"^(\s*)CALL (" + "|".join(THREADED_CALLS) + r")\(")
+    out, routine_start = [], None
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        if re.match(r"^\s*SUBROUTINE \w+\(", ln):
+            routine_start = len(out)
+        m = call.match(ln)
+        if not m:
+            out.append(ln)
+            i += 1
             continue
-        end = next(i for i in range(start, len(lines)) if re.match(rf"^\s*END SUBROUTINE {name}\b", lines[i]))
-        body = lines[start:end]
-        header_end = next(i for i, ln in enumerate(body) if not ln.rstrip().endswith("&"))
-        header = "".join(ln.rstrip().rstrip("&").lstrip("&") for ln in body[: header_end + 1])
-        arguments = {a.strip().lower() for a in header[header.index("(") + 1: header.rindex(")")].split(",")}
-        scalars, reals = [], []
-        for ln in body:
-            m = DECL.match(ln)
-            if m:
-                # Local scalars only: drop (...) groups, then dummy arguments and arrays.
-                names = re.sub(r"\([^()]*\)", "()", m.group(2)).split(",")
-                found = [v.strip() for v in names if v.strip() and "(" not in v
-                         and v.strip().lower() not in arguments]
-                scalars += found
-                if m.group(1).upper().startswith("REAL"):
-                    reals += found
-        scalars = [v for v in dict.fromkeys(scalars) if v != "k"]
-        if name.endswith("_FWD"):
-            carried = list(dict.fromkeys(reals))
-        implicit = next(i for i in range(start, end) if lines[i].strip().upper() == "IMPLICIT NONE")
-        do = next(i for i in range(start, end) if lines[i].strip() == loop)
-        indent = lines[do][: len(lines[do]) - len(lines[do].lstrip())]
-        enddo = next(i for i in range(do + 1, end) if lines[i] == indent + "END DO")
-        reverse = loop.endswith(",-1")
-        header = [
-            f"!$omp parallel if (setup%ncpu > 1{condition}) num_threads(setup%ncpu) &",
-            "!$omp& default(shared) private(k, k_first, k_last) &",
-            *[f"!$omp& {'firstprivate(' if i == 0 else ''}{', '.join(scalars[i:i + 8])}"
-              f"{')' if i + 8 >= len(scalars) else ', &'}" for i in range(0, len(scalars), 8)],
-            f"{indent}CALL CELL_BLOCK(mesh%nac, k_first, k_last)",
-            f"{indent}DO k=k_last,k_first,-1" if reverse else f"{indent}DO k=k_first,k_last",
-        ]
-        if name.endswith("_FWD"):
-            lines[enddo] += "".join(f"\n{indent}CALL PUSHREAL8({v})" for v in carried)
-        if name.endswith("_BWD"):
-            header[-1:-1] = [f"{indent}CALL POPREAL8({v})" for v in reversed(carried)]
-        lines[enddo] = lines[enddo] + "\n!$omp end parallel"
-        lines[do:do + 1] = header
-        lines[implicit] = (f"{indent}USE MD_PARALLEL, ONLY : cell_block\n{lines[implicit]}\n"
-                           f"{indent}INTEGER :: k_first, k_last")
-    return "\n".join(lines) + "\n"
+        end = i
+        while lines[end].rstrip().endswith("&"):
+            end += 1
+        statement = lines[i:end + 1]
+        if "k_first, k_last" not in re.sub(r"\s+", " ", " ".join(statement).replace("&", "")):
+            sys.exit(f"generate.py: {m.group(2)} is no longer called with (k_first, k_last)")
+        indent = m.group(1)
+        out += [f"!$omp parallel if (setup%ncpu > 1{THREADED_CALLS[m.group(2)]}) num_threads(setup%ncpu) &",
+                "!$omp& default(shared) private(k_first, k_last)",
+                f"{indent}CALL CELL_BLOCK(nac, k_first, k_last)", *statement, "!$omp end parallel"]
+        implicit = next(k for k in range(routine_start, len(out)) if out[k].strip().upper() == "IMPLICIT NONE")
+        if "USE MD_PARALLEL" not in out[implicit - 1]:
+            out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block"]
+        i = end + 1
+    return "\n".join(out) + "\n"
 
 
 def main():

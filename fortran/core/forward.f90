@@ -21,6 +21,7 @@ module md_forward
     use md_gr_ode
     use md_vic3l
     use md_routing
+    !$ use md_parallel, only: cell_block
     implicit none
     private
     public :: forward_cost
@@ -43,22 +44,24 @@ contains
         ! the stack) and reach the time loop as explicit-shape arguments, so
         ! that the generated adjoint knows their sizes.
         real(rk), allocatable :: states(:, :), qsim(:, :), qlat(:), q(:), qup(:), qlat_prev(:), q_prev(:)
-        real(rk), allocatable :: fluxes(:, :)
+        real(rk), allocatable :: fluxes(:, :), liquid_prcp(:)
         integer :: nac, ns, ng, nfx
 
         nac = mesh%nac
         ns = size(rr_initial_states, 2)
         ng = max(mesh%ng, 1)
         allocate (states(nac, ns), qsim(ng, setup%ntime_step))
-        allocate (qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac))
+        allocate (qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac), liquid_prcp(nac))
         nfx = max(setup%nhy_fluxes, 1)
         allocate (fluxes(nfx, nac))
         call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, rr_parameters, rr_initial_states, &
-                          nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output, cost)
+                          nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, liquid_prcp, &
+                          output, cost)
     end subroutine forward_cost
 
     subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, rr_parameters, rr_initial_states, &
-                            nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output, cost)
+                            nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, liquid_prcp, &
+                            output, cost)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
@@ -72,6 +75,7 @@ contains
         !> Hydrological fluxes (nfx, nac) of each cell at its last computed step: a cell
         !> whose rainfall is missing releases its previous routing outflow again.
         real(rk), intent(inout) :: fluxes(nfx, nac)
+        real(rk), intent(inout) :: liquid_prcp(nac)   !< rain + snow melt of each cell at the current step
         type(OutputDT), intent(inout) :: output
         real(rk), intent(out) :: cost
 
@@ -84,6 +88,7 @@ contains
         qlat = 0._rk
         qsim = 0._rk
         fluxes = 0._rk
+        liquid_prcp = 0._rk
 
         ! The adjoint checkpoints each chunk call: the reverse sweep re-runs one
         ! chunk at a time from its snapshot, so the tape never holds more than
@@ -98,7 +103,7 @@ contains
         do c = 1, nchunk
             call forward_chunk(setup, mesh, input, (c - 1)*chunk + 1, min(c*chunk, setup%ntime_step), &
                                nac, ns, ng, nfx, rr_parameters, nn_parameters, states, qsim, qlat, q, qup, &
-                               qlat_prev, q_prev, fluxes, output)
+                               qlat_prev, q_prev, fluxes, liquid_prcp, output)
         end do
 
         output%q = qsim
@@ -113,7 +118,7 @@ contains
 
     !> Time steps t0 .. t1 of the forward loop.
     subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, rr_parameters, nn_parameters, &
-                             states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, output)
+                             states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, liquid_prcp, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
@@ -122,17 +127,25 @@ contains
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         real(rk), intent(inout) :: qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac)
-        real(rk), intent(inout) :: fluxes(nfx, nac)
+        real(rk), intent(inout) :: fluxes(nfx, nac), liquid_prcp(nac)
         type(OutputDT), intent(inout) :: output
 
-        integer :: t, g
+        integer :: t, g, k_first, k_last
 
+        k_first = 1
+        k_last = nac
         do t = t0, t1
             ! The kinematic wave scheme couples each step to the previous one.
             qlat_prev = qlat
             q_prev = q
+            ! Every thread runs the whole rainfall-runoff step on its own block of
+            ! cells (tapenade/generate.py wraps the adjoint's calls the same way).
+            !$omp parallel if (setup%ncpu > 1) num_threads(setup%ncpu) default(shared) private(k_first, k_last)
+            !$ call cell_block(nac, k_first, k_last)
             !$AD NOCHECKPOINT
-            call rainfall_runoff_step(setup, mesh, input, t, rr_parameters, nn_parameters, states, qlat, fluxes, output)
+            call rainfall_runoff_step(setup, mesh, input, t, k_first, k_last, rr_parameters, nn_parameters, &
+                                      states, qlat, fluxes, liquid_prcp, output)
+            !$omp end parallel
             !$AD NOCHECKPOINT
             call routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, qup, q)
             do g = 1, mesh%ng
@@ -142,22 +155,24 @@ contains
         end do
     end subroutine forward_chunk
 
-    !> Snow and hydrological operators of every cell for step t. Cells are
-    !> independent here, so the loop runs on all threads.
-    subroutine rainfall_runoff_step(setup, mesh, input, t, rr_parameters, nn_parameters, states, qlat, fluxes, output)
+    !> Snow and hydrological operators of cells k0..k1 for step t. Cells are
+    !> independent here: each thread calls this on its own block.
+    subroutine rainfall_runoff_step(setup, mesh, input, t, k0, k1, rr_parameters, nn_parameters, states, qlat, &
+                                    fluxes, liquid_prcp, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
-        integer, intent(in) :: t
+        integer, intent(in) :: t, k0, k1
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat(:)   !< lateral inflow of each cell, m3/s
         real(rk), intent(inout) :: fluxes(max(setup%nhy_fluxes, 1), mesh%nac)
+        real(rk), intent(inout) :: liquid_prcp(mesh%nac)
         type(OutputDT), intent(inout) :: output
 
         integer :: k, p0, p1, s0, s1, slot, nn(5)
-        real(rk) :: prcp, pet, mlt, qt, beta
+        real(rk) :: prcp, mlt, inv_beta, cell_pet
 
         ! Column ranges of the hydrological block; snow comes first.
         p0 = setup%nsnow_parameters + 1
@@ -166,13 +181,10 @@ contains
         s1 = setup%nsnow_states + setup%nhy_states
         slot = output%save_slot(t)
         nn = [setup%nn_nin, setup%nn_nh1, setup%nn_nh2, setup%nn_nout, setup%nn_nweights]
-        beta = percolation_beta(setup%dt)
+        inv_beta = percolation_inv_beta(setup%dt)
 
-        !$omp parallel do if (setup%ncpu > 1) num_threads(setup%ncpu) schedule(static) &
-        !$omp& private(k, prcp, pet, mlt, qt)
-        do k = 1, mesh%nac
+        do k = k0, k1
             prcp = real(input%prcp(k, t), rk)
-            pet = real(input%pet(k, t), rk)
             if (setup%snow_module == SNOW_SSN) then
                 !$AD NOCHECKPOINT
                 call ssn_step(real(input%snow(k, t), rk), real(input%temp(k, t), rk), &
@@ -180,60 +192,39 @@ contains
                               states(k, 1:setup%nsnow_states), mlt)
                 ! Melt joins the liquid input only when the rain itself is known.
                 if (prcp >= 0._rk) prcp = prcp + mlt
+                if (output%save_fluxes .and. slot > 0) output%fluxes(k, 1, slot) = mlt
             end if
-            ! Missing rainfall or PET (negative) is handled inside the operators.
-            select case (setup%hydrological_module)
-            case (HY_GR4, HY_GR4_MLP)
-                !$AD NOCHECKPOINT
-                call gr_step(.false., .false., prcp, pet, setup%dt, beta, rr_parameters(k, p0:p1), states(k, s0:s1), &
-                             nn, nn_parameters, qt, fluxes(:, k))
-            case (HY_GR5, HY_GR5_MLP)
-                !$AD NOCHECKPOINT
-                call gr_step(.false., .true., prcp, pet, setup%dt, beta, rr_parameters(k, p0:p1), states(k, s0:s1), &
-                             nn, nn_parameters, qt, fluxes(:, k))
-            case (HY_GR4_RI, HY_GR4_RI_MLP_EXC)
-                !$AD NOCHECKPOINT
-                call gr_step(.true., .false., prcp, pet, setup%dt, beta, rr_parameters(k, p0:p1), states(k, s0:s1), &
-                             nn, nn_parameters, qt, fluxes(:, k))
-            case (HY_GR5_RI, HY_GR5_RI_MLP_EXC)
-                !$AD NOCHECKPOINT
-                call gr_step(.true., .true., prcp, pet, setup%dt, beta, rr_parameters(k, p0:p1), states(k, s0:s1), &
-                             nn, nn_parameters, qt, fluxes(:, k))
-            case (HY_GR4_ODE, HY_GR4_ODE_MLP)
-                !$AD NOCHECKPOINT
-                call gr4_ode_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
-                                  qt, fluxes(:, k))
-            case (HY_GR6, HY_GR6_MLP)
-                !$AD NOCHECKPOINT
-                call gr6_step(prcp, pet, beta, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
-                              qt, fluxes(:, k))
-            case (HY_GRC, HY_GRC_MLP)
-                !$AD NOCHECKPOINT
-                call grc_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
-                              qt, fluxes(:, k))
-            case (HY_GRD, HY_GRD_MLP)
-                !$AD NOCHECKPOINT
-                call grd_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
-                              qt, fluxes(:, k))
-            case (HY_LOIEAU, HY_LOIEAU_MLP)
-                !$AD NOCHECKPOINT
-                call loieau_step(prcp, pet, beta, rr_parameters(k, p0:p1), states(k, s0:s1), nn, nn_parameters, &
-                                 qt, fluxes(:, k))
-            case (HY_VIC3L)
-                !$AD NOCHECKPOINT
-                call vic3l_step(prcp, pet, rr_parameters(k, p0:p1), states(k, s0:s1), qt, fluxes(:, k))
-            case default
-                qt = 0._rk
-            end select
-            ! mm over the cell during dt -> m3/s
-            qlat(k) = qt*1.e-3_rk*mesh%dx(k)*mesh%dy(k)/setup%dt
-            if (output%save_fluxes .and. slot > 0) then
-                if (setup%snow_module == SNOW_SSN) output%fluxes(k, 1, slot) = mlt
-                output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
-                    fluxes(1:setup%nhy_fluxes, k)
-            end if
+            liquid_prcp(k) = prcp
         end do
-        !$omp end parallel do
+
+        ! Missing rainfall or PET (negative) is handled inside the operators;
+        ! each returns the cell's runoff depth (mm) in qlat(k).
+        select case (setup%hydrological_module)
+        case (HY_VIC3L)
+            !$AD NOCHECKPOINT
+            call vic3l_cells(k0, k1, liquid_prcp, input%pet(:, t), rr_parameters(:, p0:p1), states(:, s0:s1), &
+                             qlat, fluxes)
+        case (HY_GR4_ODE, HY_GR4_ODE_MLP)
+            ! Newton iterations dominate here, not the call.
+            do k = k0, k1
+                cell_pet = real(input%pet(k, t), rk)
+                !$AD NOCHECKPOINT
+                call gr4_ode_step(liquid_prcp(k), cell_pet, rr_parameters(k, p0:p1), &
+                                  states(k, s0:s1), nn, nn_parameters, qlat(k), fluxes(:, k))
+            end do
+        case default
+            !$AD NOCHECKPOINT
+            call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, input%pet(:, t), setup%dt, inv_beta, &
+                          rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, qlat, fluxes)
+        end select
+
+        do k = k0, k1
+            ! mm over the cell during dt -> m3/s
+            qlat(k) = qlat(k)*1.e-3_rk*mesh%dx(k)*mesh%dy(k)/setup%dt
+            if (output%save_fluxes .and. slot > 0) &
+                output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
+                fluxes(1:setup%nhy_fluxes, k)
+        end do
     end subroutine rainfall_runoff_step
 
     !> Routing along the drainage network, level by level: a level only reads

@@ -17,7 +17,7 @@
 !> smash 1.3 to ~5e-7; evaluating the net at each Newton iterate gives 2e-3).
 module md_gr_ode
     use md_kinds, only: rk
-    use md_gr_fluxes
+    use md_gr_structures   ! whole: Tapenade drops adjoint names from ONLY lists
     use md_mlp
     implicit none
     private

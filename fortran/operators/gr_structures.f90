@@ -1,4 +1,16 @@
-!> One time step of each GR-family structure on one cell.
+!> The GR family: its building blocks (interception, production, exchange,
+!> transfer stores) and the step of each structure, per cell and time step,
+!> plus `gr_cells`, the loop over cells the forward model calls. States are
+!> normalised by their capacity, as smash stores them. The blocks and the
+!> structures share this one module so that the compiler inlines them all
+!> into the cell loop (see gr_cells).
+!>
+!> Building blocks, checked against smash 1.3.0 (black box): percolation
+!> constant 9/4 * (86400/dt)^(1/4) (passed as its inverse); the _ri
+!> infiltration loses gamma*dt with dt in SECONDS (so it dominates at daily
+!> steps, as in smash); the _ri level may go negative, as in smash. Guards:
+!> an empty routing store releases 0; the exponential store uses its
+!> asymptotic forms beyond |h/be| = 7.
 !>
 !> Common argument list: prcp, pet (mm over the step, negative = missing),
 !> dt (s), p (parameters), h (states) in registry order, nn and w (shape
@@ -22,23 +34,180 @@
 !>   loieau). That is why fx is intent(inout): on entry it must hold the
 !>   cell's fluxes of its previous step (zeros before the first step).
 module md_gr_structures
-    use md_kinds, only: rk
-    use md_gr_fluxes
+    use md_kinds, only: rk, sp
+    use md_registry
     use md_mlp
     implicit none
     private
-    public :: gr_step, gr6_step, grc_step, grd_step, loieau_step, percolation_beta
+    ! The per-cell routines stay private: called from one loop each in
+    ! gr_cells, the compiler inlines them there. gr_interception is shared
+    ! with md_gr_ode.
+    public :: gr_cells, percolation_inv_beta, gr_interception
 
 contains
 
-    !> Percolation curve constant: 9/4 at a daily step, scaled as in GR4H so
-    !> that the percolated fraction per step follows the step length.
-    function percolation_beta(dt) result(beta)
-        real(rk), intent(in) :: dt
-        real(rk) :: beta
+    !> Interception store of capacity ci: evaporates first, overflows the rest.
+    subroutine gr_interception(prcp, pet, ci, hi, pn, en)
+        real(rk), intent(in) :: prcp, pet, ci
+        real(rk), intent(inout) :: hi
+        real(rk), intent(out) :: pn, en
 
-        beta = 2.25_rk*sqrt(sqrt(86400._rk/dt))
-    end function percolation_beta
+        real(rk) :: ei
+
+        ei = min(pet, prcp + hi*ci)
+        pn = max(0._rk, prcp - ci*(1._rk - hi) - ei)
+        en = pet - ei
+        hi = hi + (prcp - ei - pn)/ci
+    end subroutine gr_interception
+
+    !> No interception store: evaporation is taken from rainfall only.
+    subroutine grd_interception(prcp, pet, pn, en)
+        real(rk), intent(in) :: prcp, pet
+        real(rk), intent(out) :: pn, en
+
+        real(rk) :: ei
+
+        ei = min(pet, prcp)
+        pn = max(0._rk, prcp - ei)
+        en = pet - ei
+    end subroutine grd_interception
+
+    !> Fluxes of a step whose PET is missing: nothing enters nor leaves the
+    !> interception and production stores, and there is no exchange.
+    subroutine no_production(pn, en, pr, perc, ps, es, lexc)
+        real(rk), intent(out) :: pn, en, pr, perc, ps, es, lexc
+
+        pn = 0._rk
+        en = 0._rk
+        pr = 0._rk
+        perc = 0._rk
+        ps = 0._rk
+        es = 0._rk
+        lexc = 0._rk
+    end subroutine no_production
+
+    !> GR production store (capacity cp): infiltration ps, evaporation es,
+    !> runoff pr and percolation perc. `inv_beta` is the inverse of the
+    !> percolation constant; 0 means a store without percolation (grc, grd in
+    !> smash 1.3). fp, fe are the hybrid structures' relative corrections of
+    !> ps and es (0 otherwise), capped so that the store never takes more than
+    !> pn nor evaporates more than en; with fp = fe = 0 the caps never bind.
+    !>
+    !> This routine was a third of a forward run, all latency chains of
+    !> divisions and square roots, hence the forms below: one division for
+    !> 1/cp; rain and evaporation never both remain after interception, so
+    !> one of the two branches is skipped; after percolation the level is
+    !> hp* / (1 + (hp*/beta)^4)^(1/4), the same value as hp* - perc/cp
+    !> without two divisions.
+    subroutine gr_production(pn, en, cp, inv_beta, fp, fe, hp, pr, perc, ps, es)
+        real(rk), intent(in) :: pn, en, cp, inv_beta, fp, fe
+        real(rk), intent(inout) :: hp
+        real(rk), intent(out) :: pr, perc, ps, es
+
+        real(rk) :: tpn, ten, hp_star, inv_cp
+
+        inv_cp = 1._rk/cp
+        ps = 0._rk
+        pr = 0._rk
+        if (pn > 0._rk) then
+            tpn = tanh(pn*inv_cp)
+            ps = min(pn, (1._rk + fp)*cp*(1._rk - hp*hp)*tpn/(1._rk + hp*tpn))
+            pr = pn - ps
+        end if
+        es = 0._rk
+        if (en > 0._rk) then
+            ten = tanh(en*inv_cp)
+            es = min(en, (1._rk + fe)*hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten))
+        end if
+        hp_star = hp + (ps - es)*inv_cp
+        if (inv_beta > 0._rk) then
+            hp = hp_star/sqrt(sqrt(1._rk + (hp_star*inv_beta)**4))
+            perc = (hp_star - hp)*cp
+        else
+            hp = hp_star
+            perc = 0._rk
+        end if
+    end subroutine gr_production
+
+    !> Production with rainfall-intensity dependent infiltration (gr4_ri, gr5_ri).
+    subroutine gr_ri_production(pn, en, cp, inv_beta, alpha1, dt, hp, pr, perc, ps, es)
+        real(rk), intent(in) :: pn, en, cp, inv_beta, alpha1, dt
+        real(rk), intent(inout) :: hp
+        real(rk), intent(out) :: pr, perc, ps, es
+
+        real(rk) :: gam, lambda, tpn, ten, hp_star
+
+        gam = 1._rk - exp(-pn*alpha1)
+        lambda = sqrt(1._rk - gam)
+        tpn = tanh(lambda*pn/cp)
+        ten = tanh(en/cp)
+        ps = cp/lambda*tpn*(1._rk - (lambda*hp)**2)/(1._rk + lambda*hp*tpn) - gam*dt
+        es = hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten)
+        hp_star = hp + (ps - es)/cp
+        if (pn > 0._rk) then
+            pr = pn - ps
+        else
+            pr = 0._rk
+        end if
+        hp = hp_star/sqrt(sqrt(1._rk + (hp_star*inv_beta)**4))
+        perc = (hp_star - hp)*cp
+    end subroutine gr_ri_production
+
+    !> Non-linear routing store of capacity c with outflow exponent n:
+    !> q = h c - ((h c)^(1-n) + c^(1-n))^(1/(1-n)), h = h* + inflow/c.
+    !> Only n = 4 and n = 5 occur. Written for the level left in the store,
+    !> h = h* / (1 + h*^(n-1))^(1/(n-1)), then q = (h* - h) c: the same
+    !> values without the divisions by the level (the old form was a quarter
+    !> of a forward run), smooth at an empty store, and with literal integer
+    !> powers that Tapenade differentiates without run-time guards.
+    subroutine gr_transfer(n, inflow, c, h, q)
+        integer, intent(in) :: n
+        real(rk), intent(in) :: inflow, c
+        real(rk), intent(inout) :: h
+        real(rk), intent(out) :: q
+
+        real(rk) :: h_star
+
+        h_star = max(0._rk, h + inflow/c)
+        if (n == 4) then
+            h = h_star/(1._rk + h_star**3)**(1._rk/3._rk)
+        else
+            h = h_star/sqrt(sqrt(1._rk + h_star**4))
+        end if
+        q = (h_star - h)*c
+    end subroutine gr_transfer
+
+    !> Exponential store (gr6): outflow be*ln(1 + exp(h/be)), with the
+    !> asymptotic forms outside |h/be| < 7 to avoid overflow.
+    subroutine gr_exponential_store(inflow, be, he, qe)
+        real(rk), intent(in) :: inflow, be
+        real(rk), intent(inout) :: he
+        real(rk), intent(out) :: qe
+
+        real(rk) :: h_star, ratio
+
+        h_star = he + inflow
+        ratio = h_star/be
+        if (ratio > 7._rk) then
+            qe = h_star + be/exp(ratio)
+        else if (ratio < -7._rk) then
+            qe = be*exp(ratio)
+        else
+            qe = be*log(1._rk + exp(ratio))
+        end if
+        he = h_star - qe
+    end subroutine gr_exponential_store
+
+
+    !> Inverse of the percolation curve constant beta: 9/4 at a daily step,
+    !> scaled as in GR4H so that the percolated fraction per step follows the
+    !> step length. The operators take 1/beta to multiply instead of divide.
+    function percolation_inv_beta(dt) result(inv_beta)
+        real(rk), intent(in) :: dt
+        real(rk) :: inv_beta
+
+        inv_beta = 1._rk/(2.25_rk*sqrt(sqrt(86400._rk/dt)))
+    end function percolation_inv_beta
 
     !> Missing rainfall: keep the routing-store outflows of the last computed
     !> step (fx(iq1), and fx(iq2) if iq2 > 0), zero every other flux up to
@@ -100,10 +269,10 @@ contains
     !> instead of kexc ht^3.5. Net outputs: [fp, fe, fc, fl], or [fl] for
     !> the _ri_mlp_exc hybrids. States hi hp ht; fluxes
     !> pn en pr perc ps es lexc prr prd qr qd qt.
-    subroutine gr_step(ri, law5, prcp, pet, dt, beta, p, h, nn, w, qt, fx)
+    subroutine gr_step(ri, law5, prcp, pet, dt, inv_beta, p, h, nn, w, qt, fx)
         logical, intent(in) :: ri, law5
         real(rk), intent(in) :: prcp, pet, dt
-        real(rk), intent(in) :: beta   !< beta, computed once per run by the caller
+        real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt), once per step by the caller
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
@@ -148,11 +317,11 @@ contains
                 end if
                 if (ri) then
                     !$AD NOCHECKPOINT
-                    call gr_ri_production(pn, en, p(2), beta, p(4), dt, h(2), pr, perc, ps, es)
+                    call gr_ri_production(pn, en, p(2), inv_beta, p(4), dt, h(2), pr, perc, ps, es)
                     split = 0.9_rk*tanh(p(5)*pn)**2 + 0.1_rk
                 else
                     !$AD NOCHECKPOINT
-                    call gr_production(pn, en, p(2), beta, fp, fe, h(2), pr, perc, ps, es)
+                    call gr_production(pn, en, p(2), inv_beta, fp, fe, h(2), pr, perc, ps, es)
                 end if
                 if (law5) then
                     lexc = (1._rk + fl)*p(ik)*(h(3) - p(ik + 1))
@@ -171,9 +340,9 @@ contains
     !> gr6 and gr6_mlp: parameters ci cp ct be kexc aexc, states hi hp ht he;
     !> net outputs [fp, fe, fc1, fc2, fl] (fc2 shifts the routed share between
     !> the routing and exponential stores).
-    subroutine gr6_step(prcp, pet, beta, p, h, nn, w, qt, fx)
+    subroutine gr6_step(prcp, pet, inv_beta, p, h, nn, w, qt, fx)
         real(rk), intent(in) :: prcp, pet
-        real(rk), intent(in) :: beta   !< percolation_beta(dt)
+        real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
@@ -206,7 +375,7 @@ contains
                     call flux_corrections(nn, w, nn_x(1:5), f)
                 end if
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(2), beta, f(1), f(2), h(2), pr, perc, ps, es)
+                call gr_production(pn, en, p(2), inv_beta, f(1), f(2), h(2), pr, perc, ps, es)
                 lexc = (1._rk + f(5))*p(5)*(h(3) - p(6))
             end if
             routed = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
@@ -315,9 +484,9 @@ contains
 
     !> loieau and loieau_mlp: parameters ca cc kb, states ha hc; net outputs
     !> [fp, fe, fc].
-    subroutine loieau_step(prcp, pet, beta, p, h, nn, w, qt, fx)
+    subroutine loieau_step(prcp, pet, inv_beta, p, h, nn, w, qt, fx)
         real(rk), intent(in) :: prcp, pet
-        real(rk), intent(in) :: beta   !< percolation_beta(dt)
+        real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
@@ -346,7 +515,7 @@ contains
                     call flux_corrections(nn, w, nn_x(1:4), f)
                 end if
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(1), beta, f(1), f(2), h(1), pr, perc, ps, es)
+                call gr_production(pn, en, p(1), inv_beta, f(1), f(2), h(1), pr, perc, ps, es)
             end if
             prr = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
             prd = (pr + perc) - prr
@@ -357,5 +526,75 @@ contains
             fx(1:12) = [ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, qt]
         end if
     end subroutine loieau_step
+
+    !> One step of a GR-family structure (`hy_module`, registry id) on cells
+    !> k0..k1: prcp (liquid input) and pet (as read, single precision) in mm,
+    !> p and h the cells' parameter and state columns, qt(k) the runoff depth
+    !> (mm) and fx(:, k) the fluxes of cell k.
+    !>
+    !> One loop per structure with a single call in it: the private per-cell
+    !> routines are then inlined, and the latency-bound chains of divisions
+    !> and square roots of consecutive cells overlap (a call per cell from
+    !> the forward loop ran 1.6x slower). Tapenade keeps the same layout in
+    !> the adjoint.
+    subroutine gr_cells(hy_module, k0, k1, prcp, pet, dt, inv_beta, p, h, nn, w, qt, fx)
+        integer, intent(in) :: hy_module, k0, k1
+        real(rk), intent(in) :: prcp(:)
+        real(sp), intent(in) :: pet(:)
+        real(rk), intent(in) :: dt, inv_beta
+        real(rk), intent(in) :: p(:, :)
+        real(rk), intent(inout) :: h(:, :)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
+        real(rk), intent(inout) :: qt(:), fx(:, :)
+
+        integer :: k, np, nh, nfx
+        logical :: ri, law5
+        real(rk) :: cell_pet   ! a plain variable, not an expression, in the call: Tapenade
+                               ! only honours NOCHECKPOINT on a call with no argument to evaluate
+
+        ! Explicit section bounds: Tapenade needs them to size what it saves.
+        np = size(p, 2)
+        nh = size(h, 2)
+        nfx = size(fx, 1)
+        select case (hy_module)
+        case (HY_GR6, HY_GR6_MLP)
+            do k = k0, k1
+                cell_pet = real(pet(k), rk)
+                !$AD NOCHECKPOINT
+                call gr6_step(prcp(k), cell_pet, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), fx(1:nfx, k))
+            end do
+        case (HY_GRC, HY_GRC_MLP)
+            do k = k0, k1
+                cell_pet = real(pet(k), rk)
+                !$AD NOCHECKPOINT
+                call grc_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), fx(1:nfx, k))
+            end do
+        case (HY_GRD, HY_GRD_MLP)
+            do k = k0, k1
+                cell_pet = real(pet(k), rk)
+                !$AD NOCHECKPOINT
+                call grd_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), fx(1:nfx, k))
+            end do
+        case (HY_LOIEAU, HY_LOIEAU_MLP)
+            do k = k0, k1
+                cell_pet = real(pet(k), rk)
+                !$AD NOCHECKPOINT
+                call loieau_step(prcp(k), cell_pet, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), fx(1:nfx, k))
+            end do
+        case default
+            ! gr4, gr5, their rainfall-intensity variants and their hybrids
+            ri = hy_module == HY_GR4_RI .or. hy_module == HY_GR5_RI .or. hy_module == HY_GR4_RI_MLP_EXC &
+                 .or. hy_module == HY_GR5_RI_MLP_EXC
+            law5 = hy_module == HY_GR5 .or. hy_module == HY_GR5_RI .or. hy_module == HY_GR5_MLP &
+                   .or. hy_module == HY_GR5_RI_MLP_EXC
+            do k = k0, k1
+                cell_pet = real(pet(k), rk)
+                !$AD NOCHECKPOINT
+                call gr_step(ri, law5, prcp(k), cell_pet, dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), &
+                             fx(1:nfx, k))
+            end do
+        end select
+    end subroutine gr_cells
 
 end module md_gr_structures

@@ -9,10 +9,12 @@
 !> and the doc); a missing rainfall or PET skips canopy, soil layers and
 !> drainage, baseflow still runs (qr = 0, qt = qb).
 module md_vic3l
-    use md_kinds, only: rk
+    use md_kinds, only: rk, sp
     implicit none
     private
-    public :: vic3l_step
+    ! vic3l_step stays private so that the compiler inlines it into the loop
+    ! of vic3l_cells (see md_gr_structures::gr_cells).
+    public :: vic3l_cells
 
     !> Terms of the ARNO evaporation power series (Liang et al. 1994, eq. 15):
     !> smash 1.3 truncates it after 5 terms (found by experiment).
@@ -164,5 +166,28 @@ contains
         qt = qr + qb
         fx(1:5) = [pn, en, qr, qb, qt]
     end subroutine vic3l_step
+
+    !> vic3l on cells k0..k1 for one step (arguments as md_gr_structures::gr_cells).
+    subroutine vic3l_cells(k0, k1, prcp, pet, p, h, qt, fx)
+        integer, intent(in) :: k0, k1
+        real(rk), intent(in) :: prcp(:)
+        real(sp), intent(in) :: pet(:)
+        real(rk), intent(in) :: p(:, :)
+        real(rk), intent(inout) :: h(:, :)
+        real(rk), intent(inout) :: qt(:), fx(:, :)
+
+        integer :: k, np, nh, nfx
+        real(rk) :: cell_pet   ! see md_gr_structures::gr_cells
+
+        ! Explicit section bounds: Tapenade needs them to size what it saves.
+        np = size(p, 2)
+        nh = size(h, 2)
+        nfx = size(fx, 1)
+        do k = k0, k1
+            cell_pet = real(pet(k), rk)
+            !$AD NOCHECKPOINT
+            call vic3l_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), qt(k), fx(1:nfx, k))
+        end do
+    end subroutine vic3l_cells
 
 end module md_vic3l
