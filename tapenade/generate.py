@@ -50,7 +50,7 @@ def drop_omp(text: str) -> str:
 
 
 def parallelize_cells(text: str) -> str:
-    """Wrap each call of THREADED_CALLS in a parallel region where every thread takes its
+    """Run each call of THREADED_CALLS in a parallel region where every thread takes its
     block of cells (md_parallel.cell_block; the same block in both sweeps, so what a
     thread pushes on its tape is what it pops) and passes it as (k_first, k_last)."""
     lines = text.splitlines()
@@ -73,9 +73,11 @@ def parallelize_cells(text: str) -> str:
         if "k_first, k_last" not in re.sub(r"\s+", " ", " ".join(statement).replace("&", "")):
             sys.exit(f"generate.py: {m.group(2)} is no longer called with (k_first, k_last)")
         indent = m.group(1)
-        out += [f"!$omp parallel if (setup%ncpu > 1{THREADED_CALLS[m.group(2)]}) num_threads(setup%ncpu) &",
-                "!$omp& default(shared) private(k_first, k_last)",
-                f"{indent}CALL CELL_BLOCK(nac, k_first, k_last)", *statement, "!$omp end parallel"]
+        # No parallel region at all for one thread (an inactive one still allocates a team).
+        out += [f"{indent}IF (setup%ncpu > 1{THREADED_CALLS[m.group(2)]}) THEN",
+                "!$omp parallel num_threads(setup%ncpu) default(shared) private(k_first, k_last)",
+                f"{indent}CALL CELL_BLOCK(nac, k_first, k_last)", *statement, "!$omp end parallel",
+                f"{indent}ELSE", f"{indent}CALL CELL_BLOCK(nac, k_first, k_last)", *statement, f"{indent}END IF"]
         implicit = next(k for k in range(routine_start, len(out)) if out[k].strip().upper() == "IMPLICIT NONE")
         if "USE MD_PARALLEL" not in out[implicit - 1]:
             out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block"]

@@ -21,7 +21,7 @@ module md_forward
     use md_gr_ode
     use md_vic3l
     use md_routing
-    !$ use md_parallel, only: cell_block
+    !$ use md_parallel, only: cell_block, level_block
     implicit none
     private
     public :: forward_cost
@@ -140,12 +140,21 @@ contains
             q_prev = q
             ! Every thread runs the whole rainfall-runoff step on its own block of
             ! cells (tapenade/generate.py wraps the adjoint's calls the same way).
-            !$omp parallel if (setup%ncpu > 1) num_threads(setup%ncpu) default(shared) private(k_first, k_last)
-            !$ call cell_block(nac, k_first, k_last)
-            !$AD NOCHECKPOINT
-            call rainfall_runoff_step(setup, mesh, input, t, k_first, k_last, rr_parameters, nn_parameters, &
-                                      states, qlat, fluxes, liquid_prcp, output)
-            !$omp end parallel
+            ! One thread enters no parallel region at all: an inactive region still
+            ! allocates and frees a team, which cost 15 % of a Cance forward run
+            ! when the routing levels did it too.
+            if (setup%ncpu > 1) then
+                !$omp parallel num_threads(setup%ncpu) default(shared) private(k_first, k_last)
+                !$ call cell_block(nac, k_first, k_last)
+                !$AD NOCHECKPOINT
+                call rainfall_runoff_step(setup, mesh, input, t, k_first, k_last, rr_parameters, nn_parameters, &
+                                          states, qlat, fluxes, liquid_prcp, output)
+                !$omp end parallel
+            else
+                !$AD NOCHECKPOINT
+                call rainfall_runoff_step(setup, mesh, input, t, k_first, k_last, rr_parameters, nn_parameters, &
+                                          states, qlat, fluxes, liquid_prcp, output)
+            end if
             !$AD NOCHECKPOINT
             call routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, qup, q)
             do g = 1, mesh%ng
@@ -237,7 +246,7 @@ contains
         real(rk), intent(in) :: qlat(:), qlat_prev(:), q_prev(:)
         real(rk), intent(inout) :: qup(:), q(:)
 
-        integer :: level, k, i, p0, p1, s0, s1
+        integer :: level, k0, k1, p0, p1, s0, s1
 
         p0 = setup%nsnow_parameters + setup%nhy_parameters + 1
         p1 = p0 + setup%nrt_parameters - 1
@@ -245,32 +254,25 @@ contains
         s1 = s0 + setup%nrt_states - 1
 
         do level = 1, mesh%nlevel
-            !$omp parallel do if (setup%ncpu > 1 .and. &
-            !$omp& mesh%level_start(level + 1) - mesh%level_start(level) > 256) &
-            !$omp& num_threads(setup%ncpu) schedule(static) private(k, i)
-            do k = mesh%level_start(level), mesh%level_start(level + 1) - 1
-                qup(k) = 0._rk
-                do i = mesh%up_start(k), mesh%up_start(k + 1) - 1
-                    qup(k) = qup(k) + q(mesh%up_cell(i))
-                end do
-                select case (setup%routing_module)
-                case (RT_LAG0)
-                    !$AD NOCHECKPOINT
-                    call lag0_step(qup(k), qlat(k), q(k))
-                case (RT_LR)
-                    !$AD NOCHECKPOINT
-                    call lr_step(qup(k), qlat(k), mesh%up_area(k), setup%dt, &
-                                 rr_parameters(k, p0:p1), states(k, s0:s1), q(k))
-                case (RT_KW)
-                    !$AD NOCHECKPOINT
-                    call kw_step(qup(k), q_prev(k), qlat(k), qlat_prev(k), mesh%up_area(k), mesh%dx(k), &
-                                 setup%dt, rr_parameters(k, p0:p1), q(k))
-                case default
-                    ! No routing: each cell only passes on its own runoff.
-                    q(k) = qlat(k)
-                end select
-            end do
-            !$omp end parallel do
+            k0 = mesh%level_start(level)
+            k1 = mesh%level_start(level + 1) - 1
+            ! Threads only for wide levels: most levels of a river network are a
+            ! few cells, where starting threads costs more than it saves (and an
+            ! inactive parallel region still allocates a team: none is entered).
+            if (setup%ncpu > 1 .and. k1 - k0 >= 256) then
+                !$omp parallel num_threads(setup%ncpu) default(shared) firstprivate(k0, k1)
+                !$ call level_block(k0, k1)
+                !$AD NOCHECKPOINT
+                call routing_cells(setup%routing_module, k0, k1, mesh%up_start, mesh%up_cell, mesh%up_area, &
+                                   mesh%dx, setup%dt, rr_parameters(:, p0:p1), states(:, s0:s1), &
+                                   qlat, qlat_prev, q_prev, qup, q)
+                !$omp end parallel
+            else
+                !$AD NOCHECKPOINT
+                call routing_cells(setup%routing_module, k0, k1, mesh%up_start, mesh%up_cell, mesh%up_area, &
+                                   mesh%dx, setup%dt, rr_parameters(:, p0:p1), states(:, s0:s1), &
+                                   qlat, qlat_prev, q_prev, qup, q)
+            end if
         end do
     end subroutine routing_step
 

@@ -17,9 +17,12 @@
 !>   cell) pass their own runoff unfloored. Q_{i-1}^{j-1} is not used.
 module md_routing
     use md_kinds, only: rk
+    use md_registry
     implicit none
     private
-    public :: lag0_step, lr_step, kw_step
+    ! The per-cell steps stay private so that the compiler inlines them into
+    ! the loops of routing_cells (see md_gr_structures::gr_cells).
+    public :: routing_cells
 
     real(rk), parameter :: kw_min_discharge = 1.e-6_rk
 
@@ -75,5 +78,54 @@ contains
             q = qlat
         end if
     end subroutine kw_step
+
+    !> Routing module `rt_module` (registry id) on cells k0..k1, which only
+    !> drain into cells after k1 (one flow-accumulation level or part of it):
+    !> sums the discharge of each cell's direct upstream cells (up_start,
+    !> up_cell, the mesh's upstream lists) into qup, then routes it with the
+    !> cell's own runoff qlat to q. Cells are laid out as in the mesh (m, m2,
+    !> s, m3/s); p and h are the cells' routing parameter and state columns.
+    subroutine routing_cells(rt_module, k0, k1, up_start, up_cell, up_area, dx, dt, p, h, &
+                             qlat, qlat_prev, q_prev, qup, q)
+        integer, intent(in) :: rt_module, k0, k1
+        integer, intent(in) :: up_start(:), up_cell(:)
+        real(rk), intent(in) :: up_area(:), dx(:), dt
+        real(rk), intent(in) :: p(:, :)
+        real(rk), intent(inout) :: h(:, :)
+        real(rk), intent(in) :: qlat(:), qlat_prev(:), q_prev(:)
+        real(rk), intent(inout) :: qup(:), q(:)
+
+        integer :: k, i, np, nh
+
+        ! Explicit section bounds: Tapenade needs them to size what it saves.
+        np = size(p, 2)
+        nh = size(h, 2)
+        do k = k0, k1
+            qup(k) = 0._rk
+            do i = up_start(k), up_start(k + 1) - 1
+                qup(k) = qup(k) + q(up_cell(i))
+            end do
+        end do
+        select case (rt_module)
+        case (RT_LAG0)
+            do k = k0, k1
+                !$AD NOCHECKPOINT
+                call lag0_step(qup(k), qlat(k), q(k))
+            end do
+        case (RT_LR)
+            do k = k0, k1
+                !$AD NOCHECKPOINT
+                call lr_step(qup(k), qlat(k), up_area(k), dt, p(k, 1:np), h(k, 1:nh), q(k))
+            end do
+        case (RT_KW)
+            do k = k0, k1
+                !$AD NOCHECKPOINT
+                call kw_step(qup(k), q_prev(k), qlat(k), qlat_prev(k), up_area(k), dx(k), dt, p(k, 1:np), q(k))
+            end do
+        case default
+            ! No routing: each cell only passes on its own runoff.
+            q(k0:k1) = qlat(k0:k1)
+        end select
+    end subroutine routing_cells
 
 end module md_routing

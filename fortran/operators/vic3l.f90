@@ -58,23 +58,25 @@ contains
     end function arno_beta
 
     !> Gravity drainage from an upper to a lower layer, limited by what the
-    !> upper layer holds and what the lower one can still take.
-    subroutine drain(ks, pbc, c_up, c_low, h_up, h_low)
-        real(rk), intent(in) :: ks, pbc, c_up, c_low
+    !> upper layer holds and what the lower one can still take. inv_c_up and
+    !> inv_c_low are 1/c_up and 1/c_low (see vic3l_step).
+    subroutine drain(ks, pbc, c_up, c_low, inv_c_up, inv_c_low, h_up, h_low)
+        real(rk), intent(in) :: ks, pbc, c_up, c_low, inv_c_up, inv_c_low
         real(rk), intent(inout) :: h_up, h_low
 
         real(rk) :: d
 
         d = ks*powr(h_up, pbc)
         d = min(d, min(h_up*c_up, c_low - h_low*c_low))
-        h_up = h_up - d/c_up
-        h_low = h_low + d/c_low
+        h_up = h_up - d*inv_c_up
+        h_low = h_low + d*inv_c_low
     end subroutine drain
 
     !> Upper layer evaporation, infiltration into the two upper layers and
     !> gravity drainage down to the bottom layer; qr is the surface runoff.
-    subroutine soil_layers(pn, en, b, cusl, cmsl, cbsl, ks, pbc, h, qr)
+    subroutine soil_layers(pn, en, b, cusl, cmsl, cbsl, inv_c, ks, pbc, h, qr)
         real(rk), intent(in) :: pn, en, b, cusl, cmsl, cbsl, ks, pbc
+        real(rk), intent(in) :: inv_c(3)   !< 1/cusl, 1/cmsl, 1/cbsl
         real(rk), intent(inout) :: h(:)
         real(rk), intent(out) :: qr
 
@@ -95,7 +97,7 @@ contains
             es = en
         end if
         es = min(es, h(2)*cusl)
-        h(2) = h(2) - es/cusl
+        h(2) = h(2) - es*inv_c(1)
 
         ! Infiltration into the upper two layers seen as one
         cumsl = cusl + cmsl
@@ -114,12 +116,12 @@ contains
         end if
         iusl = min((1._rk - h(2))*cusl, infil)
         imsl = min((1._rk - h(3))*cmsl, infil - iusl)
-        h(2) = h(2) + iusl/cusl
-        h(3) = h(3) + imsl/cmsl
+        h(2) = h(2) + iusl*inv_c(1)
+        h(3) = h(3) + imsl*inv_c(2)
         qr = pn - (iusl + imsl)
 
-        call drain(ks, pbc, cusl, cmsl, h(2), h(3))
-        call drain(ks, pbc, cmsl, cbsl, h(3), h(4))
+        call drain(ks, pbc, cusl, cmsl, inv_c(1), inv_c(2), h(2), h(3))
+        call drain(ks, pbc, cmsl, cbsl, inv_c(2), inv_c(3), h(3), h(4))
     end subroutine soil_layers
 
     subroutine vic3l_step(prcp, pet, p, h, qt, fx)
@@ -130,10 +132,15 @@ contains
         real(rk), intent(inout) :: fx(5)    ! pn en qr qb qt
 
         real(rk) :: b, cusl, cmsl, cbsl, ks, pbc, ds, dsm, ws
-        real(rk) :: ec, pn, en, qr, qb
+        real(rk) :: ec, pn, en, qr, qb, inv_c(3)
 
         b = p(1); cusl = p(2); cmsl = p(3); cbsl = p(4); ks = p(5)
         pbc = p(6); ds = p(7); dsm = p(8); ws = p(9)
+        ! The levels' updates multiply by these inverses, computed from the
+        ! parameters alone, instead of dividing: the divisions then leave the
+        ! chain from one layer to the next (log, exp, update), which is what a
+        ! vic3l step waits on.
+        inv_c = 1._rk/[cusl, cmsl, cbsl]
 
         ! A missing rainfall or PET skips the canopy, the soil layers and the
         ! drainage (smash 1.3); only the bottom layer's baseflow still runs.
@@ -149,7 +156,7 @@ contains
             pn = max(0._rk, prcp - (1._rk - h(1)) - ec)
             en = pet - ec
             h(1) = h(1) + prcp - ec - pn
-            call soil_layers(pn, en, b, cusl, cmsl, cbsl, ks, pbc, h, qr)
+            call soil_layers(pn, en, b, cusl, cmsl, cbsl, inv_c, ks, pbc, h, qr)
         end if
 
         ! ARNO baseflow: linear below the threshold moisture ws, quadratic above.
@@ -161,7 +168,7 @@ contains
             qb = dsm*ds/ws*h(4) + ds*(1._rk - dsm/ws)*((h(4) - ws)/(1._rk - ws))**2
         end if
         qb = min(qb, h(4)*cbsl)
-        h(4) = h(4) - qb/cbsl
+        h(4) = h(4) - qb*inv_c(3)
 
         qt = qr + qb
         fx(1:5) = [pn, en, qr, qb, qt]
