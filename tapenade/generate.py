@@ -85,6 +85,32 @@ def parallelize_cells(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
+SCALAR_TAPE = re.compile(r"^(\s*)CALL (PUSH|POP)REAL4ARRAY\((.+), rk/4\)\s*$")
+MAX_MERGED = 8  # arities of pushreal8xN_ / popreal8xN_ in fortran/runtime/ad_stack.c
+
+
+def merge_scalar_tape_calls(text: str) -> str:
+    """Merge runs of consecutive pushes (or pops) of one real(rk) each into single calls
+    of PUSHREAL8Xn / POPREAL8Xn, which lay the bytes out exactly as the separate calls."""
+    lines, out, i = text.splitlines(), [], 0
+    while i < len(lines):
+        m = SCALAR_TAPE.match(lines[i])
+        run = []
+        while m and i + len(run) < len(lines):
+            n = SCALAR_TAPE.match(lines[i + len(run)])
+            if not n or n.group(2) != m.group(2) or len(run) == MAX_MERGED:
+                break
+            run.append(n.group(3))
+        if len(run) < 2:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent, kind = m.group(1), m.group(2)
+        out.append(f"{indent}CALL {kind}REAL8X{len(run)}(" + ", &\n&  ".join(run) + ")")
+        i += len(run)
+    return "\n".join(out) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tapenade", default=os.environ.get("TAPENADE", "/opt/tapenade/tapenade_3.16/bin/tapenade"))
@@ -110,7 +136,7 @@ def main():
             shutil.rmtree(OUT)
         OUT.mkdir(parents=True)
         for path in generated:
-            text = parallelize_cells(drop_omp(path.read_text()))
+            text = merge_scalar_tape_calls(parallelize_cells(drop_omp(path.read_text())))
             (OUT / path.name).write_text(BANNER + STAMP_PREFIX + digest + "\n" + text)
         (OUT / "README.md").write_text(
             "# Generated code - do not edit\n\n"

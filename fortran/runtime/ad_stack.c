@@ -17,6 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Only code of the same extension module calls these: hidden symbols make
+ * those calls direct instead of going through the PLT (the adjoint makes
+ * tens of push/pop calls per cell and step). */
+#pragma GCC visibility push(hidden)
+
 typedef struct {
     unsigned char *data;
     size_t top;
@@ -109,6 +114,45 @@ TYPED(complex16, 16)
 TYPED(character, 1)
 TYPED(boolean, 4)
 
+/* Runs of consecutive scalar real(8) pushes or pops, merged by tapenade/generate.py
+ * into one call (a gradient made ~60 such calls per cell and step). The bytes land
+ * exactly where the separate calls would put them: x1 first (lowest) for a push,
+ * x1 first (from the top) for a pop. */
+static inline void push8_list(const double *const *xs, int n) {
+    reserve((size_t)n * 8);
+    for (int i = 0; i < n; i++) memcpy(stack.data + stack.top + 8 * (size_t)i, xs[i], 8);
+    stack.top += (size_t)n * 8;
+    if (stack.top > peak) peak = stack.top;
+}
+
+static inline void pop8_list(double *const *xs, int n) {
+    if ((size_t)n * 8 > stack.top) {
+        fprintf(stderr, "smash adjoint: tape underflow (pop of %d reals, %zu bytes held)\n", n, stack.top);
+        abort();
+    }
+    for (int i = 0; i < n; i++) memcpy(xs[i], stack.data + stack.top - 8 * (size_t)(i + 1), 8);
+    stack.top -= (size_t)n * 8;
+}
+
+#define R const double *
+#define W double *
+void pushreal8x2_(R a, R b) { R xs[] = {a, b}; push8_list(xs, 2); }
+void pushreal8x3_(R a, R b, R c) { R xs[] = {a, b, c}; push8_list(xs, 3); }
+void pushreal8x4_(R a, R b, R c, R d) { R xs[] = {a, b, c, d}; push8_list(xs, 4); }
+void pushreal8x5_(R a, R b, R c, R d, R e) { R xs[] = {a, b, c, d, e}; push8_list(xs, 5); }
+void pushreal8x6_(R a, R b, R c, R d, R e, R f) { R xs[] = {a, b, c, d, e, f}; push8_list(xs, 6); }
+void pushreal8x7_(R a, R b, R c, R d, R e, R f, R g) { R xs[] = {a, b, c, d, e, f, g}; push8_list(xs, 7); }
+void pushreal8x8_(R a, R b, R c, R d, R e, R f, R g, R h) { R xs[] = {a, b, c, d, e, f, g, h}; push8_list(xs, 8); }
+void popreal8x2_(W a, W b) { W xs[] = {a, b}; pop8_list(xs, 2); }
+void popreal8x3_(W a, W b, W c) { W xs[] = {a, b, c}; pop8_list(xs, 3); }
+void popreal8x4_(W a, W b, W c, W d) { W xs[] = {a, b, c, d}; pop8_list(xs, 4); }
+void popreal8x5_(W a, W b, W c, W d, W e) { W xs[] = {a, b, c, d, e}; pop8_list(xs, 5); }
+void popreal8x6_(W a, W b, W c, W d, W e, W f) { W xs[] = {a, b, c, d, e, f}; pop8_list(xs, 6); }
+void popreal8x7_(W a, W b, W c, W d, W e, W f, W g) { W xs[] = {a, b, c, d, e, f, g}; pop8_list(xs, 7); }
+void popreal8x8_(W a, W b, W c, W d, W e, W f, W g, W h) { W xs[] = {a, b, c, d, e, f, g, h}; pop8_list(xs, 8); }
+#undef R
+#undef W
+
 /* Branch choices: Tapenade records which of 2^k paths was taken. One byte
  * holds any of the control widths it emits (1 to 8 bits). */
 #define CONTROL(K)                                                                      \
@@ -128,3 +172,5 @@ CONTROL(8)
 /* Tapenade pushes Fortran pointers (addresses) when a pointer is redirected. */
 void pushpointer8_(const void *p) { push_bytes(p, 8); }
 void poppointer8_(void *p) { pop_bytes(p, 8); }
+
+#pragma GCC visibility pop
