@@ -118,3 +118,21 @@ def test_cost_option_errors(model):
         model.forward_run(cost_options={"end_warmup": "2021-01-01"}, return_options={"cost": True})
     with pytest.raises(ValueError, match="ncpu"):
         model.forward_run(common_options={"ncpu": 0})
+
+
+def test_in_place_edits_of_the_maps_reach_the_next_run(model):
+    # The core keeps the maps of the last run and skips copying equal ones: an edit
+    # made in place in the user's array must still be seen, and still be checked.
+    model.forward_run()
+    q_default = model.response.q.copy()
+    model.rr_parameters.values[0, :, model.rr_parameters.index("cp")] = 50.0
+    model.forward_run()
+    fresh = smash.Model(daily_setup(30), line_mesh(4))
+    fresh.atmos_data.prcp, fresh.atmos_data.pet = model.atmos_data.prcp, model.atmos_data.pet
+    fresh.set_rr_parameters("cp", 50.0)
+    fresh.forward_run()
+    assert not np.allclose(model.response.q, q_default)
+    np.testing.assert_array_equal(model.response.q, fresh.response.q)
+    model.rr_initial_states.values[0, 1, model.rr_initial_states.index("hp")] = 2.0
+    with pytest.raises(ValueError, match=r"hp must be in \[0, 1\] \(got 2\)"):
+        model.forward_run()

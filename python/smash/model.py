@@ -198,6 +198,7 @@ class Model:
         self._nn_weight = [np.zeros(shape, dtype=np.float32) for shape in self._nn_shapes]
         self._nn_bias = [np.zeros(shape[0], dtype=np.float32) for shape in self._nn_shapes]
         self._fparams = self._new_core_parameters()
+        self._synced_maps = {}
         if "ci" in p_keys and s.dt < 86400 and s.adjust_interception:
             self._adjust_interception()
 
@@ -293,18 +294,26 @@ class Model:
 
     # -------------------------------------------------------------- running
     def _sync_parameters(self):
-        """Copy the user-facing maps into the core (active cells, network order)."""
+        """Copy the user-facing maps into the core (active cells, network order).
+
+        Maps equal to the ones last copied are skipped: on a country-sized grid the
+        gather and the checks cost more than comparing, and were the part of a
+        two-thread forward run that did not shrink with threads."""
         net, fp = self._network, self._fparams
         for name, maps, target in (("rr parameter", self.rr_parameters, fp.rr_parameters),
                                    ("rr initial state", self.rr_initial_states, fp.rr_initial_states)):
             if maps.values.shape[-1] == 0:
                 continue
-            active = maps.values[net.rows, net.cols]
+            last = self._synced_maps.get(name)
+            if last is not None and last[0] == list(maps.keys) and np.array_equal(last[1], maps.values):
+                continue
+            active = net.from_grid(maps.values)
             for i, key in enumerate(maps.keys):
                 problem = feasible_violation(str(key), active[:, i])
                 if problem:
                     raise ValueError(f"Invalid {name} {problem}")
             target[...] = active
+            self._synced_maps[name] = (list(maps.keys), maps.values.copy())
         if self._nn_shapes:
             fp.nn_parameters[...] = hybrid_nn.pack(self._nn_weight, self._nn_bias)
 
@@ -358,6 +367,7 @@ class Model:
         new._nn_weight = [w.copy() for w in self._nn_weight]
         new._nn_bias = [b.copy() for b in self._nn_bias]
         new._fparams = new._new_core_parameters()
+        new._synced_maps = {}
         return new
 
     def __repr__(self):

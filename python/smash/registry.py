@@ -136,17 +136,18 @@ def feasible_violation(name: str, values: np.ndarray) -> str | None:
     """Describe why `values` leave the domain where `name` is defined, or None."""
     rule = _record(name)["feasible"]
     values = np.asarray(values, dtype=float)
-    if not np.all(np.isfinite(values)):
+    # One reduction per rule (this runs on every forward run, over every cell).
+    low, high = {">0": (0.0, np.inf), ">=0": (0.0, np.inf), "[0,1]": (0.0, 1.0),
+                 "(0,1)": (0.0, 1.0), "any": (-np.inf, np.inf)}[rule]
+    vmin, vmax = (float(values.min()), float(values.max())) if values.size else (low, high)
+    if not (np.isfinite(vmin) and np.isfinite(vmax)):  # min and max propagate NaN
         return f"{name} must be finite (got NaN or inf)"
-    checks = {
-        ">0": (values > 0, "> 0"),
-        ">=0": (values >= 0, ">= 0"),
-        "[0,1]": ((values >= 0) & (values <= 1), "in [0, 1]"),
-        "(0,1)": ((values > 0) & (values < 1), "in (0, 1)"),
-        "any": (np.ones(values.shape, dtype=bool), ""),
-    }
-    ok, text = checks[rule]
-    if not np.all(ok):
-        bad = values[~ok].ravel()[0]
-        return f"{name} must be {text} (got {bad:g})"
+    open_low, open_high = rule in (">0", "(0,1)"), rule == "(0,1)"
+    if vmin < low or (open_low and vmin <= low):
+        return f"{name} must be {_RULE_TEXT[rule]} (got {vmin:g})"
+    if vmax > high or (open_high and vmax >= high):
+        return f"{name} must be {_RULE_TEXT[rule]} (got {vmax:g})"
     return None
+
+
+_RULE_TEXT = {">0": "> 0", ">=0": ">= 0", "[0,1]": "in [0, 1]", "(0,1)": "in (0, 1)", "any": ""}
