@@ -77,13 +77,22 @@ def test_optimize_function_returns_new_model(synthetic):
     assert not np.array_equal(new.rr_parameters.values, before)
 
 
-def test_sbs_log_is_printed_unless_quiet(synthetic, capsys):
+def test_sbs_log_and_progress_bar_unless_quiet(synthetic, capsys):
     model = synthetic.copy()
-    model.optimize(optimize_options={"termination_crit": {"maxiter": 1}})
-    out = capsys.readouterr().out
+    model.optimize(optimize_options={"termination_crit": {"maxiter": 2}})
+    captured = capsys.readouterr()
+    out = captured.out
     assert "At iterate     0    nfg =     1    J =" in out and "STOP:" in out
+    # The iterate lines stay on stdout, in order and whole; the bar is on stderr and
+    # reaches the last iterate with its cost.
+    lines = [ln for ln in out.splitlines() if "At iterate" in ln]
+    assert [int(ln.split()[2]) for ln in lines] == [0, 1, 2]
+    last_j = lines[-1].split("J = ")[1].split()[0]
+    assert "Optimize (sbs, uniform)" in captured.err and "2/2" in captured.err
+    assert f"J = {last_j}" in captured.err
     model.optimize(optimize_options={"termination_crit": {"maxiter": 1}}, common_options={"verbose": False})
-    assert capsys.readouterr().out == ""
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
 
 
 @pytest.mark.parametrize(

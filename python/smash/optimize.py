@@ -13,6 +13,7 @@ from smash.control import MAPPINGS, build_control, default_parameters, nn_parame
 from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
 from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl
 from smash.forward import check_common_options
+from smash.progress import OptimizerLog
 
 OPTIMIZERS = ("sbs", "lbfgsb", "nelder-mead", "powell", "adam", "sgd", "adagrad", "rmsprop")
 ADAPTIVE = ("adam", "sgd", "adagrad", "rmsprop")
@@ -164,7 +165,7 @@ def _sbs(problem, x, lower, upper, maxiter, log):
     ddx, successes, undo, inner = 0.64, 0, None, 0
     clg = 0.7 ** (1.0 / max(n, 1))
     momentum = np.zeros_like(x)
-    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    ddx = {ddx:.2f}")
+    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    ddx = {ddx:.2f}", 0, j)
     reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(1, maxiter + 1):
         for _ in range(n):
@@ -203,7 +204,7 @@ def _sbs(problem, x, lower, upper, maxiter, log):
                 if jt < j:
                     x, j = xt, jt
         costs.append(j)
-        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    ddx = {ddx:.2f}")
+        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    ddx = {ddx:.2f}", it, j)
         if reason.startswith("CONVERGENCE"):
             break
     problem.cost(x)
@@ -222,7 +223,8 @@ def _lbfgsb(problem, x, lower, upper, crit, log):
     cost0, g0 = problem.cost_grad(x)
     state["costs"].append(cost0)
     state["projg"].append(projected_gradient_norm(x, g0))
-    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {cost0:.5e}    |proj g| = {state['projg'][-1]:.5e}")
+    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {cost0:.5e}    |proj g| = {state['projg'][-1]:.5e}",
+        0, cost0)
     # scipy starts by evaluating x itself: hand it the evaluation above rather than
     # counting a second one (smash's nfg counts it once).
     last = {"x": np.array(x, dtype=float), "j": cost0, "g": g0}
@@ -241,7 +243,7 @@ def _lbfgsb(problem, x, lower, upper, crit, log):
         state["costs"].append(j)
         state["projg"].append(projected_gradient_norm(xk, g))
         log(f"    At iterate {state['it']:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    "
-            f"|proj g| = {state['projg'][-1]:.5e}")
+            f"|proj g| = {state['projg'][-1]:.5e}", state["it"], j)
 
     res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=list(zip(lower, upper, strict=True)),
                    callback=callback,
@@ -256,14 +258,15 @@ def _scipy_free(problem, x, lower, upper, method, crit, log):
     from scipy.optimize import minimize
 
     costs = [problem.cost(x)]
-    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {costs[0]:.5e}")
+    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {costs[0]:.5e}", 0, costs[0])
 
     def fun(xk):
         return problem.cost(np.clip(xk, lower, upper))
 
     def callback(intermediate_result):
         costs.append(float(intermediate_result.fun))
-        log(f"    At iterate {len(costs) - 1:>5}    nfg = {problem.nfg:>5}    J = {costs[-1]:.5e}")
+        log(f"    At iterate {len(costs) - 1:>5}    nfg = {problem.nfg:>5}    J = {costs[-1]:.5e}",
+            len(costs) - 1, costs[-1])
 
     method_name = {"nelder-mead": "Nelder-Mead", "powell": "Powell"}[method]
     res = minimize(fun, x, method=method_name, bounds=list(zip(lower, upper, strict=True)), callback=callback,
@@ -284,7 +287,7 @@ def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log):
         j, g = problem.cost_grad(x)
         costs.append(j)
         projg.append(float(np.max(np.abs(np.clip(x - g, lower, upper) - x))))
-        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {projg[-1]:.5e}")
+        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {projg[-1]:.5e}", it, j)
         if j < best_j:
             best_x, best_j, since_best = x.copy(), j, 0
         else:
@@ -335,9 +338,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
                   [w.copy() for w in getattr(model, "_nn_weight", [])],
                   [b.copy() for b in getattr(model, "_nn_bias", [])])
 
-    def log(text):
-        if verbose:
-            print(text, flush=True)
+    log = OptimizerLog(verbose)
 
     def calibrate():
         # Every cycle starts from the same first guess, and counts its own evaluations.
@@ -348,17 +349,19 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
             model._nn_bias = [b.copy() for b in start_maps[3]]
         model._sync_parameters()
         net = None
-        if mapping == "ann":
-            net, x, costs, projg, reason = _train_ann(problem, model, control, optimizer, options, log)
-        elif optimizer == "sbs":
-            x, costs, projg, reason = _sbs(problem, x0, lower, upper, int(crit["maxiter"]), log)
-        elif optimizer == "lbfgsb":
-            x, costs, projg, reason = _lbfgsb(problem, x0, lower, upper, crit, log)
-        elif optimizer in ("nelder-mead", "powell"):
-            x, costs, projg, reason = _scipy_free(problem, x0, lower, upper, optimizer, crit, log)
-        else:
-            x, costs, projg, reason = _adaptive(problem, x0, lower, upper, optimizer, crit,
-                                                float(options.get("learning_rate", 0.003)), log)
+        # A bar over the iterations under the iterate lines (none when verbose=False).
+        with OptimizerLog(verbose, int(crit["maxiter"]), f"Optimize ({optimizer}, {mapping})") as step_log:
+            if mapping == "ann":
+                net, x, costs, projg, reason = _train_ann(problem, model, control, optimizer, options, step_log)
+            elif optimizer == "sbs":
+                x, costs, projg, reason = _sbs(problem, x0, lower, upper, int(crit["maxiter"]), step_log)
+            elif optimizer == "lbfgsb":
+                x, costs, projg, reason = _lbfgsb(problem, x0, lower, upper, crit, step_log)
+            elif optimizer in ("nelder-mead", "powell"):
+                x, costs, projg, reason = _scipy_free(problem, x0, lower, upper, optimizer, crit, step_log)
+            else:
+                x, costs, projg, reason = _adaptive(problem, x0, lower, upper, optimizer, crit,
+                                                    float(options.get("learning_rate", 0.003)), step_log)
         log(f"    STOP: {reason}")
         # Every optimizer ends by evaluating its result: the output holds its terms.
         out = problem.output
@@ -366,8 +369,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         start = costs[0] if costs else float("nan")
         return ((net, x, costs, projg), float(out.jobs), float(out.jreg), float(out.cost), start)
 
-    if verbose:
-        print("</> Optimize")
+    log("</> Optimize")
     t0 = time.perf_counter()
     if cost_opts["reg"]:
         (net, x, costs, projg), lcurve = regularization.run_cycles(calibrate, fcost, cost_opts["reg"], log)

@@ -127,7 +127,7 @@ def train_ann(problem, model, net, options, log):
         projg.append(gnorm)
         net.history["loss_train"].append(j)
         net.history["proj_grad"].append(gnorm)
-        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {gnorm:.5e}")
+        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {gnorm:.5e}", it, j)
         if j < best_j:
             best_j, best_snap, since_best = j, net._snapshot(), 0
         else:
