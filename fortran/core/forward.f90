@@ -26,6 +26,11 @@ module md_forward
     private
     public :: forward_cost
 
+    !> Largest run (active cells x time steps) whose adjoint tapes every step
+    !> at once rather than checkpointing (about 400 bytes of tape per
+    !> cell-step for gr4-lr: Lez is below, Cance above).
+    real(rk), parameter :: small_run = 1.e5_rk
+
 contains
 
     subroutine forward_cost(setup, mesh, input, options, rr_parameters, rr_initial_states, &
@@ -92,19 +97,32 @@ contains
 
         ! The adjoint checkpoints each chunk call: the reverse sweep re-runs one
         ! chunk at a time from its snapshot, so the tape never holds more than
-        ! `chunk` steps (one extra forward run in total).
+        ! `chunk` steps (one extra forward run in total). A run whose whole tape
+        ! is small (at most small_run cell-steps, a few tens of MB) is one chunk
+        ! taped straight through, without that extra run.
         chunk = setup%checkpoint_steps
         if (chunk <= 0) then
-            ! Smallest chunk with chunk**2 >= ntime_step (Tapenade 3.16 lacks CEILING).
-            chunk = max(1, int(sqrt(real(setup%ntime_step))))
-            if (chunk*chunk < setup%ntime_step) chunk = chunk + 1
+            if (real(nac, rk)*real(setup%ntime_step, rk) <= small_run) then
+                chunk = setup%ntime_step
+            else
+                ! Smallest chunk with chunk**2 >= ntime_step (Tapenade 3.16 lacks CEILING).
+                chunk = max(1, int(sqrt(real(setup%ntime_step))))
+                if (chunk*chunk < setup%ntime_step) chunk = chunk + 1
+            end if
         end if
         nchunk = (setup%ntime_step + chunk - 1)/chunk
-        do c = 1, nchunk
-            call forward_chunk(setup, mesh, input, (c - 1)*chunk + 1, min(c*chunk, setup%ntime_step), &
-                               nac, ns, ng, nfx, rr_parameters, nn_parameters, states, qsim, qlat, q, qup, &
-                               qlat_prev, q_prev, fluxes, liquid_prcp, output)
-        end do
+        if (nchunk == 1) then
+            !$AD NOCHECKPOINT
+            call forward_chunk(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, rr_parameters, &
+                               nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, liquid_prcp, &
+                               output)
+        else
+            do c = 1, nchunk
+                call forward_chunk(setup, mesh, input, (c - 1)*chunk + 1, min(c*chunk, setup%ntime_step), &
+                                   nac, ns, ng, nfx, rr_parameters, nn_parameters, states, qsim, qlat, q, qup, &
+                                   qlat_prev, q_prev, fluxes, liquid_prcp, output)
+            end do
+        end if
 
         output%q = qsim
         output%rr_final_states = states
