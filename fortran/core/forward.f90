@@ -94,6 +94,8 @@ contains
         qsim = 0._rk
         fluxes = 0._rk
         liquid_prcp = 0._rk
+        qlat_prev = 0._rk
+        q_prev = 0._rk
 
         ! The adjoint checkpoints each chunk call: the reverse sweep re-runs one
         ! chunk at a time from its snapshot, so the tape never holds more than
@@ -153,9 +155,12 @@ contains
         k_first = 1
         k_last = nac
         do t = t0, t1
-            ! The kinematic wave scheme couples each step to the previous one.
-            qlat_prev = qlat
-            q_prev = q
+            ! The kinematic wave scheme couples each step to the previous one (the
+            ! other routings need no copy: on France these were 460 MB per run).
+            if (setup%routing_module == RT_KW) then
+                qlat_prev = qlat
+                q_prev = q
+            end if
             ! Every thread runs the whole rainfall-runoff step on its own block of
             ! cells (tapenade/generate.py wraps the adjoint's calls the same way).
             ! One thread enters no parallel region at all: an inactive region still
