@@ -13,6 +13,8 @@ from smash.factory.synthetic import synthetic_setup_mesh
 def test_two_threads_reproduce_one_thread_exactly():
     setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
     model = smash.Model(setup, mesh)
+    # Levels of 256 cells or more are routed on both threads: this mesh has some.
+    assert np.diff(model._network.level_start).max() >= 256
     model.set_rr_parameters("cp", np.linspace(100, 400, 3000).reshape(60, 50))
     one = model.forward_run(common_options={"ncpu": 1}, return_options={"q_domain": True, "rr_states": True,
                                                                         "time_step": ["2020-06-30", "2020-12-31"]})

@@ -99,7 +99,7 @@ contains
 
         ! The adjoint checkpoints each chunk call: the reverse sweep re-runs one
         ! chunk at a time from its snapshot, so the tape never holds more than
-        ! `chunk` steps (one extra forward run in total). A run whose whole tape
+        ! `chunk` steps (one extra forward run in total) besides the snapshots. A run whose whole tape
         ! is small (at most small_run cell-steps, a few tens of MB) is one chunk
         ! taped straight through, without that extra run.
         chunk = setup%checkpoint_steps
@@ -107,7 +107,8 @@ contains
             if (real(nac, rk)*real(setup%ntime_step, rk) <= small_run) then
                 chunk = setup%ntime_step
             else
-                ! Smallest chunk with chunk**2 >= ntime_step (Tapenade 3.16 lacks CEILING).
+                ! Smallest chunk with chunk**2 >= ntime_step (Tapenade 3.16 lacks CEILING):
+                ! chunks of sqrt(nt)/2 steps made France's tape larger (more snapshots).
                 chunk = max(1, int(sqrt(real(setup%ntime_step))))
                 if (chunk*chunk < setup%ntime_step) chunk = chunk + 1
             end if

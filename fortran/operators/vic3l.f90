@@ -83,7 +83,9 @@ contains
         real(rk) :: im, i0, es, cumsl, wumsl, infil, iusl, imsl, lw, u
 
         ! Upper layer evaporation. Both powers of the ARNO curve share the base
-        ! 1 - h: one log, two exp (the exp/log pairs dominate the cost of vic3l).
+        ! 1 - h: u = (1-h)^(1/(1+b)) from one log and one exp, and the dry
+        ! fraction (1-h)^(b/(1+b)) = (1-h)/u (the exp/log pairs dominate the
+        ! cost of vic3l).
         ! No evaporation demand (night, or the canopy took it all): es = 0 exactly,
         ! without the curve's log and exp. Same below for infiltration without
         ! rain. Over a country at hourly steps most cells take these shortcuts.
@@ -92,7 +94,7 @@ contains
         else if (h(2) < 1._rk) then
             lw = log(1._rk - h(2))
             u = exp(lw/(1._rk + b))
-            es = arno_beta(u, exp(lw*b/(1._rk + b)), b)*en
+            es = arno_beta(u, (1._rk - h(2))/u, b)*en
         else
             es = en
         end if
