@@ -17,9 +17,12 @@ from smash.cost_options import build_cost_options
 from smash.signatures import CONTINUOUS, EVENT, baseflow_separation
 
 REF = Path(__file__).resolve().parent / "anchor_refs" / "Cance" / "signatures.json"
-# Signatures that do not involve the baseflow filter: smash's values within float32 noise.
-EXACT = ["Crc", "Cfp2", "Cfp10", "Cfp50", "Cfp90", "Elt", "Epf"]
-BASEFLOW = ["Crchf", "Crclf", "Crch2r", "Eff", "Ebf", "Erchf", "Erclf", "Erch2r"]
+# Continuous signatures, and the event ones that do not depend on where events end:
+# smash's values within float32 noise.
+EXACT = ["Crc", "Crclf", "Cfp2", "Cfp10", "Cfp50", "Cfp90", "Elt", "Epf"]
+# Event volumes: they depend on the event ends, which differ from smash's (see below).
+EVENT_VOLUMES = ["Eff", "Ebf", "Erchf", "Erclf", "Erch2r"]
+BASEFLOW_REF = Path(__file__).resolve().parent / "anchor_refs" / "Cance" / "baseflow.npz"
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +54,32 @@ def test_event_runoff_coefficient_close_to_smash(cance, ref):
     assert _cost(cance, "Erc") == pytest.approx(ref["costs_all_gauges"]["Erc"], rel=1e-2)
 
 
-@pytest.mark.xfail(strict=True, reason="smash 1.3's baseflow filter is not reproduced (ours: Lyne-Hollick, "
-                   "alpha 0.925, 3 passes); quick/base flow signature costs differ by 1.5-23 %")
-@pytest.mark.parametrize("name", BASEFLOW)
-def test_baseflow_signature_costs_match_smash(cance, ref, name):
+def test_baseflow_volume_matches_smash_on_crafted_series():
+    """smash 1.3's Crclf / Crc of an observed series is its baseflow volume over its flow
+    volume: on crafted series (start-up, step, impulse, trend, noise) ours agrees."""
+    ref = np.load(BASEFLOW_REF)
+    names = ref["sig_names"].tolist()
+    keys = [k[2:] for k in ref.files if k.startswith("q_")]
+    assert len(keys) == 7
+    for key in keys:
+        q = ref[f"q_{key}"].astype(np.float64)
+        sig = dict(zip(names, ref[f"sig_{key}"], strict=True))
+        base, quick = baseflow_separation(q)
+        # smash sums in single precision: 2e-5.
+        assert base.sum() / q.sum() == pytest.approx(sig["Crclf"] / sig["Crc"], rel=2e-5), key
+
+
+def test_quick_flow_signatures_close_to_smash(cance, ref):
+    # smash's quick-flow volume of a constant series is 4 % above flow - baseflow (crafted
+    # series, Crch2r vs 1 - Crclf/Crc): not reproduced; on Cance Crchf moves by 2e-5, Crch2r by 5e-4.
+    assert _cost(cance, "Crchf") == pytest.approx(ref["costs_all_gauges"]["Crchf"], rel=1e-4)
+    assert _cost(cance, "Crch2r") == pytest.approx(ref["costs_all_gauges"]["Crch2r"], rel=1e-3)
+
+
+@pytest.mark.xfail(strict=True, reason="flood-event volumes: our events end 1 h before smash's on 2 of 3 "
+                   "Cance gauges and smash merges more peaks into multi-peak events; 1.6-6.6 %")
+@pytest.mark.parametrize("name", EVENT_VOLUMES)
+def test_event_volume_signature_costs_match_smash(cance, ref, name):
     assert _cost(cance, name) == pytest.approx(ref["costs_all_gauges"][name], rel=1e-4)
 
 
@@ -67,11 +92,12 @@ def test_segmentation_finds_smash_events(cance, ref):
             assert ours[key] == np.datetime64(r[key].replace("Z", "")), key
         end_gap = (np.datetime64(r["end"].replace("Z", "")) - np.datetime64(ours["end"])) / np.timedelta64(1, "h")
         assert 0 <= end_gap <= 2
-    # Tables: the signatures that do not depend on the baseflow filter are smash's.
+    # Tables: the continuous signatures are smash's (quick flow: see above).
     sig = smash.signatures(cance)
     for ours, r in zip(sig.cont.to_dict("records"), ref["cont"], strict=True):
-        for key in ("Crc", "Cfp2", "Cfp10", "Cfp50", "Cfp90"):
+        for key in ("Crc", "Crclf", "Cfp2", "Cfp10", "Cfp50", "Cfp90"):
             assert ours[key] == pytest.approx(r[key], rel=1e-5), key
+        assert ours["Crchf"] == pytest.approx(r["Crchf"], rel=1e-4)
     for ours, r in zip(sig.event.to_dict("records"), ref["event"], strict=True):
         assert ours["Epf"] == pytest.approx(r["Epf"], rel=1e-6) and ours["Elt"] == r["Elt"]
 
@@ -102,8 +128,8 @@ def test_baseflow_filter_properties():
     base, quick = baseflow_separation(q)
     assert np.all(base >= -1e-12) and np.all(base <= q + 1e-12)
     np.testing.assert_allclose(base + quick, q, rtol=1e-14)
-    # A constant flow is all baseflow after the first pass's start-up.
-    # Each pass starts with half the flow as quick flow, which decays as 0.925^k.
+    # A constant flow is all baseflow away from the ends: a pass starts below the flow
+    # (mean/1.5, or the previous pass's mean) and closes the gap as 0.925^k.
     flat_base, _ = baseflow_separation(np.full(1000, 3.0))
     assert flat_base[400:-400] == pytest.approx(3.0, rel=1e-6)
 

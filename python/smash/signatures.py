@@ -26,25 +26,32 @@ LH_ALPHA = 0.925
 
 
 def baseflow_separation(q, alpha: float = LH_ALPHA, passes: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """(baseflow, quickflow) of a discharge series by the Lyne-Hollick filter.
+    """(baseflow, quickflow) of a discharge series, separated as smash 1.3 does it.
 
-    Passes alternate forward and backward, each filtering the previous baseflow;
-    quick flow starts at half the first flow of a pass and stays within [0, flow].
-    Same definition as the cost's Fortran filter.
+    Lyne-Hollick filter in its baseflow form, b[i] = min(x[i], alpha b[i-1] +
+    (1 - alpha)/2 (x[i] + x[i-1])), passes alternating forward and backward, x the
+    previous pass's baseflow. The first pass starts from q[0] if it is below the
+    first quartile of q, else from mean(q)/1.5; each later pass from its first
+    value reset to q/1.2 there if q is below the mean of the previous baseflow,
+    else to that mean. Same definition as the cost's Fortran filter (test).
     """
-    x = np.asarray(q, dtype=np.float64).copy()
+    q = np.asarray(q, dtype=np.float64)
+    n = q.size
+    base = np.empty(n)
+    if n == 0:
+        return base, base.copy()
+    base[0] = q[0] if q[0] < np.quantile(q, 0.25) else q.mean() / 1.5
+    x = q.copy()
     for p in range(passes):
-        y = x if p % 2 == 0 else x[::-1]
-        base = np.empty_like(y)
-        quick, prev = 0.5 * y[0], y[0]
-        base[0] = y[0] - quick
-        for i in range(1, y.size):
-            quick = alpha * quick + 0.5 * (1 + alpha) * (y[i] - prev)
-            prev = y[i]
-            quick = min(max(quick, 0.0), y[i])
-            base[i] = y[i] - quick
-        x = base if p % 2 == 0 else base[::-1]
-    return x, np.asarray(q, dtype=np.float64) - x
+        step = 1 if p % 2 == 0 else -1
+        first = 0 if step == 1 else n - 1
+        if p > 0:
+            mean_x = x.mean()
+            base[first] = q[first] / 1.2 if q[first] < mean_x else mean_x
+        for i in range(first + step, n if step == 1 else -1, step):
+            base[i] = min(x[i], alpha * base[i - step] + 0.5 * (1 - alpha) * (x[i] + x[i - step]))
+        x = base.copy()
+    return x, q - x
 
 
 def _steps(hours: float, dt: float) -> int:

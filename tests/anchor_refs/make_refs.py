@@ -22,6 +22,9 @@ Sections (``--only``, comma separated; default all):
             wjreg 'fast' / 'lcurve' records
   signatures  Cance/signatures.json: signature tables of the observed discharge, flood events,
             and the cost of every signature as jobs_cmpt at default parameters
+  baseflow  Cance/baseflow.npz: continuous signatures of crafted observed series (constant, step,
+            impulse, ramp, random, decay, large first value) on the first gauge, to identify
+            smash's baseflow separation (Crclf / Crc = baseflow volume / flow volume)
   lbfgsb    Lez/lbfgsb.json: final J of distributed L-BFGS-B for several iteration budgets
   france    France/sample-zero-gr4-lr.npz + France/timing.json
   timings   timings.json (informative anchor timings on Lez and Cance)
@@ -47,7 +50,7 @@ warnings.filterwarnings("ignore")
 HYDRO = ["gr4", "gr4_ri", "gr4_ode", "gr5", "gr5_ri", "gr6", "grc", "grd", "loieau", "vic3l"]
 DIST_HYDRO = ["gr4", "gr6", "vic3l", "loieau", "grd"]
 SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "tfm", "regularization", "signatures",
-            "lbfgsb", "france", "timings"]
+            "baseflow", "lbfgsb", "france", "timings"]
 
 # Ranges used to draw spatially varying maps (section "dist"), all inside smash's bounds.
 # (low, high, "log" | "lin"); llr is relative to its default 5*dt/3600.
@@ -560,6 +563,36 @@ def sec_signatures(args, cases):
         "segmentation": json.loads(seg.to_json(orient="records", date_format="iso")),
     })
     print("  " + ", ".join(f"{k} {v:.6g}" for k, v in costs.items()), flush=True)
+
+
+def crafted_series(nt, seed=3):
+    rng = np.random.default_rng(seed)
+    return {
+        "const": np.full(nt, 2.0),
+        "step": np.r_[np.full(nt // 2, 1.0), np.full(nt - nt // 2, 5.0)],
+        "impulse": np.r_[np.full(nt // 2, 1.0), [50.0], np.full(nt - nt // 2 - 1, 1.0)],
+        "ramp": np.linspace(1.0, 10.0, nt),
+        "random": 1.0 + rng.gamma(0.5, 3.0, nt),
+        "decay": 1.0 + 20.0 * np.exp(-np.arange(nt) / 100.0),
+        "firstbig": np.r_[[30.0], np.full(nt - 1, 1.0)],
+    }
+
+
+def sec_baseflow(args, cases):
+    case = cases("Cance")
+    model, _ = build(case, "zero-gr4-lr")
+    series = crafted_series(model.setup.ntime_step)
+    names = ["Crc", "Crchf", "Crclf", "Crch2r"]
+    rec = {}
+    for key, q in series.items():
+        q = q.astype(np.float32)
+        model.response_data.q[0] = q
+        row = smash.signatures(model, sign=names, domain="obs").cont.iloc[0]
+        rec[f"q_{key}"] = q
+        rec[f"sig_{key}"] = np.array([float(row[n]) for n in names])
+    rec["sig_names"] = np.array(names)
+    save(args.out, "Cance/baseflow.npz", rec)
+    print("  " + ", ".join(f"{k} {rec['sig_' + k][2] / rec['sig_' + k][0]:.5f}" for k in series), flush=True)
 
 
 def sec_lbfgsb(args, cases):
