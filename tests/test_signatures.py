@@ -20,7 +20,7 @@ REF = Path(__file__).resolve().parent / "anchor_refs" / "Cance" / "signatures.js
 # Continuous signatures, and the event ones that do not depend on where events end:
 # smash's values within float32 noise.
 EXACT = ["Crc", "Crclf", "Cfp2", "Cfp10", "Cfp50", "Cfp90", "Elt", "Epf"]
-# Event volumes: they depend on the event ends, which differ from smash's (see below).
+# Event volumes: they depend on the event ends (see below).
 EVENT_VOLUMES = ["Eff", "Ebf", "Erchf", "Erclf", "Erch2r"]
 BASEFLOW_REF = Path(__file__).resolve().parent / "anchor_refs" / "Cance" / "baseflow.npz"
 
@@ -49,10 +49,6 @@ def test_signature_costs_match_smash(cance, ref, name):
     assert _cost(cance, name) == pytest.approx(ref["costs_all_gauges"][name], rel=2e-5)
 
 
-def test_event_runoff_coefficient_close_to_smash(cance, ref):
-    # Our events end 1-2 hours before smash's (end-date rule): Erc moves by 0.4 %.
-    assert _cost(cance, "Erc") == pytest.approx(ref["costs_all_gauges"]["Erc"], rel=1e-2)
-
 
 def test_baseflow_volume_matches_smash_on_crafted_series():
     """smash 1.3's Crclf / Crc of an observed series is its baseflow volume over its flow
@@ -76,30 +72,41 @@ def test_quick_flow_signatures_close_to_smash(cance, ref):
     assert _cost(cance, "Crch2r") == pytest.approx(ref["costs_all_gauges"]["Crch2r"], rel=1e-3)
 
 
-@pytest.mark.xfail(strict=True, reason="flood-event volumes: our events end 1 h before smash's on 2 of 3 "
-                   "Cance gauges and smash merges more peaks into multi-peak events; 1.6-6.6 %")
-@pytest.mark.parametrize("name", EVENT_VOLUMES)
-def test_event_volume_signature_costs_match_smash(cance, ref, name):
-    assert _cost(cance, name) == pytest.approx(ref["costs_all_gauges"][name], rel=1e-4)
+@pytest.mark.parametrize("name", EVENT_VOLUMES + ["Erc"])
+def test_event_volume_signature_costs_close_to_smash(cance, ref, name):
+    # Event base flow is separated on each event, as smash does. One Cance event ends an
+    # hour after smash's (a 0.02 % near tie of the end criterion): 0.2 % at most.
+    assert _cost(cance, name) == pytest.approx(ref["costs_all_gauges"][name], rel=3e-3)
 
 
 def test_segmentation_finds_smash_events(cance, ref):
     seg = smash.hydrograph_segmentation(cance)
     theirs = ref["segmentation"]
+    ends_equal = []
     assert seg["code"].tolist() == [r["code"] for r in theirs]
     for (_, ours), r in zip(seg.iterrows(), theirs, strict=True):
         for key in ("start", "maxrainfall", "flood"):
             assert ours[key] == np.datetime64(r[key].replace("Z", "")), key
+        # Peaks closer than their events are merged into one multi-peak event, as smash flags them.
+        assert ours["multipeak"] == r["multipeak"]
         end_gap = (np.datetime64(r["end"].replace("Z", "")) - np.datetime64(ours["end"])) / np.timedelta64(1, "h")
-        assert 0 <= end_gap <= 2
+        ends_equal.append(end_gap == 0)
+        assert abs(end_gap) <= 1
+    # Same end on 2 of the 3 gauges; the third is a near tie (0.02 %) of the end criterion.
+    assert sum(ends_equal) >= 2
     # Tables: the continuous signatures are smash's (quick flow: see above).
     sig = smash.signatures(cance)
     for ours, r in zip(sig.cont.to_dict("records"), ref["cont"], strict=True):
         for key in ("Crc", "Crclf", "Cfp2", "Cfp10", "Cfp50", "Cfp90"):
             assert ours[key] == pytest.approx(r[key], rel=1e-5), key
         assert ours["Crchf"] == pytest.approx(r["Crchf"], rel=1e-4)
-    for ours, r in zip(sig.event.to_dict("records"), ref["event"], strict=True):
+    for ours, r, same_end in zip(sig.event.to_dict("records"), ref["event"], ends_equal, strict=True):
         assert ours["Epf"] == pytest.approx(r["Epf"], rel=1e-6) and ours["Elt"] == r["Elt"]
+        if same_end:
+            # Same event, base flow separated on it: smash's volumes (quick flow: see above).
+            for key in ("Ebf", "Erc", "Erclf"):
+                assert ours[key] == pytest.approx(r[key], rel=1e-5), key
+            assert ours["Eff"] == pytest.approx(r["Eff"], rel=1e-3)
 
 
 def test_fortran_costs_equal_the_python_tables(cance):

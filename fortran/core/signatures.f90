@@ -58,11 +58,11 @@ contains
         if (n < 2) return
         sb = 0._rk
         ob = 0._rk
-        if (uses_baseflow(metric)) then
-            call baseflow(n, s(1:n), sb(1:n))
-            call baseflow(n, o(1:n), ob(1:n))
-        end if
         if (metric <= METRIC_CFP90) then
+            if (uses_baseflow(metric)) then
+                call baseflow(n, s(1:n), sb(1:n))
+                call baseflow(n, o(1:n), ob(1:n))
+            end if
             call series_signature(metric, n, s, sb, 1, n, ssim)
             call series_signature(metric, n, o, ob, 1, n, sobs)
             if (sobs /= 0._rk) j = (ssim/sobs - 1._rk)**2
@@ -70,8 +70,8 @@ contains
         end if
         ne = 0
         do e = 1, options%nevent(g)
-            call event_signature(options, metric, g, e, n, step, s, sb, ssim)
-            call event_signature(options, metric, g, e, n, step, o, ob, sobs)
+            call event_signature(options, metric, g, e, n, step, s, ssim)
+            call event_signature(options, metric, g, e, n, step, o, sobs)
             ! An event whose observed signature is zero (e.g. Elt when flow and
             ! rain peak in the same step) has no relative error: it is left out.
             if (sobs == 0._rk) cycle
@@ -82,14 +82,18 @@ contains
     end subroutine signature_cost
 
     !> Event e of gauge g: its steps among the scored ones, then its signature.
-    subroutine event_signature(options, metric, g, e, n, step, q, qb, sig)
+    !> The event's base flow is separated on the event alone, as smash 1.3
+    !> does (its event base flow volumes are those of the event's own filter
+    !> run to 7 digits, not of the whole series').
+    subroutine event_signature(options, metric, g, e, n, step, q, sig)
         type(CostOptionsDT), intent(in) :: options
         integer, intent(in) :: metric, g, e, n
         integer, intent(in) :: step(n)
-        real(rk), intent(in) :: q(n), qb(n)
+        real(rk), intent(in) :: q(n)
         real(rk), intent(out) :: sig
 
-        integer :: i, i0, i1, peak
+        integer :: i, i0, i1, peak, m
+        real(rk) :: qb(n)
 
         i0 = n + 1
         i1 = 0
@@ -108,11 +112,14 @@ contains
             end do
             sig = real(step(peak) - options%event_rain_peak(e, g), rk)
         else
-            call series_signature(metric, n, q, qb, i0, i1, sig)
+            m = i1 - i0 + 1
+            qb = 0._rk
+            if (uses_baseflow(metric)) call baseflow(m, q(i0:i1), qb(1:m))
+            call series_signature(metric, m, q(i0:i1), qb(1:m), 1, m, sig)
         end if
     end subroutine event_signature
 
-    !> Signature of q(i0:i1), qb being the baseflow of the whole series 1..n.
+    !> Signature of q(i0:i1), qb being the baseflow of the series 1..n.
     subroutine series_signature(metric, n, q, qb, i0, i1, sig)
         integer, intent(in) :: metric, n, i0, i1
         real(rk), intent(in) :: q(n), qb(n)
