@@ -165,8 +165,12 @@ def _cost_cases():
         metrics = r["cost_options"]["jobs_cmpt"]
         metrics = [metrics] if isinstance(metrics, str) else metrics
         # lgrm agrees once the first weeks are left out (end_warmup); over the whole
-        # period it differs by a factor ~2, from the near-zero early flows (open).
-        mark = pytest.mark.xfail(strict=True, reason="lgrm over near-zero early flows differs from smash 1.3") \
+        # period it differs by a factor ~2. Cause: in smash's single precision the
+        # percolation of the nearly empty initial production store is exactly 0
+        # (1 + (hp/beta)^4 rounds to 1), so its first flows decay to 0 (1e-41 on day 9)
+        # where ours keep 2.5e-8 m3/s, and lgrm's log magnifies near-zero flows.
+        mark = pytest.mark.xfail(strict=True, reason="lgrm over the near-zero early flows: smash's float32 flushes "
+                                 "the early percolation to 0, ours keeps 2.5e-8 m3/s") \
             if "lgrm" in metrics and "end_warmup" not in r["cost_options"] else ()
         cases.append(pytest.param(r["cost_options"], r["cost"], marks=mark, id=str(r["cost_options"])))
     return cases
