@@ -230,19 +230,40 @@ contains
         fx(iqt) = qt
     end subroutine repeat_routing_outflow
 
-    !> Corrections of a hybrid step: the net maps x (states, pn, en) to
-    !> f(1:nout); f is zero everywhere else (and entirely without a net).
-    subroutine flux_corrections(nn, w, x, f)
+    !> Corrections of a hybrid step: the net maps its inputs (states, pn, en)
+    !> to f(1:nout); f is zero everywhere else (and entirely without a net).
+    !> The input vector is built here, not in the step: a local array of the
+    !> step would be saved on the adjoint's tape at every cell and step, net or not.
+    subroutine corrections4(nn, w, x1, x2, x3, x4, f)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:), x(:)
+        real(rk), intent(in) :: w(:), x1, x2, x3, x4
         real(rk), intent(out) :: f(5)
+
+        real(rk) :: x(4)
 
         f = 0._rk
         if (nn(4) > 0) then
+            x = [x1, x2, x3, x4]
             !$AD NOCHECKPOINT
             call mlp_forward(nn, w, x, f)
         end if
-    end subroutine flux_corrections
+    end subroutine corrections4
+
+    !> corrections4 for nets of five inputs.
+    subroutine corrections5(nn, w, x1, x2, x3, x4, x5, f)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:), x1, x2, x3, x4, x5
+        real(rk), intent(out) :: f(5)
+
+        real(rk) :: x(5)
+
+        f = 0._rk
+        if (nn(4) > 0) then
+            x = [x1, x2, x3, x4, x5]
+            !$AD NOCHECKPOINT
+            call mlp_forward(nn, w, x, f)
+        end if
+    end subroutine corrections5
 
     !> Two-branch transfer of gr4/gr5 and their variants: a share `split` of
     !> pr + perc goes straight to qd. The hybrid correction fc moves water
@@ -281,7 +302,7 @@ contains
         real(rk), intent(inout) :: fx(12)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split
-        real(rk) :: f(5), nn_x(5), fp, fe, fc, fl
+        real(rk) :: f(5), fp, fe, fc, fl
         integer :: ik
 
         if (prcp < 0._rk) then
@@ -303,9 +324,8 @@ contains
                 ! Only hybrids evaluate their net: the plain structures then neither
                 ! compute nor tape its inputs in every cell and step.
                 if (nn(4) > 0) then
-                    nn_x(1:4) = [h(2), h(3), pn, en]
                     !$AD NOCHECKPOINT
-                    call flux_corrections(nn, w, nn_x(1:4), f)
+                    call corrections4(nn, w, h(2), h(3), pn, en, f)
                     if (ri) then
                         fl = f(1)
                     else
@@ -351,7 +371,7 @@ contains
         real(rk), intent(inout) :: fx(14)    ! pn en pr perc ps es lexc prr prd pre qr qd qe qt
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe, routed
-        real(rk) :: f(5), nn_x(5)
+        real(rk) :: f(5)
 
         if (prcp < 0._rk) then
             ! Only the exponential store runs; qr and qd of the last computed step are released again.
@@ -370,9 +390,8 @@ contains
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
                 if (nn(4) > 0) then
-                    nn_x(1:5) = [h(2), h(3), h(4), pn, en]
                     !$AD NOCHECKPOINT
-                    call flux_corrections(nn, w, nn_x(1:5), f)
+                    call corrections5(nn, w, h(2), h(3), h(4), pn, en, f)
                 end if
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(2), inv_beta, f(1), f(2), h(2), pr, perc, ps, es)
@@ -404,7 +423,7 @@ contains
         real(rk), intent(inout) :: fx(14)    ! pn en pr perc ps es lexc prr prd prl qr qd ql qt
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql, routed
-        real(rk) :: f(5), nn_x(5)
+        real(rk) :: f(5)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -417,9 +436,8 @@ contains
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(1), h(1), pn, en)
                 if (nn(4) > 0) then
-                    nn_x(1:5) = [h(2), h(3), h(4), pn, en]
                     !$AD NOCHECKPOINT
-                    call flux_corrections(nn, w, nn_x(1:5), f)
+                    call corrections5(nn, w, h(2), h(3), h(4), pn, en, f)
                 end if
                 ! smash 1.3's grc production store does not percolate.
                 !$AD NOCHECKPOINT
@@ -451,7 +469,7 @@ contains
         real(rk), intent(inout) :: fx(10)    ! ei pn en pr perc ps es prr qr qt
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, qr, lexc
-        real(rk) :: f(5), nn_x(5)
+        real(rk) :: f(5)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -466,9 +484,8 @@ contains
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
                 if (nn(4) > 0) then
-                    nn_x(1:4) = [h(1), h(2), pn, en]
                     !$AD NOCHECKPOINT
-                    call flux_corrections(nn, w, nn_x(1:4), f)
+                    call corrections4(nn, w, h(1), h(2), pn, en, f)
                 end if
                 ! smash 1.3's grd production store does not percolate.
                 !$AD NOCHECKPOINT
@@ -495,7 +512,7 @@ contains
         real(rk), intent(inout) :: fx(12)    ! ei pn en pr perc ps es prr prd qr qd qt
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, lexc
-        real(rk) :: f(5), nn_x(5)
+        real(rk) :: f(5)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -510,9 +527,8 @@ contains
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
                 if (nn(4) > 0) then
-                    nn_x(1:4) = [h(1), h(2), pn, en]
                     !$AD NOCHECKPOINT
-                    call flux_corrections(nn, w, nn_x(1:4), f)
+                    call corrections4(nn, w, h(1), h(2), pn, en, f)
                 end if
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(1), inv_beta, f(1), f(2), h(1), pr, perc, ps, es)
