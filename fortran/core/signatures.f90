@@ -43,7 +43,8 @@ contains
         integer :: t, n, e, ne
         integer :: step(size(qsim))           ! scored steps, in time order
         real(rk) :: s(size(qsim)), o(size(qsim))
-        real(rk) :: sb(size(qsim)), ob(size(qsim))   ! their baseflows, filtered once
+        real(rk) :: sb(size(qsim)), ob(size(qsim))   ! their base flows, filtered once
+        real(rk) :: sq(size(qsim)), oq(size(qsim))   ! and quick flows
         real(rk) :: ssim, sobs
 
         n = 0
@@ -58,13 +59,15 @@ contains
         if (n < 2) return
         sb = 0._rk
         ob = 0._rk
+        sq = 0._rk
+        oq = 0._rk
         if (metric <= METRIC_CFP90) then
             if (uses_baseflow(metric)) then
-                call baseflow(n, s(1:n), sb(1:n))
-                call baseflow(n, o(1:n), ob(1:n))
+                call separate_flows(n, s(1:n), sb(1:n), sq(1:n))
+                call separate_flows(n, o(1:n), ob(1:n), oq(1:n))
             end if
-            call series_signature(metric, n, s, sb, 1, n, ssim)
-            call series_signature(metric, n, o, ob, 1, n, sobs)
+            call series_signature(metric, n, s, sb, sq, 1, n, ssim)
+            call series_signature(metric, n, o, ob, oq, 1, n, sobs)
             if (sobs /= 0._rk) j = (ssim/sobs - 1._rk)**2
             return
         end if
@@ -93,7 +96,7 @@ contains
         real(rk), intent(out) :: sig
 
         integer :: i, i0, i1, peak, m
-        real(rk) :: qb(n)
+        real(rk) :: qb(n), qq(n)
 
         i0 = n + 1
         i1 = 0
@@ -114,18 +117,20 @@ contains
         else
             m = i1 - i0 + 1
             qb = 0._rk
-            if (uses_baseflow(metric)) call baseflow(m, q(i0:i1), qb(1:m))
-            call series_signature(metric, m, q(i0:i1), qb(1:m), 1, m, sig)
+            qq = 0._rk
+            if (uses_baseflow(metric)) call separate_flows(m, q(i0:i1), qb(1:m), qq(1:m))
+            call series_signature(metric, m, q(i0:i1), qb(1:m), qq(1:m), 1, m, sig)
         end if
     end subroutine event_signature
 
-    !> Signature of q(i0:i1), qb being the baseflow of the series 1..n.
-    subroutine series_signature(metric, n, q, qb, i0, i1, sig)
+    !> Signature of q(i0:i1), qb and qq being the base and quick flows of the
+    !> series 1..n.
+    subroutine series_signature(metric, n, q, qb, qq, i0, i1, sig)
         integer, intent(in) :: metric, n, i0, i1
-        real(rk), intent(in) :: q(n), qb(n)
+        real(rk), intent(in) :: q(n), qb(n), qq(n)
         real(rk), intent(out) :: sig
 
-        real(rk) :: total, quick
+        real(rk) :: total, quick, base
         integer :: i
 
         sig = 0._rk
@@ -147,9 +152,11 @@ contains
             ! Volumes: total, quick and base flow over i0..i1.
             total = 0._rk
             quick = 0._rk
+            base = 0._rk
             do i = i0, i1
                 total = total + q(i)
-                quick = quick + (q(i) - qb(i))
+                quick = quick + qq(i)
+                base = base + qb(i)
             end do
             select case (metric)
             case (METRIC_CRC, METRIC_ERC)
@@ -157,25 +164,27 @@ contains
             case (METRIC_CRCHF, METRIC_ERCHF, METRIC_EFF)
                 sig = quick
             case (METRIC_CRCLF, METRIC_ERCLF, METRIC_EBF)
-                sig = total - quick
+                sig = base
             case (METRIC_CRCH2R, METRIC_ERCH2R)
                 if (total > 0._rk) sig = quick/total
             end select
         end select
     end subroutine series_signature
 
-    !> Baseflow as smash 1.3 separates it (found by black-box experiments on
+    !> Base and quick flow as smash 1.3 separates them (found by black-box experiments on
     !> crafted series: the baseflow volume agrees to 5 digits): the Lyne-Hollick
     !> filter in its baseflow form, b(i) = min(x(i), a b(i-1) + (1-a)/2 (x(i) +
     !> x(i-1))), three passes (forward, backward, forward), x being the previous
     !> pass's baseflow (q for the first). The first pass starts from q(1) if it
     !> is below the first quartile of q, else from mean(q)/1.5; each later pass
     !> from its first value reset to q/1.2 there if q is below the mean of the
-    !> previous baseflow, else to that mean.
-    subroutine baseflow(n, q, qb)
+    !> previous baseflow, else to that mean. Quick flow qq = q - qb, except
+    !> at the first step: q(1) minus the first pass's start, floored at 0
+    !> (smash's quick-flow volumes of the crafted series need that, to 1e-6).
+    subroutine separate_flows(n, q, qb, qq)
         integer, intent(in) :: n
         real(rk), intent(in) :: q(n)
-        real(rk), intent(out) :: qb(n)
+        real(rk), intent(out) :: qb(n), qq(n)
 
         real(rk) :: x(n), q25, mean_x
         integer :: pass, i, first, last, stride
@@ -186,6 +195,7 @@ contains
         else
             qb(1) = sum(q)/n/1.5_rk
         end if
+        qq(1) = max(0._rk, q(1) - qb(1))
         x = q
         do pass = 1, 3
             if (mod(pass, 2) == 1) then
@@ -210,7 +220,8 @@ contains
             end do
             x = qb
         end do
-    end subroutine baseflow
+        qq(2:n) = q(2:n) - qb(2:n)
+    end subroutine separate_flows
 
     !> p-quantile with linear interpolation between order statistics (numpy's
     !> default). The order is found on indices only, so the derivative flows to

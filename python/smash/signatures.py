@@ -33,7 +33,9 @@ def baseflow_separation(q, alpha: float = LH_ALPHA, passes: int = 3) -> tuple[np
     previous pass's baseflow. The first pass starts from q[0] if it is below the
     first quartile of q, else from mean(q)/1.5; each later pass from its first
     value reset to q/1.2 there if q is below the mean of the previous baseflow,
-    else to that mean. Same definition as the cost's Fortran filter (test).
+    else to that mean. Quick flow is q - base flow, except at the first step:
+    q[0] minus the first pass's start, floored at 0 (smash's quick-flow volumes
+    of crafted series need it). Same definition as the cost's Fortran filter (test).
     """
     q = np.asarray(q, dtype=np.float64)
     n = q.size
@@ -41,6 +43,7 @@ def baseflow_separation(q, alpha: float = LH_ALPHA, passes: int = 3) -> tuple[np
     if n == 0:
         return base, base.copy()
     base[0] = q[0] if q[0] < np.quantile(q, 0.25) else q.mean() / 1.5
+    first_quick = max(0.0, q[0] - base[0])
     x = q.copy()
     for p in range(passes):
         step = 1 if p % 2 == 0 else -1
@@ -51,7 +54,9 @@ def baseflow_separation(q, alpha: float = LH_ALPHA, passes: int = 3) -> tuple[np
         for i in range(first + step, n if step == 1 else -1, step):
             base[i] = min(x[i], alpha * base[i - step] + 0.5 * (1 - alpha) * (x[i] + x[i - step]))
         x = base.copy()
-    return x, q - x
+    quick = q - x
+    quick[0] = first_quick
+    return x, quick
 
 
 def _steps(hours: float, dt: float) -> int:
@@ -177,11 +182,9 @@ def hydrograph_segmentation(model, gauge="all", peak_quant=0.995, peak_value=0, 
     return pd.DataFrame(rows, columns=["code", "start", "end", "multipeak", "maxrainfall", "flood", "season"])
 
 
-def _volumes(q, prcp, base, span, to_mm):
-    qs, ps, bs = q[span], prcp[span], base[span]
-    total, rain, slow = qs.sum() * to_mm, ps.sum(), bs.sum() * to_mm
-    quick = total - slow
-    return total, rain, quick, slow
+def _volumes(q, prcp, base, quick, span, to_mm):
+    total, rain = q[span].sum() * to_mm, prcp[span].sum()
+    return total, rain, quick[span].sum() * to_mm, base[span].sum() * to_mm
 
 
 class Signatures:
@@ -222,10 +225,10 @@ def signatures(model, sign=None, gauge="all", event_seg=None, domain="obs") -> S
         area = float((area if area is not None else model.mesh.area)[g])
         to_mm = model.setup.dt / area * 1e3
         qv, pv = q[valid], prcp[valid]
-        base = baseflow_separation(qv)[0] if qv.size else qv
+        base, quick_flow = baseflow_separation(qv) if qv.size else (qv, qv)
         row = {"code": code}
         if qv.size:
-            total, rain, quick, slow = _volumes(qv, pv, base, slice(None), to_mm)
+            total, rain, quick, slow = _volumes(qv, pv, base, quick_flow, slice(None), to_mm)
             values = {"Crc": total / rain, "Crchf": quick / rain, "Crclf": slow / rain, "Crch2r": quick / total,
                       "Cfp2": np.quantile(qv, 0.02), "Cfp10": np.quantile(qv, 0.1),
                       "Cfp50": np.quantile(qv, 0.5), "Cfp90": np.quantile(qv, 0.9)}
@@ -238,9 +241,9 @@ def signatures(model, sign=None, gauge="all", event_seg=None, domain="obs") -> S
                 continue
             span = np.flatnonzero(inside)
             # The event's base flow is separated on the event alone, as smash 1.3 does.
-            event_base = np.zeros(qv.size)
-            event_base[span] = baseflow_separation(qv[span])[0]
-            total, rain, quick, slow = _volumes(qv, pv, event_base, span, to_mm)
+            event_base, event_quick = np.zeros(qv.size), np.zeros(qv.size)
+            event_base[span], event_quick[span] = baseflow_separation(qv[span])
+            total, rain, quick, slow = _volumes(qv, pv, event_base, event_quick, span, to_mm)
             peak = steps[span[np.argmax(qv[span])]]
             # Eff and Ebf as smash reports them: mean quick / base flow over the event (m3/s).
             values = {"Eff": quick / to_mm / span.size, "Ebf": slow / to_mm / span.size, "Erc": total / rain,
