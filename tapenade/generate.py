@@ -26,16 +26,24 @@ BANNER = (
 )
 
 
-# Calls that run on all threads (see md_parallel): the rainfall-runoff step of the
-# adjoint's two sweeps, and of the primal copy the adjoint re-runs from its checkpoints.
-# Each thread runs the whole routine on its own block of cells, on its own tape, so
-# Tapenade's pushes and pops inside the routine stay balanced per thread. Hybrid
-# structures keep the adjoint sweeps serial: every cell adds to the shared adjoint of
-# the net's weights.
+# Calls that run on all threads (see md_parallel), both sweeps of the adjoint and the primal
+# copy it re-runs from its checkpoints. Each thread runs the whole called routine on its own
+# block, on its own tape, so Tapenade's pushes and pops inside it stay balanced per thread.
+# name -> (condition added to ncpu > 1, variables the block replaces, statement setting the
+# thread's block, statement for the serial call or None).
+# - the rainfall-runoff step over all cells: hybrid structures keep the adjoint sweeps
+#   serial (every cell adds to the shared adjoint of the net's weights);
+# - the routing of one wide level: its cells drain into distinct downstream cells, so
+#   their adjoints write disjoint entries.
+RAINFALL = ("private(k_first, k_last)", "CALL CELL_BLOCK(nac, k_first, k_last)")
+LEVEL = ("firstprivate(k0, k1)", "CALL LEVEL_BLOCK(k0, k1)")
 THREADED_CALLS = {
-    "RAINFALL_RUNOFF_STEP_FWD": " .and. setup%nn_nweights == 0",
-    "RAINFALL_RUNOFF_STEP_BWD": " .and. setup%nn_nweights == 0",
-    "RAINFALL_RUNOFF_STEP": "",
+    "RAINFALL_RUNOFF_STEP_FWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL, RAINFALL[1]),
+    "RAINFALL_RUNOFF_STEP_BWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL, RAINFALL[1]),
+    "RAINFALL_RUNOFF_STEP": ("", "k_first, k_last", *RAINFALL, RAINFALL[1]),
+    "ROUTING_CELLS_FWD": (" .and. k1 - k0 >= 256", "k0, k1", *LEVEL, None),
+    "ROUTING_CELLS_BWD": (" .and. k1 - k0 >= 256", "k0, k1", *LEVEL, None),
+    "ROUTING_CELLS": (" .and. k1 - k0 >= 256", "k0, k1", *LEVEL, None),
 }
 
 
@@ -51,8 +59,8 @@ def drop_omp(text: str) -> str:
 
 def parallelize_cells(text: str) -> str:
     """Run each call of THREADED_CALLS in a parallel region where every thread takes its
-    block of cells (md_parallel.cell_block; the same block in both sweeps, so what a
-    thread pushes on its tape is what it pops) and passes it as (k_first, k_last)."""
+    block (md_parallel: the same block in both sweeps, so what a thread pushes on its tape
+    is what it pops); one thread enters no region (an inactive one still allocates a team)."""
     lines = text.splitlines()
     call = re.compile(r"^(\s*)CALL (" + "|".join(THREADED_CALLS) + r")\(")
     out, routine_start = [], None
@@ -70,17 +78,17 @@ def parallelize_cells(text: str) -> str:
         while lines[end].rstrip().endswith("&"):
             end += 1
         statement = lines[i:end + 1]
-        if "k_first, k_last" not in re.sub(r"\s+", " ", " ".join(statement).replace("&", "")):
-            sys.exit(f"generate.py: {m.group(2)} is no longer called with (k_first, k_last)")
+        condition, block_args, clause, block, serial_block = THREADED_CALLS[m.group(2)]
+        if block_args not in re.sub(r"\s+", " ", " ".join(statement).replace("&", "")):
+            sys.exit(f"generate.py: {m.group(2)} is no longer called with ({block_args})")
         indent = m.group(1)
-        # No parallel region at all for one thread (an inactive one still allocates a team).
-        out += [f"{indent}IF (setup%ncpu > 1{THREADED_CALLS[m.group(2)]}) THEN",
-                "!$omp parallel num_threads(setup%ncpu) default(shared) private(k_first, k_last)",
-                f"{indent}CALL CELL_BLOCK(nac, k_first, k_last)", *statement, "!$omp end parallel",
-                f"{indent}ELSE", f"{indent}CALL CELL_BLOCK(nac, k_first, k_last)", *statement, f"{indent}END IF"]
+        out += [f"{indent}IF (setup%ncpu > 1{condition}) THEN",
+                f"!$omp parallel num_threads(setup%ncpu) default(shared) {clause}",
+                f"{indent}{block}", *statement, "!$omp end parallel", f"{indent}ELSE",
+                *([f"{indent}{serial_block}"] if serial_block else []), *statement, f"{indent}END IF"]
         implicit = next(k for k in range(routine_start, len(out)) if out[k].strip().upper() == "IMPLICIT NONE")
         if "USE MD_PARALLEL" not in out[implicit - 1]:
-            out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block"]
+            out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block, level_block"]
         i = end + 1
     return "\n".join(out) + "\n"
 

@@ -33,12 +33,15 @@ def _backward(model, ncpu, mapping="distributed"):
 
 
 def test_two_threads_reproduce_the_gradient_exactly():
-    """The adjoint's cell sweeps give every thread the same block of cells in both sweeps (its own
-    tape), and each cell's adjoint accumulates in the same order: bit-identical gradients."""
-    setup, mesh = synthetic_setup_mesh(nrow=30, ncol=25)
+    """The adjoint's cell sweeps (rainfall-runoff, and routing of wide levels) give every thread
+    the same block of cells in both sweeps (its own tape), and each cell's adjoint accumulates
+    in the same order: bit-identical gradients."""
+    setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
     for structure in ({"hydrological_module": "gr4", "routing_module": "lr"},
                       {"hydrological_module": "vic3l", "routing_module": "kw", "snow_module": "ssn"}):
         model = smash.Model(dict(setup, **structure), mesh)
+        # Levels of 256 cells or more are routed (and their adjoint swept) on both threads.
+        assert np.diff(model._network.level_start).max() >= 256
         one, two = _backward(model, 1), _backward(model, 2)
         assert one.cost == two.cost
         assert np.array_equal(one.grad, two.grad)
