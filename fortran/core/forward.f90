@@ -165,8 +165,8 @@ contains
             ! Every thread runs the whole rainfall-runoff step on its own block of
             ! cells (tapenade/generate.py wraps the adjoint's calls the same way).
             ! One thread enters no parallel region at all: an inactive region still
-            ! allocates and frees a team, which cost 15 % of a Cance forward run
-            ! when the routing levels did it too.
+            ! allocates and frees a team (with the routing levels', a third of a
+            ! Cance forward run).
             if (setup%ncpu > 1) then
                 !$omp parallel num_threads(setup%ncpu) default(shared) private(k_first, k_last)
                 !$ call cell_block(nac, k_first, k_last)
