@@ -25,3 +25,25 @@ def daily_setup(ndays=30, **extra):
              "dt": 86400}
     setup.update(extra)
     return setup
+
+
+def core_output(model):
+    """The core's output record for a run of `model` without saved series."""
+    from smash import fcore
+
+    net, s = model._network, model._structure
+    fo = fcore.md_output.OutputDT()
+    fcore.md_output.output_alloc(fo, net.gauge_cell.size, net.nac, model.setup.ntime_step, len(s.rr_states),
+                                 len(s.fluxes), 0, False, False, False)
+    return fo
+
+
+def core_gradient(model, fcost):
+    """(cost, gradient, output) of the core parameters as they stand (no sync from the maps),
+    through the generated adjoint."""
+    from smash import fcore
+
+    fo = core_output(model)
+    grad = model._new_core_parameters()
+    cost = fcore.md_gradient.cost_gradient(model._fsetup, model._fmesh, model._finput, fcost, model._fparams, fo, grad)
+    return cost, grad, fo

@@ -6,17 +6,14 @@ from test_generated_adjoint import _model
 from smash import fcore
 from smash.cost_options import build_cost_options
 
+from helpers import core_gradient
+
 
 def _gradient(model, checkpoint_steps):
     model._fsetup.checkpoint_steps = checkpoint_steps
     _, fc = build_cost_options(model, {"gauge": "all"})
     model._sync_parameters()
-    net, s = model._network, model._structure
-    fo = fcore.md_output.OutputDT()
-    fcore.md_output.output_alloc(fo, 1, net.nac, model.setup.ntime_step, len(s.rr_states), len(s.fluxes),
-                                 0, False, False, False)
-    grad = model._new_core_parameters()
-    cost = fcore.md_gradient.cost_gradient(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo, grad)
+    cost, grad, _ = core_gradient(model, fc)
     return cost, np.array(grad.rr_parameters), np.array(grad.rr_initial_states), fcore.md_gradient.tape_peak_bytes()
 
 

@@ -20,7 +20,7 @@ import smash
 from smash import fcore
 from smash.registry import module_names
 
-from helpers import line_mesh
+from helpers import core_gradient, line_mesh
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tapenade"))
@@ -70,13 +70,8 @@ def _gradient_and_tangent(model, direction_p, direction_s, direction_n, cost_opt
 
     _, fc = build_cost_options(model, cost_options or {"gauge": "all"})
     model._sync_parameters()
-    s, net = model._structure, model._network
-    fo = fcore.md_output.OutputDT()
-    fcore.md_output.output_alloc(fo, 1, net.nac, model.setup.ntime_step, len(s.rr_states), len(s.fluxes),
-                                 0, False, False, False)
-    grad = model._new_core_parameters()
+    cost, grad, fo = core_gradient(model, fc)
     direction = model._new_core_parameters()
-    cost = fcore.md_gradient.cost_gradient(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo, grad)
     direction.rr_parameters[...] = direction_p
     direction.rr_initial_states[...] = direction_s
     direction.nn_parameters[...] = direction_n

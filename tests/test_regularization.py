@@ -16,6 +16,8 @@ from smash import fcore, regularization
 from smash.cost_options import build_cost_options
 from smash.optimize import _build_control, _check_options
 
+from helpers import core_gradient, core_output
+
 REF = Path(__file__).resolve().parent / "anchor_refs" / "Lez" / "regularization.npz"
 
 
@@ -41,10 +43,7 @@ def _terms_at(model, mapping, optimizer, parameters, cost_options, params, state
     model.rr_parameters.values[...] = params
     model.rr_initial_states.values[...] = states
     model._sync_parameters()
-    net, s = model._network, model._structure
-    fo = fcore.md_output.OutputDT()
-    fcore.md_output.output_alloc(fo, net.gauge_cell.size, net.nac, model.setup.ntime_step, len(s.rr_states),
-                                 len(s.fluxes), 0, False, False, False)
+    fo = core_output(model)
     fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo)
     assert fo.cost == pytest.approx(fo.jobs + fc.wjreg * fo.jreg, rel=1e-14)
     return float(fo.jobs), float(fo.jreg)
@@ -141,11 +140,8 @@ def test_regularized_gradient_dot_product_and_finite_differences():
     s0 = np.array(model._fparams.rr_initial_states) * (1 + 0.2 * rng.uniform(-1, 1, (net.nac, len(s.rr_states))))
     model._fparams.rr_parameters[...] = p0
     model._fparams.rr_initial_states[...] = s0
-    fo = fcore.md_output.OutputDT()
-    fcore.md_output.output_alloc(fo, net.gauge_cell.size, net.nac, model.setup.ntime_step, len(s.rr_states),
-                                 len(s.fluxes), 0, False, False, False)
-    grad, direction = model._new_core_parameters(), model._new_core_parameters()
-    cost = fcore.md_gradient.cost_gradient(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo, grad)
+    cost, grad, fo = core_gradient(model, fc)
+    direction = model._new_core_parameters()
     assert fo.jreg > 0 and cost == pytest.approx(fo.jobs + 1e-4 * fo.jreg, rel=1e-14)
     dp, ds = p0 * rng.uniform(-1, 1, p0.shape) * 0.05, s0 * rng.uniform(-1, 1, s0.shape) * 0.05
     direction.rr_parameters[...] = dp

@@ -16,6 +16,8 @@ from smash import fcore
 from smash.cost_options import build_cost_options
 from smash.signatures import CONTINUOUS, EVENT, baseflow_separation
 
+from helpers import core_gradient
+
 REF = Path(__file__).resolve().parent / "anchor_refs" / "Cance" / "signatures.json"
 # Continuous signatures, and the event ones that do not depend on where events end:
 # smash's values within float32 noise.
@@ -153,12 +155,8 @@ def test_signature_adjoint_dot_product_and_finite_differences():
     _, fc = build_cost_options(model, opts)
     assert fc.nevent[0] >= 1
     model._sync_parameters()
-    net, s = model._network, model._structure
-    fo = fcore.md_output.OutputDT()
-    fcore.md_output.output_alloc(fo, 1, net.nac, model.setup.ntime_step, len(s.rr_states), len(s.fluxes),
-                                 0, False, False, False)
-    grad, direction = model._new_core_parameters(), model._new_core_parameters()
-    cost = fcore.md_gradient.cost_gradient(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo, grad)
+    cost, grad, fo = core_gradient(model, fc)
+    direction = model._new_core_parameters()
     assert cost > 0
     p0 = np.array(model._fparams.rr_parameters)
     rng = np.random.default_rng(3)
