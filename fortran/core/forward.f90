@@ -59,6 +59,9 @@ contains
         allocate (qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac), liquid_prcp(nac))
         nfx = max(setup%nhy_fluxes, 1)
         allocate (fluxes(nfx, nac))
+        ! Taped, not checkpointed: a checkpoint here made the adjoint run the
+        ! whole forward once more before its own forward sweep.
+        !$AD NOCHECKPOINT
         call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, rr_parameters, rr_initial_states, &
                           nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, liquid_prcp, &
                           output, cost)
