@@ -30,20 +30,20 @@ BANNER = (
 # copy it re-runs from its checkpoints. Each thread runs the whole called routine on its own
 # block, on its own tape, so Tapenade's pushes and pops inside it stay balanced per thread.
 # name -> (condition added to ncpu > 1, variables the block replaces, statement setting the
-# thread's block, statement for the serial call or None).
-# - the rainfall-runoff step over all cells: hybrid structures keep the adjoint sweeps
-#   serial (every cell adds to the shared adjoint of the net's weights);
-# - the routing of one wide level: its cells drain into distinct downstream cells, so
-#   their adjoints write disjoint entries.
+# thread's block, statement for the serial call).
+# - the rainfall-runoff of a chunk of steps over all cells: hybrid structures keep the adjoint
+#   sweeps serial (every cell adds to the shared adjoint of the net's weights);
+# - the routing of the nodes of one depth of the routing tree (md_mesh): no node drains into
+#   another, so their adjoints write disjoint entries.
 RAINFALL = ("private(k_first, k_last)", "CALL CELL_BLOCK(nac, k_first, k_last)")
-LEVEL = ("firstprivate(k0, k1)", "CALL LEVEL_BLOCK(k0, k1)")
+GROUPS = ("private(g_first, g_last)", "CALL CELL_BLOCK(2**level, g_first, g_last)")
 THREADED_CALLS = {
-    "RAINFALL_RUNOFF_STEP_FWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL, RAINFALL[1]),
-    "RAINFALL_RUNOFF_STEP_BWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL, RAINFALL[1]),
-    "RAINFALL_RUNOFF_STEP": ("", "k_first, k_last", *RAINFALL, RAINFALL[1]),
-    "ROUTING_CELLS_FWD": (" .and. k1 - k0 >= 256", "k0, k1", *LEVEL, None),
-    "ROUTING_CELLS_BWD": (" .and. k1 - k0 >= 256", "k0, k1", *LEVEL, None),
-    "ROUTING_CELLS": (" .and. k1 - k0 >= 256", "k0, k1", *LEVEL, None),
+    "RAINFALL_RUNOFF_BLOCK_FWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL, RAINFALL[1]),
+    "RAINFALL_RUNOFF_BLOCK_BWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL, RAINFALL[1]),
+    "RAINFALL_RUNOFF_BLOCK": ("", "k_first, k_last", *RAINFALL, RAINFALL[1]),
+    "ROUTING_NODES_FWD": (" .and. level > 0", "g_first, g_last", *GROUPS, GROUPS[1]),
+    "ROUTING_NODES_BWD": (" .and. level > 0", "g_first, g_last", *GROUPS, GROUPS[1]),
+    "ROUTING_NODES": (" .and. level > 0", "g_first, g_last", *GROUPS, GROUPS[1]),
 }
 
 
@@ -79,16 +79,16 @@ def parallelize_cells(text: str) -> str:
             end += 1
         statement = lines[i:end + 1]
         condition, block_args, clause, block, serial_block = THREADED_CALLS[m.group(2)]
-        if block_args not in re.sub(r"\s+", " ", " ".join(statement).replace("&", "")):
+        if re.sub(r"\s+", "", block_args) not in re.sub(r"\s+", "", " ".join(statement).replace("&", "")):
             sys.exit(f"generate.py: {m.group(2)} is no longer called with ({block_args})")
         indent = m.group(1)
         out += [f"{indent}IF (setup%ncpu > 1{condition}) THEN",
                 f"!$omp parallel num_threads(setup%ncpu) default(shared) {clause}",
                 f"{indent}{block}", *statement, "!$omp end parallel", f"{indent}ELSE",
-                *([f"{indent}{serial_block}"] if serial_block else []), *statement, f"{indent}END IF"]
+                f"{indent}{serial_block}", *statement, f"{indent}END IF"]
         implicit = next(k for k in range(routine_start, len(out)) if out[k].strip().upper() == "IMPLICIT NONE")
         if "USE MD_PARALLEL" not in out[implicit - 1]:
-            out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block, level_block"]
+            out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block"]
         i = end + 1
     return "\n".join(out) + "\n"
 
@@ -140,12 +140,14 @@ def main():
         generated = sorted(out.glob("*_db.f90"))
         if proc.returncode or not generated:
             sys.exit(f"Tapenade failed:\n{log}")
+        # Post-process everything before touching OUT: a failure leaves the old files in place.
+        texts = {path.name: merge_scalar_tape_calls(parallelize_cells(drop_omp(path.read_text())))
+                 for path in generated}
         if OUT.exists():
             shutil.rmtree(OUT)
         OUT.mkdir(parents=True)
-        for path in generated:
-            text = merge_scalar_tape_calls(parallelize_cells(drop_omp(path.read_text())))
-            (OUT / path.name).write_text(BANNER + STAMP_PREFIX + digest + "\n" + text)
+        for name, text in texts.items():
+            (OUT / name).write_text(BANNER + STAMP_PREFIX + digest + "\n" + text)
         (OUT / "README.md").write_text(
             "# Generated code - do not edit\n\n"
             "Tangent (`*_d`) and adjoint (`*_b`) of `md_forward::forward_cost`, produced by\n"

@@ -3,10 +3,11 @@
 import numpy as np
 from test_generated_adjoint import _model
 
+import smash
 from smash import fcore
 from smash.cost_options import build_cost_options
 
-from helpers import core_gradient
+from helpers import core_gradient, line_mesh
 
 
 def _gradient(model, checkpoint_steps):
@@ -39,3 +40,25 @@ def test_default_chunks_of_a_large_run_bound_the_tape():
     assert cost == whole[0] and np.array_equal(gp, whole[1]) and np.array_equal(gs, whole[2])
     # The tape holds ~sqrt(nt)/nt of the steps, plus snapshots.
     assert peak_default < 3.0 * np.sqrt(nt) / nt * whole[3]
+
+
+def test_series_saved_inside_a_chunk_are_the_states_of_that_step():
+    # Rainfall-runoff runs a whole chunk of steps before the chunk's routing, so the states
+    # and fluxes of a step inside a chunk are saved as that step ends, not at the chunk's end:
+    # they must equal the final states of a run that stops at that step.
+    model = _model("gr4", "lr", ncell=6)
+    model._fsetup.checkpoint_steps = 7    # step 10 is the 3rd of the 2nd chunk
+    ret = model.forward_run(return_options={"rr_states": True, "q_domain": True, "internal_fluxes": True,
+                                            "time_step": ["2020-01-11"]})
+    short = smash.Model({"start_time": "2020-01-01", "end_time": "2020-01-11", "dt": 86400,
+                         "hydrological_module": "gr4", "routing_module": "lr"}, line_mesh(6))
+    short.atmos_data.prcp = model.atmos_data.prcp[..., :10]
+    short.atmos_data.pet = model.atmos_data.pet[..., :10]
+    short.rr_parameters.values[...] = model.rr_parameters.values
+    short.rr_initial_states.values[...] = model.rr_initial_states.values
+    last = short.forward_run(return_options={"q_domain": True, "internal_fluxes": True,
+                                             "time_step": ["2020-01-11"]})
+    assert np.array_equal(ret.rr_states[0].values, short.rr_final_states.values)
+    assert np.array_equal(ret.q_domain, last.q_domain)
+    for name, values in last.internal_fluxes.items():
+        assert np.array_equal(ret.internal_fluxes[name], values), name

@@ -90,8 +90,7 @@ def test_synthetic_model_runs():
     setup, mesh = load_dataset("synthetic")
     model = smash.Model(setup, mesh)
     net = model._network
-    levels = np.repeat(np.arange(1, net.nlevel + 1), np.diff(net.level_start))
-    assert net.nac == mesh["nac"] and levels.max() <= mesh["npar"]
+    assert net.nac == mesh["nac"] and net.levels.max() <= mesh["npar"]
     for g, cell in enumerate(net.gauge_cell):
         assert net.upstream_mask(int(cell)).sum() * 1e6 == pytest.approx(float(mesh["area_dln"][g]))
     qobs = model.response_data.q

@@ -21,7 +21,7 @@ module md_forward
     use md_gr_ode
     use md_vic3l
     use md_routing
-    !$ use md_parallel, only: cell_block, level_block
+    !$ use md_parallel, only: cell_block
     implicit none
     private
     public :: forward_cost
@@ -48,63 +48,37 @@ contains
         ! Work arrays live on the heap (a country-sized grid would overflow
         ! the stack) and reach the time loop as explicit-shape arguments, so
         ! that the generated adjoint knows their sizes.
-        real(rk), allocatable :: states(:, :), qsim(:, :), qlat(:), q(:), qup(:), qlat_prev(:), q_prev(:)
-        real(rk), allocatable :: fluxes(:, :), liquid_prcp(:)
-        integer :: nac, ns, ng, nfx
+        real(rk), allocatable :: states(:, :), qsim(:, :), qlat(:), q(:)
+        real(rk), allocatable :: fluxes(:, :), liquid_prcp(:), qlat_block(:, :), q_block(:, :)
+        integer :: nac, ns, ng, nfx, chunk
 
         nac = mesh%nac
         ns = size(rr_initial_states, 2)
         ng = max(mesh%ng, 1)
+        chunk = chunk_steps(setup, nac)
         allocate (states(nac, ns), qsim(ng, setup%ntime_step))
-        allocate (qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac), liquid_prcp(nac))
+        allocate (qlat(nac), q(nac), liquid_prcp(nac))
+        allocate (qlat_block(nac, chunk), q_block(nac, chunk))
         nfx = max(setup%nhy_fluxes, 1)
         allocate (fluxes(nfx, nac))
         ! Taped, not checkpointed: a checkpoint here made the adjoint run the
         ! whole forward once more before its own forward sweep.
         !$AD NOCHECKPOINT
-        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, rr_parameters, rr_initial_states, &
-                          nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, liquid_prcp, &
-                          output, cost)
+        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, rr_parameters, rr_initial_states, &
+                          nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                          qlat_block, q_block, output, cost)
     end subroutine forward_cost
 
-    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, rr_parameters, rr_initial_states, &
-                            nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, liquid_prcp, &
-                            output, cost)
+    !> Time steps per chunk of the forward loop. The adjoint checkpoints each
+    !> chunk: the reverse sweep re-runs one chunk at a time from its snapshot,
+    !> so the tape never holds more than `chunk` steps (one extra forward run
+    !> in total) besides the snapshots. A run whose whole tape is small (at
+    !> most small_run cell-steps, a few tens of MB) is one chunk taped
+    !> straight through, without that extra run.
+    integer function chunk_steps(setup, nac) result(chunk)
         type(SetupDT), intent(in) :: setup
-        type(MeshDT), intent(in) :: mesh
-        type(InputDataDT), intent(in) :: input
-        type(CostOptionsDT), intent(in) :: options
-        integer, intent(in) :: nac, ns, ng, nfx
-        real(rk), intent(in) :: rr_parameters(:, :)
-        real(rk), intent(in) :: rr_initial_states(nac, ns)
-        real(rk), intent(in) :: nn_parameters(:)
-        real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
-        real(rk), intent(inout) :: qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac)
-        !> Hydrological fluxes (nfx, nac) of each cell at its last computed step: a cell
-        !> whose rainfall is missing releases its previous routing outflow again.
-        real(rk), intent(inout) :: fluxes(nfx, nac)
-        real(rk), intent(inout) :: liquid_prcp(nac)   !< rain + snow melt of each cell at the current step
-        type(OutputDT), intent(inout) :: output
-        real(rk), intent(out) :: cost
+        integer, intent(in) :: nac
 
-        integer :: c, chunk, nchunk
-        real(rk) :: jobs, jreg
-
-        states = rr_initial_states
-        q = 0._rk
-        qup = 0._rk
-        qlat = 0._rk
-        qsim = 0._rk
-        fluxes = 0._rk
-        liquid_prcp = 0._rk
-        qlat_prev = 0._rk
-        q_prev = 0._rk
-
-        ! The adjoint checkpoints each chunk call: the reverse sweep re-runs one
-        ! chunk at a time from its snapshot, so the tape never holds more than
-        ! `chunk` steps (one extra forward run in total) besides the snapshots. A run whose whole tape
-        ! is small (at most small_run cell-steps, a few tens of MB) is one chunk
-        ! taped straight through, without that extra run.
         chunk = setup%checkpoint_steps
         if (chunk <= 0) then
             if (real(nac, rk)*real(setup%ntime_step, rk) <= small_run) then
@@ -116,17 +90,53 @@ contains
                 if (chunk*chunk < setup%ntime_step) chunk = chunk + 1
             end if
         end if
+        chunk = min(chunk, setup%ntime_step)
+    end function chunk_steps
+
+    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, rr_parameters, rr_initial_states, &
+                            nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                            qlat_block, q_block, output, cost)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        type(CostOptionsDT), intent(in) :: options
+        integer, intent(in) :: nac, ns, ng, nfx, chunk
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: rr_initial_states(nac, ns)
+        real(rk), intent(in) :: nn_parameters(:)
+        real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
+        !> Lateral inflow and discharge of each cell at the last step of the previous chunk.
+        real(rk), intent(inout) :: qlat(nac), q(nac)
+        !> Hydrological fluxes (nfx, nac) of each cell at its last computed step: a cell
+        !> whose rainfall is missing releases its previous routing outflow again.
+        real(rk), intent(inout) :: fluxes(nfx, nac)
+        real(rk), intent(inout) :: liquid_prcp(nac)   !< rain + snow melt of each cell at the current step
+        !> Lateral inflow and discharge (m3/s) of each cell at each step of the current chunk.
+        real(rk), intent(inout) :: qlat_block(nac, chunk), q_block(nac, chunk)
+        type(OutputDT), intent(inout) :: output
+        real(rk), intent(out) :: cost
+
+        integer :: c, nchunk
+        real(rk) :: jobs, jreg
+
+        states = rr_initial_states
+        q = 0._rk
+        qlat = 0._rk
+        qsim = 0._rk
+        fluxes = 0._rk
+        liquid_prcp = 0._rk
+
         nchunk = (setup%ntime_step + chunk - 1)/chunk
         if (nchunk == 1) then
             !$AD NOCHECKPOINT
-            call forward_chunk(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, rr_parameters, &
-                               nn_parameters, states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, liquid_prcp, &
-                               output)
+            call forward_chunk(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, chunk, rr_parameters, &
+                               nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                               qlat_block, q_block, output)
         else
             do c = 1, nchunk
                 call forward_chunk(setup, mesh, input, (c - 1)*chunk + 1, min(c*chunk, setup%ntime_step), &
-                                   nac, ns, ng, nfx, rr_parameters, nn_parameters, states, qsim, qlat, q, qup, &
-                                   qlat_prev, q_prev, fluxes, liquid_prcp, output)
+                                   nac, ns, ng, nfx, chunk, rr_parameters, nn_parameters, states, qsim, qlat, q, &
+                                   fluxes, liquid_prcp, qlat_block, q_block, output)
             end do
         end if
 
@@ -140,59 +150,172 @@ contains
         output%cost = cost
     end subroutine forward_loop
 
-    !> Time steps t0 .. t1 of the forward loop.
-    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, rr_parameters, nn_parameters, &
-                             states, qsim, qlat, q, qup, qlat_prev, q_prev, fluxes, liquid_prcp, output)
+    !> Time steps t0 .. t1 of the forward loop. Rainfall-runoff never reads the
+    !> routing, so it runs first over the whole chunk, each thread on its block
+    !> of cells; then each thread routes its groups of sub-catchments over the
+    !> chunk, then the trunks below them (md_mesh). A few parallel regions per
+    !> chunk, not one per step and routing level.
+    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, chunk, rr_parameters, nn_parameters, &
+                             states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
-        integer, intent(in) :: t0, t1, nac, ns, ng, nfx
+        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, chunk
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
-        real(rk), intent(inout) :: qlat(nac), q(nac), qup(nac), qlat_prev(nac), q_prev(nac)
+        real(rk), intent(inout) :: qlat(nac), q(nac)
         real(rk), intent(inout) :: fluxes(nfx, nac), liquid_prcp(nac)
+        real(rk), intent(inout) :: qlat_block(nac, chunk), q_block(nac, chunk)
         type(OutputDT), intent(inout) :: output
 
-        integer :: t, g, k_first, k_last
+        integer :: t, g, k_first, k_last, g_first, g_last, depth, level, nsteps
 
+        ! Whole-array assignments: they tell Tapenade the blocks hold nothing a
+        ! chunk needs on entry, so its checkpoints do not save them.
+        qlat_block = 0._rk
+        q_block = 0._rk
         k_first = 1
         k_last = nac
-        do t = t0, t1
-            ! The kinematic wave scheme couples each step to the previous one (the
-            ! other routings need no copy: on France these were 460 MB per run).
-            if (setup%routing_module == RT_KW) then
-                qlat_prev = qlat
-                q_prev = q
-            end if
-            ! Every thread runs the whole rainfall-runoff step on its own block of
-            ! cells (tapenade/generate.py wraps the adjoint's calls the same way).
-            ! One thread enters no parallel region at all: an inactive region still
-            ! allocates and frees a team (with the routing levels', a third of a
-            ! Cance forward run).
-            if (setup%ncpu > 1) then
-                !$omp parallel num_threads(setup%ncpu) default(shared) private(k_first, k_last)
-                !$ call cell_block(nac, k_first, k_last)
+        ! One thread enters no parallel region at all: an inactive region still
+        ! allocates and frees a team. tapenade/generate.py wraps the adjoint's
+        ! calls the same way.
+        if (setup%ncpu > 1) then
+            !$omp parallel num_threads(setup%ncpu) default(shared) private(k_first, k_last)
+            !$ call cell_block(nac, k_first, k_last)
+            !$AD NOCHECKPOINT
+            call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, chunk, rr_parameters, &
+                                       nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
+            !$omp end parallel
+        else
+            !$AD NOCHECKPOINT
+            call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, chunk, rr_parameters, &
+                                       nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
+        end if
+        ! Routing: with 2**d threads, the 2**d tree nodes of depth d side by side,
+        ! each over its whole range, then the trunks of the shallower nodes.
+        depth = 0
+        do while (2**(depth + 1) <= setup%ncpu .and. depth < mesh%tree_depth)
+            depth = depth + 1
+        end do
+        do level = depth, 0, -1
+            g_first = 1
+            g_last = 2**level
+            if (setup%ncpu > 1 .and. level > 0) then
+                !$omp parallel num_threads(setup%ncpu) default(shared) private(g_first, g_last)
+                !$ call cell_block(2**level, g_first, g_last)
                 !$AD NOCHECKPOINT
-                call rainfall_runoff_step(setup, mesh, input, t, k_first, k_last, rr_parameters, nn_parameters, &
-                                          states, qlat, fluxes, liquid_prcp, output)
+                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, chunk, rr_parameters, &
+                                   states, qlat_block, q_block, qlat, q, output)
                 !$omp end parallel
             else
                 !$AD NOCHECKPOINT
-                call rainfall_runoff_step(setup, mesh, input, t, k_first, k_last, rr_parameters, nn_parameters, &
-                                          states, qlat, fluxes, liquid_prcp, output)
+                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, chunk, rr_parameters, &
+                                   states, qlat_block, q_block, qlat, q, output)
             end if
-            !$AD NOCHECKPOINT
-            call routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, qup, q)
-            do g = 1, mesh%ng
-                qsim(g, t) = q(mesh%gauge_cell(g))
-            end do
-            if (output%save_slot(t) > 0) call save_step(setup, output, t, states, qup, q)
         end do
+        do t = t0, t1
+            do g = 1, mesh%ng
+                qsim(g, t) = q_block(mesh%gauge_cell(g), t - t0 + 1)
+            end do
+        end do
+        ! The kinematic wave reads the previous step of each cell, across chunks too.
+        if (setup%routing_module == RT_KW) then
+            nsteps = t1 - t0 + 1
+            qlat = qlat_block(1:nac, nsteps)
+            q = q_block(1:nac, nsteps)
+        end if
     end subroutine forward_chunk
 
-    !> Snow and hydrological operators of cells k0..k1 for step t. Cells are
-    !> independent here: each thread calls this on its own block.
+    !> Routing of the tree nodes 2**level + g0 - 1 .. 2**level + g1 - 1 (nodes of
+    !> one depth never drain into one another: each thread takes its own), each
+    !> over its whole range at the deepest level run (`depth`), else only its
+    !> own trunk (its halves are done).
+    subroutine routing_nodes(setup, mesh, level, depth, g0, g1, t0, t1, nac, chunk, rr_parameters, states, &
+                             qlat_block, q_block, qlat_last, q_last, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        integer, intent(in) :: level, depth, g0, g1, t0, t1, nac, chunk
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(inout) :: states(:, :)
+        real(rk), intent(in) :: qlat_block(nac, chunk), qlat_last(nac), q_last(nac)
+        real(rk), intent(inout) :: q_block(nac, chunk)
+        type(OutputDT), intent(inout) :: output
+
+        integer :: g, n, k0, k1
+
+        do g = g0, g1
+            n = 2**level + g - 1
+            if (level == depth) then
+                k0 = mesh%node_first(n)
+            else
+                k0 = mesh%trunk_first(n)
+            end if
+            k1 = mesh%node_last(n)
+            if (k0 <= k1) then
+                !$AD NOCHECKPOINT
+                call routing_span(setup, mesh, k0, k1, t0, t1, nac, chunk, rr_parameters, states, qlat_block, &
+                                  q_block, qlat_last, q_last, output)
+            end if
+        end do
+    end subroutine routing_nodes
+
+    !> Routing of the cells k0 .. k1 over steps t0..t1, step after step; saves their routing states, inflow and discharge at the
+    !> steps asked for (later steps of the chunk overwrite the states).
+    subroutine routing_span(setup, mesh, k0, k1, t0, t1, nac, chunk, rr_parameters, states, qlat_block, q_block, &
+                            qlat_last, q_last, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        integer, intent(in) :: k0, k1, t0, t1, nac, chunk
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(inout) :: states(:, :)
+        real(rk), intent(in) :: qlat_block(nac, chunk), qlat_last(nac), q_last(nac)
+        real(rk), intent(inout) :: q_block(nac, chunk)
+        type(OutputDT), intent(inout) :: output
+
+        integer :: t, j, p0, p1, s0, s1
+
+        p0 = setup%nsnow_parameters + setup%nhy_parameters + 1
+        p1 = p0 + setup%nrt_parameters - 1
+        s0 = setup%nsnow_states + setup%nhy_states + 1
+        s1 = s0 + setup%nrt_states - 1
+        do t = t0, t1
+            j = t - t0 + 1
+            !$AD NOCHECKPOINT
+            call routing_cells(setup%routing_module, k0, k1, mesh%up_start, mesh%up_cell, mesh%up_area, mesh%dx, &
+                               setup%dt, rr_parameters(:, p0:p1), states(:, s0:s1), j, nac, chunk, qlat_block, &
+                               q_block, qlat_last, q_last)
+            if (output%save_slot(t) > 0) call save_routing(setup, mesh, output, t, k0, k1, states, q_block(1:nac, j))
+        end do
+    end subroutine routing_span
+
+    !> Snow and hydrological operators of cells k0..k1 for steps t0..t1, the
+    !> lateral inflow of step t into column t - t0 + 1 of qlat_block.
+    subroutine rainfall_runoff_block(setup, mesh, input, t0, t1, k0, k1, nac, chunk, rr_parameters, nn_parameters, &
+                                     states, qlat_block, fluxes, liquid_prcp, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        integer, intent(in) :: t0, t1, k0, k1, nac, chunk
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: nn_parameters(:)
+        real(rk), intent(inout) :: states(:, :)
+        real(rk), intent(inout) :: qlat_block(nac, chunk)
+        real(rk), intent(inout) :: fluxes(max(setup%nhy_fluxes, 1), nac)
+        real(rk), intent(inout) :: liquid_prcp(nac)
+        type(OutputDT), intent(inout) :: output
+
+        integer :: t, j
+
+        do t = t0, t1
+            j = t - t0 + 1
+            !$AD NOCHECKPOINT
+            call rainfall_runoff_step(setup, mesh, input, t, k0, k1, rr_parameters, nn_parameters, states, &
+                                      qlat_block(1:nac, j), fluxes, liquid_prcp, output)
+        end do
+    end subroutine rainfall_runoff_block
+
+    !> Snow and hydrological operators of cells k0..k1 for step t.
     subroutine rainfall_runoff_step(setup, mesh, input, t, k0, k1, rr_parameters, nn_parameters, states, qlat, &
                                     fluxes, liquid_prcp, output)
         type(SetupDT), intent(in) :: setup
@@ -260,63 +383,33 @@ contains
             if (output%save_fluxes .and. slot > 0) &
                 output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
                 fluxes(1:setup%nhy_fluxes, k)
+            ! Saved here: later steps of the chunk overwrite them before its routing.
+            if (output%save_rr_states .and. slot > 0) output%rr_states(k, 1:s1, slot) = states(k, 1:s1)
         end do
     end subroutine rainfall_runoff_step
 
-    !> Routing along the drainage network, level by level: a level only reads
-    !> discharges of earlier levels, so its cells can run in parallel.
-    subroutine routing_step(setup, mesh, rr_parameters, states, qlat, qlat_prev, q_prev, qup, q)
+    !> Routing states, upstream inflow and discharge of the cells k0 .. k1 at step t.
+    subroutine save_routing(setup, mesh, output, t, k0, k1, states, q)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
-        real(rk), intent(in) :: rr_parameters(:, :)
-        real(rk), intent(inout) :: states(:, :)
-        real(rk), intent(in) :: qlat(:), qlat_prev(:), q_prev(:)
-        real(rk), intent(inout) :: qup(:), q(:)
-
-        integer :: level, k0, k1, p0, p1, s0, s1
-
-        p0 = setup%nsnow_parameters + setup%nhy_parameters + 1
-        p1 = p0 + setup%nrt_parameters - 1
-        s0 = setup%nsnow_states + setup%nhy_states + 1
-        s1 = s0 + setup%nrt_states - 1
-
-        do level = 1, mesh%nlevel
-            k0 = mesh%level_start(level)
-            k1 = mesh%level_start(level + 1) - 1
-            ! Threads only for wide levels: most levels of a river network are a
-            ! few cells, where starting threads costs more than it saves (and an
-            ! inactive parallel region still allocates a team: none is entered).
-            if (setup%ncpu > 1 .and. k1 - k0 >= 256) then
-                !$omp parallel num_threads(setup%ncpu) default(shared) firstprivate(k0, k1)
-                !$ call level_block(k0, k1)
-                !$AD NOCHECKPOINT
-                call routing_cells(setup%routing_module, k0, k1, mesh%up_start, mesh%up_cell, mesh%up_area, &
-                                   mesh%dx, setup%dt, rr_parameters(:, p0:p1), states(:, s0:s1), &
-                                   qlat, qlat_prev, q_prev, qup, q)
-                !$omp end parallel
-            else
-                !$AD NOCHECKPOINT
-                call routing_cells(setup%routing_module, k0, k1, mesh%up_start, mesh%up_cell, mesh%up_area, &
-                                   mesh%dx, setup%dt, rr_parameters(:, p0:p1), states(:, s0:s1), &
-                                   qlat, qlat_prev, q_prev, qup, q)
-            end if
-        end do
-    end subroutine routing_step
-
-    subroutine save_step(setup, output, t, states, qup, q)
-        type(SetupDT), intent(in) :: setup
         type(OutputDT), intent(inout) :: output
-        integer, intent(in) :: t
-        real(rk), intent(in) :: states(:, :), qup(:), q(:)
+        integer, intent(in) :: t, k0, k1
+        real(rk), intent(in) :: states(:, :), q(:)
 
-        integer :: slot
+        integer :: k, slot, s0, ns
 
         slot = output%save_slot(t)
-        if (output%save_q_domain) output%q_domain(:, slot) = q
-        if (output%save_rr_states) output%rr_states(:, :, slot) = states
-        ! The routing flux (upstream inflow) follows the snow and hydrological ones.
-        if (output%save_fluxes .and. setup%nrt_fluxes > 0) &
-            output%fluxes(:, setup%nsnow_fluxes + setup%nhy_fluxes + 1, slot) = qup
-    end subroutine save_step
+        ns = size(states, 2)
+        s0 = ns - setup%nrt_states + 1
+        do k = k0, k1
+            if (output%save_q_domain) output%q_domain(k, slot) = q(k)
+            ! Snow and hydrological states were saved by rainfall_runoff_step.
+            if (output%save_rr_states .and. setup%nrt_states > 0) output%rr_states(k, s0:ns, slot) = states(k, s0:ns)
+            ! The routing flux (upstream inflow) follows the snow and hydrological ones.
+            if (output%save_fluxes .and. setup%nrt_fluxes > 0) &
+                output%fluxes(k, setup%nsnow_fluxes + setup%nhy_fluxes + 1, slot) = &
+                sum(q(mesh%up_cell(mesh%up_start(k):mesh%up_start(k + 1) - 1)))
+        end do
+    end subroutine save_routing
 
 end module md_forward

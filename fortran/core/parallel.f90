@@ -6,7 +6,7 @@
 module md_parallel
     implicit none
     private
-    public :: cell_block, level_block
+    public :: cell_block
 
 contains
 
@@ -27,17 +27,5 @@ contains
         last = first + base - 1
         if (id < extra) last = last + 1
     end subroutine cell_block
-
-    !> This thread's share of cells first..last (in place).
-    subroutine level_block(first, last)
-        integer, intent(inout) :: first, last
-
-        integer :: offset
-
-        offset = first - 1
-        call cell_block(last - offset, first, last)
-        first = first + offset
-        last = last + offset
-    end subroutine level_block
 
 end module md_parallel

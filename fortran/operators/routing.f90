@@ -79,52 +79,72 @@ contains
         end if
     end subroutine kw_step
 
-    !> Routing module `rt_module` (registry id) on cells k0..k1, which only
-    !> drain into cells after k1 (one flow-accumulation level or part of it):
-    !> sums the discharge of each cell's direct upstream cells (up_start,
-    !> up_cell, the mesh's upstream lists) into qup, then routes it with the
-    !> cell's own runoff qlat to q. Cells are laid out as in the mesh (m, m2,
-    !> s, m3/s); p and h are the cells' routing parameter and state columns.
-    subroutine routing_cells(rt_module, k0, k1, up_start, up_cell, up_area, dx, dt, p, h, &
-                             qlat, qlat_prev, q_prev, qup, q)
-        integer, intent(in) :: rt_module, k0, k1
+    !> Routing module `rt_module` (registry id) at step j of a chunk, on the
+    !> cells k0 .. k1, which come after every cell draining into them (see
+    !> md_mesh): sums the discharge of each cell's direct upstream cells
+    !> (up_start, up_cell, the mesh's upstream lists) at that step, then routes
+    !> it with the cell's own runoff. qlat_block and q_block hold the lateral
+    !> inflow and discharge (m3/s) of every cell at each step of the chunk;
+    !> qlat_last and q_last those of the step before the chunk (kw only).
+    !> Cells are laid out as in the mesh (m, m2, s); p and h are the cells'
+    !> routing parameter and state columns.
+    subroutine routing_cells(rt_module, k0, k1, up_start, up_cell, up_area, dx, dt, p, h, j, nac, chunk, &
+                             qlat_block, q_block, qlat_last, q_last)
+        integer, intent(in) :: rt_module, k0, k1, j, nac, chunk
         integer, intent(in) :: up_start(:), up_cell(:)
         real(rk), intent(in) :: up_area(:), dx(:), dt
         real(rk), intent(in) :: p(:, :)
         real(rk), intent(inout) :: h(:, :)
-        real(rk), intent(in) :: qlat(:), qlat_prev(:), q_prev(:)
-        real(rk), intent(inout) :: qup(:), q(:)
+        real(rk), intent(in) :: qlat_block(nac, chunk), qlat_last(nac), q_last(nac)
+        real(rk), intent(inout) :: q_block(nac, chunk)
 
-        integer :: k, i, np, nh
+        integer :: k, u, np, nh
+        real(rk) :: qup, q_prev, qlat_prev
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
         nh = size(h, 2)
-        do k = k0, k1
-            qup(k) = 0._rk
-            do i = up_start(k), up_start(k + 1) - 1
-                qup(k) = qup(k) + q(up_cell(i))
-            end do
-        end do
         select case (rt_module)
         case (RT_LAG0)
             do k = k0, k1
+                qup = 0._rk
+                do u = up_start(k), up_start(k + 1) - 1
+                    qup = qup + q_block(up_cell(u), j)
+                end do
                 !$AD NOCHECKPOINT
-                call lag0_step(qup(k), qlat(k), q(k))
+                call lag0_step(qup, qlat_block(k, j), q_block(k, j))
             end do
         case (RT_LR)
             do k = k0, k1
+                qup = 0._rk
+                do u = up_start(k), up_start(k + 1) - 1
+                    qup = qup + q_block(up_cell(u), j)
+                end do
                 !$AD NOCHECKPOINT
-                call lr_step(qup(k), qlat(k), up_area(k), dt, p(k, 1:np), h(k, 1:nh), q(k))
+                call lr_step(qup, qlat_block(k, j), up_area(k), dt, p(k, 1:np), h(k, 1:nh), q_block(k, j))
             end do
         case (RT_KW)
             do k = k0, k1
+                qup = 0._rk
+                do u = up_start(k), up_start(k + 1) - 1
+                    qup = qup + q_block(up_cell(u), j)
+                end do
+                if (j > 1) then
+                    q_prev = q_block(k, j - 1)
+                    qlat_prev = qlat_block(k, j - 1)
+                else
+                    q_prev = q_last(k)
+                    qlat_prev = qlat_last(k)
+                end if
                 !$AD NOCHECKPOINT
-                call kw_step(qup(k), q_prev(k), qlat(k), qlat_prev(k), up_area(k), dx(k), dt, p(k, 1:np), q(k))
+                call kw_step(qup, q_prev, qlat_block(k, j), qlat_prev, up_area(k), dx(k), dt, p(k, 1:np), &
+                             q_block(k, j))
             end do
         case default
             ! No routing: each cell only passes on its own runoff.
-            q(k0:k1) = qlat(k0:k1)
+            do k = k0, k1
+                q_block(k, j) = qlat_block(k, j)
+            end do
         end select
     end subroutine routing_cells
 

@@ -7,7 +7,7 @@ import datetime as _dt
 
 import numpy as np
 
-from smash import fcore, hybrid_nn
+from smash import fcore, hybrid_nn, routing_tree
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData
 from smash.model_setup import normalize_setup
 from smash.network import build_network
@@ -111,10 +111,12 @@ class Model:
 
         fm = fcore.md_mesh.MeshDT()
         fcore.md_mesh.mesh_alloc(fm, net.nrow, net.ncol, net.nac, int(net.gauge_cell.size),
-                                 net.nlevel, int(net.up_cell.size))
+                                 int(net.up_cell.size), routing_tree.DEPTH)
         fm.cell_row[:] = net.rows + 1
         fm.cell_col[:] = net.cols + 1
-        fm.level_start[:] = net.level_start + 1
+        fm.node_first[:] = net.node_first + 1
+        fm.trunk_first[:] = net.trunk_first + 1
+        fm.node_last[:] = net.node_end
         fm.up_start[:] = net.up_start + 1
         if net.up_cell.size:
             fm.up_cell[:] = net.up_cell + 1

@@ -1,9 +1,8 @@
 """The drainage network of a mesh, checked and laid out for the Fortran core.
 
 Active cells are ordered so that every cell comes after all cells draining
-into it, grouped into levels of independent cells (level 1 = no upstream
-cell). The core walks this order for routing, and can process each level
-in parallel.
+into it, in the layout of the routing tree (smash.routing_tree): groups of
+whole sub-catchments that threads route side by side, then the trunks below.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from smash import routing_tree
 
 # D8 coding, clockwise from north: value -> (drow, dcol)
 D8_OFFSETS = {1: (-1, 0), 2: (-1, 1), 3: (0, 1), 4: (1, 1), 5: (1, 0), 6: (1, -1), 7: (0, -1), 8: (-1, -1)}
@@ -26,18 +27,19 @@ class Network:
     cols: np.ndarray          # (nac,) 0-based column
     flat: np.ndarray          # (nac,) row-major flat index into the grid
     downstream: np.ndarray    # (nac,) ordered index of the downstream cell, -1 at outlets
-    level_start: np.ndarray   # (nlevel + 1,) 0-based start of each level in the order
     up_start: np.ndarray      # (nac + 1,) CSR offsets of direct upstream cells
     up_cell: np.ndarray       # (nup,) ordered indices of direct upstream cells
     gauge_cell: np.ndarray    # (ng,) ordered index of each gauge
+    levels: np.ndarray        # (nac,) level of each ordered cell: 1 + the largest level upstream
+    # Routing tree (smash.routing_tree): node n (1-based) holds cells [node_first[n-1], node_end[n-1]),
+    # its own trunk the tail [trunk_first[n-1], node_end[n-1]).
+    node_first: np.ndarray
+    trunk_first: np.ndarray
+    node_end: np.ndarray
 
     @property
     def nac(self) -> int:
         return self.rows.size
-
-    @property
-    def nlevel(self) -> int:
-        return self.level_start.size - 1
 
     def upstream_mask(self, cell: int) -> np.ndarray:
         """Boolean (nac,) mask of the cells draining through `cell`, itself included."""
@@ -135,24 +137,35 @@ def build_network(mesh: dict) -> Network:
             )
 
     levels = _levels(dn, act_rows, act_cols)
-    order = np.lexsort((np.arange(levels.size), levels))
+    # Level order (upstream first) to find the sub-catchments, then the tree's layout.
+    by_level = np.lexsort((np.arange(levels.size), levels))
+    sorted_levels = levels[by_level]
+    level_start = np.searchsorted(sorted_levels, np.arange(1, int(sorted_levels.max()) + 2))
+    dn_level, up_start, up_cell = _ordered_links(dn, by_level)
+    node = routing_tree.tree_nodes(dn_level, level_start, up_start, up_cell)
+    within = np.lexsort((np.arange(node.size), routing_tree.post_order()[node]))
+    order = by_level[within]
+    node_first, trunk_first, node_end = routing_tree.node_ranges(node[within])
+
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-
     rows, cols = act_rows[order], act_cols[order]
-    downstream = np.where(dn[order] >= 0, rank[np.maximum(dn[order], 0)], -1)
-    sorted_levels = levels[order]
-    nlevel = int(sorted_levels.max())
-    level_start = np.searchsorted(sorted_levels, np.arange(1, nlevel + 2)).astype(np.int64)
-
-    has_dn = downstream >= 0
-    counts = np.bincount(downstream[has_dn], minlength=rows.size)
-    up_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    up_cell = np.argsort(np.where(has_dn, downstream, rows.size), kind="stable")[: int(has_dn.sum())]
-
+    downstream, up_start, up_cell = _ordered_links(dn, order)
     gauge_cell = rank[index_of[gauge_pos[:, 0], gauge_pos[:, 1]]] if ng else np.zeros(0, dtype=np.int64)
-    return Network(nrow, ncol, rows, cols, rows * ncol + cols, downstream, level_start,
-                   up_start, up_cell.astype(np.int64), gauge_cell.astype(np.int64))
+    return Network(nrow, ncol, rows, cols, rows * ncol + cols, downstream, up_start, up_cell.astype(np.int64),
+                   gauge_cell.astype(np.int64), levels[order], node_first, trunk_first, node_end)
+
+
+def _ordered_links(dn: np.ndarray, order: np.ndarray):
+    """Downstream cell and CSR upstream lists of the cells laid out in `order` (indices in that layout)."""
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    downstream = np.where(dn[order] >= 0, rank[np.maximum(dn[order], 0)], -1)
+    has_dn = downstream >= 0
+    counts = np.bincount(downstream[has_dn], minlength=order.size)
+    up_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    up_cell = np.argsort(np.where(has_dn, downstream, order.size), kind="stable")[: int(has_dn.sum())]
+    return downstream, up_start, up_cell.astype(np.int64)
 
 
 def _levels(dn: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
