@@ -30,6 +30,23 @@ def test_chunked_adjoint_gives_the_same_gradient_with_a_smaller_tape():
         assert 0 < peak < whole[3] if steps else peak == whole[3]
 
 
+def test_time_blocks_inside_chunks_give_the_same_results():
+    # A chunk runs through its steps in time blocks (rainfall-runoff of the block, then its
+    # routing); blocks smaller than the chunk, ending mid-chunk, change nothing.
+    model = _model("gr4", "kw", ncell=6)
+    nt = model.setup.ntime_step
+    whole = _gradient(model, nt)
+    model.forward_run()
+    q = model.response.q.copy()
+    for chunk, block in ((7, 3), (nt, 4), (nt, 1)):
+        model._fsetup.block_steps = block
+        cost, gp, gs, _ = _gradient(model, chunk)
+        assert cost == whole[0] and np.array_equal(gp, whole[1]) and np.array_equal(gs, whole[2])
+        model.forward_run()
+        assert np.array_equal(model.response.q, q)
+    model._fsetup.block_steps = 0
+
+
 def test_default_chunks_of_a_large_run_bound_the_tape():
     # 1700 cells x 60 days is above the 1e5 cell-steps a run may tape whole: the
     # default then checkpoints chunks of ~sqrt(nt) steps, with the same gradient.

@@ -30,6 +30,8 @@ module md_forward
     !> at once rather than checkpointing (about 400 bytes of tape per
     !> cell-step for gr4-lr: Lez is below, Cance above).
     real(rk), parameter :: small_run = 1.e5_rk
+    !> Largest time block (cells x steps) of lateral inflows and discharges held at once.
+    real(rk), parameter :: block_cell_steps = 2._rk**21
 
 contains
 
@@ -50,21 +52,26 @@ contains
         ! that the generated adjoint knows their sizes.
         real(rk), allocatable :: states(:, :), qsim(:, :), qlat(:), q(:)
         real(rk), allocatable :: fluxes(:, :), liquid_prcp(:), qlat_block(:, :), q_block(:, :)
-        integer :: nac, ns, ng, nfx, chunk
+        integer :: nac, ns, ng, nfx, chunk, nblock
 
         nac = mesh%nac
         ns = size(rr_initial_states, 2)
         ng = max(mesh%ng, 1)
         chunk = chunk_steps(setup, nac)
+        ! Time blocks of at most block_cell_steps: the block arrays stay a few MB.
+        nblock = setup%block_steps
+        if (nblock <= 0) nblock = int(block_cell_steps/real(nac, rk))
+        nblock = max(1, min(chunk, nblock))
         allocate (states(nac, ns), qsim(ng, setup%ntime_step))
         allocate (qlat(nac), q(nac), liquid_prcp(nac))
-        allocate (qlat_block(nac, chunk), q_block(nac, chunk))
+        allocate (qlat_block(nac, nblock), q_block(nac, nblock))
         nfx = max(setup%nhy_fluxes, 1)
         allocate (fluxes(nfx, nac))
         ! Taped, not checkpointed: a checkpoint here made the adjoint run the
         ! whole forward once more before its own forward sweep.
         !$AD NOCHECKPOINT
-        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, rr_parameters, rr_initial_states, &
+        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, &
+                          rr_initial_states, &
                           nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                           qlat_block, q_block, output, cost)
     end subroutine forward_cost
@@ -93,14 +100,15 @@ contains
         chunk = min(chunk, setup%ntime_step)
     end function chunk_steps
 
-    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, rr_parameters, rr_initial_states, &
+    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, &
+                            rr_initial_states, &
                             nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                             qlat_block, q_block, output, cost)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         type(CostOptionsDT), intent(in) :: options
-        integer, intent(in) :: nac, ns, ng, nfx, chunk
+        integer, intent(in) :: nac, ns, ng, nfx, chunk, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: rr_initial_states(nac, ns)
         real(rk), intent(in) :: nn_parameters(:)
@@ -111,8 +119,8 @@ contains
         !> whose rainfall is missing releases its previous routing outflow again.
         real(rk), intent(inout) :: fluxes(nfx, nac)
         real(rk), intent(inout) :: liquid_prcp(nac)   !< rain + snow melt of each cell at the current step
-        !> Lateral inflow and discharge (m3/s) of each cell at each step of the current chunk.
-        real(rk), intent(inout) :: qlat_block(nac, chunk), q_block(nac, chunk)
+        !> Lateral inflow and discharge (m3/s) of each cell at each step of the current time block.
+        real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
         type(OutputDT), intent(inout) :: output
         real(rk), intent(out) :: cost
 
@@ -129,13 +137,13 @@ contains
         nchunk = (setup%ntime_step + chunk - 1)/chunk
         if (nchunk == 1) then
             !$AD NOCHECKPOINT
-            call forward_chunk(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, chunk, rr_parameters, &
+            call forward_chunk(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, nblock, rr_parameters, &
                                nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                                qlat_block, q_block, output)
         else
             do c = 1, nchunk
                 call forward_chunk(setup, mesh, input, (c - 1)*chunk + 1, min(c*chunk, setup%ntime_step), &
-                                   nac, ns, ng, nfx, chunk, rr_parameters, nn_parameters, states, qsim, qlat, q, &
+                                   nac, ns, ng, nfx, nblock, rr_parameters, nn_parameters, states, qsim, qlat, q, &
                                    fluxes, liquid_prcp, qlat_block, q_block, output)
             end do
         end if
@@ -150,31 +158,58 @@ contains
         output%cost = cost
     end subroutine forward_loop
 
-    !> Time steps t0 .. t1 of the forward loop. Rainfall-runoff never reads the
-    !> routing, so it runs first over the whole chunk, each thread on its block
-    !> of cells; then each thread routes its groups of sub-catchments over the
-    !> chunk, then the trunks below them (md_mesh). A few parallel regions per
-    !> chunk, not one per step and routing level.
-    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, chunk, rr_parameters, nn_parameters, &
+    !> Time steps t0 .. t1 of the forward loop (one chunk of the adjoint's
+    !> checkpointing), by time blocks of nblock steps.
+    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, nn_parameters, &
                              states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
-        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, chunk
+        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         real(rk), intent(inout) :: qlat(nac), q(nac)
         real(rk), intent(inout) :: fluxes(nfx, nac), liquid_prcp(nac)
-        real(rk), intent(inout) :: qlat_block(nac, chunk), q_block(nac, chunk)
+        real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
         type(OutputDT), intent(inout) :: output
 
-        integer :: t, g, k_first, k_last, g_first, g_last, depth, level, nsteps
+        integer :: b0, b1
 
         ! Whole-array assignments: they tell Tapenade the blocks hold nothing a
         ! chunk needs on entry, so its checkpoints do not save them.
         qlat_block = 0._rk
         q_block = 0._rk
+        do b0 = t0, t1, nblock
+            b1 = min(b0 + nblock - 1, t1)
+            !$AD NOCHECKPOINT
+            call forward_block(setup, mesh, input, b0, b1, nac, ns, ng, nfx, nblock, rr_parameters, nn_parameters, &
+                               states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+        end do
+    end subroutine forward_chunk
+
+    !> Time steps t0 .. t1 (at most nblock). Rainfall-runoff never reads the
+    !> routing, so it runs first over all the steps, each thread on its block
+    !> of cells; then each thread routes its sub-catchments over the steps,
+    !> then the trunks below them (md_mesh). A few parallel regions per block,
+    !> not one per step and routing level.
+    subroutine forward_block(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, nn_parameters, &
+                             states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, nblock
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: nn_parameters(:)
+        real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
+        !> Lateral inflow and discharge of each cell at the step before t0 (the kinematic wave reads them).
+        real(rk), intent(inout) :: qlat(nac), q(nac)
+        real(rk), intent(inout) :: fluxes(nfx, nac), liquid_prcp(nac)
+        real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
+        type(OutputDT), intent(inout) :: output
+
+        integer :: t, g, k_first, k_last, g_first, g_last, depth, level, nsteps
+
         k_first = 1
         k_last = nac
         ! One thread enters no parallel region at all: an inactive region still
@@ -184,12 +219,12 @@ contains
             !$omp parallel num_threads(setup%ncpu) default(shared) private(k_first, k_last)
             !$ call cell_block(nac, k_first, k_last)
             !$AD NOCHECKPOINT
-            call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, chunk, rr_parameters, &
+            call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, nblock, rr_parameters, &
                                        nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
             !$omp end parallel
         else
             !$AD NOCHECKPOINT
-            call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, chunk, rr_parameters, &
+            call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, nblock, rr_parameters, &
                                        nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
         end if
         ! Routing: with 2**d threads, the 2**d tree nodes of depth d side by side,
@@ -205,12 +240,12 @@ contains
                 !$omp parallel num_threads(setup%ncpu) default(shared) private(g_first, g_last)
                 !$ call cell_block(2**level, g_first, g_last)
                 !$AD NOCHECKPOINT
-                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, chunk, rr_parameters, &
+                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rr_parameters, &
                                    states, qlat_block, q_block, qlat, q, output)
                 !$omp end parallel
             else
                 !$AD NOCHECKPOINT
-                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, chunk, rr_parameters, &
+                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rr_parameters, &
                                    states, qlat_block, q_block, qlat, q, output)
             end if
         end do
@@ -219,27 +254,27 @@ contains
                 qsim(g, t) = q_block(mesh%gauge_cell(g), t - t0 + 1)
             end do
         end do
-        ! The kinematic wave reads the previous step of each cell, across chunks too.
+        ! The kinematic wave reads the previous step of each cell, across blocks too.
         if (setup%routing_module == RT_KW) then
             nsteps = t1 - t0 + 1
             qlat = qlat_block(1:nac, nsteps)
             q = q_block(1:nac, nsteps)
         end if
-    end subroutine forward_chunk
+    end subroutine forward_block
 
     !> Routing of the tree nodes 2**level + g0 - 1 .. 2**level + g1 - 1 (nodes of
     !> one depth never drain into one another: each thread takes its own), each
     !> over its whole range at the deepest level run (`depth`), else only its
     !> own trunk (its halves are done).
-    subroutine routing_nodes(setup, mesh, level, depth, g0, g1, t0, t1, nac, chunk, rr_parameters, states, &
+    subroutine routing_nodes(setup, mesh, level, depth, g0, g1, t0, t1, nac, nblock, rr_parameters, states, &
                              qlat_block, q_block, qlat_last, q_last, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
-        integer, intent(in) :: level, depth, g0, g1, t0, t1, nac, chunk
+        integer, intent(in) :: level, depth, g0, g1, t0, t1, nac, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(inout) :: states(:, :)
-        real(rk), intent(in) :: qlat_block(nac, chunk), qlat_last(nac), q_last(nac)
-        real(rk), intent(inout) :: q_block(nac, chunk)
+        real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
+        real(rk), intent(inout) :: q_block(nac, nblock)
         type(OutputDT), intent(inout) :: output
 
         integer :: g, n, k0, k1
@@ -254,23 +289,23 @@ contains
             k1 = mesh%node_last(n)
             if (k0 <= k1) then
                 !$AD NOCHECKPOINT
-                call routing_span(setup, mesh, k0, k1, t0, t1, nac, chunk, rr_parameters, states, qlat_block, &
+                call routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rr_parameters, states, qlat_block, &
                                   q_block, qlat_last, q_last, output)
             end if
         end do
     end subroutine routing_nodes
 
     !> Routing of the cells k0 .. k1 over steps t0..t1, step after step; saves their routing states, inflow and discharge at the
-    !> steps asked for (later steps of the chunk overwrite the states).
-    subroutine routing_span(setup, mesh, k0, k1, t0, t1, nac, chunk, rr_parameters, states, qlat_block, q_block, &
+    !> steps asked for (later steps of the block overwrite the states).
+    subroutine routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rr_parameters, states, qlat_block, q_block, &
                             qlat_last, q_last, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
-        integer, intent(in) :: k0, k1, t0, t1, nac, chunk
+        integer, intent(in) :: k0, k1, t0, t1, nac, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(inout) :: states(:, :)
-        real(rk), intent(in) :: qlat_block(nac, chunk), qlat_last(nac), q_last(nac)
-        real(rk), intent(inout) :: q_block(nac, chunk)
+        real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
+        real(rk), intent(inout) :: q_block(nac, nblock)
         type(OutputDT), intent(inout) :: output
 
         integer :: t, j, p0, p1, s0, s1
@@ -283,7 +318,7 @@ contains
             j = t - t0 + 1
             !$AD NOCHECKPOINT
             call routing_cells(setup%routing_module, k0, k1, mesh%up_start, mesh%up_cell, mesh%up_area, mesh%dx, &
-                               setup%dt, rr_parameters(:, p0:p1), states(:, s0:s1), j, nac, chunk, qlat_block, &
+                               setup%dt, rr_parameters(:, p0:p1), states(:, s0:s1), j, nac, nblock, qlat_block, &
                                q_block, qlat_last, q_last)
             if (output%save_slot(t) > 0) call save_routing(setup, mesh, output, t, k0, k1, states, q_block(1:nac, j))
         end do
@@ -291,16 +326,16 @@ contains
 
     !> Snow and hydrological operators of cells k0..k1 for steps t0..t1, the
     !> lateral inflow of step t into column t - t0 + 1 of qlat_block.
-    subroutine rainfall_runoff_block(setup, mesh, input, t0, t1, k0, k1, nac, chunk, rr_parameters, nn_parameters, &
+    subroutine rainfall_runoff_block(setup, mesh, input, t0, t1, k0, k1, nac, nblock, rr_parameters, nn_parameters, &
                                      states, qlat_block, fluxes, liquid_prcp, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
-        integer, intent(in) :: t0, t1, k0, k1, nac, chunk
+        integer, intent(in) :: t0, t1, k0, k1, nac, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
-        real(rk), intent(inout) :: qlat_block(nac, chunk)
+        real(rk), intent(inout) :: qlat_block(nac, nblock)
         real(rk), intent(inout) :: fluxes(max(setup%nhy_fluxes, 1), nac)
         real(rk), intent(inout) :: liquid_prcp(nac)
         type(OutputDT), intent(inout) :: output
@@ -383,7 +418,7 @@ contains
             if (output%save_fluxes .and. slot > 0) &
                 output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
                 fluxes(1:setup%nhy_fluxes, k)
-            ! Saved here: later steps of the chunk overwrite them before its routing.
+            ! Saved here: later steps of the block overwrite them before its routing.
             if (output%save_rr_states .and. slot > 0) output%rr_states(k, 1:s1, slot) = states(k, 1:s1)
         end do
     end subroutine rainfall_runoff_step
