@@ -68,7 +68,8 @@ class Model:
         self.mesh = _Attributes(mesh_attrs, "Mesh")
         self._check_mesh_geometry()
 
-        self._build_core()
+        self._build_setup()
+        self._fmesh = self._build_mesh()
         self._read_inputs(inputs, verbose)
         self._init_parameters()
         self.response = Response(np.zeros((self.mesh.ng, norm["ntime_step"]), dtype=np.float32))
@@ -90,8 +91,8 @@ class Model:
             if not np.all(np.isfinite(cell) & (cell > 0)):
                 raise ValueError(f"mesh[{key!r}] must be positive and finite on active cells")
 
-    def _build_core(self):
-        s, net = self.setup, self._network
+    def _build_setup(self):
+        s = self.setup
         fs = fcore.md_setup.SetupDT()
         fs.dt = float(s.dt)
         fs.ntime_step = s.ntime_step
@@ -109,6 +110,9 @@ class Model:
             self._nn_shapes = []
         self._fsetup = fs
 
+    def _build_mesh(self):
+        """The core's read-only view of the network (shared by copies of the model)."""
+        net = self._network
         fm = fcore.md_mesh.MeshDT()
         fcore.md_mesh.mesh_alloc(fm, net.nrow, net.ncol, net.nac, int(net.gauge_cell.size),
                                  int(net.up_cell.size), routing_tree.DEPTH)
@@ -126,15 +130,17 @@ class Model:
         dy = np.asarray(self.mesh.dy, dtype=float)[net.rows, net.cols]
         fm.dx[:] = dx
         fm.dy[:] = dy
-        # Area drained by the upstream cells: accumulate cell areas down the order.
+        # Area drained by the upstream cells: accumulate cell areas down the levels.
         area = dx * dy
         acc = area.copy()
-        for k in range(net.nac):
-            d = net.downstream[k]
-            if d >= 0:
-                acc[d] += acc[k]
+        by_level = np.argsort(net.levels, kind="stable")
+        starts = np.searchsorted(net.levels[by_level], np.arange(1, net.levels.max() + 2))
+        for first, last in zip(starts[:-1], starts[1:], strict=True):
+            cells = by_level[first:last]
+            cells = cells[net.downstream[cells] >= 0]
+            np.add.at(acc, net.downstream[cells], acc[cells])
         fm.up_area[:] = acc - area
-        self._fmesh = fm
+        return fm
 
     def _read_inputs(self, inputs, verbose):
         s, net = self.setup.__dict__, self._network
@@ -348,7 +354,8 @@ class Model:
         new.mesh = _copy.deepcopy(self.mesh)
         new._structure = self._structure
         new._network = self._network
-        new._build_core()
+        new._build_setup()
+        new._fmesh = self._fmesh
         fi = fcore.md_input_data.InputDataDT()
         net = self._network
         fcore.md_input_data.input_data_alloc(fi, net.nac, int(net.gauge_cell.size), self.setup.ntime_step,
