@@ -129,9 +129,9 @@ contains
     subroutine vic3l_step(prcp, pet, p, h, qt, fx)
         real(rk), intent(in) :: prcp, pet
         real(rk), intent(in) :: p(:)        ! b cusl cmsl cbsl ks pbc ds dsm ws
-        real(rk), intent(inout) :: h(4)     ! hcl husl hmsl hbsl
+        real(rk), intent(inout) :: h(:)     ! hcl husl hmsl hbsl (a strided row: assumed shape, no copy)
         real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(5)    ! pn en qr qb qt
+        real(rk), intent(inout) :: fx(:)    ! pn en qr qb qt
 
         real(rk) :: b, cusl, cmsl, cbsl, ks, pbc, ds, dsm, ws
         real(rk) :: ec, pn, en, qr, qb, inv_c(3)
@@ -158,7 +158,7 @@ contains
             pn = max(0._rk, prcp - (1._rk - h(1)) - ec)
             en = pet - ec
             h(1) = h(1) + prcp - ec - pn
-            call soil_layers(pn, en, b, cusl, cmsl, cbsl, inv_c, ks, pbc, h, qr)
+            call soil_layers(pn, en, b, cusl, cmsl, cbsl, inv_c, ks, pbc, h(1:4), qr)
         end if
 
         ! ARNO baseflow: linear below the threshold moisture ws, quadratic above.
