@@ -44,10 +44,12 @@ def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_worker(script, python, data_dir, case, repeat, extra=()):
-    """Run `script --worker case` under `python` (single thread); its last JSON line, or the error."""
+def run_worker(script, python, data_dir, case, repeat, extra=(), ncpu=1):
+    """Run `script --worker case` under `python` on `ncpu` threads; its last JSON line, or the error."""
     cmd = [python, script, "--worker", case, "--data", data_dir, "--repeat", str(repeat), *map(str, extra)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if ncpu != 1:
+        cmd += ["--ncpu", str(ncpu)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(ncpu))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/tmp")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode or not lines:

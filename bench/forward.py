@@ -21,7 +21,7 @@ DEFAULT_CASES = [
 ]
 
 
-def worker(data_dir, case, repeat):
+def worker(data_dir, case, repeat, ncpu=1):
     """Runs inside the measured interpreter; prints one JSON line."""
     sys.path.insert(0, HERE)
     from _cases import dataset_setup_mesh, peak_mb
@@ -36,7 +36,7 @@ def worker(data_dir, case, repeat):
     times = []
     for _ in range(repeat if name != "France" else 2):
         t0 = time.perf_counter()
-        model.forward_run()
+        model.forward_run(common_options={"ncpu": ncpu, "verbose": False})
         times.append(time.perf_counter() - t0)
     nac = int(model.mesh.nac)
     ntime = int(model.setup.ntime_step)
@@ -55,11 +55,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--cases", default=",".join(DEFAULT_CASES))
     parser.add_argument("--worker", default=None)
+    parser.add_argument("--ncpu", type=int, default=1, help="threads of the worker (common_options ncpu)")
     args = parser.parse_args()
     if not args.data:
         parser.error("give --data or set SMASH_DATA_DIR to the datasets folder")
     if args.worker:
-        worker(args.data, args.worker, args.repeat)
+        worker(args.data, args.worker, args.repeat, args.ncpu)
         return
 
     header = "| case | nac x steps | build (s) | forward (s) | cell-steps/s | peak MB |"

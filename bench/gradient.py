@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CASES = [f"{d}:zero-gr4-lr:{m}" for d in ("Lez", "Cance") for m in ("uniform", "distributed")]
 
 
-def worker(data_dir, case, repeat):
+def worker(data_dir, case, repeat, ncpu=1):
     sys.path.insert(0, HERE)
     from _cases import dataset_setup_mesh, peak_mb
 
@@ -29,11 +29,11 @@ def worker(data_dir, case, repeat):
     forward, gradient = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        model.forward_run()
+        model.forward_run(common_options={"ncpu": ncpu, "verbose": False})
         forward.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         smash.backward_run(model, mapping=mapping, return_options={"cost": True, "grad": True},
-                           common_options={"verbose": False})
+                           common_options={"verbose": False, "ncpu": ncpu})
         gradient.append(time.perf_counter() - t0)
     try:  # our adjoint's tape high-water mark (smash 1.3 has no such counter)
         tape_mb = smash.fcore.md_gradient.tape_peak_bytes() / 2**20
@@ -53,11 +53,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", default=",".join(DEFAULT_CASES))
     parser.add_argument("--worker", default=None)
+    parser.add_argument("--ncpu", type=int, default=1, help="threads of the worker (common_options ncpu)")
     args = parser.parse_args()
     if not args.data:
         parser.error("give --data or set SMASH_DATA_DIR to the datasets folder")
     if args.worker:
-        worker(args.data, args.worker, args.repeat)
+        worker(args.data, args.worker, args.repeat, args.ncpu)
         return
     header = "| case | forward (s) | cost+gradient (s) | gradient/forward | peak MB | adjoint tape MB |"
     if args.anchor_python:

@@ -2,7 +2,7 @@
 
     python bench/run_all.py [--data DIR] [--anchor-python /path/to/python] [--quick]
 
-Runs forward.py, gradient.py, calibration.py, neural.py and scaling.py in turn with
+Runs forward.py, gradient.py, calibration.py, threads.py, neural.py and scaling.py in turn with
 the same options. --quick skips the 1e8 scaling size and the neural trainings.
 """
 
@@ -27,7 +27,8 @@ def main():
     anchor = ["--anchor-python", args.anchor_python] if args.anchor_python else []
     runs = [("Forward runs", ["forward.py", "--data", args.data]),
             ("Cost + gradient", ["gradient.py", "--data", args.data]),
-            ("50-iteration distributed L-BFGS-B", ["calibration.py", "--data", args.data])]
+            ("50-iteration distributed L-BFGS-B", ["calibration.py", "--data", args.data]),
+            ("Two threads", ["threads.py", "--data", args.data])]
     if not args.quick:
         runs.append(("Neural networks", ["neural.py", "--data", args.data]))
     sizes = "1e5,1e6,1e7" if args.quick else "1e5,1e6,1e7,1e8"

@@ -99,7 +99,14 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     ng = int(net.gauge_cell.size)
     model.response.q = np.array(fo.q[:ng], dtype=np.float32)
     if len(structure.rr_states):
-        model.rr_final_states.values = net.to_grid(np.array(fo.rr_final_states), fill=-99.0, dtype=np.float64)
+        final = np.asarray(fo.rr_final_states)
+        values = model.rr_final_states.values
+        if (values.shape == (net.nrow, net.ncol, final.shape[1]) and values.dtype == np.float64
+                and values.flags.c_contiguous):
+            # In place, as a run updates the model's other arrays; one flat index is the fast scatter.
+            values.reshape(net.nrow * net.ncol, -1)[net.flat] = final
+        else:
+            model.rr_final_states.values = net.to_grid(final, fill=-99.0, dtype=np.float64)
     if not ret:
         return None
 
