@@ -31,7 +31,7 @@ module md_forward
     !> cell-step for gr4-lr: Lez is below, Cance above).
     real(rk), parameter :: small_run = 1.e5_rk
     !> Largest time block (cells x steps) of lateral inflows and discharges held at once.
-    real(rk), parameter :: block_cell_steps = 2._rk**21
+    real(rk), parameter :: block_cell_steps = 2._rk**18
 
 contains
 
@@ -58,7 +58,8 @@ contains
         ns = size(rr_initial_states, 2)
         ng = max(mesh%ng, 1)
         chunk = chunk_steps(setup, nac)
-        ! Time blocks of at most block_cell_steps: the block arrays stay a few MB.
+        ! Time blocks of at most block_cell_steps: each block array stays within
+        ! about 2 MB, near the cache (France: 1 step, 3% faster than 2, 6% than 6).
         nblock = setup%block_steps
         if (nblock <= 0) nblock = int(block_cell_steps/real(nac, rk))
         nblock = max(1, min(chunk, nblock))
