@@ -39,7 +39,7 @@ module md_setup
         !> chunk and the tape of one chunk, instead of the tape of every step.
         integer :: checkpoint_steps = 0
         !> Time steps per block of a chunk that rainfall-runoff, then routing, run
-        !> through at once (0: as many as keep the block about 2**18 cell-steps).
+        !> through at once (0: just above 2**14 cell-steps).
         integer :: block_steps = 0
     end type SetupDT
 
