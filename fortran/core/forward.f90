@@ -74,8 +74,7 @@ contains
         ! whole forward once more before its own forward sweep.
         !$AD NOCHECKPOINT
         call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, &
-                          rr_initial_states, &
-                          nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                          rr_initial_states, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                           qlat_block, q_block, output, cost)
     end subroutine forward_cost
 
@@ -104,8 +103,7 @@ contains
     end function chunk_steps
 
     subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, &
-                            rr_initial_states, &
-                            nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                            rr_initial_states, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                             qlat_block, q_block, output, cost)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
@@ -116,7 +114,7 @@ contains
         real(rk), intent(in) :: rr_initial_states(nac, ns)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
-        !> Lateral inflow and discharge of each cell at the last step of the previous chunk.
+        !> Lateral inflow and discharge of each cell at the last step of the previous time block.
         real(rk), intent(inout) :: qlat(nac), q(nac)
         !> Hydrological fluxes (nfx, nac) of each cell at its last computed step: a cell
         !> whose rainfall is missing releases its previous routing outflow again.

@@ -152,7 +152,7 @@ def build_network(mesh: dict) -> Network:
     rows, cols = act_rows[order], act_cols[order]
     downstream, up_start, up_cell = _ordered_links(dn, order)
     gauge_cell = rank[index_of[gauge_pos[:, 0], gauge_pos[:, 1]]] if ng else np.zeros(0, dtype=np.int64)
-    return Network(nrow, ncol, rows, cols, rows * ncol + cols, downstream, up_start, up_cell.astype(np.int64),
+    return Network(nrow, ncol, rows, cols, rows * ncol + cols, downstream, up_start, up_cell,
                    gauge_cell.astype(np.int64), levels[order], node_first, trunk_first, node_end)
 
 
