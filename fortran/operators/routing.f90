@@ -79,26 +79,41 @@ contains
         end if
     end subroutine kw_step
 
-    !> Routing module `rt_module` (registry id) at step j of a chunk, on the
+    !> Summed discharge at step j of the direct upstream cells of cell k.
+    subroutine upstream_inflow(k, j, up_start, up_cell, nac, nblock, q_block, qup)
+        integer, intent(in) :: k, j, nac, nblock
+        integer, intent(in) :: up_start(:), up_cell(:)
+        real(rk), intent(in) :: q_block(nac, nblock)
+        real(rk), intent(out) :: qup
+
+        integer :: u
+
+        qup = 0._rk
+        do u = up_start(k), up_start(k + 1) - 1
+            qup = qup + q_block(up_cell(u), j)
+        end do
+    end subroutine upstream_inflow
+
+    !> Routing module `rt_module` (registry id) at step j of a time block, on the
     !> cells k0 .. k1, which come after every cell draining into them (see
     !> md_mesh): sums the discharge of each cell's direct upstream cells
     !> (up_start, up_cell, the mesh's upstream lists) at that step, then routes
     !> it with the cell's own runoff. qlat_block and q_block hold the lateral
-    !> inflow and discharge (m3/s) of every cell at each step of the chunk;
-    !> qlat_last and q_last those of the step before the chunk (kw only).
+    !> inflow and discharge (m3/s) of every cell at each step of the block;
+    !> qlat_last and q_last those of the step before the block (kw only).
     !> Cells are laid out as in the mesh (m, m2, s); p and h are the cells'
     !> routing parameter and state columns.
-    subroutine routing_cells(rt_module, k0, k1, up_start, up_cell, up_area, dx, dt, p, h, j, nac, chunk, &
+    subroutine routing_cells(rt_module, k0, k1, up_start, up_cell, up_area, dx, dt, p, h, j, nac, nblock, &
                              qlat_block, q_block, qlat_last, q_last)
-        integer, intent(in) :: rt_module, k0, k1, j, nac, chunk
+        integer, intent(in) :: rt_module, k0, k1, j, nac, nblock
         integer, intent(in) :: up_start(:), up_cell(:)
         real(rk), intent(in) :: up_area(:), dx(:), dt
         real(rk), intent(in) :: p(:, :)
         real(rk), intent(inout) :: h(:, :)
-        real(rk), intent(in) :: qlat_block(nac, chunk), qlat_last(nac), q_last(nac)
-        real(rk), intent(inout) :: q_block(nac, chunk)
+        real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
+        real(rk), intent(inout) :: q_block(nac, nblock)
 
-        integer :: k, u, np, nh
+        integer :: k, np, nh
         real(rk) :: qup, q_prev, qlat_prev
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
@@ -107,28 +122,22 @@ contains
         select case (rt_module)
         case (RT_LAG0)
             do k = k0, k1
-                qup = 0._rk
-                do u = up_start(k), up_start(k + 1) - 1
-                    qup = qup + q_block(up_cell(u), j)
-                end do
+                !$AD NOCHECKPOINT
+                call upstream_inflow(k, j, up_start, up_cell, nac, nblock, q_block, qup)
                 !$AD NOCHECKPOINT
                 call lag0_step(qup, qlat_block(k, j), q_block(k, j))
             end do
         case (RT_LR)
             do k = k0, k1
-                qup = 0._rk
-                do u = up_start(k), up_start(k + 1) - 1
-                    qup = qup + q_block(up_cell(u), j)
-                end do
+                !$AD NOCHECKPOINT
+                call upstream_inflow(k, j, up_start, up_cell, nac, nblock, q_block, qup)
                 !$AD NOCHECKPOINT
                 call lr_step(qup, qlat_block(k, j), up_area(k), dt, p(k, 1:np), h(k, 1:nh), q_block(k, j))
             end do
         case (RT_KW)
             do k = k0, k1
-                qup = 0._rk
-                do u = up_start(k), up_start(k + 1) - 1
-                    qup = qup + q_block(up_cell(u), j)
-                end do
+                !$AD NOCHECKPOINT
+                call upstream_inflow(k, j, up_start, up_cell, nac, nblock, q_block, qup)
                 if (j > 1) then
                     q_prev = q_block(k, j - 1)
                     qlat_prev = qlat_block(k, j - 1)
