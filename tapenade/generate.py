@@ -98,8 +98,10 @@ MAX_MERGED = 8  # arities of pushreal8xN_ / popreal8xN_ in fortran/runtime/ad_st
 
 
 def merge_scalar_tape_calls(text: str) -> str:
-    """Merge runs of consecutive pushes (or pops) of one real(rk) each into single calls
-    of PUSHREAL8Xn / POPREAL8Xn, which lay the bytes out exactly as the separate calls."""
+    """Tapenade saves a real(rk) scalar as PUSHREAL4ARRAY(x, rk/4) (it does not resolve rk):
+    call PUSHREAL8 / POPREAL8 for it instead, whose typed store the compiler keeps apart
+    from the tape's counters (fortran/runtime/ad_stack.c), and merge runs of consecutive
+    ones into single calls of PUSHREAL8Xn / POPREAL8Xn, laid out as the separate calls."""
     lines, out, i = text.splitlines(), [], 0
     while i < len(lines):
         m = SCALAR_TAPE.match(lines[i])
@@ -109,11 +111,15 @@ def merge_scalar_tape_calls(text: str) -> str:
             if not n or n.group(2) != m.group(2) or len(run) == MAX_MERGED:
                 break
             run.append(n.group(3))
-        if len(run) < 2:
+        if not run:
             out.append(lines[i])
             i += 1
             continue
         indent, kind = m.group(1), m.group(2)
+        if len(run) == 1:
+            out.append(f"{indent}CALL {kind}REAL8({run[0]})")
+            i += 1
+            continue
         out.append(f"{indent}CALL {kind}REAL8X{len(run)}(" + ", &\n&  ".join(run) + ")")
         i += len(run)
     return "\n".join(out) + "\n"

@@ -1,14 +1,23 @@
 /*
- * Push/pop stack used by the Tapenade-generated adjoint (fortran/generated).
+ * Push/pop stacks used by the Tapenade-generated adjoint (fortran/generated).
  *
  * The reverse sweep needs, in reverse order, values the forward sweep
  * overwrote and the branches it took. Generated code calls the routines
  * below with Fortran linkage (lower case, trailing underscore, arguments by
- * reference). Everything is stored as raw bytes, so one stack serves every
- * type and kind: a push of n items of k bytes is popped by the matching pop
- * of the same n and k, which the generated code guarantees.
+ * reference). A push of n items of a type is popped by the matching pop of
+ * the same n and type, which the generated code guarantees; so values and
+ * branch choices can live on two separate stacks, each popped in the exact
+ * reverse order of its pushes.
  *
- * Each thread has its own stack: an OpenMP loop with a static schedule gives
+ * - values: reals and integers, each push rounded up to 8-byte slots;
+ * - controls: branch choices, 16 bits each.
+ * Scalars are stored through typed lvalues (double, int32_t, uint16_t), none
+ * of which may alias the size_t counters. With byte copies, every store could
+ * have changed the counters, so the compiler reloaded a stack's top from
+ * memory after each push: one chain through memory across all the pushes of
+ * an inlined cell loop, which serialised cells that are otherwise independent.
+ *
+ * Each thread has its own stacks: an OpenMP loop with a static schedule gives
  * a thread the same iterations in the forward and the reverse sweep, so what
  * a thread pushes is exactly what it pops.
  */
@@ -18,147 +27,151 @@
 #include <string.h>
 
 /* Only code of the same extension module calls these: hidden symbols make
- * those calls direct instead of going through the PLT (the adjoint makes
- * tens of push/pop calls per cell and step). */
+ * those calls direct instead of going through the PLT. */
 #pragma GCC visibility push(hidden)
 
 typedef struct {
     unsigned char *data;
     size_t top;
     size_t capacity;
-} byte_stack;
+    size_t peak; /* largest top seen by a pop since the last release */
+} tape;
 
 /* initial-exec: the library's few bytes of thread-local data sit in the static
- * TLS block, so each push reads them directly instead of calling __tls_get_addr
- * (which took 11 % of a gradient's instructions). */
+ * TLS block, so each push reads them directly instead of calling __tls_get_addr. */
 #define SMASH_TLS _Thread_local __attribute__((tls_model("initial-exec")))
-static SMASH_TLS byte_stack stack = {NULL, 0, 0};
-/* Largest tape size (bytes) since the last release: what a gradient costs in memory. */
-static SMASH_TLS size_t peak = 0;
+static SMASH_TLS tape values = {NULL, 0, 0, 0};
+static SMASH_TLS tape controls = {NULL, 0, 0, 0};
 
-static void grow(size_t extra);
+#define SLOT(bytes) (((size_t)(bytes) + 7) & ~(size_t)7)
 
-static inline void reserve(size_t extra) {
-    if (stack.top + extra > stack.capacity) grow(extra);
-}
-
-static void grow(size_t extra) {
-    if (stack.top + extra <= stack.capacity) return;
-    size_t capacity = stack.capacity ? stack.capacity : ((size_t)1 << 20);
-    while (capacity < stack.top + extra) capacity *= 2;
-    unsigned char *data = realloc(stack.data, capacity);
+static __attribute__((noinline, cold)) void grow(tape *t, size_t extra) {
+    size_t capacity = t->capacity ? t->capacity : ((size_t)1 << 20);
+    while (capacity < t->top + extra) capacity *= 2;
+    unsigned char *data = realloc(t->data, capacity);
     if (data == NULL) {
         fprintf(stderr, "smash adjoint: out of memory growing the tape to %zu bytes\n", capacity);
         abort();
     }
-    stack.data = data;
-    stack.capacity = capacity;
+    t->data = data;
+    t->capacity = capacity;
 }
 
-static inline void push_bytes(const void *src, size_t n) {
-    reserve(n);
-    /* Most pushes are one 8-byte value: a constant-size copy compiles to a move. */
-    if (n == 8)
-        memcpy(stack.data + stack.top, src, 8);
-    else
-        memcpy(stack.data + stack.top, src, n);
-    stack.top += n;
-    if (stack.top > peak) peak = stack.top;
+static __attribute__((noinline, cold)) void underflow(size_t n, size_t held) {
+    fprintf(stderr, "smash adjoint: tape underflow (pop of %zu bytes, %zu held)\n", n, held);
+    abort();
 }
 
-static inline void pop_bytes(void *dst, size_t n) {
-    if (n > stack.top) {
-        fprintf(stderr, "smash adjoint: tape underflow (pop of %zu bytes, %zu held)\n", n, stack.top);
-        abort();
-    }
-    stack.top -= n;
-    if (n == 8)
-        memcpy(dst, stack.data + stack.top, 8);
-    else
-        memcpy(dst, stack.data + stack.top, n);
+/* Address of n new bytes on top of t. */
+static inline void *push_at(tape *t, size_t n) {
+    if (__builtin_expect(t->top + n > t->capacity, 0)) grow(t, n);
+    void *p = t->data + t->top;
+    t->top += n;
+    return p;
 }
 
-static void look_bytes(void *dst, size_t n) {
-    memcpy(dst, stack.data + stack.top - n, n);
+/* Address of the n bytes popped from the top of t. The peak is taken here:
+ * a tape is at its largest just before a pop follows pushes. */
+static inline void *pop_at(tape *t, size_t n) {
+    if (t->top > t->peak) t->peak = t->top;
+    if (__builtin_expect(n > t->top, 0)) underflow(n, t->top);
+    t->top -= n;
+    return t->data + t->top;
 }
 
-/* Bytes currently held by the calling thread's tape (for diagnostics). */
-size_t smash_tape_bytes(void) { return stack.top; }
+/* Bytes currently held by the calling thread's tapes (for diagnostics). */
+size_t smash_tape_bytes(void) { return values.top + controls.top; }
 
-/* Peak size of the calling thread's tape since its last release. */
-double smash_tape_peak_bytes_(void) { return (double)peak; }
+/* Peak size of the calling thread's tapes since their last release (the two
+ * peaks are reached at the same turn of the sweep, so their sum is the peak). */
+double smash_tape_peak_bytes_(void) { return (double)(values.peak + controls.peak); }
 
 /* Release the calling thread's tape memory (after a gradient). */
 void smash_tape_release_(void) {
-    free(stack.data);
-    stack.data = NULL;
-    stack.top = stack.capacity = 0;
-    peak = 0;
+    free(values.data);
+    free(controls.data);
+    values = (tape){NULL, 0, 0, 0};
+    controls = (tape){NULL, 0, 0, 0};
 }
 
-/* Scalars and arrays of each Fortran type, by byte size. */
-#define TYPED(NAME, BYTES)                                                              \
-    void push##NAME##_(const void *x) { push_bytes(x, BYTES); }                          \
-    void pop##NAME##_(void *x) { pop_bytes(x, BYTES); }                                  \
-    void look##NAME##_(void *x) { look_bytes(x, BYTES); }                                \
+/* Arrays and types without a fast path: byte copies into whole slots. */
+static void push_bytes(const void *src, size_t n) { memcpy(push_at(&values, SLOT(n)), src, n); }
+static void pop_bytes(void *dst, size_t n) { memcpy(dst, pop_at(&values, SLOT(n)), n); }
+static void look_bytes(void *dst, size_t n) { memcpy(dst, values.data + values.top - SLOT(n), n); }
+
+#define ARRAY(NAME, BYTES)                                                              \
     void push##NAME##array_(const void *x, const int *n) { push_bytes(x, (size_t)(*n) * BYTES); } \
     void pop##NAME##array_(void *x, const int *n) { pop_bytes(x, (size_t)(*n) * BYTES); }
+#define SCALAR(NAME, BYTES)                                                             \
+    void push##NAME##_(const void *x) { push_bytes(x, BYTES); }                          \
+    void pop##NAME##_(void *x) { pop_bytes(x, BYTES); }                                  \
+    void look##NAME##_(void *x) { look_bytes(x, BYTES); }
 
-TYPED(real4, 4)
-TYPED(real8, 8)
-TYPED(real16, 16)
-TYPED(integer4, 4)
-TYPED(integer8, 8)
-TYPED(complex8, 8)
-TYPED(complex16, 16)
-TYPED(character, 1)
-TYPED(boolean, 4)
+SCALAR(real4, 4)
+SCALAR(real16, 16)
+SCALAR(integer8, 8)
+SCALAR(complex8, 8)
+SCALAR(complex16, 16)
+SCALAR(character, 1)
+SCALAR(boolean, 4)
+ARRAY(real4, 4)
+ARRAY(real8, 8)
+ARRAY(real16, 16)
+ARRAY(integer4, 4)
+ARRAY(integer8, 8)
+ARRAY(complex8, 8)
+ARRAY(complex16, 16)
+ARRAY(character, 1)
+ARRAY(boolean, 4)
+#undef ARRAY
+#undef SCALAR
+
+void pushreal8_(const double *x) { *(double *)push_at(&values, 8) = *x; }
+void popreal8_(double *x) { *x = *(double *)pop_at(&values, 8); }
+void lookreal8_(double *x) { *x = *(double *)(values.data + values.top - 8); }
+void pushinteger4_(const int32_t *x) { *(int32_t *)push_at(&values, 8) = *x; }
+void popinteger4_(int32_t *x) { *x = *(int32_t *)pop_at(&values, 8); }
+void lookinteger4_(int32_t *x) { *x = *(int32_t *)(values.data + values.top - 8); }
 
 /* Runs of consecutive scalar real(8) pushes or pops, merged by tapenade/generate.py
- * into one call (a gradient made ~60 such calls per cell and step). The bytes land
- * exactly where the separate calls would put them: x1 first (lowest) for a push,
- * x1 first (from the top) for a pop. */
-static inline void push8_list(const double *const *xs, int n) {
-    reserve((size_t)n * 8);
-    for (int i = 0; i < n; i++) memcpy(stack.data + stack.top + 8 * (size_t)i, xs[i], 8);
-    stack.top += (size_t)n * 8;
-    if (stack.top > peak) peak = stack.top;
-}
-
-static inline void pop8_list(double *const *xs, int n) {
-    if ((size_t)n * 8 > stack.top) {
-        fprintf(stderr, "smash adjoint: tape underflow (pop of %d reals, %zu bytes held)\n", n, stack.top);
-        abort();
-    }
-    for (int i = 0; i < n; i++) memcpy(xs[i], stack.data + stack.top - 8 * (size_t)(i + 1), 8);
-    stack.top -= (size_t)n * 8;
-}
-
+ * into one call. The values land exactly where the separate calls would put them:
+ * x1 first (lowest) for a push, x1 first (from the top) for a pop. */
 #define R const double *
 #define W double *
-void pushreal8x2_(R a, R b) { R xs[] = {a, b}; push8_list(xs, 2); }
-void pushreal8x3_(R a, R b, R c) { R xs[] = {a, b, c}; push8_list(xs, 3); }
-void pushreal8x4_(R a, R b, R c, R d) { R xs[] = {a, b, c, d}; push8_list(xs, 4); }
-void pushreal8x5_(R a, R b, R c, R d, R e) { R xs[] = {a, b, c, d, e}; push8_list(xs, 5); }
-void pushreal8x6_(R a, R b, R c, R d, R e, R f) { R xs[] = {a, b, c, d, e, f}; push8_list(xs, 6); }
-void pushreal8x7_(R a, R b, R c, R d, R e, R f, R g) { R xs[] = {a, b, c, d, e, f, g}; push8_list(xs, 7); }
-void pushreal8x8_(R a, R b, R c, R d, R e, R f, R g, R h) { R xs[] = {a, b, c, d, e, f, g, h}; push8_list(xs, 8); }
-void popreal8x2_(W a, W b) { W xs[] = {a, b}; pop8_list(xs, 2); }
-void popreal8x3_(W a, W b, W c) { W xs[] = {a, b, c}; pop8_list(xs, 3); }
-void popreal8x4_(W a, W b, W c, W d) { W xs[] = {a, b, c, d}; pop8_list(xs, 4); }
-void popreal8x5_(W a, W b, W c, W d, W e) { W xs[] = {a, b, c, d, e}; pop8_list(xs, 5); }
-void popreal8x6_(W a, W b, W c, W d, W e, W f) { W xs[] = {a, b, c, d, e, f}; pop8_list(xs, 6); }
-void popreal8x7_(W a, W b, W c, W d, W e, W f, W g) { W xs[] = {a, b, c, d, e, f, g}; pop8_list(xs, 7); }
-void popreal8x8_(W a, W b, W c, W d, W e, W f, W g, W h) { W xs[] = {a, b, c, d, e, f, g, h}; pop8_list(xs, 8); }
+#define PUSH_LIST(...)                                            \
+    R xs[] = {__VA_ARGS__};                                        \
+    const int n = sizeof xs / sizeof xs[0];                        \
+    double *slot = push_at(&values, 8 * (size_t)n);                \
+    for (int i = 0; i < n; i++) slot[i] = *xs[i];
+#define POP_LIST(...)                                             \
+    W xs[] = {__VA_ARGS__};                                        \
+    const int n = sizeof xs / sizeof xs[0];                        \
+    const double *slot = pop_at(&values, 8 * (size_t)n);           \
+    for (int i = 0; i < n; i++) *xs[i] = slot[n - 1 - i];
+void pushreal8x2_(R a, R b) { PUSH_LIST(a, b) }
+void pushreal8x3_(R a, R b, R c) { PUSH_LIST(a, b, c) }
+void pushreal8x4_(R a, R b, R c, R d) { PUSH_LIST(a, b, c, d) }
+void pushreal8x5_(R a, R b, R c, R d, R e) { PUSH_LIST(a, b, c, d, e) }
+void pushreal8x6_(R a, R b, R c, R d, R e, R f) { PUSH_LIST(a, b, c, d, e, f) }
+void pushreal8x7_(R a, R b, R c, R d, R e, R f, R g) { PUSH_LIST(a, b, c, d, e, f, g) }
+void pushreal8x8_(R a, R b, R c, R d, R e, R f, R g, R h) { PUSH_LIST(a, b, c, d, e, f, g, h) }
+void popreal8x2_(W a, W b) { POP_LIST(a, b) }
+void popreal8x3_(W a, W b, W c) { POP_LIST(a, b, c) }
+void popreal8x4_(W a, W b, W c, W d) { POP_LIST(a, b, c, d) }
+void popreal8x5_(W a, W b, W c, W d, W e) { POP_LIST(a, b, c, d, e) }
+void popreal8x6_(W a, W b, W c, W d, W e, W f) { POP_LIST(a, b, c, d, e, f) }
+void popreal8x7_(W a, W b, W c, W d, W e, W f, W g) { POP_LIST(a, b, c, d, e, f, g) }
+void popreal8x8_(W a, W b, W c, W d, W e, W f, W g, W h) { POP_LIST(a, b, c, d, e, f, g, h) }
+#undef PUSH_LIST
+#undef POP_LIST
 #undef R
 #undef W
 
-/* Branch choices: Tapenade records which of 2^k paths was taken. One byte
- * holds any of the control widths it emits (1 to 8 bits). */
-#define CONTROL(K)                                                                      \
-    void pushcontrol##K##b_(const int *c) { unsigned char b = (unsigned char)*c; push_bytes(&b, 1); } \
-    void popcontrol##K##b_(int *c) { unsigned char b; pop_bytes(&b, 1); *c = b; }          \
-    void lookcontrol##K##b_(int *c) { unsigned char b; look_bytes(&b, 1); *c = b; }
+/* Branch choices: Tapenade records which of 2^k paths was taken (k = 1 to 8). */
+#define CONTROL(K)                                                                        \
+    void pushcontrol##K##b_(const int *c) { *(uint16_t *)push_at(&controls, 2) = (uint16_t)*c; } \
+    void popcontrol##K##b_(int *c) { *c = *(uint16_t *)pop_at(&controls, 2); }             \
+    void lookcontrol##K##b_(int *c) { *c = *(uint16_t *)(controls.data + controls.top - 2); }
 
 CONTROL(1)
 CONTROL(2)
@@ -168,6 +181,7 @@ CONTROL(5)
 CONTROL(6)
 CONTROL(7)
 CONTROL(8)
+#undef CONTROL
 
 /* Tapenade pushes Fortran pointers (addresses) when a pointer is redirected. */
 void pushpointer8_(const void *p) { push_bytes(p, 8); }
