@@ -64,6 +64,27 @@ def test_copy_is_independent(model):
     assert not np.allclose(model.response.q, other.response.q)
 
 
+def test_copies_share_inputs_until_one_writes(model):
+    """Copies share forcings and observations (no copy per smash.forward_run call) until
+    either side writes; a write never shows through to the other model."""
+    model.response_data.q = np.linspace(1.0, 2.0, 30, dtype=np.float32)[None, :]
+    prcp, qobs = model.atmos_data.prcp.copy(), model.response_data.q.copy()
+    other = model.copy()
+    assert other._finput is model._finput
+    other.response_data.q[0, :5] = -99.0
+    assert other._finput is not model._finput
+    assert np.array_equal(model.response_data.q, qobs)
+    third = model.copy()
+    model.atmos_data.prcp = np.zeros_like(prcp)
+    assert np.array_equal(third.atmos_data.prcp, prcp)
+    assert np.array_equal(third.response_data.q, qobs)
+    assert not np.array_equal(other.response_data.q, qobs)
+    # the package's own reads (cost options, signatures) keep the inputs shared
+    fourth = third.copy()
+    smash.backward_run(fourth, return_options={"cost": True})
+    assert fourth._finput is third._finput
+
+
 def test_forward_run_function_leaves_input_model_untouched(model):
     before = model.response.q.copy()
     new = smash.forward_run(model)

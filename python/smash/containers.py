@@ -75,6 +75,7 @@ class AtmosData:
             )
         if not np.all(np.isfinite(grid[m._network.rows, m._network.cols])):
             raise ValueError(f"atmos_data.{kind} holds NaN or inf on active cells; use -99 for missing values")
+        m._own_input()
         getattr(m._finput, kind)[...] = m._network.from_grid(grid)
         m._update_mean_atmos()
 
@@ -115,7 +116,13 @@ class ResponseData:
 
     @property
     def q(self):
+        # A writable view: the model first takes its own copy if it shares it (Model._own_input).
+        self._model._own_input()
         return self._model._finput.qobs[: self._model.mesh.ng]
+
+    def _observed(self):
+        """Read-only view for the package's own reads: shared inputs stay shared."""
+        return _readonly(self._model._finput.qobs[: self._model.mesh.ng])
 
     @q.setter
     def q(self, value):
@@ -126,6 +133,7 @@ class ResponseData:
             raise ValueError(f"response_data.q must have shape (ng, ntime_step) = {expected}, got {value.shape}")
         if not np.all(np.isfinite(value)):
             raise ValueError("response_data.q holds NaN or inf; use -99 for missing values")
+        m._own_input()
         m._finput.qobs[: m.mesh.ng] = value
 
     def __repr__(self):

@@ -72,7 +72,7 @@ def resolve_gauges(model, gauge) -> np.ndarray:
 
 def check_observations(model, fcost) -> None:
     """Every gauge in the cost needs observations in the scored period."""
-    qobs = model.response_data.q
+    qobs = model.response_data._observed()
     start = int(fcost.end_warmup)
     for g in np.flatnonzero(np.asarray(fcost.wgauge)[: model.mesh.ng] > 0):
         if not np.any(qobs[g, start:] >= 0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy as _copy
 import datetime as _dt
+import weakref as _weakref
 
 import numpy as np
 
@@ -147,7 +148,7 @@ class Model:
         fi = fcore.md_input_data.InputDataDT()
         with_snow = s["snow_module"] != "zero"
         fcore.md_input_data.input_data_alloc(fi, net.nac, int(net.gauge_cell.size), s["ntime_step"], with_snow)
-        self._finput = fi
+        self._finput, self._input_users = fi, _weakref.WeakSet([self])
         mesh = self.mesh.__dict__
         kinds = ["prcp", "pet"] + (["snow", "temp"] if with_snow else [])
         for kind in kinds:
@@ -356,13 +357,9 @@ class Model:
         new._network = self._network
         new._build_setup()
         new._fmesh = self._fmesh
-        fi = fcore.md_input_data.InputDataDT()
-        net = self._network
-        fcore.md_input_data.input_data_alloc(fi, net.nac, int(net.gauge_cell.size), self.setup.ntime_step,
-                                             self.setup.snow_module != "zero")
-        for kind in ("prcp", "pet", "snow", "temp", "qobs"):
-            getattr(fi, kind)[...] = getattr(self._finput, kind)
-        new._finput = fi
+        new._finput = self._finput
+        new._input_users = self._input_users
+        self._input_users.add(new)
         new.atmos_data = AtmosData(new)
         for key, val in self.atmos_data.__dict__.items():
             if key.startswith("mean_"):
@@ -378,6 +375,23 @@ class Model:
         new._fparams = new._new_core_parameters()
         new._synced_maps = {}
         return new
+
+    def _own_input(self):
+        """Give this model its own copy of the forcings and observations before it writes them.
+
+        A model and its copies share them until one writes (AtmosData and ResponseData call
+        this first): smash.forward_run and smash.backward_run return copies, and copying the
+        whole inputs each call was most of their time outside Fortran.
+        """
+        if len(self._input_users) < 2:
+            return
+        fi, net = fcore.md_input_data.InputDataDT(), self._network
+        fcore.md_input_data.input_data_alloc(fi, net.nac, int(net.gauge_cell.size), self.setup.ntime_step,
+                                             self.setup.snow_module != "zero")
+        for kind in ("prcp", "pet", "snow", "temp", "qobs"):
+            getattr(fi, kind)[...] = getattr(self._finput, kind)
+        self._input_users.discard(self)
+        self._finput, self._input_users = fi, _weakref.WeakSet([self])
 
     def __repr__(self):
         s, m = self.setup, self.mesh

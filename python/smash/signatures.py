@@ -137,7 +137,7 @@ def check_event_seg(event_seg) -> dict:
 def gauge_events(model, gauges, event_seg=None, q=None) -> dict[int, list[dict]]:
     """Events of each gauge index, by the observed discharge unless q is given."""
     opts = check_event_seg(event_seg)
-    q = model.response_data.q if q is None else q
+    q = model.response_data._observed() if q is None else q
     prcp = model.atmos_data.mean_prcp
     return {int(g): find_events(q[g], prcp[g], model.setup.dt, **opts) for g in gauges}
 
@@ -163,7 +163,7 @@ def _gauge_indices(model, gauge):
 def _series(model, by):
     if by not in ("obs", "sim"):
         raise ValueError(f"by/domain must be 'obs' or 'sim', got {by!r}")
-    return model.response_data.q if by == "obs" else model.response.q
+    return model.response_data._observed() if by == "obs" else model.response.q
 
 
 def hydrograph_segmentation(model, gauge="all", peak_quant=0.995, peak_value=0, max_duration=240, by="obs"):
@@ -213,12 +213,12 @@ def signatures(model, sign=None, gauge="all", event_seg=None, domain="obs") -> S
     idx = _gauge_indices(model, gauge)
     q_all = _series(model, domain)
     prcp_all = model.atmos_data.mean_prcp
-    events = gauge_events(model, idx, event_seg, q=model.response_data.q) if set(wanted) & set(EVENT) else {}
+    events = gauge_events(model, idx, event_seg, q=model.response_data._observed()) if set(wanted) & set(EVENT) else {}
     cont_rows, event_rows = [], []
     for g in idx:
         code = str(model.mesh.code[g])
         q = np.asarray(q_all[g], dtype=np.float64)
-        valid = np.asarray(model.response_data.q[g]) >= 0 if domain == "obs" else np.ones(q.size, bool)
+        valid = np.asarray(model.response_data._observed()[g]) >= 0 if domain == "obs" else np.ones(q.size, bool)
         prcp = np.clip(np.asarray(prcp_all[g], dtype=np.float64), 0, None)
         # Runoff depth over the delineated drained area (the modelled catchment).
         area = getattr(model.mesh, "area_dln", None)
