@@ -85,6 +85,26 @@ def test_copies_share_inputs_until_one_writes(model):
     assert fourth._finput is third._finput
 
 
+def test_final_states_follow_the_latest_run(model):
+    """Final states are laid out on the grid when read (not by each run) and a run without
+    series reuses the last output: whatever the order of runs and reads, they are those of
+    the latest run, and a copy keeps its own."""
+    model.forward_run()
+    first = model.get_rr_final_states("hp").copy()
+    model.set_rr_initial_states("hp", 0.9)
+    model.forward_run(return_options={"q_domain": True})
+    model.set_rr_initial_states("hp", 0.001)   # below the default, 0.01
+    model.forward_run()
+    model.forward_run()
+    low = model.get_rr_final_states("hp").copy()
+    twin = smash.forward_run(model)
+    model.set_rr_initial_states("hp", 0.9)
+    model.forward_run()
+    high = model.get_rr_final_states("hp")
+    assert np.all(low < first) and np.all(high > first)
+    assert np.array_equal(twin.get_rr_final_states("hp"), low)
+
+
 def test_forward_run_function_leaves_input_model_untouched(model):
     before = model.response.q.copy()
     new = smash.forward_run(model)

@@ -80,11 +80,17 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     want_states, want_q, want_fluxes = (bool(ret.get(k)) for k in ("rr_states", "q_domain", "internal_fluxes"))
     any_series = want_states or want_q or want_fluxes
     structure = model._structure
-    fo = fcore.md_output.OutputDT()
-    fcore.md_output.output_alloc(
-        fo, net.gauge_cell.size, net.nac, s.ntime_step, len(structure.rr_states), len(structure.fluxes),
-        steps.size if any_series else 0, want_q, want_states, want_fluxes,
-    )
+    layout = (net.gauge_cell.size, net.nac, s.ntime_step, len(structure.rr_states), len(structure.fluxes),
+              steps.size if any_series else 0, want_q, want_states, want_fluxes)
+    # Runs without saved series reuse the model's last output: allocating and first touching
+    # the final states of a country-sized grid again each run cost about 1 % of a run.
+    cached = model.__dict__.get("_last_output")
+    if not any_series and cached is not None and cached[0] == layout:
+        fo = cached[1]
+    else:
+        fo = fcore.md_output.OutputDT()
+        fcore.md_output.output_alloc(fo, *layout)
+        model._last_output = None if any_series else (layout, fo)
     if any_series:
         fo.save_slot[steps - 1] = np.arange(1, steps.size + 1)
 
@@ -98,15 +104,7 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
 
     ng = int(net.gauge_cell.size)
     model.response.q = np.array(fo.q[:ng], dtype=np.float32)
-    if len(structure.rr_states):
-        final = np.asarray(fo.rr_final_states)
-        values = model.rr_final_states.values
-        if (values.shape == (net.nrow, net.ncol, final.shape[1]) and values.dtype == np.float64
-                and values.flags.c_contiguous):
-            # In place, as a run updates the model's other arrays; one flat index is the fast scatter.
-            values.reshape(net.nrow * net.ncol, -1)[net.flat] = final
-        else:
-            model.rr_final_states.values = net.to_grid(final, fill=-99.0, dtype=np.float64)
+    model._final_states_from(fo, keep_output=not any_series)
     if not ret:
         return None
 

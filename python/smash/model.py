@@ -262,6 +262,35 @@ class Model:
     def get_rr_final_states(self, key: str) -> np.ndarray:
         return self._maps_get(self.rr_final_states, key)
 
+    # Final states are laid out on the grid when first read after a run, not by every run:
+    # the scatter of a country-sized grid was a third of a forward run's time outside Fortran.
+    @property
+    def rr_final_states(self) -> NamedMaps:
+        pending = self.__dict__.get("_pending_final")
+        if pending is not None:
+            self._pending_final = None
+            final = pending if isinstance(pending, np.ndarray) else np.asarray(pending.rr_final_states)
+            maps, net = self._rr_final_states, self._network
+            values = maps.values
+            if (values.shape == (net.nrow, net.ncol, final.shape[1]) and values.dtype == np.float64
+                    and values.flags.c_contiguous):
+                # In place, as a run updates the model's other arrays; one flat index is the fast scatter.
+                values.reshape(net.nrow * net.ncol, -1)[net.flat] = final
+            else:
+                maps.values = net.to_grid(final, fill=-99.0, dtype=np.float64)
+        return self._rr_final_states
+
+    @rr_final_states.setter
+    def rr_final_states(self, maps: NamedMaps):
+        self._pending_final = None
+        self._rr_final_states = maps
+
+    def _final_states_from(self, output, keep_output: bool):
+        """Take the final states of a core output: the OutputDT itself kept alive until they
+        are read, or (when it also holds large series) a copy of its final states."""
+        if len(self._structure.rr_states):
+            self._pending_final = output if keep_output else np.array(output.rr_final_states)
+
     def get_rr_parameters_bounds(self) -> dict:
         return {k: parameter_bounds(k) for k in self.rr_parameters.keys.tolist()}
 
