@@ -46,7 +46,7 @@ contains
         call forward_cost_b(setup, mesh, input, options, parameters%rr_parameters, gradient%rr_parameters, &
                             parameters%rr_initial_states, gradient%rr_initial_states, &
                             parameters%nn_parameters, gradient%nn_parameters, output, cost, costb)
-        ! Every thread of the cell sweeps kept a tape: add up their peaks, free them all.
+        ! Every thread of the cell sweeps kept a tape: add up their peaks, empty them all.
         peak = 0._rk
         !$omp parallel num_threads(max(setup%ncpu, 1)) if (setup%ncpu > 1) reduction(+:peak)
         peak = peak + smash_tape_peak_bytes()
