@@ -257,3 +257,29 @@ def test_synthetic_dispatch_and_cells_contract():
     desc = read_descriptor(setup, mesh)
     assert desc.shape == (24, 20, 2) and np.all(desc > -99) and np.all(desc.std(axis=(0, 1)) > 0)
     assert np.array_equal(read_atmos(setup, mesh, "prcp"), prcp)  # deterministic
+
+
+def test_gauge_mean_forcings_skip_missing_values(data_dir):
+    """mean_prcp / mean_pet: per gauge and step, the mean over the cells draining to the gauge
+    (a grid walk of the flow directions, independent of the network order) of the non-missing
+    values; -99 where all are missing. Recomputed when a forcing is assigned."""
+    from smash.factory.mesh_tools import upstream_mask
+
+    setup, mesh = smash.factory.load_dataset("Cance", path=data_dir)
+    setup.update(end_time="2014-09-17 00:00")
+    model = smash.Model(setup, mesh)
+    prcp = model.atmos_data.prcp.copy()
+    rng = np.random.default_rng(3)
+    prcp[rng.random(prcp.shape) < 0.2] = -99.0
+    prcp[..., 5] = -99.0                      # a step missing everywhere
+    model.atmos_data.prcp = prcp
+    for kind, grid in (("prcp", prcp), ("pet", model.atmos_data.pet)):
+        mean = getattr(model.atmos_data, f"mean_{kind}")
+        for g, pos in enumerate(mesh["gauge_pos"]):
+            inside = upstream_mask(mesh["flwdir"], [pos]) & (mesh["active_cell"] == 1)
+            values = grid[inside].astype(np.float64)
+            valid = values >= 0
+            count = valid.sum(axis=0)
+            expected = np.where(count > 0, np.where(valid, values, 0).sum(axis=0) / np.maximum(count, 1), -99)
+            np.testing.assert_allclose(mean[g], expected, rtol=1e-6, atol=1e-6)
+    assert np.all(model.atmos_data.mean_prcp[:, 5] == -99.0)

@@ -10,6 +10,16 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
+def _tiled_copy(dst: np.ndarray, src: np.ndarray, tile: int = 256) -> np.ndarray:
+    """dst[...] = src for 2-D arrays of opposite memory orders (the core's forcings are
+    time-major, grids cell-major), tile by tile: a plain assignment of a country-sized
+    series walks memory across the grain (0.8 s vs 0.2 s for 1e8 values)."""
+    for i in range(0, src.shape[0], tile):
+        for j in range(0, src.shape[1], tile):
+            dst[i:i + tile, j:j + tile] = src[i:i + tile, j:j + tile]
+    return dst
+
+
 class NamedMaps:
     """Spatial maps of named quantities: `keys` (n,) and `values` (nrow, ncol, n).
 
@@ -62,7 +72,7 @@ class AtmosData:
         m = self._model
         if kind in ("snow", "temp") and m.setup.snow_module == "zero":
             raise AttributeError(f"atmos_data.{kind} exists only with a snow module (setup snow_module)")
-        arr = getattr(m._finput, kind)
+        arr = _tiled_copy(np.empty(getattr(m._finput, kind).shape, dtype=np.float32), getattr(m._finput, kind))
         return _readonly(m._network.to_grid(arr, fill=-99.0, dtype=np.float32))
 
     def _set(self, kind, grid):
@@ -73,11 +83,12 @@ class AtmosData:
             raise ValueError(
                 f"atmos_data.{kind} must have shape (nrow, ncol, ntime_step) = {expected}, got {grid.shape}"
             )
-        if not np.all(np.isfinite(grid[m._network.rows, m._network.cols])):
+        active = m._network.from_grid(grid)
+        if not np.all(np.isfinite(active)):
             raise ValueError(f"atmos_data.{kind} holds NaN or inf on active cells; use -99 for missing values")
         m._own_input()
-        getattr(m._finput, kind)[...] = m._network.from_grid(grid)
-        m._update_mean_atmos()
+        _tiled_copy(getattr(m._finput, kind), active)
+        m._update_mean_atmos([kind])
 
     prcp = property(lambda s: s._get("prcp"), lambda s, v: s._set("prcp", v))
     pet = property(lambda s: s._get("pet"), lambda s, v: s._set("pet", v))

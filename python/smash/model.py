@@ -151,10 +151,10 @@ class Model:
         self._finput, self._input_users = fi, _weakref.WeakSet([self])
         mesh = self.mesh.__dict__
         kinds = ["prcp", "pet"] + (["snow", "temp"] if with_snow else [])
-        for kind in kinds:
-            if s.get(f"read_{kind}") or s["synthetic"]:
-                arr = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose)
-                getattr(fi, kind)[...] = arr.T
+        read = [kind for kind in kinds if s.get(f"read_{kind}") or s["synthetic"]]
+        for kind in read:
+            arr = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose)
+            getattr(fi, kind)[...] = arr.T
         if s["read_qobs"] and net.gauge_cell.size and not s["synthetic"]:
             fi.qobs[: net.gauge_cell.size] = inputs.read_qobs(s, mesh)
         if s["read_descriptor"] or (s["synthetic"] and s["descriptor_name"]):
@@ -165,7 +165,12 @@ class Model:
         self.atmos_data = AtmosData(self)
         self.physio_data = PhysioData(desc, s["descriptor_name"])
         self.response_data = ResponseData(self)
-        self._update_mean_atmos()
+        self._update_mean_atmos(read)
+        ng = int(net.gauge_cell.size)
+        for kind in set(kinds) - set(read):
+            # Never read: every value is input_data_alloc's fill (missing; temp 0 degC).
+            fill = 0.0 if kind == "temp" else -99.0
+            setattr(self.atmos_data, f"mean_{kind}", np.full((ng, s["ntime_step"]), fill, dtype=np.float32))
 
     def _check_descriptor(self, desc):
         net, names = self._network, self.setup.descriptor_name
@@ -177,20 +182,26 @@ class Model:
             if np.any(on_active[:, i] < -98) or not np.all(np.isfinite(on_active[:, i])):
                 raise ValueError(f"descriptor {name!r} has missing values on active cells")
 
-    def _update_mean_atmos(self):
-        """Mean forcing over each gauge's catchment per step, missing values left out."""
+    def _update_mean_atmos(self, kinds=None):
+        """Mean forcing over each gauge's catchment per step, missing values left out
+        (`kinds`: the forcings that changed; all by default)."""
         net, fi = self._network, self._finput
-        ng = int(net.gauge_cell.size)
-        names = ["prcp", "pet"] + (["snow", "temp"] if self.setup.snow_module != "zero" else [])
-        for kind in names:
+        ng, nt = int(net.gauge_cell.size), self.setup.ntime_step
+        if kinds is None:
+            kinds = ["prcp", "pet"] + (["snow", "temp"] if self.setup.snow_module != "zero" else [])
+        upstream = net.gauge_upstream()
+        # A few steps at a time: masks and products of the whole series would double the
+        # memory of the forcings on a large grid.
+        span = max(1, (1 << 22) // max(net.nac, 1))
+        for kind in kinds:
             data = getattr(fi, kind)
-            mean = np.full((ng, self.setup.ntime_step), -99.0, dtype=np.float32)
-            for g in range(ng):
-                sub = data[net.upstream_mask(int(net.gauge_cell[g]))]
-                valid = sub >= 0 if kind != "temp" else sub > -99
-                count = valid.sum(axis=0)
-                total = np.where(valid, sub, 0.0).sum(axis=0, dtype=np.float64)
-                mean[g] = np.where(count > 0, total / np.maximum(count, 1), -99.0)
+            mean = np.full((ng, nt), -99.0, dtype=np.float32)
+            for t0 in range(0, nt, span):
+                block = data[:, t0:t0 + span]
+                valid = block >= 0 if kind != "temp" else block > -99
+                total = upstream @ np.where(valid, block, 0).astype(np.float64, order="C")
+                count = upstream @ valid.astype(np.float64, order="C")
+                mean[:, t0:t0 + span] = np.where(count > 0, total / np.maximum(count, 1), -99.0)
             setattr(self.atmos_data, f"mean_{kind}", mean)
 
     def _init_parameters(self):

@@ -43,14 +43,30 @@ class Network:
 
     def upstream_mask(self, cell: int) -> np.ndarray:
         """Boolean (nac,) mask of the cells draining through `cell`, itself included."""
+        from scipy.sparse.csgraph import breadth_first_order
+
         mask = np.zeros(self.nac, dtype=bool)
-        mask[cell] = True
-        # Upstream cells precede their downstream cell, so one reverse sweep
-        # of the order propagates membership from the outlet upwards.
-        for k in range(cell, -1, -1):
-            if mask[k]:
-                mask[self.up_cell[self.up_start[k]:self.up_start[k + 1]]] = True
+        mask[breadth_first_order(self._upstream_graph(), int(cell), return_predecessors=False)] = True
         return mask
+
+    def gauge_upstream(self):
+        """(ng, nac) sparse 0/1 matrix: row g marks the cells draining through gauge g."""
+        from scipy.sparse import csr_matrix
+
+        masks = [self.upstream_mask(int(cell)) for cell in self.gauge_cell]
+        rows = np.concatenate([np.full(m.sum(), g) for g, m in enumerate(masks)]) if masks else np.zeros(0, int)
+        cols = np.concatenate([np.flatnonzero(m) for m in masks]) if masks else np.zeros(0, int)
+        return csr_matrix((np.ones(rows.size), (rows, cols)), shape=(len(masks), self.nac))
+
+    def _upstream_graph(self):
+        """Directed graph cell -> its direct upstream cells (scipy CSR), built once."""
+        graph = self.__dict__.get("_upstream_csr")
+        if graph is None:
+            from scipy.sparse import csr_matrix
+
+            graph = csr_matrix((np.ones(self.up_cell.size), self.up_cell, self.up_start), shape=(self.nac, self.nac))
+            self._upstream_csr = graph
+        return graph
 
     def to_grid(self, values: np.ndarray, fill=np.nan, dtype=None) -> np.ndarray:
         """Scatter (nac, ...) values onto a (nrow, ncol, ...) grid."""
