@@ -69,7 +69,7 @@ contains
         allocate (qlat(nac), q(nac), liquid_prcp(nac))
         allocate (qlat_block(nac, nblock), q_block(nac, nblock))
         nfx = max(setup%nhy_fluxes, 1)
-        allocate (fluxes(nfx, nac))
+        allocate (fluxes(nac, nfx))
         ! Taped, not checkpointed: a checkpoint here made the adjoint run the
         ! whole forward once more before its own forward sweep.
         !$AD NOCHECKPOINT
@@ -116,9 +116,9 @@ contains
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         !> Lateral inflow and discharge of each cell at the last step of the previous time block.
         real(rk), intent(inout) :: qlat(nac), q(nac)
-        !> Hydrological fluxes (nfx, nac) of each cell at its last computed step: a cell
-        !> whose rainfall is missing releases its previous routing outflow again.
-        real(rk), intent(inout) :: fluxes(nfx, nac)
+        !> Hydrological fluxes (nac, nfx), cell fastest: at saved steps all of them, else
+        !> only the routing outflows a cell whose rainfall is missing releases again.
+        real(rk), intent(inout) :: fluxes(nac, nfx)
         real(rk), intent(inout) :: liquid_prcp(nac)   !< rain + snow melt of each cell at the current step
         !> Lateral inflow and discharge (m3/s) of each cell at each step of the current time block.
         real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
@@ -171,7 +171,7 @@ contains
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         real(rk), intent(inout) :: qlat(nac), q(nac)
-        real(rk), intent(inout) :: fluxes(nfx, nac), liquid_prcp(nac)
+        real(rk), intent(inout) :: fluxes(nac, nfx), liquid_prcp(nac)
         real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
         type(OutputDT), intent(inout) :: output
 
@@ -205,7 +205,7 @@ contains
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         !> Lateral inflow and discharge of each cell at the step before t0 (the kinematic wave reads them).
         real(rk), intent(inout) :: qlat(nac), q(nac)
-        real(rk), intent(inout) :: fluxes(nfx, nac), liquid_prcp(nac)
+        real(rk), intent(inout) :: fluxes(nac, nfx), liquid_prcp(nac)
         real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
         type(OutputDT), intent(inout) :: output
 
@@ -337,7 +337,7 @@ contains
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat_block(nac, nblock)
-        real(rk), intent(inout) :: fluxes(max(setup%nhy_fluxes, 1), nac)
+        real(rk), intent(inout) :: fluxes(nac, max(setup%nhy_fluxes, 1))
         real(rk), intent(inout) :: liquid_prcp(nac)
         type(OutputDT), intent(inout) :: output
 
@@ -362,12 +362,14 @@ contains
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat(:)   !< lateral inflow of each cell, m3/s
-        real(rk), intent(inout) :: fluxes(max(setup%nhy_fluxes, 1), mesh%nac)
+        real(rk), intent(inout) :: fluxes(mesh%nac, max(setup%nhy_fluxes, 1))
         real(rk), intent(inout) :: liquid_prcp(mesh%nac)
         type(OutputDT), intent(inout) :: output
 
         integer :: k, p0, p1, s0, s1, slot, nn(5)
         real(rk) :: prcp, mlt, inv_beta, cell_pet
+        real(rk) :: ode_fx(4)
+        logical :: keep_all   ! store every flux of the step (a variable: Tapenade checkpoints calls with expressions)
 
         ! Column ranges of the hydrological block; snow comes first.
         p0 = setup%nsnow_parameters + 1
@@ -375,6 +377,7 @@ contains
         s0 = setup%nsnow_states + 1
         s1 = setup%nsnow_states + setup%nhy_states
         slot = output%save_slot(t)
+        keep_all = output%save_fluxes .and. slot > 0
         nn = [setup%nn_nin, setup%nn_nh1, setup%nn_nh2, setup%nn_nout, setup%nn_nweights]
         inv_beta = percolation_inv_beta(setup%dt)
 
@@ -398,19 +401,20 @@ contains
         case (HY_VIC3L)
             !$AD NOCHECKPOINT
             call vic3l_cells(k0, k1, liquid_prcp, input%pet(:, t), rr_parameters(:, p0:p1), states(:, s0:s1), &
-                             qlat, fluxes)
+                             keep_all, qlat, fluxes)
         case (HY_GR4_ODE, HY_GR4_ODE_MLP)
             ! Newton iterations dominate here, not the call.
             do k = k0, k1
                 cell_pet = real(input%pet(k, t), rk)
                 !$AD NOCHECKPOINT
                 call gr4_ode_step(liquid_prcp(k), cell_pet, rr_parameters(k, p0:p1), &
-                                  states(k, s0:s1), nn, nn_parameters, qlat(k), fluxes(:, k))
+                                  states(k, s0:s1), nn, nn_parameters, qlat(k), ode_fx)
+                if (keep_all) fluxes(k, 1:4) = ode_fx
             end do
         case default
             !$AD NOCHECKPOINT
             call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, input%pet(:, t), setup%dt, inv_beta, &
-                          rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, qlat, fluxes)
+                          rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, qlat, fluxes)
         end select
 
         do k = k0, k1
@@ -418,7 +422,7 @@ contains
             qlat(k) = qlat(k)*1.e-3_rk*mesh%dx(k)*mesh%dy(k)/setup%dt
             if (output%save_fluxes .and. slot > 0) &
                 output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
-                fluxes(1:setup%nhy_fluxes, k)
+                fluxes(k, 1:setup%nhy_fluxes)
             ! Saved here: later steps of the block overwrite them before its routing.
             if (output%save_rr_states .and. slot > 0) output%rr_states(k, 1:s1, slot) = states(k, 1:s1)
         end do

@@ -546,14 +546,21 @@ contains
     !> One step of a GR-family structure (`hy_module`, registry id) on cells
     !> k0..k1: prcp (liquid input) and pet (as read, single precision) in mm,
     !> p and h the cells' parameter and state columns, qt(k) the runoff depth
-    !> (mm) and fx(:, k) the fluxes of cell k.
+    !> (mm) and fx(k, :) the fluxes of cell k.
     !>
     !> One loop per structure with a single call in it: the private per-cell
     !> routines are then inlined, and the latency-bound chains of divisions
     !> and square roots of consecutive cells overlap (a call per cell from
     !> the forward loop ran 1.6x slower). Tapenade keeps the same layout in
     !> the adjoint.
-    subroutine gr_cells(hy_module, k0, k1, prcp, pet, dt, inv_beta, p, h, nn, w, qt, fx)
+    !>
+    !> Of a cell's fluxes only its routing-store outflows (fx(k, c1), fx(k, c2))
+    !> outlive the step: a later step with missing rainfall releases them
+    !> again. The others go to fx only at steps whose fluxes are saved
+    !> (keep_all); with fx cell-fastest, the carried outflows are a compact
+    !> stream. Writing all fluxes of every cell at every step was a quarter of
+    !> a France forward run.
+    subroutine gr_cells(hy_module, k0, k1, prcp, pet, dt, inv_beta, p, h, nn, w, keep_all, qt, fx)
         integer, intent(in) :: hy_module, k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
@@ -562,41 +569,65 @@ contains
         real(rk), intent(inout) :: h(:, :)
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: w(:)
+        logical, intent(in) :: keep_all
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
-        integer :: k, np, nh, nfx
+        integer :: k, np, nh, nfx, c1, c2
         logical :: ri, law5
         real(rk) :: cell_pet   ! a plain variable, not an expression, in the call: Tapenade
                                ! only honours NOCHECKPOINT on a call with no argument to evaluate
+        real(rk) :: cell_fx(14)
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
         nh = size(h, 2)
-        nfx = size(fx, 1)
+        nfx = size(fx, 2)
+        cell_fx = 0._rk
         select case (hy_module)
         case (HY_GR6, HY_GR6_MLP)
+            c1 = 11
+            c2 = 11
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr6_step(prcp(k), cell_pet, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), fx(1:nfx, k))
+                call gr6_step(prcp(k), cell_pet, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                !$AD NOCHECKPOINT
+                call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         case (HY_GRC, HY_GRC_MLP)
+            c1 = 11
+            c2 = 13
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_fx(c1) = fx(k, c1)
+                cell_fx(c2) = fx(k, c2)
                 !$AD NOCHECKPOINT
-                call grc_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), fx(1:nfx, k))
+                call grc_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                !$AD NOCHECKPOINT
+                call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         case (HY_GRD, HY_GRD_MLP)
+            c1 = 9
+            c2 = 9
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call grd_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), fx(1:nfx, k))
+                call grd_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                !$AD NOCHECKPOINT
+                call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         case (HY_LOIEAU, HY_LOIEAU_MLP)
+            c1 = 10
+            c2 = 10
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call loieau_step(prcp(k), cell_pet, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), fx(1:nfx, k))
+                call loieau_step(prcp(k), cell_pet, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                !$AD NOCHECKPOINT
+                call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         case default
             ! gr4, gr5, their rainfall-intensity variants and their hybrids
@@ -604,13 +635,34 @@ contains
                  .or. hy_module == HY_GR5_RI_MLP_EXC
             law5 = hy_module == HY_GR5 .or. hy_module == HY_GR5_RI .or. hy_module == HY_GR5_MLP &
                    .or. hy_module == HY_GR5_RI_MLP_EXC
+            c1 = 10
+            c2 = 10
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
                 call gr_step(ri, law5, prcp(k), cell_pet, dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), &
-                             fx(1:nfx, k))
+                             cell_fx(1:nfx))
+                !$AD NOCHECKPOINT
+                call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         end select
     end subroutine gr_cells
+
+    !> A cell's fluxes after its step: all of them at a saved step, else only
+    !> the outflows a later step may release again (see gr_cells).
+    subroutine store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
+        logical, intent(in) :: keep_all
+        integer, intent(in) :: k, c1, c2, nfx
+        real(rk), intent(in) :: cell_fx(14)
+        real(rk), intent(inout) :: fx(:, :)
+
+        if (keep_all) then
+            fx(k, 1:nfx) = cell_fx(1:nfx)
+        else
+            fx(k, c1) = cell_fx(c1)
+            fx(k, c2) = cell_fx(c2)
+        end if
+    end subroutine store_fluxes
 
 end module md_gr_structures

@@ -177,25 +177,28 @@ contains
     end subroutine vic3l_step
 
     !> vic3l on cells k0..k1 for one step (arguments as md_gr_structures::gr_cells).
-    subroutine vic3l_cells(k0, k1, prcp, pet, p, h, qt, fx)
+    subroutine vic3l_cells(k0, k1, prcp, pet, p, h, keep_all, qt, fx)
         integer, intent(in) :: k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
         real(rk), intent(in) :: p(:, :)
         real(rk), intent(inout) :: h(:, :)
+        logical, intent(in) :: keep_all   !< store the fluxes: none outlives its step, so only when saved
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
         integer :: k, np, nh, nfx
         real(rk) :: cell_pet   ! see md_gr_structures::gr_cells
+        real(rk) :: cell_fx(5)
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
         nh = size(h, 2)
-        nfx = size(fx, 1)
+        nfx = size(fx, 2)
         do k = k0, k1
             cell_pet = real(pet(k), rk)
             !$AD NOCHECKPOINT
-            call vic3l_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), qt(k), fx(1:nfx, k))
+            call vic3l_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), qt(k), cell_fx)
+            if (keep_all) fx(k, 1:nfx) = cell_fx(1:nfx)
         end do
     end subroutine vic3l_cells
 
