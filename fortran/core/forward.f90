@@ -132,7 +132,6 @@ contains
         q = 0._rk
         qlat = 0._rk
         qsim = 0._rk
-        fluxes = 0._rk
         liquid_prcp = 0._rk
 
         nchunk = (setup%ntime_step + chunk - 1)/chunk
@@ -343,6 +342,10 @@ contains
 
         integer :: t, j
 
+        ! Zeroed here by each thread for its cells, not by one thread before the
+        ! loop: that serial fill, with its page faults, made a two-thread France
+        ! run 0.73 s instead of 0.68 s.
+        if (t0 == 1) fluxes(k0:k1, :) = 0._rk
         do t = t0, t1
             j = t - t0 + 1
             !$AD NOCHECKPOINT
