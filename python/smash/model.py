@@ -190,7 +190,7 @@ class Model:
         if kinds is None:
             kinds = ["prcp", "pet"] + (["snow", "temp"] if self.setup.snow_module != "zero" else [])
         upstream = net.gauge_upstream()
-        # A few steps at a time: masks and products of the whole series would double the
+        # A few steps at a time: masks and gathers of the whole series would double the
         # memory of the forcings on a large grid.
         span = max(1, (1 << 22) // max(net.nac, 1))
         for kind in kinds:
@@ -198,10 +198,12 @@ class Model:
             mean = np.full((ng, nt), -99.0, dtype=np.float32)
             for t0 in range(0, nt, span):
                 block = data[:, t0:t0 + span]
-                valid = block >= 0 if kind != "temp" else block > -99
-                total = upstream @ np.where(valid, block, 0).astype(np.float64, order="C")
-                count = upstream @ valid.astype(np.float64, order="C")
-                mean[:, t0:t0 + span] = np.where(count > 0, total / np.maximum(count, 1), -99.0)
+                for g, cells in enumerate(upstream):
+                    sub = block[cells]
+                    valid = sub >= 0 if kind != "temp" else sub > -99
+                    count = valid.sum(axis=0)
+                    total = np.where(valid, sub, 0.0).sum(axis=0, dtype=np.float64)
+                    mean[g, t0:t0 + span] = np.where(count > 0, total / np.maximum(count, 1), -99.0)
             setattr(self.atmos_data, f"mean_{kind}", mean)
 
     def _init_parameters(self):
