@@ -423,8 +423,7 @@ contains
         do k = k0, k1
             ! mm over the cell during dt -> m3/s
             qlat(k) = qlat(k)*1.e-3_rk*mesh%dx(k)*mesh%dy(k)/setup%dt
-            if (output%save_fluxes .and. slot > 0) &
-                output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
+            if (keep_all) output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
                 fluxes(k, 1:setup%nhy_fluxes)
             ! Saved here: later steps of the block overwrite them before its routing.
             if (output%save_rr_states .and. slot > 0) output%rr_states(k, 1:s1, slot) = states(k, 1:s1)
