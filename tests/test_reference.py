@@ -121,27 +121,45 @@ def test_missing_inputs_freeze_the_stores(data_dir):
     assert err < 0.02 and err < 0.5 * _rel_l2(ref["q_zero_filled"], ref["q"]).max()
 
 
+def test_cance_ci_reestimation_is_smash_13(data_dir):
+    """Hourly Cance: the default ci of every active cell is re-estimated to smash 1.3's value."""
+    ref = np.load(ANCHOR / "Cance" / "zero-gr4-lr.npz")
+    model = _model(data_dir, "Cance", "zero-gr4-lr")
+    theirs = ref["rr_parameters_values"][..., list(ref["rr_parameters_keys"]).index("ci")]
+    active = model.mesh.active_cell == 1
+    assert np.unique(theirs[active]).size > 3      # a real map, not the 1e-6 default
+    assert np.allclose(model.get_rr_parameters("ci")[active], theirs[active], rtol=0, atol=1e-6)
+
+
 def test_france_forcings_ci_and_discharge_close_to_smash_13(data_dir):
     """Forcings scaled in float32 as smash does are its own bit for bit; the single-precision ci
-    re-estimation then picks smash's candidate on >= 99.5 % of the sampled cells."""
+    re-estimation then picks smash's candidate on all but one sampled cell, and over the whole
+    grid gives smash's histogram of ci within a few tens of 906 044 cells."""
     ref = np.load(ANCHOR / "France" / "sample-zero-gr4-lr.npz")
     setup, mesh = _dataset(data_dir, "France")
     model = smash.Model(setup, mesh)
     rows, cols = ref["sample_rowcol"][:, 0], ref["sample_rowcol"][:, 1]
     assert np.array_equal(model.atmos_data.prcp[rows, cols, :], ref["prcp_sample"])
     assert np.array_equal(model.atmos_data.pet[rows, cols, :], ref["pet_sample"])
-    same = np.abs(model.get_rr_parameters("ci")[rows, cols] - ref["ci"]) <= 1e-6
-    assert same.mean() >= 0.995
+    ci = model.get_rr_parameters("ci")
+    same = np.abs(ci[rows, cols] - ref["ci"]) <= 1e-6
+    assert same.sum() >= 4999
+    # ci is a multiple of 0.1 mm: count cells per tenth, ours against smash's whole-grid histogram
+    ours = np.bincount(np.rint(ci[mesh["active_cell"] == 1] * 10).astype(int), minlength=30)
+    theirs = np.zeros(30, dtype=int)
+    theirs[np.rint(ref["ci_hist_values"].astype(np.float64) * 10).astype(int)] = ref["ci_hist_counts"]
+    assert np.abs(ours - theirs).sum() <= 100
     steps = [str(t) for t in ref["q_domain_time_step"]]
     ret = model.forward_run(return_options={"q_domain": True, "time_step": steps})
     q = ret.q_domain[rows, cols]
-    assert np.linalg.norm(q - ref["q_domain"]) / np.linalg.norm(ref["q_domain"]) < 2e-3
+    assert np.linalg.norm(q - ref["q_domain"]) / np.linalg.norm(ref["q_domain"]) < 1e-4
     final = model.rr_final_states.values[rows, cols][same]
     assert np.allclose(final, ref["rr_final_states_values"][same], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="France ci re-estimation picks another candidate than smash 1.3 on 0.3% of "
-                   "sampled cells (15 of 5000; float32 near-ties); routed discharge differs by 7e-4 (open)")
+@pytest.mark.xfail(strict=True, reason="France ci re-estimation picks another candidate than smash 1.3 on 1 of "
+                   "5000 sampled cells (|intercepted - target| is exactly 0 for 0.1, 0.2 and 0.3 mm; smash takes "
+                   "0.2); its final hp differs; routed discharge agrees to 6e-5 (open)")
 def test_france_sample_matches_smash_13(data_dir):
     ref = np.load(ANCHOR / "France" / "sample-zero-gr4-lr.npz")
     setup, mesh = _dataset(data_dir, "France")
