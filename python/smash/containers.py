@@ -67,11 +67,16 @@ class AtmosData:
 
     def __init__(self, model):
         self._model = model
+        # Gauge means (mean_prcp, ...): computed when first read, dropped when the forcing is set.
+        self._means = {}
+
+    def _check_kind(self, kind):
+        if kind in ("snow", "temp") and self._model.setup.snow_module == "zero":
+            raise AttributeError(f"atmos_data.{kind} exists only with a snow module (setup snow_module)")
 
     def _get(self, kind):
         m = self._model
-        if kind in ("snow", "temp") and m.setup.snow_module == "zero":
-            raise AttributeError(f"atmos_data.{kind} exists only with a snow module (setup snow_module)")
+        self._check_kind(kind)
         arr = _tiled_copy(np.empty(getattr(m._finput, kind).shape, dtype=np.float32), getattr(m._finput, kind))
         return _readonly(m._network.to_grid(arr, fill=-99.0, dtype=np.float32))
 
@@ -88,12 +93,22 @@ class AtmosData:
             raise ValueError(f"atmos_data.{kind} holds NaN or inf on active cells; use -99 for missing values")
         m._own_input()
         _tiled_copy(getattr(m._finput, kind), active)
-        m._update_mean_atmos([kind])
+        self._means.pop(kind, None)
+
+    def _mean(self, kind):
+        self._check_kind(kind)
+        if kind not in self._means:
+            self._means[kind] = self._model._gauge_mean(kind)
+        return self._means[kind]
 
     prcp = property(lambda s: s._get("prcp"), lambda s, v: s._set("prcp", v))
     pet = property(lambda s: s._get("pet"), lambda s, v: s._set("pet", v))
     snow = property(lambda s: s._get("snow"), lambda s, v: s._set("snow", v))
     temp = property(lambda s: s._get("temp"), lambda s, v: s._set("temp", v))
+    mean_prcp = property(lambda s: s._mean("prcp"))
+    mean_pet = property(lambda s: s._mean("pet"))
+    mean_snow = property(lambda s: s._mean("snow"))
+    mean_temp = property(lambda s: s._mean("temp"))
 
     def __repr__(self):
         s = self._model.setup

@@ -151,10 +151,10 @@ class Model:
         self._finput, self._input_users = fi, _weakref.WeakSet([self])
         mesh = self.mesh.__dict__
         kinds = ["prcp", "pet"] + (["snow", "temp"] if with_snow else [])
-        read = [kind for kind in kinds if s.get(f"read_{kind}") or s["synthetic"]]
-        for kind in read:
-            arr = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose)
-            getattr(fi, kind)[...] = arr.T
+        for kind in kinds:
+            if s.get(f"read_{kind}") or s["synthetic"]:
+                arr = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose)
+                getattr(fi, kind)[...] = arr.T
         if s["read_qobs"] and net.gauge_cell.size and not s["synthetic"]:
             fi.qobs[: net.gauge_cell.size] = inputs.read_qobs(s, mesh)
         if s["read_descriptor"] or (s["synthetic"] and s["descriptor_name"]):
@@ -165,12 +165,6 @@ class Model:
         self.atmos_data = AtmosData(self)
         self.physio_data = PhysioData(desc, s["descriptor_name"])
         self.response_data = ResponseData(self)
-        self._update_mean_atmos(read)
-        ng = int(net.gauge_cell.size)
-        for kind in set(kinds) - set(read):
-            # Never read: every value is input_data_alloc's fill (missing; temp 0 degC).
-            fill = 0.0 if kind == "temp" else -99.0
-            setattr(self.atmos_data, f"mean_{kind}", np.full((ng, s["ntime_step"]), fill, dtype=np.float32))
 
     def _check_descriptor(self, desc):
         net, names = self._network, self.setup.descriptor_name
@@ -182,29 +176,23 @@ class Model:
             if np.any(on_active[:, i] < -98) or not np.all(np.isfinite(on_active[:, i])):
                 raise ValueError(f"descriptor {name!r} has missing values on active cells")
 
-    def _update_mean_atmos(self, kinds=None):
-        """Mean forcing over each gauge's catchment per step, missing values left out
-        (`kinds`: the forcings that changed; all by default)."""
-        net, fi = self._network, self._finput
-        ng, nt = int(net.gauge_cell.size), self.setup.ntime_step
-        if kinds is None:
-            kinds = ["prcp", "pet"] + (["snow", "temp"] if self.setup.snow_module != "zero" else [])
-        upstream = net.gauge_upstream()
+    def _gauge_mean(self, kind):
+        """Mean forcing over each gauge's catchment per step, missing values left out."""
+        net, data = self._network, getattr(self._finput, kind)
+        nt = self.setup.ntime_step
+        mean = np.full((int(net.gauge_cell.size), nt), -99.0, dtype=np.float32)
         # A few steps at a time: masks and gathers of the whole series would double the
         # memory of the forcings on a large grid.
         span = max(1, (1 << 22) // max(net.nac, 1))
-        for kind in kinds:
-            data = getattr(fi, kind)
-            mean = np.full((ng, nt), -99.0, dtype=np.float32)
-            for t0 in range(0, nt, span):
-                block = data[:, t0:t0 + span]
-                for g, cells in enumerate(upstream):
-                    sub = block[cells]
-                    valid = sub >= 0 if kind != "temp" else sub > -99
-                    count = valid.sum(axis=0)
-                    total = np.where(valid, sub, 0.0).sum(axis=0, dtype=np.float64)
-                    mean[g, t0:t0 + span] = np.where(count > 0, total / np.maximum(count, 1), -99.0)
-            setattr(self.atmos_data, f"mean_{kind}", mean)
+        for t0 in range(0, nt, span):
+            block = data[:, t0:t0 + span]
+            for g, cells in enumerate(net.gauge_upstream()):
+                sub = block[cells]
+                valid = sub >= 0 if kind != "temp" else sub > -99
+                count = valid.sum(axis=0)
+                total = np.where(valid, sub, 0.0).sum(axis=0, dtype=np.float64)
+                mean[g, t0:t0 + span] = np.where(count > 0, total / np.maximum(count, 1), -99.0)
+        return mean
 
     def _init_parameters(self):
         s, net = self.setup, self._network
@@ -403,9 +391,7 @@ class Model:
         new._input_users = self._input_users
         self._input_users.add(new)
         new.atmos_data = AtmosData(new)
-        for key, val in self.atmos_data.__dict__.items():
-            if key.startswith("mean_"):
-                setattr(new.atmos_data, key, val.copy())
+        new.atmos_data._means = {kind: mean.copy() for kind, mean in self.atmos_data._means.items()}
         new.physio_data = _copy.deepcopy(self.physio_data)
         new.response_data = ResponseData(new)
         new.response = Response(self.response.q.copy())
