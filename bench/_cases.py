@@ -48,7 +48,8 @@ def run_worker(script, python, data_dir, case, repeat, extra=(), ncpu=1):
     """Run `script --worker case` under `python` on `ncpu` threads; its last JSON line, or the error."""
     # Workers run in /tmp (away from the source tree's python/smash), so a relative
     # data folder must be resolved here, against the caller's directory.
-    cmd = [python, script, "--worker", case, "--data", os.path.abspath(data_dir), "--repeat", str(repeat), *map(str, extra)]
+    cmd = [python, script, "--worker", case, "--data", os.path.abspath(data_dir), "--repeat", str(repeat),
+           *map(str, extra)]
     if ncpu != 1:
         cmd += ["--ncpu", str(ncpu)]
     env = dict(os.environ, OMP_NUM_THREADS=str(ncpu))

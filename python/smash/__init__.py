@@ -3,6 +3,7 @@
 from smash import factory, io
 from smash.forward import ForwardRun, forward_run
 from smash.model import Model
+from smash.multiple_forward import MultipleForwardRun, multiple_forward_run
 from smash.optimize import (
     BackwardRun,
     Optimize,
@@ -13,7 +14,8 @@ from smash.optimize import (
 )
 from smash.signatures import Signatures, hydrograph_segmentation, signatures
 
-__all__ = ["Model", "ForwardRun", "forward_run", "Optimize", "optimize", "default_optimize_options",
+__all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple_forward_run",
+           "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
            "hydrograph_segmentation", "factory", "io"]
 __version__ = "0.1.0"

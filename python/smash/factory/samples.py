@@ -1,0 +1,135 @@
+"""Random sets of uniform parameter (or initial state) values for ensembles of forward runs.
+
+`generate_samples(problem, generator, n, ...)` draws `n` values of each variable
+of a problem `{"num_vars": k, "names": [...], "bounds": [[low, high], ...]}`,
+the form `model.get_rr_parameters_bounds()` converts to. Two generators:
+
+- `"uniform"`: independent uniform draws on each variable's bounds;
+- `"normal"`: independent normal draws truncated to the bounds, centred on
+  `mean[name]` (default: the middle of the bounds) with standard deviation
+  `(high - low) / coef_std` (default `coef_std` 3, so that the untruncated
+  curve puts 99.7 % of its mass on the width of the bounds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GENERATORS = ("uniform", "normal")
+
+
+class Samples:
+    """`n_sample` values of each variable, one numpy array per name (`samples.cp`)."""
+
+    def __init__(self, generator: str, names: list[str], values: np.ndarray):
+        self.generator = generator
+        self._names = list(names)
+        self._values = np.asarray(values, dtype=np.float64)   # (n_sample, num_vars)
+        self.n_sample = int(self._values.shape[0])
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def __getattr__(self, name):
+        names = self.__dict__.get("_names", [])
+        if name in names:
+            return self._values[:, names.index(name)].copy()
+        raise AttributeError(f"Samples has no variable {name!r}; variables: {names}")
+
+    def __dir__(self):
+        return [*super().__dir__(), *self._names]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.__getattr__(name)
+
+    def __len__(self) -> int:
+        return self.n_sample
+
+    def __repr__(self):
+        return f"Samples(generator={self.generator!r}, n_sample={self.n_sample}, names={self._names})"
+
+    def to_numpy(self, axis: int = 0) -> np.ndarray:
+        """Values stacked as (num_vars, n_sample) with axis=0, (n_sample, num_vars) with axis=1."""
+        if axis not in (0, 1, -1):
+            raise ValueError(f"axis must be 0 or 1, got {axis!r}")
+        return self._values.T.copy() if axis == 0 else self._values.copy()
+
+    def to_dataframe(self):
+        """A pandas DataFrame, one column per variable and one row per sample."""
+        import pandas as pd
+
+        return pd.DataFrame(self._values, columns=self._names)
+
+    def slice(self, end: int, start: int = 0) -> Samples:
+        """Samples start .. end - 1 as a new Samples."""
+        if not 0 <= start < end <= self.n_sample:
+            raise ValueError(f"slice needs 0 <= start < end <= n_sample = {self.n_sample}, got start={start}, "
+                             f"end={end}")
+        return Samples(self.generator, self._names, self._values[start:end])
+
+    def iterslice(self, by: int = 1):
+        """Successive slices of `by` samples (the last one may be shorter)."""
+        if by < 1:
+            raise ValueError(f"iterslice needs by >= 1, got {by!r}")
+        for start in range(0, self.n_sample, by):
+            yield self.slice(min(start + by, self.n_sample), start)
+
+
+def _check_problem(problem) -> tuple[list[str], np.ndarray]:
+    if not isinstance(problem, dict):
+        raise TypeError(f"problem must be a dict with keys 'num_vars', 'names', 'bounds', got {type(problem).__name__}")
+    missing = [k for k in ("num_vars", "names", "bounds") if k not in problem]
+    if missing:
+        raise ValueError(f"problem lacks the key(s) {missing} (needs 'num_vars', 'names', 'bounds')")
+    names = [str(n) for n in problem["names"]]
+    bounds = np.asarray(problem["bounds"], dtype=np.float64)
+    nvars = problem["num_vars"]
+    if len(names) != nvars or bounds.shape != (nvars, 2):
+        raise ValueError(f"problem has num_vars = {nvars} but {len(names)} names and bounds of shape "
+                         f"{bounds.shape} (expected ({nvars}, 2))")
+    if len(set(names)) != len(names):
+        raise ValueError(f"problem names repeat a variable: {names}")
+    for name, (low, high) in zip(names, bounds, strict=True):
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError(f"bounds of {name!r} must be finite with low < high, got [{low}, {high}]")
+    return names, bounds
+
+
+def _truncated_normal(rng, mean, std, low, high, n) -> np.ndarray:
+    from scipy.stats import truncnorm
+
+    a, b = (low - mean) / std, (high - mean) / std
+    return truncnorm.rvs(a, b, loc=mean, scale=std, size=n, random_state=rng)
+
+
+def generate_samples(problem: dict, generator: str = "uniform", n: int = 1000, random_state=None,
+                     mean: dict | None = None, coef_std: float | None = None) -> Samples:
+    """Draw `n` values of every variable of `problem` (see the module docstring)."""
+    names, bounds = _check_problem(problem)
+    if generator not in GENERATORS:
+        raise ValueError(f"Unknown generator {generator!r}; valid: {list(GENERATORS)}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if generator == "uniform" and (mean is not None or coef_std is not None):
+        raise ValueError("mean and coef_std apply to the 'normal' generator only")
+    rng = np.random.default_rng(random_state)
+    values = np.empty((int(n), len(names)))
+    if generator == "uniform":
+        for i, (low, high) in enumerate(bounds):
+            values[:, i] = rng.uniform(low, high, size=n)
+        return Samples(generator, names, values)
+
+    mean = dict(mean or {})
+    unknown = set(mean) - set(names)
+    if unknown:
+        raise ValueError(f"mean names unknown variable(s) {sorted(unknown)}; variables: {names}")
+    coef_std = 3.0 if coef_std is None else float(coef_std)
+    if not coef_std > 0:
+        raise ValueError(f"coef_std must be positive, got {coef_std}")
+    for i, (name, (low, high)) in enumerate(zip(names, bounds, strict=True)):
+        centre = float(mean.get(name, 0.5 * (low + high)))
+        if not low <= centre <= high:
+            raise ValueError(f"mean of {name!r} ({centre}) is outside its bounds [{low}, {high}]")
+        values[:, i] = _truncated_normal(rng, centre, (high - low) / coef_std, low, high, int(n))
+    return Samples(generator, names, values)
