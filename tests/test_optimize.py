@@ -203,3 +203,36 @@ def test_quantile_of_cost_terms_and_transform_errors(synthetic):
         model.forward_run(cost_options={"jobs_cmpt_tfm": "log"})
     with pytest.raises(ValueError, match="jobs_cmpt_tfm has 2 values but jobs_cmpt has 1"):
         model.forward_run(cost_options={"jobs_cmpt_tfm": ["sqrt", "inv"]})
+
+
+def test_optimize_and_backward_run_return_forward_outputs(synthetic):
+    forward_keys = {"time_step": "all", "q_domain": True, "rr_states": True, "internal_fluxes": True}
+    opts = {"termination_crit": {"maxiter": 2}}
+    model, res = smash.optimize(synthetic, optimizer="lbfgsb", optimize_options=opts, common_options={"verbose": False},
+                                return_options={**forward_keys, "projg": True, "n_iter": True, "cost": True})
+    # The outputs are those of a forward run of the calibrated model (an independent run here).
+    again = model.forward_run(return_options=forward_keys)
+    assert np.array_equal(res.q_domain, again.q_domain) and np.array_equal(res.time_step, again.time_step)
+    assert np.array_equal(res.rr_states[-1].values, again.rr_states[-1].values)
+    assert np.array_equal(res.internal_fluxes["qt"], again.internal_fluxes["qt"])
+    assert res.n_iter == 2 and np.isfinite(res.projg) and res.projg >= 0
+    # sbs has no gradient: its projected gradient is NaN, not a made-up number.
+    _, sbs = smash.optimize(synthetic, optimize_options={"termination_crit": {"maxiter": 1}},
+                            common_options={"verbose": False}, return_options={"projg": True})
+    assert np.isnan(sbs.projg)
+
+    # backward_run: at the point of the gradient (a uniform control is the spatial mean of the maps).
+    varied = synthetic.copy()
+    varied.set_rr_parameters("cp", np.linspace(100, 300, varied.mesh.nrow * varied.mesh.ncol)
+                             .reshape(varied.mesh.nrow, varied.mesh.ncol))
+    _, back = smash.backward_run(varied, mapping="distributed",
+                                 return_options={"q_domain": True, "time_step": "2020-06-01", "cost": True})
+    run = varied.forward_run(return_options={"q_domain": True, "time_step": "2020-06-01", "cost": True})
+    assert back.q_domain.shape[-1] == 1 and np.array_equal(back.q_domain, run.q_domain)
+    assert back.cost == pytest.approx(run.cost, rel=1e-12)
+
+
+@pytest.mark.parametrize("call", [smash.optimize, smash.backward_run])
+def test_unknown_return_option_is_refused(synthetic, call):
+    with pytest.raises(ValueError, match=r"Unknown return option\(s\) \['qdomain'\]"):
+        call(synthetic, return_options={"qdomain": True}, common_options={"verbose": False})

@@ -45,6 +45,15 @@ def check_common_options(common_options, verbose=False):
     return opts
 
 
+def check_return_keys(return_options, valid) -> dict:
+    """`return_options` as a dict, refusing keys not in `valid` (a typo would otherwise return nothing)."""
+    ret = dict(return_options or {})
+    unknown = set(ret) - set(valid)
+    if unknown:
+        raise ValueError(f"Unknown return option(s) {sorted(unknown)}; valid: {list(valid)}")
+    return ret
+
+
 def _time_steps(model, spec):
     """1-based indices of the steps whose outputs are returned."""
     s = model.setup
@@ -65,10 +74,7 @@ def _time_steps(model, spec):
 
 def run_forward(model, cost_options=None, common_options=None, return_options=None):
     common = check_common_options(common_options)
-    ret = dict(return_options or {})
-    unknown = set(ret) - set(RETURN_KEYS)
-    if unknown:
-        raise ValueError(f"Unknown return option(s) {sorted(unknown)}; valid: {list(RETURN_KEYS)}")
+    ret = check_return_keys(return_options, RETURN_KEYS)
     _, fcost = build_cost_options(model, cost_options)
     if ret.get("cost") or ret.get("jobs"):
         if model.mesh.ng == 0:

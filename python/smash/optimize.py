@@ -12,7 +12,7 @@ from smash.adaptive import AdaptiveStep
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names
 from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
 from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl
-from smash.forward import check_common_options
+from smash.forward import check_common_options, check_return_keys, run_forward
 from smash.progress import OptimizerLog
 
 OPTIMIZERS = ("sbs", "lbfgsb", "nelder-mead", "powell", "adam", "sgd", "adagrad", "rmsprop")
@@ -20,6 +20,11 @@ ADAPTIVE = ("adam", "sgd", "adagrad", "rmsprop")
 OPTIONS_KEYS = ("parameters", "bounds", "control_tfm", "termination_crit", "learning_rate", "net", "random_state")
 ALL_MAPPINGS = (*MAPPINGS, *DESCRIPTOR_MAPPINGS, "ann")
 CRIT_KEYS = ("maxiter", "factr", "pgtol", "early_stopping")
+# Outputs of the forward run at the result, as forward_run returns them.
+FORWARD_OUTPUTS = ("time_step", "rr_states", "q_domain", "internal_fluxes")
+OPTIMIZE_RETURN_KEYS = (*FORWARD_OUTPUTS, "control_vector", "net", "cost", "jobs", "jreg", "lcurve_wjreg", "n_iter",
+                        "projg", "iter_cost", "iter_projg")
+BACKWARD_RETURN_KEYS = (*FORWARD_OUTPUTS, "cost", "jobs", "jreg", "grad")
 
 
 def _default_optimizer(mapping):
@@ -134,8 +139,18 @@ class _Problem:
         return float(cost), g
 
 
+def _forward_outputs(model, ret, cost_options, ncpu) -> dict:
+    """Run `model` as it stands, returning the forward outputs `ret` asks for (FORWARD_OUTPUTS)."""
+    wanted = {k: ret[k] for k in FORWARD_OUTPUTS if k in ret}
+    result = run_forward(model, _observation_options(cost_options), {"ncpu": ncpu}, wanted)
+    return {} if result is None else dict(result.__dict__)
+
+
 class Optimize:
-    """What an optimization returns on request: `cost`, `iter_cost`, `iter_projg`, `control_vector`, `n_iter`."""
+    """What an optimization returns on request (OPTIMIZE_RETURN_KEYS): the forward outputs at the
+    result (`time_step`, `rr_states`, `q_domain`, `internal_fluxes`), `cost`, `jobs`, `jreg`,
+    `control_vector`, `n_iter`, `projg` (last projected gradient), `iter_cost`, `iter_projg`,
+    `lcurve_wjreg`, `net`."""
 
     def __init__(self, **values):
         self.__dict__.update(values)
@@ -317,7 +332,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
     cost_opts, fcost = build_cost_options(model, cost_options, regularization=True)
     check_observations(model, fcost)
-    ret = dict(return_options or {})
+    ret = check_return_keys(return_options, OPTIMIZE_RETURN_KEYS)
     if ret.get("lcurve_wjreg") and not (cost_opts["reg"] and cost_opts["reg"]["wjreg"] == "lcurve"):
         raise ValueError("return_options['lcurve_wjreg'] needs cost_options['wjreg'] = 'lcurve'")
     if mapping == "ann":
@@ -376,12 +391,13 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     else:
         (net, x, costs, projg), lcurve = calibrate()[0], None
     jobs, jreg = float(problem.output.jobs), float(problem.output.jreg)
+    elapsed = time.perf_counter() - t0
     # Leave the model with the optimum and its simulated discharge.
     control.load_x(x)
-    model.forward_run(cost_options=_observation_options(cost_options))
+    forward = _forward_outputs(model, ret, cost_options, common["ncpu"])
     if not ret:
         return None
-    out = {"time": time.perf_counter() - t0}
+    out = {"time": elapsed, **forward}
     if ret.get("cost"):
         out["cost"] = costs[-1] if costs else float("nan")
     if ret.get("jobs"):
@@ -394,6 +410,9 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         out["iter_cost"] = np.array(costs)
     if ret.get("iter_projg"):
         out["iter_projg"] = np.array(projg)
+    if ret.get("projg"):
+        # Gradient-free optimizers (sbs, nelder-mead, powell) have none.
+        out["projg"] = float(projg[-1]) if projg else float("nan")
     if ret.get("control_vector"):
         out["control_vector"] = np.array(x)
     if ret.get("net"):
@@ -443,7 +462,8 @@ def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_opt
 
 
 class BackwardRun:
-    """`cost`, `jobs`, `jreg` and `grad` (dJ/dcontrol, in the control_tfm space) of a backward run."""
+    """`cost`, `jobs`, `jreg` and `grad` (dJ/dcontrol, in the control_tfm space) of a backward run, and
+    the forward outputs (`time_step`, `rr_states`, `q_domain`, `internal_fluxes`) at the same point."""
 
     def __init__(self, **values):
         self.__dict__.update(values)
@@ -472,13 +492,14 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
                              "or give backward_run a number")
         # The prior is the current point, where prior and smoothing terms vanish.
         regularization.attach(model, control, fcost, cost_opts["reg"], x, mapping)
+    ret = check_return_keys(return_options, BACKWARD_RETURN_KEYS) if return_options else {"cost": True, "grad": True}
     problem = _Problem(model, control, fcost)
     cost, grad = problem.cost_grad(x)
+    # At the point the gradient was taken: a uniform control is the spatial mean of the maps.
+    out = _forward_outputs(model, ret, cost_options, common["ncpu"]) if set(ret) & set(FORWARD_OUTPUTS) else {}
     # A uniform control is the spatial mean: evaluating it must not flatten the user's maps.
     model.rr_parameters.values[...], model.rr_initial_states.values[...] = saved
     scale = 1.0 if cotangent is None else float(cotangent)
-    ret = dict(return_options or {"cost": True, "grad": True})
-    out = {}
     if ret.get("cost"):
         out["cost"] = cost
     if ret.get("jobs"):
