@@ -67,6 +67,9 @@ def read_model(path):
 
     with open_saved(path, "save_model") as f:
         setup = yaml.safe_load(f["setup"].attrs["yaml"])
+        if isinstance(setup.get("hidden_neuron"), list):
+            # YAML has no tuples; smash spells two hidden layers as a tuple.
+            setup["hidden_neuron"] = tuple(setup["hidden_neuron"])
         mesh = mesh_from_group(f["mesh"])
         data = {name: read_group(f[name]) for name in f if name not in ("setup", "mesh")}
     model = Model(dict(setup, **FROM_FILE_ONLY), mesh)
