@@ -9,6 +9,7 @@ module md_api
     use md_parameters, only: ParametersDT
     use md_forward, only: forward_cost
     use md_interception_adjust, only: adjust_interception
+    use md_metrics, only: metric_cost, TFM_KEEP
     implicit none
 
 contains
@@ -38,5 +39,17 @@ contains
 
         call adjust_interception(input%prcp, input%pet, day_of_step, ci)
     end subroutine estimate_interception
+
+    !> One efficiency metric of a simulated series against observations (negative = missing),
+    !> in the "to minimise" form of the cost (1 - NSE, ...): smash.evaluation reads the metric
+    !> the calibration uses instead of keeping a second definition of it.
+    subroutine metric_value(metric, qsim, qobs, j)
+        integer, intent(in) :: metric
+        real(rk), intent(in) :: qsim(:)
+        real(sp), intent(in) :: qobs(:)
+        real(rk), intent(out) :: j
+
+        call metric_cost(metric, TFM_KEEP, qsim, qobs, 1, j)
+    end subroutine metric_value
 
 end module md_api

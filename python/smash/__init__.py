@@ -1,6 +1,7 @@
 """smash: spatially distributed hydrological modelling with a Fortran core."""
 
 from smash import factory, io
+from smash.evaluation import evaluation
 from smash.forward import ForwardRun, forward_run
 from smash.model import Model
 from smash.multiple_forward import MultipleForwardRun, multiple_forward_run
@@ -17,5 +18,5 @@ from smash.signatures import Signatures, hydrograph_segmentation, signatures
 __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple_forward_run",
            "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
-           "hydrograph_segmentation", "factory", "io"]
+           "hydrograph_segmentation", "evaluation", "factory", "io"]
 __version__ = "0.1.0"

@@ -25,6 +25,8 @@ Sections (``--only``, comma separated; default all):
   baseflow  Cance/baseflow.npz: continuous signatures of crafted observed series (constant, step,
             impulse, ramp, random, decay, large first value) on the first gauge, to identify
             smash's baseflow separation (Crclf / Crc = baseflow volume / flow volume)
+  evaluation  Lez/evaluation.npz: smash.evaluation of every efficiency metric after the default
+            forward run, over the whole period, two windows, and with observations set missing
   lbfgsb    Lez/lbfgsb.json: final J of distributed L-BFGS-B for several iteration budgets
   france    France/sample-zero-gr4-lr.npz + France/timing.json
   timings   timings.json (informative anchor timings on Lez and Cance)
@@ -50,7 +52,7 @@ warnings.filterwarnings("ignore")
 HYDRO = ["gr4", "gr4_ri", "gr4_ode", "gr5", "gr5_ri", "gr6", "grc", "grd", "loieau", "vic3l"]
 DIST_HYDRO = ["gr4", "gr6", "vic3l", "loieau", "grd"]
 SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "tfm", "regularization", "signatures",
-            "baseflow", "lbfgsb", "france", "timings"]
+            "baseflow", "evaluation", "lbfgsb", "france", "timings"]
 
 # Ranges used to draw spatially varying maps (section "dist"), all inside smash's bounds.
 # (low, high, "log" | "lin"); llr is relative to its default 5*dt/3600.
@@ -593,6 +595,31 @@ def sec_baseflow(args, cases):
     rec["sig_names"] = np.array(names)
     save(args.out, "Cance/baseflow.npz", rec)
     print("  " + ", ".join(f"{k} {rec['sig_' + k][2] / rec['sig_' + k][0]:.5f}" for k in series), flush=True)
+
+
+EVALUATION_METRICS = ["nse", "nnse", "kge", "mae", "mape", "mse", "rmse", "lgrm"]
+# (start_eval, end_eval) pairs; "" stands for None (the default, whole period).
+EVALUATION_WINDOWS = [("", ""), ("2012-09-01", "2013-01-01"), ("2012-10-01", "")]
+
+
+def sec_evaluation(args, cases):
+    case = cases("Lez")
+    model, _ = build(case, "zero-gr4-lr")
+    model.forward_run()
+    rec = header(case, "Lez", "zero-gr4-lr", model)
+    rec.update(q=np.array(model.response.q, np.float32), qobs=np.array(model.response_data.q, np.float32),
+               metrics=np.array(EVALUATION_METRICS), windows=np.array(EVALUATION_WINDOWS))
+    for i, (start, end) in enumerate(EVALUATION_WINDOWS):
+        rec[f"window_{i}"] = smash.evaluation(model, EVALUATION_METRICS, start or None, end or None)
+        print(f"  window {start or 'start'} -> {end or 'end'}: nse {rec[f'window_{i}'][:, 0]}", flush=True)
+    # Gauge 1 never observed, gauge 2 observed only in the first 100 steps.
+    qobs = rec["qobs"].copy()
+    qobs[1, :] = -99.0
+    qobs[2, 100:] = -99.0
+    model.response_data.q = qobs
+    rec["qobs_missing"] = qobs
+    rec["missing"] = smash.evaluation(model, EVALUATION_METRICS)
+    save(args.out, "Lez/evaluation.npz", rec)
 
 
 def sec_lbfgsb(args, cases):

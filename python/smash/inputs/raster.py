@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
@@ -177,3 +178,30 @@ class RasterSeries:
                 f"(mesh window {window} instead of {self.window}); all rasters of a series must share one grid"
             )
 
+
+def mesh_profile(mesh: dict, dtype) -> dict:
+    """GeoTIFF profile of a raster covering exactly the mesh grid (CRS from `epsg` when the mesh has one)."""
+    epsg = mesh.get("epsg")
+    return dict(driver="GTiff", width=int(mesh["ncol"]), height=int(mesh["nrow"]), count=1, dtype=dtype,
+                crs=CRS.from_epsg(int(epsg)) if epsg is not None else None, compress="deflate",
+                transform=Affine(float(mesh["xres"]), 0.0, float(mesh["xmin"]), 0.0, -float(mesh["yres"]),
+                                 float(mesh["ymax"])))
+
+
+def write_mesh_raster(path, grid: np.ndarray, mesh: dict, tags: dict | None = None) -> None:
+    """One (nrow, ncol) grid as a GeoTIFF georeferenced like the mesh, in the grid's dtype."""
+    with rasterio.open(path, "w", **mesh_profile(mesh, grid.dtype)) as dataset:
+        dataset.write(grid, 1)
+        if tags:
+            dataset.update_tags(**tags)
+
+
+def read_mesh_raster(path, mesh: dict) -> np.ndarray:
+    """A raster that covers exactly the mesh grid, as float64 values in the file's precision."""
+    with rasterio.Env(**GDAL_OPTIONS), open_raster(path) as dataset:
+        window = mesh_window(dataset, mesh, path)
+        if (dataset.height, dataset.width) != (window.nrow, window.ncol) or window.row_off or window.col_off:
+            raise ValueError(f"{path}: raster of shape {(dataset.height, dataset.width)} at offset "
+                             f"({window.row_off}, {window.col_off}) cells does not cover exactly the mesh grid "
+                             f"(nrow, ncol) = {(window.nrow, window.ncol)}")
+        return dataset.read(1).astype(np.float64)

@@ -30,10 +30,14 @@ def read_mesh(path) -> dict:
     with f:
         if "mesh" not in f:
             raise ValueError(f"{path} has no 'mesh' group: not a smash mesh file")
-        group = f["mesh"]
-        mesh = {key: group[key][()] for key in group}
-        for key, value in group.attrs.items():
-            mesh[key] = value.decode() if isinstance(value, bytes) else value
+        return mesh_from_group(f["mesh"])
+
+
+def mesh_from_group(group) -> dict:
+    """The mesh dict held by an HDF5 group (also the `mesh` group of a saved model)."""
+    mesh = {key: group[key][()] for key in group}
+    for key, value in group.attrs.items():
+        mesh[key] = value.decode() if isinstance(value, bytes) else value
     if "code" in mesh:
         mesh["code"] = np.array([c.decode() if isinstance(c, bytes) else str(c) for c in mesh["code"]], dtype=str)
     return mesh
@@ -43,16 +47,20 @@ def save_mesh(mesh: dict, path) -> None:
     """Write a mesh dict in the layout `read_mesh` reads."""
     with h5py.File(path, "w") as f:
         f.attrs["_save_func"] = "save_mesh"
-        group = f.create_group("mesh")
-        for key, value in mesh.items():
-            if key == "code":
-                codes = [str(c.decode() if isinstance(c, bytes) else c) for c in np.atleast_1d(value)]
-                width = max([8] + [len(c) for c in codes])
-                group.create_dataset(key, data=np.array(codes, dtype=f"S{width}"), compression="gzip")
-            elif isinstance(value, str):
-                group.attrs[key] = value
-            elif np.ndim(value) == 0:
-                is_plain = isinstance(value, (bool, int, float))
-                group.attrs[key] = SCALAR_DTYPES[key](value) if is_plain and key in SCALAR_DTYPES else value
-            else:
-                group.create_dataset(key, data=np.asarray(value), compression="gzip")
+        mesh_to_group(f.create_group("mesh"), mesh)
+
+
+def mesh_to_group(group, mesh: dict) -> None:
+    """Write a mesh dict into an HDF5 group: scalars as attributes, arrays as gzip datasets."""
+    for key, value in mesh.items():
+        if key == "code":
+            codes = [str(c.decode() if isinstance(c, bytes) else c) for c in np.atleast_1d(value)]
+            width = max([8] + [len(c) for c in codes])
+            group.create_dataset(key, data=np.array(codes, dtype=f"S{width}"), compression="gzip")
+        elif isinstance(value, str):
+            group.attrs[key] = value
+        elif np.ndim(value) == 0:
+            is_plain = isinstance(value, (bool, int, float))
+            group.attrs[key] = SCALAR_DTYPES[key](value) if is_plain and key in SCALAR_DTYPES else value
+        else:
+            group.create_dataset(key, data=np.asarray(value), compression="gzip")

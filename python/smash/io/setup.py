@@ -35,7 +35,12 @@ def _plain(value):
     return value
 
 
+def setup_to_yaml(setup: dict) -> str:
+    """The YAML text of a setup dictionary (also stored inside saved models)."""
+    return yaml.safe_dump({k: _plain(v) for k, v in setup.items()}, sort_keys=False)
+
+
 def save_setup(setup: dict, path) -> None:
     """Write a setup dictionary as YAML that `read_setup` reads back."""
     with open(path, "w") as f:
-        yaml.safe_dump({k: _plain(v) for k, v in setup.items()}, f, sort_keys=False)
+        f.write(setup_to_yaml(setup))

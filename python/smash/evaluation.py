@@ -1,0 +1,89 @@
+"""evaluation: efficiency metrics of the simulated discharge against the observed one, per gauge."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from smash import fcore
+from smash.cost_options import METRICS_WITH_TFM
+from smash.model_setup import parse_time
+from smash.registry import metric_names
+
+# The core gives every metric in the form the cost minimises; these three are scores
+# (1 is a perfect fit), returned as 1 - cost like smash 1.3 does.
+SCORES = ("nse", "nnse", "kge")
+
+
+def _metric_list(metric) -> list[str]:
+    names = [metric] if isinstance(metric, str) else list(metric) if isinstance(metric, (list, tuple)) else None
+    if not names or not all(isinstance(m, str) for m in names):
+        raise TypeError(f"metric must be a str or a list of str, got {metric!r}")
+    unknown = [m for m in names if m.lower() not in METRICS_WITH_TFM]
+    if unknown:
+        raise ValueError(f"Unknown evaluation metric(s) {unknown}; choose among {list(METRICS_WITH_TFM)}")
+    return [m.lower() for m in names]
+
+
+def _step_index(model, when, key: str) -> int:
+    """Number of steps that end at or before `when` (a date inside the simulation period)."""
+    s = model.setup
+    try:
+        moment = parse_time(when, key)
+    except ValueError:
+        raise ValueError(f"{key} = {when!r} is not a date; use e.g. '2012-08-01' or '2012-08-01 00:00'") from None
+    if not s.start_time <= moment <= s.end_time:
+        raise ValueError(f"{key} {moment} is outside the simulation period {s.start_time} -> {s.end_time}")
+    return int((moment - s.start_time).total_seconds() // s.dt)
+
+
+def evaluation(model, metric="nse", start_eval=None, end_eval=None) -> np.ndarray:
+    """Efficiency metrics of `model.response.q` against `model.response_data.q` at every gauge.
+
+    Parameters
+    ----------
+    model : Model
+        A model after a forward run or a calibration.
+    metric : str or list of str
+        Among nse, nnse, kge (scores, 1 is perfect), mae, mape, mse, rmse, lgrm (errors).
+    start_eval, end_eval : str, datetime or pandas.Timestamp, optional
+        The window scored: the steps ending after `start_eval` and up to `end_eval`
+        (default the whole simulation period).
+
+    Returns
+    -------
+    numpy.ndarray of shape (ng, n_metrics)
+        Missing observations (negative) are left out; a gauge with none in the window gives NaN
+        (with a warning).
+    """
+    names = _metric_list(metric)
+    if model.mesh.ng == 0:
+        raise ValueError("The mesh has no gauge: there is no discharge to evaluate")
+    qobs = model.response_data._observed()
+    if not np.any(qobs >= 0):
+        raise ValueError("The model has no observed discharge (response_data.q is all missing): "
+                         "set read_qobs in the setup or assign model.response_data.q")
+    first = 0 if start_eval is None else _step_index(model, start_eval, "start_eval")
+    last = model.setup.ntime_step if end_eval is None else _step_index(model, end_eval, "end_eval")
+    if first >= last:
+        raise ValueError(f"The evaluation window holds no time step: start_eval ({start_eval}) must be before "
+                         f"end_eval ({end_eval})")
+
+    ids = [metric_names().index(m) + 1 for m in names]
+    qsim = np.asarray(model.response.q, dtype=np.float64)[:, first:last]
+    qobs = np.ascontiguousarray(qobs[:, first:last], dtype=np.float32)
+    values = np.full((model.mesh.ng, len(names)), np.nan)
+    unobserved = []
+    for g in range(model.mesh.ng):
+        if not np.any(qobs[g] >= 0):
+            unobserved.append(str(model.mesh.code[g]))
+            continue
+        sim, obs = np.ascontiguousarray(qsim[g]), qobs[g]
+        for k, (name, metric_id) in enumerate(zip(names, ids, strict=True)):
+            cost = fcore.md_api.metric_value(metric_id, sim, obs)
+            values[g, k] = 1.0 - cost if name in SCORES else cost
+    if unobserved:
+        warnings.warn(f"No observed discharge in the evaluation window at gauge(s) {unobserved}: NaN returned",
+                      stacklevel=2)
+    return values

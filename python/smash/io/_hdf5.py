@@ -1,0 +1,57 @@
+"""HDF5 conventions shared by the model files: a root `_save_func` attribute naming the writer,
+groups of arrays (gzip datasets) and scalars (attributes), text as fixed-length bytes."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+
+
+def open_saved(path, save_func: str) -> h5py.File:
+    """The file at `path` opened for reading, checked to have been written by `save_func`."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such file: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path} is not an HDF5 file written by smash.io.{save_func}: {err}") from None
+    found = f.attrs.get("_save_func")
+    found = found.decode() if isinstance(found, bytes) else found
+    if found != save_func:
+        f.close()
+        what = f"one written by {found}" if found else "no '_save_func' attribute"
+        raise ValueError(f"{path} is not a file written by smash.io.{save_func} ({what})")
+    return f
+
+
+def _is_text(arr: np.ndarray) -> bool:
+    return arr.dtype.kind in "US"
+
+
+def write_group(group, values: dict) -> None:
+    """Scalars and strings as attributes, arrays as gzip datasets (text as bytes); None is left out."""
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, str) or np.ndim(value) == 0:
+            group.attrs[key] = value
+            continue
+        arr = np.asarray(value)
+        if _is_text(arr):
+            arr = np.char.encode(arr.astype(str), "utf-8") if arr.size else arr.astype("S1")
+        # Empty datasets cannot be chunked, so not compressed either.
+        group.create_dataset(key, data=arr, compression="gzip" if arr.size else None)
+
+
+def read_group(group) -> dict:
+    """The dict `write_group` wrote: bytes back to str (numpy str arrays for datasets)."""
+    values = {}
+    for key, item in group.items():
+        if isinstance(item, h5py.Dataset):
+            arr = item[()]
+            values[key] = np.char.decode(arr, "utf-8").astype(str) if arr.dtype.kind == "S" else arr
+    for key, value in group.attrs.items():
+        values[key] = value.decode() if isinstance(value, bytes) else value
+    return values

@@ -1,0 +1,123 @@
+"""A whole Model in one HDF5 file (save_model / read_model) and a light export of its main data
+for analysis (save_model_ddt / read_model_ddt). Layouts: docs/data.md."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import yaml
+
+from smash.containers import NamedMaps, PhysioData, Response
+from smash.io._hdf5 import open_saved, read_group, write_group
+from smash.io.mesh import mesh_from_group, mesh_to_group
+from smash.io.setup import setup_to_yaml
+from smash.model_setup import DEFAULTS, REQUIRED, normalize_setup
+
+MAPS = ("rr_parameters", "rr_initial_states", "rr_final_states")
+# A read model is built from the file alone: nothing read from data folders, no synthetic
+# inputs drawn and no interception re-estimated (the saved ci is the one that was used).
+FROM_FILE_ONLY = {"read_prcp": False, "read_pet": False, "read_snow": False, "read_temp": False,
+                  "read_qobs": False, "read_descriptor": False, "synthetic": None, "adjust_interception": False}
+DDT_SETUP_KEYS = ("structure", "snow_module", "hydrological_module", "routing_module", "dt", "start_time",
+                  "end_time", "ntime_step", "descriptor_name")
+DDT_MESH_KEYS = ("nrow", "ncol", "nac", "ng", "xmin", "ymax", "xres", "yres", "epsg", "active_cell", "flwdir",
+                 "flwdst", "flwacc", "dx", "dy", "gauge_pos", "code", "area", "area_dln")
+
+
+def _forcing_kinds(model) -> tuple[str, ...]:
+    return ("prcp", "pet", "snow", "temp") if model.setup.snow_module != "zero" else ("prcp", "pet")
+
+
+def _user_setup(model) -> dict:
+    """The setup as the user gives it (the keys Model accepts), not the derived ones."""
+    return {k: model.setup.__dict__[k] for k in (*REQUIRED, *DEFAULTS)}
+
+
+def _nn_parameters(model) -> dict:
+    if not model._structure.is_hybrid:
+        return {}
+    layers = enumerate(zip(model.get_nn_parameters_weight(), model.get_nn_parameters_bias(), strict=True), 1)
+    return {f"{kind}_{i}": arr for i, (w, b) in layers for kind, arr in (("weight", w), ("bias", b))}
+
+
+def _maps(maps: NamedMaps) -> dict:
+    return {"keys": maps.keys, "values": maps.values}
+
+
+def save_model(model, path) -> None:
+    """Write everything a Model holds (setup, mesh, forcings, observations, descriptors, parameters,
+    initial and final states, simulated discharge, hybrid net) to one HDF5 file."""
+    with h5py.File(path, "w") as f:
+        f.attrs["_save_func"] = "save_model"
+        f.create_group("setup").attrs["yaml"] = setup_to_yaml(_user_setup(model))
+        mesh_to_group(f.create_group("mesh"), {k: v for k, v in model.mesh.__dict__.items() if k[0] != "_"})
+        write_group(f.create_group("atmos_data"), {k: getattr(model.atmos_data, k) for k in _forcing_kinds(model)})
+        write_group(f.create_group("physio_data"), {"descriptor": model.physio_data.descriptor,
+                                                    "descriptor_name": np.array(model.physio_data.names, dtype=str)})
+        write_group(f.create_group("response_data"), {"q": model.response_data._observed()})
+        write_group(f.create_group("response"), {"q": model.response.q})
+        for name in MAPS:
+            write_group(f.create_group(name), _maps(getattr(model, name)))
+        write_group(f.create_group("nn_parameters"), _nn_parameters(model))
+
+
+def read_model(path):
+    """The Model saved by `save_model`, rebuilt without any data file."""
+    from smash.model import Model
+
+    with open_saved(path, "save_model") as f:
+        setup = yaml.safe_load(f["setup"].attrs["yaml"])
+        if isinstance(setup.get("hidden_neuron"), list):
+            # YAML has no tuples; smash spells two hidden layers as a tuple.
+            setup["hidden_neuron"] = tuple(setup["hidden_neuron"])
+        mesh = mesh_from_group(f["mesh"])
+        data = {name: read_group(f[name]) for name in f if name not in ("setup", "mesh")}
+    model = Model(dict(setup, **FROM_FILE_ONLY), mesh)
+    model.setup.__dict__.update({k: v for k, v in normalize_setup(setup).items() if k in FROM_FILE_ONLY})
+    for kind, grid in data["atmos_data"].items():
+        setattr(model.atmos_data, kind, grid)
+    physio = data["physio_data"]
+    model.physio_data = PhysioData(physio["descriptor"], [str(n) for n in physio["descriptor_name"]])
+    model.response_data.q = data["response_data"]["q"]
+    model.response = Response(data["response"]["q"])
+    for name in MAPS:
+        saved, maps = data[name], getattr(model, name)
+        if saved["keys"].tolist() != maps.keys.tolist():
+            raise ValueError(f"{path}: {name} keys {saved['keys'].tolist()} do not match the structure "
+                             f"{model.setup.structure} ({maps.keys.tolist()})")
+        setattr(model, name, NamedMaps(maps.keys, np.array(saved["values"], dtype=np.float64)))
+    nn = data["nn_parameters"]
+    if nn:
+        n_layers = len(nn) // 2
+        model.set_nn_parameters_weight([nn[f"weight_{i}"] for i in range(1, n_layers + 1)])
+        model.set_nn_parameters_bias([nn[f"bias_{i}"] for i in range(1, n_layers + 1)])
+    return model
+
+
+def save_model_ddt(model, path) -> None:
+    """Write the main data of a model for analysis: setup summary, mesh geometry, gauge-mean forcings,
+    observed and simulated discharge, descriptors, parameter and state maps, hybrid net."""
+    setup = {k: model.setup.__dict__[k] for k in DDT_SETUP_KEYS}
+    setup["start_time"], setup["end_time"] = str(setup["start_time"]), str(setup["end_time"])
+    mesh = {k: model.mesh.__dict__[k] for k in DDT_MESH_KEYS if k in model.mesh.__dict__}
+    groups = {
+        "setup": setup,
+        "mesh": mesh,
+        "atmos_data": {f"mean_{k}": getattr(model.atmos_data, f"mean_{k}") for k in _forcing_kinds(model)}
+        if model.mesh.ng else {},
+        "physio_data": {"descriptor": model.physio_data.descriptor},
+        "response_data": {"q": model.response_data._observed()},
+        "response": {"q": model.response.q},
+        **{name: _maps(getattr(model, name)) for name in MAPS},
+        "nn_parameters": _nn_parameters(model),
+    }
+    with h5py.File(path, "w") as f:
+        f.attrs["_save_func"] = "save_model_ddt"
+        for name, values in groups.items():
+            write_group(f.create_group(name), values)
+
+
+def read_model_ddt(path) -> dict[str, dict]:
+    """The data written by `save_model_ddt`, as a dict of dicts of numpy arrays and scalars."""
+    with open_saved(path, "save_model_ddt") as f:
+        return {name: read_group(group) for name, group in f.items()}

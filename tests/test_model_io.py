@@ -1,0 +1,241 @@
+"""Model files (save_model / read_model, save_model_ddt / read_model_ddt) and parameter GeoTIFFs
+(save_grid_parameters / read_grid_parameters): exact round trips, runs of the read model, errors."""
+
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+import smash
+from smash.io import (
+    read_grid_parameters,
+    read_model,
+    read_model_ddt,
+    save_grid_parameters,
+    save_mesh,
+    save_model,
+    save_model_ddt,
+)
+
+STEPS_1 = {"optimizer": "lbfgsb", "optimize_options": {"termination_crit": {"maxiter": 1}},
+           "common_options": {"verbose": False}}
+
+
+def _vary(model, seed):
+    """Spatially varying parameters and initial states, drawn inside the middle of their bounds."""
+    rng = np.random.default_rng(seed)
+    shape = (model.mesh.nrow, model.mesh.ncol)
+    for key, (low, high) in model.get_rr_parameters_bounds().items():
+        model.set_rr_parameters(key, rng.uniform(low + 0.2 * (high - low), low + 0.4 * (high - low), shape))
+    for key, (low, high) in model.get_rr_initial_states_bounds().items():
+        model.set_rr_initial_states(key, rng.uniform(low + 0.2 * (high - low), low + 0.4 * (high - low), shape))
+
+
+def _synthetic(**setup_extra):
+    setup, mesh = smash.factory.load_dataset("synthetic")
+    model = smash.Model(dict(setup, **setup_extra), mesh)
+    _vary(model, 1)
+    model.forward_run()
+    return model
+
+
+def _public(attrs):
+    return {k: v for k, v in attrs.__dict__.items() if not k.startswith("_")}
+
+
+def _assert_same_model(a, b):
+    """Every attribute a user sees, equal value for value and dtype for dtype."""
+    assert _public(a.setup) == _public(b.setup)
+    mesh_a, mesh_b = _public(a.mesh), _public(b.mesh)
+    assert mesh_a.keys() == mesh_b.keys()
+    for key, value in mesh_a.items():
+        # Plain Python scalars come back as the numpy scalars of the mesh file convention (io/mesh.py).
+        if np.ndim(value) or isinstance(value, np.generic):
+            assert np.asarray(mesh_b[key]).dtype == np.asarray(value).dtype, key
+        np.testing.assert_array_equal(mesh_b[key], value, err_msg=key)
+    for kind in ("prcp", "pet", "mean_prcp", "mean_pet"):
+        assert getattr(b.atmos_data, kind).dtype == np.float32
+        np.testing.assert_array_equal(getattr(b.atmos_data, kind), getattr(a.atmos_data, kind), err_msg=kind)
+    np.testing.assert_array_equal(b.response_data.q, a.response_data.q)
+    np.testing.assert_array_equal(b.response.q, a.response.q)
+    assert b.physio_data.names == a.physio_data.names
+    np.testing.assert_array_equal(b.physio_data.descriptor, a.physio_data.descriptor)
+    np.testing.assert_array_equal(b.physio_data.l_descriptor, a.physio_data.l_descriptor)
+    for name in ("rr_parameters", "rr_initial_states", "rr_final_states"):
+        assert getattr(b, name).keys.tolist() == getattr(a, name).keys.tolist()
+        np.testing.assert_array_equal(getattr(b, name).values, getattr(a, name).values, err_msg=name)
+    if a._structure.is_hybrid:
+        for x, y in zip(a.get_nn_parameters_weight() + a.get_nn_parameters_bias(),
+                        b.get_nn_parameters_weight() + b.get_nn_parameters_bias(), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def _assert_runs_alike(a, b):
+    """Same forward run bit for bit, and the same one-iteration calibration (L-BFGS-B: with the nets)."""
+    a, b = a.copy(), b.copy()
+    a.forward_run()
+    b.forward_run()
+    np.testing.assert_array_equal(b.response.q, a.response.q)
+    np.testing.assert_array_equal(b.rr_final_states.values, a.rr_final_states.values)
+    before = b.rr_parameters.values.copy()
+    a.optimize(**STEPS_1)
+    b.optimize(**STEPS_1)
+    assert not np.array_equal(b.rr_parameters.values, before)
+    np.testing.assert_array_equal(b.rr_parameters.values, a.rr_parameters.values)
+    np.testing.assert_array_equal(b.response.q, a.response.q)
+    if a._structure.is_hybrid:
+        for x, y in zip(a.get_nn_parameters_weight(), b.get_nn_parameters_weight(), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_synthetic_model_round_trip_is_exact(tmp_path):
+    model = _synthetic()
+    save_model(model, tmp_path / "model.hdf5")
+    again = read_model(tmp_path / "model.hdf5")
+    _assert_same_model(model, again)
+    _assert_runs_alike(model, again)
+    with h5py.File(tmp_path / "model.hdf5") as f:
+        assert f.attrs["_save_func"] == "save_model"
+        assert f["atmos_data/prcp"].dtype == np.float32 and f["atmos_data/prcp"].compression == "gzip"
+        assert f["rr_parameters/values"].dtype == np.float64
+
+
+def test_lez_hybrid_model_round_trip_needs_no_data_file(tmp_path, data_dir):
+    """gr4_mlp with a non-zero net and varying maps, built from a copy of the dataset that is
+    deleted before reading: the file alone rebuilds the model."""
+    shutil.copytree(data_dir / "Lez", tmp_path / "Lez")
+    setup, mesh = smash.factory.load_dataset("Lez", path=tmp_path)
+    model = smash.Model(dict(setup, hydrological_module="gr4_mlp", hidden_neuron=(8, 6)), mesh)
+    _vary(model, 2)
+    model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=3)
+    model.set_nn_parameters_bias(initializer="uniform", random_state=4)
+    model.forward_run()
+    assert np.any(model.get_nn_parameters_weight()[0] != 0)
+    save_model(model, tmp_path / "lez.hdf5")
+    shutil.rmtree(tmp_path / "Lez")
+    again = read_model(tmp_path / "lez.hdf5")
+    _assert_same_model(model, again)
+    assert again.setup.read_prcp and again.setup.read_descriptor  # the setup as the user gave it
+    _assert_runs_alike(model, again)
+
+
+def test_read_model_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.hdf5"):
+        read_model(tmp_path / "nowhere.hdf5")
+    _, mesh = smash.factory.load_dataset("synthetic")
+    save_mesh(mesh, tmp_path / "mesh.hdf5")
+    with pytest.raises(ValueError, match=r"mesh.hdf5 is not a file written by smash.io.save_model \(one written "
+                                         r"by save_mesh\)"):
+        read_model(tmp_path / "mesh.hdf5")
+    (tmp_path / "text.hdf5").write_text("not hdf5")
+    with pytest.raises(ValueError, match="text.hdf5 is not an HDF5 file"):
+        read_model(tmp_path / "text.hdf5")
+    save_model_ddt(_synthetic(), tmp_path / "ddt.hdf5")
+    with pytest.raises(ValueError, match="save_model_ddt"):
+        read_model(tmp_path / "ddt.hdf5")
+
+
+def test_model_ddt_holds_the_main_data(tmp_path):
+    model = _synthetic(hydrological_module="gr4_mlp", hidden_neuron=5)
+    model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=0)
+    save_model_ddt(model, tmp_path / "ddt.hdf5")
+    ddt = read_model_ddt(tmp_path / "ddt.hdf5")
+    assert set(ddt) == {"setup", "mesh", "atmos_data", "physio_data", "response_data", "response",
+                        "rr_parameters", "rr_initial_states", "rr_final_states", "nn_parameters"}
+    assert ddt["setup"]["structure"] == "zero-gr4_mlp-lr" and ddt["setup"]["dt"] == 86400
+    assert ddt["setup"]["start_time"] == str(model.setup.start_time)
+    assert ddt["setup"]["descriptor_name"].tolist() == model.setup.descriptor_name
+    assert ddt["mesh"]["code"].tolist() == model.mesh.code.tolist() and ddt["mesh"]["xmin"] == model.mesh.xmin
+    np.testing.assert_array_equal(ddt["mesh"]["flwdir"], model.mesh.flwdir)
+    np.testing.assert_array_equal(ddt["atmos_data"]["mean_prcp"], model.atmos_data.mean_prcp)
+    np.testing.assert_array_equal(ddt["response"]["q"], model.response.q)
+    np.testing.assert_array_equal(ddt["response_data"]["q"], model.response_data.q)
+    np.testing.assert_array_equal(ddt["physio_data"]["descriptor"], model.physio_data.descriptor)
+    assert ddt["rr_final_states"]["keys"].tolist() == model.rr_final_states.keys.tolist()
+    np.testing.assert_array_equal(ddt["rr_parameters"]["values"], model.rr_parameters.values)
+    np.testing.assert_array_equal(ddt["nn_parameters"]["weight_2"], model.get_nn_parameters_weight()[1])
+    with h5py.File(tmp_path / "ddt.hdf5") as f:
+        assert f.attrs["_save_func"] == "save_model_ddt" and "prcp" not in f["atmos_data"]
+    with pytest.raises(ValueError, match="save_model"):
+        read_model_ddt(_saved(model, tmp_path))
+
+
+def _saved(model, tmp_path):
+    save_model(model, tmp_path / "model.hdf5")
+    return tmp_path / "model.hdf5"
+
+
+# ------------------------------------------------------------------------------ grid parameters
+def test_grid_parameters_round_trip_into_another_model(tmp_path):
+    model = _synthetic()
+    save_grid_parameters(model, tmp_path / "maps", save_active_cell=True)
+    names = model.rr_parameters.keys.tolist()
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == sorted([f"{n}.tif" for n in names]
+                                                                            + ["active_cell.tif"])
+    with rasterio.open(tmp_path / "maps" / "cp.tif") as dataset:
+        m = model.mesh
+        assert dataset.transform == Affine(m.xres, 0, m.xmin, 0, -m.yres, m.ymax)
+        assert dataset.crs.to_epsg() == m.epsg and dataset.dtypes == ("float64",)
+    with rasterio.open(tmp_path / "maps" / "active_cell.tif") as dataset:
+        np.testing.assert_array_equal(dataset.read(1), model.mesh.active_cell)
+
+    other = smash.Model(*smash.factory.load_dataset("synthetic"))
+    assert not np.array_equal(other.rr_parameters.values, model.rr_parameters.values)
+    read_grid_parameters(other, tmp_path / "maps")
+    # float64 files: every value comes back bit for bit, so does the discharge.
+    np.testing.assert_array_equal(other.rr_parameters.values, model.rr_parameters.values)
+    # Initial states by name, as smash 1.3 allows.
+    states = model.rr_initial_states.keys.tolist()
+    save_grid_parameters(model, tmp_path / "states", parameters=states)
+    read_grid_parameters(other, tmp_path / "states", parameters=states)
+    np.testing.assert_array_equal(other.rr_initial_states.values, model.rr_initial_states.values)
+    other.forward_run()
+    np.testing.assert_array_equal(other.response.q, model.response.q)
+
+
+def test_float32_rasters_keep_float32_precision(tmp_path):
+    """A float32 GeoTIFF (made by another tool) is read as its float32 values: 6e-8 relative at most."""
+    model = _synthetic()
+    cp = model.get_rr_parameters("cp")
+    with rasterio.open(tmp_path / "cp.tif", "w", driver="GTiff", width=cp.shape[1], height=cp.shape[0], count=1,
+                       dtype="float32", crs=f"EPSG:{model.mesh.epsg}",
+                       transform=Affine(1000, 0, model.mesh.xmin, 0, -1000, model.mesh.ymax)) as dataset:
+        dataset.write(cp.astype(np.float32), 1)
+    other = smash.Model(*smash.factory.load_dataset("synthetic"))
+    read_grid_parameters(other, tmp_path, parameters="cp")
+    np.testing.assert_array_equal(other.get_rr_parameters("cp"), cp.astype(np.float32).astype(np.float64))
+    assert np.abs(other.get_rr_parameters("cp") / cp - 1).max() <= 2.0 ** -24
+
+
+def test_grid_parameters_errors(tmp_path):
+    model = _synthetic()
+    with pytest.raises(ValueError, match=r"Unknown parameter\(s\) \['cq'\].*'cp'"):
+        save_grid_parameters(model, tmp_path, parameters="cq")
+    with pytest.raises(ValueError, match="Unknown parameter"):
+        read_grid_parameters(model, tmp_path, parameters=["cp", "nope"])
+    with pytest.raises(FileNotFoundError, match="Parameter folder not found"):
+        read_grid_parameters(model, tmp_path / "nowhere")
+    save_grid_parameters(model, tmp_path, parameters=["cp", "ct"])
+    with pytest.raises(FileNotFoundError, match="ci.tif"):
+        read_grid_parameters(model, tmp_path)
+    # A raster one column short of the mesh.
+    with rasterio.open(tmp_path / "ct.tif", "w", driver="GTiff", width=model.mesh.ncol - 1, height=model.mesh.nrow,
+                       count=1, dtype="float64", crs=f"EPSG:{model.mesh.epsg}",
+                       transform=Affine(1000, 0, model.mesh.xmin, 0, -1000, model.mesh.ymax)) as dataset:
+        dataset.write(np.full((model.mesh.nrow, model.mesh.ncol - 1), 100.0), 1)
+    with pytest.raises(ValueError, match="does not cover exactly the mesh grid"):
+        read_grid_parameters(model, tmp_path, parameters="ct")
+    # Out of bounds: nothing changes, not even the map read before the bad one.
+    save_grid_parameters(model, tmp_path / "bad", parameters="cp")
+    with rasterio.open(tmp_path / "bad" / "cp.tif") as dataset:
+        profile = dataset.profile
+    with rasterio.open(tmp_path / "bad" / "ct.tif", "w", **profile) as dataset:
+        dataset.write(np.full((model.mesh.nrow, model.mesh.ncol), -5.0), 1)
+    model.set_rr_parameters("cp", 321.0)
+    before = model.rr_parameters.values.copy()
+    with pytest.raises(ValueError, match="ct"):
+        read_grid_parameters(model, tmp_path / "bad", parameters=["cp", "ct"])
+    np.testing.assert_array_equal(model.rr_parameters.values, before)
