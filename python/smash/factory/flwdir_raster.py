@@ -73,7 +73,8 @@ def bbox_window(raster: FlwdirRaster, bbox) -> tuple[int, int, int, int]:
     except (TypeError, ValueError):
         raise ValueError(f"bbox must be four numbers [xmin, xmax, ymin, ymax], got {bbox!r}") from None
     if not (xmin < xmax and ymin < ymax):
-        raise ValueError(f"bbox [xmin, xmax, ymin, ymax] = {list(bbox)} is not ordered (needs xmin < xmax, ymin < ymax)")
+        raise ValueError(f"bbox [xmin, xmax, ymin, ymax] = {list(bbox)} is not ordered "
+                         "(needs xmin < xmax and ymin < ymax)")
     r_xmin, r_xmax, r_ymin, r_ymax = raster.extent()
     if xmin < r_xmin or xmax > r_xmax or ymin < r_ymin or ymax > r_ymax:
         raise ValueError(f"bbox {list(bbox)} is not inside the flow-direction raster "

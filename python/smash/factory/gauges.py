@@ -73,4 +73,4 @@ def check_area_errors(codes, area, area_dln, area_error_th) -> None:
     if area_error_th is not None:
         raise ValueError(f"relative area error above area_error_th={area_error_th} for {detail}")
     warnings.warn(f"delineated area far from the reported one (relative error > {LARGE_AREA_ERROR}), check the "
-                  f"gauge coordinates or increase max_depth: {detail}", stacklevel=3)
+                  f"gauge coordinates or increase max_depth: {detail}", stacklevel=4)

@@ -115,7 +115,8 @@ def _gauge_mesh(raster: FlwdirRaster, x, y, area, codes, max_depth, area_error_t
     area_dln = mesh["flwacc"][gauge_pos[:, 0], gauge_pos[:, 1]].astype(np.float32)
     check_area_errors(codes, area, area_dln, area_error_th)
     mesh.update(
-        xmin=np.float64(raster.xmin + cols.start * raster.xres), ymax=np.float64(raster.ymax - rows.start * raster.yres),
+        xmin=np.float64(raster.xmin + cols.start * raster.xres),
+        ymax=np.float64(raster.ymax - rows.start * raster.yres),
         flwdst=mesh_tools.flow_distance(mesh["flwdir"], mesh["dx"], mesh["dy"], mesh["active_cell"], window_graph),
         ng=np.int64(codes.size), gauge_pos=gauge_pos, code=codes, area=area.astype(np.float32), area_dln=area_dln,
     )
