@@ -102,7 +102,7 @@ def synthetic_setup_mesh(nrow: int = 24, ncol: int = 20, seed: int = 0, year: in
         "nrow": nrow, "ncol": ncol, "nac": int(active.sum()), "ng": len(gauge_pos), "npar": int(ncpar.size),
         "xmin": 700000.0, "ymax": 6300000.0, "xres": CELL_SIZE, "yres": CELL_SIZE, "epsg": 2154,
         "active_cell": active, "flwdir": flwdir, "flwacc": flwacc,
-        "flwdst": mesh_tools.flow_distance(flwdir, dx, dy, active, outlet),
+        "flwdst": mesh_tools.flow_distance(flwdir, dx, dy, active),
         "dx": dx, "dy": dy, "flwpar": flwpar, "ncpar": ncpar, "cscpar": cscpar, "cpar_to_rowcol": cpar_to_rowcol,
         "gauge_pos": gauge_pos, "code": np.array([f"SYN{g:05d}" for g in range(len(gauge_pos))]),
         "area": area_dln.copy(), "area_dln": area_dln,
