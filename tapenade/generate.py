@@ -35,12 +35,14 @@ BANNER = (
 #   sweeps serial (every cell adds to the shared adjoint of the net's weights);
 # - the routing of the nodes of one depth of the routing tree (md_mesh): no node drains into
 #   another, so their adjoints write disjoint entries.
-RAINFALL = ("private(k_first, k_last)", "CALL CELL_BLOCK(nac, k_first, k_last)")
+# Rainfall-runoff cells are split by expected work (SetupDT%rr_split), routing nodes evenly.
+RAINFALL = ("private(k_first, k_last)", "CALL SPLIT_BLOCK(nac, setup%rr_split, k_first, k_last)",
+            "CALL CELL_BLOCK(nac, k_first, k_last)")
 GROUPS = ("private(g_first, g_last)", "CALL CELL_BLOCK(2**level, g_first, g_last)")
 THREADED_CALLS = {
-    "RAINFALL_RUNOFF_BLOCK_FWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL, RAINFALL[1]),
-    "RAINFALL_RUNOFF_BLOCK_BWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL, RAINFALL[1]),
-    "RAINFALL_RUNOFF_BLOCK": ("", "k_first, k_last", *RAINFALL, RAINFALL[1]),
+    "RAINFALL_RUNOFF_BLOCK_FWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL),
+    "RAINFALL_RUNOFF_BLOCK_BWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL),
+    "RAINFALL_RUNOFF_BLOCK": ("", "k_first, k_last", *RAINFALL),
     "ROUTING_NODES_FWD": (" .and. level > 0", "g_first, g_last", *GROUPS, GROUPS[1]),
     "ROUTING_NODES_BWD": (" .and. level > 0", "g_first, g_last", *GROUPS, GROUPS[1]),
     "ROUTING_NODES": (" .and. level > 0", "g_first, g_last", *GROUPS, GROUPS[1]),
@@ -88,7 +90,7 @@ def parallelize_cells(text: str) -> str:
                 f"{indent}{serial_block}", *statement, f"{indent}END IF"]
         implicit = next(k for k in range(routine_start, len(out)) if out[k].strip().upper() == "IMPLICIT NONE")
         if "USE MD_PARALLEL" not in out[implicit - 1]:
-            out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block"]
+            out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block, split_block"]
         i = end + 1
     return "\n".join(out) + "\n"
 

@@ -159,6 +159,8 @@ def test_cost_option_errors(model):
         model.forward_run(cost_options={"end_warmup": "2021-01-01"}, return_options={"cost": True})
     with pytest.raises(ValueError, match="ncpu"):
         model.forward_run(common_options={"ncpu": 0})
+    with pytest.raises(ValueError, match=r"ncpu'\] = 5000 is above the 1024 threads"):
+        model.forward_run(common_options={"ncpu": 5000})
 
 
 def test_in_place_edits_of_the_maps_reach_the_next_run(model):

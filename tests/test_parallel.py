@@ -57,3 +57,42 @@ def test_hybrid_gradient_with_two_threads():
     model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=1)
     one, two = _backward(model, 1, "uniform"), _backward(model, 2, "uniform")
     assert one.cost == two.cost and np.array_equal(one.grad, two.grad)
+
+
+def test_cells_are_split_by_expected_work():
+    """Missing and dry forcings make cells cheap: the split gives each thread an equal share of
+    the work (checked against a direct count), not of the cells."""
+    from smash.work_split import WORK_ACTIVE, WORK_DRY, WORK_MISSING, cell_work, split_points
+
+    rng = np.random.default_rng(5)
+    prcp = np.where(rng.random((1000, 40)) < 0.3, 2.0, 0.0).astype(np.float32)
+    pet = np.zeros((1000, 40), dtype=np.float32)
+    prcp[:600], pet[:600] = -99.0, -99.0          # the first 600 cells have no data
+    work = cell_work(prcp, pet)
+    expected = np.where(prcp < 0, WORK_MISSING, np.where(prcp > 0, WORK_ACTIVE, WORK_DRY)).sum(axis=1)
+    assert np.allclose(work, expected)
+    for nthreads in (2, 3, 7):
+        split = split_points(work, nthreads)
+        assert split[0] == 0 and split[-1] == 1000 and np.all(np.diff(split) >= 0)
+        shares = np.array([work[a:b].sum() for a, b in zip(split[:-1], split[1:], strict=True)])
+        assert np.all(np.abs(shares - work.sum() / nthreads) <= work.max())
+    # Two threads: the cheap cells go to one thread with a few of the others.
+    assert 600 < split_points(work, 2)[1] < 1000
+
+
+def test_uneven_split_reproduces_one_thread_exactly():
+    """Half the catchment without forcings: the threads' blocks are far from equal in cells, and
+    forward run and gradient still equal one thread's bit for bit."""
+    setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
+    model = smash.Model(setup, mesh)
+    prcp, pet = model.atmos_data.prcp.copy(), model.atmos_data.pet.copy()
+    prcp[:30], pet[:30] = -99.0, -99.0
+    model.atmos_data.prcp, model.atmos_data.pet = prcp, pet
+    model.forward_run(common_options={"ncpu": 1})
+    q_one = model.response.q.copy()
+    model.forward_run(common_options={"ncpu": 2})
+    split = model._fsetup.rr_split[:3]
+    assert abs(split[1] - model.mesh.nac / 2) > 0.1 * model.mesh.nac
+    assert np.array_equal(model.response.q, q_one)
+    one, two = _backward(model, 1), _backward(model, 2)
+    assert one.cost == two.cost and np.array_equal(one.grad, two.grad)

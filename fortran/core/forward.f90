@@ -21,7 +21,7 @@ module md_forward
     use md_gr_ode
     use md_vic3l
     use md_routing
-    !$ use md_parallel, only: cell_block
+    !$ use md_parallel, only: cell_block, split_block
     implicit none
     private
     public :: forward_cost
@@ -217,7 +217,7 @@ contains
         ! calls the same way.
         if (setup%ncpu > 1) then
             !$omp parallel num_threads(setup%ncpu) default(shared) private(k_first, k_last)
-            !$ call cell_block(nac, k_first, k_last)
+            !$ call split_block(nac, setup%rr_split, k_first, k_last)
             !$AD NOCHECKPOINT
             call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, nblock, rr_parameters, &
                                        nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)

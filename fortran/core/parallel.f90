@@ -6,7 +6,7 @@
 module md_parallel
     implicit none
     private
-    public :: cell_block
+    public :: cell_block, split_block
 
 contains
 
@@ -27,5 +27,28 @@ contains
         last = first + base - 1
         if (id < extra) last = last + 1
     end subroutine cell_block
+
+    !> This thread's cells first..last of 1..n by the split points `split` (thread i takes
+    !> split(i) + 1 .. split(i + 1)); an even cell_block when they do not split 1..n between
+    !> the threads of the team (not set, or fewer threads than asked for).
+    subroutine split_block(n, split, first, last)
+        !$ use omp_lib, only: omp_get_thread_num, omp_get_num_threads
+        integer, intent(in) :: n
+        integer, intent(in) :: split(0:)
+        integer, intent(out) :: first, last
+
+        integer :: id, nthreads
+
+        id = 0
+        nthreads = 1
+        !$ id = omp_get_thread_num()
+        !$ nthreads = omp_get_num_threads()
+        if (nthreads < size(split) .and. split(0) == 0 .and. split(min(nthreads, size(split) - 1)) == n) then
+            first = split(id) + 1
+            last = split(id + 1)
+        else
+            call cell_block(n, first, last)
+        end if
+    end subroutine split_block
 
 end module md_parallel

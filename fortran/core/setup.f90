@@ -6,6 +6,9 @@ module md_setup
     use md_kinds, only: rk
     implicit none
 
+    !> Most threads a run can be split between (size of SetupDT%rr_split).
+    integer, parameter :: max_threads = 1024
+
     type SetupDT
         real(rk) :: dt = 3600._rk
         integer :: ntime_step = 0
@@ -34,6 +37,9 @@ module md_setup
         integer :: nn_nweights = 0
         !> Number of OpenMP threads used over cells (1 = serial).
         integer :: ncpu = 1
+        !> Rainfall-runoff cells of thread i (0-based): rr_split(i) + 1 .. rr_split(i + 1), split by
+        !> expected work, which missing and dry forcings make uneven (md_parallel%split_block).
+        integer :: rr_split(0:max_threads) = 0
         !> Time steps per checkpointed chunk of the adjoint's time loop (0: about
         !> sqrt(ntime_step)). The reverse sweep keeps one snapshot of the states per
         !> chunk and the tape of one chunk, instead of the tape of every step.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from smash import work_split
+
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
@@ -94,6 +96,15 @@ class AtmosData:
         m._own_input()
         _tiled_copy(getattr(m._finput, kind), active)
         self._means.pop(kind, None)
+        m._finput.cell_work = None
+
+    def _cell_work(self) -> np.ndarray:
+        """Expected rainfall-runoff work of each active cell (smash.work_split). Kept on the core
+        inputs it derives from, which copies of a model share until one of them writes."""
+        fi = self._model._finput
+        if getattr(fi, "cell_work", None) is None:
+            fi.cell_work = work_split.cell_work(fi.prcp, fi.pet)
+        return fi.cell_work
 
     def _mean(self, kind):
         self._check_kind(kind)

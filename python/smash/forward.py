@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import time
 
 import numpy as np
@@ -32,6 +33,12 @@ class ForwardRun:
         return f"ForwardRun({', '.join(sorted(self.__dict__))})"
 
 
+@functools.cache
+def _max_threads() -> int:
+    """The most threads SetupDT%rr_split has room for."""
+    return len(fcore.md_setup.SetupDT().rr_split) - 1
+
+
 def check_common_options(common_options, verbose=False):
     opts = {"ncpu": 1, "verbose": verbose}
     if common_options:
@@ -42,6 +49,10 @@ def check_common_options(common_options, verbose=False):
     ncpu = opts["ncpu"]
     if isinstance(ncpu, bool) or not isinstance(ncpu, (int, np.integer)) or ncpu < 1:
         raise ValueError(f"common_options['ncpu'] must be a positive integer, got {ncpu!r}")
+    most = _max_threads()
+    if ncpu > most:
+        raise ValueError(f"common_options['ncpu'] = {ncpu} is above the {most} threads the core can split cells "
+                         "between")
     return opts
 
 
@@ -101,7 +112,7 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
         fo.save_slot[steps - 1] = np.arange(1, steps.size + 1)
 
     model._sync_parameters()
-    model._fsetup.ncpu = int(common["ncpu"])
+    model._set_threads(common["ncpu"])
     t0 = time.perf_counter()
     fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fcost, model._fparams, fo)
     elapsed = time.perf_counter() - t0

@@ -8,7 +8,7 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import fcore, hybrid_nn, routing_tree
+from smash import fcore, hybrid_nn, routing_tree, work_split
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData
 from smash.model_setup import normalize_setup
 from smash.network import build_network
@@ -332,6 +332,12 @@ class Model:
             self._nn_bias = hybrid_nn.check_values("bias", value, shapes)
 
     # -------------------------------------------------------------- running
+    def _set_threads(self, ncpu: int):
+        """Run the core on `ncpu` threads, the rainfall-runoff cells split by expected work."""
+        self._fsetup.ncpu = int(ncpu)
+        if ncpu > 1:
+            self._fsetup.rr_split[: ncpu + 1] = work_split.split_points(self.atmos_data._cell_work(), ncpu)
+
     def _sync_parameters(self):
         """Copy the user-facing maps into the core (active cells, network order).
 

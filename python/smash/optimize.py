@@ -341,7 +341,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     else:
         control = _build_control(model, mapping, options)
     # The adjoint's cell sweeps run on ncpu threads too (hybrid nets excepted).
-    model._fsetup.ncpu = common["ncpu"]
+    model._set_threads(common["ncpu"])
     x0 = control.x_from_model()
     if cost_opts["reg"]:
         regularization.attach(model, control, fcost, cost_opts["reg"], x0, mapping)
@@ -477,7 +477,7 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
     if diff_target != "j":
         raise ValueError(f"diff_target {diff_target!r} is not supported yet: only 'j' (the cost)")
     common = check_common_options(common_options)
-    model._fsetup.ncpu = common["ncpu"]
+    model._set_threads(common["ncpu"])
     options = dict(optimize_options or {})
     options.setdefault("control_tfm", "keep")
     optimizer, options = _check_options(model, mapping, optimizer or "lbfgsb", options)
