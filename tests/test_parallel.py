@@ -62,7 +62,7 @@ def test_hybrid_gradient_with_two_threads():
 def test_cells_are_split_by_expected_work():
     """Missing and dry forcings make cells cheap: the split gives each thread an equal share of
     the work (checked against a direct count), not of the cells."""
-    from smash.work_split import WORK_ACTIVE, WORK_DRY, WORK_MISSING, cell_work, split_points
+    from smash.work_split import SAMPLED_STEPS, WORK_ACTIVE, WORK_DRY, WORK_MISSING, cell_work, split_points
 
     rng = np.random.default_rng(5)
     prcp = np.where(rng.random((1000, 40)) < 0.3, 2.0, 0.0).astype(np.float32)
@@ -78,6 +78,13 @@ def test_cells_are_split_by_expected_work():
         assert np.all(np.abs(shares - work.sum() / nthreads) <= work.max())
     # Two threads: the cheap cells go to one thread with a few of the others.
     assert 600 < split_points(work, 2)[1] < 1000
+    # Long runs are estimated on SAMPLED_STEPS evenly spaced steps: the shares of missing,
+    # dry and active steps (here 1/2, 1/4, 1/4 of 5000) come out within a step's share.
+    long_prcp = np.repeat(np.array([[-99.0, -99.0, 0.0, 3.0]], dtype=np.float32), 1250, axis=0).T.reshape(1, -1)
+    long_prcp = np.repeat(np.sort(long_prcp, axis=1), 3, axis=0)
+    long_pet = np.where(long_prcp < 0, -99.0, 0.0).astype(np.float32)
+    mean = cell_work(long_prcp, long_pet) / SAMPLED_STEPS
+    assert np.allclose(mean, 0.5 * WORK_MISSING + 0.25 * WORK_DRY + 0.25 * WORK_ACTIVE, atol=2.0 / SAMPLED_STEPS)
 
 
 def test_uneven_split_reproduces_one_thread_exactly():

@@ -16,19 +16,26 @@ import numpy as np
 # PET, with rain or PET (measured ratios above, rounded).
 WORK_MISSING, WORK_DRY, WORK_ACTIVE = 0.1, 1.0, 2.0
 STEPS_PER_PASS = 1 << 22   # cell-steps read per pass: bounds the temporaries on large grids
+SAMPLED_STEPS = 256        # time steps the estimate reads at most, evenly spaced
 
 
 def cell_work(prcp: np.ndarray, pet: np.ndarray) -> np.ndarray:
-    """Expected rainfall-runoff work of each cell over the run from its (nac, ntime_step) forcings."""
+    """Expected rainfall-runoff work of each cell from its (nac, ntime_step) forcings, estimated on
+    at most SAMPLED_STEPS steps (a share of missing, dry and active steps needs no more)."""
     nac, nt = prcp.shape
-    work = np.zeros(nac)
+    steps = np.linspace(0, nt - 1, SAMPLED_STEPS).round().astype(np.int64) if nt > SAMPLED_STEPS else None
+    nsteps = nt if steps is None else steps.size
+    usable = np.zeros(nac, dtype=np.int64)
+    active = np.zeros(nac, dtype=np.int64)
     span = max(1, STEPS_PER_PASS // max(nac, 1))
-    for t0 in range(0, nt, span):
-        p, e = prcp[:, t0:t0 + span], pet[:, t0:t0 + span]
-        usable = (p >= 0) | (e >= 0)
-        active = (p > 0) | (e > 0)
-        work += (WORK_MISSING * (~usable) + WORK_DRY * (usable & ~active) + WORK_ACTIVE * active).sum(axis=1)
-    return work
+    for t0 in range(0, nsteps, span):
+        # Slices when every step is read: a gather would copy them.
+        cols = slice(t0, t0 + span) if steps is None else steps[t0:t0 + span]
+        # A step does work when either forcing is usable (>= 0), full work when either is positive.
+        wettest = np.maximum(prcp[:, cols], pet[:, cols])
+        usable += np.count_nonzero(wettest >= 0, axis=1)
+        active += np.count_nonzero(wettest > 0, axis=1)
+    return WORK_MISSING * (nsteps - usable) + WORK_DRY * (usable - active) + WORK_ACTIVE * active
 
 
 def split_points(work: np.ndarray, nthreads: int) -> np.ndarray:
