@@ -13,10 +13,11 @@ from smash.optimize import (
     optimize,
     optimize_control_info,
 )
+from smash.precipitation_indices import PrecipitationIndices, precipitation_indices
 from smash.signatures import Signatures, hydrograph_segmentation, signatures
 
 __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple_forward_run",
            "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
-           "hydrograph_segmentation", "evaluation", "factory", "io"]
+           "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io"]
 __version__ = "0.1.0"

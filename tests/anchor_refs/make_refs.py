@@ -25,6 +25,8 @@ Sections (``--only``, comma separated; default all):
   baseflow  Cance/baseflow.npz: continuous signatures of crafted observed series (constant, step,
             impulse, ramp, random, decay, large first value) on the first gauge, to identify
             smash's baseflow separation (Crclf / Crc = baseflow volume / flow volume)
+  prcp_indices  <Cance|Lez>/prcp_indices.npz: smash.precipitation_indices (std, d1, d2, vg, hg) of the
+            precipitation as read, default gr4-lr model
   evaluation  Lez/evaluation.npz: smash.evaluation of every efficiency metric after the default
             forward run, over the whole period, two windows, and with observations set missing
   lbfgsb    Lez/lbfgsb.json: final J of distributed L-BFGS-B for several iteration budgets
@@ -52,7 +54,7 @@ warnings.filterwarnings("ignore")
 HYDRO = ["gr4", "gr4_ri", "gr4_ode", "gr5", "gr5_ri", "gr6", "grc", "grd", "loieau", "vic3l"]
 DIST_HYDRO = ["gr4", "gr6", "vic3l", "loieau", "grd"]
 SECTIONS = ["cance", "routing", "snow", "dist", "missing", "costs", "tfm", "regularization", "signatures",
-            "baseflow", "evaluation", "lbfgsb", "france", "timings"]
+            "baseflow", "prcp_indices", "evaluation", "lbfgsb", "france", "timings"]
 
 # Ranges used to draw spatially varying maps (section "dist"), all inside smash's bounds.
 # (low, high, "log" | "lin"); llr is relative to its default 5*dt/3600.
@@ -595,6 +597,17 @@ def sec_baseflow(args, cases):
     rec["sig_names"] = np.array(names)
     save(args.out, "Cance/baseflow.npz", rec)
     print("  " + ", ".join(f"{k} {rec['sig_' + k][2] / rec['sig_' + k][0]:.5f}" for k in series), flush=True)
+
+
+def sec_prcp_indices(args, cases):
+    for name in ("Cance", "Lez"):
+        case = cases(name)
+        model, _ = build(case, "zero-gr4-lr")
+        res = smash.precipitation_indices(model)
+        rec = header(case, name, "zero-gr4-lr", model)
+        rec.update({key: np.array(getattr(res, key), dtype=np.float32) for key in ("std", "d1", "d2", "vg", "hg")})
+        rec.update(mesh_fields(case[1]))
+        save(args.out, f"{name}/prcp_indices.npz", rec)
 
 
 EVALUATION_METRICS = ["nse", "nnse", "kge", "mae", "mape", "mse", "rmse", "lgrm"]
