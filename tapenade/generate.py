@@ -31,8 +31,9 @@ BANNER = (
 # block, on its own tape, so Tapenade's pushes and pops inside it stay balanced per thread.
 # name -> (condition added to ncpu > 1, variables the block replaces, statement setting the
 # thread's block, statement for the serial call).
-# - the rainfall-runoff of a chunk of steps over all cells: hybrid structures keep the adjoint
-#   sweeps serial (every cell adds to the shared adjoint of the net's weights);
+# - the rainfall-runoff of a chunk of steps over all cells; every cell of a hybrid structure adds
+#   to the one adjoint of the net's weights, so in the reverse sweep each thread adds into a
+#   buffer of its own (WEIGHT_BUFFER), summed afterwards in a fixed order;
 # - the routing of the nodes of one depth of the routing tree (md_mesh): no node drains into
 #   another, so their adjoints write disjoint entries.
 # Rainfall-runoff cells are split by expected work (SetupDT%rr_split), routing nodes evenly.
@@ -40,8 +41,8 @@ RAINFALL = ("private(k_first, k_last)", "CALL SPLIT_BLOCK(nac, setup%rr_split, k
             "CALL CELL_BLOCK(nac, k_first, k_last)")
 GROUPS = ("private(g_first, g_last)", "CALL CELL_BLOCK(2**level, g_first, g_last)")
 THREADED_CALLS = {
-    "RAINFALL_RUNOFF_BLOCK_FWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL),
-    "RAINFALL_RUNOFF_BLOCK_BWD": (" .and. setup%nn_nweights == 0", "k_first, k_last", *RAINFALL),
+    "RAINFALL_RUNOFF_BLOCK_FWD": ("", "k_first, k_last", *RAINFALL),
+    "RAINFALL_RUNOFF_BLOCK_BWD": ("", "k_first, k_last", *RAINFALL),
     "RAINFALL_RUNOFF_BLOCK": ("", "k_first, k_last", *RAINFALL),
     "ROUTING_NODES_FWD": (" .and. level > 0", "g_first, g_last", *GROUPS, GROUPS[1]),
     "ROUTING_NODES_BWD": (" .and. level > 0", "g_first, g_last", *GROUPS, GROUPS[1]),
@@ -57,6 +58,24 @@ def drop_omp(text: str) -> str:
         head = line.lstrip().lower()
         return head.startswith("!$omp") or head.startswith("!$ ")
     return "\n".join(ln for ln in text.splitlines() if not is_omp(ln)) + "\n"
+
+
+# The reverse rainfall-runoff sweep: each thread's weight adjoint goes to its column of
+# nn_b_thread, the columns are then added from the last block of cells to the first, the order
+# in which one thread meets the cells (deterministic; not bit-identical to one thread).
+WEIGHT_BUFFER = "RAINFALL_RUNOFF_BLOCK_BWD"
+WEIGHT_DECLARATIONS = ["REAL(rk), ALLOCATABLE :: nn_b_thread(:, :)", "INTEGER :: thread"]
+
+
+def _weight_buffer(indent, statement):
+    """(lines before the region, the thread's statement, lines after it) of WEIGHT_BUFFER."""
+    before = [f"{indent}ALLOCATE(nn_b_thread(SIZE(nn_parameters_b), 0:setup%ncpu - 1))",
+              f"{indent}nn_b_thread = 0.0_rk"]
+    own = [re.sub(r"\bnn_parameters_b\b", "nn_b_thread(:, thread)", ln) for ln in statement]
+    after = [f"{indent}DO thread=setup%ncpu-1,0,-1",
+             f"{indent}  nn_parameters_b = nn_parameters_b + nn_b_thread(:, thread)",
+             f"{indent}END DO", f"{indent}DEALLOCATE(nn_b_thread)"]
+    return before, [f"{indent}thread = THREAD_INDEX()", *own], after
 
 
 def parallelize_cells(text: str) -> str:
@@ -84,13 +103,20 @@ def parallelize_cells(text: str) -> str:
         if re.sub(r"\s+", "", block_args) not in re.sub(r"\s+", "", " ".join(statement).replace("&", "")):
             sys.exit(f"generate.py: {m.group(2)} is no longer called with ({block_args})")
         indent = m.group(1)
-        out += [f"{indent}IF (setup%ncpu > 1{condition}) THEN",
+        before, threaded, after = [], statement, []
+        if m.group(2) == WEIGHT_BUFFER:
+            before, threaded, after = _weight_buffer(indent, statement)
+            clause = clause.replace(")", ", thread)")
+        out += [f"{indent}IF (setup%ncpu > 1{condition}) THEN", *before,
                 f"!$omp parallel num_threads(setup%ncpu) default(shared) {clause}",
-                f"{indent}{block}", *statement, "!$omp end parallel", f"{indent}ELSE",
+                f"{indent}{block}", *threaded, "!$omp end parallel", *after, f"{indent}ELSE",
                 f"{indent}{serial_block}", *statement, f"{indent}END IF"]
         implicit = next(k for k in range(routine_start, len(out)) if out[k].strip().upper() == "IMPLICIT NONE")
         if "USE MD_PARALLEL" not in out[implicit - 1]:
-            out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block, split_block"]
+            out[implicit:implicit] = [f"{indent[:4]}USE MD_PARALLEL, ONLY : cell_block, split_block, thread_index"]
+            implicit += 1
+        if m.group(2) == WEIGHT_BUFFER and WEIGHT_DECLARATIONS[0] not in out[implicit + 1]:
+            out[implicit + 1:implicit + 1] = [f"{indent[:4]}{d}" for d in WEIGHT_DECLARATIONS]
         i = end + 1
     return "\n".join(out) + "\n"
 

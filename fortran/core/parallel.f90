@@ -6,7 +6,7 @@
 module md_parallel
     implicit none
     private
-    public :: cell_block, split_block
+    public :: cell_block, split_block, thread_index
 
 contains
 
@@ -50,5 +50,12 @@ contains
             call cell_block(n, first, last)
         end if
     end subroutine split_block
+
+    !> 0-based number of the calling thread in its team (0 without OpenMP).
+    integer function thread_index() result(id)
+        !$ use omp_lib, only: omp_get_thread_num
+        id = 0
+        !$ id = omp_get_thread_num()
+    end function thread_index
 
 end module md_parallel

@@ -340,7 +340,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
     else:
         control = _build_control(model, mapping, options)
-    # The adjoint's cell sweeps run on ncpu threads too (hybrid nets excepted).
+    # The adjoint's cell sweeps run on ncpu threads too.
     model._set_threads(common["ncpu"])
     x0 = control.x_from_model()
     if cost_opts["reg"]:
