@@ -1,4 +1,4 @@
-"""Speed-up from threads: forward runs on France and cost+gradient on Cance, 1 vs N threads.
+"""Speed-up from threads: forward runs on France and cost+gradient on Cance (also a hybrid), 1 vs N threads.
 
     python bench/threads.py [--data DIR] [--anchor-python /path/to/python] [--ncpu 2]
 
@@ -20,6 +20,8 @@ CASES = [
     ("forward.py", "France:zero-gr4-lr", "forward_s"),
     ("forward.py", "France:zero-vic3l-lr", "forward_s"),
     ("gradient.py", "Cance:zero-gr4-lr:distributed", "gradient_s"),
+    # Hybrid: every cell adds to the net's weight adjoint (per-thread buffers in the adjoint).
+    ("gradient.py", "Cance:zero-gr4_mlp-lr:distributed", "gradient_s"),
     ("gradient.py", "Lez:zero-gr4-lr:distributed", "gradient_s"),
 ]
 
