@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
-from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
+from rasterio.transform import Affine
 from rasterio.windows import Window
 
 MISSING = -99.0
