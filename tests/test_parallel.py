@@ -7,27 +7,38 @@ ncpu=1 bit for bit.
 """
 
 import numpy as np
+import pytest
 
 import smash
 from smash.factory.synthetic import synthetic_setup_mesh
 
 
-def test_two_threads_reproduce_one_thread_exactly():
+@pytest.mark.parametrize("structure", [{}, {"hydrological_module": "vic3l", "snow_module": "ssn"}])
+def test_two_threads_reproduce_one_thread_exactly(structure):
     setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
-    model = smash.Model(setup, mesh)
+    model = smash.Model(dict(setup, **structure), mesh)
     # Both halves of the routing tree hold cells: two threads route side by side.
     assert np.all(model._network.node_end[1:3] > model._network.node_first[1:3])
-    model.set_rr_parameters("cp", np.linspace(100, 400, 3000).reshape(60, 50))
+    if not structure:
+        model.set_rr_parameters("cp", np.linspace(100, 400, 3000).reshape(60, 50))
     options = {"q_domain": True, "rr_states": True, "internal_fluxes": True, "time_step": ["2020-06-30", "2020-12-31"]}
-    one = model.forward_run(common_options={"ncpu": 1}, return_options=options)
-    q_one, final_one = model.response.q.copy(), model.rr_final_states.values.copy()
-    two = model.forward_run(common_options={"ncpu": 2}, return_options=options)
-    assert np.array_equal(model.response.q, q_one)
-    assert np.array_equal(model.rr_final_states.values, final_one)
-    assert np.array_equal(one.q_domain, two.q_domain)
-    assert np.array_equal(one.rr_states[0].values, two.rr_states[0].values)
-    for name, values in one.internal_fluxes.items():
-        assert np.array_equal(values, two.internal_fluxes[name]), name
+    # Threads on copies of their cells, and in place (see the gradient test): the same arithmetic,
+    # and what is saved along the way lands on the right cells.
+    runs = []
+    for block_steps in (9, 1):
+        model._fsetup.block_steps = block_steps
+        for ncpu in (1, 2):
+            out = model.forward_run(common_options={"ncpu": ncpu}, return_options=options)
+            runs.append((model.response.q.copy(), model.rr_final_states.values.copy(), out))
+    q_one, final_one, one = runs[0]
+    assert np.any(one.internal_fluxes[next(iter(one.internal_fluxes))] != 0)
+    for q, final, other in runs[1:]:
+        assert np.array_equal(q, q_one)
+        assert np.array_equal(final, final_one)
+        assert np.array_equal(one.q_domain, other.q_domain)
+        assert np.array_equal(one.rr_states[0].values, other.rr_states[0].values)
+        for name, values in one.internal_fluxes.items():
+            assert np.array_equal(values, other.internal_fluxes[name]), name
 
 
 def _backward(model, ncpu, mapping="distributed"):
@@ -38,16 +49,19 @@ def _backward(model, ncpu, mapping="distributed"):
 def test_two_threads_reproduce_the_gradient_exactly():
     """The adjoint's cell sweeps (rainfall-runoff, and routing of the tree's nodes) give every thread
     the same block of cells in both sweeps (its own tape), and each cell's adjoint accumulates
-    in the same order: bit-identical gradients."""
+    in the same order: bit-identical gradients. Time blocks of 9 steps run on per-thread copies of
+    the cells (md_forward::rainfall_runoff_copies), blocks of one step in place."""
     setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
     for structure in ({"hydrological_module": "gr4", "routing_module": "lr"},
                       {"hydrological_module": "vic3l", "routing_module": "kw", "snow_module": "ssn"}):
         model = smash.Model(dict(setup, **structure), mesh)
-        one = _backward(model, 1)
-        for ncpu in (2, 4):   # 4: the tree's four nodes of depth 2, then the two trunks above
-            other = _backward(model, ncpu)
-            assert one.cost == other.cost
-            assert np.array_equal(one.grad, other.grad)
+        for block_steps in (9, 1):
+            model._fsetup.block_steps = block_steps
+            one = _backward(model, 1)
+            for ncpu in (2, 4):   # 4: the tree's four nodes of depth 2, then the two trunks above
+                other = _backward(model, ncpu)
+                assert one.cost == other.cost
+                assert np.array_equal(one.grad, other.grad)
 
 
 def test_hybrid_gradient_with_two_threads():

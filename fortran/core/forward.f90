@@ -32,6 +32,9 @@ module md_forward
     real(rk), parameter :: small_run = 1.e5_rk
     !> Work (cells x steps) of a time block that outweighs starting its parallel regions.
     real(rk), parameter :: block_cell_steps = 2._rk**14
+    !> Shortest time block, and most values (8 bytes each) of all cells' copies, for which
+    !> the rainfall-runoff works on copies of each thread's cells (rainfall_runoff_copies).
+    integer, parameter :: own_block_steps = 8, own_max_values = 2**20
 
 contains
 
@@ -340,33 +343,98 @@ contains
         real(rk), intent(inout) :: liquid_prcp(nac)
         type(OutputDT), intent(inout) :: output
 
-        integer :: t, j
+        integer :: t, j, n, npr, nrr, nfx, nsteps
 
-        ! Zeroed here by each thread for its cells, not by one thread before the
-        ! loop: that serial fill, with its page faults, made a two-thread France
-        ! run 0.73 s instead of 0.68 s.
-        if (t0 == 1) fluxes(k0:k1, :) = 0._rk
+        n = k1 - k0 + 1
+        nsteps = t1 - t0 + 1
+        npr = setup%nsnow_parameters + setup%nhy_parameters
+        nrr = setup%nsnow_states + setup%nhy_states
+        nfx = max(setup%nhy_fluxes, 1)
+        ! Decided from the grid, not from the thread count: the copies change the
+        ! order in which the adjoint sums a cell's steps, and one thread must give
+        ! the bits that several do.
+        if (nblock >= own_block_steps .and. n > 0 .and. nac*(npr + nrr + nfx + nblock + 1) <= own_max_values) then
+            !$AD NOCHECKPOINT
+            call rainfall_runoff_copies(setup, mesh, input, t0, t1, k0, k1, n, npr, nrr, nfx, nsteps, nac, nblock, &
+                                        rr_parameters, nn_parameters, states, qlat_block, fluxes, output)
+        else
+            ! Zeroed here by each thread for its cells, not by one thread before the
+            ! loop: that serial fill, with its page faults, made a two-thread France
+            ! run 0.73 s instead of 0.68 s.
+            if (t0 == 1) fluxes(k0:k1, :) = 0._rk
+            do t = t0, t1
+                j = t - t0 + 1
+                !$AD NOCHECKPOINT
+                call rainfall_runoff_step(setup, mesh, input, t, k0, k1, 0, rr_parameters, nn_parameters, states, &
+                                          qlat_block(1:nac, j), fluxes, liquid_prcp, output)
+            end do
+        end if
+    end subroutine rainfall_runoff_block
+
+    !> rainfall_runoff_block on copies of the n cells k0..k1 (rows 1..n) in arrays
+    !> of the calling thread's own (local arrays: gfortran puts them on the
+    !> thread's heap). Writing its cells of the shared arrays at every step, each
+    !> thread made the hardware prefetchers pull the cache lines beside the other
+    !> thread's block back and forth: two threads on Cance (383 cells) ran its
+    !> gr4 cells 13 % slower than one thread did; bench/thread_boundary.c shows
+    !> the same in C, and that a gap between the threads' rows cures it. Grids
+    !> of thousands of cells run time blocks of a step or two, too short to
+    !> repay the copies, and feel it less. In the adjoint, a cell's parameter
+    !> and state adjoints are summed over the block before they join the
+    !> running totals.
+    subroutine rainfall_runoff_copies(setup, mesh, input, t0, t1, k0, k1, n, npr, nrr, nfx, nsteps, nac, nblock, &
+                                      rr_parameters, nn_parameters, states, qlat_block, fluxes, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        integer, intent(in) :: t0, t1, k0, k1, n, npr, nrr, nfx, nsteps, nac, nblock
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: nn_parameters(:)
+        real(rk), intent(inout) :: states(:, :)
+        real(rk), intent(inout) :: qlat_block(nac, nblock)
+        real(rk), intent(inout) :: fluxes(nac, nfx)
+        type(OutputDT), intent(inout) :: output
+
+        real(rk) :: own_parameters(n, npr), own_states(n, nrr), own_fluxes(n, nfx), own_qlat(n, nsteps)
+        real(rk) :: own_prcp(n)
+        integer :: t, j
+        integer :: off   ! a variable, not k0 - 1 in the call: Tapenade ignores NOCHECKPOINT on expressions
+
+        off = k0 - 1
+        own_parameters = rr_parameters(k0:k1, 1:npr)
+        own_states = states(k0:k1, 1:nrr)
+        if (t0 == 1) then
+            own_fluxes = 0._rk
+        else
+            own_fluxes = fluxes(k0:k1, 1:nfx)
+        end if
+        own_prcp = 0._rk
         do t = t0, t1
             j = t - t0 + 1
             !$AD NOCHECKPOINT
-            call rainfall_runoff_step(setup, mesh, input, t, k0, k1, rr_parameters, nn_parameters, states, &
-                                      qlat_block(1:nac, j), fluxes, liquid_prcp, output)
+            call rainfall_runoff_step(setup, mesh, input, t, 1, n, off, own_parameters, nn_parameters, own_states, &
+                                      own_qlat(1:n, j), own_fluxes, own_prcp, output)
         end do
-    end subroutine rainfall_runoff_block
+        states(k0:k1, 1:nrr) = own_states
+        fluxes(k0:k1, 1:nfx) = own_fluxes
+        qlat_block(k0:k1, 1:nsteps) = own_qlat
+    end subroutine rainfall_runoff_copies
 
-    !> Snow and hydrological operators of cells k0..k1 for step t.
-    subroutine rainfall_runoff_step(setup, mesh, input, t, k0, k1, rr_parameters, nn_parameters, states, qlat, &
+    !> Snow and hydrological operators of cells k0..k1 for step t. Row k of the
+    !> cell arrays holds cell k + off (rainfall_runoff_copies); input, mesh and
+    !> output are indexed by cell.
+    subroutine rainfall_runoff_step(setup, mesh, input, t, k0, k1, off, rr_parameters, nn_parameters, states, qlat, &
                                     fluxes, liquid_prcp, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
-        integer, intent(in) :: t, k0, k1
+        integer, intent(in) :: t, k0, k1, off
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat(:)   !< lateral inflow of each cell, m3/s
-        real(rk), intent(inout) :: fluxes(mesh%nac, max(setup%nhy_fluxes, 1))
-        real(rk), intent(inout) :: liquid_prcp(mesh%nac)
+        real(rk), intent(inout) :: fluxes(:, :)
+        real(rk), intent(inout) :: liquid_prcp(:)
         type(OutputDT), intent(inout) :: output
 
         integer :: k, p0, p1, s0, s1, slot, nn(5)
@@ -385,15 +453,15 @@ contains
         inv_beta = percolation_inv_beta(setup%dt)
 
         do k = k0, k1
-            prcp = real(input%prcp(k, t), rk)
+            prcp = real(input%prcp(k + off, t), rk)
             if (setup%snow_module == SNOW_SSN) then
                 !$AD NOCHECKPOINT
-                call ssn_step(real(input%snow(k, t), rk), real(input%temp(k, t), rk), &
+                call ssn_step(real(input%snow(k + off, t), rk), real(input%temp(k + off, t), rk), &
                               rr_parameters(k, 1:setup%nsnow_parameters), &
                               states(k, 1:setup%nsnow_states), mlt)
                 ! Melt joins the liquid input only when the rain itself is known.
                 if (prcp >= 0._rk) prcp = prcp + mlt
-                if (output%save_fluxes .and. slot > 0) output%fluxes(k, 1, slot) = mlt
+                if (output%save_fluxes .and. slot > 0) output%fluxes(k + off, 1, slot) = mlt
             end if
             liquid_prcp(k) = prcp
         end do
@@ -403,12 +471,12 @@ contains
         select case (setup%hydrological_module)
         case (HY_VIC3L)
             !$AD NOCHECKPOINT
-            call vic3l_cells(k0, k1, liquid_prcp, input%pet(:, t), rr_parameters(:, p0:p1), states(:, s0:s1), &
+            call vic3l_cells(k0, k1, liquid_prcp, input%pet(1 + off:mesh%nac, t), rr_parameters(:, p0:p1), states(:, s0:s1), &
                              keep_all, qlat, fluxes)
         case (HY_GR4_ODE, HY_GR4_ODE_MLP)
             ! Newton iterations dominate here, not the call.
             do k = k0, k1
-                cell_pet = real(input%pet(k, t), rk)
+                cell_pet = real(input%pet(k + off, t), rk)
                 !$AD NOCHECKPOINT
                 call gr4_ode_step(liquid_prcp(k), cell_pet, rr_parameters(k, p0:p1), &
                                   states(k, s0:s1), nn, nn_parameters, qlat(k), ode_fx)
@@ -416,17 +484,17 @@ contains
             end do
         case default
             !$AD NOCHECKPOINT
-            call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, input%pet(:, t), setup%dt, inv_beta, &
+            call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, input%pet(1 + off:mesh%nac, t), setup%dt, inv_beta, &
                           rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, qlat, fluxes)
         end select
 
         do k = k0, k1
             ! mm over the cell during dt -> m3/s
-            qlat(k) = qlat(k)*1.e-3_rk*mesh%dx(k)*mesh%dy(k)/setup%dt
-            if (keep_all) output%fluxes(k, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
+            qlat(k) = qlat(k)*1.e-3_rk*mesh%dx(k + off)*mesh%dy(k + off)/setup%dt
+            if (keep_all) output%fluxes(k + off, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
                 fluxes(k, 1:setup%nhy_fluxes)
             ! Saved here: later steps of the block overwrite them before its routing.
-            if (output%save_rr_states .and. slot > 0) output%rr_states(k, 1:s1, slot) = states(k, 1:s1)
+            if (output%save_rr_states .and. slot > 0) output%rr_states(k + off, 1:s1, slot) = states(k, 1:s1)
         end do
     end subroutine rainfall_runoff_step
 
