@@ -50,6 +50,19 @@ THREADED_CALLS = {
 }
 
 
+# Fills that only tell Tapenade a time block's arrays hold nothing a chunk needs (md_forward::
+# forward_chunk): the primal's OpenMP build skips them, and so does the generated code.
+CHECKPOINT_ONLY_FILLS = re.compile(r"^\s*(qlat_block|q_block) = 0\._rk\s*$")
+
+
+def drop_checkpoint_only_fills(text: str) -> str:
+    lines = text.splitlines()
+    kept = [ln for ln in lines if not CHECKPOINT_ONLY_FILLS.match(ln)]
+    if len(lines) - len(kept) < 2:
+        sys.exit("generate.py: the block fills of md_forward::forward_chunk are gone; update CHECKPOINT_ONLY_FILLS")
+    return "\n".join(kept) + "\n"
+
+
 def drop_omp(text: str) -> str:
     """Tapenade copies our OpenMP directives without the derivative variables and misplaces
     the closing ones in the primal copies: drop them all, with the `!$ ` conditional lines
@@ -177,6 +190,7 @@ def main():
         # Post-process everything before touching OUT: a failure leaves the old files in place.
         texts = {path.name: merge_scalar_tape_calls(parallelize_cells(drop_omp(path.read_text())))
                  for path in generated}
+        texts["forward_db.f90"] = drop_checkpoint_only_fills(texts["forward_db.f90"])
         if OUT.exists():
             shutil.rmtree(OUT)
         OUT.mkdir(parents=True)
