@@ -5,8 +5,10 @@
  * A sweep shaped like the core's rainfall-runoff: per step, every cell reads 13 columns of
  * doubles, does some tanh/exp/sqrt arithmetic and writes 6 of them; Cance-sized (383 cells x
  * 1440 steps) and 10x wider with 10x fewer steps. Times, best of 15: one thread; two threads
- * on the halves of shared arrays (the core's layout); the same with a gap of 128 unused cells
- * between the halves; two threads on separate arrays. Ratios are against the shared layout.
+ * on the halves of shared arrays (the core's layout for short time blocks); the same split at
+ * a cache line (no line written by both); the same with a gap of 128 unused cells between the
+ * halves; two threads on separate arrays, as the core's per-thread copies of Cance-sized grids
+ * (md_forward::rainfall_runoff_copies). Ratios are against the shared layout.
  */
 #include <math.h>
 #include <omp.h>
@@ -36,9 +38,10 @@ static double **columns(int n) {
     return col;
 }
 
-/* mode 0: one thread; 1: two threads, shared arrays, halves `gap` cells apart; 2: separate arrays */
-static double run(int n, int steps, int mode, int gap) {
-    int half = n / 2;
+/* mode 0: one thread; 1: two threads, shared arrays, halves `gap` cells apart (split at a cache
+ * line when `align`); 2: separate arrays */
+static double run(int n, int steps, int mode, int gap, int align) {
+    int half = align ? (n / 2 + 7) / 8 * 8 : n / 2;
     double **shared = columns(n + gap), **own[2] = {columns(n), columns(n)}, best = 1e9;
     for (int r = 0; r < 15; r++) {
         double t0 = omp_get_wtime();
@@ -60,14 +63,15 @@ static double run(int n, int steps, int mode, int gap) {
 
 int main(void) {
     int sizes[2] = {383, 3830};
-    printf("| cells | steps | one thread (ms) | two, shared (ms) | two, 128-cell gap (ms) | two, separate (ms) |"
-           " gap / shared | separate / shared |\n|---|---|---|---|---|---|---|---|\n");
+    printf("| cells | steps | one thread (ms) | two, shared (ms) | two, split at a line (ms) |"
+           " two, 128-cell gap (ms) | two, separate (ms) | line / shared | gap / shared | separate / shared |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < 2; i++) {
         int n = sizes[i], steps = 1440 * 383 / n;
-        double one = run(n, steps, 0, 0), shared = run(n, steps, 1, 0), gap = run(n, steps, 1, 128),
-               separate = run(n, steps, 2, 0);
-        printf("| %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", n, steps, one, shared, gap, separate,
-               gap / shared, separate / shared);
+        double one = run(n, steps, 0, 0, 0), shared = run(n, steps, 1, 0, 0), line = run(n, steps, 1, 0, 1),
+               gap = run(n, steps, 1, 128, 0), separate = run(n, steps, 2, 0, 0);
+        printf("| %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", n, steps, one, shared, line,
+               gap, separate, line / shared, gap / shared, separate / shared);
     }
     return 0;
 }
