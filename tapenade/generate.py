@@ -75,18 +75,22 @@ def drop_omp(text: str) -> str:
 
 # The reverse rainfall-runoff sweep: each thread's weight adjoint goes to its column of
 # nn_b_thread, the columns are then added from the last block of cells to the first, the order
-# in which one thread meets the cells (deterministic; not bit-identical to one thread).
+# in which one thread meets the cells (deterministic; not bit-identical to one thread). Every
+# cell-step adds to all of a thread's column: WEIGHT_PAD unused values between the columns keep
+# the threads' writes off each other's cache lines and their prefetchers' (docs/architecture.md).
 WEIGHT_BUFFER = "RAINFALL_RUNOFF_BLOCK_BWD"
 WEIGHT_DECLARATIONS = ["REAL(rk), ALLOCATABLE :: nn_b_thread(:, :)", "INTEGER :: thread"]
+WEIGHT_PAD = 32
 
 
 def _weight_buffer(indent, statement):
     """(lines before the region, the thread's statement, lines after it) of WEIGHT_BUFFER."""
-    before = [f"{indent}ALLOCATE(nn_b_thread(SIZE(nn_parameters_b), 0:setup%ncpu - 1))",
+    column = "nn_b_thread(1:SIZE(nn_parameters_b), thread)"
+    before = [f"{indent}ALLOCATE(nn_b_thread(SIZE(nn_parameters_b) + {WEIGHT_PAD}, 0:setup%ncpu - 1))",
               f"{indent}nn_b_thread = 0.0_rk"]
-    own = [re.sub(r"\bnn_parameters_b\b", "nn_b_thread(:, thread)", ln) for ln in statement]
+    own = [re.sub(r"\bnn_parameters_b\b", column, ln) for ln in statement]
     after = [f"{indent}DO thread=setup%ncpu-1,0,-1",
-             f"{indent}  nn_parameters_b = nn_parameters_b + nn_b_thread(:, thread)",
+             f"{indent}  nn_parameters_b = nn_parameters_b + {column}",
              f"{indent}END DO", f"{indent}DEALLOCATE(nn_b_thread)"]
     return before, [f"{indent}thread = THREAD_INDEX()", *own], after
 
