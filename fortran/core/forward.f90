@@ -360,7 +360,10 @@ contains
         ! Decided from the grid, not from the thread count: the copies change the
         ! order in which the adjoint sums a cell's steps, and one thread must give
         ! the bits that several do.
-        if (nblock >= own_block_steps .and. n > 0 .and. nac*(npr + nrr + nfx + nblock + 1) <= own_max_values) then
+        ! In real arithmetic: with blocks of thousands of steps, a country's cell count
+        ! times the values per cell overflows a default integer.
+        if (nblock >= own_block_steps .and. n > 0 .and. &
+            real(nac, rk)*real(npr + nrr + nfx + nblock + 1, rk) <= real(own_max_values, rk)) then
             !$AD NOCHECKPOINT
             call rainfall_runoff_copies(setup, mesh, input, t0, t1, k0, k1, n, npr, nrr, nfx, nsteps, nac, nblock, &
                                         rr_parameters, nn_parameters, states, qlat_block, fluxes, output)
