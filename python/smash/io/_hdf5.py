@@ -9,14 +9,19 @@ import h5py
 import numpy as np
 
 
+def open_hdf5(path, what: str) -> h5py.File:
+    """The HDF5 file at `path` opened for reading; errors name the file and `what` it should be."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path} is not an HDF5 file ({what}): {err}") from None
+
+
 def open_saved(path, save_func: str) -> h5py.File:
     """The file at `path` opened for reading, checked to have been written by `save_func`."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No such file: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path} is not an HDF5 file written by smash.io.{save_func}: {err}") from None
+    f = open_hdf5(path, f"file written by smash.io.{save_func}")
     found = f.attrs.get("_save_func")
     found = found.decode() if isinstance(found, bytes) else found
     if found != save_func:

@@ -9,10 +9,10 @@ Scalars are read as numpy scalars so that their dtypes (int64 `nrow`, int32
 
 from __future__ import annotations
 
-import os
-
 import h5py
 import numpy as np
+
+from smash.io._hdf5 import open_hdf5
 
 # README dtypes of the scalars, used when a mesh holds plain Python numbers.
 SCALAR_DTYPES = {"nrow": np.int64, "ncol": np.int64, "nac": np.int64, "ng": np.int64, "npar": np.int32,
@@ -21,13 +21,7 @@ SCALAR_DTYPES = {"nrow": np.int64, "ncol": np.int64, "nac": np.int64, "ng": np.i
 
 def read_mesh(path) -> dict:
     """Read a mesh HDF5 file into a dict of numpy arrays and numpy scalars."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Mesh file not found: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise OSError(f"Cannot read mesh file {path}: {err}") from None
-    with f:
+    with open_hdf5(path, "mesh file") as f:
         if "mesh" not in f:
             raise ValueError(f"{path} has no 'mesh' group: not a smash mesh file")
         return mesh_from_group(f["mesh"])
