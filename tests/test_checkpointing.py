@@ -1,7 +1,8 @@
 """Checkpointing of the adjoint's time loop: same gradient, bounded tape."""
 
 import numpy as np
-from test_generated_adjoint import _model
+import pytest
+from test_generated_adjoint import STRUCTURES, _model
 
 import smash
 from smash import fcore
@@ -15,7 +16,8 @@ def _gradient(model, checkpoint_steps):
     _, fc = build_cost_options(model, {"gauge": "all"})
     model._sync_parameters()
     cost, grad, _ = core_gradient(model, fc)
-    return cost, np.array(grad.rr_parameters), np.array(grad.rr_initial_states), fcore.md_gradient.tape_peak_bytes()
+    return (cost, np.array(grad.rr_parameters), np.array(grad.rr_initial_states),
+            fcore.md_gradient.tape_peak_bytes(), np.array(grad.nn_parameters))
 
 
 def _close(g, ref):
@@ -32,7 +34,7 @@ def test_chunked_adjoint_gives_the_same_gradient_with_a_smaller_tape():
     nt = model.setup.ntime_step
     whole = _gradient(model, nt)          # one chunk: the tape of every step
     for steps in (1, 7, 0):               # 0: the default, one chunk for a run this small
-        cost, gp, gs, peak = _gradient(model, steps)
+        cost, gp, gs, peak, _ = _gradient(model, steps)
         # Re-running a chunk from its snapshot repeats the same operations: bit-identical.
         assert cost == whole[0]
         assert np.array_equal(gp, whole[1]) and np.array_equal(gs, whole[2])
@@ -50,12 +52,33 @@ def test_time_blocks_inside_chunks_give_the_same_results():
     # Blocks of 9 steps run on copies (see _close) and end mid-run (nt = 60) and mid-chunk (30).
     for chunk, block in ((7, 3), (nt, 4), (nt, 1), (nt, 9), (30, 9)):
         model._fsetup.block_steps = block
-        cost, gp, gs, _ = _gradient(model, chunk)
+        cost, gp, gs, _, _ = _gradient(model, chunk)
         assert cost == whole[0]
         _close(gp, whole[1])
         _close(gs, whole[2])
         model.forward_run()
         assert np.array_equal(model.response.q, q)
+    model._fsetup.block_steps = 0
+
+
+@pytest.mark.parametrize("snow, hydrological, routing", STRUCTURES)
+def test_every_structure_hands_each_chunk_zero_block_adjoints(snow, hydrological, routing):
+    # The reverse sweep of a chunk starts from the block adjoints the previous one left
+    # (tapenade/generate.py drops Tapenade's refill with zeros): each structure's reverse
+    # sweep must zero every entry it reads, or chunked gradients would pick up stale ones.
+    # Blocks of 3 steps write the block arrays in place, blocks of 9 through per-thread
+    # copies; chunks of 7 and 30 steps end mid-block.
+    model = _model(hydrological, routing, snow)
+    if model._structure.is_hybrid:
+        model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=3)
+    whole = _gradient(model, model.setup.ntime_step)
+    for chunk, block in ((7, 3), (30, 9), (7, 9)):
+        model._fsetup.block_steps = block
+        cost, gp, gs, _, gn = _gradient(model, chunk)
+        assert cost == whole[0]
+        _close(gp, whole[1])
+        _close(gs, whole[2])
+        _close(gn, whole[4])
     model._fsetup.block_steps = 0
 
 
@@ -65,7 +88,7 @@ def test_default_chunks_of_a_large_run_bound_the_tape():
     model = _model("gr4", "lr", ncell=1700)
     nt = model.setup.ntime_step
     whole = _gradient(model, nt)
-    cost, gp, gs, peak_default = _gradient(model, 0)
+    cost, gp, gs, peak_default, _ = _gradient(model, 0)
     assert cost == whole[0]
     _close(gp, whole[1])
     _close(gs, whole[2])
