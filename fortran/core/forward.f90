@@ -319,17 +319,24 @@ contains
         type(OutputDT), intent(inout) :: output
 
         integer :: t, j, p0, p1, s0, s1
+        real(rk) :: lr_c(k0:k1)
 
         p0 = setup%nsnow_parameters + setup%nhy_parameters + 1
         p1 = p0 + setup%nrt_parameters - 1
         s0 = setup%nsnow_states + setup%nhy_states + 1
         s1 = s0 + setup%nrt_states - 1
+        if (setup%routing_module == RT_LR) then
+            !$AD NOCHECKPOINT
+            call lr_coefficients(k0, k1, setup%dt, rr_parameters(:, p0:p1), lr_c)
+        else
+            lr_c = 0._rk
+        end if
         do t = t0, t1
             j = t - t0 + 1
             !$AD NOCHECKPOINT
             call routing_cells(setup%routing_module, k0, k1, mesh%up_start, mesh%up_cell, mesh%up_area, mesh%dx, &
-                               setup%dt, rr_parameters(:, p0:p1), states(:, s0:s1), j, nac, nblock, qlat_block, &
-                               q_block, qlat_last, q_last)
+                               setup%dt, rr_parameters(:, p0:p1), lr_c, states(:, s0:s1), j, nac, nblock, &
+                               qlat_block, q_block, qlat_last, q_last)
             if (output%save_slot(t) > 0) call save_routing(setup, mesh, output, t, k0, k1, states, q_block(1:nac, j))
         end do
     end subroutine routing_span

@@ -22,7 +22,7 @@ module md_routing
     private
     ! The per-cell steps stay private so that the compiler inlines them into
     ! the loops of routing_cells (see md_gr_structures::gr_cells).
-    public :: routing_cells
+    public :: routing_cells, lr_coefficients
 
     real(rk), parameter :: kw_min_discharge = 1.e-6_rk
 
@@ -36,11 +36,27 @@ contains
         q = qup + qlat
     end subroutine lag0_step
 
+    !> Share of its content a linear reservoir of lag llr (minutes) releases in
+    !> a step dt, 1 - exp(-dt / (60 llr)), for the cells k0 .. k1 (p: the cells'
+    !> llr column). It does not change with time: computed once per time block,
+    !> not at every step (the exponential was most of a cell-step's routing).
+    subroutine lr_coefficients(k0, k1, dt, p, c)
+        integer, intent(in) :: k0, k1
+        real(rk), intent(in) :: dt
+        real(rk), intent(in) :: p(:, :)
+        real(rk), intent(out) :: c(k0:k1)
+
+        integer :: k
+
+        do k = k0, k1
+            c(k) = 1._rk - exp(-dt/(60._rk*p(k, 1)))
+        end do
+    end subroutine lr_coefficients
+
     !> Linear reservoir on the upstream inflow, expressed as a depth over the
-    !> upstream drained area `up_area` (m2); lag llr in minutes.
-    subroutine lr_step(qup, qlat, up_area, dt, p, h, q)
-        real(rk), intent(in) :: qup, qlat, up_area, dt
-        real(rk), intent(in) :: p(:)       ! llr
+    !> upstream drained area `up_area` (m2); c from lr_coefficients.
+    subroutine lr_step(qup, qlat, up_area, dt, c, h, q)
+        real(rk), intent(in) :: qup, qlat, up_area, dt, c
         real(rk), intent(inout) :: h(:)    ! hlr (mm over up_area)
         real(rk), intent(out) :: q
 
@@ -48,7 +64,7 @@ contains
 
         if (up_area > 0._rk) then
             h(1) = h(1) + qup*dt/up_area*1.e3_rk
-            qrt = h(1)*(1._rk - exp(-dt/(60._rk*p(1))))
+            qrt = h(1)*c
             h(1) = h(1) - qrt
             q = qrt*up_area*1.e-3_rk/dt + qlat
         else
@@ -102,13 +118,14 @@ contains
     !> inflow and discharge (m3/s) of every cell at each step of the block;
     !> qlat_last and q_last those of the step before the block (kw only).
     !> Cells are laid out as in the mesh (m, m2, s); p and h are the cells'
-    !> routing parameter and state columns.
-    subroutine routing_cells(rt_module, k0, k1, up_start, up_cell, up_area, dx, dt, p, h, j, nac, nblock, &
+    !> routing parameter and state columns, lr_c the cells' lr_coefficients (lr only).
+    subroutine routing_cells(rt_module, k0, k1, up_start, up_cell, up_area, dx, dt, p, lr_c, h, j, nac, nblock, &
                              qlat_block, q_block, qlat_last, q_last)
         integer, intent(in) :: rt_module, k0, k1, j, nac, nblock
         integer, intent(in) :: up_start(:), up_cell(:)
         real(rk), intent(in) :: up_area(:), dx(:), dt
         real(rk), intent(in) :: p(:, :)
+        real(rk), intent(in) :: lr_c(k0:k1)
         real(rk), intent(inout) :: h(:, :)
         real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
         real(rk), intent(inout) :: q_block(nac, nblock)
@@ -132,7 +149,7 @@ contains
                 !$AD NOCHECKPOINT
                 call upstream_inflow(k, j, up_start, up_cell, nac, nblock, q_block, qup)
                 !$AD NOCHECKPOINT
-                call lr_step(qup, qlat_block(k, j), up_area(k), dt, p(k, 1:np), h(k, 1:nh), q_block(k, j))
+                call lr_step(qup, qlat_block(k, j), up_area(k), dt, lr_c(k), h(k, 1:nh), q_block(k, j))
             end do
         case (RT_KW)
             do k = k0, k1
