@@ -54,8 +54,8 @@ contains
         ! the stack) and reach the time loop as explicit-shape arguments, so
         ! that the generated adjoint knows their sizes.
         real(rk), allocatable :: states(:, :), qsim(:, :), qlat(:), q(:)
-        real(rk), allocatable :: fluxes(:, :), liquid_prcp(:), qlat_block(:, :), q_block(:, :)
-        integer :: nac, ns, ng, nfx, chunk, nblock
+        real(rk), allocatable :: fluxes(:, :), liquid_prcp(:), qlat_block(:, :), q_block(:, :), lr_c(:)
+        integer :: nac, ns, ng, nfx, chunk, nblock, p0, p1
 
         nac = mesh%nac
         ns = size(rr_initial_states, 2)
@@ -73,10 +73,22 @@ contains
         allocate (qlat_block(nac, nblock), q_block(nac, nblock))
         nfx = max(setup%nhy_fluxes, 1)
         allocate (fluxes(nac, nfx))
+        ! The linear reservoirs' release shares depend on the parameters alone:
+        ! once per run, not at every cell-step (the exponential was most of the
+        ! routing's time), and the adjoint sums their adjoints over the run.
+        allocate (lr_c(nac))
+        if (setup%routing_module == RT_LR) then
+            p0 = setup%nsnow_parameters + setup%nhy_parameters + 1
+            p1 = p0 + setup%nrt_parameters - 1
+            !$AD NOCHECKPOINT
+            call lr_coefficients(1, nac, setup%dt, rr_parameters(:, p0:p1), lr_c)
+        else
+            lr_c = 0._rk
+        end if
         ! Taped, not checkpointed: a checkpoint here made the adjoint run the
         ! whole forward once more before its own forward sweep.
         !$AD NOCHECKPOINT
-        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, &
+        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, lr_c, &
                           rr_initial_states, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                           qlat_block, q_block, output, cost)
     end subroutine forward_cost
@@ -105,7 +117,7 @@ contains
         chunk = min(chunk, setup%ntime_step)
     end function chunk_steps
 
-    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, &
+    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, lr_c, &
                             rr_initial_states, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                             qlat_block, q_block, output, cost)
         type(SetupDT), intent(in) :: setup
@@ -114,6 +126,7 @@ contains
         type(CostOptionsDT), intent(in) :: options
         integer, intent(in) :: nac, ns, ng, nfx, chunk, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: lr_c(nac)   !< md_routing::lr_coefficients of each cell (lr routing)
         real(rk), intent(in) :: rr_initial_states(nac, ns)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
@@ -141,12 +154,12 @@ contains
         if (nchunk == 1) then
             !$AD NOCHECKPOINT
             call forward_chunk(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, nblock, rr_parameters, &
-                               nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                               lr_c, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                                qlat_block, q_block, output)
         else
             do c = 1, nchunk
                 call forward_chunk(setup, mesh, input, (c - 1)*chunk + 1, min(c*chunk, setup%ntime_step), &
-                                   nac, ns, ng, nfx, nblock, rr_parameters, nn_parameters, states, qsim, qlat, q, &
+                                   nac, ns, ng, nfx, nblock, rr_parameters, lr_c, nn_parameters, states, qsim, qlat, q, &
                                    fluxes, liquid_prcp, qlat_block, q_block, output)
             end do
         end if
@@ -163,13 +176,14 @@ contains
 
     !> Time steps t0 .. t1 of the forward loop (one chunk of the adjoint's
     !> checkpointing), by time blocks of nblock steps.
-    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, nn_parameters, &
-                             states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, lr_c, &
+                             nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         integer, intent(in) :: t0, t1, nac, ns, ng, nfx, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: lr_c(nac)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         real(rk), intent(inout) :: qlat(nac), q(nac)
@@ -193,8 +207,8 @@ contains
         do b0 = t0, t1, nblock
             b1 = min(b0 + nblock - 1, t1)
             !$AD NOCHECKPOINT
-            call forward_block(setup, mesh, input, b0, b1, nac, ns, ng, nfx, nblock, rr_parameters, nn_parameters, &
-                               states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+            call forward_block(setup, mesh, input, b0, b1, nac, ns, ng, nfx, nblock, rr_parameters, lr_c, &
+                               nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         end do
     end subroutine forward_chunk
 
@@ -203,13 +217,14 @@ contains
     !> of cells; then each thread routes its sub-catchments over the steps,
     !> then the trunks below them (md_mesh). A few parallel regions per block,
     !> not one per step and routing level.
-    subroutine forward_block(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, nn_parameters, &
-                             states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+    subroutine forward_block(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, lr_c, &
+                             nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         integer, intent(in) :: t0, t1, nac, ns, ng, nfx, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: lr_c(nac)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         !> Lateral inflow and discharge of each cell at the step before t0 (the kinematic wave reads them).
@@ -251,12 +266,12 @@ contains
                 !$ call cell_block(2**level, g_first, g_last)
                 !$AD NOCHECKPOINT
                 call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rr_parameters, &
-                                   states, qlat_block, q_block, qlat, q, output)
+                                   lr_c, states, qlat_block, q_block, qlat, q, output)
                 !$omp end parallel
             else
                 !$AD NOCHECKPOINT
                 call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rr_parameters, &
-                                   states, qlat_block, q_block, qlat, q, output)
+                                   lr_c, states, qlat_block, q_block, qlat, q, output)
             end if
         end do
         do t = t0, t1
@@ -276,12 +291,13 @@ contains
     !> one depth never drain into one another: each thread takes its own), each
     !> over its whole range at the deepest level run (`depth`), else only its
     !> own trunk (its halves are done).
-    subroutine routing_nodes(setup, mesh, level, depth, g0, g1, t0, t1, nac, nblock, rr_parameters, states, &
+    subroutine routing_nodes(setup, mesh, level, depth, g0, g1, t0, t1, nac, nblock, rr_parameters, lr_c, states, &
                              qlat_block, q_block, qlat_last, q_last, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         integer, intent(in) :: level, depth, g0, g1, t0, t1, nac, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: lr_c(nac)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
         real(rk), intent(inout) :: q_block(nac, nblock)
@@ -299,7 +315,7 @@ contains
             k1 = mesh%node_last(n)
             if (k0 <= k1) then
                 !$AD NOCHECKPOINT
-                call routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rr_parameters, states, qlat_block, &
+                call routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rr_parameters, lr_c, states, qlat_block, &
                                   q_block, qlat_last, q_last, output)
             end if
         end do
@@ -307,30 +323,24 @@ contains
 
     !> Routing of the cells k0 .. k1 over steps t0..t1, step after step; saves their routing states, inflow and discharge at the
     !> steps asked for (later steps of the block overwrite the states).
-    subroutine routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rr_parameters, states, qlat_block, q_block, &
-                            qlat_last, q_last, output)
+    subroutine routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rr_parameters, lr_c, states, qlat_block, &
+                            q_block, qlat_last, q_last, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         integer, intent(in) :: k0, k1, t0, t1, nac, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: lr_c(nac)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
         real(rk), intent(inout) :: q_block(nac, nblock)
         type(OutputDT), intent(inout) :: output
 
         integer :: t, j, p0, p1, s0, s1
-        real(rk) :: lr_c(k0:k1)
 
         p0 = setup%nsnow_parameters + setup%nhy_parameters + 1
         p1 = p0 + setup%nrt_parameters - 1
         s0 = setup%nsnow_states + setup%nhy_states + 1
         s1 = s0 + setup%nrt_states - 1
-        if (setup%routing_module == RT_LR) then
-            !$AD NOCHECKPOINT
-            call lr_coefficients(k0, k1, setup%dt, rr_parameters(:, p0:p1), lr_c)
-        else
-            lr_c = 0._rk
-        end if
         do t = t0, t1
             j = t - t0 + 1
             !$AD NOCHECKPOINT

@@ -38,8 +38,8 @@ contains
 
     !> Share of its content a linear reservoir of lag llr (minutes) releases in
     !> a step dt, 1 - exp(-dt / (60 llr)), for the cells k0 .. k1 (p: the cells'
-    !> llr column). It does not change with time: computed once per time block,
-    !> not at every step (the exponential was most of a cell-step's routing).
+    !> llr column). It does not change with time: md_forward computes it once
+    !> per run, not at every step (the exponential was most of the routing).
     subroutine lr_coefficients(k0, k1, dt, p, c)
         integer, intent(in) :: k0, k1
         real(rk), intent(in) :: dt
@@ -125,7 +125,7 @@ contains
         integer, intent(in) :: up_start(:), up_cell(:)
         real(rk), intent(in) :: up_area(:), dx(:), dt
         real(rk), intent(in) :: p(:, :)
-        real(rk), intent(in) :: lr_c(k0:k1)
+        real(rk), intent(in) :: lr_c(:)
         real(rk), intent(inout) :: h(:, :)
         real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
         real(rk), intent(inout) :: q_block(nac, nblock)
