@@ -95,14 +95,6 @@ def _graph(flwdir: np.ndarray, graph: FlowGraph | None) -> FlowGraph:
     return graph if graph is not None else FlowGraph.from_flwdir(np.asarray(flwdir))
 
 
-def upstream_first_order(down: np.ndarray) -> np.ndarray:
-    """Flat indices ordered so that each cell comes after every cell draining into it."""
-    fronts, indegree = _peel(down)
-    if np.any(indegree > 0):
-        raise ValueError(f"flow directions contain a loop ({int((indegree > 0).sum())} cells never reach an outlet)")
-    return np.concatenate(fronts) if fronts else np.zeros(0, dtype=np.int64)
-
-
 def flow_accumulation(flwdir: np.ndarray, dx: np.ndarray, dy: np.ndarray, graph: FlowGraph | None = None):
     """Drained area (m2) of every cell of the grid, itself included; float32 like the mesh files.
 

@@ -93,16 +93,17 @@ def synthetic_setup_mesh(nrow: int = 24, ncol: int = 20, seed: int = 0, year: in
     flwdir = _d8_tree(nrow, ncol, _basin_mask(nrow, ncol, outlet, rng), outlet, rng)
     dx = np.full((nrow, ncol), CELL_SIZE, dtype=np.float32)
     dy = dx.copy()
-    flwacc = mesh_tools.flow_accumulation(flwdir, dx, dy)
-    active = mesh_tools.active_cells(flwdir, [outlet])
+    graph = mesh_tools.FlowGraph.from_flwdir(flwdir)   # built once for every field below
+    flwacc = mesh_tools.flow_accumulation(flwdir, dx, dy, graph)
+    active = mesh_tools.active_cells(flwdir, [outlet], graph)
     gauge_pos = np.array(_inner_gauges(flwacc, active, outlet), dtype=np.int32)
-    flwpar, ncpar, cscpar, cpar_to_rowcol = mesh_tools.flow_partition(flwdir)
+    flwpar, ncpar, cscpar, cpar_to_rowcol = mesh_tools.flow_partition(flwdir, graph)
     area_dln = flwacc[tuple(gauge_pos.T)].astype(np.float32)
     mesh = {
         "nrow": nrow, "ncol": ncol, "nac": int(active.sum()), "ng": len(gauge_pos), "npar": int(ncpar.size),
         "xmin": 700000.0, "ymax": 6300000.0, "xres": CELL_SIZE, "yres": CELL_SIZE, "epsg": 2154,
         "active_cell": active, "flwdir": flwdir, "flwacc": flwacc,
-        "flwdst": mesh_tools.flow_distance(flwdir, dx, dy, active),
+        "flwdst": mesh_tools.flow_distance(flwdir, dx, dy, active, graph),
         "dx": dx, "dy": dy, "flwpar": flwpar, "ncpar": ncpar, "cscpar": cscpar, "cpar_to_rowcol": cpar_to_rowcol,
         "gauge_pos": gauge_pos, "code": np.array([f"SYN{g:05d}" for g in range(len(gauge_pos))]),
         "area": area_dln.copy(), "area_dln": area_dln,
