@@ -53,15 +53,7 @@ THREADED_CALLS = {
 # Fills that only tell Tapenade a time block's arrays hold nothing a chunk needs (md_forward::
 # forward_chunk): the primal's OpenMP build skips them, and so does the generated code.
 CHECKPOINT_ONLY_FILLS = re.compile(r"^\s*(qlat_block|q_block) = 0\._rk\s*$")
-
-
-def drop_checkpoint_only_fills(text: str) -> str:
-    lines = text.splitlines()
-    kept = [ln for ln in lines if not CHECKPOINT_ONLY_FILLS.match(ln)]
-    if len(lines) - len(kept) < 2:
-        sys.exit("generate.py: the block fills of md_forward::forward_chunk are gone; update CHECKPOINT_ONLY_FILLS")
-    return "\n".join(kept) + "\n"
-
+CHUNK_COPIES = ("FORWARD_CHUNK", "FORWARD_CHUNK_D", "FORWARD_CHUNK_B", "FORWARD_CHUNK_FWD")
 
 # Their counterparts in the reverse sweep of each chunk (FORWARD_CHUNK_B, FORWARD_CHUNK_BWD):
 # Tapenade zeroes the block adjoints there because the fills make the blocks dead between
@@ -75,19 +67,20 @@ CHUNK_ADJOINT_FILLS = re.compile(r"^\s*(qlat_block_b|q_block_b) = 0\.0\s*$")
 CHUNK_REVERSE = ("FORWARD_CHUNK_B", "FORWARD_CHUNK_BWD")
 
 
-def drop_chunk_adjoint_fills(text: str) -> str:
+def drop_fills(text: str, pattern: re.Pattern, routines: tuple, expected: int) -> str:
+    """`text` without the lines of `routines` matching `pattern`; exits unless exactly `expected`
+    went, so a change in Tapenade's output cannot pass unnoticed."""
     kept, routine, dropped = [], None, 0
     for line in text.splitlines():
         head = line.split()
         if len(head) > 1 and head[0] == "SUBROUTINE":
             routine = head[1].split("(")[0]
-        if routine in CHUNK_REVERSE and CHUNK_ADJOINT_FILLS.match(line):
+        if routine in routines and pattern.match(line):
             dropped += 1
             continue
         kept.append(line)
-    if dropped != 2 * len(CHUNK_REVERSE):
-        sys.exit(f"generate.py: expected the block adjoint fills in {CHUNK_REVERSE}, found {dropped}; "
-                 "update CHUNK_ADJOINT_FILLS")
+    if dropped != expected:
+        sys.exit(f"generate.py: expected {expected} lines matching {pattern.pattern}, found {dropped}; update it")
     return "\n".join(kept) + "\n"
 
 
@@ -222,7 +215,8 @@ def main():
         # Post-process everything before touching OUT: a failure leaves the old files in place.
         texts = {path.name: merge_scalar_tape_calls(parallelize_cells(drop_omp(path.read_text())))
                  for path in generated}
-        texts["forward_db.f90"] = drop_chunk_adjoint_fills(drop_checkpoint_only_fills(texts["forward_db.f90"]))
+        forward = drop_fills(texts["forward_db.f90"], CHECKPOINT_ONLY_FILLS, CHUNK_COPIES, 2 * len(CHUNK_COPIES))
+        texts["forward_db.f90"] = drop_fills(forward, CHUNK_ADJOINT_FILLS, CHUNK_REVERSE, 2 * len(CHUNK_REVERSE))
         if OUT.exists():
             shutil.rmtree(OUT)
         OUT.mkdir(parents=True)
