@@ -12,7 +12,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from smash.io._hdf5 import open_hdf5
+from smash.io._hdf5 import open_hdf5, read_group
 
 # README dtypes of the scalars, used when a mesh holds plain Python numbers.
 SCALAR_DTYPES = {"nrow": np.int64, "ncol": np.int64, "nac": np.int64, "ng": np.int64, "npar": np.int32,
@@ -29,9 +29,8 @@ def read_mesh(path) -> dict:
 
 def mesh_from_group(group) -> dict:
     """The mesh dict held by an HDF5 group (also the `mesh` group of a saved model)."""
-    mesh = {key: group[key][()] for key in group}
-    for key, value in group.attrs.items():
-        mesh[key] = value.decode() if isinstance(value, bytes) else value
+    mesh = read_group(group)
+    # Codes stored as variable-length strings come back as objects holding bytes.
     if "code" in mesh:
         mesh["code"] = np.array([c.decode() if isinstance(c, bytes) else str(c) for c in mesh["code"]], dtype=str)
     return mesh
