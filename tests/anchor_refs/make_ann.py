@@ -7,6 +7,7 @@ Writes
   Net/net_api.json              reprs, layer attributes, error messages
   Cance/ann-zero-gr4-lr-<tfm>.npz   optimize_control_info(mapping="ann") and a 10-iteration calibration
                                     from given weights, for descriptor_tfm standardize and normalize
+  Cance/ann-cnn-zero-gr4-lr-normalize.npz   the same for a small CNN (5 iterations)
   Net/default_net.json          hidden sizes of smash's default ann net per (grid, nd, nout)
 """
 
@@ -225,11 +226,38 @@ def cance_ann(out, tfm, maxiter=10, seed=11):
     np.savez(out / "Cance" / f"ann-zero-gr4-lr-{tfm}.npz", **arrays)
 
 
+def cance_cnn(out, maxiter=5, seed=5):
+    """A small CNN on Cance (normalize descriptors): control names/order and a short calibration."""
+    setup, mesh = smash.factory.load_dataset("Cance")
+    model = smash.Model(dict(setup, descriptor_tfm="normalize"), mesh)
+    opts = smash.default_optimize_options(model, mapping="ann")
+    net = smash.factory.Net()
+    net.add_conv2d(4, filter_shape=(2, 3), input_shape=model.physio_data.descriptor.shape, activation="relu")
+    net.add_flatten()
+    net.add_dense(4, activation="tanh")
+    net.add_scale([opts["bounds"][p] for p in opts["parameters"]])
+    net.set_weight(random_state=seed)
+    net.set_bias(random_state=seed)
+    arrays = {"seed": seed, "maxiter": maxiter}
+    info = smash.optimize_control_info(model, mapping="ann", optimize_options={"net": net})
+    arrays["info_name"], arrays["info_x"] = np.asarray(info["name"]), np.asarray(info["x"])
+    for i, (w, b) in enumerate(zip(net.get_weight(), net.get_bias(), strict=True)):
+        arrays[f"init_weight_{i}"], arrays[f"init_bias_{i}"] = w, b
+    new, res = smash.optimize(model, mapping="ann", optimize_options={"net": net, "termination_crit": {"maxiter": maxiter}},
+                              return_options={"control_vector": True, "net": True, "cost": True},
+                              common_options={"verbose": False})
+    arrays["control_vector"], arrays["cost"] = res.control_vector, res.cost
+    arrays["loss_train"] = np.array(res.net.history["loss_train"])
+    arrays["proj_grad"] = np.array(res.net.history["proj_grad"])
+    arrays["q"] = new.response.q
+    np.savez(out / "Cance" / "ann-cnn-zero-gr4-lr-normalize.npz", **arrays)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", default=str(pathlib.Path(__file__).parent))
-    parser.add_argument("--only", default="api,default,cance")
+    parser.add_argument("--only", default="api,default,cance,cnn")
     args = parser.parse_args()
     os.environ["SMASH_DATA_DIR"] = args.data
     out = pathlib.Path(args.out)
@@ -243,6 +271,8 @@ def main():
     if "cance" in only:
         for tfm in ("standardize", "normalize"):
             cance_ann(out, tfm)
+    if "cnn" in only:
+        cance_cnn(out)
 
 
 if __name__ == "__main__":
