@@ -117,7 +117,9 @@ def _check_options(model, mapping, optimizer, optimize_options):
 
 def _build_control(model, mapping, options):
     if mapping == "ann":
-        raise ValueError("mapping='ann' has no control object: its controls are the net's weights")
+        # smash 1.3's backward_run fails on it too; optimize and optimize_control_info handle it.
+        raise ValueError("mapping='ann' is for optimize and optimize_control_info: its controls are the weights "
+                         "of a net trained by optimize")
     if mapping not in DESCRIPTOR_MAPPINGS:
         return build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
     base = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")

@@ -243,7 +243,8 @@ def cance_cnn(out, maxiter=5, seed=5):
     arrays["info_name"], arrays["info_x"] = np.asarray(info["name"]), np.asarray(info["x"])
     for i, (w, b) in enumerate(zip(net.get_weight(), net.get_bias(), strict=True)):
         arrays[f"init_weight_{i}"], arrays[f"init_bias_{i}"] = w, b
-    new, res = smash.optimize(model, mapping="ann", optimize_options={"net": net, "termination_crit": {"maxiter": maxiter}},
+    options = {"net": net, "termination_crit": {"maxiter": maxiter}}
+    new, res = smash.optimize(model, mapping="ann", optimize_options=options,
                               return_options={"control_vector": True, "net": True, "cost": True},
                               common_options={"verbose": False})
     arrays["control_vector"], arrays["cost"] = res.control_vector, res.cost
