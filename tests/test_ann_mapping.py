@@ -120,6 +120,7 @@ def test_cnn_calibration_matches_smash(cance_normalize):
     assert np.abs(res.control_vector - ref["control_vector"]).max() < 1e-3
     assert np.abs(new.response.q - ref["q"]).max() < 0.1
     np.testing.assert_allclose(res.net.history["loss_train"], ref["loss_train"], rtol=1e-5)
+    np.testing.assert_allclose(res.net.history["proj_grad"], ref["proj_grad"], rtol=1e-3)
 
 
 def test_early_stopping_reverts_to_the_best_iterate(cance_normalize):
