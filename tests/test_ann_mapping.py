@@ -8,6 +8,7 @@ from the same committed weights give smash's control vector (measured max differ
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,32 @@ def test_early_stopping_reverts_to_the_best_iterate(cance_normalize):
     assert len(loss) == k + 3 and best.n_iter == k + 1 < 8   # stopped 2 iterations after the best
     assert best.cost == pytest.approx(loss[k], rel=1e-9)
     assert new.forward_run(return_options={"cost": True}).cost == pytest.approx(loss[k], rel=1e-9)
+
+
+@pytest.mark.parametrize("label", ["scale", "noscale"])
+def test_scale_layer_bounds_win_with_a_warning_as_in_smash(cance_normalize, label):
+    """A Scale layer whose bounds differ from the optimize bounds is used as it is, with a warning per
+    parameter (smash 1.3 warns and ignores the optimize bounds); a net without Scale layer works too."""
+    model, ref = cance_normalize, _ref("ann-scale-bounds-normalize.npz")
+    net = smash.factory.Net()
+    net.add_dense(4, input_shape=2, activation="tanh" if label == "scale" else "relu")
+    if label == "scale":
+        net.add_scale(ref["scale_bounds"].tolist())
+    net.set_weight([ref[f"{label}_init_weight"]])
+    net.set_bias([0.5])
+    options = {"net": net, "termination_crit": {"maxiter": 1}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        new, res = smash.optimize(model, mapping="ann", optimize_options=options,
+                                  return_options={"control_vector": True}, common_options={"verbose": False})
+    warned = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(warned) == len(ref[f"{label}_warnings"]) == (4 if label == "scale" else 0)
+    assert all(name in text for name, text in zip(["cp", "ct", "kexc", "llr"], warned, strict=False))
+    np.testing.assert_allclose(res.control_vector, ref[f"{label}_control_vector"], rtol=0, atol=1e-5)
+    active = ref["active_cell"] == 1
+    keys = ref["rr_parameters_keys"].tolist()
+    for name in ("cp", "ct", "kexc", "llr"):
+        ours = new.get_rr_parameters(name)[active]
+        theirs = ref[f"{label}_rr_parameters_values"][..., keys.index(name)][active]
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5, err_msg=name)
+

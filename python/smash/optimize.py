@@ -457,7 +457,10 @@ def _train_ann(problem, model, control, optimizer, options, log):
     from smash import regionalization
 
     bounds = list(zip(control.lower.tolist(), control.upper.tolist(), strict=True))
-    net = regionalization.prepare_net(options.get("net"), model, control.names, bounds, options.get("random_state"))
+    net, out_bounds = regionalization.prepare_net(options.get("net"), model, control.names, bounds,
+                                                  options.get("random_state"))
+    # The maps live within the net's output bounds (its Scale layer's when they differ).
+    control.lower[:], control.upper[:] = np.array(out_bounds).T
     x, costs, projg, reason = regionalization.train_ann(problem, model, net, dict(options, optimizer=optimizer), log)
     return net, x, costs, projg, reason
 
@@ -474,7 +477,7 @@ def _ann_control_info(model, optimizer, options) -> dict:
 
     control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
     bounds = list(zip(control.lower.tolist(), control.upper.tolist(), strict=True))
-    net = regionalization.prepare_net(options.get("net"), model, control.names, bounds, options.get("random_state"))
+    net, _ = regionalization.prepare_net(options.get("net"), model, control.names, bounds, options.get("random_state"))
     x = regionalization.ann_control_vector(net)
     n = x.size
     inf = np.full(n, np.inf)

@@ -14,6 +14,8 @@ The control vector of mapping="ann" is the net's weights and biases, in smash
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 ANN_OPTIMIZERS = ("adam", "sgd", "adagrad", "rmsprop")
@@ -98,7 +100,11 @@ def ann_control_vector(net) -> np.ndarray:
 
 
 def check_net(net, model, names, bounds):
-    """Clear errors when the net's input or output does not fit the descriptors and parameters."""
+    """Clear errors when the net's input or output does not fit the descriptors and parameters.
+
+    Returns the bounds of the net's outputs: those of its Scale layer when it has one. A
+    Scale layer whose bounds differ from `bounds` wins, with a UserWarning (smash 1.3's rule).
+    """
     from smash.factory.net import Net
 
     if not isinstance(net, Net):
@@ -116,23 +122,27 @@ def check_net(net, model, names, bounds):
         raise ValueError(f"the net has {n_out} outputs but optimize_options['parameters'] lists {len(names)}: "
                          f"{names}")
     scale = [layer for layer in net.layers if layer.layer_name().startswith("Scale")]
-    if scale:
-        low, high = np.asarray(scale[-1].lower, dtype=float), np.asarray(scale[-1].upper, dtype=float)
-        want = np.asarray(bounds, dtype=float)
-        if not (np.allclose(low, want[:, 0]) and np.allclose(high, want[:, 1])):
-            raise ValueError(f"the net's Scale layer bounds {list(zip(low, high, strict=True))} differ from the "
-                             f"optimize bounds {[tuple(b) for b in bounds]} of {names}")
+    if not scale:
+        return [tuple(b) for b in bounds]
+    low, high = np.asarray(scale[-1].lower, dtype=float), np.asarray(scale[-1].upper, dtype=float)
+    want = np.asarray(bounds, dtype=float)
+    for name, lo, hi, (wlo, whi) in zip(names, low, high, want, strict=True):
+        if not (np.isclose(lo, wlo) and np.isclose(hi, whi)):
+            warnings.warn(f"the net's Scale layer bounds ({lo}, {hi}) for {name} differ from the optimize bounds "
+                          f"({wlo}, {whi}): the Scale layer's are used", UserWarning, stacklevel=4)
+    return list(zip(low.tolist(), high.tolist(), strict=True))
 
 
 def prepare_net(net, model, names, bounds, random_state):
     """The net `mapping="ann"` trains: a copy of the user's (or smash's default) with its missing
-    weights and biases drawn from `random_state` as smash 1.3 draws them."""
+    weights and biases drawn from `random_state` as smash 1.3 draws them; and the bounds of its
+    outputs (see check_net)."""
     import copy
 
     net = default_net(model, bounds) if net is None else copy.deepcopy(net)
-    check_net(net, model, names, bounds)
+    out_bounds = check_net(net, model, names, bounds)
     net._initialize(random_state)
-    return net
+    return net, out_bounds
 
 
 def train_ann(problem, model, net, options, log):

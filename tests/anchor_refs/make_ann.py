@@ -8,6 +8,7 @@ Writes
   Cance/ann-zero-gr4-lr-<tfm>.npz   optimize_control_info(mapping="ann") and a 10-iteration calibration
                                     from given weights, for descriptor_tfm standardize and normalize
   Cance/ann-cnn-zero-gr4-lr-normalize.npz   the same for a small CNN (5 iterations)
+  Cance/ann-scale-bounds-normalize.npz   Scale bounds other than the optimize bounds; no Scale layer
   Net/default_net.json          hidden sizes of smash's default ann net per (grid, nd, nout)
 """
 
@@ -254,11 +255,39 @@ def cance_cnn(out, maxiter=5, seed=5):
     np.savez(out / "Cance" / "ann-cnn-zero-gr4-lr-normalize.npz", **arrays)
 
 
+def cance_scale_bounds(out):
+    """One-layer nets whose Scale bounds differ from the optimize bounds (smash warns and uses the
+    Scale layer's), and without a Scale layer: the maps after one adam iteration."""
+    setup, mesh = smash.factory.load_dataset("Cance")
+    model = smash.Model(dict(setup, descriptor_tfm="normalize"), mesh)
+    arrays = {"scale_bounds": np.array([(10, 500), (10, 500), (-5, 5), (1, 100)], dtype=float)}
+    for label, activation, bounds in (("scale", "tanh", arrays["scale_bounds"]), ("noscale", "relu", None)):
+        net = smash.factory.Net()
+        net.add_dense(4, input_shape=2, activation=activation)
+        if bounds is not None:
+            net.add_scale(bounds.tolist())
+        net.set_weight(random_state=0)
+        net.set_bias([0.5])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            new, res = smash.optimize(model, mapping="ann",
+                                      optimize_options={"net": net, "termination_crit": {"maxiter": 1}},
+                                      return_options={"net": True, "control_vector": True},
+                                      common_options={"verbose": False})
+        arrays[f"{label}_warnings"] = np.array([str(w.message) for w in caught if w.category is UserWarning])
+        arrays[f"{label}_init_weight"] = net.get_weight()[0]
+        arrays[f"{label}_control_vector"] = res.control_vector
+        arrays[f"{label}_rr_parameters_values"] = new.rr_parameters.values
+    arrays["rr_parameters_keys"] = np.array(new.rr_parameters.keys)
+    arrays["active_cell"] = new.mesh.active_cell
+    np.savez(out / "Cance" / "ann-scale-bounds-normalize.npz", **arrays)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", default=str(pathlib.Path(__file__).parent))
-    parser.add_argument("--only", default="api,default,cance,cnn")
+    parser.add_argument("--only", default="api,default,cance,cnn,scale")
     args = parser.parse_args()
     os.environ["SMASH_DATA_DIR"] = args.data
     out = pathlib.Path(args.out)
@@ -274,6 +303,8 @@ def main():
             cance_ann(out, tfm)
     if "cnn" in only:
         cance_cnn(out)
+    if "scale" in only:
+        cance_scale_bounds(out)
 
 
 if __name__ == "__main__":
