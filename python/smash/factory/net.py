@@ -197,6 +197,7 @@ class Net:
     def _update(self):
         # smash 1.3's Net corrects adam's moment bias with the first step's factors at every step
         # (measured: a constant gradient gives steps lr, 1.34 lr, 1.57 lr, ...): the counter stays at 1.
+        self._optimizer.t = 1
         for i, layer in enumerate(self._trainable_layers):
             if not layer.trainable:
                 continue
