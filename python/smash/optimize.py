@@ -40,6 +40,8 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
         raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {list(OPTIMIZERS)}")
     if mapping == "ann" and optimizer not in ADAPTIVE:
         raise ValueError(f"mapping='ann' trains a neural network: use one of {list(ADAPTIVE)}, not {optimizer!r}")
+    if mapping == "ann":
+        return _default_ann_options(model, optimizer)
     parameters = default_parameters(model)
     if mapping == "ann" or mapping in DESCRIPTOR_MAPPINGS:
         parameters = [p for p in parameters if p not in nn_parameter_names(model)]
@@ -60,10 +62,33 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
     return options
 
 
+# smash 1.3's defaults for mapping="ann" (measured): learning rate per optimizer.
+ANN_LEARNING_RATES = {"adam": 0.003, "sgd": 0.02, "adagrad": 0.02, "rmsprop": 0.003}
+
+
+def _default_ann_options(model, optimizer):
+    """smash 1.3's ann defaults: rr parameters but ci, their bounds, its default net (undrawn)."""
+    from smash import regionalization
+
+    parameters = [p for p in default_parameters(model) if p not in nn_parameter_names(model)]
+    bounds = {k: v for k, v in model.get_rr_parameters_bounds().items() if k in parameters}
+    net = regionalization.default_net(model, [bounds[p] for p in parameters])
+    return {"parameters": parameters, "bounds": bounds, "net": net,
+            "learning_rate": ANN_LEARNING_RATES[optimizer], "random_state": None,
+            "termination_crit": {"maxiter": 200, "early_stopping": 0}}
+
+
 def _check_options(model, mapping, optimizer, optimize_options):
     optimizer = optimizer or _default_optimizer(mapping)
     options = default_optimize_options(model, mapping, optimizer)
     given = dict(optimize_options or {})
+    if mapping == "ann":
+        # The default net fits the default parameters: a net is built for the given ones at training.
+        options["net"] = None
+        if "control_tfm" in given:
+            warnings.warn("optimize_options['control_tfm'] does not apply to mapping='ann' (its controls are "
+                          "the net's weights): ignored", UserWarning, stacklevel=3)
+            given.pop("control_tfm")
     unknown = set(given) - set(OPTIONS_KEYS)
     if unknown:
         raise ValueError(f"Unknown optimize option(s) {sorted(unknown)}; valid: {list(OPTIONS_KEYS)}")
@@ -92,7 +117,9 @@ def _check_options(model, mapping, optimizer, optimize_options):
 
 def _build_control(model, mapping, options):
     if mapping == "ann":
-        raise ValueError("mapping='ann' has no control vector of its own: its controls are the net's weights")
+        # smash 1.3's backward_run fails on it too; optimize and optimize_control_info handle it.
+        raise ValueError("mapping='ann' is for optimize and optimize_control_info: its controls are the weights "
+                         "of a net trained by optimize")
     if mapping not in DESCRIPTOR_MAPPINGS:
         return build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
     base = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
@@ -414,7 +441,8 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         # Gradient-free optimizers (sbs, nelder-mead, powell) have none.
         out["projg"] = float(projg[-1]) if projg else float("nan")
     if ret.get("control_vector"):
-        out["control_vector"] = np.array(x)
+        # With mapping="ann" the controls are the net's weights and biases (smash's order).
+        out["control_vector"] = np.array(x) if net is None else _ann_vector(net)
     if ret.get("net"):
         if net is None:
             raise ValueError("return_options['net'] needs mapping='ann'")
@@ -424,19 +452,39 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
 
 
 def _train_ann(problem, model, control, optimizer, options, log):
-    import copy
-
+    """Train a copy of the user's net (smash's default net when none is given); the user's net stays
+    as given, and the trained copy is returned (through return_options['net'])."""
     from smash import regionalization
 
     bounds = list(zip(control.lower.tolist(), control.upper.tolist(), strict=True))
-    if options.get("net") is None:
-        net = regionalization.default_net(model.physio_data.descriptor.shape[-1], bounds)
-    else:
-        # Train a copy: the user's net stays as given (returned trained through return_options).
-        net = copy.deepcopy(options["net"])
-    regionalization.check_net(net, model, control.names, bounds)
+    net, out_bounds = regionalization.prepare_net(options.get("net"), model, control.names, bounds,
+                                                  options.get("random_state"))
+    # The maps live within the net's output bounds (its Scale layer's when they differ).
+    control.lower[:], control.upper[:] = np.array(out_bounds).T
     x, costs, projg, reason = regionalization.train_ann(problem, model, net, dict(options, optimizer=optimizer), log)
     return net, x, costs, projg, reason
+
+
+def _ann_vector(net):
+    from smash import regionalization
+
+    return regionalization.ann_control_vector(net)
+
+
+def _ann_control_info(model, optimizer, options) -> dict:
+    """optimize_control_info for mapping="ann": the net's weights and biases, unbounded (smash 1.3's keys)."""
+    from smash import regionalization
+
+    control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
+    bounds = list(zip(control.lower.tolist(), control.upper.tolist(), strict=True))
+    net, _ = regionalization.prepare_net(options.get("net"), model, control.names, bounds, options.get("random_state"))
+    x = regionalization.ann_control_vector(net)
+    n = x.size
+    inf = np.full(n, np.inf)
+    # nbk counts the controls per kind; smash puts the regionalization net's in the last slot.
+    return {"l": -inf, "l_raw": -inf.copy(), "n": n, "name": np.array(regionalization.ann_control_names(net)),
+            "nbd": np.zeros(n), "nbk": np.array([0, 0, 0, 0, 0, n]), "u": inf.copy(), "u_raw": inf.copy(),
+            "x": x, "x_raw": x.copy()}
 
 
 def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
@@ -450,6 +498,8 @@ def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, co
 def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_options=None) -> dict:
     """Size, names, starting point and bounds of the control vector (transformed and raw)."""
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
+    if mapping == "ann":
+        return _ann_control_info(model, optimizer, options)
     control = _build_control(model, mapping, options)
     x = control.x_from_model()
     lower, upper = control.bounds_x()

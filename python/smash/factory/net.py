@@ -2,12 +2,15 @@
 
 Built layer by layer (dense, conv2d, flatten, activation, scale, dropout),
 initialised at training time (or by set_weight / set_bias) and trained by
-smash.optimize(mapping="ann") with adam, sgd, adagrad or rmsprop.
+smash.optimize(mapping="ann") with adam, sgd, adagrad or rmsprop. The public
+API, weight layouts and seeded draws are smash 1.x's (checked against
+hydro-smash 1.3 in tests/test_net.py).
 """
 
 from __future__ import annotations
 
 import copy
+import numbers
 
 import numpy as np
 
@@ -17,7 +20,15 @@ from smash.factory.net_layers import Activation, Conv2D, Dense, Dropout, Flatten
 
 
 class Net:
-    """A sequential network; see add_dense, add_conv2d, add_flatten, add_scale, add_activation, add_dropout."""
+    """A sequential neural network (smash 1.x API).
+
+    Build it with `add_dense`, `add_conv2d`, `add_flatten`, `add_scale`,
+    `add_activation` and `add_dropout`; weights and biases are drawn when
+    training starts (or set with `set_weight` / `set_bias`). `layers` is the
+    list of layers, `history` the training record ('loss_train', 'proj_grad').
+    Weight layouts are smash's: dense (neurons, inputs), Conv2D
+    (filters, channels * fh * fw); biases (1, outputs).
+    """
 
     def __init__(self):
         self.layers = []
@@ -27,7 +38,7 @@ class Net:
     # ------------------------------------------------------------ building
     def _next_input(self, input_shape, what):
         if self.layers:
-            return self.layers[-1].output_shape
+            return self.layers[-1].output_shape()
         if input_shape is None:
             raise ValueError(f"The first layer ({what}) needs input_shape")
         return (int(input_shape),) if np.isscalar(input_shape) else tuple(int(n) for n in input_shape)
@@ -39,25 +50,31 @@ class Net:
 
     def add_dense(self, neurons, input_shape=None, activation=None, kernel_initializer="glorot_uniform",
                   bias_initializer="zeros"):
+        """Add a fully connected layer of `neurons` outputs (and an activation layer after it if given)."""
         shape = self._next_input(input_shape, "add_dense")
         self._add(Dense(shape, neurons, kernel_initializer, bias_initializer), activation)
 
     def add_conv2d(self, filters, filter_shape, input_shape=None, activation=None,
                    kernel_initializer="glorot_uniform", bias_initializer="zeros"):
+        """Add a 2-D convolution ("same" padding, stride 1) of `filters` filters of size `filter_shape`."""
         shape = self._next_input(input_shape, "add_conv2d")
         self._add(Conv2D(shape, filters, filter_shape, kernel_initializer, bias_initializer), activation)
 
     def add_flatten(self):
+        """Reshape a (nrow, ncol, channels) map into (nrow * ncol, channels) rows."""
         self._add(Flatten(self._next_input(None, "add_flatten")))
 
     def add_activation(self, name):
+        """Add an activation layer (relu, leakyrelu, tanh, sigmoid, softmax, silu, elu, selu, softplus)."""
         self._add(Activation(self._next_input(None, "add_activation"), name))
 
     def add_scale(self, bounds):
+        """Min-max scale the outputs of the previous bounded activation onto `bounds`, one (low, high) per output."""
         shape = self._next_input(None, "add_scale")
         self._add(Scale(shape, bounds, self.layers[-1]))
 
     def add_dropout(self, drop_rate):
+        """Drop each output with probability `drop_rate` while training."""
         self._add(Dropout(self._next_input(None, "add_dropout"), drop_rate))
 
     # ---------------------------------------------------------- parameters
@@ -71,62 +88,99 @@ class Net:
 
     @property
     def output_shape(self):
-        return self.layers[-1].output_shape if self.layers else None
-
-    def _get(self, attr):
-        layers = self._trainable_layers
-        if any(getattr(layer, attr) is None for layer in layers):
-            raise ValueError(f"The {attr}s are not initialised yet: they are drawn at training, or set them with "
-                             f"set_{attr}")
-        return [getattr(layer, attr).copy() for layer in layers]
+        return self.layers[-1].output_shape() if self.layers else None
 
     def _set(self, attr, value, random_state):
         layers = self._trainable_layers
         if value is None:
+            # One stream over the layers, as smash 1.x draws them.
             rng = np.random.RandomState(random_state)
             for layer in layers:
                 layer.initialize(rng, weight=attr == "weight", bias=attr == "bias")
             return
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"set_{attr} takes a list with one value per dense/conv2d layer, "
+                            f"not {type(value).__name__}")
         if len(value) != len(layers):
-            raise ValueError(f"set_{attr} needs {len(layers)} arrays (one per dense/conv2d layer), got {len(value)}")
-        for i, (layer, arr) in enumerate(zip(layers, value, strict=True)):
-            arr = np.asarray(arr, dtype=np.float64)
-            shape = layer.weight_shape if attr == "weight" else layer.bias_shape
-            if arr.shape != tuple(shape):
-                raise ValueError(f"{attr} of layer {i} ({layer.layer_name}) must have shape {tuple(shape)}, "
-                                 f"got {arr.shape}")
-            setattr(layer, attr, arr.copy())
+            raise ValueError(f"set_{attr} needs {len(layers)} values (one per dense/conv2d layer), got {len(value)}")
+        arrays = []
+        for i, (layer, item) in enumerate(zip(layers, value, strict=True)):
+            shape = tuple(layer.weight_shape if attr == "weight" else layer.bias_shape)
+            if isinstance(item, numbers.Real) and not isinstance(item, bool):
+                arrays.append(np.full(shape, float(item)))
+            elif isinstance(item, np.ndarray):
+                if item.shape != shape:
+                    raise ValueError(f"{attr} of layer {i} ({layer.layer_name()}) must have shape {shape}, "
+                                     f"got {item.shape}")
+                arrays.append(np.array(item, dtype=np.float64))
+            else:
+                raise TypeError(f"set_{attr}: each value must be a number or a numpy array, "
+                                f"not {type(item).__name__} (layer {i})")
+        for layer, arr in zip(layers, arrays, strict=True):
+            setattr(layer, attr, arr)
 
     def get_weight(self):
-        return self._get("weight")
+        """Weights of the dense/conv2d layers (copies; None for a layer not initialised yet)."""
+        return [None if layer.weight is None else layer.weight.copy() for layer in self._trainable_layers]
 
     def get_bias(self):
-        return self._get("bias")
+        """Biases of the dense/conv2d layers, each (1, outputs) (copies; None when not initialised yet)."""
+        return [None if layer.bias is None else layer.bias.copy() for layer in self._trainable_layers]
 
     def set_weight(self, value=None, random_state=None):
+        """Set the weights: `value` a list with one number (filling the layer) or array (the layer's
+        weight_shape) per dense/conv2d layer; without `value`, draw them with each layer's
+        kernel_initializer seeded by `random_state`."""
         self._set("weight", value, random_state)
 
     def set_bias(self, value=None, random_state=None):
+        """Set the biases: `value` a list with one number or (1, outputs) array per dense/conv2d layer;
+        without `value`, draw them with each layer's bias_initializer seeded by `random_state`."""
         self._set("bias", value, random_state)
 
     def set_trainable(self, trainable):
-        layers = self._trainable_layers
-        if len(trainable) != len(layers):
-            raise ValueError(f"set_trainable needs {len(layers)} booleans (one per dense/conv2d layer), "
-                             f"got {len(trainable)}")
-        for layer, flag in zip(layers, trainable, strict=True):
+        """Freeze (False) or train (True) each layer: one flag per layer of `layers`, as in smash."""
+        if len(trainable) != len(self.layers):
+            raise ValueError(f"set_trainable needs {len(self.layers)} booleans (one per layer, activations "
+                             f"included), got {len(trainable)}")
+        for layer, flag in zip(self.layers, trainable, strict=True):
             layer.trainable = bool(flag)
 
+    def forward_pass(self, x):
+        """The net's output for the input `x` (a numpy array of the first layer's input shape).
+
+        A dense-first net maps one row of descriptors to an output of shape (1, outputs);
+        a conv-first net maps a (nrow, ncol, channels) map. Dropout layers drop outputs at
+        random (numpy's global generator), as smash 1.3's forward_pass does.
+        """
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"forward_pass: x must be a numpy array, not {type(x).__name__}")
+        if not self.layers:
+            raise ValueError("forward_pass: the Net has no layers")
+        if any(layer.weight is None or layer.bias is None for layer in self._trainable_layers):
+            raise ValueError("forward_pass: the weights or biases are not set yet (set_weight / set_bias)")
+        if x.shape != tuple(self.input_shape):
+            raise ValueError(f"forward_pass: x has shape {x.shape}, the net takes {tuple(self.input_shape)}")
+        y = x.astype(np.float64)
+        for layer in self.layers:
+            y = layer.forward(y, training=True, rng=np.random)
+        return y
+
     # ------------------------------------------------------------ training
+    def _initialize(self, random_state=None):
+        """Draw the weights and biases not set yet: one stream, each layer's weight then bias, which
+        are smash 1.3's draws for the same random_state (measured)."""
+        rng = np.random.RandomState(random_state)
+        for layer in self._trainable_layers:
+            layer.initialize(rng, weight=layer.weight is None, bias=layer.bias is None)
+        self._rng = rng
+
     def _compile(self, optimizer="adam", learning_rate=0.001, random_state=None):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {optimizer!r} for a Net; choose one of {list(OPTIMIZERS)}")
         if not self.layers:
             raise ValueError("The Net has no layers")
-        rng = np.random.RandomState(random_state)
-        for layer in self._trainable_layers:
-            layer.initialize(rng, weight=layer.weight is None, bias=layer.bias is None)
-        self._rng = rng
+        self._initialize(random_state)
         self._optimizer = AdaptiveStep(optimizer, learning_rate)
 
     def _forward(self, x, training=False):
@@ -140,13 +194,10 @@ class Net:
             dy = layer.backward(dy)
         return dy
 
-    def _gradient_norm(self) -> float:
-        grads = [np.abs(g).max() for layer in self._trainable_layers if layer.trainable
-                 for g in (layer.grad_weight, layer.grad_bias) if g is not None and g.size]
-        return float(max(grads)) if grads else 0.0
-
     def _update(self):
-        self._optimizer.next_iteration()
+        # smash 1.3's Net corrects adam's moment bias with the first step's factors at every step
+        # (measured: a constant gradient gives steps lr, 1.34 lr, 1.57 lr, ...): the counter stays at 1.
+        self._optimizer.t = 1
         for i, layer in enumerate(self._trainable_layers):
             if not layer.trainable:
                 continue
@@ -163,13 +214,12 @@ class Net:
             layer.bias = None if b is None else b.copy()
 
     def copy(self):
+        """A deep copy of the Net."""
         return copy.deepcopy(self)
 
     # ------------------------------------------------------------- display
     def __repr__(self):
-        if not self.layers:
-            return "Net (empty): add layers with add_dense, add_conv2d, ..."
-        rows = [(layer.display_name, f"{layer.input_shape}/{layer.output_shape}", str(layer.n_params))
+        rows = [(layer.layer_name(), f"{layer.input_shape}/{layer.output_shape()}", str(layer.n_params()))
                 for layer in self.layers]
         header = ("Layer Type", "Input/Output Shape", "Num Parameters")
         w1 = max(len(r[0]) for r in [*rows, header]) + 2
@@ -177,7 +227,8 @@ class Net:
         w3 = max(len(r[2]) for r in [*rows, header])
         lines = [f"| {a:<{w1}}{b:<{w2}}{c:<{w3}} |" for a, b, c in [header, *rows]]
         border = "+" + "-" * (len(lines[0]) - 2) + "+"
-        total = sum(layer.n_params for layer in self.layers)
-        trainable = sum(layer.n_params for layer in self._trainable_layers if layer.trainable)
-        return "\n".join([border, lines[0], border, *lines[1:], border,
-                          f"Total parameters: {total}", f"Trainable parameters: {trainable}"])
+        total = sum(layer.n_params() for layer in self.layers)
+        trainable = sum(layer.n_params() for layer in self._trainable_layers if layer.trainable)
+        body = [border, *lines[1:]] if rows else []
+        return "\n".join([border, lines[0], *body, border, f"Total parameters: {total}",
+                          f"Trainable parameters: {trainable}"])

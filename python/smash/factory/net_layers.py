@@ -1,8 +1,12 @@
 """Layers of smash.factory.Net, in numpy (float64): forward, backward and parameter counts.
 
-Shapes follow smash 1.x: a dense layer acts on the last axis (per pixel), a
-Conv2D layer on a whole (nrow, ncol, channels) map with "same" padding and
-stride 1 (an even filter pads one cell less before than after, as TensorFlow).
+Layouts and names follow smash 1.x: a dense layer stores its weight as
+(neurons, inputs) and acts on the last axis (per pixel); a Conv2D layer stores
+(filters, channels * fh * fw), the kernel read in (channel, row, column) order,
+and acts on a whole (nrow, ncol, channels) map with "same" padding and stride 1
+(an even filter pads one cell less before than after, as TensorFlow). Biases
+are (1, outputs). `layer_name()`, `output_shape()` and `n_params()` are methods,
+as in smash.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ ACTIVATIONS = {"relu": "ReLU", "leakyrelu": "LeakyReLU", "tanh": "TanH", "sigmoi
                "softmax": "Softmax", "silu": "SiLU", "elu": "ELU", "selu": "SELU", "softplus": "SoftPlus"}
 INITIALIZERS = ("zeros", "uniform", "normal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal")
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+# smash 1.x's ELU saturates at -0.1 (alpha = 0.1, measured with forward_pass), not Keras's -1.
+_ELU_ALPHA = 0.1
 
 
 def check_initializer(name):
@@ -41,20 +47,26 @@ def draw(initializer, shape, fan_in, fan_out, rng):
 
 
 class Layer:
-    layer_name = "Layer"
+    """A layer of a Net: `input_shape`, `trainable`, and the methods `layer_name()`, `output_shape()`,
+    `n_params()` (smash 1.x names)."""
+
     trainable = False
 
     def __init__(self, input_shape):
-        self.input_shape = tuple(input_shape)
-        self.output_shape = self.input_shape
+        self.input_shape = tuple(int(n) for n in input_shape)
+        self._output_shape = self.input_shape
 
-    @property
+    def layer_name(self) -> str:
+        """The name shown in the Net summary, e.g. 'Dense' or 'Activation (ReLU)'."""
+        return type(self).__name__
+
+    def output_shape(self) -> tuple:
+        """Shape of the layer's output for one input of shape `input_shape`."""
+        return self._output_shape
+
     def n_params(self) -> int:
+        """Number of weights and biases."""
         return 0
-
-    @property
-    def display_name(self) -> str:
-        return self.layer_name
 
     def forward(self, x, training=False, rng=None):
         return x
@@ -64,67 +76,75 @@ class Layer:
 
 
 class Trainable(Layer):
-    """A layer with weight and bias (None until initialised)."""
-
-    trainable = True
+    """A layer with `weight` and `bias` (None until initialised) and their initializers."""
 
     def __init__(self, input_shape, kernel_initializer, bias_initializer):
         super().__init__(input_shape)
         self.kernel_initializer = check_initializer(kernel_initializer)
         self.bias_initializer = check_initializer(bias_initializer)
+        self.trainable = True
         self.weight = self.bias = None
         self.grad_weight = self.grad_bias = None
+        self.layer_input = None   # the last input seen (kept for the backward pass)
 
-    @property
     def n_params(self) -> int:
         return int(np.prod(self.weight_shape) + np.prod(self.bias_shape))
 
     @property
     def bias_shape(self):
-        return (1, self.output_shape[-1])
+        return (1, self._output_shape[-1])
 
     def initialize(self, rng, weight=True, bias=True):
+        """Draw the weight and/or bias from `rng` (weight first), as smash 1.x draws them."""
         fan_in, fan_out = self.fans
         if weight:
             self.weight = draw(self.kernel_initializer, self.weight_shape, fan_in, fan_out, rng)
         if bias:
-            self.bias = draw(self.bias_initializer, self.bias_shape, 1, self.output_shape[-1], rng)
+            self.bias = draw(self.bias_initializer, self.bias_shape, 1, self._output_shape[-1], rng)
 
 
 class Dense(Trainable):
-    layer_name = "Dense"
+    """Fully connected layer: y = x @ weight.T + bias with weight of shape (neurons, inputs)."""
 
     def __init__(self, input_shape, neurons, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
         super().__init__(input_shape, kernel_initializer, bias_initializer)
-        self.output_shape = (*self.input_shape[:-1], int(neurons))
-        self.weight_shape = (self.input_shape[-1], int(neurons))
-        self.fans = self.weight_shape
+        self.neurons = int(neurons)
+        self._output_shape = (*self.input_shape[:-1], self.neurons)
+        self.weight_shape = (self.neurons, self.input_shape[-1])
+        self.fans = (self.input_shape[-1], self.neurons)
 
     def forward(self, x, training=False, rng=None):
-        self._x = x
-        return x @ self.weight + self.bias[0]
+        self.layer_input = x
+        return x @ self.weight.T + self.bias
 
     def backward(self, dy):
-        n_in, n_out = self.weight_shape
-        self.grad_weight = self._x.reshape(-1, n_in).T @ dy.reshape(-1, n_out)
-        self.grad_bias = dy.reshape(-1, n_out).sum(axis=0, keepdims=True)
-        return dy @ self.weight.T
+        n_out, n_in = self.weight_shape
+        dy2 = dy.reshape(-1, n_out)
+        self.grad_weight = dy2.T @ self.layer_input.reshape(-1, n_in)
+        self.grad_bias = dy2.sum(axis=0, keepdims=True)
+        return dy @ self.weight
 
 
 class Conv2D(Trainable):
-    layer_name = "Conv2D"
+    """2-D convolution, "same" padding, stride 1; weight (filters, channels * fh * fw)."""
 
     def __init__(self, input_shape, filters, filter_shape, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros"):
         super().__init__(input_shape, kernel_initializer, bias_initializer)
         if len(self.input_shape) != 3:
             raise ValueError(f"Conv2D needs an input of shape (nrow, ncol, channels), got {self.input_shape}")
-        fh, fw = (filter_shape, filter_shape) if isinstance(filter_shape, int) else tuple(filter_shape)
+        fh, fw = (filter_shape, filter_shape) if np.isscalar(filter_shape) else tuple(filter_shape)
+        self.filters = int(filters)
         self.filter_shape = (int(fh), int(fw))
         channels = self.input_shape[2]
-        self.output_shape = (*self.input_shape[:2], int(filters))
-        self.weight_shape = (fh, fw, channels, int(filters))
-        self.fans = (fh * fw * channels, fh * fw * int(filters))   # receptive field x channels (Keras)
+        self._output_shape = (*self.input_shape[:2], self.filters)
+        self.weight_shape = (self.filters, channels * self.filter_shape[0] * self.filter_shape[1])
+        # Fans as smash 1.3 draws them (measured): receptive field x channels in, filters out.
+        self.fans = self.weight_shape[::-1]
+
+    def _kernel(self):
+        fh, fw = self.filter_shape
+        return self.weight.reshape(self.filters, self.input_shape[2], fh, fw)
 
     def _pad(self, x):
         fh, fw = self.filter_shape
@@ -133,53 +153,54 @@ class Conv2D(Trainable):
     def forward(self, x, training=False, rng=None):
         windows = sliding_window_view(self._pad(x), self.filter_shape, axis=(0, 1))   # (H, W, C, fh, fw)
         self._windows = windows
-        return np.einsum("hwcij,ijcf->hwf", windows, self.weight, optimize=True) + self.bias[0]
+        return np.einsum("hwcij,fcij->hwf", windows, self._kernel(), optimize=True) + self.bias[0]
 
     def backward(self, dy):
-        self.grad_weight = np.einsum("hwcij,hwf->ijcf", self._windows, dy, optimize=True)
+        self.grad_weight = np.einsum("hwcij,hwf->fcij", self._windows, dy, optimize=True).reshape(self.weight_shape)
         self.grad_bias = dy.sum(axis=(0, 1))[None, :]
         nrow, ncol = self.input_shape[:2]
         fh, fw = self.filter_shape
+        kernel = self._kernel()
         dxp = np.zeros((nrow + fh - 1, ncol + fw - 1, self.input_shape[2]))
         for i in range(fh):
             for j in range(fw):
-                dxp[i:i + nrow, j:j + ncol] += dy @ self.weight[i, j].T
+                dxp[i:i + nrow, j:j + ncol] += dy @ kernel[:, :, i, j]
         return dxp[(fh - 1) // 2:(fh - 1) // 2 + nrow, (fw - 1) // 2:(fw - 1) // 2 + ncol]
 
 
 class Flatten(Layer):
-    layer_name = "Flatten"
+    """(nrow, ncol, channels) -> (nrow * ncol, channels): one row per pixel for the dense layers after it."""
 
     def __init__(self, input_shape):
         super().__init__(input_shape)
         if len(self.input_shape) != 3:
             raise ValueError(f"Flatten follows a Conv2D output (nrow, ncol, channels), got {self.input_shape}")
-        self.output_shape = (self.input_shape[0] * self.input_shape[1], self.input_shape[2])
+        self._output_shape = (self.input_shape[0] * self.input_shape[1], self.input_shape[2])
 
     def forward(self, x, training=False, rng=None):
-        return x.reshape(self.output_shape)
+        return x.reshape(self._output_shape)
 
     def backward(self, dy):
         return dy.reshape(self.input_shape)
 
 
 class Activation(Layer):
-    layer_name = "Activation"
+    """Element-wise activation; `activation_name` as smash shows it ('ReLU', 'TanH', ...)."""
 
     def __init__(self, input_shape, name):
         super().__init__(input_shape)
         key = str(name).lower()
         if key not in ACTIVATIONS:
             raise ValueError(f"Unknown activation {name!r}; choose one of {list(ACTIVATIONS)}")
-        self.name = key
+        self._key = key
+        self.activation_name = ACTIVATIONS[key]
 
-    @property
-    def display_name(self):
-        return f"Activation ({ACTIVATIONS[self.name]})"
+    def layer_name(self) -> str:
+        return f"Activation ({self.activation_name})"
 
     def forward(self, x, training=False, rng=None):
         self._x = x
-        a = self.name
+        a = self._key
         if a == "relu":
             y = np.maximum(x, 0)
         elif a == "leakyrelu":
@@ -194,7 +215,7 @@ class Activation(Layer):
             e = np.exp(x - x.max(axis=-1, keepdims=True))
             y = e / e.sum(axis=-1, keepdims=True)
         elif a == "elu":
-            y = np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
+            y = np.where(x > 0, x, _ELU_ALPHA * np.expm1(np.minimum(x, 0)))
         elif a == "selu":
             y = _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
         else:
@@ -203,7 +224,7 @@ class Activation(Layer):
         return y
 
     def backward(self, dy):
-        a, x, y = self.name, self._x, self._y
+        a, x, y = self._key, self._x, self._y
         if a == "relu":
             return dy * (x > 0)
         if a == "leakyrelu":
@@ -218,7 +239,7 @@ class Activation(Layer):
         if a == "softmax":
             return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
         if a == "elu":
-            return dy * np.where(x > 0, 1.0, y + 1)
+            return dy * np.where(x > 0, 1.0, y + _ELU_ALPHA)
         if a == "selu":
             return dy * np.where(x > 0, _SELU_SCALE, y + _SELU_SCALE * _SELU_ALPHA)
         return dy * 0.5 * (1 + np.tanh(0.5 * x))
@@ -227,11 +248,11 @@ class Activation(Layer):
 class Scale(Layer):
     """Min-max scaling of a bounded activation's range onto per-output bounds."""
 
-    layer_name = "Scale"
+    scale_name = "MinMaxScale"
 
     def __init__(self, input_shape, bounds, previous):
         super().__init__(input_shape)
-        if not isinstance(previous, Activation) or previous.name not in ("tanh", "sigmoid", "softmax"):
+        if not isinstance(previous, Activation) or previous._key not in ("tanh", "sigmoid", "softmax"):
             raise ValueError("add_scale needs a bounded activation before it (tanh, sigmoid or softmax)")
         bounds = np.asarray(bounds, dtype=np.float64)
         if bounds.shape != (self.input_shape[-1], 2):
@@ -241,11 +262,10 @@ class Scale(Layer):
             raise ValueError(f"add_scale bounds must satisfy low < high, got {bounds.tolist()}")
         self.lower, self.upper = bounds[:, 0], bounds[:, 1]
         # tanh spans (-1, 1), sigmoid and softmax (0, 1).
-        self._shift, self._span = (1.0, 2.0) if previous.name == "tanh" else (0.0, 1.0)
+        self._shift, self._span = (1.0, 2.0) if previous._key == "tanh" else (0.0, 1.0)
 
-    @property
-    def display_name(self):
-        return "Scale (MinMaxScale)"
+    def layer_name(self) -> str:
+        return f"Scale ({self.scale_name})"
 
     def forward(self, x, training=False, rng=None):
         return self.lower + (self.upper - self.lower) * (x + self._shift) / self._span
@@ -255,7 +275,8 @@ class Scale(Layer):
 
 
 class Dropout(Layer):
-    layer_name = "Dropout"
+    """Sets each output to zero with probability `drop_rate` while training and in forward_pass, without
+    rescaling the kept ones (smash 1.3's dropout, measured); inactive for the trained net's final maps."""
 
     def __init__(self, input_shape, drop_rate):
         super().__init__(input_shape)
@@ -267,7 +288,7 @@ class Dropout(Layer):
         if not training or self.drop_rate == 0:
             self._mask = None
             return x
-        self._mask = (rng.random_sample(x.shape) >= self.drop_rate) / (1 - self.drop_rate)
+        self._mask = rng.random_sample(x.shape) >= self.drop_rate
         return x * self._mask
 
     def backward(self, dy):
