@@ -85,6 +85,11 @@ class Structure:
         return self._concat("fluxes")
 
     @property
+    def discharge_steps(self) -> int:
+        """Steps of discharge the routing keeps (smash's `nqz`)."""
+        return int(self._records()[2].get("discharge_steps", 1))
+
+    @property
     def is_hybrid(self) -> bool:
         """True when the hydrological module embeds a net (the *_mlp structures)."""
         return "nn" in self._records()[1]

@@ -75,7 +75,8 @@ def base_setup(**kw):
 
 def raster_cases(tmp):
     rng = np.random.default_rng(20240601)
-    out = {"mesh_json": np.array(json.dumps(MESH)), "epsg": np.array(EPSG), "case_names": np.array([c[0] for c in CASES])}
+    out = {"mesh_json": np.array(json.dumps(MESH)), "epsg": np.array(EPSG),
+           "case_names": np.array([c[0] for c in CASES])}
     for name, xres, yres, x0, y0, width, height in CASES:
         values = rng.uniform(1.0, 100.0, size=(height, width)).astype(np.float32)
         values[rng.random(size=values.shape) < 0.05] = -99.0  # a few nodata cells
@@ -138,7 +139,8 @@ def full_mesh_cases(data):
             with rasterio.open(os.path.join(tmp, f"{name}.tif"), "w", **dict(profile, nodata=-99.0)) as dst:
                 dst.write(values, 1)
         cases = {
-            "descriptor_file_absent": dict(read_descriptor=True, descriptor_directory=os.path.join(folder, "descriptor"),
+            "descriptor_file_absent": dict(read_descriptor=True,
+                                           descriptor_directory=os.path.join(folder, "descriptor"),
                                            descriptor_name=["slope", "absent"]),
             "descriptor_holes_on_active": dict(read_descriptor=True, descriptor_directory=tmp,
                                                descriptor_name=["slope_holes"]),
