@@ -183,7 +183,7 @@ class Model:
         """Descriptors with missing values on active cells are refused, except those whose file is
         absent (smash 1.3 warns and leaves them missing). On a bare grid, where holes outside the
         rasters are expected, only a descriptor missing on every cell is refused (as smash 1.3)."""
-        net, names = self._network, self.setup.descriptor_name
+        net, names = self._network, [str(n) for n in self.setup.descriptor_name]
         expected = (net.nrow, net.ncol, len(names))
         if desc.shape != expected:
             raise ValueError(f"descriptors have shape {desc.shape}, expected (nrow, ncol, nd) = {expected}")
