@@ -162,6 +162,18 @@ def test_cance_bare_grid_reads_every_cell_as_smash_13(data_dir):
     np.testing.assert_array_equal(model.copy().atmos_data.prcp, arrays["prcp_bare"])
 
 
+def test_bare_grid_model_file_round_trip(data_dir, tmp_path):
+    setup, grid, _ = _cance_bare(data_dir)
+    model = smash.Model(dict(setup, read_descriptor=False, end_time="2014-10-02 00:00"), grid)
+    smash.io.save_model(model, tmp_path / "bare.hdf5")
+    back = smash.io.read_model(tmp_path / "bare.hdf5")
+    np.testing.assert_array_equal(back.atmos_data.prcp, model.atmos_data.prcp)
+    np.testing.assert_array_equal(back.get_rr_parameters("ci"), model.get_rr_parameters("ci"))
+    assert back.mesh.nac == 0 and np.all(back.mesh.flwdir == -99)
+    with pytest.raises(ValueError, match="bare grid"):
+        back.forward_run()
+
+
 def test_bare_grid_needs_its_geometry():
     with pytest.raises(ValueError, match="missing the key 'xres'"):
         smash.Model(_setup(), {"nrow": 3, "ncol": 3, "yres": 1000.0, "xmin": 0.0, "ymax": 0.0})

@@ -54,7 +54,7 @@ class Model:
         norm = normalize_setup(setup)
         self._structure = structure_of(norm)
         self.setup = _Attributes(setup_attributes(norm), "Setup")
-        self._bare_grid = "flwdir" not in mesh
+        self._bare_grid = _is_bare_grid(mesh)
         if self._bare_grid:
             self._network = bare_grid_network(mesh)
             mesh_attrs = _bare_grid_mesh(mesh)
@@ -514,6 +514,14 @@ def _user_setup_of(model) -> dict:
 
     attrs = dict(model.setup.__dict__, imperviousness_directory=model.setup.imperviousness_file)
     return {k: attrs[k] for k in (*REQUIRED, *DEFAULTS) if k in attrs}
+
+
+def _is_bare_grid(mesh: dict) -> bool:
+    """A grid without flow directions: no `flwdir`, or the -99 ones a bare-grid model holds (and saves)."""
+    if "flwdir" not in mesh:
+        return True
+    flwdir = np.asarray(mesh["flwdir"])
+    return flwdir.size > 0 and bool(np.all(flwdir == -99)) and int(mesh.get("nac", 0)) == 0
 
 
 def _bare_grid_mesh(mesh: dict) -> dict:
