@@ -3,6 +3,7 @@
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import h5py
@@ -230,24 +231,63 @@ def test_grid_parameters_errors(tmp_path):
     save_grid_parameters(model, tmp_path, parameters=["cp", "ct"])
     with pytest.raises(FileNotFoundError, match="ci.tif"):
         read_grid_parameters(model, tmp_path)
-    # A raster one column short of the mesh.
+    # A raster one column short of the mesh: as smash 1.3, the column outside takes the default (ct = 500),
+    # with warnings (smash warns only of the partial overlap).
     with rasterio.open(tmp_path / "ct.tif", "w", driver="GTiff", width=model.mesh.ncol - 1, height=model.mesh.nrow,
                        count=1, dtype="float64", crs=f"EPSG:{model.mesh.epsg}",
                        transform=Affine(1000, 0, model.mesh.xmin, 0, -1000, model.mesh.ymax)) as dataset:
         dataset.write(np.full((model.mesh.nrow, model.mesh.ncol - 1), 100.0), 1)
-    with pytest.raises(ValueError, match="does not cover exactly the mesh grid"):
+    with pytest.warns(UserWarning, match="lies partly outside"), \
+            pytest.warns(UserWarning, match=f"{model.mesh.nrow} of .* take its default value 500"):
         read_grid_parameters(model, tmp_path, parameters="ct")
-    # Out of bounds: nothing changes, not even the map read before the bad one.
+    ct = model.get_rr_parameters("ct")
+    assert np.all(ct[:, -1] == 500.0) and np.all(ct[:, :-1] == 100.0)
+    # A value the model would refuse (ct <= 0) takes the default too, as in smash 1.3.
     save_grid_parameters(model, tmp_path / "bad", parameters="cp")
     with rasterio.open(tmp_path / "bad" / "cp.tif") as dataset:
         profile = dataset.profile
     with rasterio.open(tmp_path / "bad" / "ct.tif", "w", **profile) as dataset:
         dataset.write(np.full((model.mesh.nrow, model.mesh.ncol), -5.0), 1)
-    model.set_rr_parameters("cp", 321.0)
-    before = model.rr_parameters.values.copy()
-    with pytest.raises(ValueError, match="ct"):
+    with pytest.warns(UserWarning, match="default value 500"):
         read_grid_parameters(model, tmp_path / "bad", parameters=["cp", "ct"])
-    np.testing.assert_array_equal(model.rr_parameters.values, before)
+    assert np.all(model.get_rr_parameters("ct") == 500.0)
+
+
+def test_read_grid_parameters_matches_smash_13(tmp_path, data_dir):
+    """Rasters of another resolution or grid, partly outside, with nodata or values outside the domain
+    (tests/anchor_refs/Lez/grid_parameters.npz, make_grid_parameters.py): the maps smash 1.3 reads,
+    value for value (its float32 maps: ours are the file's float64 values)."""
+    ref = np.load(Path(__file__).parent / "anchor_refs" / "Lez" / "grid_parameters.npz")
+    setup = yaml.safe_load((data_dir / "Lez" / "setup_Lez.yaml").read_text())
+    for kind in ("qobs", "prcp", "pet"):
+        setup[f"{kind}_directory"] = str(data_dir / "Lez" / kind)
+    model = smash.Model(dict(setup, end_time="2012-08-05", read_descriptor=False),
+                        smash.io.read_mesh(data_dir / "Lez" / "mesh_Lez.hdf5"))
+    for name in ref["case_names"]:
+        key, values = str(ref[f"{name}__key"]), ref[f"{name}__raster"]
+        xres, left, top, nodata = ref[f"{name}__geometry"]
+        folder = tmp_path / str(name)
+        folder.mkdir()
+        with rasterio.open(folder / f"{key}.tif", "w", driver="GTiff", width=values.shape[1], height=values.shape[0],
+                           count=1, dtype="float64", crs="EPSG:2154", transform=Affine(xres, 0, left, 0, -xres, top),
+                           nodata=None if np.isnan(nodata) else nodata) as dataset:
+            dataset.write(values, 1)
+        copy = model.copy()
+        for k, v in json.loads(str(ref["before_json"])).items():
+            (copy.set_rr_parameters if k in copy.rr_parameters.keys else copy.set_rr_initial_states)(k, v)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            read_grid_parameters(copy, folder, key)
+        get = copy.get_rr_parameters if key in copy.rr_parameters.keys else copy.get_rr_initial_states
+        expected = ref[f"{name}__read"]
+        if key == "llr":
+            # smash 1.3 fills with llr's hourly default (5) whatever dt; ours is the default the model
+            # itself starts from at this dt (5 * dt / 3600 = 120 on daily Lez). docs/data.md.
+            assert np.all(expected == 5.0)
+            expected = np.full_like(expected, 5.0 * copy.setup.dt / 3600.0)
+        np.testing.assert_array_equal(get(key).astype(np.float32), expected, err_msg=str(name))
+        if json.loads(str(ref[f"{name}__warnings"])):  # smash warns of a raster partly outside the mesh
+            assert any("partly outside" in str(w.message) for w in caught), name
 
 
 # ------------------------------------------------------------------ smash 1.3 conventions

@@ -155,4 +155,15 @@ def feasible_violation(name: str, values: np.ndarray) -> str | None:
     return None
 
 
+def feasible_mask(name: str, values: np.ndarray) -> np.ndarray:
+    """Where `values` lie in the domain where `name` is defined (finite and inside its `feasible` rule)."""
+    rule = _record(name)["feasible"]
+    values = np.asarray(values, dtype=float)
+    low, high = {">0": (0.0, np.inf), ">=0": (0.0, np.inf), "[0,1]": (0.0, 1.0),
+                 "(0,1)": (0.0, 1.0), "any": (-np.inf, np.inf)}[rule]
+    above = values > low if rule in (">0", "(0,1)") else values >= low
+    below = values < high if rule == "(0,1)" else values <= high
+    return np.isfinite(values) & above & below
+
+
 _RULE_TEXT = {">0": "> 0", ">=0": ">= 0", "[0,1]": "in [0, 1]", "(0,1)": "in (0, 1)", "any": ""}

@@ -97,6 +97,26 @@ def axis_indices(start: float, n_mesh: int, mesh_res: float, raster_res: float, 
     return index, issues
 
 
+def axis_indices_by_centre(start: float, n_mesh: int, mesh_res: float, raster_res: float, raster_size: int):
+    """Raster index of each mesh cell along one axis by the raster cell holding the mesh cell's centre
+    (-1 outside the raster): how smash 1.3's read_grid_parameters places parameter maps (where the
+    input readers snap instead, see `axis_indices`), and the issues met."""
+    ratio = mesh_res / raster_res
+    issues = set()
+    if not np.isclose(mesh_res, raster_res, rtol=1e-9, atol=0.0):
+        issues.add(RESOLUTION)
+    if not np.isclose(start, round(start), rtol=0.0, atol=1e-6):
+        issues.add(OVERLAP)
+    index = np.floor(start + (np.arange(n_mesh) + 0.5) * ratio).astype(np.int64)
+    inside = (index >= 0) & (index < raster_size)
+    index[~inside] = -1
+    if not inside.any():
+        issues.add(WHOLLY_OUT)
+    elif not inside.all():
+        issues.add(PARTLY_OUT)
+    return index, issues
+
+
 @dataclass(frozen=True)
 class MeshWindow:
     """Where each mesh row and column lies in rasters of one size and georeferencing."""
@@ -190,8 +210,9 @@ def with_missing(values: np.ndarray, nodata) -> np.ndarray:
     return out
 
 
-def mesh_window(dataset, mesh: dict, path) -> MeshWindow:
-    """Check the raster's orientation and CRS against the mesh and place the mesh cells in it."""
+def mesh_window(dataset, mesh: dict, path, by_centre: bool = False) -> MeshWindow:
+    """Check the raster's orientation and CRS against the mesh and place the mesh cells in it (by
+    `axis_indices`, or by `axis_indices_by_centre` with `by_centre`)."""
     xres, yres = float(mesh["xres"]), float(mesh["yres"])
     transform = dataset.transform
     if transform.b != 0 or transform.d != 0 or transform.e >= 0:
@@ -203,9 +224,10 @@ def mesh_window(dataset, mesh: dict, path) -> MeshWindow:
             raise ValueError(f"{path}: raster CRS is EPSG:{raster_epsg}, the mesh is EPSG:{int(epsg)}")
     nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
     raster_xres, raster_yres = transform.a, -transform.e
-    cols, col_issues = axis_indices((float(mesh["xmin"]) - transform.c) / raster_xres, ncol, xres, raster_xres,
+    place = axis_indices_by_centre if by_centre else axis_indices
+    cols, col_issues = place((float(mesh["xmin"]) - transform.c) / raster_xres, ncol, xres, raster_xres,
                                     dataset.width)
-    rows, row_issues = axis_indices((transform.f - float(mesh["ymax"])) / raster_yres, nrow, yres, raster_yres,
+    rows, row_issues = place((transform.f - float(mesh["ymax"])) / raster_yres, nrow, yres, raster_yres,
                                     dataset.height)
     issues = col_issues | row_issues
     if WHOLLY_OUT in issues:
@@ -216,16 +238,31 @@ def mesh_window(dataset, mesh: dict, path) -> MeshWindow:
 
 def read_raster(path, mesh: dict, report: ReadReport | None = None) -> np.ndarray:
     """One raster on the (nrow, ncol) mesh grid, float32, -99 where missing; placement issues go to `report`."""
+    values, valid = read_raster_values(path, mesh, report)
+    return np.where(valid, values, MISSING).astype(np.float32)
+
+
+def read_raster_values(path, mesh: dict, report: ReadReport | None = None,
+                       by_centre: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One raster placed on the (nrow, ncol) mesh grid: its float64 values and where they are data
+    (inside the raster and not nodata); placement issues go to `report`. `by_centre`: see `mesh_window`."""
     nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
+    values = np.full(nrow * ncol, np.nan)
+    valid = np.zeros(nrow * ncol, dtype=bool)
     with rasterio.Env(**GDAL_OPTIONS), open_raster(path) as dataset:
-        window = mesh_window(dataset, mesh, path)
-        values = np.full(nrow * ncol, MISSING)
+        window = mesh_window(dataset, mesh, path, by_centre)
         if not window.empty:
             where, block_index = window.block_index(np.arange(nrow * ncol))
-            values[where] = with_missing(window.read_block(dataset, path).ravel()[block_index], dataset.nodata)
+            picked = window.read_block(dataset, path).ravel()[block_index]
+            values[where] = picked
+            valid[where] = True if dataset.nodata is None else ~_is_nodata(picked, dataset.nodata)
     if report is not None:
         report.issues |= window.issues
-    return values.reshape(nrow, ncol).astype(np.float32)
+    return values.reshape(nrow, ncol), valid.reshape(nrow, ncol)
+
+
+def _is_nodata(values: np.ndarray, nodata) -> np.ndarray:
+    return np.isnan(values) if np.isnan(nodata) else values == nodata
 
 
 class RasterSeries:
@@ -292,16 +329,3 @@ def write_mesh_raster(path, grid: np.ndarray, mesh: dict, tags: dict | None = No
         dataset.write(grid, 1)
         if tags:
             dataset.update_tags(**tags)
-
-
-def read_mesh_raster(path, mesh: dict) -> np.ndarray:
-    """A raster that covers exactly the mesh grid, as float64 values in the file's precision."""
-    with rasterio.Env(**GDAL_OPTIONS), open_raster(path) as dataset:
-        window = mesh_window(dataset, mesh, path)
-        whole = (tuple(range(window.nrow)), tuple(range(window.ncol)))
-        if (dataset.height, dataset.width) != (window.nrow, window.ncol) or not window.exact \
-                or (window.row_index, window.col_index) != whole:
-            raise ValueError(f"{path}: raster of shape {(dataset.height, dataset.width)} and resolution "
-                             f"({dataset.transform.a}, {-dataset.transform.e}) does not cover exactly the mesh grid "
-                             f"(nrow, ncol) = {(window.nrow, window.ncol)}")
-        return dataset.read(1).astype(np.float64)
