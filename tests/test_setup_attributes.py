@@ -120,7 +120,7 @@ def test_nn_parameters_layout_matches_smash_13(data_dir, name):
         case = ref["cases"][label]
         model = _build(data_dir, name, _overrides(case), ref["period"], adjust_interception=False)
         theirs = case["nn_parameters"]["attributes"]
-        assert sorted(dir(model.nn_parameters)) == sorted(theirs), label
+        assert sorted(dir(model.nn_parameters)) == sorted([*theirs, "copy"]), label
         for key, rec in theirs.items():
             ours = getattr(model.nn_parameters, key)
             assert f"ndarray[{ours.dtype}]{list(ours.shape)}" == rec["type"], (label, key)
@@ -153,6 +153,12 @@ def test_public_names_and_state_before_any_run_match_smash_13(data_dir):
     assert list(model.response.q.shape) == before["response_q_shape"] and model.response.q.dtype == np.float32
     assert np.unique(model.response.q).tolist() == before["response_q"]["value"] == [-99.0]
     assert np.unique(model.rr_final_states.values).tolist() == before["rr_final_states_values"]["value"]
+    # smash's index maps of the mesh.
+    for key, theirs in ref["mesh_index_maps"].items():
+        np.testing.assert_array_equal(getattr(model.mesh, key), theirs, err_msg=key)
+    setup_copy = model.setup.copy()
+    setup_copy.dt = 1.0
+    assert model.setup.dt == 3600.0 and model.mesh.copy().nac == model.mesh.nac
 
 
 def test_compute_mean_atmos_false_leaves_gauge_means_missing(data_dir):

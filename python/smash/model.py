@@ -28,6 +28,10 @@ class _Attributes:
         self.__dict__.update(values)
         self._title = title
 
+    def copy(self):
+        """A deep copy (as smash 1.3's `model.setup.copy()`, `model.mesh.copy()`)."""
+        return _copy.deepcopy(self)
+
     def __repr__(self):
         keys = sorted(k for k in self.__dict__ if not k.startswith("_"))
         return f"{self._title}({', '.join(keys)})"
@@ -92,6 +96,14 @@ class Model:
             if arr.ndim == 0:
                 arr = np.full((self._network.nrow, self._network.ncol), float(arr))
             mesh_attrs[key] = arr
+        # smash 1.3's index maps: active cells (one domain here: local = global), and the 0-based
+        # column-major rank of each active cell (-100 elsewhere).
+        active = np.zeros((self._network.nrow, self._network.ncol), dtype=bool)
+        active[self._network.rows, self._network.cols] = True
+        mesh_attrs["local_active_cell"] = active.astype(np.int32)
+        rank = np.full(active.shape, -100, dtype=np.int32)
+        rank.T[active.T] = np.arange(int(active.sum()), dtype=np.int32)
+        mesh_attrs["rowcol_to_ind_ac"] = rank
         return mesh_attrs
 
     def _check_mesh_geometry(self):
@@ -541,7 +553,8 @@ def _bare_grid_mesh(mesh: dict) -> dict:
                dy=np.asarray(mesh["dy"]) if "dy" in mesh else missing_float.copy(),
                gauge_pos=np.zeros((0, 2), dtype=np.int32), code=np.array([], dtype="<U128"),
                area=np.zeros(0, dtype=np.float32), area_dln=np.zeros(0, dtype=np.float32),
-               ncpar=np.zeros(0, dtype=np.int32), cscpar=np.zeros(0, dtype=np.int32))
+               ncpar=np.zeros(0, dtype=np.int32), cscpar=np.zeros(0, dtype=np.int32),
+               local_active_cell=missing_int.copy(), rowcol_to_ind_ac=np.full((nrow, ncol), -100, dtype=np.int32))
     for key in ("dx", "dy"):
         if out[key].shape != (nrow, ncol):
             raise ValueError(f"mesh[{key!r}] has shape {out[key].shape}, expected (nrow, ncol) = {(nrow, ncol)}")
@@ -599,7 +612,11 @@ class NNParameters:
             m.set_nn_parameters_bias(layers)
 
     def __dir__(self):
-        return [f"{kind}_{layer}" for layer in self._LAYERS for kind in ("weight", "bias")]
+        return [f"{kind}_{layer}" for layer in self._LAYERS for kind in ("weight", "bias")] + ["copy"]
+
+    def copy(self) -> _Attributes:
+        """A snapshot of the layers, detached from the model (as smash 1.3's `nn_parameters.copy()`)."""
+        return _Attributes({k: getattr(self, k) for k in self.__dir__() if k != "copy"}, "NNParameters")
 
     def __repr__(self):
         shapes = ", ".join(f"{k}: {getattr(self, k).shape}" for k in self.__dir__())

@@ -94,6 +94,8 @@ def measure(data, name):
                                 ("setup", "mesh", "atmos_data", "physio_data", "response", "response_data",
                                  "u_response_data", "rr_parameters", "rr_initial_states", "rr_final_states",
                                  "serr_mu_parameters", "serr_sigma_parameters", "nn_parameters")}
+    out["mesh_index_maps"] = {"rowcol_to_ind_ac": model.mesh.rowcol_to_ind_ac.tolist(),
+                              "local_active_cell": model.mesh.local_active_cell.tolist()}
     out["before_run"] = {
         "response_q": jsonable(np.unique(model.response.q)),
         "response_q_shape": list(model.response.q.shape),
@@ -121,7 +123,8 @@ def adjust_interception(data):
     model.adjust_interception()
     rec["ci_after_set_then_adjust"] = model.get_rr_parameters("ci").copy()
     setup, mesh = load(data, "Cance")
-    rec["ci_default_build"] = smash.Model(setup, mesh).get_rr_parameters("ci").copy()
+    default_build = smash.Model(setup, mesh)  # kept alive: get_rr_parameters gives a view into its memory
+    rec["ci_default_build"] = default_build.get_rr_parameters("ci").copy()
     rec["active_cell"] = np.array(mesh["active_cell"])
     notes = {}
     setup, mesh = load(data, "Lez", adjust_interception=False)
