@@ -576,8 +576,9 @@ class NNParameters:
     def _arrays(self, kind: str) -> list[np.ndarray]:
         m = self._model
         if m._structure.is_hybrid:
-            arrays = [a.astype(np.float32) for a in (m._nn_weight if kind == "weight" else m._nn_bias)]
-            last_out = m._nn_shapes[-1][0]
+            layers = m.get_nn_parameters_weight() if kind == "weight" else m.get_nn_parameters_bias()
+            arrays = [a.astype(np.float32) for a in layers]
+            last_out = arrays[-1].shape[0]
             if len(arrays) == 2:
                 arrays.append(np.zeros((0, last_out) if kind == "weight" else (0,), dtype=np.float32))
             return arrays
