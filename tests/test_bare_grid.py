@@ -201,6 +201,16 @@ def test_full_mesh_missing_and_invalid_inputs_as_smash_13(data_dir, tmp_path):
     with pytest.raises(ValueError, match="'slope_empty' holds only missing values"):
         smash.Model(dict(base, read_descriptor=True, descriptor_directory=str(tmp_path),
                          descriptor_name=["slope_empty"]), dict(mesh))
+    # Missing values on active cells: refused (on a bare grid, holes are allowed; see above).
+    assert "missing values on the active cells" in cases["descriptor_holes_on_active"]["error"]
+    holes = slope.copy()
+    for row, col in np.argwhere(mesh["active_cell"] == 1)[:5]:
+        holes[row + 7, col + 7] = -99.0  # the descriptor rasters start 7 cells north-west of the mesh
+    with rasterio.open(tmp_path / "slope_holes.tif", "w", **dict(profile, nodata=-99.0)) as dst:
+        dst.write(holes, 1)
+    with pytest.raises(ValueError, match="'slope_holes' has missing values on active cells"):
+        smash.Model(dict(base, read_descriptor=True, descriptor_directory=str(tmp_path),
+                         descriptor_name=["slope_holes"]), dict(mesh))
     # A forcing folder that does not exist: FileNotFoundError naming the setting.
     assert cases["prcp_directory_absent"]["error"].startswith("FileNotFoundError")
     with pytest.raises(FileNotFoundError, match="prcp_directory"):

@@ -133,8 +133,10 @@ def full_mesh_cases(data):
         # slope with missing values on some active cells, and a copy holding only missing values.
         with rasterio.open(os.path.join(folder, "descriptor", "slope.tif")) as src:
             profile, slope = src.profile, src.read(1)
+        # The descriptor rasters start 7 cells north-west of the Cance mesh: nodata on 5 active cells.
         holes = slope.copy()
-        holes[10:14, 10:14] = profile.get("nodata") if profile.get("nodata") is not None else -99.0
+        for row, col in np.argwhere(np.asarray(mesh["active_cell"]) == 1)[:5]:
+            holes[row + 7, col + 7] = -99.0
         for name, values in (("slope_holes", holes), ("slope_empty", np.full_like(slope, -99.0))):
             with rasterio.open(os.path.join(tmp, f"{name}.tif"), "w", **dict(profile, nodata=-99.0)) as dst:
                 dst.write(values, 1)
@@ -155,7 +157,6 @@ def full_mesh_cases(data):
             rec = {"warnings": messages, "error": error}
             if model is not None and extra.get("read_descriptor"):
                 rec["descriptor_unique_last"] = np.unique(model.physio_data.descriptor[..., -1])[:4].tolist()
-                rec["descriptor_holes_values"] = model.physio_data.descriptor[10:14, 10:14, -1].tolist()
             if model is not None and extra.get("read_qobs"):
                 rec["qobs_unique"] = np.unique(model.response_data.q).tolist()
             out[label] = rec
