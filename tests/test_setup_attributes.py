@@ -180,3 +180,16 @@ def test_smash_only_options_are_refused_unless_default(data_dir):
     model = _build(data_dir, "Lez", {"serr_sigma_mapping": "Power", "serr_mu_mapping": "Linear",
                                      "prcp_access": "%Y/%m"}, period)
     assert (model.setup.nsep_mu, model.setup.nsep_sigma) == (2, 3)  # as smash 1.3 counts them
+
+
+def test_saved_model_keeps_the_module_name_and_hidden_layers(data_dir, tmp_path):
+    model = _build(data_dir, "Cance", {"hydrological_module": "gr4_ude", "hidden_neuron": [8, 4]},
+                   ("2014-09-15 00:00", "2014-09-17 00:00"))
+    model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=5)
+    model.forward_run()
+    smash.io.save_model(model, tmp_path / "ude.hdf5")
+    back = smash.io.read_model(tmp_path / "ude.hdf5")
+    assert back.setup.structure == "zero-gr4_ude-lr" and back.setup.hidden_neuron.tolist() == [8, 4]
+    assert back.setup.neurons.tolist() == [4, 8, 4, 4] and back.setup.n_layers == 3
+    back.forward_run()
+    np.testing.assert_array_equal(back.response.q, model.response.q)
