@@ -51,7 +51,9 @@ def main(argv=None):
 
     import datetime as dt
 
-    steps = [s.start_time + dt.timedelta(seconds=s.dt * (t + 1)) for t in range(s.ntime_step)]
+    from smash.model_setup import setup_time
+
+    steps = [setup_time(s, "start_time") + dt.timedelta(seconds=s.dt * (t + 1)) for t in range(s.ntime_step)]
     fig, ax = plt.subplots(figsize=(10, 4))
     obs = np.where(qobs[0] >= 0, qobs[0], np.nan)
     ax.plot(steps, obs, color="k", lw=1, label="observed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from smash import fcore
-from smash.model_setup import parse_time
+from smash.model_setup import parse_time, setup_time
 from smash.registry import metric_names
 
 # Aggregations of the per-gauge costs (wgauge) or of the terms of one gauge (wjobs_cmpt) by a
@@ -140,9 +140,10 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
     if opts["end_warmup"] is not None:
         when = parse_time(opts["end_warmup"], "end_warmup")
         s = model.setup
-        if not s.start_time <= when <= s.end_time:
-            raise ValueError(f"end_warmup {when} is outside the simulation period {s.start_time} -> {s.end_time}")
-        end_warmup = int((when - s.start_time).total_seconds() // s.dt)
+        start, end = setup_time(s, "start_time"), setup_time(s, "end_time")
+        if not start <= when <= end:
+            raise ValueError(f"end_warmup {when} is outside the simulation period {start} -> {end}")
+        end_warmup = int((when - start).total_seconds() // s.dt)
     fc.end_warmup = end_warmup
     _attach_events(model, fc, jobs, opts["event_seg"])
     opts.update(jobs_cmpt=jobs, wjobs_cmpt=wjobs, jobs_cmpt_tfm=tfm, end_warmup=end_warmup)

@@ -8,7 +8,7 @@ import numpy as np
 
 from smash import fcore
 from smash.cost_options import METRICS_WITH_TFM
-from smash.model_setup import parse_time
+from smash.model_setup import parse_time, setup_time
 from smash.registry import metric_names
 
 # The core gives every metric in the form the cost minimises; these three are scores
@@ -33,9 +33,10 @@ def _step_index(model, when, key: str) -> int:
         moment = parse_time(when, key)
     except ValueError:
         raise ValueError(f"{key} = {when!r} is not a date; use e.g. '2012-08-01' or '2012-08-01 00:00'") from None
-    if not s.start_time <= moment <= s.end_time:
-        raise ValueError(f"{key} {moment} is outside the simulation period {s.start_time} -> {s.end_time}")
-    return int((moment - s.start_time).total_seconds() // s.dt)
+    start, end = setup_time(s, "start_time"), setup_time(s, "end_time")
+    if not start <= moment <= end:
+        raise ValueError(f"{key} {moment} is outside the simulation period {start} -> {end}")
+    return int((moment - start).total_seconds() // s.dt)
 
 
 def evaluation(model, metric="nse", start_eval=None, end_eval=None) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 from smash import fcore
 from smash.containers import RRStates
 from smash.cost_options import build_cost_options, check_observations
-from smash.model_setup import parse_time
+from smash.model_setup import parse_time, setup_time
 
 RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs")
 COMMON_KEYS = ("ncpu", "verbose")
@@ -75,10 +75,11 @@ def _time_steps(model, spec):
     steps = []
     for v in values:
         when = parse_time(v, "return_options['time_step']")
-        offset = (when - s.start_time).total_seconds() / s.dt
+        start = setup_time(s, "start_time")
+        offset = (when - start).total_seconds() / s.dt
         if offset != int(offset) or not 1 <= offset <= n:
             raise ValueError(f"time_step {when} is not the end of a simulated step "
-                             f"({s.start_time + _dt.timedelta(seconds=s.dt)} -> {s.end_time}, every {s.dt} s)")
+                             f"({start + _dt.timedelta(seconds=s.dt)} -> {s.end_time}, every {s.dt:g} s)")
         steps.append(int(offset))
     return np.unique(steps)
 
@@ -126,7 +127,8 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
         return None
 
     out = {}
-    end_times = [s.start_time + _dt.timedelta(seconds=int(t) * s.dt) for t in steps]
+    start = setup_time(s, "start_time")
+    end_times = [start + _dt.timedelta(seconds=int(t) * s.dt) for t in steps]
     if any_series:
         out["time_step"] = np.array(end_times, dtype="datetime64[s]")
     if want_states:

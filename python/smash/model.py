@@ -10,10 +10,9 @@ import numpy as np
 
 from smash import fcore, hybrid_nn, routing_tree, work_split
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData
-from smash.model_setup import normalize_setup
-from smash.network import build_network
+from smash.model_setup import normalize_setup, setup_attributes, setup_time, structure_of
+from smash.network import bare_grid_network, build_network
 from smash.registry import (
-    Structure,
     feasible_violation,
     parameter_bounds,
     parameter_default,
@@ -29,6 +28,10 @@ class _Attributes:
         self.__dict__.update(values)
         self._title = title
 
+    def copy(self):
+        """A deep copy (as smash 1.3's `model.setup.copy()`, `model.mesh.copy()`)."""
+        return _copy.deepcopy(self)
+
     def __repr__(self):
         keys = sorted(k for k in self.__dict__ if not k.startswith("_"))
         return f"{self._title}({', '.join(keys)})"
@@ -42,7 +45,9 @@ class Model:
     setup : dict
         Structure, time axis and input locations (see `smash.factory.load_dataset`).
     mesh : dict
-        Grid, flow directions and gauges (see `smash.io.read_mesh`).
+        Grid, flow directions and gauges (see `smash.io.read_mesh`). A bare grid (`xres`, `yres`,
+        `xmin`, `ymax`, `nrow`, `ncol`, no `flwdir`) gives a model that reads and holds inputs on
+        every cell of the grid but cannot run (as in smash 1.3).
     verbose : bool
         Show progress while reading inputs.
     """
@@ -51,10 +56,35 @@ class Model:
         from smash import inputs
 
         norm = normalize_setup(setup)
-        self._structure = Structure(norm["snow_module"], norm["hydrological_module"], norm["routing_module"])
-        norm["structure"] = self._structure.name
-        self.setup = _Attributes(norm, "Setup")
-        self._network = build_network(mesh)
+        self._structure = structure_of(norm)
+        self.setup = _Attributes(setup_attributes(norm), "Setup")
+        self._bare_grid = _is_bare_grid(mesh)
+        if self._bare_grid:
+            self._network = bare_grid_network(mesh)
+            mesh_attrs = _bare_grid_mesh(mesh)
+        else:
+            self._network = build_network(mesh)
+            mesh_attrs = self._mesh_attributes(mesh)
+        self.mesh = _Attributes(mesh_attrs, "Mesh")
+        if not self._bare_grid:
+            self._check_mesh_geometry()
+
+        self._build_setup()
+        self._fmesh = None if self._bare_grid else self._build_mesh()
+        self._read_inputs(inputs, norm, verbose)
+        self._init_parameters()
+        # smash 1.3 marks discharge not yet simulated as missing.
+        self.response = Response(np.full((self.mesh.ng, norm["ntime_step"]), -99.0, dtype=np.float32))
+        final = np.full_like(self.rr_initial_states.values, -99.0)
+        self.rr_final_states = NamedMaps(self.rr_initial_states.keys, final)
+        if norm["synthetic"]:
+            from smash.factory.synthetic import synthetic_observations
+
+            self.response_data.q = synthetic_observations(self)
+
+    # ------------------------------------------------------------------ build
+    def _mesh_attributes(self, mesh: dict) -> dict:
+        """model.mesh of a mesh with flow directions: the user's keys plus counts and defaults."""
         mesh_attrs = {k: (np.asarray(v) if isinstance(v, (list, tuple)) else v) for k, v in mesh.items()}
         mesh_attrs["nac"] = self._network.nac
         mesh_attrs["ng"] = int(self._network.gauge_cell.size)
@@ -66,22 +96,16 @@ class Model:
             if arr.ndim == 0:
                 arr = np.full((self._network.nrow, self._network.ncol), float(arr))
             mesh_attrs[key] = arr
-        self.mesh = _Attributes(mesh_attrs, "Mesh")
-        self._check_mesh_geometry()
+        # smash 1.3's index maps: active cells (one domain here: local = global), and the 0-based
+        # column-major rank of each active cell (-100 elsewhere).
+        active = np.zeros((self._network.nrow, self._network.ncol), dtype=bool)
+        active[self._network.rows, self._network.cols] = True
+        mesh_attrs["local_active_cell"] = active.astype(np.int32)
+        rank = np.full(active.shape, -100, dtype=np.int32)
+        rank.T[active.T] = np.arange(int(active.sum()), dtype=np.int32)
+        mesh_attrs["rowcol_to_ind_ac"] = rank
+        return mesh_attrs
 
-        self._build_setup()
-        self._fmesh = self._build_mesh()
-        self._read_inputs(inputs, verbose)
-        self._init_parameters()
-        self.response = Response(np.zeros((self.mesh.ng, norm["ntime_step"]), dtype=np.float32))
-        final = np.full_like(self.rr_initial_states.values, -99.0)
-        self.rr_final_states = NamedMaps(self.rr_initial_states.keys, final)
-        if norm["synthetic"]:
-            from smash.factory.synthetic import synthetic_observations
-
-            self.response_data.q = synthetic_observations(self)
-
-    # ------------------------------------------------------------------ build
     def _check_mesh_geometry(self):
         net = self._network
         for key in ("dx", "dy"):
@@ -104,8 +128,8 @@ class Model:
         fs.ncpu = 1
         st = self._structure
         if st.is_hybrid:
-            self._nn_shapes = hybrid_nn.layer_shapes(len(st.nn_inputs), hybrid_nn.hidden_sizes(s.hidden_neuron),
-                                                     len(st.nn_outputs))
+            hidden = tuple(int(n) for n in s.hidden_neuron if n > 0)
+            self._nn_shapes = hybrid_nn.layer_shapes(len(st.nn_inputs), hidden, len(st.nn_outputs))
             fs.nn_nin, fs.nn_nh1, fs.nn_nh2, fs.nn_nout, fs.nn_nweights = hybrid_nn.core_sizes(self._nn_shapes)
         else:
             self._nn_shapes = []
@@ -143,8 +167,9 @@ class Model:
         fm.up_area[:] = acc - area
         return fm
 
-    def _read_inputs(self, inputs, verbose):
-        s, net = self.setup.__dict__, self._network
+    def _read_inputs(self, inputs, s: dict, verbose):
+        """Forcings, observations and descriptors of the normalized setup `s` onto the model's cells."""
+        net = self._network
         fi = fcore.md_input_data.InputDataDT()
         with_snow = s["snow_module"] != "zero"
         fcore.md_input_data.input_data_alloc(fi, net.nac, int(net.gauge_cell.size), s["ntime_step"], with_snow)
@@ -158,22 +183,30 @@ class Model:
         if s["read_qobs"] and net.gauge_cell.size and not s["synthetic"]:
             fi.qobs[: net.gauge_cell.size] = inputs.read_qobs(s, mesh)
         if s["read_descriptor"] or (s["synthetic"] and s["descriptor_name"]):
-            desc = inputs.read_descriptor(s, mesh)
-            self._check_descriptor(desc)
+            desc, absent = inputs.read_descriptor_files(s, mesh)
+            self._check_descriptor(desc, absent)
         else:
             desc = np.zeros((net.nrow, net.ncol, 0), dtype=np.float32)
         self.atmos_data = AtmosData(self)
         self.physio_data = PhysioData(desc, s["descriptor_name"])
         self.response_data = ResponseData(self)
 
-    def _check_descriptor(self, desc):
-        net, names = self._network, self.setup.descriptor_name
+    def _check_descriptor(self, desc, absent=()):
+        """Descriptors with missing values on active cells are refused, except those whose file is
+        absent (smash 1.3 warns and leaves them missing). On a bare grid, where holes outside the
+        rasters are expected, only a descriptor missing on every cell is refused (as smash 1.3)."""
+        net, names = self._network, [str(n) for n in self.setup.descriptor_name]
         expected = (net.nrow, net.ncol, len(names))
         if desc.shape != expected:
             raise ValueError(f"descriptors have shape {desc.shape}, expected (nrow, ncol, nd) = {expected}")
         on_active = desc[net.rows, net.cols]
         for i, name in enumerate(names):
-            if np.any(on_active[:, i] < -98) or not np.all(np.isfinite(on_active[:, i])):
+            if name in absent:
+                continue
+            missing = (on_active[:, i] < -98) | ~np.isfinite(on_active[:, i])
+            if missing.all():
+                raise ValueError(f"descriptor {name!r} holds only missing values on the mesh")
+            if missing.any() and not self._bare_grid:
                 raise ValueError(f"descriptor {name!r} has missing values on active cells")
 
     def _gauge_mean(self, kind):
@@ -181,6 +214,8 @@ class Model:
         net, data = self._network, getattr(self._finput, kind)
         nt = self.setup.ntime_step
         mean = np.full((int(net.gauge_cell.size), nt), -99.0, dtype=np.float32)
+        if not self.setup.compute_mean_atmos:
+            return mean  # left missing, as smash 1.3 leaves them
         # A few steps at a time: masks and gathers of the whole series would double the
         # memory of the forcings on a large grid.
         span = max(1, (1 << 22) // max(net.nac, 1))
@@ -209,8 +244,8 @@ class Model:
         self._nn_bias = [np.zeros(shape[0], dtype=np.float32) for shape in self._nn_shapes]
         self._fparams = self._new_core_parameters()
         self._synced_maps = {}
-        if "ci" in p_keys and s.dt < 86400 and s.adjust_interception:
-            self._adjust_interception()
+        if s.adjust_interception:
+            self.adjust_interception()
 
     def _new_core_parameters(self):
         """A zeroed core ParametersDT with this model's layout (also used for gradients)."""
@@ -219,16 +254,57 @@ class Model:
                                              len(self._structure.rr_states), int(self._fsetup.nn_nweights))
         return fp
 
-    def _adjust_interception(self):
-        """Sub-daily runs: re-estimate ci per cell from the forcings (as smash 1.3)."""
+    def adjust_interception(self, active_cell_only: bool = True) -> None:
+        """Re-estimate the interception capacity `ci` of every cell from its forcings (as smash 1.3).
+
+        Done when the model is built unless `setup["adjust_interception"]` is False. Only sub-daily
+        models of a structure with `ci` are adjusted; otherwise nothing changes.
+
+        Parameters
+        ----------
+        active_cell_only : bool, default True
+            Adjust the active cells only. With False the inactive cells are adjusted too, from their
+            forcings read again from the setup's folders (the model keeps forcings of active cells
+            only); a model whose forcings were not read from files cannot do that.
+        """
         s, net = self.setup, self._network
-        end_times = s.start_time + _dt.timedelta(seconds=s.dt) * np.arange(1, s.ntime_step + 1)
-        days = np.array([(t - _dt.timedelta(microseconds=0)).date().toordinal() for t in end_times])
-        day_of_step = (days - days[0] + 1).astype(np.int32)
+        if "ci" not in self.rr_parameters.keys or s.dt >= 86400:
+            return
+        day_of_step = self._day_of_step()
         ci = np.zeros(net.nac, dtype=np.float64)
         fcore.md_api.estimate_interception(self._finput, day_of_step, ci)
         i = self.rr_parameters.index("ci")
         self.rr_parameters.values[net.rows, net.cols, i] = ci
+        if not active_cell_only:
+            self._adjust_interception_inactive(day_of_step, i)
+
+    def _day_of_step(self) -> np.ndarray:
+        """1-based day of each step's end time, counted from the first step's day."""
+        s = self.setup
+        end_times = setup_time(s, "start_time") + _dt.timedelta(seconds=s.dt) * np.arange(1, s.ntime_step + 1)
+        days = np.array([t.date().toordinal() for t in end_times])
+        return (days - days[0] + 1).astype(np.int32)
+
+    def _adjust_interception_inactive(self, day_of_step, index):
+        """ci of the inactive cells, from their forcings read again from the setup's folders."""
+        from smash import inputs
+
+        s, net = self.setup, self._network
+        inactive = np.setdiff1d(np.arange(net.nrow * net.ncol), net.flat)
+        if inactive.size == 0:
+            return
+        if not (s.read_prcp and s.read_pet):
+            raise ValueError("adjust_interception(active_cell_only=False) needs the forcings of inactive cells, read "
+                             "from files: this model's prcp and pet were not read (setup read_prcp / read_pet)")
+        setup = normalize_setup(_user_setup_of(self))
+        fi = fcore.md_input_data.InputDataDT()
+        fcore.md_input_data.input_data_alloc(fi, inactive.size, 0, s.ntime_step, False)
+        for kind in ("prcp", "pet"):
+            getattr(fi, kind)[...] = inputs.read_atmos(setup, self.mesh.__dict__, kind, cells=inactive).T
+        ci = np.zeros(inactive.size, dtype=np.float64)
+        fcore.md_api.estimate_interception(fi, day_of_step, ci)
+        rows, cols = np.divmod(inactive, net.ncol)
+        self.rr_parameters.values[rows, cols, index] = ci
 
     # ------------------------------------------------------------ parameters
     def _maps_get(self, maps: NamedMaps, key: str):
@@ -314,6 +390,11 @@ class Model:
         self._check_hybrid("get_nn_parameters_bias")
         return [b.copy() for b in self._nn_bias]
 
+    @property
+    def nn_parameters(self) -> NNParameters:
+        """The hybrid structure's net as smash 1.3 lays it out: `weight_1..3`, `bias_1..3`."""
+        return NNParameters(self)
+
     def set_nn_parameters_weight(self, value=None, initializer="glorot_uniform", random_state=None):
         """Set the weights from a list of arrays, or draw them with `initializer` when `value` is None."""
         self._check_hybrid("set_nn_parameters_weight")
@@ -339,11 +420,14 @@ class Model:
             self._fsetup.rr_split[: ncpu + 1] = work_split.split_points(self.atmos_data._cell_work(), ncpu)
 
     def _sync_parameters(self):
-        """Copy the user-facing maps into the core (active cells, network order).
+        """Copy the user-facing maps into the core (active cells, network order); every run starts here.
 
         Maps equal to the ones last copied are skipped: on a country-sized grid the
         gather and the checks cost more than comparing, and were the part of a
         two-thread forward run that did not shrink with threads."""
+        if self._bare_grid:
+            raise ValueError("This model's mesh is a bare grid (no flow directions): it holds inputs but cannot "
+                             "run; build the mesh with smash.factory.generate_mesh")
         net, fp = self._network, self._fparams
         for name, maps, target in (("rr parameter", self.rr_parameters, fp.rr_parameters),
                                    ("rr initial state", self.rr_initial_states, fp.rr_initial_states)):
@@ -390,6 +474,7 @@ class Model:
         new.setup = _copy.deepcopy(self.setup)
         new.mesh = _copy.deepcopy(self.mesh)
         new._structure = self._structure
+        new._bare_grid = self._bare_grid
         new._network = self._network
         new._build_setup()
         new._fmesh = self._fmesh
@@ -433,3 +518,107 @@ class Model:
                 f"    end_time: {s.end_time}\n    nrow x ncol: {m.nrow} x {m.ncol}\n    nac: {m.nac}\n"
                 f"    ng: {m.ng}\n    rr_parameters: {self.rr_parameters.keys.tolist()}\n"
                 f"    rr_initial_states: {self.rr_initial_states.keys.tolist()}")
+
+
+def _user_setup_of(model) -> dict:
+    """The setup keys Model accepts, from a model's setup (as save_model stores them)."""
+    from smash.model_setup import DEFAULTS, REQUIRED
+
+    attrs = dict(model.setup.__dict__, imperviousness_directory=model.setup.imperviousness_file)
+    return {k: attrs[k] for k in (*REQUIRED, *DEFAULTS) if k in attrs}
+
+
+def _is_bare_grid(mesh: dict) -> bool:
+    """A grid without flow directions: no `flwdir`, or the -99 ones a bare-grid model holds (and saves)."""
+    if "flwdir" not in mesh:
+        return True
+    flwdir = np.asarray(mesh["flwdir"])
+    return flwdir.size > 0 and bool(np.all(flwdir == -99)) and int(mesh.get("nac", 0)) == 0
+
+
+def _bare_grid_mesh(mesh: dict) -> dict:
+    """model.mesh of a bare grid, holding what smash 1.3 holds there: no active cell, no gauge,
+    -99 for what flow directions would give, and the cell sizes only if the user gave them."""
+    for key in ("xres", "yres", "xmin", "ymax", "nrow", "ncol"):
+        if key not in mesh:
+            raise ValueError(f"mesh is missing the key {key!r} (a bare grid needs xres, yres, xmin, ymax, nrow, ncol)")
+    nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
+    grid = {k: mesh[k] for k in ("xres", "yres", "xmin", "ymax")}
+    missing_int = np.full((nrow, ncol), -99, dtype=np.int32)
+    missing_float = np.full((nrow, ncol), -99.0, dtype=np.float32)
+    out = dict(grid, nrow=nrow, ncol=ncol, nac=0, ng=0, npar=0, epsg=mesh.get("epsg", -99),
+               active_cell=missing_int, flwdir=missing_int.copy(), flwpar=missing_int.copy(),
+               flwdst=missing_float, flwacc=missing_float.copy(),
+               dx=np.asarray(mesh["dx"]) if "dx" in mesh else missing_float.copy(),
+               dy=np.asarray(mesh["dy"]) if "dy" in mesh else missing_float.copy(),
+               gauge_pos=np.zeros((0, 2), dtype=np.int32), code=np.array([], dtype="<U128"),
+               area=np.zeros(0, dtype=np.float32), area_dln=np.zeros(0, dtype=np.float32),
+               ncpar=np.zeros(0, dtype=np.int32), cscpar=np.zeros(0, dtype=np.int32),
+               local_active_cell=missing_int.copy(), rowcol_to_ind_ac=np.full((nrow, ncol), -100, dtype=np.int32))
+    for key in ("dx", "dy"):
+        if out[key].shape != (nrow, ncol):
+            raise ValueError(f"mesh[{key!r}] has shape {out[key].shape}, expected (nrow, ncol) = {(nrow, ncol)}")
+    return out
+
+
+class NNParameters:
+    """A hybrid model's net in smash 1.3's layout: `weight_l` (n_out, n_in) and `bias_l` (n_out,) for
+    l = 1, 2, 3, float32. Layers the net does not have are empty arrays, shaped as smash shapes them
+    (with one hidden layer: `weight_3` (0, n_out), `bias_3` (0,)); without a net every array is empty
+    but `bias_1`, which holds -99 per hidden neuron. Reading gives copies; assigning
+    `model.nn_parameters.weight_1 = w` sets that layer (through `set_nn_parameters_weight`)."""
+
+    _LAYERS = (1, 2, 3)
+
+    def __init__(self, model):
+        object.__setattr__(self, "_model", model)
+
+    def _arrays(self, kind: str) -> list[np.ndarray]:
+        m = self._model
+        if m._structure.is_hybrid:
+            layers = m.get_nn_parameters_weight() if kind == "weight" else m.get_nn_parameters_bias()
+            arrays = [a.astype(np.float32) for a in layers]
+            last_out = arrays[-1].shape[0]
+            if len(arrays) == 2:
+                arrays.append(np.zeros((0, last_out) if kind == "weight" else (0,), dtype=np.float32))
+            return arrays
+        # Without a net smash sizes the layers from hidden_neuron with 0 inputs and outputs.
+        h1, h2 = (int(n) for n in m.setup.hidden_neuron)
+        if kind == "weight":
+            return [np.zeros((h1, 0), dtype=np.float32), np.zeros((h2, h1), dtype=np.float32)[:0],
+                    np.zeros((0, h2), dtype=np.float32)]
+        return [np.full(h1, -99.0, dtype=np.float32), np.zeros(h2, dtype=np.float32)[:0],
+                np.zeros(0, dtype=np.float32)]
+
+    def __getattr__(self, name):
+        kind, _, layer = name.partition("_")
+        if kind in ("weight", "bias") and layer.isdigit() and int(layer) in self._LAYERS:
+            return self._arrays(kind)[int(layer) - 1]
+        raise AttributeError(f"nn_parameters has no attribute {name!r}; it holds weight_1..3 and bias_1..3")
+
+    def __setattr__(self, name, value):
+        kind, _, layer = name.partition("_")
+        if not (kind in ("weight", "bias") and layer.isdigit() and int(layer) in self._LAYERS):
+            raise AttributeError(f"nn_parameters has no attribute {name!r}; it holds weight_1..3 and bias_1..3")
+        m = self._model
+        m._check_hybrid(f"nn_parameters.{name}")
+        layers = m.get_nn_parameters_weight() if kind == "weight" else m.get_nn_parameters_bias()
+        index = int(layer) - 1
+        if index >= len(layers):
+            raise ValueError(f"nn_parameters.{name}: this net has {len(layers)} layers")
+        layers[index] = np.asarray(value, dtype=np.float32)
+        if kind == "weight":
+            m.set_nn_parameters_weight(layers)
+        else:
+            m.set_nn_parameters_bias(layers)
+
+    def __dir__(self):
+        return [f"{kind}_{layer}" for layer in self._LAYERS for kind in ("weight", "bias")] + ["copy"]
+
+    def copy(self) -> _Attributes:
+        """A snapshot of the layers, detached from the model (as smash 1.3's `nn_parameters.copy()`)."""
+        return _Attributes({k: getattr(self, k) for k in self.__dir__() if k != "copy"}, "NNParameters")
+
+    def __repr__(self):
+        shapes = ", ".join(f"{k}: {getattr(self, k).shape}" for k in self.__dir__())
+        return f"NNParameters({shapes})"

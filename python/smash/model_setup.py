@@ -38,13 +38,42 @@ DEFAULTS = {
     "descriptor_directory": None,
     "descriptor_format": "tif",
     "adjust_interception": True,
+    "compute_mean_atmos": True,
     "sparse_storage": False,
     "hidden_neuron": 16,
+    # Directory layout hints of smash 1.3 (e.g. "%Y/%m"): our readers always search the folder
+    # recursively, which finds the same files; the hints are kept on the setup as given.
+    "prcp_access": "",
+    "pet_access": "",
+    "snow_access": "",
+    "temp_access": "",
+    # smash 1.3 options of features this package does not have: only their defaults are accepted.
+    "prcp_partitioning": False,
+    "read_imperviousness": False,
+    "imperviousness_format": "tif",
+    "imperviousness_directory": None,
+    # Structural error models of smash's Bayesian estimation (held on the setup, see SERR_PARAMETERS).
+    "serr_mu_mapping": "Zero",
+    "serr_sigma_mapping": "Linear",
     "synthetic": None,
 }
 REQUIRED = ("start_time", "end_time")
-# smash 1.3 names that mean a module of ours.
+# smash 1.3 names that mean a module of ours. The setup keeps the name the user gave.
 MODULE_ALIASES = {"gr4_ude": "gr4_ode_mlp"}
+# Parameters of smash's structural error mappings, in smash's order (their count is nsep_mu / nsep_sigma).
+SERR_PARAMETERS = {
+    "mu": {"Zero": (), "Constant": ("mg0",), "Linear": ("mg0", "mg1")},
+    "sigma": {"Constant": ("sg0",), "Linear": ("sg0", "sg1"), "Power": ("sg0", "sg1", "sg2"),
+              "Exponential": ("sg0", "sg1", "sg2"), "Gaussian": ("sg0", "sg1", "sg2")},
+}
+# smash 1.3 shows an unset path as this placeholder (and a path whose read_* flag is off).
+UNSET_PATH = "..."
+# The read flag of each folder setting.
+_PATH_FLAGS = {"qobs_directory": "read_qobs", "prcp_directory": "read_prcp", "pet_directory": "read_pet",
+               "snow_directory": "read_snow", "temp_directory": "read_temp",
+               "descriptor_directory": "read_descriptor", "imperviousness_directory": "read_imperviousness"}
+# Time stamps as smash 1.3 holds them on model.setup.
+TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 _TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y%m%d%H%M", "%Y%m%d")
 
@@ -86,7 +115,11 @@ def normalize_setup(setup: dict) -> dict:
 
     out = dict(DEFAULTS)
     out.update(setup)
-    out["descriptor_name"] = list(out["descriptor_name"] or [])
+    for key in _PATH_FLAGS:
+        if out.get(key) == UNSET_PATH:
+            out[key] = None
+    out["descriptor_name"] = [str(n) for n in (out["descriptor_name"] if out["descriptor_name"] is not None else [])]
+    out["hidden_neuron"] = _hidden_neuron(out["hidden_neuron"])
 
     dt = out["dt"]
     if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
@@ -107,9 +140,9 @@ def normalize_setup(setup: dict) -> dict:
     out["start_time"], out["end_time"] = start, end
     out["ntime_step"] = int(span // out["dt"])
 
-    out["hydrological_module"] = MODULE_ALIASES.get(out["hydrological_module"], out["hydrological_module"])
     # Raises a ValueError naming the bad module and the valid ones.
-    Structure(out["snow_module"], out["hydrological_module"], out["routing_module"])
+    structure_of(out)
+    _check_smash_only_options(out)
 
     for kind in ("prcp", "pet", "snow", "qobs"):
         key = f"{kind}_conversion_factor"
@@ -117,6 +150,95 @@ def normalize_setup(setup: dict) -> dict:
             raise ValueError(f"setup[{key!r}] must be finite, got {out[key]!r}")
     if out["read_descriptor"] and not out["descriptor_name"]:
         raise ValueError("setup['read_descriptor'] is True but setup['descriptor_name'] is empty")
+    if not (out["read_descriptor"] or out["synthetic"]):
+        # As smash 1.3: descriptors named but not read are not the model's descriptors.
+        out["descriptor_name"] = []
     out["nd"] = len(out["descriptor_name"])
     hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
+    return out
+
+
+def _hidden_neuron(value):
+    """smash's spellings of hidden_neuron (an int, a list, its own int32 array padded with 0) as an int or tuple."""
+    if isinstance(value, (np.ndarray, list, tuple)):
+        sizes = [int(n) if isinstance(n, (int, np.integer)) and not isinstance(n, bool) else n
+                 for n in np.asarray(value).ravel().tolist()]
+        while len(sizes) > 1 and sizes[-1] == 0:
+            sizes.pop()
+        return tuple(sizes)
+    return value
+
+
+def structure_of(setup: dict) -> Structure:
+    """The registry structure of a setup (smash 1.3's module names resolved)."""
+    hydro = setup["hydrological_module"]
+    return Structure(setup["snow_module"], MODULE_ALIASES.get(hydro, hydro), setup["routing_module"])
+
+
+def _check_smash_only_options(setup: dict) -> None:
+    """Options of smash 1.3 features this package lacks: refuse anything but their defaults, naming them."""
+    for key, flag in (("prcp_partitioning", "prcp_partitioning"), ("read_imperviousness", "read_imperviousness")):
+        if setup[key]:
+            raise ValueError(f"setup[{key!r}] = True is not supported by this package (smash 1.3's "
+                             f"{flag.replace('_', ' ')}); leave it False")
+    for which in ("mu", "sigma"):
+        key = f"serr_{which}_mapping"
+        if setup[key] not in SERR_PARAMETERS[which]:
+            raise ValueError(f"Unknown setup[{key!r}] = {setup[key]!r}; choose one of {list(SERR_PARAMETERS[which])}")
+    for kind in ("prcp", "pet", "snow", "temp"):
+        access = setup[f"{kind}_access"]
+        if not isinstance(access, str):
+            raise ValueError(f"setup['{kind}_access'] must be a string such as '%Y/%m', got {access!r}")
+
+
+def setup_time(setup, key: str) -> _dt.datetime:
+    """`start_time` / `end_time` of a setup (a dict or `model.setup`, where smash keeps them as text)."""
+    value = setup[key] if isinstance(setup, dict) else getattr(setup, key)
+    return parse_time(value, key)
+
+
+def setup_attributes(setup: dict) -> dict:
+    """`model.setup` as smash 1.3 shows it, from a normalized setup.
+
+    Values take smash's types: times as "YYYY-MM-DD HH:MM" text, `dt` and conversion factors as
+    floats, flags as 0 / 1, `hidden_neuron` as an int32 array of two layer sizes (0 = no layer),
+    `descriptor_name` as a text array, unset paths (or paths whose read flag is off) as "...".
+    The sizes smash derives from the structure (`nrrp`, `n_hydro_fluxes`, `neurons`, ...) come
+    from the structure registry.
+    """
+    structure = structure_of(setup)
+    out = {}
+    for key, value in setup.items():
+        if key in ("start_time", "end_time"):
+            value = value.strftime(TIME_FORMAT)
+        elif key in _PATH_FLAGS:
+            value = str(value) if value is not None and setup[_PATH_FLAGS[key]] else UNSET_PATH
+        elif isinstance(value, bool):
+            value = int(value)
+        elif key == "dt" or key.endswith("_conversion_factor"):
+            value = float(value)
+        out[key] = value
+    # smash names the imperviousness path setting one way and the attribute another.
+    out["imperviousness_file"] = out.pop("imperviousness_directory")
+    out["descriptor_name"] = np.array(setup["descriptor_name"], dtype="<U128")
+    hidden = hidden_sizes(setup["hidden_neuron"])
+    out["hidden_neuron"] = np.array(list(hidden) + [0] * (2 - len(hidden)), dtype=np.int32)
+    snow, hydro, routing = structure.counts("fluxes")
+    nn_in, nn_out = len(structure.nn_inputs), len(structure.nn_outputs)
+    neurons = [nn_in, *hidden, nn_out]
+    out.update(
+        structure=f"{setup['snow_module']}-{setup['hydrological_module']}-{setup['routing_module']}",
+        snow_module_present=int(setup["snow_module"] != "zero"),
+        nrrp=len(structure.rr_parameters),
+        nrrs=len(structure.rr_states),
+        n_snow_fluxes=snow,
+        n_hydro_fluxes=hydro,
+        n_routing_fluxes=routing,
+        n_internal_fluxes=snow + hydro + routing,
+        nqz=structure.discharge_steps,
+        n_layers=len(hidden) + 1 if structure.is_hybrid else 0,
+        neurons=np.array(neurons + [0] * (4 - len(neurons)), dtype=np.int32),
+        nsep_mu=len(SERR_PARAMETERS["mu"][setup["serr_mu_mapping"]]),
+        nsep_sigma=len(SERR_PARAMETERS["sigma"][setup["serr_sigma_mapping"]]),
+    )
     return out

@@ -208,3 +208,19 @@ def _levels(dn: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
             f"e.g. (row, col) {cyc}"
         )
     return level
+
+
+def bare_grid_network(mesh: dict) -> Network:
+    """Every cell of a grid without flow directions, row-major, each its own outlet: the cells a
+    bare-grid model reads inputs onto (it has no drainage to run)."""
+    for key in ("nrow", "ncol"):
+        if key not in mesh:
+            raise ValueError(f"mesh is missing the key {key!r}")
+    nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
+    if nrow <= 0 or ncol <= 0:
+        raise ValueError(f"mesh grid size (nrow, ncol) = {(nrow, ncol)} must be positive")
+    n = nrow * ncol
+    rows, cols = np.divmod(np.arange(n, dtype=np.int64), ncol)
+    none = np.zeros(0, dtype=np.int64)
+    return Network(nrow, ncol, rows, cols, np.arange(n, dtype=np.int64), np.full(n, -1, dtype=np.int64),
+                   np.zeros(n + 1, dtype=np.int64), none, none, np.ones(n, dtype=np.int64), none, none, none)

@@ -85,6 +85,11 @@ class Structure:
         return self._concat("fluxes")
 
     @property
+    def discharge_steps(self) -> int:
+        """Steps of discharge the routing keeps (smash's `nqz`)."""
+        return int(self._records()[2].get("discharge_steps", 1))
+
+    @property
     def is_hybrid(self) -> bool:
         """True when the hydrological module embeds a net (the *_mlp structures)."""
         return "nn" in self._records()[1]
@@ -148,6 +153,17 @@ def feasible_violation(name: str, values: np.ndarray) -> str | None:
     if vmax > high or (open_high and vmax >= high):
         return f"{name} must be {_RULE_TEXT[rule]} (got {vmax:g})"
     return None
+
+
+def feasible_mask(name: str, values: np.ndarray) -> np.ndarray:
+    """Where `values` lie in the domain where `name` is defined (finite and inside its `feasible` rule)."""
+    rule = _record(name)["feasible"]
+    values = np.asarray(values, dtype=float)
+    low, high = {">0": (0.0, np.inf), ">=0": (0.0, np.inf), "[0,1]": (0.0, 1.0),
+                 "(0,1)": (0.0, 1.0), "any": (-np.inf, np.inf)}[rule]
+    above = values > low if rule in (">0", "(0,1)") else values >= low
+    below = values < high if rule == "(0,1)" else values <= high
+    return np.isfinite(values) & above & below
 
 
 _RULE_TEXT = {">0": "> 0", ">=0": ">= 0", "[0,1]": "in [0, 1]", "(0,1)": "in (0, 1)", "any": ""}

@@ -145,7 +145,9 @@ def gauge_events(model, gauges, event_seg=None, q=None) -> dict[int, list[dict]]
 # ------------------------------------------------------------------ user tables
 def _time(model, step: int) -> _dt.datetime:
     # Step i is labelled start_time + i * dt, as smash labels its events.
-    return model.setup.start_time + _dt.timedelta(seconds=model.setup.dt * step)
+    from smash.model_setup import setup_time
+
+    return setup_time(model.setup, "start_time") + _dt.timedelta(seconds=model.setup.dt * step)
 
 
 def _season(date: _dt.datetime) -> str:

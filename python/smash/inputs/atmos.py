@@ -18,9 +18,12 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
-from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries
+from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries, ReadReport
+from smash.model_setup import parse_time
 
 KINDS = ("prcp", "pet", "snow", "temp")
+# What each kind is called in the reading warnings.
+KIND_NAMES = {"prcp": "precipitation", "pet": "potential evapotranspiration", "snow": "snow", "temp": "temperature"}
 
 # Share of a day's PET falling in the hour ending at h (h = 0..23); sums to 1.
 HOURLY_PET_RATIO = np.array(
@@ -32,14 +35,16 @@ HOURLY_PET_RATIO = np.array(
 def step_end_times(setup: dict) -> list[_dt.datetime]:
     """End time of every step: step t covers (start + t dt, start + (t+1) dt]."""
     dt = _dt.timedelta(seconds=int(setup["dt"]))
-    return [setup["start_time"] + dt * (t + 1) for t in range(int(setup["ntime_step"]))]
+    start = parse_time(setup["start_time"], "start_time")
+    return [start + dt * (t + 1) for t in range(int(setup["ntime_step"]))]
 
 
 def files_by_date(directory, ndigits: int, fmt: str, key: str) -> dict[str, str]:
     """Map date string -> path for the `*.fmt` files under `directory` (recursive, sorted by path).
 
     The date is the first run of at least `ndigits` digits of the file name,
-    cut to `ndigits` (Lez names `YYYYMMDD0000` daily files).
+    cut to `ndigits` (Lez names `YYYYMMDD0000` daily files). A folder without
+    such a file gives an empty dict (every step then missing, as smash 1.3 warns).
     """
     if not directory or not os.path.isdir(directory):
         raise FileNotFoundError(f"setup[{key!r}] = {directory!r} is not a directory")
@@ -49,10 +54,6 @@ def files_by_date(directory, ndigits: int, fmt: str, key: str) -> dict[str, str]
         match = first_run.search(os.path.basename(path))
         if match:
             by_date.setdefault(match.group()[:ndigits], path)
-    if not by_date:
-        raise FileNotFoundError(
-            f"No *.{fmt} file with a {ndigits}-digit date in its name under {directory} (setup[{key!r}])"
-        )
     return by_date
 
 
@@ -114,15 +115,17 @@ def _read_files(series: RasterSeries, paths: list[str], store, ncpu: int, progre
 def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, verbose: bool = False) -> np.ndarray:
     """Series of `kind` ("prcp", "pet", "snow", "temp") on the mesh, float32.
 
-    `setup` is a normalized setup (datetime `start_time`, int `dt` and
-    `ntime_step`, resolved `<kind>_directory`). Returns (ntime_step, nrow, ncol),
+    `setup` is a normalized setup (`start_time`, int `dt` and `ntime_step`,
+    resolved `<kind>_directory`). Returns (ntime_step, nrow, ncol),
     or (ntime_step, len(cells)) holding only the flat row-major `cells`.
     Nodata and cells outside a raster are -99 *before* the conversion factor is
     applied (so -9.9 with factor 0.1); a step without a file is -99 over the
     grid. Negative prcp, pet and snow values mean "missing"; temp is in degC
     where negative values are valid and only the -99 sentinel is missing.
     Daily interannual PET (`daily_interannual_pet`) is spread over the hours
-    of the day with `HOURLY_PET_RATIO`.
+    of the day with `HOURLY_PET_RATIO`. Rasters of another resolution or grid
+    are resampled onto the mesh as smash 1.3 does (`raster.axis_indices`).
+    Missing files and such placements give one UserWarning per call.
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
@@ -135,21 +138,21 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     ntime_step = int(setup["ntime_step"])
     selected = np.arange(nrow * ncol) if cells is None else np.asarray(cells, dtype=np.int64).ravel()
     step_keys, files, interannual = _series_plan(setup, kind)
-    directory = setup.get(f"{kind}_directory")
-
-    nmissing = sum(key not in files for key in step_keys)
-    if nmissing == ntime_step:
-        raise ValueError(
-            f"No {kind} file in {directory} covers the simulation period {setup['start_time']} -> "
-            f"{setup['end_time']} (file dates span {min(files)} .. {max(files)})"
-        )
-    if nmissing:
-        warnings.warn(f"{nmissing} of {ntime_step} {kind} steps have no file in {directory}: set to -99",
-                      stacklevel=2)
+    report = ReadReport(KIND_NAMES[kind])
+    # Missing steps are named by their end time (interannual maps by MM-DD), as smash 1.3 lists them.
+    ends = step_end_times(setup)
+    missing = sorted({key for key in step_keys if key not in files})
+    report.missing = ([f"{key[:2]}-{key[2:]}" for key in missing] if interannual else
+                      [end.strftime("%Y-%m-%d %H:%M") for key, end in zip(step_keys, ends, strict=True)
+                       if key not in files])
+    out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
 
     # Each needed file is read once (an interannual map serves many steps).
     needed = sorted({key for key in step_keys if key in files})
     paths = [files[key] for key in needed]
+    if not paths:
+        report.warn()
+        return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
     series = RasterSeries(mesh, selected, paths[0])
     if len(paths) > 1:
         # Only raster sizes are compared per file: make sure the last one is placed like the first too.
@@ -159,7 +162,6 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     # (in double, then rounded, 1 value in 40 differed by an ulp, enough to flip the near-ties
     # of the ci re-estimation).
     factor = np.float32(1.0 if factor is None else factor)
-    out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
     if interannual:
         # One map per calendar day, spread over the steps of that day by hourly ratios.
         daily_maps: dict[str, np.ndarray] = {}
@@ -183,8 +185,9 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
         if progress is not None:
             progress.close()
 
+    report.issues |= series.issues
+    report.warn()
     if interannual:
-        ends = step_end_times(setup)
         for t, key in enumerate(step_keys):
             if key in daily_maps:
                 out[t] = daily_maps[key] * np.float32(interannual_fraction(ends[t], int(setup["dt"])))

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from smash.inputs.raster import MISSING
+from smash.model_setup import parse_time
 
 _HEADER_FORMATS = ("%Y%m%d%H%M", "%Y%m%d", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
@@ -52,7 +53,8 @@ def read_gauge_series(path, setup: dict) -> np.ndarray:
     while lines and not lines[-1].strip():
         lines.pop()
     # Value k is stamped first_date + k dt; step t needs start_time + (t+1) dt.
-    shift = (setup["start_time"] + _dt.timedelta(seconds=dt) - first_date).total_seconds()
+    start = parse_time(setup["start_time"], "start_time")
+    shift = (start + _dt.timedelta(seconds=dt) - first_date).total_seconds()
     if shift % dt:
         raise ValueError(f"{path}: its dates ({first_date} every {dt} s) do not fall on the model steps")
     first = int(shift // dt)
@@ -76,11 +78,15 @@ def read_qobs(setup: dict, mesh: dict) -> np.ndarray:
         raise FileNotFoundError(f"setup['qobs_directory'] = {directory!r} is not a directory")
     codes = [c.decode() if isinstance(c, bytes) else str(c) for c in np.atleast_1d(mesh.get("code", []))]
     qobs = np.full((len(codes), int(setup["ntime_step"])), MISSING, dtype=np.float32)
+    absent = []
     for g, code in enumerate(codes):
         matches = sorted(glob.glob(os.path.join(glob.escape(str(directory)), f"*{glob.escape(code)}*.csv")))
         if not matches:
-            warnings.warn(f"No observed discharge file *{code}*.csv in {directory}: gauge {code} is all -99",
-                          stacklevel=2)
+            absent.append(code)
             continue
         qobs[g] = read_gauge_series(matches[0], setup)
+    if absent:
+        # One warning for all the gauges, as smash 1.3 gives.
+        warnings.warn(f"Missing {len(absent)} observed discharge file(s) *<code>*.csv in {directory}, gauges left "
+                      f"all -99: {absent}", UserWarning, stacklevel=2)
     return qobs

@@ -11,17 +11,19 @@ from smash.containers import NamedMaps, PhysioData, Response
 from smash.io._hdf5 import open_saved, read_group, write_group
 from smash.io.mesh import mesh_from_group, mesh_to_group
 from smash.io.setup import setup_to_yaml
-from smash.model_setup import DEFAULTS, REQUIRED, normalize_setup
+from smash.model_setup import normalize_setup, setup_attributes
 
 MAPS = ("rr_parameters", "rr_initial_states", "rr_final_states")
 # A read model is built from the file alone: nothing read from data folders, no synthetic
 # inputs drawn and no interception re-estimated (the saved ci is the one that was used).
 FROM_FILE_ONLY = {"read_prcp": False, "read_pet": False, "read_snow": False, "read_temp": False,
                   "read_qobs": False, "read_descriptor": False, "synthetic": None, "adjust_interception": False}
-DDT_SETUP_KEYS = ("structure", "snow_module", "hydrological_module", "routing_module", "dt", "start_time",
-                  "end_time", "ntime_step", "descriptor_name")
-DDT_MESH_KEYS = ("nrow", "ncol", "nac", "ng", "xmin", "ymax", "xres", "yres", "epsg", "active_cell", "flwdir",
-                 "flwdst", "flwacc", "dx", "dy", "gauge_pos", "code", "area", "area_dln")
+# The keys smash 1.3's save_model_ddt writes (descriptor_tfm when the setup has it); the structural
+# error mappings and parameters of its Bayesian estimation are left out: this package has none.
+DDT_SETUP_KEYS = ("snow_module", "hydrological_module", "routing_module", "start_time", "end_time", "dt",
+                  "descriptor_name", "descriptor_tfm")
+DDT_MESH_KEYS = ("xres", "yres", "xmin", "ymax", "dx", "dy", "active_cell", "gauge_pos", "code", "area")
+NN_LAYERS = ("weight_1", "bias_1", "weight_2", "bias_2", "weight_3", "bias_3")
 
 
 def _forcing_kinds(model) -> tuple[str, ...]:
@@ -30,7 +32,9 @@ def _forcing_kinds(model) -> tuple[str, ...]:
 
 def _user_setup(model) -> dict:
     """The setup as the user gives it (the keys Model accepts), not the derived ones."""
-    return {k: model.setup.__dict__[k] for k in (*REQUIRED, *DEFAULTS)}
+    from smash.model import _user_setup_of
+
+    return _user_setup_of(model)
 
 
 def _nn_parameters(model) -> dict:
@@ -73,7 +77,8 @@ def read_model(path):
         mesh = mesh_from_group(f["mesh"])
         data = {name: read_group(f[name]) for name in f if name not in ("setup", "mesh")}
     model = Model(dict(setup, **FROM_FILE_ONLY), mesh)
-    model.setup.__dict__.update({k: v for k, v in normalize_setup(setup).items() if k in FROM_FILE_ONLY})
+    # The setup as saved (read flags, folders, descriptor names), not the file-only one it was built with.
+    model.setup.__dict__.update(setup_attributes(normalize_setup(setup)))
     for kind, grid in data["atmos_data"].items():
         setattr(model.atmos_data, kind, grid)
     physio = data["physio_data"]
@@ -97,8 +102,7 @@ def read_model(path):
 def save_model_ddt(model, path) -> None:
     """Write the main data of a model for analysis: setup summary, mesh geometry, gauge-mean forcings,
     observed and simulated discharge, descriptors, parameter and state maps, hybrid net."""
-    setup = {k: model.setup.__dict__[k] for k in DDT_SETUP_KEYS}
-    setup["start_time"], setup["end_time"] = str(setup["start_time"]), str(setup["end_time"])
+    setup = {k: model.setup.__dict__[k] for k in DDT_SETUP_KEYS if k in model.setup.__dict__}
     mesh = {k: model.mesh.__dict__[k] for k in DDT_MESH_KEYS if k in model.mesh.__dict__}
     groups = {
         "setup": setup,
@@ -109,7 +113,8 @@ def save_model_ddt(model, path) -> None:
         "response_data": {"q": model.response_data._observed()},
         "response": {"q": model.response.q},
         **{name: _maps(getattr(model, name)) for name in MAPS},
-        "nn_parameters": _nn_parameters(model),
+        # Every layer, empty ones included, as smash 1.3 writes them.
+        "nn_parameters": {key: getattr(model.nn_parameters, key) for key in NN_LAYERS},
     }
     with h5py.File(path, "w") as f:
         f.attrs["_save_func"] = "save_model_ddt"
