@@ -22,16 +22,26 @@ def test_load_dataset_resolves_directories(data_dir, monkeypatch):
     assert "descriptor_directory" not in setup and mesh["ng"] == 0 and mesh["nrow"] == 1075
 
 
+def test_load_dataset_flwdir_is_the_raster_path(data_dir, monkeypatch):
+    # smash 1.3: load_dataset("flwdir") (any case) returns the absolute path of France_flwdir.tif as a str.
+    monkeypatch.setenv("SMASH_DATA_DIR", str(data_dir))
+    expected = os.path.join(os.path.abspath(data_dir), "France_flwdir.tif")
+    assert load_dataset("flwdir") == expected and type(load_dataset("FLWDIR")) is str
+    assert load_dataset("flwdir", path=data_dir) == expected
+    assert load_dataset("flwdir", path=expected) == expected  # the raster itself
+
+
 def test_load_dataset_errors(monkeypatch, tmp_path):
     monkeypatch.delenv("SMASH_DATA_DIR", raising=False)
-    with pytest.raises(FileNotFoundError, match="set the environment variable SMASH_DATA_DIR.*path="):
-        load_dataset("Lez")
+    with pytest.raises(FileNotFoundError, match="no .*France_flwdir.tif.*SMASH_DATA_DIR or pass path="):
+        load_dataset("flwdir", path=tmp_path)
     with pytest.raises(FileNotFoundError, match=r"no .*Lez/setup_Lez.yaml.*SMASH_DATA_DIR or pass path="):
         load_dataset("Lez", path=tmp_path)
     monkeypatch.setenv("SMASH_DATA_DIR", str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="missing/Cance/setup_Cance.yaml"):
         load_dataset("cance")
-    with pytest.raises(ValueError, match="Unknown dataset 'Loire'; valid names are Lez, Cance, France, synthetic"):
+    with pytest.raises(ValueError,
+                       match="Unknown dataset 'Loire'; valid names are Lez, Cance, France, synthetic, flwdir"):
         load_dataset("Loire")
 
 
