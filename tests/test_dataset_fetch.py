@@ -103,6 +103,8 @@ def fake_release(tmp_path, monkeypatch):
     # No user or site pip configuration (mirrors, find-links) and no pip cache: only our index answers.
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    for proxy_bypass in ("NO_PROXY", "no_proxy"):  # a proxy of the machine must not see 127.0.0.1
+        monkeypatch.setenv(proxy_bypass, ",".join(filter(None, [os.environ.get(proxy_bypass), "127.0.0.1"])))
     monkeypatch.delenv("SMASH_DATA_DIR", raising=False)
     monkeypatch.setenv("SMASH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SMASH_DATASETS_INDEX_URL", index.url)
