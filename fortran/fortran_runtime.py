@@ -7,7 +7,8 @@ them through its RPATH ($ORIGIN): a machine without gfortran can then import sma
 
 Usage:
     python fortran_runtime.py list <name> [<name> ...] -- <fortran compiler command>
-        prints "<soname> <path>" for each runtime library lib<name>.so the compiler links;
+        prints "<soname> <path>" for each runtime library lib<name>.so the compiler links
+        (a name ending in "?" is skipped when the compiler has no such library);
     python fortran_runtime.py copy <path> [<path> ...] --to <output> [<output> ...]
         copies each library file to its output (named by its soname).
 """
@@ -43,6 +44,12 @@ def main(argv: list[str]) -> None:
         split = rest.index("--")
         names, compiler = rest[:split], rest[split + 1:]
         for name in names:
+            # "name?" is bundled when the compiler has it (x86 has libquadmath, aarch64 has none).
+            optional = name.endswith("?")
+            name = name.rstrip("?")
+            if optional and not os.path.isabs(subprocess.run([*compiler, f"-print-file-name=lib{name}.so"],
+                                                             capture_output=True, text=True).stdout.strip()):
+                continue
             path = library_path(compiler, name)
             print(soname(path), path)
     elif command == "copy":

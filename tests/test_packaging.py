@@ -58,7 +58,7 @@ def test_extension_needs_only_base_system_libraries_and_the_bundled_runtime():
         outside = set(library_needed) - BASE_SYSTEM
         assert all(dep.startswith(FORTRAN_RUNTIME_PREFIXES) for dep in outside), f"{name} needs {sorted(outside)}"
         to_check.extend(outside)
-    assert {"libgfortran.so.5", "libquadmath.so.0"} <= seen
+    assert "libgfortran.so.5" in seen  # and, through it, libquadmath where the platform has one
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
