@@ -103,6 +103,7 @@ def fake_release(tmp_path, monkeypatch):
     # No user or site pip configuration (mirrors, find-links) and no pip cache: only our index answers.
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("PIP_DEFAULT_TIMEOUT", "10")  # a stalled connection ends the test within seconds
     for proxy_bypass in ("NO_PROXY", "no_proxy"):  # a proxy of the machine must not see 127.0.0.1
         monkeypatch.setenv(proxy_bypass, ",".join(filter(None, [os.environ.get(proxy_bypass), "127.0.0.1"])))
     monkeypatch.delenv("SMASH_DATA_DIR", raising=False)
