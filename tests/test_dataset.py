@@ -1,6 +1,9 @@
 """load_dataset, the mesh tools (against the stored meshes) and the synthetic catchment."""
 
+import builtins
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,16 +25,26 @@ def test_load_dataset_resolves_directories(data_dir, monkeypatch):
     assert "descriptor_directory" not in setup and mesh["ng"] == 0 and mesh["nrow"] == 1075
 
 
+def test_load_dataset_flwdir_is_the_raster_path(data_dir, monkeypatch):
+    # smash 1.3: load_dataset("flwdir") (any case) returns the absolute path of France_flwdir.tif as a str.
+    monkeypatch.setenv("SMASH_DATA_DIR", str(data_dir))
+    expected = os.path.join(os.path.abspath(data_dir), "France_flwdir.tif")
+    assert load_dataset("flwdir") == expected and type(load_dataset("FLWDIR")) is str
+    assert load_dataset("flwdir", path=data_dir) == expected
+    assert load_dataset("flwdir", path=expected) == expected  # the raster itself
+
+
 def test_load_dataset_errors(monkeypatch, tmp_path):
     monkeypatch.delenv("SMASH_DATA_DIR", raising=False)
-    with pytest.raises(FileNotFoundError, match="set the environment variable SMASH_DATA_DIR.*path="):
-        load_dataset("Lez")
+    with pytest.raises(FileNotFoundError, match="no .*France_flwdir.tif.*SMASH_DATA_DIR or pass path="):
+        load_dataset("flwdir", path=tmp_path)
     with pytest.raises(FileNotFoundError, match=r"no .*Lez/setup_Lez.yaml.*SMASH_DATA_DIR or pass path="):
         load_dataset("Lez", path=tmp_path)
     monkeypatch.setenv("SMASH_DATA_DIR", str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="missing/Cance/setup_Cance.yaml"):
         load_dataset("cance")
-    with pytest.raises(ValueError, match="Unknown dataset 'Loire'; valid names are Lez, Cance, France, synthetic"):
+    with pytest.raises(ValueError,
+                       match="Unknown dataset 'Loire'; valid names are Lez, Cance, France, synthetic, flwdir"):
         load_dataset("Loire")
 
 
@@ -97,3 +110,24 @@ def test_synthetic_model_runs():
     assert qobs.shape == (3, 365) and np.all(qobs >= 0) and qobs.max() > 0
     ret = model.forward_run(return_options={"cost": True})
     assert 0.05 < ret.cost < 1.0  # default parameters are not the "true" ones
+
+
+def test_load_dataset_answers_as_smash_1_3(data_dir, monkeypatch):
+    # tests/anchor_refs/load_dataset.json: what smash 1.3's load_dataset returns, made by make_load_dataset.py.
+    anchor = json.loads((Path(__file__).parent / "anchor_refs" / "load_dataset.json").read_text())
+    monkeypatch.setenv("SMASH_DATA_DIR", str(data_dir))
+    for name in ("flwdir", "FLWDIR", "Flwdir"):
+        path = load_dataset(name)
+        assert {"type": type(path).__name__, "is_absolute": os.path.isabs(path),
+                "basename": os.path.basename(path), "is_file": os.path.isfile(path)} == anchor[name]
+    for name in ("lez", "Cance", "FRANCE"):
+        setup, mesh = load_dataset(name)
+        assert {key: int(mesh[key]) for key in ("nac", "ng", "nrow", "ncol")} == {
+            key: anchor[name][key] for key in ("nac", "ng", "nrow", "ncol")}
+        folders = {key: os.path.relpath(value, os.path.dirname(os.path.dirname(value)))
+                   for key, value in setup.items() if key.endswith("_directory")}
+        # smash 1.3 also names the folders of inputs France does not read (qobs, descriptors): ours omits them.
+        assert folders == {key: anchor[name]["setup_folders"][key] for key in folders}
+        assert name == "FRANCE" or folders == anchor[name]["setup_folders"]
+    with pytest.raises(getattr(builtins, anchor["unknown_name_error"])):
+        load_dataset("Loire")
