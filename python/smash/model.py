@@ -252,7 +252,7 @@ class Model:
         ci = np.zeros(net.nac, dtype=np.float64)
         if s.sparse_storage:
             # A block of cells at a time: the estimate reads each cell's whole series.
-            span = max(1, (1 << 24) // max(s.ntime_step, 1))
+            span = max(1, (1 << 22) // max(s.ntime_step, 1))
             for c0 in range(0, net.nac, span):
                 c1 = min(net.nac, c0 + span)
                 prcp, pet = (np.asfortranarray(sparse_forcing.decode_cells(self._finput, kind, c0, c1, s.ntime_step))

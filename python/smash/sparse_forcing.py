@@ -67,7 +67,10 @@ def encode_series(active: np.ndarray) -> list[EncodedStep]:
 
 
 def store(finput, series: dict[str, list[EncodedStep]], ntime_step: int) -> None:
-    """Write encoded series (kind -> steps; absent kinds missing) into the core's sparse arrays."""
+    """Write encoded series (kind -> steps; absent kinds missing) into the core's sparse arrays.
+
+    The lists are emptied as their steps are copied, so that the encoded forcings are not held
+    twice (in Python and in the core) at any time."""
     nvalue = sum(s.values.size for steps in series.values() for s in steps)
     nindex = sum(s.index.size for steps in series.values() for s in steps)
     fcore.md_input_data.input_data_alloc_sparse(finput, ntime_step, nvalue, nindex)
@@ -77,7 +80,8 @@ def store(finput, series: dict[str, list[EncodedStep]], ntime_step: int) -> None
     v = i = 0
     for j, kind in enumerate(KINDS):
         steps = series.get(kind) or [missing_step()] * ntime_step
-        for t, step in enumerate(steps):
+        for t in range(ntime_step):
+            step, steps[t] = steps[t], None
             start[t, j], istart[t, j] = v + 1, i + 1
             coo[t, j], zvalue[t, j] = int(step.coo), step.zvalue
             values[v:v + step.values.size] = step.values
