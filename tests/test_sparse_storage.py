@@ -113,6 +113,9 @@ def test_sparse_and_dense_are_identical_on_cance_with_gradients(data_dir):
              for model in (dense, sparse)]
     assert grads[0].cost == grads[1].cost and np.any(grads[0].grad != 0)
     assert np.array_equal(grads[0].grad, grads[1].grad)
+    two = sparse.backward_run(mapping="distributed", common_options={"ncpu": 2},
+                              return_options={"cost": True, "grad": True})
+    assert two.cost == grads[0].cost and np.array_equal(two.grad, grads[0].grad)
     options = {"termination_crit": {"maxiter": 2}}
     for model in (dense, sparse):
         model.optimize(mapping="distributed", optimize_options=options)
@@ -195,3 +198,18 @@ def test_encode_decode_round_trip():
     assert np.array_equal(sparse_forcing.decode_steps(fi, "pet", 50, 0, 12), series)
     assert np.array_equal(sparse_forcing.decode_cells(fi, "pet", 7, 31, 12), series[7:31])
     assert np.all(sparse_forcing.decode_steps(fi, "prcp", 50, 0, 12) == -99.0)   # never stored: missing
+
+
+def test_sparse_gradients_on_a_grid_larger_than_a_decoding_block():
+    """3210 cells: the core decodes a step 2048 cells at a time; one and two threads."""
+    from smash.factory.synthetic import synthetic_setup_mesh
+
+    setup, mesh = synthetic_setup_mesh(nrow=70, ncol=70)
+    setup.update(end_time="2020-03-01")
+    dense, sparse = smash.Model(dict(setup), mesh), smash.Model(dict(setup, sparse_storage=True), mesh)
+    assert sparse.mesh.nac > 2048 and 0 < sum(s.coo_fmt for s in sparse.atmos_data.sparse_prcp) < 60
+    for ncpu in (1, 2):
+        runs = [model.backward_run(mapping="distributed", common_options={"ncpu": ncpu},
+                                   return_options={"cost": True, "grad": True}) for model in (dense, sparse)]
+        assert runs[0].cost == runs[1].cost and np.array_equal(runs[0].grad, runs[1].grad)
+    _assert_same_run(dense, sparse, common_options={"ncpu": 2})
