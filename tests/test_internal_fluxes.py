@@ -1,8 +1,8 @@
 """Internal fluxes (forward_run return_options["internal_fluxes"]): smash 1.3's names, units and values.
 
-The references are smash 1.3's fluxes on Lez for every structure (tests/anchor_refs/Lez/internal_fluxes.npz,
-made by tests/anchor_refs/make_internal_fluxes.py) with drawn parameter and initial-state maps, seeded
-hybrid nets and, for ssn, made-up snow and temperature series.
+The references are smash 1.3's fluxes on Lez (daily) for every structure and on Cance (hourly) for a few
+(tests/anchor_refs/<Lez|Cance>/internal_fluxes.npz, made by tests/anchor_refs/make_internal_fluxes.py) with
+drawn parameter and initial-state maps, seeded hybrid nets and, for ssn, made-up snow and temperature series.
 """
 
 import functools
@@ -13,8 +13,7 @@ import pytest
 
 import smash
 
-ANCHOR = Path(__file__).resolve().parent / "anchor_refs" / "Lez"
-REFERENCE = ANCHOR / "internal_fluxes.npz"
+ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
 
 # Relative tolerances. smash 1.3 computes in float32; the default covers its rounding over a year of
 # daily steps. Two families drift further (docs/running.md, "Internal fluxes"):
@@ -32,28 +31,31 @@ def _rtol(structure):
 
 
 @functools.cache
-def _reference():
-    return dict(np.load(REFERENCE))
+def _reference(dataset):
+    return dict(np.load(ANCHOR / dataset / "internal_fluxes.npz"))
 
 
 @functools.cache
-def _lez_inputs(data_dir):
-    setup, mesh = smash.factory.load_dataset("Lez", path=data_dir)
+def _inputs(data_dir, dataset="Lez"):
+    setup, mesh = smash.factory.load_dataset(dataset, path=data_dir)
     setup = dict(setup, read_descriptor=False)
     model = smash.Model(setup, mesh)
     return setup, mesh, np.asarray(model.atmos_data.prcp), np.asarray(model.atmos_data.pet)
 
 
-def _structures():
-    if not REFERENCE.exists():
-        return []
-    return [str(s) for s in np.load(REFERENCE)["structures"]]
+def _cases():
+    cases = []
+    for dataset in ("Lez", "Cance"):
+        path = ANCHOR / dataset / "internal_fluxes.npz"
+        if path.exists():
+            cases += [pytest.param(dataset, str(s), id=f"{dataset}-{s}") for s in np.load(path)["structures"]]
+    return cases
 
 
-def _model(data_dir, structure):
+def _model(data_dir, dataset, structure):
     """The model smash 1.3 ran: same maps, net and forcings (read once, assigned)."""
-    ref = _reference()
-    setup, mesh, prcp, pet = _lez_inputs(data_dir)
+    ref = _reference(dataset)
+    setup, mesh, prcp, pet = _inputs(data_dir, dataset)
     snow, hydro, routing = structure.split("-")
     setup = dict(setup, snow_module=snow, hydrological_module=hydro, routing_module=routing,
                  read_prcp=False, read_pet=False)
@@ -68,15 +70,15 @@ def _model(data_dir, structure):
         model.set_nn_parameters_weight([ref[f"{structure}:nn_weight_{i}"] for i in range(nlayer)])
         model.set_nn_parameters_bias([ref[f"{structure}:nn_bias_{i}"] for i in range(nlayer)])
     if snow == "ssn":
-        snow_ref = np.load(ANCHOR / "ssn-gr4-lr.npz")
+        snow_ref = np.load(ANCHOR / "Lez" / "ssn-gr4-lr.npz")
         model.atmos_data.snow, model.atmos_data.temp = snow_ref["snow"], snow_ref["temp"]
     return model
 
 
-@pytest.mark.parametrize("structure", _structures())
-def test_internal_fluxes_match_smash_13(data_dir, structure):
-    ref = _reference()
-    model = _model(data_dir, structure)
+@pytest.mark.parametrize("dataset, structure", _cases())
+def test_internal_fluxes_match_smash_13(data_dir, dataset, structure):
+    ref = _reference(dataset)
+    model = _model(data_dir, dataset, structure)
     ret = model.forward_run(return_options={"internal_fluxes": True})
     keys = [str(k) for k in ref[f"{structure}:keys"]]
     assert list(ret.internal_fluxes) == keys
@@ -88,7 +90,7 @@ def test_internal_fluxes_match_smash_13(data_dir, structure):
     expected = ref[f"{structure}:sample"].astype(np.float64)
     known = np.isfinite(expected)  # NaN: smash's uninitialised routing flux of a cell without upstream
     assert known.any(axis=(0, 1)).all()
-    # A flux in another unit would be off by a factor (86.4 for mm vs m3/s on a daily 1 km grid).
+    # A flux in another unit would be off by a factor (86.4 for mm vs m3/s on a daily 1 km grid, 3.6 hourly).
     scale = np.nanmax(np.abs(expected), axis=(0, 1))
     atol = 1e-4 * np.maximum(scale, 0.1)  # float32 rounding of the stores (up to ~1e3 mm) feeding small fluxes
     err = np.abs(sample - expected)
@@ -110,7 +112,7 @@ def test_internal_fluxes_match_smash_13(data_dir, structure):
 def test_flux_units_follow_their_definitions(data_dir):
     """qt is the cell's own discharge (a headwater cell's q_domain with lag0); lag0's qup is the sum of the
     upstream cells' discharge (m3/s); lr's qup is that inflow as a depth (mm) over the upstream area."""
-    setup, mesh, prcp, pet = _lez_inputs(data_dir)
+    setup, mesh, prcp, pet = _inputs(data_dir)
     rets = {}
     for routing in ("lag0", "lr"):
         model = smash.Model(dict(setup, routing_module=routing, read_prcp=False, read_pet=False), mesh)

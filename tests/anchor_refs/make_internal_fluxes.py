@@ -5,7 +5,8 @@ Run with the interpreter of the separate environment where hydro-smash 1.3.0 is 
     /opt/anchor/bin/python tests/anchor_refs/make_internal_fluxes.py --data /work/shared/datasets
     # add --full DIR to also dump every flux on every active cell and step (exploration only)
 
-Writes ``tests/anchor_refs/Lez/internal_fluxes.npz``. For each structure ``<snow>-<hydro>-<routing>``
+Writes ``tests/anchor_refs/Lez/internal_fluxes.npz`` and ``tests/anchor_refs/Cance/internal_fluxes.npz``
+(hourly: the structures of ``CANCE``, the same recipe without snow). For each structure ``<snow>-<hydro>-<routing>``
 (every hydrological module with routing lr, kw and lag0; snow ssn with every hydrological module
 and routing lr) the model is built from ``setup_Lez.yaml`` (``read_descriptor=False``), every
 parameter and initial state is drawn cell by cell (ranges of ``make_refs.DRAW_RANGES``, seeded;
@@ -48,6 +49,8 @@ warnings.filterwarnings("ignore")
 HYDRO = ["gr4", "gr4_mlp", "gr4_ri", "gr4_ri_mlp_exc", "gr4_ode", "gr4_ude", "gr5", "gr5_mlp", "gr5_ri",
          "gr5_ri_mlp_exc", "gr6", "gr6_mlp", "grc", "grc_mlp", "grd", "grd_mlp", "loieau", "loieau_mlp", "vic3l"]
 ROUTING = ["lr", "kw", "lag0"]
+# Hourly Cance: the units that depend on dt (qt, lr's qup) on a few structures.
+CANCE = ["zero-gr4-lr", "zero-gr4-kw", "zero-gr4-lag0", "zero-gr6-lr", "zero-grd-lr", "zero-loieau-lr"]
 
 
 def structures():
@@ -97,21 +100,14 @@ def flux_families(model, keys):
             for i in range(len(keys))]
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    parser.add_argument("--full", default=None, help="folder for full dumps (exploration)")
-    parser.add_argument("--only", default=None, help="comma-separated structures")
-    args = parser.parse_args()
-
-    setup, mesh, _ = load_case(args.data, "Lez")
+def make(args, dataset, all_names):
+    setup, mesh, _ = load_case(args.data, dataset)
     snow_ref = np.load(os.path.join(args.out, "Lez", "ssn-gr4-lr.npz"))
     active = np.asarray(mesh["active_cell"]) == 1
-    names = args.only.split(",") if args.only else structures()
+    names = [n for n in args.only.split(",") if n in all_names] if args.only else all_names
     rec, counts = {}, {}
     cells = steps = maps = None
-    for index, name in enumerate(structures()):
+    for index, name in enumerate(all_names):
         if name not in names:
             continue
         snow, hydro, routing = name.split("-")
@@ -153,15 +149,26 @@ def main():
                         ("n_internal_fluxes", "n_snow_fluxes", "n_hydro_fluxes", "n_routing_fluxes")}
         if args.full:
             os.makedirs(args.full, exist_ok=True)
-            np.savez(os.path.join(args.full, f"{name}.npz"), keys=np.array(keys), fluxes=on_active,
+            np.savez(os.path.join(args.full, f"{dataset}-{name}.npz"), keys=np.array(keys), fluxes=on_active,
                      q=np.array(model.response.q))
-        print(f"{name}: {keys}", flush=True)
+        print(f"{dataset} {name}: {keys}", flush=True)
     rec.update(structures=np.array(names), cell_rowcol=cells, step_index=steps,
                setup_n_fluxes_json=json.dumps(counts), smash_version=smash.__version__)
-    path = os.path.join(args.out, "Lez", "internal_fluxes.npz")
+    path = os.path.join(args.out, dataset, "internal_fluxes.npz")
     if not args.only:
         np.savez_compressed(path, **rec)
         print(f"wrote {path} ({os.path.getsize(path) / 1024:.1f} KiB)")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--full", default=None, help="folder for full dumps (exploration)")
+    parser.add_argument("--only", default=None, help="comma-separated structures")
+    args = parser.parse_args()
+    make(args, "Lez", structures())
+    make(args, "Cance", CANCE)
 
 
 if __name__ == "__main__":
