@@ -109,6 +109,24 @@ def test_internal_fluxes_match_smash_13(data_dir, dataset, structure):
     assert np.allclose(totals, ref_totals, rtol=_rtol(structure), atol=1e-3 * np.abs(ref_totals).max())
 
 
+def test_flux_counts_are_smash_13s():
+    """The registry's snow / hydrological / routing flux counts are smash 1.3's setup.n_*_fluxes."""
+    import json
+
+    from smash.model_setup import MODULE_ALIASES
+    from smash.registry import Structure
+
+    counts = json.loads(str(_reference("Lez")["setup_n_fluxes_json"]))
+    assert len(counts) == 76
+    for name, smash_counts in counts.items():
+        snow, hydro, routing = name.split("-")
+        structure = Structure(snow, MODULE_ALIASES.get(hydro, hydro), routing)
+        n_snow, n_hydro, n_routing = structure.counts("fluxes")
+        assert (n_snow, n_hydro, n_routing) == (smash_counts["n_snow_fluxes"], smash_counts["n_hydro_fluxes"],
+                                                smash_counts["n_routing_fluxes"]), name
+        assert len(structure.flux_records) == smash_counts["n_internal_fluxes"]
+
+
 def test_flux_units_follow_their_definitions(data_dir):
     """qt is the cell's own discharge (a headwater cell's q_domain with lag0); lag0's qup is the sum of the
     upstream cells' discharge (m3/s); lr's qup is that inflow as a depth (mm) over the upstream area."""
