@@ -56,9 +56,11 @@ def test_missing_rainfall_releases_the_last_outflows(module):
             if name in carried:
                 assert np.array_equal(values, before[name]), name
             elif name == "qt":
-                # fluxes come back in float32: the sum agrees to its rounding
+                # fluxes come back in float32: the sum agrees to its rounding; qt is the cell's
+                # discharge (m3/s), the others depths (mm over the 1 km2 cell per daily step)
                 drained = during["qe"] if module == "gr6" else 0.0
-                np.testing.assert_allclose(values, scale * sum(before[c] for c in carried) + drained, rtol=1e-6)
+                mm = scale * sum(before[c] for c in carried) + drained
+                np.testing.assert_allclose(values, mm * 1e-3 * 1e6 / 86400.0, rtol=1e-6)
             elif name == "qe":
                 assert np.all(values > 0)
             else:

@@ -128,8 +128,10 @@ def test_return_options_shapes_and_consistency(model):
     assert np.allclose(ret.rr_states[1].values, model.rr_final_states.values)
     assert set(ret.internal_fluxes) == {"pn", "en", "pr", "perc", "ps", "es", "lexc", "prr", "prd",
                                         "qr", "qd", "qt", "qup"}
-    # Upstream inflow of the gauge cell is the discharge of the cell above it.
-    assert ret.internal_fluxes["qup"][0, 3, 1] == pytest.approx(ret.q_domain[0, 2, 1], rel=1e-6)
+    # Upstream inflow of the gauge cell is the discharge of the cell above it; lr reports it as smash
+    # 1.3 does, a depth (mm) over the 3 upstream cells of 1 km2 during the daily step.
+    inflow_mm = ret.q_domain[0, 2, 1] * 86400.0 / (1e-3 * 3 * 1e6)
+    assert ret.internal_fluxes["qup"][0, 3, 1] == pytest.approx(inflow_mm, rel=1e-6)
     with pytest.raises(ValueError, match="not the end of a simulated step"):
         model.forward_run(return_options={"time_step": ["2019-01-01"]})
     with pytest.raises(ValueError, match="Unknown return option"):

@@ -40,6 +40,16 @@ contains
         call adjust_interception(input%prcp, input%pet, day_of_step, ci)
     end subroutine estimate_interception
 
+    !> estimate_interception of some cells from their (ncell, ntime) forcings (sparse storage
+    !> hands them over a block of cells at a time).
+    subroutine estimate_interception_cells(prcp, pet, day_of_step, ci)
+        real(sp), intent(in) :: prcp(:, :), pet(:, :)
+        integer, intent(in) :: day_of_step(:)
+        real(rk), intent(inout) :: ci(:)
+
+        call adjust_interception(prcp, pet, day_of_step, ci)
+    end subroutine estimate_interception_cells
+
     !> One efficiency metric of a simulated series against observations (negative = missing),
     !> in the "to minimise" form of the cost (1 - NSE, ...): smash.evaluation reads the metric
     !> the calibration uses instead of keeping a second definition of it.

@@ -9,7 +9,7 @@ module md_forward
     use md_registry
     use md_setup, only: SetupDT
     use md_mesh, only: MeshDT
-    use md_input_data, only: InputDataDT
+    use md_input_data, only: InputDataDT, sparse_cells
     use md_output, only: OutputDT
     use md_cost_options, only: CostOptionsDT
     ! Differentiated modules are used whole: with ONLY lists Tapenade 3.16
@@ -464,8 +464,57 @@ contains
         real(rk), intent(inout) :: liquid_prcp(:)
         type(OutputDT), intent(inout) :: output
 
+        !> Sparse storage: a step's forcings are decoded for this many cells at a time (a fixed
+        !> local array: Tapenade cannot restore a local allocatable in the adjoint).
+        integer, parameter :: sparse_chunk = 2048
+        real(sp) :: chunk(sparse_chunk, 4)
+        integer :: a, b, n, j, nkind, coff, s1
+        integer :: snow_row   ! first row of the snow forcings for these cells ((1, nt) without a snow module)
+
+        s1 = size(states, 2)
+        if (input%sparse) then
+            nkind = 2
+            if (setup%snow_module == SNOW_SSN) nkind = 4
+            chunk = 0._sp
+            do a = k0, k1, sparse_chunk
+                b = min(k1, a + sparse_chunk - 1)
+                n = b - a + 1
+                coff = off + a - 1
+                do j = 1, nkind
+                    call sparse_cells(input, j, t, a + off, b + off, chunk(1:n, j))
+                end do
+                !$AD NOCHECKPOINT
+                call rainfall_runoff_cells(setup, mesh, chunk(1:n, 1), chunk(1:n, 2), chunk(1:n, 3), chunk(1:n, 4), &
+                                           t, 1, n, coff, rr_parameters(a:b, :), nn_parameters, states(a:b, 1:s1), &
+                                           qlat(a:b), fluxes(a:b, :), liquid_prcp(a:b), output)
+            end do
+        else
+            snow_row = min(1 + off, size(input%snow, 1))
+            !$AD NOCHECKPOINT
+            call rainfall_runoff_cells(setup, mesh, input%prcp(1 + off:mesh%nac, t), input%pet(1 + off:mesh%nac, t), &
+                                       input%snow(snow_row:, t), input%temp(snow_row:, t), t, k0, k1, off, &
+                                       rr_parameters, nn_parameters, states, qlat, fluxes, liquid_prcp, output)
+        end if
+    end subroutine rainfall_runoff_step
+
+    !> rainfall_runoff_step once the step's forcings of the cells are at hand.
+    subroutine rainfall_runoff_cells(setup, mesh, prcp_in, pet_in, snow_in, temp_in, t, k0, k1, off, rr_parameters, &
+                                     nn_parameters, states, qlat, fluxes, liquid_prcp, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        !> This step's forcings: entry k is cell k + off's (snow, temp: only with a snow module).
+        real(sp), intent(in) :: prcp_in(:), pet_in(:), snow_in(:), temp_in(:)
+        integer, intent(in) :: t, k0, k1, off
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: nn_parameters(:)
+        real(rk), intent(inout) :: states(:, :)
+        real(rk), intent(inout) :: qlat(:)   !< lateral inflow of each cell, m3/s
+        real(rk), intent(inout) :: fluxes(:, :)
+        real(rk), intent(inout) :: liquid_prcp(:)
+        type(OutputDT), intent(inout) :: output
+
         integer :: k, p0, p1, s0, s1, slot, nn(5)
-        real(rk) :: prcp, mlt, inv_beta, cell_pet
+        real(rk) :: prcp, mlt, inv_beta, cell_pet, cell_snow, cell_temp
         real(rk) :: ode_fx(4)
         logical :: keep_all   ! store every flux of the step (a variable: Tapenade checkpoints calls with expressions)
 
@@ -480,10 +529,12 @@ contains
         inv_beta = percolation_inv_beta(setup%dt)
 
         do k = k0, k1
-            prcp = real(input%prcp(k + off, t), rk)
+            prcp = real(prcp_in(k), rk)
             if (setup%snow_module == SNOW_SSN) then
+                cell_snow = real(snow_in(k), rk)
+                cell_temp = real(temp_in(k), rk)
                 !$AD NOCHECKPOINT
-                call ssn_step(real(input%snow(k + off, t), rk), real(input%temp(k + off, t), rk), &
+                call ssn_step(cell_snow, cell_temp, &
                               rr_parameters(k, 1:setup%nsnow_parameters), &
                               states(k, 1:setup%nsnow_states), mlt)
                 ! Melt joins the liquid input only when the rain itself is known.
@@ -498,12 +549,12 @@ contains
         select case (setup%hydrological_module)
         case (HY_VIC3L)
             !$AD NOCHECKPOINT
-            call vic3l_cells(k0, k1, liquid_prcp, input%pet(1 + off:mesh%nac, t), rr_parameters(:, p0:p1), states(:, s0:s1), &
+            call vic3l_cells(k0, k1, liquid_prcp, pet_in, rr_parameters(:, p0:p1), states(:, s0:s1), &
                              keep_all, qlat, fluxes)
         case (HY_GR4_ODE, HY_GR4_ODE_MLP)
             ! Newton iterations dominate here, not the call.
             do k = k0, k1
-                cell_pet = real(input%pet(k + off, t), rk)
+                cell_pet = real(pet_in(k), rk)
                 !$AD NOCHECKPOINT
                 call gr4_ode_step(liquid_prcp(k), cell_pet, rr_parameters(k, p0:p1), &
                                   states(k, s0:s1), nn, nn_parameters, qlat(k), ode_fx)
@@ -511,7 +562,7 @@ contains
             end do
         case default
             !$AD NOCHECKPOINT
-            call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, input%pet(1 + off:mesh%nac, t), setup%dt, inv_beta, &
+            call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, setup%dt, inv_beta, &
                           rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, qlat, fluxes)
         end select
 
@@ -523,7 +574,7 @@ contains
             ! Saved here: later steps of the block overwrite them before its routing.
             if (output%save_rr_states .and. slot > 0) output%rr_states(k + off, 1:s1, slot) = states(k, 1:s1)
         end do
-    end subroutine rainfall_runoff_step
+    end subroutine rainfall_runoff_cells
 
     !> Routing states, upstream inflow and discharge of the cells k0 .. k1 at step t.
     subroutine save_routing(setup, mesh, output, t, k0, k1, states, q)

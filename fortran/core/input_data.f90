@@ -13,6 +13,17 @@ module md_input_data
         real(sp), allocatable :: temp(:, :)
         !> Observed discharge (ng, ntime_step) in m3/s; negative = missing.
         real(sp), allocatable :: qobs(:, :)
+        !> Sparse storage (setup sparse_storage; then prcp .. temp are (1, 1)). Forcing j
+        !> (1 prcp, 2 pet, 3 snow, 4 temp) at step t is sp_values(sp_start(t, j) : sp_start(t + 1, j) - 1):
+        !> every active cell in order when sp_coo(t, j) == 0; else only the cells differing from
+        !> sp_zvalue(t, j), whose increasing numbers are sp_index(sp_istart(t, j) : ...), as many as
+        !> the values. A step is stored so when at most half its cells differ (smash 1.x's rule: an
+        !> index and a value then take no more room than the dense step).
+        logical :: sparse = .false.
+        integer, allocatable :: sp_start(:, :), sp_istart(:, :), sp_coo(:, :)
+        real(sp), allocatable :: sp_zvalue(:, :)
+        real(sp), allocatable :: sp_values(:)
+        integer, allocatable :: sp_index(:)
     end type InputDataDT
 
 contains
@@ -29,7 +40,8 @@ contains
         if (with_snow) then
             allocate (this%snow(nac, ntime_step), this%temp(nac, ntime_step))
         else
-            allocate (this%snow(1, 1), this%temp(1, 1))
+            ! One row, every step: rainfall_runoff_step passes a step's column either way.
+            allocate (this%snow(1, ntime_step), this%temp(1, ntime_step))
         end if
         this%prcp = -99._sp
         this%pet = -99._sp
@@ -37,6 +49,59 @@ contains
         this%snow = -99._sp
         this%temp = 0._sp
     end subroutine input_data_alloc
+
+    !> Room for sparse forcings: nvalue values, nindex indices (md_input_data header).
+    subroutine input_data_alloc_sparse(this, ntime_step, nvalue, nindex)
+        type(InputDataDT), intent(inout) :: this
+        integer, intent(in) :: ntime_step, nvalue, nindex
+
+        if (allocated(this%sp_start)) deallocate (this%sp_start, this%sp_istart, this%sp_coo, this%sp_zvalue)
+        if (allocated(this%sp_values)) deallocate (this%sp_values, this%sp_index)
+        allocate (this%sp_start(ntime_step + 1, 4), this%sp_istart(ntime_step + 1, 4), this%sp_coo(ntime_step, 4))
+        allocate (this%sp_zvalue(ntime_step, 4))
+        allocate (this%sp_values(max(nvalue, 1)), this%sp_index(max(nindex, 1)))
+        this%sp_start = 1
+        this%sp_istart = 1
+        this%sp_coo = 1
+        this%sp_zvalue = -99._sp
+        this%sp_values = 0._sp
+        this%sp_index = 0
+        this%sparse = .true.
+    end subroutine input_data_alloc_sparse
+
+    !> Forcing j of the cells c0 .. c1 at step t from the sparse storage into out(1 : c1 - c0 + 1).
+    subroutine sparse_cells(this, j, t, c0, c1, out)
+        type(InputDataDT), intent(in) :: this
+        integer, intent(in) :: j, t, c0, c1
+        real(sp), intent(inout) :: out(:)
+
+        integer :: first, n, i0, lo, hi, mid, i, c
+
+        first = this%sp_start(t, j)
+        n = this%sp_start(t + 1, j) - first
+        if (this%sp_coo(t, j) == 0) then
+            out(1:c1 - c0 + 1) = this%sp_values(first + c0 - 1:first + c1 - 1)
+        else
+            out(1:c1 - c0 + 1) = this%sp_zvalue(t, j)
+            i0 = this%sp_istart(t, j)
+            ! First stored cell >= c0 (the indices of a step increase).
+            lo = 0
+            hi = n
+            do while (lo < hi)
+                mid = (lo + hi)/2
+                if (this%sp_index(i0 + mid) < c0) then
+                    lo = mid + 1
+                else
+                    hi = mid
+                end if
+            end do
+            do i = lo, n - 1
+                c = this%sp_index(i0 + i)
+                if (c > c1) exit
+                out(c - c0 + 1) = this%sp_values(first + i)
+            end do
+        end if
+    end subroutine sparse_cells
 
     subroutine input_data_dealloc(this)
         type(InputDataDT), intent(inout) :: this
@@ -46,6 +111,9 @@ contains
         if (allocated(this%snow)) deallocate (this%snow)
         if (allocated(this%temp)) deallocate (this%temp)
         if (allocated(this%qobs)) deallocate (this%qobs)
+        if (allocated(this%sp_start)) deallocate (this%sp_start, this%sp_istart, this%sp_coo, this%sp_zvalue)
+        if (allocated(this%sp_values)) deallocate (this%sp_values, this%sp_index)
+        this%sparse = .false.
     end subroutine input_data_dealloc
 
 end module md_input_data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from smash import work_split
+from smash import sparse_forcing, work_split
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -61,8 +61,10 @@ class AtmosData:
     """Atmospheric forcings as (nrow, ncol, ntime_step) grids.
 
     The model keeps forcings of active cells only (that is what the core
-    reads). Reading an attribute builds the grid (read-only, -99 outside the
-    active cells); assign a whole array to change it.
+    reads), every step whole or, with setup ``sparse_storage``, encoded
+    (smash.sparse_forcing; ``sparse_prcp`` ... show the encoded steps). Reading
+    an attribute builds the grid (read-only, -99 outside the active cells);
+    assign a whole array to change it.
     """
 
     _KINDS = ("prcp", "pet", "snow", "temp")
@@ -79,8 +81,15 @@ class AtmosData:
     def _get(self, kind):
         m = self._model
         self._check_kind(kind)
-        arr = _tiled_copy(np.empty(getattr(m._finput, kind).shape, dtype=np.float32), getattr(m._finput, kind))
+        if m.setup.sparse_storage:
+            arr = sparse_forcing.decode_steps(m._finput, kind, m._network.nac, 0, m.setup.ntime_step)
+        else:
+            arr = _tiled_copy(np.empty(getattr(m._finput, kind).shape, dtype=np.float32), getattr(m._finput, kind))
         return _readonly(m._network.to_grid(arr, fill=-99.0, dtype=np.float32))
+
+    def _sparse(self, kind):
+        self._check_kind(kind)
+        return sparse_forcing.SparseSeries(self._model, kind)
 
     def _set(self, kind, grid):
         m = self._model
@@ -94,7 +103,13 @@ class AtmosData:
         if not np.all(np.isfinite(active)):
             raise ValueError(f"atmos_data.{kind} holds NaN or inf on active cells; use -99 for missing values")
         m._own_input()
-        _tiled_copy(getattr(m._finput, kind), active)
+        if m.setup.sparse_storage:
+            nt = m.setup.ntime_step
+            series = {k: sparse_forcing.steps_of(m._finput, k, nt) for k in sparse_forcing.KINDS if k != kind}
+            series[kind] = sparse_forcing.encode_series(active)
+            sparse_forcing.store(m._finput, series, nt)
+        else:
+            _tiled_copy(getattr(m._finput, kind), active)
         self._means.pop(kind, None)
         m._finput.cell_work = None
 
@@ -103,7 +118,7 @@ class AtmosData:
         inputs it derives from, which copies of a model share until one of them writes."""
         fi = self._model._finput
         if getattr(fi, "cell_work", None) is None:
-            fi.cell_work = work_split.cell_work(fi.prcp, fi.pet)
+            fi.cell_work = work_split.cell_work(self._model._forcing("prcp"), self._model._forcing("pet"))
         return fi.cell_work
 
     def _mean(self, kind):
@@ -116,6 +131,11 @@ class AtmosData:
     pet = property(lambda s: s._get("pet"), lambda s, v: s._set("pet", v))
     snow = property(lambda s: s._get("snow"), lambda s, v: s._set("snow", v))
     temp = property(lambda s: s._get("temp"), lambda s, v: s._set("temp", v))
+    # smash 1.x's sparse storage (setup sparse_storage): per-step records, empty otherwise.
+    sparse_prcp = property(lambda s: s._sparse("prcp"))
+    sparse_pet = property(lambda s: s._sparse("pet"))
+    sparse_snow = property(lambda s: s._sparse("snow"))
+    sparse_temp = property(lambda s: s._sparse("temp"))
     mean_prcp = property(lambda s: s._mean("prcp"))
     mean_pet = property(lambda s: s._mean("pet"))
     mean_snow = property(lambda s: s._mean("snow"))

@@ -11,6 +11,7 @@ import numpy as np
 from smash import fcore
 from smash.containers import RRStates
 from smash.cost_options import build_cost_options, check_observations
+from smash.internal_fluxes import fluxes_to_grids
 from smash.model_setup import parse_time, setup_time
 
 RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs")
@@ -141,11 +142,7 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     if want_q:
         out["q_domain"] = net.to_grid(np.array(fo.q_domain), fill=-99.0, dtype=np.float32)
     if want_fluxes:
-        fluxes = np.array(fo.fluxes)
-        out["internal_fluxes"] = {
-            name: net.to_grid(fluxes[:, i, :], fill=-99.0, dtype=np.float32)
-            for i, name in enumerate(structure.fluxes)
-        }
+        out["internal_fluxes"] = fluxes_to_grids(model, np.array(fo.fluxes))
     if ret.get("cost"):
         out["cost"] = float(fo.cost)
     if ret.get("jobs"):

@@ -8,7 +8,7 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import fcore, hybrid_nn, routing_tree, work_split
+from smash import fcore, hybrid_nn, routing_tree, sparse_forcing, work_split
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData
 from smash.model_setup import normalize_setup, setup_attributes, setup_time, structure_of
 from smash.network import bare_grid_network, build_network
@@ -170,16 +170,24 @@ class Model:
     def _read_inputs(self, inputs, s: dict, verbose):
         """Forcings, observations and descriptors of the normalized setup `s` onto the model's cells."""
         net = self._network
-        fi = fcore.md_input_data.InputDataDT()
-        with_snow = s["snow_module"] != "zero"
-        fcore.md_input_data.input_data_alloc(fi, net.nac, int(net.gauge_cell.size), s["ntime_step"], with_snow)
+        fi = self._new_core_input()
         self._finput, self._input_users = fi, _weakref.WeakSet([self])
         mesh = self.mesh.__dict__
-        kinds = ["prcp", "pet"] + (["snow", "temp"] if with_snow else [])
+        kinds = ["prcp", "pet"] + (["snow", "temp"] if s["snow_module"] != "zero" else [])
+        encoded = {}
         for kind in kinds:
             if s.get(f"read_{kind}") or s["synthetic"]:
-                arr = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose)
-                getattr(fi, kind)[...] = arr.T
+                if s["sparse_storage"]:
+                    # Each step is encoded as it is read: the dense series is never held.
+                    encoder = sparse_forcing.StepEncoder(s["ntime_step"])
+                    arr = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose, out=encoder)
+                    encoded[kind] = arr.steps if isinstance(arr, sparse_forcing.StepEncoder) else [
+                        sparse_forcing.encode_step(row) for row in arr]
+                else:
+                    arr = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose)
+                    getattr(fi, kind)[...] = arr.T
+        if s["sparse_storage"]:
+            sparse_forcing.store(fi, encoded, s["ntime_step"])
         if s["read_qobs"] and net.gauge_cell.size and not s["synthetic"]:
             fi.qobs[: net.gauge_cell.size] = inputs.read_qobs(s, mesh)
         if s["read_descriptor"] or (s["synthetic"] and s["descriptor_name"]):
@@ -209,9 +217,25 @@ class Model:
             if missing.any() and not self._bare_grid:
                 raise ValueError(f"descriptor {name!r} has missing values on active cells")
 
+    def _new_core_input(self):
+        """Empty core inputs: dense (nac, nt) forcings, or with sparse storage the forcings left to
+        md_input_data's sparse arrays (the dense ones are then one row)."""
+        fi, net, s = fcore.md_input_data.InputDataDT(), self._network, self.setup
+        nrow_forcing = 1 if s.sparse_storage else net.nac
+        fcore.md_input_data.input_data_alloc(fi, nrow_forcing, int(net.gauge_cell.size), s.ntime_step,
+                                             s.snow_module != "zero")
+        return fi
+
+    def _forcing(self, kind):
+        """The (nac, ntime_step) forcing of active cells (core order) for reading: the core's array,
+        or with sparse storage a view decoding the steps it is indexed with."""
+        if self.setup.sparse_storage:
+            return sparse_forcing.StepBlocks(self._finput, kind, self._network.nac, self.setup.ntime_step)
+        return getattr(self._finput, kind)
+
     def _gauge_mean(self, kind):
         """Mean forcing over each gauge's catchment per step, missing values left out."""
-        net, data = self._network, getattr(self._finput, kind)
+        net, data = self._network, self._forcing(kind)
         nt = self.setup.ntime_step
         mean = np.full((int(net.gauge_cell.size), nt), -99.0, dtype=np.float32)
         if not self.setup.compute_mean_atmos:
@@ -272,7 +296,18 @@ class Model:
             return
         day_of_step = self._day_of_step()
         ci = np.zeros(net.nac, dtype=np.float64)
-        fcore.md_api.estimate_interception(self._finput, day_of_step, ci)
+        if s.sparse_storage:
+            # A block of cells at a time: the estimate reads each cell's whole series.
+            span = max(1, (1 << 22) // max(s.ntime_step, 1))
+            for c0 in range(0, net.nac, span):
+                c1 = min(net.nac, c0 + span)
+                prcp, pet = (np.asfortranarray(sparse_forcing.decode_cells(self._finput, kind, c0, c1, s.ntime_step))
+                             for kind in ("prcp", "pet"))
+                part = np.zeros(c1 - c0, dtype=np.float64)
+                fcore.md_api.estimate_interception_cells(prcp, pet, day_of_step, part)
+                ci[c0:c1] = part
+        else:
+            fcore.md_api.estimate_interception(self._finput, day_of_step, ci)
         i = self.rr_parameters.index("ci")
         self.rr_parameters.values[net.rows, net.cols, i] = ci
         if not active_cell_only:
@@ -504,11 +539,15 @@ class Model:
         """
         if len(self._input_users) < 2:
             return
-        fi, net = fcore.md_input_data.InputDataDT(), self._network
-        fcore.md_input_data.input_data_alloc(fi, net.nac, int(net.gauge_cell.size), self.setup.ntime_step,
-                                             self.setup.snow_module != "zero")
+        fi = self._new_core_input()
         for kind in ("prcp", "pet", "snow", "temp", "qobs"):
             getattr(fi, kind)[...] = getattr(self._finput, kind)
+        if self.setup.sparse_storage:
+            old = self._finput
+            fcore.md_input_data.input_data_alloc_sparse(fi, self.setup.ntime_step, old.sp_values.size,
+                                                        old.sp_index.size)
+            for name in ("sp_start", "sp_istart", "sp_coo", "sp_zvalue", "sp_values", "sp_index"):
+                getattr(fi, name)[...] = getattr(old, name)
         self._input_users.discard(self)
         self._finput, self._input_users = fi, _weakref.WeakSet([self])
 

@@ -66,6 +66,17 @@ class Network:
             self._gauge_upstream = cells
         return cells
 
+    def column_major_rank(self) -> np.ndarray:
+        """(nac,) 0-based rank of each ordered cell among the active cells taken column by column
+        (smash 1.x's order of active cells in its sparse forcings), built once."""
+        rank = self.__dict__.get("_column_major_rank")
+        if rank is None:
+            order = np.lexsort((self.rows, self.cols))
+            rank = np.empty(self.nac, dtype=np.int64)
+            rank[order] = np.arange(self.nac)
+            self._column_major_rank = rank
+        return rank
+
     def to_grid(self, values: np.ndarray, fill=np.nan, dtype=None) -> np.ndarray:
         """Scatter (nac, ...) values onto a (nrow, ncol, ...) grid."""
         values = np.asarray(values)

@@ -60,7 +60,7 @@ def precipitation_indices(model) -> PrecipitationIndices:
     if getattr(model.mesh, "flwdst", None) is None:
         raise ValueError("precipitation_indices needs the mesh flow distances (mesh['flwdst'])")
     flwdst = net.from_grid(np.asarray(model.mesh.flwdst, dtype=np.float64))
-    prcp = model._finput.prcp  # (nac, ntime_step), cells in network order
+    prcp = model._forcing("prcp")  # (nac, ntime_step), cells in network order
     nt = model.setup.ntime_step
     out = {name: np.full((net.gauge_cell.size, nt), np.nan) for name in INDICES}
     for g, cells in enumerate(net.gauge_upstream()):

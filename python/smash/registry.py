@@ -90,6 +90,16 @@ class Structure:
         return int(self._records()[2].get("discharge_steps", 1))
 
     @property
+    def flux_records(self) -> tuple[tuple[str, str, str], ...]:
+        """(family, name, unit) of every internal flux, in output order."""
+        fluxes = registry()["fluxes"]
+        return tuple(
+            (family, name, rec.get("flux_units", {}).get(name, fluxes[name]["unit"]))
+            for family, rec in zip(FAMILIES, self._records(), strict=True)
+            for name in rec["fluxes"]
+        )
+
+    @property
     def is_hybrid(self) -> bool:
         """True when the hydrological module embeds a net (the *_mlp structures)."""
         return "nn" in self._records()[1]

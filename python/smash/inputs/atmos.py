@@ -112,7 +112,7 @@ def _read_files(series: RasterSeries, paths: list[str], store, ncpu: int, progre
             list(pool.map(read_chunk, [indices[w::nworker] for w in range(nworker)]))
 
 
-def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, verbose: bool = False) -> np.ndarray:
+def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, verbose: bool = False, out=None):
     """Series of `kind` ("prcp", "pet", "snow", "temp") on the mesh, float32.
 
     `setup` is a normalized setup (`start_time`, int `dt` and `ntime_step`,
@@ -126,6 +126,9 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     of the day with `HOURLY_PET_RATIO`. Rasters of another resolution or grid
     are resampled onto the mesh as smash 1.3 does (`raster.axis_indices`).
     Missing files and such placements give one UserWarning per call.
+    `out` (with `cells`): an object taking each step as ``out[t] = values``
+    (smash.sparse_forcing.StepEncoder), returned instead of the array; steps
+    without a file are left to it.
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
@@ -162,6 +165,10 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     # (in double, then rounded, 1 value in 40 differed by an ulp, enough to flip the near-ties
     # of the ci re-estimation).
     factor = np.float32(1.0 if factor is None else factor)
+    if out is None:
+        out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
+    elif cells is None:
+        raise ValueError("read_atmos: `out` needs `cells`")
     if interannual:
         # One map per calendar day, spread over the steps of that day by hourly ratios.
         daily_maps: dict[str, np.ndarray] = {}
