@@ -179,8 +179,9 @@ contains
     !> is below the first quartile of q, else from mean(q)/1.5; each later pass
     !> from its first value reset to q/1.2 there if q is below the mean of the
     !> previous baseflow, else to that mean. Quick flow qq = q - qb, except
-    !> at the first step: q(1) minus the first pass's start, floored at 0
-    !> (smash's quick-flow volumes of the crafted series need that, to 1e-6).
+    !> at the first step, where the last pass starts: q(1) minus the second
+    !> pass's baseflow there (smash's event quick-flow volumes on Lez and Cance
+    !> need that, to 1e-6).
     subroutine separate_flows(n, q, qb, qq)
         integer, intent(in) :: n
         real(rk), intent(in) :: q(n)
@@ -195,7 +196,6 @@ contains
         else
             qb(1) = sum(q)/n/1.5_rk
         end if
-        qq(1) = max(0._rk, q(1) - qb(1))
         x = q
         do pass = 1, 3
             if (mod(pass, 2) == 1) then
@@ -207,6 +207,7 @@ contains
                 last = 1
                 stride = -1
             end if
+            if (pass == 3) qq(1) = q(1) - x(1)
             if (pass > 1) then
                 mean_x = sum(x)/n
                 if (q(first) < mean_x) then

@@ -173,4 +173,4 @@ def _attach_events(model, fc, jobs, event_seg) -> None:
             # Fortran steps are 1-based.
             fc.event_start[e, g] = ev["start"] + 1
             fc.event_end[e, g] = ev["end"] + 1
-            fc.event_rain_peak[e, g] = ev["rain_peak"] + 1
+            fc.event_rain_peak[e, g] = ev["rain_max"] + 1
