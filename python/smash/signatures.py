@@ -133,7 +133,7 @@ def find_events(q, prcp, dt: float, peak_quant=0.995, peak_value=0.0, max_durati
 
     As smash 1.3 segments (identified on Cance, Lez and crafted series): every
     local maximum of discharge at or above max(quantile(q, peak_quant),
-    peak_value) starts an event (start: `_event_start`, end: `_event_end`);
+    peak_value), not next to a missing step, starts an event (start: `_event_start`, end: `_event_end`);
     events are taken in time order and one that starts before the previous one
     ends is merged into it (earliest start, latest end). An event is multipeak
     when it holds more than one such maximum. Its flood is its largest
@@ -153,6 +153,9 @@ def find_events(q, prcp, dt: float, peak_quant=0.995, peak_value=0.0, max_durati
         filled[i] = filled[i - 1] if i > 0 and filled[i - 1] >= 0 else 0.0
     threshold = max(float(np.quantile(q[valid], peak_quant)), float(peak_value))
     peaks = local_peaks(filled, threshold)
+    # A step next to a missing one is no peak (the NaN rule of the peak detector smash uses).
+    near_missing = ~valid | np.r_[~valid[1:], False] | np.r_[False, ~valid[:-1]]
+    peaks = peaks[~near_missing[peaks]]
     events = []
     for peak in peaks.tolist():
         start = _event_start(prcp, peak, dt)

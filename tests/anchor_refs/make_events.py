@@ -12,6 +12,8 @@ And tests/anchor_refs/<Cance|Lez>/events_crafted.npz: the segmentation of made-u
 gauge 0's ``response_data.q`` and ``atmos_data.mean_prcp``: ``q``, ``prcp`` float32 (ncase, ntime),
 ``kwargs_json`` (hydrograph_segmentation keywords of each case), ``events_json`` (per case, the
 list of [start, end, flood, maxrainfall, multipeak] as step indices).
+tests/anchor_refs/<Cance|Lez>/events_missing.npz: the same for 12 crafted series with missing
+discharge (-99 at 10 random steps and on a block of 24 h + 2 steps, ``with_missing``).
 """
 
 import argparse
@@ -81,6 +83,19 @@ def crafted_series(n, dt_hours, seed):
     return np.abs(q), p
 
 
+N_MISSING = 12
+
+
+def with_missing(q, n, dt_hours, seed):
+    """q (float32) with -99 at 10 random steps and on one block of 24 h + 2 steps."""
+    rng = np.random.default_rng(100 + seed)
+    q = np.float32(q).copy()
+    q[rng.choice(n, 10, replace=False)] = -99
+    block = rng.integers(0, n - 30)
+    q[block:block + int(24 / dt_hours) + 2] = -99
+    return q
+
+
 def crafted_events(model, q, p, kwargs):
     model.response_data.q[0] = np.asarray(q, np.float32)
     model.atmos_data.mean_prcp[0] = np.asarray(p, np.float32)
@@ -130,6 +145,20 @@ def main():
             kws.append(kwargs)
             evs.append(crafted_events(model, q, p, kwargs))
         path = os.path.join(args.out, name, "events_crafted.npz")
+        np.savez_compressed(path, q=np.array(qs), prcp=np.array(ps), kwargs_json=np.array(json.dumps(kws)),
+                            events_json=np.array(json.dumps(evs)), dt=np.float64(model.setup.dt),
+                            smash_version=np.array(smash.__version__))
+        print("wrote", path, sum(len(e) for e in evs), "events")
+        qs, ps, kws, evs = [], [], [], []
+        for seed in range(N_MISSING):
+            q, p = crafted_series(n, dt_hours, seed)
+            q = with_missing(q, n, dt_hours, seed)
+            kwargs = CRAFTED_KWARGS[seed % 2]
+            qs.append(q)
+            ps.append(np.float32(p))
+            kws.append(kwargs)
+            evs.append(crafted_events(model, q, p, kwargs))
+        path = os.path.join(args.out, name, "events_missing.npz")
         np.savez_compressed(path, q=np.array(qs), prcp=np.array(ps), kwargs_json=np.array(json.dumps(kws)),
                             events_json=np.array(json.dumps(evs)), dt=np.float64(model.setup.dt),
                             smash_version=np.array(smash.__version__))
