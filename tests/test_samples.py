@@ -4,6 +4,7 @@ Reference: tests/anchor_refs/Lez/samples.npz, made by make_samples.py with hydro
 as a black box (its draws for given seeds, and its ensembles of distributed maps on Lez).
 """
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -71,9 +72,8 @@ def test_samples_views_and_slices():
     ({"num_vars": 1, "names": ["cp"], "bounds": [[5, 2]]}, {}, "bounds of 'cp'"),
     (PROBLEM, {"generator": "sobol"}, "Unknown generator 'sobol'"),
     (PROBLEM, {"n": 0}, "n must be a positive integer"),
-    (PROBLEM, {"generator": "normal", "mean": {"llr": 3}}, "unknown variable"),
-    (PROBLEM, {"generator": "normal", "mean": {"cp": 5000}}, "mean of 'cp'"),
-    (PROBLEM, {"mean": {"cp": 50}}, "'normal' generator only"),
+    (PROBLEM, {"generator": "normal", "mean": {"cp": float("nan")}}, "mean of 'cp'"),
+    (PROBLEM, {"random_state": -1}, "random_state must be"),
 ])
 def test_sample_errors(problem, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -128,13 +128,24 @@ def test_samples_equal_smash_draws_for_the_same_seed(samples_ref):
     """Every generator and option: the very numbers smash 1.3 drew with the same random_state."""
     problem = json.loads(str(samples_ref["problem_json"]))
     cases = json.loads(str(samples_ref["draw_cases_json"]))
-    assert len(cases) == 6
+    assert len(cases) == 8
     for i, case in enumerate(cases):
-        ours = generate_samples(problem, **case)
+        ignored = case["generator"] == "uniform" and ("mean" in case or "coef_std" in case)
+        with pytest.warns(UserWarning, match="ignored") if ignored else contextlib.nullcontext():
+            ours = generate_samples(problem, **case)
         assert ours.generator == case["generator"]
         # Same RandomState stream, same scipy truncnorm: equal to the last bit but for libm.
         np.testing.assert_allclose(ours.to_numpy(axis=1), samples_ref[f"draw_{i}"], rtol=1e-13, atol=0,
                                    err_msg=str(case))
+
+
+def test_options_smash_ignores_warn():
+    with pytest.warns(UserWarning, match="'normal' generator only"):
+        s = generate_samples(PROBLEM, n=5, random_state=1, mean={"cp": 50.0})
+    assert np.array_equal(s.cp, generate_samples(PROBLEM, n=5, random_state=1).cp)
+    with pytest.warns(UserWarning, match=r"unknown variable\(s\) \['llr'\]"):
+        s = generate_samples(PROBLEM, generator="normal", n=5, random_state=1, mean={"llr": 3.0})
+    assert np.array_equal(s.ct, generate_samples(PROBLEM, generator="normal", n=5, random_state=1).ct)
 
 
 def test_samples_without_seed_follow_numpy_global_state(samples_ref):

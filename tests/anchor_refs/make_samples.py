@@ -51,6 +51,10 @@ DRAW_CASES = [
     {"generator": "gaussian", "n": 40, "random_state": 3, "coef_std": 5},
     {"generator": "normal", "n": 40, "random_state": 11, "mean": {"cp": 300.0, "kexc": -1.0}},
     {"generator": "normal", "n": 40, "random_state": 12, "mean": {"ct": 1.5, "llr": 900.0}, "coef_std": 1.5},
+    # smash 1.3 also takes a mean outside the bounds (truncated normal beyond a bound) and
+    # ignores mean / coef_std with the uniform generator.
+    {"generator": "normal", "n": 20, "random_state": 5, "mean": {"cp": 1500.0}},
+    {"generator": "uniform", "n": 10, "random_state": 5, "mean": {"cp": 300.0}, "coef_std": 2},
 ]
 GLOBAL_SEEDS = [7, 21]
 

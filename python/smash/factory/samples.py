@@ -20,6 +20,8 @@ the variables one after the other in problem order, `n` values each
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 GENERATORS = ("uniform", "normal")
@@ -138,9 +140,12 @@ def generate_samples(problem: dict, generator: str = "uniform", n: int = 1000, r
         Seed of the numpy RandomState the samples are drawn from (None: numpy's global
         random state). The same seed gives smash 1.3's samples.
     mean : dict or None
-        Normal generator: mean of some variables (default: the middle of their bounds).
+        Normal generator: mean of some variables (default: the middle of their bounds); a
+        mean beyond a bound is allowed (the law is truncated on one side), unknown names
+        are ignored with a warning, as in smash 1.3.
     coef_std : float or None
         Normal generator: standard deviation ``(high - low) / coef_std`` (default 3).
+        mean and coef_std are ignored, with a warning, by the uniform generator.
 
     Returns
     -------
@@ -154,7 +159,9 @@ def generate_samples(problem: dict, generator: str = "uniform", n: int = 1000, r
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if law == "uniform" and (mean is not None or coef_std is not None):
-        raise ValueError("mean and coef_std apply to the 'normal' generator only")
+        # smash 1.3 ignores them silently; a warning keeps its scripts running and says so.
+        warnings.warn("mean and coef_std apply to the 'normal' generator only: ignored with 'uniform'",
+                      UserWarning, stacklevel=2)
     rng = _random_state(random_state)
     values = np.empty((int(n), len(names)))
     if law == "uniform":
@@ -164,15 +171,18 @@ def generate_samples(problem: dict, generator: str = "uniform", n: int = 1000, r
         return Samples(generator, names, values)
 
     mean = dict(mean or {})
-    unknown = set(mean) - set(names)
+    unknown = sorted(set(mean) - set(names))
     if unknown:
-        raise ValueError(f"mean names unknown variable(s) {sorted(unknown)}; variables: {names}")
+        # As smash 1.3: a warning, and the key is not used.
+        warnings.warn(f"mean names unknown variable(s) {unknown}, ignored; variables: {names}", UserWarning,
+                      stacklevel=2)
     coef_std = 3.0 if coef_std is None else float(coef_std)
     if not coef_std > 0:
         raise ValueError(f"coef_std must be positive, got {coef_std}")
     for i, (name, (low, high)) in enumerate(zip(names, bounds, strict=True)):
         centre = float(mean.get(name, 0.5 * (low + high)))
-        if not low <= centre <= high:
-            raise ValueError(f"mean of {name!r} ({centre}) is outside its bounds [{low}, {high}]")
+        if not np.isfinite(centre):
+            raise ValueError(f"mean of {name!r} must be a finite number, got {centre}")
+        # A mean beyond a bound is a normal law truncated on one side of it (smash 1.3 draws it too).
         values[:, i] = _truncated_normal(rng, centre, (high - low) / coef_std, low, high, int(n))
     return Samples(generator, names, values)
