@@ -107,14 +107,16 @@ def _event_start(prcp, peak, dt) -> int:
     return lo + int(passing[0] if passing.size else np.argmax(grad))
 
 
-def _event_end(q, peak, start, dt, max_duration) -> int:
+def _event_end(q, peak, start, dt, max_duration, missing=None) -> int | None:
     """End of the event: where |Q - Qb| summed over 48 h is smallest.
 
     Candidate ends te run from the peak to start + max_duration (and no later
     than 48 h before the end of the series); the window of te is the 48 steps
     from te - 1. The base flow Qb is separated on the stretch of discharge
     those windows cover (from the step before the peak), not on the whole series:
-    the ends smash 1.3 gives on crafted series need it.
+    the ends smash 1.3 gives on crafted series need it. A window holding a
+    missing step (`missing`) is no candidate; None when no window is left (smash
+    1.3 then has no event for that peak).
     """
     width = _steps(48, dt)
     last = min(q.size - width, start + _steps(max_duration, dt))
@@ -123,8 +125,14 @@ def _event_end(q, peak, start, dt, max_duration) -> int:
     first = max(peak - 1, 0)
     stretch = q[first:last + width - 1]
     gap = np.abs(stretch - baseflow_separation(stretch)[0])
-    # Window of te in stretch coordinates: [te - 1 - first, te - 1 - first + width).
-    sums = np.array([gap[max(te - 1 - first, 0):te - 1 - first + width].sum() for te in range(peak, last + 1)])
+    gaps_missing = np.zeros(stretch.size, dtype=bool) if missing is None else missing[first:last + width - 1]
+    sums = []
+    for te in range(peak, last + 1):
+        window = slice(max(te - 1 - first, 0), te - 1 - first + width)
+        sums.append(np.inf if gaps_missing[window].any() else gap[window].sum())
+    sums = np.array(sums)
+    if np.isinf(sums).all():
+        return None
     return peak + int(np.argmin(sums))
 
 
@@ -147,7 +155,8 @@ def find_events(q, prcp, dt: float, peak_quant=0.995, peak_value=0.0, max_durati
     valid = q >= 0
     if valid.sum() < 3:
         return []
-    # Missing discharge is bridged by the previous value so the series stays regular.
+    # Missing discharge is bridged by the previous value for the base flow; the end
+    # criterion skips its windows that hold a missing step.
     filled = q.copy()
     for i in np.flatnonzero(~valid):
         filled[i] = filled[i - 1] if i > 0 and filled[i - 1] >= 0 else 0.0
@@ -159,7 +168,9 @@ def find_events(q, prcp, dt: float, peak_quant=0.995, peak_value=0.0, max_durati
     events = []
     for peak in peaks.tolist():
         start = _event_start(prcp, peak, dt)
-        end = _event_end(filled, peak, start, dt, max_duration)
+        end = _event_end(filled, peak, start, dt, max_duration, ~valid)
+        if end is None:
+            continue
         rain_peak = start + int(np.argmax(prcp[start:peak])) if peak > start else start
         if events and start <= events[-1]["end"]:
             last = events[-1]
