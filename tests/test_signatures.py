@@ -190,6 +190,31 @@ def test_segmentation_with_missing_discharge():
             assert ours == theirs, (name, i)
 
 
+@pytest.mark.parametrize("name", ["Cance", "Lez"])
+def test_signatures_with_missing_discharge_equal_smash(name, data_dir):
+    """Continuous and event signatures of observed series with gaps (gauge 0 of a dataset
+    model, discharge and mean rain replaced by the crafted series): smash 1.3's tables."""
+    ref = np.load(ANCHOR / name / "events_missing.npz")
+    kwargs, expected = json.loads(str(ref["kwargs_json"])), json.loads(str(ref["signatures_json"]))
+    setup, mesh = smash.factory.load_dataset(name, path=data_dir)
+    model = smash.Model(dict(setup, read_descriptor=False), mesh)
+    code = str(model.mesh.code[0])
+    n_events = 0
+    for q, prcp, kw, theirs in zip(ref["q"], ref["prcp"], kwargs, expected, strict=True):
+        model.response_data.q[0] = q
+        model.atmos_data.mean_prcp[0] = prcp
+        sig = smash.signatures(model, gauge=[code], event_seg=kw, domain="obs")
+        for table in ("cont", "event"):
+            ours = getattr(sig, table).to_dict("records")
+            assert len(ours) == len(theirs[table])
+            for o, t in zip(ours, theirs[table], strict=True):
+                for key in CONTINUOUS if table == "cont" else EVENT:
+                    # float32 sums in smash: 5e-6 relative.
+                    assert o[key] == pytest.approx(t[key], rel=5e-6, abs=1e-9), (table, key)
+        n_events += len(theirs["event"])
+    assert n_events >= 15
+
+
 def test_fortran_costs_equal_the_python_tables(cance):
     """The cost's Fortran signatures against the numpy ones of smash.signatures (independent code).
 

@@ -326,7 +326,8 @@ def signatures(model, sign=None, gauge="all", event_seg=None, domain="obs") -> S
             event_base[span], event_quick[span] = baseflow_separation(qv[span])
             total, rain, quick, slow = _volumes(qv, pv, event_base, event_quick, span, to_mm)
             peak = steps[span[np.argmax(qv[span])]]
-            rain_max = steps[span[np.argmax(pv[span])]]
+            # The rain peak over every step of the event, observed discharge or not (smash 1.3).
+            rain_max = ev["rain_max"]
             # Eff and Ebf as smash reports them: mean quick / base flow over the event (m3/s).
             values = {"Eff": quick / to_mm / span.size, "Ebf": slow / to_mm / span.size, "Erc": total / rain,
                       "Erchf": quick / rain, "Erclf": slow / rain, "Erch2r": quick / total,

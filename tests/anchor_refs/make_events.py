@@ -13,7 +13,8 @@ gauge 0's ``response_data.q`` and ``atmos_data.mean_prcp``: ``q``, ``prcp`` floa
 ``kwargs_json`` (hydrograph_segmentation keywords of each case), ``events_json`` (per case, the
 list of [start, end, flood, maxrainfall, multipeak] as step indices).
 tests/anchor_refs/<Cance|Lez>/events_missing.npz: the same for 12 crafted series with missing
-discharge (-99 at 10 random steps and on a block of 24 h + 2 steps, ``with_missing``).
+discharge (-99 at 10 random steps and on a block of 24 h + 2 steps, ``with_missing``), plus
+``signatures_json``: per case, ``signatures(model, gauge=[gauge 0], event_seg=kwargs).cont/.event``.
 """
 
 import argparse
@@ -149,7 +150,7 @@ def main():
                             events_json=np.array(json.dumps(evs)), dt=np.float64(model.setup.dt),
                             smash_version=np.array(smash.__version__))
         print("wrote", path, sum(len(e) for e in evs), "events")
-        qs, ps, kws, evs = [], [], [], []
+        qs, ps, kws, evs, sigs = [], [], [], [], []
         for seed in range(N_MISSING):
             q, p = crafted_series(n, dt_hours, seed)
             q = with_missing(q, n, dt_hours, seed)
@@ -158,9 +159,13 @@ def main():
             ps.append(np.float32(p))
             kws.append(kwargs)
             evs.append(crafted_events(model, q, p, kwargs))
+            # Signatures of the same observed series (gaps included), events found with kwargs.
+            sig = smash.signatures(model, gauge=[model.mesh.code[0]], event_seg=kwargs, domain="obs")
+            sigs.append({"cont": records(sig.cont), "event": records(sig.event)})
         path = os.path.join(args.out, name, "events_missing.npz")
         np.savez_compressed(path, q=np.array(qs), prcp=np.array(ps), kwargs_json=np.array(json.dumps(kws)),
-                            events_json=np.array(json.dumps(evs)), dt=np.float64(model.setup.dt),
+                            events_json=np.array(json.dumps(evs)), signatures_json=np.array(json.dumps(sigs)),
+                            dt=np.float64(model.setup.dt),
                             smash_version=np.array(smash.__version__))
         print("wrote", path, sum(len(e) for e in evs), "events")
 
