@@ -173,4 +173,9 @@ def _attach_events(model, fc, jobs, event_seg) -> None:
             # Fortran steps are 1-based.
             fc.event_start[e, g] = ev["start"] + 1
             fc.event_end[e, g] = ev["end"] + 1
-            fc.event_rain_peak[e, g] = ev["rain_max"] + 1
+            # Lag time: the rain peak over the event's scored steps (after the warm-up), as
+            # smash 1.3's Elt cost when the warm-up ends inside an event (Cance, 2014-11-04 12:00).
+            first = max(ev["start"], int(fc.end_warmup))
+            rain = np.asarray(model.atmos_data.mean_prcp[g])
+            peak = first + int(np.argmax(rain[first:ev["end"] + 1])) if first <= ev["end"] else ev["rain_max"]
+            fc.event_rain_peak[e, g] = peak + 1

@@ -5,7 +5,8 @@
 Writes tests/anchor_refs/<Cance|Lez>/events.json: default gr4-lr model after ``forward_run()``;
 ``segmentation``: a list of {"kwargs", "table"} with ``hydrograph_segmentation(model, **kwargs)``
 (records, ISO dates); ``signatures``: a list of {"kwargs", "event"} with
-``signatures(model, **kwargs).event`` records.
+``signatures(model, **kwargs).event`` records; Cance also ``warmup_costs``: event-signature costs
+(``forward_run(cost_options=...)``, all gauges) with end_warmup before, inside and after the floods.
 
 And tests/anchor_refs/<Cance|Lez>/events_crafted.npz: the segmentation of made-up series
 (``crafted_series``: noisy base flow, 1 to 5 floods with rain before them, drizzle) written into
@@ -111,6 +112,20 @@ def crafted_events(model, q, p, kwargs):
                                      table["multipeak"].astype(bool).tolist(), strict=True)]
 
 
+WARMUP_CASES = [(end_warmup, name, seg) for end_warmup in ("2014-10-15", "2014-11-05 00:00", "2014-11-04 12:00")
+                for name in ("Eff", "Ebf", "Elt", "Epf", "Erc") for seg in ({}, {"peak_quant": 0.99})]
+
+
+def warmup_costs(model):
+    """Event-signature costs (all gauges) with end_warmup before, inside and after the floods."""
+    out = []
+    for end_warmup, name, seg in WARMUP_CASES:
+        options = {"jobs_cmpt": name, "gauge": "all", "end_warmup": end_warmup, "event_seg": seg}
+        cost = model.forward_run(cost_options=options, return_options={"cost": True}).cost
+        out.append({"cost_options": options, "cost": float(cost)})
+    return out
+
+
 def records(frame):
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
@@ -132,6 +147,8 @@ def main():
         for kwargs in SIGNATURE_CASES[name]:
             sig = smash.signatures(model, **kwargs)
             out["signatures"].append({"kwargs": kwargs, "event": records(sig.event)})
+        if name == "Cance":
+            out["warmup_costs"] = warmup_costs(model)
         path = os.path.join(args.out, name, "events.json")
         with open(path, "w") as f:
             json.dump(out, f, indent=1)
