@@ -4,13 +4,14 @@ The same definitions feed the cost (md_signatures in Fortran scores the
 signatures of simulated against observed discharge on the events found here)
 and the tables users read (`smash.signatures`, `smash.hydrograph_segmentation`).
 
-Segmentation (after smash's math documentation): flood peaks are local maxima
-of discharge above its `peak_quant` quantile (and `peak_value`), at least 12 h
-apart. An event starts at the first sharp rainfall rise (gradient above its
-0.8 quantile) in the 72 h before the peak whose 24 h rainfall energy exceeds
-0.2 of the largest in that window, and ends where |Q - Qb| summed over the
-next 48 h is smallest, within `max_duration` hours of the start. Overlapping
-events are merged (`multipeak`).
+Segmentation (smash's math documentation, its details pinned down on smash 1.3
+as a black box; see `find_events` and docs/calibration.md): flood peaks are
+local maxima of discharge at or above its `peak_quant` quantile (and
+`peak_value`). An event starts at the first peak of the rainfall gradient (at or
+above its 0.8 quantile) in the 72 h before the peak whose 24 h rainfall energy
+exceeds 0.2 of the largest in that window, and ends where |Q - Qb| summed over
+48 h is smallest, within `max_duration` hours of the start. Overlapping events
+are merged (`multipeak`).
 """
 
 from __future__ import annotations
