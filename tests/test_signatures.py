@@ -215,23 +215,24 @@ def test_signatures_with_missing_discharge_equal_smash(name, data_dir):
     assert n_events >= 15
 
 
-def test_event_costs_with_warmup_close_to_smash(cance):
-    """Event-signature costs with end_warmup before the floods and inside an event: smash's.
-
-    Two Elt cases differ (documented): the warm-up ending after the flood peaks (smash: NaN)
-    and peak_quant 0.99 with events starting before the warm-up (smash leaves those events out
-    of Elt only); every other case agrees to float32 noise.
-    """
+def test_event_costs_with_warmup_equal_smash(cance):
+    """Event-signature costs with end_warmup before the floods, inside an event and after the
+    flood peaks: smash's. Elt scores each event's steps after the warm-up, its rain peak among
+    them, and only events whose observed lag time is positive; where a gauge has none smash's
+    cost is NaN and ours an error naming the gauge."""
     cases = json.loads((ANCHOR / "Cance" / "events.json").read_text())["warmup_costs"]
     assert len(cases) == 30
-    unexplained = 0
     for case in cases:
-        ours = cance.forward_run(cost_options=case["cost_options"], return_options={"cost": True}).cost
-        if case["cost_options"]["jobs_cmpt"] == "Elt" and not ours == pytest.approx(case["cost"], rel=1e-6):
-            unexplained += 1
+        if np.isnan(case["cost"]):
+            assert case["cost_options"]["jobs_cmpt"] == "Elt"
+            with pytest.raises(ValueError, match="no flood event with a positive observed lag time"):
+                _cost_of(cance, case["cost_options"])
             continue
-        assert ours == pytest.approx(case["cost"], rel=5e-6), case["cost_options"]
-    assert unexplained == 3
+        assert _cost_of(cance, case["cost_options"]) == pytest.approx(case["cost"], rel=5e-6), case["cost_options"]
+
+
+def _cost_of(model, cost_options):
+    return model.forward_run(cost_options=cost_options, return_options={"cost": True}).cost
 
 
 def test_fortran_costs_equal_the_python_tables(cance):

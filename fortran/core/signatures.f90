@@ -75,9 +75,11 @@ contains
         do e = 1, options%nevent(g)
             call event_signature(options, metric, g, e, n, step, s, ssim)
             call event_signature(options, metric, g, e, n, step, o, sobs)
-            ! An event whose observed signature is zero (e.g. Elt when flow and
-            ! rain peak in the same step) has no relative error: it is left out.
-            if (sobs == 0._rk) cycle
+            ! Only events with a positive observed signature count: zero has no
+            ! relative error, and smash 1.3 also leaves out events whose observed
+            ! lag time Elt is negative (flow peak before the rain peak, e.g. when
+            ! the warm-up ends after the flood; its Elt costs with end_warmup).
+            if (sobs <= 0._rk) cycle
             ne = ne + 1
             j = j + (ssim/sobs - 1._rk)**2
         end do
