@@ -14,11 +14,12 @@ from test_generated_adjoint import _model as line_model
 import smash
 from smash import fcore
 from smash.cost_options import build_cost_options
-from smash.signatures import CONTINUOUS, EVENT, baseflow_separation
+from smash.signatures import CONTINUOUS, EVENT, baseflow_separation, find_events
 
 from helpers import core_gradient
 
-REF = Path(__file__).resolve().parent / "anchor_refs" / "Cance" / "signatures.json"
+ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
+REF = ANCHOR / "Cance" / "signatures.json"
 # Continuous signatures, and the event ones that do not depend on where events end:
 # smash's values within float32 noise.
 EXACT = ["Crc", "Crchf", "Crclf", "Cfp2", "Cfp10", "Cfp50", "Cfp90", "Elt", "Epf"]
@@ -77,26 +78,18 @@ def test_quick_to_total_flow_cost_close_to_smash(cance, ref):
 
 @pytest.mark.parametrize("name", EVENT_VOLUMES + ["Erc"])
 def test_event_volume_signature_costs_close_to_smash(cance, ref, name):
-    # Event base flow is separated on each event, as smash does. One Cance event ends an
-    # hour after smash's (a 0.02 % near tie of the end criterion): 0.2 % at most.
-    assert _cost(cance, name) == pytest.approx(ref["costs_all_gauges"][name], rel=3e-3)
+    # Same events, event base flow separated on each event, as smash does: float32 noise.
+    assert _cost(cance, name) == pytest.approx(ref["costs_all_gauges"][name], rel=1e-5)
 
 
 def test_segmentation_finds_smash_events(cance, ref):
     seg = smash.hydrograph_segmentation(cance)
     theirs = ref["segmentation"]
-    ends_equal = []
     assert seg["code"].tolist() == [r["code"] for r in theirs]
     for (_, ours), r in zip(seg.iterrows(), theirs, strict=True):
-        for key in ("start", "maxrainfall", "flood"):
+        for key in ("start", "end", "maxrainfall", "flood"):
             assert ours[key] == np.datetime64(r[key].replace("Z", "")), key
-        # Peaks closer than their events are merged into one multi-peak event, as smash flags them.
         assert ours["multipeak"] == r["multipeak"]
-        end_gap = (np.datetime64(r["end"].replace("Z", "")) - np.datetime64(ours["end"])) / np.timedelta64(1, "h")
-        ends_equal.append(end_gap == 0)
-        assert abs(end_gap) <= 1
-    # Same end on 2 of the 3 gauges; the third is a near tie (0.02 %) of the end criterion.
-    assert sum(ends_equal) >= 2
     # Tables: the continuous signatures are smash's.
     sig = smash.signatures(cance)
     for ours, r in zip(sig.cont.to_dict("records"), ref["cont"], strict=True):
@@ -105,12 +98,141 @@ def test_segmentation_finds_smash_events(cance, ref):
         # Quick flow: a few hundredths of m3/s of smash's float32 sums over the year.
         for key in ("Crchf", "Crch2r"):
             assert ours[key] == pytest.approx(r[key], rel=1e-4), key
-    for ours, r, same_end in zip(sig.event.to_dict("records"), ref["event"], ends_equal, strict=True):
+    for ours, r in zip(sig.event.to_dict("records"), ref["event"], strict=True):
         assert ours["Epf"] == pytest.approx(r["Epf"], rel=1e-6) and ours["Elt"] == r["Elt"]
-        if same_end:
-            # Same event, base flow separated on it: smash's volumes (quick flow: see above).
-            for key in ("Eff", "Ebf", "Erc", "Erchf", "Erclf", "Erch2r"):
-                assert ours[key] == pytest.approx(r[key], rel=1e-5), key
+        for key in ("Eff", "Ebf", "Erc", "Erchf", "Erclf", "Erch2r"):
+            assert ours[key] == pytest.approx(r[key], rel=2e-6), key
+
+
+def _anchor_model(name, data_dir, reference_dir):
+    """Default gr4-lr model whose simulated discharge is smash 1.3's own (float32) run.
+
+    by="sim" segmentations are then done on the very series smash segmented: our
+    float64 run moves two Cance ends by an hour (near ties of the end criterion).
+    """
+    setup, mesh = smash.factory.load_dataset(name, path=data_dir)
+    model = smash.Model(dict(setup, read_descriptor=False), mesh)
+    path = (ANCHOR / "Cance" if name == "Cance" else reference_dir / "Lez") / "zero-gr4-lr.npz"
+    model.response.q = np.load(path)["q"].astype(np.float32)
+    return model
+
+
+@pytest.mark.parametrize("name", ["Cance", "Lez"])
+def test_segmentation_equals_smash_for_every_option(name, data_dir, reference_dir):
+    """Every event (start, end, flood, maxrainfall, multipeak) of smash 1.3 on all gauges,
+    for default and other peak_quant / peak_value / max_duration, by obs and sim."""
+    model = _anchor_model(name, data_dir, reference_dir)
+    events = json.loads((ANCHOR / name / "events.json").read_text())
+    assert len(events["segmentation"]) >= 7
+    for case in events["segmentation"]:
+        ours = smash.hydrograph_segmentation(model, **case["kwargs"])
+        theirs = case["table"]
+        assert len(ours) == len(theirs), case["kwargs"]
+        for (_, o), t in zip(ours.iterrows(), theirs, strict=True):
+            assert o["code"] == t["code"] and bool(o["multipeak"]) == t["multipeak"], case["kwargs"]
+            for key in ("start", "end", "flood", "maxrainfall"):
+                assert o[key] == np.datetime64(t[key].replace("Z", "")), (case["kwargs"], key)
+
+
+@pytest.mark.parametrize("name", ["Cance", "Lez"])
+def test_event_signatures_equal_smash_for_every_option(name, data_dir, reference_dir):
+    """signatures(..., event_seg={... "by": "obs" | "sim"}, domain="obs" | "sim") event tables."""
+    model = _anchor_model(name, data_dir, reference_dir)
+    events = json.loads((ANCHOR / name / "events.json").read_text())
+    for case in events["signatures"]:
+        ours = smash.signatures(model, **case["kwargs"]).event
+        theirs = case["event"]
+        assert len(ours) == len(theirs), case["kwargs"]
+        for o, t in zip(ours.to_dict("records"), theirs, strict=True):
+            assert o["start"] == np.datetime64(t["start"].replace("Z", "")) and o["end"] == np.datetime64(
+                t["end"].replace("Z", ""))
+            assert o["Elt"] == t["Elt"], case["kwargs"]
+            # smash sums its float32 series in float32: 3e-5 relative covers the volumes.
+            for key in ("Eff", "Ebf", "Erc", "Erchf", "Erclf", "Erch2r", "Epf"):
+                assert o[key] == pytest.approx(t[key], rel=3e-5), (case["kwargs"], key)
+
+
+@pytest.mark.parametrize("name", ["Cance", "Lez"])
+def test_segmentation_equals_smash_on_crafted_series(name):
+    """40 made-up series per time step (hourly Cance, daily Lez), 148 events in all."""
+    ref = np.load(ANCHOR / name / "events_crafted.npz")
+    kwargs, expected = json.loads(str(ref["kwargs_json"])), json.loads(str(ref["events_json"]))
+    assert len(expected) == 40
+    rain_differs = []
+    for q, prcp, kw, theirs in zip(ref["q"], ref["prcp"], kwargs, expected, strict=True):
+        ours = find_events(q, prcp, float(ref["dt"]), **kw)
+        assert len(ours) == len(theirs)
+        for o, t in zip(ours, theirs, strict=True):
+            assert [o["start"], o["end"], o["flood"], o["multipeak"]] == [t[0], t[1], t[2], t[4]]
+            if o["rain_peak"] != t[3]:
+                rain_differs.append((o["rain_peak"], t))
+    # One hourly event (of 62) has smash's maxrainfall on an earlier, smaller rain
+    # peak (3.10 mm at step 1054 rather than 3.31 mm at 1061, 1 h before the
+    # flood); no rule found covers it without breaking others (docs/calibration.md).
+    assert rain_differs == ([] if name == "Lez" else [(1061, [1041, 1164, 1062, 1054, False])])
+
+
+def test_segmentation_with_missing_discharge():
+    """12 crafted series per dataset with missing discharge (-99 at 10 steps and on a 26 h / 3 day block).
+
+    As smash 1.3: a step next to a missing one is no flood peak (Lez series 3 and 4 lose an
+    event that way); an end window holding a missing step is no candidate, and a peak left
+    without candidate has no event (Cance series 9).
+    """
+    for name in ("Cance", "Lez"):
+        ref = np.load(ANCHOR / name / "events_missing.npz")
+        kwargs, expected = json.loads(str(ref["kwargs_json"])), json.loads(str(ref["events_json"]))
+        assert len(expected) == 12
+        for i, (q, prcp, kw, theirs) in enumerate(zip(ref["q"], ref["prcp"], kwargs, expected, strict=True)):
+            assert (q < 0).sum() >= 12
+            ours = [[e["start"], e["end"], e["flood"], e["rain_peak"], e["multipeak"]]
+                    for e in find_events(q, prcp, float(ref["dt"]), **kw)]
+            assert ours == theirs, (name, i)
+
+
+@pytest.mark.parametrize("name", ["Cance", "Lez"])
+def test_signatures_with_missing_discharge_equal_smash(name, data_dir):
+    """Continuous and event signatures of observed series with gaps (gauge 0 of a dataset
+    model, discharge and mean rain replaced by the crafted series): smash 1.3's tables."""
+    ref = np.load(ANCHOR / name / "events_missing.npz")
+    kwargs, expected = json.loads(str(ref["kwargs_json"])), json.loads(str(ref["signatures_json"]))
+    setup, mesh = smash.factory.load_dataset(name, path=data_dir)
+    model = smash.Model(dict(setup, read_descriptor=False), mesh)
+    code = str(model.mesh.code[0])
+    n_events = 0
+    for q, prcp, kw, theirs in zip(ref["q"], ref["prcp"], kwargs, expected, strict=True):
+        model.response_data.q[0] = q
+        model.atmos_data.mean_prcp[0] = prcp
+        sig = smash.signatures(model, gauge=[code], event_seg=kw, domain="obs")
+        for table in ("cont", "event"):
+            ours = getattr(sig, table).to_dict("records")
+            assert len(ours) == len(theirs[table])
+            for o, t in zip(ours, theirs[table], strict=True):
+                for key in CONTINUOUS if table == "cont" else EVENT:
+                    # float32 sums in smash: 5e-6 relative.
+                    assert o[key] == pytest.approx(t[key], rel=5e-6, abs=1e-9), (table, key)
+        n_events += len(theirs["event"])
+    assert n_events >= 15
+
+
+def test_event_costs_with_warmup_equal_smash(cance):
+    """Event-signature costs with end_warmup before the floods, inside an event and after the
+    flood peaks: smash's. Elt scores each event's steps after the warm-up, its rain peak among
+    them, and only events whose observed lag time is positive; where a gauge has none smash's
+    cost is NaN and ours an error naming the gauge."""
+    cases = json.loads((ANCHOR / "Cance" / "events.json").read_text())["warmup_costs"]
+    assert len(cases) == 30
+    for case in cases:
+        if np.isnan(case["cost"]):
+            assert case["cost_options"]["jobs_cmpt"] == "Elt"
+            with pytest.raises(ValueError, match="no flood event with a positive observed lag time"):
+                _cost_of(cance, case["cost_options"])
+            continue
+        assert _cost_of(cance, case["cost_options"]) == pytest.approx(case["cost"], rel=5e-6), case["cost_options"]
+
+
+def _cost_of(model, cost_options):
+    return model.forward_run(cost_options=cost_options, return_options={"cost": True}).cost
 
 
 def test_fortran_costs_equal_the_python_tables(cance):
@@ -139,8 +261,8 @@ def test_baseflow_filter_properties():
     base, quick = baseflow_separation(q)
     assert np.all(base >= -1e-12) and np.all(base <= q + 1e-12)
     np.testing.assert_allclose(base[1:] + quick[1:], q[1:], rtol=1e-14)
-    # The first quick flow is measured from the first pass's start (here mean/1.5).
-    assert quick[0] == pytest.approx(max(0.0, q[0] - q.mean() / 1.5), rel=1e-14)
+    # The first quick flow is measured from the second pass's baseflow (before the last pass).
+    assert quick[0] == pytest.approx(q[0] - baseflow_separation(q, passes=2)[0][0], rel=1e-14)
     # A constant flow is all baseflow away from the ends: a pass starts below the flow
     # (mean/1.5, or the previous pass's mean) and closes the gap as 0.925^k.
     flat_base, _ = baseflow_separation(np.full(1000, 3.0))

@@ -75,9 +75,11 @@ contains
         do e = 1, options%nevent(g)
             call event_signature(options, metric, g, e, n, step, s, ssim)
             call event_signature(options, metric, g, e, n, step, o, sobs)
-            ! An event whose observed signature is zero (e.g. Elt when flow and
-            ! rain peak in the same step) has no relative error: it is left out.
-            if (sobs == 0._rk) cycle
+            ! Only events with a positive observed signature count: zero has no
+            ! relative error, and smash 1.3 also leaves out events whose observed
+            ! lag time Elt is negative (flow peak before the rain peak, e.g. when
+            ! the warm-up ends after the flood; its Elt costs with end_warmup).
+            if (sobs <= 0._rk) cycle
             ne = ne + 1
             j = j + (ssim/sobs - 1._rk)**2
         end do
@@ -179,8 +181,9 @@ contains
     !> is below the first quartile of q, else from mean(q)/1.5; each later pass
     !> from its first value reset to q/1.2 there if q is below the mean of the
     !> previous baseflow, else to that mean. Quick flow qq = q - qb, except
-    !> at the first step: q(1) minus the first pass's start, floored at 0
-    !> (smash's quick-flow volumes of the crafted series need that, to 1e-6).
+    !> at the first step, where the last pass starts: q(1) minus the second
+    !> pass's baseflow there (smash's event quick-flow volumes on Lez and Cance
+    !> need that, to 1e-6).
     subroutine separate_flows(n, q, qb, qq)
         integer, intent(in) :: n
         real(rk), intent(in) :: q(n)
@@ -195,7 +198,6 @@ contains
         else
             qb(1) = sum(q)/n/1.5_rk
         end if
-        qq(1) = max(0._rk, q(1) - qb(1))
         x = q
         do pass = 1, 3
             if (mod(pass, 2) == 1) then
@@ -207,6 +209,7 @@ contains
                 last = 1
                 stride = -1
             end if
+            if (pass == 3) qq(1) = q(1) - x(1)
             if (pass > 1) then
                 mean_x = sum(x)/n
                 if (q(first) < mean_x) then

@@ -167,6 +167,8 @@ def _attach_events(model, fc, jobs, event_seg) -> None:
         raise ValueError(f"No flood event found at gauge(s) {empty} for the event signatures "
                          f"{[j for j in jobs if j in EVENT]}; lower event_seg['peak_quant'] or "
                          "drop those signatures")
+    if "Elt" in jobs:
+        _check_lag_times(model, fc, events)
     fcore.md_cost_options.cost_options_alloc_events(fc, max(len(e) for e in events.values()), model.mesh.ng)
     for g, evs in events.items():
         fc.nevent[g] = len(evs)
@@ -174,4 +176,32 @@ def _attach_events(model, fc, jobs, event_seg) -> None:
             # Fortran steps are 1-based.
             fc.event_start[e, g] = ev["start"] + 1
             fc.event_end[e, g] = ev["end"] + 1
-            fc.event_rain_peak[e, g] = ev["rain_peak"] + 1
+            # Lag time: the rain peak over the event's scored steps (after the warm-up), as
+            # smash 1.3's Elt cost when the warm-up ends inside an event (Cance, 2014-11-04 12:00).
+            fc.event_rain_peak[e, g] = _scored_rain_peak(model, fc, g, ev) + 1
+
+
+def _scored_rain_peak(model, fc, g, ev) -> int:
+    """Rain peak of an event over its steps after the warm-up (the lag time's reference)."""
+    first = max(ev["start"], int(fc.end_warmup))
+    rain = np.asarray(model.atmos_data.mean_prcp[g])
+    return first + int(np.argmax(rain[first:ev["end"] + 1])) if first <= ev["end"] else ev["rain_max"]
+
+
+def _check_lag_times(model, fc, events) -> None:
+    """Elt scores only events whose observed lag time is positive (as smash 1.3, whose cost is
+    NaN when a gauge has none): such a gauge is an error here, not a silent 0 or NaN."""
+    qobs = np.asarray(model.response_data.q)
+    bad = []
+    for g, evs in events.items():
+        usable = False
+        for ev in evs:
+            steps = np.arange(max(ev["start"], int(fc.end_warmup)), ev["end"] + 1)
+            steps = steps[qobs[g, steps] >= 0]
+            if steps.size and steps[np.argmax(qobs[g, steps])] > _scored_rain_peak(model, fc, g, ev):
+                usable = True
+        if not usable:
+            bad.append(str(model.mesh.code[g]))
+    if bad:
+        raise ValueError(f"Elt: no flood event with a positive observed lag time (discharge peak after the rain "
+                         f"peak, after end_warmup) at gauge(s) {bad}; move end_warmup earlier or drop Elt")

@@ -1,9 +1,12 @@
-"""multiple_forward_run: one forward run per sample of uniform parameter / initial state values.
+"""multiple_forward_run: one forward run per sample of rr parameter / initial state values.
 
 The ensembles behind sensitivity analyses and Monte Carlo calibration: each
-sample sets every named rr parameter or initial state to one value over the
-whole grid, the model runs, and its discharge at the gauges and its cost are
-kept. The model passed in is left unchanged.
+sample sets every named rr parameter or initial state, the model runs, and its
+discharge at the gauges and its cost are kept. The model passed in is left
+unchanged. As in smash 1.3, a dict sample may hold for each name either `n`
+values (uniform over the grid) or `n` maps of shape (n, nrow, ncol) (spatially
+distributed), the two kinds mixed freely; only active cells are checked
+against the feasible domain.
 """
 
 from __future__ import annotations
@@ -27,36 +30,55 @@ class MultipleForwardRun:
         return f"MultipleForwardRun(q=array{self.q.shape}, cost={cost})"
 
 
-def _sample_table(model, samples) -> tuple[list[str], np.ndarray]:
-    """(names, values of shape (n_sample, n_names)) from a Samples or a {name: values} dict."""
+def _sample_table(model, samples) -> tuple[list[str], list[np.ndarray], int]:
+    """(names, per-name arrays of shape (n,) or (n, nrow, ncol), n) from a Samples or a {name: values} dict."""
     if isinstance(samples, Samples):
-        names, values = samples.names, samples.to_numpy(axis=1)
+        names = samples.names
+        columns = list(samples.to_numpy(axis=0))
     elif isinstance(samples, dict) and samples:
         names = list(samples)
         columns = [np.atleast_1d(np.asarray(samples[n], dtype=np.float64)) for n in names]
-        sizes = {c.size for c in columns}
-        if len(sizes) != 1 or any(c.ndim != 1 for c in columns):
-            raise ValueError("samples dict must map each name to a 1-D array, all of the same length; got "
-                             + ", ".join(f"{n}: shape {c.shape}" for n, c in zip(names, columns, strict=True)))
-        values = np.stack(columns, axis=1)
     else:
         raise TypeError("samples must be a smash.factory.Samples or a non-empty dict {name: values}, "
                         f"got {type(samples).__name__}")
+    grid = (int(model.mesh.nrow), int(model.mesh.ncol))
+    well_shaped = all(c.ndim == 1 or (c.ndim == 3 and c.shape[1:] == grid) for c in columns)
+    sizes = {c.shape[0] for c in columns}
+    if not well_shaped or len(sizes) != 1:
+        raise ValueError(f"samples dict must map each name to n values (n,) or n maps (n, nrow, ncol) = "
+                         f"(n, {grid[0]}, {grid[1]}), the same n (same length) for every name; got "
+                         + ", ".join(f"{n}: shape {c.shape}" for n, c in zip(names, columns, strict=True)))
     known = set(model.rr_parameters.keys) | set(model.rr_initial_states.keys)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"samples name(s) {unknown} are neither rr parameters nor rr initial states of the "
                          f"structure {model.setup.structure}: {sorted(known)}")
-    return names, values
+    return names, columns, sizes.pop()
 
 
 def multiple_forward_run(model, samples, cost_options=None, common_options=None) -> MultipleForwardRun:
-    """Run `model` once per sample (see the module docstring); returns a MultipleForwardRun."""
+    """Run `model` once per sample (see the module docstring).
+
+    Parameters
+    ----------
+    model : Model
+        The model to run (left unchanged).
+    samples : Samples or dict
+        A `generate_samples` result, or ``{name: values}`` with, for each rr parameter or
+        initial state name, ``n`` values (uniform maps) or ``n`` maps of shape (n, nrow, ncol).
+    cost_options, common_options : dict or None
+        As for `forward_run` (common: ``ncpu``, ``verbose``).
+
+    Returns
+    -------
+    MultipleForwardRun
+        ``q`` (ng, ntime_step, n) and ``cost`` (n,) of the runs.
+    """
     common = check_common_options(common_options, verbose=True)
-    names, values = _sample_table(model, samples)
+    names, columns, n = _sample_table(model, samples)
     parameters = set(model.rr_parameters.keys)
     work = model.copy()
-    ng, nt, n = int(model.mesh.ng), int(model.setup.ntime_step), values.shape[0]
+    ng, nt = int(model.mesh.ng), int(model.setup.ntime_step)
     q = np.zeros((ng, nt, n), dtype=np.float32)
     cost = np.zeros(n) if ng > 0 else None
     run_options = {"ncpu": common["ncpu"], "verbose": False}
@@ -68,10 +90,10 @@ def multiple_forward_run(model, samples, cost_options=None, common_options=None)
 
         steps = tqdm(steps, desc="</> Multiple Forward Run", leave=False, dynamic_ncols=True)
     for i in steps:
-        for name, value in zip(names, values[i], strict=True):
+        for name, column in zip(names, columns, strict=True):
             setter = work.set_rr_parameters if name in parameters else work.set_rr_initial_states
             try:
-                setter(name, value)
+                setter(name, column[i])
             except ValueError as err:
                 raise ValueError(f"sample {i}: {err}") from None
         result = run_forward(work, cost_options, run_options, ret)

@@ -9,13 +9,24 @@ the form `model.get_rr_parameters_bounds()` converts to. Two generators:
   `mean[name]` (default: the middle of the bounds) with standard deviation
   `(high - low) / coef_std` (default `coef_std` 3, so that the untruncated
   curve puts 99.7 % of its mass on the width of the bounds).
+
+The draws are smash 1.3's for the same `random_state` (users seed to reproduce
+published ensembles): an integer seeds one `numpy.random.RandomState` that draws
+the variables one after the other in problem order, `n` values each
+(`uniform(low, high, n)`, or `scipy.stats.truncnorm.rvs(..., size=n)` for
+"normal"); `random_state=None` draws from numpy's global random state, so
+`np.random.seed(k)` before the call reproduces the same samples too.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 GENERATORS = ("uniform", "normal")
+# smash 1.3 accepts "gaussian" for the normal generator and keeps the name the user gave.
+GENERATOR_ALIASES = {"gaussian": "normal"}
 
 
 class Samples:
@@ -103,33 +114,75 @@ def _truncated_normal(rng, mean, std, low, high, n) -> np.ndarray:
     return truncnorm.rvs(a, b, loc=mean, scale=std, size=n, random_state=rng)
 
 
+def _random_state(random_state):
+    """The numpy RandomState smash 1.3 draws from: a fresh one seeded with `random_state`,
+    numpy's global one when None."""
+    if random_state is None:
+        return np.random.mtrand._rand
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
+        raise ValueError(f"random_state must be a non-negative integer or None, got {random_state!r}")
+    return np.random.RandomState(int(random_state))
+
+
 def generate_samples(problem: dict, generator: str = "uniform", n: int = 1000, random_state=None,
                      mean: dict | None = None, coef_std: float | None = None) -> Samples:
-    """Draw `n` values of every variable of `problem` (see the module docstring)."""
+    """Draw `n` values of every variable of `problem`, as smash 1.3 draws them.
+
+    Parameters
+    ----------
+    problem : dict
+        ``{"num_vars": k, "names": [...], "bounds": [[low, high], ...]}``.
+    generator : str, default "uniform"
+        "uniform", or "normal" (alias "gaussian"): a normal law truncated to the bounds.
+    n : int, default 1000
+        Number of samples.
+    random_state : int or None, default None
+        Seed of the numpy RandomState the samples are drawn from (None: numpy's global
+        random state). The same seed gives smash 1.3's samples.
+    mean : dict or None
+        Normal generator: mean of some variables (default: the middle of their bounds); a
+        mean beyond a bound is allowed (the law is truncated on one side), unknown names
+        are ignored with a warning, as in smash 1.3.
+    coef_std : float or None
+        Normal generator: standard deviation ``(high - low) / coef_std`` (default 3).
+        mean and coef_std are ignored, with a warning, by the uniform generator.
+
+    Returns
+    -------
+    Samples
+        The drawn values, one array per variable name.
+    """
     names, bounds = _check_problem(problem)
-    if generator not in GENERATORS:
-        raise ValueError(f"Unknown generator {generator!r}; valid: {list(GENERATORS)}")
+    if generator not in GENERATORS and generator not in GENERATOR_ALIASES:
+        raise ValueError(f"Unknown generator {generator!r}; valid: {list(GENERATORS) + list(GENERATOR_ALIASES)}")
+    law = GENERATOR_ALIASES.get(generator, generator)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    if generator == "uniform" and (mean is not None or coef_std is not None):
-        raise ValueError("mean and coef_std apply to the 'normal' generator only")
-    rng = np.random.default_rng(random_state)
+    if law == "uniform" and (mean is not None or coef_std is not None):
+        # smash 1.3 ignores them silently; a warning keeps its scripts running and says so.
+        warnings.warn("mean and coef_std apply to the 'normal' generator only: ignored with 'uniform'",
+                      UserWarning, stacklevel=2)
+    rng = _random_state(random_state)
     values = np.empty((int(n), len(names)))
-    if generator == "uniform":
+    if law == "uniform":
+        # One variable after the other from the same stream: smash 1.3's order.
         for i, (low, high) in enumerate(bounds):
-            values[:, i] = rng.uniform(low, high, size=n)
+            values[:, i] = rng.uniform(low, high, size=int(n))
         return Samples(generator, names, values)
 
     mean = dict(mean or {})
-    unknown = set(mean) - set(names)
+    unknown = sorted(set(mean) - set(names))
     if unknown:
-        raise ValueError(f"mean names unknown variable(s) {sorted(unknown)}; variables: {names}")
+        # As smash 1.3: a warning, and the key is not used.
+        warnings.warn(f"mean names unknown variable(s) {unknown}, ignored; variables: {names}", UserWarning,
+                      stacklevel=2)
     coef_std = 3.0 if coef_std is None else float(coef_std)
     if not coef_std > 0:
         raise ValueError(f"coef_std must be positive, got {coef_std}")
     for i, (name, (low, high)) in enumerate(zip(names, bounds, strict=True)):
         centre = float(mean.get(name, 0.5 * (low + high)))
-        if not low <= centre <= high:
-            raise ValueError(f"mean of {name!r} ({centre}) is outside its bounds [{low}, {high}]")
+        if not np.isfinite(centre):
+            raise ValueError(f"mean of {name!r} must be a finite number, got {centre}")
+        # A mean beyond a bound is a normal law truncated on one side of it (smash 1.3 draws it too).
         values[:, i] = _truncated_normal(rng, centre, (high - low) / coef_std, low, high, int(n))
     return Samples(generator, names, values)
