@@ -148,7 +148,10 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     report.missing = ([f"{key[:2]}-{key[2:]}" for key in missing] if interannual else
                       [end.strftime("%Y-%m-%d %H:%M") for key, end in zip(step_keys, ends, strict=True)
                        if key not in files])
-    out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
+    if out is None:
+        out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
+    elif cells is None:
+        raise ValueError("read_atmos: `out` needs `cells`")
 
     # Each needed file is read once (an interannual map serves many steps).
     needed = sorted({key for key in step_keys if key in files})
@@ -165,10 +168,6 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     # (in double, then rounded, 1 value in 40 differed by an ulp, enough to flip the near-ties
     # of the ci re-estimation).
     factor = np.float32(1.0 if factor is None else factor)
-    if out is None:
-        out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
-    elif cells is None:
-        raise ValueError("read_atmos: `out` needs `cells`")
     if interannual:
         # One map per calendar day, spread over the steps of that day by hourly ratios.
         daily_maps: dict[str, np.ndarray] = {}
