@@ -12,6 +12,10 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q '.[test]'
 .venv/bin/python -m ruff check python tests bench tapenade fortran
+# CI also proves the wheel runs without gfortran (builds it, 1-3 min; needs root).
+if [ "${SMASH_WHEEL_CHECK:-0}" = 1 ]; then
+    .venv/bin/python tests/wheel_check.py
+fi
 # Run from tests/ so that `import smash` finds the installed build, not python/.
 cd tests
 ../.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
