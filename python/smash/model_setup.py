@@ -37,12 +37,15 @@ DEFAULTS = {
     "descriptor_name": [],
     "descriptor_directory": None,
     "descriptor_format": "tif",
+    "descriptor_tfm": "standardize",
     "adjust_interception": True,
     "sparse_storage": False,
     "hidden_neuron": 16,
     "synthetic": None,
 }
 REQUIRED = ("start_time", "end_time")
+# How descriptors enter the regionalization mappings (regionalization.normalized_descriptors).
+DESCRIPTOR_TRANSFORMS = ("standardize", "normalize", "keep")
 # smash 1.3 names that mean a module of ours.
 MODULE_ALIASES = {"gr4_ude": "gr4_ode_mlp"}
 
@@ -118,5 +121,10 @@ def normalize_setup(setup: dict) -> dict:
     if out["read_descriptor"] and not out["descriptor_name"]:
         raise ValueError("setup['read_descriptor'] is True but setup['descriptor_name'] is empty")
     out["nd"] = len(out["descriptor_name"])
+    if not isinstance(out["descriptor_tfm"], str):
+        raise TypeError(f"setup['descriptor_tfm'] must be a str, not {type(out['descriptor_tfm']).__name__}")
+    if out["descriptor_tfm"] not in DESCRIPTOR_TRANSFORMS:
+        raise ValueError(f"Unknown setup['descriptor_tfm'] {out['descriptor_tfm']!r}; "
+                         f"choose one of {list(DESCRIPTOR_TRANSFORMS)}")
     hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
     return out
