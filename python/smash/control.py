@@ -68,12 +68,14 @@ class Control:
     upper: np.ndarray
     control_tfm: str
     nn_names: list = field(default_factory=list)   # hybrid net arrays optimized ("weight_1", "bias_1", ...)
+    # True: distributed values follow the network's cell order instead of smash's (the ann trainer's maps).
+    network_order: bool = False
 
     # ---- active cells in smash's order (column-major); `_order` indexes the network's cell order
     @property
     def _order(self) -> np.ndarray:
         net = self.model._network
-        return np.lexsort((net.rows, net.cols))
+        return np.arange(net.nac) if self.network_order else np.lexsort((net.rows, net.cols))
 
     @property
     def ncell(self) -> int:

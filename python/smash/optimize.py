@@ -47,7 +47,7 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
         parameters = [p for p in parameters if p not in nn_parameter_names(model)]
     bounds = {k: v for k, v in model.get_rr_parameters_bounds().items() if k in parameters}
     crit = {"sbs": {"maxiter": 50}, "lbfgsb": {"maxiter": 100, "factr": 1e6, "pgtol": 1e-12},
-            "nelder-mead": {"maxiter": 200}, "powell": {"maxiter": 50}}.get(
+            "nelder-mead": {"maxiter": 200, "xatol": 1e-4, "fatol": 1e-4}, "powell": {"maxiter": 50}}.get(
         optimizer, {"maxiter": 200, "early_stopping": 0})
     options = {
         "parameters": parameters,
@@ -59,7 +59,8 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
         rr = [p for p in parameters if p not in nn_parameter_names(model)]
         options["descriptor"] = {p: np.array(model.setup.descriptor_name, dtype="<U128") for p in rr}
     if optimizer in ADAPTIVE:
-        options["learning_rate"] = 0.003 if optimizer != "sgd" else 0.01
+        # smash 1.3's defaults (default_optimize_options)
+        options["learning_rate"] = {"sgd": 0.02, "adagrad": 0.02}.get(optimizer, 0.003)
     if mapping == "ann":
         options.update(net=None, random_state=None)
     return options
@@ -315,8 +316,11 @@ def _scipy_free(problem, x, lower, upper, method, crit, log, report=None):
             report(len(costs) - 1, np.clip(intermediate_result.x, lower, upper), costs[-1], None)
 
     method_name = {"nelder-mead": "Nelder-Mead", "powell": "Powell"}[method]
+    scipy_options = {"maxiter": int(crit["maxiter"])}
+    if method == "nelder-mead":
+        scipy_options.update(xatol=float(crit.get("xatol", 1e-4)), fatol=float(crit.get("fatol", 1e-4)))
     res = minimize(fun, x, method=method_name, bounds=list(zip(lower, upper, strict=True)), callback=callback,
-                   options={"maxiter": int(crit["maxiter"])})
+                   options=scipy_options)
     xk = np.clip(res.x, lower, upper)
     problem.cost(xk)
     return xk, costs, [], str(res.message)
@@ -408,6 +412,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     if mapping == "ann":
         # The net's outputs are raw maps: a distributed control without transform.
         control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
+        control.network_order = True
     else:
         control = _build_control(model, mapping, options)
     # The adjoint's cell sweeps run on ncpu threads too.
