@@ -35,7 +35,9 @@ def cance(data_dir):
 @pytest.fixture(scope="module")
 def models(cance):
     setup, mesh = cance
-    return {s: smash.Model(dict(setup, hydrological_module=s), mesh) for s in ("gr4", "gr4_mlp")}
+    out = {s: smash.Model(dict(setup, hydrological_module=s), mesh) for s in ("gr4", "gr4_mlp")}
+    out["gr4@normalize"] = smash.Model(dict(setup, descriptor_tfm="normalize"), mesh)
+    return out
 
 
 def _assert_info_equal(info, ref, prefix):
@@ -130,7 +132,7 @@ def test_backward_run_gradients_equal_smash(refs, models):
 
 
 CALIBRATIONS = ["gr4_uniform", "gr4_distributed", "gr4_multi-linear", "gr4_multi-power",
-                "gr4_mlp_uniform_lbfgsb", "gr4_mlp_multi-linear"]
+                "gr4_mlp_uniform_lbfgsb", "gr4_mlp_multi-linear", "gr4_multi-power_normalize"]
 
 
 @pytest.mark.parametrize("case", CALIBRATIONS)

@@ -54,6 +54,8 @@ CALIBRATIONS = [
     ("gr4_multi-power", "gr4", "multi-power", None, 3),
     ("gr4_mlp_uniform_lbfgsb", "gr4_mlp", "uniform", "lbfgsb", 3),
     ("gr4_mlp_multi-linear", "gr4_mlp", "multi-linear", None, 3),
+    # descriptors min-max normalized (non-negative): the exponents move
+    ("gr4_multi-power_normalize", "gr4@normalize", "multi-power", None, 3),
 ]
 # backward runs at smash's defaults: (case, structure, mapping, optimizer, optimize_options)
 BACKWARD = [
@@ -90,6 +92,7 @@ def main():
     setup, mesh = load_case(args.data, "Cance")
     out, meta = {"smash_version": np.array(smash.__version__)}, {"smash_version": smash.__version__}
     models = {s: build(setup, mesh, s) for s in ("gr4", "gr4_mlp")}
+    models["gr4@normalize"] = build(setup, mesh, "gr4", descriptor_tfm="normalize")
 
     # --- control info
     order = models["gr4_mlp"].copy()
