@@ -192,6 +192,14 @@ def test_optimize_options_as_smash_reads_them(models):
         smash.optimize_control_info(model, optimizer="lbfgsb", optimize_options={"control_tfm": "sbs"})
     with pytest.raises(ValueError, match="do not include its current values"):
         smash.optimize_control_info(model, optimize_options={"parameters": ["cp"], "bounds": {"cp": (300, 900)}})
+    outside = model.copy()
+    outside.set_rr_parameters("cp", 1500.0)     # outside the default bounds: smash refuses too
+    with pytest.raises(ValueError, match="do not include its current values"):
+        smash.optimize_control_info(outside)
+    # Descriptors keep setup['descriptor_name']'s order whatever order they are chosen in.
+    info = smash.optimize_control_info(model, mapping="multi-linear",
+                                       optimize_options={"parameters": ["cp"], "descriptor": {"cp": ["dd", "slope"]}})
+    assert list(info["name"]) == ["cp-0", "cp-slope-a", "cp-dd-a"]
     with pytest.raises(ValueError, match="'iopt' argument"):
         smash.optimize(model, callback=lambda it: None, common_options={"verbose": False})
     with pytest.raises(NotImplementedError, match="diff_target='q'"):

@@ -333,7 +333,7 @@ def control_bounds(model, names, bounds) -> tuple[np.ndarray, np.ndarray]:
         values = maps.values[net.rows, net.cols, maps.index(name)]
         vmin, vmax = float(values.min()), float(values.max())
         # smash refuses bounds that leave out the current values (the first guess would be clipped).
-        if name in bounds and (vmin < low or vmax > high):
+        if vmin < low or vmax > high:
             raise ValueError(f"bounds ({low}, {high}) of {name!r} do not include its current values "
                              f"[{vmin}, {vmax}] on active cells")
         lower.append(low)
