@@ -129,6 +129,7 @@ class _Problem:
         self.grad = model._new_core_parameters()
         self.nfg = 0
         self.undefined = None     # message of the last control whose maps had no value
+        self.n_iter = None        # the optimizer's own iteration count, where it differs from len(costs) - 1
 
     def _load(self, x):
         self.control.load_x(x)
@@ -240,7 +241,7 @@ def _sbs(problem, x, lower, upper, maxiter, log, report=None):
         costs.append(j)
         log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    ddx = {ddx:.2f}", it, j)
         if report:
-            report(it, x, j, None)
+            report(it, x, j)
         if reason.startswith("CONVERGENCE"):
             break
     problem.cost(x)
@@ -322,6 +323,8 @@ def _scipy_free(problem, x, lower, upper, method, crit, log, report=None):
     res = minimize(fun, x, method=method_name, bounds=list(zip(lower, upper, strict=True)), callback=callback,
                    options=scipy_options)
     xk = np.clip(res.x, lower, upper)
+    # scipy's count, as smash reports it (Nelder-Mead counts its first simplex as an iteration).
+    problem.n_iter = int(res.nit)
     problem.cost(xk)
     return xk, costs, [], str(res.message)
 
@@ -329,14 +332,16 @@ def _scipy_free(problem, x, lower, upper, method, crit, log, report=None):
 def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log, report=None):
     """First-order methods for many controls, projected onto the bounds; keep the best iterate."""
     maxiter, patience = int(crit["maxiter"]), int(crit.get("early_stopping") or 0)
-    rule = AdaptiveStep(method, learning_rate)
+    # smash 1.3's rules for a control vector (see smash.adaptive).
+    rule = AdaptiveStep(method, learning_rate, smash_control=True)
     best_x, best_j, since_best = x.copy(), np.inf, 0
     costs, projg = [], []
     reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(maxiter + 1):
         j, g = problem.cost_grad(x)
         costs.append(j)
-        projg.append(float(np.max(np.abs(np.clip(x - g, lower, upper) - x))))
+        # smash's projg: the largest |dJ/dx_i| (as for L-BFGS-B).
+        projg.append(float(np.max(np.abs(g))) if g.size else 0.0)
         log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {projg[-1]:.5e}", it, j)
         if report and it > 0:
             report(it, x, j, projg[-1])
@@ -373,6 +378,9 @@ class OptimizeIteration:
         return f"OptimizeIteration({', '.join(sorted(self.__dict__))})"
 
 
+_NO_PROJG = object()
+
+
 def _callback_report(callback):
     if callback is None:
         return None
@@ -386,10 +394,11 @@ def _callback_report(callback):
         # smash 1.3 passes the iteration as the keyword argument iopt.
         raise ValueError("callback must have an 'iopt' argument, e.g. def callback(iopt): ...")
 
-    def report(it, x, j, projg):
+    def report(it, x, j, projg=_NO_PROJG):
+        # As smash: sbs gives no projg, nelder-mead and powell projg=None, gradient methods a number.
         values = {"control_vector": np.array(x, dtype=np.float64), "cost": float(j), "n_iter": int(it)}
-        if projg is not None:
-            values["projg"] = float(projg)
+        if projg is not _NO_PROJG:
+            values["projg"] = None if projg is None else float(projg)
         callback(iopt=OptimizeIteration(**values))
 
     return report
@@ -433,6 +442,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     def calibrate():
         # Every cycle starts from the same first guess, and counts its own evaluations.
         problem.nfg = 0
+        problem.n_iter = None
         model.rr_parameters.values[...], model.rr_initial_states.values[...] = start_maps[0], start_maps[1]
         if start_maps[2]:
             model._nn_weight = [w.copy() for w in start_maps[2]]
@@ -495,7 +505,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         if net is None:
             raise ValueError("return_options['net'] needs mapping='ann'")
         out["net"] = net
-    out["n_iter"] = len(costs) - 1
+    out["n_iter"] = problem.n_iter if problem.n_iter is not None else len(costs) - 1
     return Optimize(**out)
 
 

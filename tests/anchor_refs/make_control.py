@@ -56,6 +56,14 @@ CALIBRATIONS = [
     ("gr4_mlp_multi-linear", "gr4_mlp", "multi-linear", None, 3),
     # descriptors min-max normalized (non-negative): the exponents move
     ("gr4_multi-power_normalize", "gr4@normalize", "multi-power", None, 3),
+    # the other optimizers of these mappings
+    ("gr4_distributed_adam", "gr4", "distributed", "adam", 3),
+    ("gr4_distributed_sgd", "gr4", "distributed", "sgd", 3),
+    ("gr4_distributed_adagrad", "gr4", "distributed", "adagrad", 3),
+    ("gr4_distributed_rmsprop", "gr4", "distributed", "rmsprop", 3),
+    ("gr4_multi-linear_adam", "gr4", "multi-linear", "adam", 3),
+    ("gr4_uniform_adam", "gr4", "uniform", "adam", 4),
+    ("gr4_uniform_nelder-mead", "gr4", "uniform", "nelder-mead", 3),
 ]
 # backward runs at smash's defaults: (case, structure, mapping, optimizer, optimize_options)
 BACKWARD = [
