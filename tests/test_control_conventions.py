@@ -207,5 +207,19 @@ def test_optimize_options_as_smash_reads_them(models):
     assert list(info["name"]) == ["cp-0", "cp-slope-a", "cp-dd-a"]
     with pytest.raises(ValueError, match="'iopt' argument"):
         smash.optimize(model, callback=lambda it: None, common_options={"verbose": False})
-    with pytest.raises(NotImplementedError, match="diff_target='q'"):
-        smash.backward_run(model, diff_target="q")
+
+
+def test_backward_run_of_the_discharge_equals_smash(refs, models):
+    """diff_target="q": the gradient of sum(cotangent * q) over active cells (column-major, as smash
+    orders them) and steps, by the generated adjoint."""
+    ref, _ = refs
+    model = models["gr4"]
+    cot = ref["bwd__q_cotangent"]
+    for case, mapping, cotangent in (("gr4_uniform_q", "uniform", None), ("gr4_uniform_q_cot", "uniform", cot),
+                                     ("gr4_distributed_q_cot", "distributed", cot)):
+        _, ret = smash.backward_run(model, diff_target="q", cotangent=cotangent, mapping=mapping,
+                                    return_options={"grad": True}, common_options={"verbose": False})
+        expected = ref[f"bwd__{case}__grad"].astype(float)
+        np.testing.assert_allclose(ret.grad, expected, rtol=0, atol=5e-5 * np.abs(expected).max(), err_msg=case)
+    with pytest.raises(ValueError, match="must have shape"):
+        smash.backward_run(model, diff_target="q", cotangent=np.ones(3), return_options={"grad": True})

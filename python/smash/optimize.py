@@ -571,19 +571,17 @@ class BackwardRun:
 
 def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", optimizer=None, optimize_options=None,
                  cost_options=None, common_options=None, return_options=None):
-    if diff_target == "q":
-        raise NotImplementedError("backward_run(diff_target='q') (the gradient of the cotangent-weighted "
-                                  "discharge on active cells) is not available: the generated adjoint "
-                                  "differentiates the cost J only; use diff_target='j'")
-    if diff_target != "j":
+    if diff_target not in ("j", "q"):
         raise ValueError(f"Unknown diff_target {diff_target!r}; choose 'j' (the cost) or 'q' (the discharge)")
     common = check_common_options(common_options)
     model._set_threads(common["ncpu"])
     # smash's defaults: the mapping's default optimizer and its control_tfm (sbs space for uniform).
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
+    control = _build_control(model, mapping, options)
+    if diff_target == "q":
+        return _backward_q(model, control, cotangent, common, return_options)
     cost_opts, fcost = build_cost_options(model, cost_options, regularization=True)
     check_observations(model, fcost)
-    control = _build_control(model, mapping, options)
     saved = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy())
     x = control.x_from_model()
     if cost_opts["reg"]:
@@ -608,6 +606,61 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
         out["jreg"] = float(problem.output.jreg)
     if ret.get("grad"):
         out["grad"] = scale * grad
+    return BackwardRun(**out)
+
+
+def _q_target_cotangent(model, cotangent) -> np.ndarray:
+    """The cotangent of q on active cells as smash takes it: (nac, ntime_step), cells in smash's
+    column-major order (ones when not given); returned in the network's cell order, float64."""
+    net = model._network
+    shape = (net.nac, model.setup.ntime_step)
+    if cotangent is None:
+        return np.ones(shape)
+    cot = np.asarray(cotangent, dtype=np.float64)
+    if cot.shape != shape:
+        raise ValueError(f"cotangent for diff_target='q' must have shape (mesh.nac, setup.ntime_step) = {shape}, "
+                         f"got {cot.shape}")
+    if not np.all(np.isfinite(cot)):
+        raise ValueError("cotangent for diff_target='q' must be finite")
+    out = np.empty(shape)
+    out[np.lexsort((net.rows, net.cols))] = cot
+    return out
+
+
+def _backward_q(model, control, cotangent, common, return_options) -> BackwardRun:
+    """Gradient of sum over active cells and steps of cotangent * q, by the generated adjoint: the
+    core runs with a gauge at every active cell and its cost is that sum (md_cost_options q_target)."""
+    ret = check_return_keys(return_options, BACKWARD_RETURN_KEYS) if return_options else {"grad": True}
+    net, fm = model._network, model._fmesh
+    cot = _q_target_cotangent(model, cotangent)
+    qmesh = fcore.md_mesh.MeshDT()
+    fcore.md_mesh.mesh_alloc(qmesh, int(fm.nrow), int(fm.ncol), net.nac, net.nac, int(np.size(fm.up_cell)),
+                             int(fm.tree_depth))
+    for name in ("cell_row", "cell_col", "up_start", "up_cell", "dx", "dy", "up_area", "node_first",
+                 "trunk_first", "node_last"):
+        getattr(qmesh, name)[...] = getattr(fm, name)
+    qmesh.gauge_cell[:] = np.arange(1, net.nac + 1)
+    _, fcost = build_cost_options(model, None)
+    fcore.md_cost_options.cost_options_alloc_q_target(fcost, net.nac, model.setup.ntime_step)
+    fcost.q_cotangent[...] = cot
+    saved = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy())
+    x = control.x_from_model()
+    problem = _Problem(model, control, fcost)
+    s = model._structure
+    problem.output = fcore.md_output.OutputDT()
+    fcore.md_output.output_alloc(problem.output, net.nac, net.nac, model.setup.ntime_step, len(s.rr_states),
+                                 len(s.fluxes), 0, False, False, False)
+    model._fmesh = qmesh
+    try:
+        cost, grad = problem.cost_grad(x)
+    finally:
+        model._fmesh = fm
+    out = _forward_outputs(model, ret, None, common["ncpu"]) if set(ret) & set(FORWARD_OUTPUTS) else {}
+    model.rr_parameters.values[...], model.rr_initial_states.values[...] = saved
+    if ret.get("cost"):
+        out["cost"] = cost
+    if ret.get("grad"):
+        out["grad"] = grad
     return BackwardRun(**out)
 
 

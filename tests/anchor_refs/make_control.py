@@ -181,6 +181,15 @@ def main():
     _, res = smash.backward_run(models["gr4"], diff_target="q", return_options={"grad": True},
                                 common_options={"verbose": False})
     out["bwd__gr4_uniform_q__grad"] = np.array(res.grad, copy=True)
+    # a cotangent that tells the cells apart: (nac, ntime_step), seeded
+    model = models["gr4"]
+    cot = np.random.default_rng(18).uniform(-1, 2, (int(model.mesh.nac), model.setup.ntime_step)).astype(np.float32)
+    cot[:, :100] = 0
+    out["bwd__q_cotangent"] = cot
+    for case, mapping in (("gr4_uniform_q_cot", "uniform"), ("gr4_distributed_q_cot", "distributed")):
+        _, res = smash.backward_run(model, diff_target="q", cotangent=cot, mapping=mapping,
+                                    return_options={"grad": True}, common_options={"verbose": False})
+        out[f"bwd__{case}__grad"] = np.array(res.grad, copy=True)
 
     np.savez_compressed(os.path.join(args.out, "control.npz"), **out)
     with open(os.path.join(args.out, "control.json"), "w") as f:
