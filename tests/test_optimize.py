@@ -32,7 +32,8 @@ def test_backward_run_gradient_matches_finite_differences(synthetic):
     ret = model.backward_run(optimize_options=opts, return_options={"grad": True, "cost": True})
     info = smash.optimize_control_info(model, optimize_options=opts)
     assert ret.grad.shape == (5,) and info["n"] == 5
-    for i, name in enumerate(info["name"]):
+    assert list(info["name"]) == ["cp-0", "ct-0", "kexc-0", "llr-0", "hp-0"]   # smash's names
+    for i, name in enumerate(n.split("-")[0] for n in info["name"]):
         step = 1e-4 * max(abs(info["x_raw"][i]), 1e-2)
         costs = []
         for sign in (1, -1):
@@ -100,7 +101,7 @@ def test_sbs_log_and_progress_bar_unless_quiet(synthetic, capsys):
     [
         ({"mapping": "fancy"}, "Unknown mapping"),
         ({"optimizer": "newton"}, "Unknown optimizer"),
-        ({"optimize_options": {"parameters": ["cq"]}}, "'cq' is not a parameter or state"),
+        ({"optimize_options": {"parameters": ["cq"]}}, "'cq' is not an optimizable parameter or state"),
         ({"optimize_options": {"parameters": ["cp"], "bounds": {"cp": (-10, 100)}}}, "feasible domain"),
         ({"optimize_options": {"parameters": ["cp"], "bounds": {"cp": (100, 10)}}}, "lower < upper"),
         ({"optimize_options": {"termination_crit": {"maxiters": 3}}}, "Unknown termination_crit"),
@@ -157,14 +158,17 @@ def test_sbs_counts_evaluations_as_smash_13(data_dir, capsys):
     assert [int(line.split("nfg =")[1].split()[0]) for line in out.splitlines() if "At iterate" in line] == [1, 30, 58]
 
 
-def test_hybrid_net_is_trained_by_lbfgsb_and_left_out_of_sbs():
+def test_hybrid_net_is_trained_by_lbfgsb_and_in_every_default_control():
     setup, mesh = smash.factory.load_dataset("synthetic")
     model = smash.Model(dict(setup, hydrological_module="gr4_mlp", hidden_neuron=6), mesh)
     options = smash.default_optimize_options(model)
     assert options["parameters"] == ["cp", "ct", "kexc", "llr", "weight_1", "bias_1", "weight_2", "bias_2"]
-    with pytest.warns(UserWarning, match="does not suit neural network parameters"):
-        model.copy().optimize(optimize_options=dict(options, termination_crit={"maxiter": 1}),
-                              common_options={"verbose": False})
+    # As in smash 1.3, the net's weights and biases are part of the default control of every mapping
+    # (sbs included): 6 x 4 + 6 + 4 x 6 + 4 = 58 raw, unbounded values after the rr controls.
+    for mapping, n_rr in (("uniform", 4), ("multi-linear", 4 * 3)):
+        info = smash.optimize_control_info(model, mapping=mapping)
+        assert list(info["nbk"]) == [n_rr, 0, 0, 0, 58, 0]
+        assert info["name"][n_rr] == "weight_1-1-1" and info["name"][n_rr + 1] == "weight_1-2-1"
     model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=0)
     before = model.get_nn_parameters_weight()
     _, opt = smash.optimize(model, optimizer="lbfgsb", optimize_options={"parameters": ["weight_1", "bias_2"],

@@ -17,11 +17,20 @@ contains
         real(sp), intent(in) :: qobs(:, :)   !< (ng, ntime_step)
         real(rk), intent(out) :: jobs
 
-        integer :: g, c, n
+        integer :: g, c, n, t
         real(rk) :: jg(size(qsim, 1)), jc(options%njobs)
 
         n = 0
         jobs = 0._rk
+        if (options%q_target == 1) then
+            ! The derivative of this J with respect to q(g, t) is the cotangent.
+            do t = 1, size(qsim, 2)
+                do g = 1, size(qsim, 1)
+                    jobs = jobs + options%q_cotangent(g, t)*qsim(g, t)
+                end do
+            end do
+            return
+        end if
         do g = 1, size(qsim, 1)
             if (options%wgauge(g) == 0._rk) cycle
             n = n + 1

@@ -42,6 +42,10 @@ module md_cost_options
         integer, allocatable :: event_start(:, :)
         integer, allocatable :: event_end(:, :)
         integer, allocatable :: event_rain_peak(:, :)
+        !> 1: J_obs = sum over gauges g and steps t of q_cotangent(g, t) * q(g, t) instead of the
+        !> metrics (backward_run(diff_target="q"), with a gauge at every active cell).
+        integer :: q_target = 0
+        real(rk), allocatable :: q_cotangent(:, :)
     end type CostOptionsDT
 
 contains
@@ -66,6 +70,9 @@ contains
         if (allocated(this%prior)) deallocate (this%prior)
         if (allocated(this%neighbour)) deallocate (this%neighbour)
         allocate (this%reg_weight(0), this%prior(0, 0), this%neighbour(4, 0))
+        if (allocated(this%q_cotangent)) deallocate (this%q_cotangent)
+        allocate (this%q_cotangent(0, 0))
+        this%q_target = 0
         this%wjreg = 0._rk
         call cost_options_alloc_events(this, 1, ng)
     end subroutine cost_options_alloc
@@ -85,6 +92,17 @@ contains
         this%event_end = 0
         this%event_rain_peak = 0
     end subroutine cost_options_alloc_events
+
+    !> Turn the observation cost into the cotangent-weighted discharge of ng gauges over nt steps.
+    subroutine cost_options_alloc_q_target(this, ng, nt)
+        type(CostOptionsDT), intent(inout) :: this
+        integer, intent(in) :: ng, nt
+
+        if (allocated(this%q_cotangent)) deallocate (this%q_cotangent)
+        allocate (this%q_cotangent(ng, nt))
+        this%q_cotangent = 0._rk
+        this%q_target = 1
+    end subroutine cost_options_alloc_q_target
 
     subroutine cost_options_alloc_reg(this, nac, nmaps)
         type(CostOptionsDT), intent(inout) :: this

@@ -149,7 +149,9 @@ class AtmosData:
 
 
 class PhysioData:
-    """Physical descriptors (nrow, ncol, nd) and their min/max over active cells."""
+    """Physical descriptors (nrow, ncol, nd) and, per descriptor, their min (`l_descriptor`), max
+    (`u_descriptor`), mean (`mean_descriptor`) and standard deviation (`std_descriptor`, population)
+    over the whole grid, as smash 1.3 computes them (inactive cells included)."""
 
     def __init__(self, descriptor: np.ndarray, names):
         self.descriptor = descriptor
@@ -158,8 +160,12 @@ class PhysioData:
             flat = descriptor.reshape(-1, descriptor.shape[-1])
             self.l_descriptor = flat.min(axis=0)
             self.u_descriptor = flat.max(axis=0)
+            wide = flat.astype(np.float64)
+            self.mean_descriptor = wide.mean(axis=0)
+            self.std_descriptor = wide.std(axis=0)
         else:
             self.l_descriptor = self.u_descriptor = np.zeros(0, dtype=np.float32)
+            self.mean_descriptor = self.std_descriptor = np.zeros(0)
 
     def __repr__(self):
         return f"PhysioData(descriptor: shape {self.descriptor.shape}, names={self.names})"

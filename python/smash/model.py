@@ -488,12 +488,22 @@ class Model:
         return run_forward(self, cost_options, common_options, return_options)
 
     def optimize(self, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
-                 common_options=None, return_options=None):
+                 common_options=None, return_options=None, callback=None):
         """Calibrate in place (see smash.optimize); return an Optimize when `return_options` asks."""
         from smash.optimize import run_optimize
 
         return run_optimize(self, mapping, optimizer, optimize_options, cost_options, common_options,
-                            return_options)
+                            return_options, callback)
+
+    def set_control_optimize(self, control_vector, mapping="uniform", optimizer=None, optimize_options=None):
+        """Set the parameters and states (and a hybrid net) from an optimization control vector.
+
+        The vector is read as `optimize_control_info(self, mapping, optimizer, optimize_options)`
+        describes it (e.g. a `control_vector` returned by `optimize` or given to its callback).
+        """
+        from smash.optimize import set_control_optimize
+
+        set_control_optimize(self, control_vector, mapping, optimizer, optimize_options)
 
     def backward_run(self, diff_target="j", cotangent=None, mapping="uniform", optimizer=None,
                      optimize_options=None, cost_options=None, common_options=None, return_options=None):

@@ -37,6 +37,7 @@ DEFAULTS = {
     "descriptor_name": [],
     "descriptor_directory": None,
     "descriptor_format": "tif",
+    "descriptor_tfm": "standardize",
     "adjust_interception": True,
     "compute_mean_atmos": True,
     "sparse_storage": False,
@@ -58,6 +59,8 @@ DEFAULTS = {
     "synthetic": None,
 }
 REQUIRED = ("start_time", "end_time")
+# How descriptors enter the regionalization mappings (regionalization.normalized_descriptors).
+DESCRIPTOR_TRANSFORMS = ("standardize", "normalize", "keep")
 # smash 1.3 names that mean a module of ours. The setup keeps the name the user gave.
 MODULE_ALIASES = {"gr4_ude": "gr4_ode_mlp"}
 # Parameters of smash's structural error mappings, in smash's order (their count is nsep_mu / nsep_sigma).
@@ -154,6 +157,11 @@ def normalize_setup(setup: dict) -> dict:
         # As smash 1.3: descriptors named but not read are not the model's descriptors.
         out["descriptor_name"] = []
     out["nd"] = len(out["descriptor_name"])
+    if not isinstance(out["descriptor_tfm"], str):
+        raise TypeError(f"setup['descriptor_tfm'] must be a str, not {type(out['descriptor_tfm']).__name__}")
+    if out["descriptor_tfm"] not in DESCRIPTOR_TRANSFORMS:
+        raise ValueError(f"Unknown setup['descriptor_tfm'] {out['descriptor_tfm']!r}; "
+                         f"choose one of {list(DESCRIPTOR_TRANSFORMS)}")
     hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
     return out
 

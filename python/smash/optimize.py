@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 import warnings
 
@@ -9,17 +10,18 @@ import numpy as np
 
 from smash import fcore, regularization
 from smash.adaptive import AdaptiveStep
-from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names
+from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names, parse_parameters
 from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
-from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl
+from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl, UndefinedMapError, descriptor_choice
 from smash.forward import check_common_options, check_return_keys, run_forward
 from smash.progress import OptimizerLog
 
 OPTIMIZERS = ("sbs", "lbfgsb", "nelder-mead", "powell", "adam", "sgd", "adagrad", "rmsprop")
 ADAPTIVE = ("adam", "sgd", "adagrad", "rmsprop")
-OPTIONS_KEYS = ("parameters", "bounds", "control_tfm", "termination_crit", "learning_rate", "net", "random_state")
+OPTIONS_KEYS = ("parameters", "bounds", "control_tfm", "descriptor", "termination_crit", "learning_rate", "net",
+                "random_state")
 ALL_MAPPINGS = (*MAPPINGS, *DESCRIPTOR_MAPPINGS, "ann")
-CRIT_KEYS = ("maxiter", "factr", "pgtol", "early_stopping")
+CRIT_KEYS = ("maxiter", "xatol", "fatol", "factr", "pgtol", "early_stopping")
 # Outputs of the forward run at the result, as forward_run returns them.
 FORWARD_OUTPUTS = ("time_step", "rr_states", "q_domain", "internal_fluxes")
 OPTIMIZE_RETURN_KEYS = (*FORWARD_OUTPUTS, "control_vector", "net", "cost", "jobs", "jreg", "lcurve_wjreg", "n_iter",
@@ -43,11 +45,11 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
     if mapping == "ann":
         return _default_ann_options(model, optimizer)
     parameters = default_parameters(model)
-    if mapping == "ann" or mapping in DESCRIPTOR_MAPPINGS:
+    if mapping == "ann":
         parameters = [p for p in parameters if p not in nn_parameter_names(model)]
     bounds = {k: v for k, v in model.get_rr_parameters_bounds().items() if k in parameters}
     crit = {"sbs": {"maxiter": 50}, "lbfgsb": {"maxiter": 100, "factr": 1e6, "pgtol": 1e-12},
-            "nelder-mead": {"maxiter": 200}, "powell": {"maxiter": 50}}.get(
+            "nelder-mead": {"maxiter": 200, "xatol": 1e-4, "fatol": 1e-4}, "powell": {"maxiter": 50}}.get(
         optimizer, {"maxiter": 200, "early_stopping": 0})
     options = {
         "parameters": parameters,
@@ -55,8 +57,12 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
         "control_tfm": "sbs" if optimizer == "sbs" else "normalize",
         "termination_crit": crit,
     }
+    if mapping in DESCRIPTOR_MAPPINGS:
+        rr = [p for p in parameters if p not in nn_parameter_names(model)]
+        options["descriptor"] = {p: np.array(model.setup.descriptor_name, dtype="<U128") for p in rr}
     if optimizer in ADAPTIVE:
-        options["learning_rate"] = 0.003 if optimizer != "sgd" else 0.01
+        # smash 1.3's defaults (default_optimize_options)
+        options["learning_rate"] = {"sgd": 0.02, "adagrad": 0.02}.get(optimizer, 0.003)
     if mapping == "ann":
         options.update(net=None, random_state=None)
     return options
@@ -97,16 +103,22 @@ def _check_options(model, mapping, optimizer, optimize_options):
         if key not in CRIT_KEYS:
             raise ValueError(f"Unknown termination_crit {key!r}; valid: {list(CRIT_KEYS)}")
         crit[key] = value
-    if "parameters" in given and "bounds" not in given:
-        given["bounds"] = {}
+    # None means smash's default for every option.
+    given = {k: v for k, v in given.items() if v is not None}
+    if "parameters" in given:
+        given["parameters"] = parse_parameters(model, given["parameters"])
+        if "bounds" not in given:
+            given["bounds"] = {}
+    if "descriptor" in given and mapping not in DESCRIPTOR_MAPPINGS:
+        given.pop("descriptor")   # smash uses it with multi-linear / multi-power only
     options.update(given)
     options["termination_crit"] = crit
-    nn_given = [p for p in options["parameters"] if p in nn_parameter_names(model)]
-    if optimizer == "sbs" and nn_given:
-        warnings.warn(f"The sbs optimizer does not suit neural network parameters: {nn_given} are left out of "
-                      "the calibration; use a gradient-based optimizer such as 'lbfgsb' to train them",
-                      stacklevel=3)
-        options["parameters"] = [p for p in options["parameters"] if p not in nn_given]
+    if mapping in DESCRIPTOR_MAPPINGS and "descriptor" not in given:
+        options["descriptor"] = {p: np.array(model.setup.descriptor_name, dtype="<U128")
+                                 for p in options["parameters"] if p not in nn_parameter_names(model)}
+    if options["control_tfm"] == "sbs" and optimizer != "sbs":
+        raise ValueError(f"control_tfm 'sbs' goes with the sbs optimizer only; with {optimizer!r} use "
+                         "'normalize' or 'keep'")
     if optimizer in ("nelder-mead", "powell", "sbs") and mapping != "uniform":
         raise ValueError(f"optimizer {optimizer!r} suits the uniform mapping only (too many controls otherwise)")
     maxiter = crit.get("maxiter")
@@ -122,14 +134,14 @@ def _build_control(model, mapping, options):
                          "of a net trained by optimize")
     if mapping not in DESCRIPTOR_MAPPINGS:
         return build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
-    base = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
-    if base.nn_names:
-        raise ValueError(f"mapping={mapping!r} maps descriptors to rr parameters and states only; "
-                         f"leave {base.nn_names} out (train the hybrid net with 'uniform' or 'distributed')")
     from smash.regionalization import normalized_descriptors
 
     normalized_descriptors(model)  # raises when the model has no descriptors
-    return DescriptorControl(model, mapping, base.names, base.kinds, base.lower, base.upper, "keep")
+    base = build_control(model, "distributed", options["parameters"], options["bounds"], options["control_tfm"])
+    control = DescriptorControl(model, mapping, base.names, base.kinds, base.lower, base.upper,
+                                options["control_tfm"], base.nn_names)
+    control.descriptor_index = descriptor_choice(model, base.names, options.get("descriptor"))
+    return control
 
 
 class _Problem:
@@ -143,6 +155,8 @@ class _Problem:
                                      len(s.rr_states), len(s.fluxes), 0, False, False, False)
         self.grad = model._new_core_parameters()
         self.nfg = 0
+        self.undefined = None     # message of the last control whose maps had no value
+        self.n_iter = None        # the optimizer's own iteration count, where it differs from len(costs) - 1
 
     def _load(self, x):
         self.control.load_x(x)
@@ -156,7 +170,13 @@ class _Problem:
         return float(self.output.cost)
 
     def cost_grad(self, x):
-        self._load(x)
+        try:
+            self._load(x)
+        except UndefinedMapError as err:
+            # No maps there: an infinite cost makes a line search step back (smash's L-BFGS-B stops too).
+            self.undefined = str(err)
+            self.nfg += 1
+            return float("inf"), np.zeros(np.size(x))
         m = self.model
         cost = fcore.md_gradient.cost_gradient(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams,
                                                self.output, self.grad)
@@ -186,7 +206,7 @@ class Optimize:
         return f"Optimize({', '.join(sorted(self.__dict__))})"
 
 
-def _sbs(problem, x, lower, upper, maxiter, log):
+def _sbs(problem, x, lower, upper, maxiter, log, report=None):
     """Step-by-step search (Michel, 1989) in the sbs control space, as smash 1.3 runs it.
 
     An inner iteration tries x +- ddx on every control from the current point
@@ -247,20 +267,23 @@ def _sbs(problem, x, lower, upper, maxiter, log):
                     x, j = xt, jt
         costs.append(j)
         log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    ddx = {ddx:.2f}", it, j)
+        if report:
+            report(it, x, j)
         if reason.startswith("CONVERGENCE"):
             break
     problem.cost(x)
     return x, costs, [], reason
 
 
-def _lbfgsb(problem, x, lower, upper, crit, log):
+def _lbfgsb(problem, x, lower, upper, crit, log, report=None):
     from scipy.optimize import minimize
 
-    state = {"it": 0, "costs": [], "projg": []}
+    state = {"it": 0, "costs": [], "projg": [], "x": np.array(x, dtype=float)}
 
     def projected_gradient_norm(xk, g):
-        step = np.clip(xk - g, lower, upper) - xk
-        return float(np.max(np.abs(step))) if step.size else 0.0
+        # smash 1.3 logs and returns the largest |dJ/dx_i|, bounds or not (measured on Cance: 2.95745 at
+        # a first guess cp = 0.2 in [0, 1] with dJ/dcp = 2.95745, where a projection would give 0.2).
+        return float(np.max(np.abs(g))) if np.size(g) else 0.0
 
     cost0, g0 = problem.cost_grad(x)
     state["costs"].append(cost0)
@@ -279,24 +302,32 @@ def _lbfgsb(problem, x, lower, upper, crit, log):
         return j, g
 
     def callback(intermediate_result):
-        state["it"] += 1
         xk, j = intermediate_result.x, intermediate_result.fun
+        if state.get("x") is not None and np.array_equal(state["x"], xk):
+            return   # a failed line search leaves the iterate where it was: no new iteration
+        state["x"] = np.array(xk, dtype=float)
+        state["it"] += 1
         g = last["g"] if np.array_equal(last.get("x"), xk) else problem.cost_grad(xk)[1]
         state["costs"].append(j)
         state["projg"].append(projected_gradient_norm(xk, g))
         log(f"    At iterate {state['it']:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    "
             f"|proj g| = {state['projg'][-1]:.5e}", state["it"], j)
+        if report:
+            report(state["it"], xk, j, state["projg"][-1])
 
     res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=list(zip(lower, upper, strict=True)),
                    callback=callback,
                    options={"maxiter": int(crit["maxiter"]), "ftol": float(crit.get("factr", 1e6)) * 2.2e-16,
                             "gtol": float(crit.get("pgtol", 1e-12)), "maxls": 20})
     reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT" if state["it"] >= crit["maxiter"] else str(res.message)
+    if problem.undefined and state["it"] < crit["maxiter"]:
+        warnings.warn(f"L-BFGS-B stopped at iteration {state['it']}: its steps led to undefined maps "
+                      f"({problem.undefined})", stacklevel=4)
     problem.cost(res.x)
     return res.x, state["costs"], state["projg"], reason
 
 
-def _scipy_free(problem, x, lower, upper, method, crit, log):
+def _scipy_free(problem, x, lower, upper, method, crit, log, report=None):
     from scipy.optimize import minimize
 
     costs = [problem.cost(x)]
@@ -309,27 +340,38 @@ def _scipy_free(problem, x, lower, upper, method, crit, log):
         costs.append(float(intermediate_result.fun))
         log(f"    At iterate {len(costs) - 1:>5}    nfg = {problem.nfg:>5}    J = {costs[-1]:.5e}",
             len(costs) - 1, costs[-1])
+        if report:
+            report(len(costs) - 1, np.clip(intermediate_result.x, lower, upper), costs[-1], None)
 
     method_name = {"nelder-mead": "Nelder-Mead", "powell": "Powell"}[method]
+    scipy_options = {"maxiter": int(crit["maxiter"])}
+    if method == "nelder-mead":
+        scipy_options.update(xatol=float(crit.get("xatol", 1e-4)), fatol=float(crit.get("fatol", 1e-4)))
     res = minimize(fun, x, method=method_name, bounds=list(zip(lower, upper, strict=True)), callback=callback,
-                   options={"maxiter": int(crit["maxiter"])})
+                   options=scipy_options)
     xk = np.clip(res.x, lower, upper)
+    # scipy's count, as smash reports it (Nelder-Mead counts its first simplex as an iteration).
+    problem.n_iter = int(res.nit)
     problem.cost(xk)
     return xk, costs, [], str(res.message)
 
 
-def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log):
+def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log, report=None):
     """First-order methods for many controls, projected onto the bounds; keep the best iterate."""
     maxiter, patience = int(crit["maxiter"]), int(crit.get("early_stopping") or 0)
-    rule = AdaptiveStep(method, learning_rate)
+    # smash 1.3's rules for a control vector (see smash.adaptive).
+    rule = AdaptiveStep(method, learning_rate, smash_control=True)
     best_x, best_j, since_best = x.copy(), np.inf, 0
     costs, projg = [], []
     reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(maxiter + 1):
         j, g = problem.cost_grad(x)
         costs.append(j)
-        projg.append(float(np.max(np.abs(np.clip(x - g, lower, upper) - x))))
+        # smash's projg: the largest |dJ/dx_i| (as for L-BFGS-B).
+        projg.append(float(np.max(np.abs(g))) if g.size else 0.0)
         log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {projg[-1]:.5e}", it, j)
+        if report and it > 0:
+            report(it, x, j, projg[-1])
         if j < best_j:
             best_x, best_j, since_best = x.copy(), j, 0
         else:
@@ -351,9 +393,50 @@ def _observation_options(cost_options):
     return {k: v for k, v in (cost_options or {}).items() if k not in REGULARIZATION_KEYS}
 
 
+class OptimizeIteration:
+    """What `callback` receives after each iteration of an optimizer (smash 1.3's attributes):
+    `control_vector` (the iterate, in the control_tfm space), `cost` (J there), `n_iter` (1, 2, ...)
+    and, for gradient-based optimizers, `projg` (the projected gradient's largest component)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+    def __repr__(self):
+        return f"OptimizeIteration({', '.join(sorted(self.__dict__))})"
+
+
+_NO_PROJG = object()
+
+
+def _callback_report(callback):
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+    try:
+        params = inspect.signature(callback).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "iopt" not in params:
+        # smash 1.3 passes the iteration as the keyword argument iopt.
+        raise ValueError("callback must have an 'iopt' argument, e.g. def callback(iopt): ...")
+
+    def report(it, x, j, projg=_NO_PROJG):
+        # As smash: sbs gives no projg, nelder-mead and powell projg=None, gradient methods a number.
+        values = {"control_vector": np.array(x, dtype=np.float64), "cost": float(j), "n_iter": int(it)}
+        if projg is not _NO_PROJG:
+            values["projg"] = None if projg is None else float(projg)
+        callback(iopt=OptimizeIteration(**values))
+
+    return report
+
+
 def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
-                 common_options=None, return_options=None):
-    """Calibrate `model` in place; return an Optimize when `return_options` asks for outputs."""
+                 common_options=None, return_options=None, callback=None):
+    """Calibrate `model` in place; return an Optimize when `return_options` asks for outputs.
+
+    `callback`, when given, is called after each iteration with an OptimizeIteration."""
+    report = _callback_report(callback)
     # Optimizer logs are shown unless asked otherwise, as in smash.
     common = check_common_options(common_options, verbose=True)
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
@@ -365,6 +448,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     if mapping == "ann":
         # The net's outputs are raw maps: a distributed control without transform.
         control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
+        control.network_order = True
     else:
         control = _build_control(model, mapping, options)
     # The adjoint's cell sweeps run on ncpu threads too.
@@ -385,6 +469,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     def calibrate():
         # Every cycle starts from the same first guess, and counts its own evaluations.
         problem.nfg = 0
+        problem.n_iter = None
         model.rr_parameters.values[...], model.rr_initial_states.values[...] = start_maps[0], start_maps[1]
         if start_maps[2]:
             model._nn_weight = [w.copy() for w in start_maps[2]]
@@ -396,14 +481,15 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
             if mapping == "ann":
                 net, x, costs, projg, reason = _train_ann(problem, model, control, optimizer, options, step_log)
             elif optimizer == "sbs":
-                x, costs, projg, reason = _sbs(problem, x0, lower, upper, int(crit["maxiter"]), step_log)
+                x, costs, projg, reason = _sbs(problem, x0, lower, upper, int(crit["maxiter"]), step_log, report)
             elif optimizer == "lbfgsb":
-                x, costs, projg, reason = _lbfgsb(problem, x0, lower, upper, crit, step_log)
+                x, costs, projg, reason = _lbfgsb(problem, x0, lower, upper, crit, step_log, report)
             elif optimizer in ("nelder-mead", "powell"):
-                x, costs, projg, reason = _scipy_free(problem, x0, lower, upper, optimizer, crit, step_log)
+                x, costs, projg, reason = _scipy_free(problem, x0, lower, upper, optimizer, crit, step_log,
+                                                      report)
             else:
                 x, costs, projg, reason = _adaptive(problem, x0, lower, upper, optimizer, crit,
-                                                    float(options.get("learning_rate", 0.003)), step_log)
+                                                    float(options.get("learning_rate", 0.003)), step_log, report)
         log(f"    STOP: {reason}")
         # Every optimizer ends by evaluating its result: the output holds its terms.
         out = problem.output
@@ -447,7 +533,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         if net is None:
             raise ValueError("return_options['net'] needs mapping='ann'")
         out["net"] = net
-    out["n_iter"] = len(costs) - 1
+    out["n_iter"] = problem.n_iter if problem.n_iter is not None else len(costs) - 1
     return Optimize(**out)
 
 
@@ -488,27 +574,38 @@ def _ann_control_info(model, optimizer, options) -> dict:
 
 
 def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
-             common_options=None, return_options=None):
-    """Calibrate a copy of `model`; return it, plus an Optimize when `return_options` is given."""
+             common_options=None, return_options=None, callback=None):
+    """Calibrate a copy of `model`; return it, plus an Optimize when `return_options` is given.
+
+    `callback(iopt)` is called after each iteration with an OptimizeIteration (control_vector, cost,
+    n_iter, and projg for gradient-based optimizers) as the keyword argument `iopt`, as in smash 1.3."""
     new = model.copy()
-    result = run_optimize(new, mapping, optimizer, optimize_options, cost_options, common_options, return_options)
+    result = run_optimize(new, mapping, optimizer, optimize_options, cost_options, common_options, return_options,
+                          callback)
     return (new, result) if return_options else new
 
 
 def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_options=None) -> dict:
-    """Size, names, starting point and bounds of the control vector (transformed and raw)."""
+    """smash's description of the control vector: `n`, `nbk` (sizes per kind: rr parameters, rr initial
+    states, two unused kinds, the hybrid net, the regionalization net), `name`, `x`, `l`, `u` (in the
+    control_tfm space), `nbd` (0 unbounded, 1 lower only, 2 both, 3 upper only) and `x_raw`, `l_raw`,
+    `u_raw` (untransformed)."""
+    optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
+    return _build_control(model, mapping, options).info()
+
+
+def set_control_optimize(model, control_vector, mapping="uniform", optimizer=None, optimize_options=None) -> None:
+    """Set `model`'s parameters, states (and hybrid net) from a control vector of this mapping and options."""
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
     if mapping == "ann":
         return _ann_control_info(model, optimizer, options)
     control = _build_control(model, mapping, options)
-    x = control.x_from_model()
-    lower, upper = control.bounds_x()
-    names = [f"{n}-{i}" if control.ncell > 1 else n for n in control.names for i in range(control.ncell)]
-    arrays = control._nn_arrays()
-    names += [f"{n}-{i}" for n in control.nn_names for i in range(arrays[n].size)]
-    return {"n": x.size, "name": names, "x": x, "l": lower, "u": upper,
-            "x_raw": control.raw().ravel(), "l_raw": np.repeat(control.lower, control.ncell),
-            "u_raw": np.repeat(control.upper, control.ncell)}
+    x = np.asarray(control_vector, dtype=np.float64).ravel()
+    if x.size != control.size:
+        raise ValueError(f"control_vector has {x.size} values but mapping={mapping!r} with these options has "
+                         f"{control.size} controls (see optimize_control_info)")
+    control.load_x(x)
+    model._sync_parameters()
 
 
 class BackwardRun:
@@ -524,16 +621,17 @@ class BackwardRun:
 
 def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", optimizer=None, optimize_options=None,
                  cost_options=None, common_options=None, return_options=None):
-    if diff_target != "j":
-        raise ValueError(f"diff_target {diff_target!r} is not supported yet: only 'j' (the cost)")
+    if diff_target not in ("j", "q"):
+        raise ValueError(f"Unknown diff_target {diff_target!r}; choose 'j' (the cost) or 'q' (the discharge)")
     common = check_common_options(common_options)
     model._set_threads(common["ncpu"])
-    options = dict(optimize_options or {})
-    options.setdefault("control_tfm", "keep")
-    optimizer, options = _check_options(model, mapping, optimizer or "lbfgsb", options)
+    # smash's defaults: the mapping's default optimizer and its control_tfm (sbs space for uniform).
+    optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
+    control = _build_control(model, mapping, options)
+    if diff_target == "q":
+        return _backward_q(model, control, cotangent, common, return_options)
     cost_opts, fcost = build_cost_options(model, cost_options, regularization=True)
     check_observations(model, fcost)
-    control = _build_control(model, mapping, options)
     saved = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy())
     x = control.x_from_model()
     if cost_opts["reg"]:
@@ -561,9 +659,65 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
     return BackwardRun(**out)
 
 
+def _q_target_cotangent(model, cotangent) -> np.ndarray:
+    """The cotangent of q on active cells as smash takes it: (nac, ntime_step), cells in smash's
+    column-major order (ones when not given); returned in the network's cell order, float64."""
+    net = model._network
+    shape = (net.nac, model.setup.ntime_step)
+    if cotangent is None:
+        return np.ones(shape)
+    cot = np.asarray(cotangent, dtype=np.float64)
+    if cot.shape != shape:
+        raise ValueError(f"cotangent for diff_target='q' must have shape (mesh.nac, setup.ntime_step) = {shape}, "
+                         f"got {cot.shape}")
+    if not np.all(np.isfinite(cot)):
+        raise ValueError("cotangent for diff_target='q' must be finite")
+    out = np.empty(shape)
+    out[np.lexsort((net.rows, net.cols))] = cot
+    return out
+
+
+def _backward_q(model, control, cotangent, common, return_options) -> BackwardRun:
+    """Gradient of sum over active cells and steps of cotangent * q, by the generated adjoint: the
+    core runs with a gauge at every active cell and its cost is that sum (md_cost_options q_target)."""
+    ret = check_return_keys(return_options, BACKWARD_RETURN_KEYS) if return_options else {"grad": True}
+    net, fm = model._network, model._fmesh
+    cot = _q_target_cotangent(model, cotangent)
+    qmesh = fcore.md_mesh.MeshDT()
+    fcore.md_mesh.mesh_alloc(qmesh, int(fm.nrow), int(fm.ncol), net.nac, net.nac, int(np.size(fm.up_cell)),
+                             int(fm.tree_depth))
+    for name in ("cell_row", "cell_col", "up_start", "up_cell", "dx", "dy", "up_area", "node_first",
+                 "trunk_first", "node_last"):
+        getattr(qmesh, name)[...] = getattr(fm, name)
+    qmesh.gauge_cell[:] = np.arange(1, net.nac + 1)
+    _, fcost = build_cost_options(model, None)
+    fcore.md_cost_options.cost_options_alloc_q_target(fcost, net.nac, model.setup.ntime_step)
+    fcost.q_cotangent[...] = cot
+    saved = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy())
+    x = control.x_from_model()
+    problem = _Problem(model, control, fcost)
+    s = model._structure
+    problem.output = fcore.md_output.OutputDT()
+    fcore.md_output.output_alloc(problem.output, net.nac, net.nac, model.setup.ntime_step, len(s.rr_states),
+                                 len(s.fluxes), 0, False, False, False)
+    model._fmesh = qmesh
+    try:
+        cost, grad = problem.cost_grad(x)
+    finally:
+        model._fmesh = fm
+    out = _forward_outputs(model, ret, None, common["ncpu"]) if set(ret) & set(FORWARD_OUTPUTS) else {}
+    model.rr_parameters.values[...], model.rr_initial_states.values[...] = saved
+    if ret.get("cost"):
+        out["cost"] = cost
+    if ret.get("grad"):
+        out["grad"] = grad
+    return BackwardRun(**out)
+
+
 def backward_run(model, diff_target="j", cotangent=None, mapping="uniform", optimizer=None, optimize_options=None,
                  cost_options=None, common_options=None, return_options=None):
-    """Cost and its gradient with respect to the control vector (raw values with control_tfm='keep').
+    """Cost and its gradient with respect to the control vector, in the control_tfm space of the mapping's
+    default optimizer unless optimize_options say otherwise (sbs space for "uniform", as smash 1.3).
 
     Returns a copy of the model, with a BackwardRun when `return_options` is given (smash 1.x signature).
     """
