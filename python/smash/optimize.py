@@ -45,8 +45,6 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
     if mapping == "ann":
         return _default_ann_options(model, optimizer)
     parameters = default_parameters(model)
-    if mapping == "ann":
-        parameters = [p for p in parameters if p not in nn_parameter_names(model)]
     bounds = {k: v for k, v in model.get_rr_parameters_bounds().items() if k in parameters}
     crit = {"sbs": {"maxiter": 50}, "lbfgsb": {"maxiter": 100, "factr": 1e6, "pgtol": 1e-12},
             "nelder-mead": {"maxiter": 200, "xatol": 1e-4, "fatol": 1e-4}, "powell": {"maxiter": 50}}.get(
@@ -63,8 +61,6 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
     if optimizer in ADAPTIVE:
         # smash 1.3's defaults (default_optimize_options)
         options["learning_rate"] = {"sgd": 0.02, "adagrad": 0.02}.get(optimizer, 0.003)
-    if mapping == "ann":
-        options.update(net=None, random_state=None)
     return options
 
 
@@ -116,7 +112,7 @@ def _check_options(model, mapping, optimizer, optimize_options):
     if mapping in DESCRIPTOR_MAPPINGS and "descriptor" not in given:
         options["descriptor"] = {p: np.array(model.setup.descriptor_name, dtype="<U128")
                                  for p in options["parameters"] if p not in nn_parameter_names(model)}
-    if options["control_tfm"] == "sbs" and optimizer != "sbs":
+    if options.get("control_tfm") == "sbs" and optimizer != "sbs":   # ann has no control_tfm
         raise ValueError(f"control_tfm 'sbs' goes with the sbs optimizer only; with {optimizer!r} use "
                          "'normalize' or 'keep'")
     if optimizer in ("nelder-mead", "powell", "sbs") and mapping != "uniform":
@@ -591,14 +587,14 @@ def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_opt
     control_tfm space), `nbd` (0 unbounded, 1 lower only, 2 both, 3 upper only) and `x_raw`, `l_raw`,
     `u_raw` (untransformed)."""
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
+    if mapping == "ann":
+        return _ann_control_info(model, optimizer, options)
     return _build_control(model, mapping, options).info()
 
 
 def set_control_optimize(model, control_vector, mapping="uniform", optimizer=None, optimize_options=None) -> None:
     """Set `model`'s parameters, states (and hybrid net) from a control vector of this mapping and options."""
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
-    if mapping == "ann":
-        return _ann_control_info(model, optimizer, options)
     control = _build_control(model, mapping, options)
     x = np.asarray(control_vector, dtype=np.float64).ravel()
     if x.size != control.size:
