@@ -12,10 +12,12 @@ import glob
 import os
 import re
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rasterio
+from rasterio.errors import NotGeoreferencedWarning
 
 from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries, ReadReport
 from smash.model_setup import parse_time
@@ -274,13 +276,16 @@ def _read_groups(series: RasterSeries, groups: list[list[str]], store, ncpu: int
                     progress.update(len(groups[g]))
 
     indices = [g for g, group in enumerate(groups) if group]
-    if ncpu <= 1 or len(indices) < 2:
-        read_chunk(indices)
-        return
-    nworker = min(ncpu, len(indices))
-    with ThreadPoolExecutor(max_workers=nworker) as pool:
-        # list() re-raises the first error of a worker here.
-        list(pool.map(read_chunk, [indices[w::nworker] for w in range(nworker)]))
+    with warnings.catch_warnings():
+        # Files placed like the first are opened without georeferencing on purpose.
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        if ncpu <= 1 or len(indices) < 2:
+            read_chunk(indices)
+            return
+        nworker = min(ncpu, len(indices))
+        with ThreadPoolExecutor(max_workers=nworker) as pool:
+            # list() re-raises the first error of a worker here.
+            list(pool.map(read_chunk, [indices[w::nworker] for w in range(nworker)]))
 
 
 def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, verbose: bool = False, out=None):

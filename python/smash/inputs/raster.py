@@ -5,10 +5,12 @@ and column (as smash 1.3 places them, resampling by nearest neighbour when the
 resolutions differ). Nodata values and mesh cells outside the raster are
 `MISSING` (-99).
 
-Every file of a series is opened with its georeferencing and checked against
-the mesh (about 0.6 ms per file for GDAL's CRS lookup, as much as reading a
-small raster): a file of another grid in the middle of a series is never read
-as if it were aligned.
+Every file of a series is checked against the mesh: a file whose GeoTIFF
+georeferencing tags are byte for byte those of the series' first file is read
+without georeferencing (GDAL's CRS lookup costs about 0.6 ms per file, as
+much as reading a small raster; `tiff_header` reads the tags in microseconds);
+any other file is opened with its georeferencing and placed by it. A file of
+another grid in the middle of a series is never read as if it were aligned.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.transform import Affine
 from rasterio.windows import Window
+
+from smash.inputs.tiff_header import georeference_signature
 
 MISSING = -99.0
 
@@ -291,8 +295,8 @@ class RasterSeries:
     smash 1.3 places each raster) and named in `misplaced`; another CRS or
     orientation is refused naming the file. Call `read` inside
     `rasterio.Env(**GDAL_OPTIONS)` (one per thread, as rasterio's environment
-    is thread-local). Placement issues of every window used are gathered in
-    `issues`.
+    is thread-local) and with NotGeoreferencedWarning silenced. Placement
+    issues of every window used are gathered in `issues`.
     """
 
     def __init__(self, mesh: dict, cells: np.ndarray, reference_path):
@@ -301,6 +305,11 @@ class RasterSeries:
         with rasterio.Env(**GDAL_OPTIONS), open_raster(reference_path) as dataset:
             self.window = mesh_window(dataset, mesh, reference_path)
         self._index = self.window.block_index(self.cells)
+        # Window and cell index of each header signature met (tiff_header), checked once by GDAL.
+        self._by_signature = {}
+        signature = georeference_signature(reference_path)
+        if signature is not None:
+            self._by_signature[signature] = (self.window, self._index)
         self.issues = set(self.window.issues)
         self.misplaced: list[str] = []
         self._lock = threading.Lock()
@@ -308,18 +317,29 @@ class RasterSeries:
     def read(self, path) -> tuple[np.ndarray, int, int]:
         """(values at the cells, -99 where missing; count of nodata values; count of NaN / inf values)."""
         values = np.full(self.cells.size, MISSING)
+        signature = georeference_signature(path)
+        if signature is not None and signature in self._by_signature:
+            # Its header's georeferencing tags are byte for byte those of a file already placed: the
+            # same grid and CRS, so GDAL's costly CRS lookup is skipped.
+            window, index = self._by_signature[signature]
+            if window is not self.window:
+                with self._lock:
+                    self.misplaced.append(str(path))
+            with open_raster(path, georeferenced=False) as dataset:
+                return (values, *self._place(values, window, index, dataset, path))
         with open_raster(path) as dataset:
-            # The header is read anyway: a file of another grid is placed by its own georeferencing.
             window = mesh_window(dataset, self.mesh, path)
             if window == self.window:
-                index = self._index
-            else:
-                index = window.block_index(self.cells)
-                with self._lock:
-                    self.issues |= window.issues
-                    self.misplaced.append(str(path))
-            n_nodata, n_nonfinite = self._place(values, window, index, dataset, path)
-        return values, n_nodata, n_nonfinite
+                window = self.window  # the identity marks files placed like the first
+            index = self._index if window is self.window else window.block_index(self.cells)
+            counts = self._place(values, window, index, dataset, path)
+        with self._lock:
+            if window is not self.window:
+                self.issues |= window.issues
+                self.misplaced.append(str(path))
+            if signature is not None:
+                self._by_signature[signature] = (window, index)
+        return (values, *counts)
 
     @staticmethod
     def _place(values, window, index, dataset, path) -> tuple[int, int]:
