@@ -13,6 +13,7 @@ import tempfile
 import warnings
 
 import numpy as np
+
 import smash
 
 

@@ -393,3 +393,24 @@ def test_observation_names_smash_accepts(data_dir, tmp_path, name):
     with pytest.warns(UserWarning, match="Missing 2 observed discharge"):
         model = smash.Model(setup, mesh)
     assert np.array_equal(model.response_data.q[list(mesh["code"]).index("Y3204040")], reference)
+
+
+def test_file_dates_skip_digit_runs_that_are_not_dates(tmp_path):
+    from smash.inputs.atmos import files_by_time
+
+    (tmp_path / "radar_12345678_201411231700.tif").touch()
+    (tmp_path / "radar_12345678_201411231800.tif").touch()
+    assert sorted(files_by_time(tmp_path, "tif", "prcp_directory")) == [
+        dt.datetime(2014, 11, 23, 17), dt.datetime(2014, 11, 23, 18)]
+
+
+def test_header_signature_tells_grids_apart(data_dir, tmp_path):
+    from smash.inputs.tiff_header import georeference_signature
+
+    files = sorted((data_dir / "Lez" / "prcp").rglob("*.tif"))[:2]
+    assert georeference_signature(files[0]) == georeference_signature(files[1]) is not None
+    moved = tmp_path / files[0].name
+    shutil.copy(files[0], moved)
+    _rewrite(moved, lambda v: v, transform=Affine(1000.0, 0, 762000.0, 0, -1000.0, 6302000.0))
+    assert georeference_signature(moved) != georeference_signature(files[0])
+    assert georeference_signature(tmp_path / "absent.tif") is None

@@ -60,25 +60,26 @@ def files_by_date(directory, ndigits: int, fmt: str, key: str) -> dict[str, str]
 def files_by_time(directory, fmt: str, key: str) -> dict[_dt.datetime, str]:
     """Map time stamp -> path for the `*.fmt` files under `directory` (recursive).
 
-    The stamp is the first run of at least 8 digits of the file name: its first
-    12 digits as YYYYMMDDHHMM when it has that many, else its first 8 as
-    YYYYMMDD (midnight). Names whose digits are not a date are not forcing
-    files. Two files carrying the same stamp are an error naming both.
+    The stamp is the first run of at least 8 digits of the file name that
+    reads as a date: its first 12 digits as YYYYMMDDHHMM when it has that
+    many, else its first 8 as YYYYMMDD (midnight). Names without such a run
+    are not forcing files. Two files carrying the same stamp are an error naming both.
     """
     by_time: dict[_dt.datetime, str] = {}
     first_run = re.compile(r"\d{8,}")
     for path in _listed(directory, fmt, key):
-        match = first_run.search(os.path.basename(path))
-        if not match:
-            continue
-        digits = match.group()
-        try:
-            stamp = (_dt.datetime.strptime(digits[:12], "%Y%m%d%H%M") if len(digits) >= 12 else
-                     _dt.datetime.strptime(digits[:8], "%Y%m%d"))
-        except ValueError:
-            continue
-        _add_unique(by_time, stamp, path, key)
+        stamp = next(filter(None, map(_stamp_of, first_run.findall(os.path.basename(path)))), None)
+        if stamp is not None:
+            _add_unique(by_time, stamp, path, key)
     return by_time
+
+
+def _stamp_of(digits: str) -> _dt.datetime | None:
+    try:
+        return (_dt.datetime.strptime(digits[:12], "%Y%m%d%H%M") if len(digits) >= 12 else
+                _dt.datetime.strptime(digits[:8], "%Y%m%d"))
+    except ValueError:
+        return None
 
 
 def _listed(directory, fmt: str, key: str) -> list[str]:
