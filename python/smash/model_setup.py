@@ -157,7 +157,7 @@ def normalize_setup(setup: dict) -> dict:
 
 # Input switches: smash 1.3 takes a bool or the integers 0 / 1 (a string such as "False" is refused).
 INPUT_FLAGS = ("read_qobs", "read_prcp", "read_pet", "read_snow", "read_temp", "read_descriptor",
-               "daily_interannual_pet")
+               "daily_interannual_pet", "adjust_interception", "compute_mean_atmos", "sparse_storage")
 
 
 def _check_input_settings(setup: dict) -> None:

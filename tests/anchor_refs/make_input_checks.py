@@ -49,7 +49,9 @@ def main():
     for key, value in [("read_prcp", "False"), ("read_prcp", "True"), ("read_prcp", 0), ("read_prcp", 1),
                        ("prcp_conversion_factor", 0), ("prcp_conversion_factor", -1),
                        ("prcp_conversion_factor", "abc"), ("prcp_conversion_factor", None),
-                       ("pet_conversion_factor", 0)]:
+                       ("pet_conversion_factor", 0), ("adjust_interception", "False"),
+                       ("compute_mean_atmos", "False"), ("sparse_storage", "False"),
+                       ("daily_interannual_pet", "False")]:
         case, model = attempt({**setup, key: value}, mesh)
         if model is not None:
             prcp = model.atmos_data.prcp

@@ -38,11 +38,13 @@ def test_bad_conversion_factor_names_the_key(kind, value):
         smash.Model(daily_setup(10, **{key: value}), line_mesh(4))
 
 
-@pytest.mark.parametrize("value", ["False", "True"])
-def test_string_read_flag_is_refused_naming_the_key(value):
-    assert _anchor(f"read_prcp={value!r}")["error"] == "TypeError"  # smash 1.3 refuses it too
-    with pytest.raises(TypeError, match="read_prcp"):
-        smash.Model(daily_setup(10, read_prcp=value), line_mesh(4))
+@pytest.mark.parametrize("key, value", [("read_prcp", "False"), ("read_prcp", "True"), ("adjust_interception", "False"),
+                                        ("compute_mean_atmos", "False"), ("sparse_storage", "False"),
+                                        ("daily_interannual_pet", "False")])
+def test_string_flag_is_refused_naming_the_key(key, value):
+    assert _anchor(f"{key}={value!r}")["error"] == "TypeError"  # smash 1.3 refuses it too
+    with pytest.raises(TypeError, match=key):
+        smash.Model(daily_setup(10, **{key: value}), line_mesh(4))
 
 
 def test_integer_read_flags_are_accepted_as_smash_does():
@@ -83,6 +85,17 @@ def _bad_forcings(seed=1):
     snow[0, 2, 6] = np.nan
     temp[0, 1, 7] = np.inf
     return prcp, pet, snow, temp
+
+
+def test_non_finite_assigned_forcings_with_sparse_storage():
+    prcp, pet, _, _ = _bad_forcings()
+    model = smash.Model(daily_setup(30, sparse_storage=True), line_mesh(4))
+    with pytest.warns(UserWarning, match=r"6 NaN or inf value"):
+        model.atmos_data.prcp = prcp
+    model.atmos_data.pet = np.where(np.isfinite(pet), pet, -99.0)
+    model.forward_run()
+    assert np.isfinite(model.response.q).all() and np.isfinite(model.get_rr_final_states("hi")).all()
+    assert model.atmos_data.prcp[0, 1, 3] == -99.0
 
 
 @pytest.mark.parametrize("structure", _structures(), ids="-".join)
