@@ -427,3 +427,78 @@ def test_header_signature_tells_grids_apart(data_dir, tmp_path):
     _rewrite(moved, lambda v: v, transform=Affine(1000.0, 0, 762000.0, 0, -1000.0, 6302000.0))
     assert georeference_signature(moved) != georeference_signature(files[0])
     assert georeference_signature(tmp_path / "absent.tif") is None
+
+
+# ------------------------------------------------ sub-step files on a small grid
+
+def _write_series(folder, mesh, stamps, values_of):
+    """One GeoTIFF per stamp on the mesh grid, holding values_of(k) (shape (1, 4))."""
+    from smash.inputs.raster import write_mesh_raster
+
+    folder.mkdir(exist_ok=True)
+    for k, stamp in enumerate(stamps):
+        write_mesh_raster(folder / f"rain_{stamp:%Y%m%d%H%M}.tif", np.asarray(values_of(k), dtype=np.float32), mesh)
+
+
+def _hourly_setup(folder, kind="prcp", hours=6):
+    setup = {"start_time": "2020-01-01 00:00", "end_time": f"2020-01-01 {hours:02d}:00", "dt": 3600,
+             f"read_{kind}": True, f"{kind}_directory": str(folder)}
+    if kind in ("snow", "temp"):
+        setup["snow_module"] = "ssn"
+    return smash.model_setup.normalize_setup(setup)
+
+
+def test_half_hourly_files_are_summed_per_hour(tmp_path):
+    mesh = line_mesh(4)
+    start = dt.datetime(2020, 1, 1)
+    stamps = [start + dt.timedelta(minutes=30 * k) for k in range(1, 13)]
+    rng = np.random.default_rng(0)
+    values = rng.gamma(0.5, 2.0, size=(12, 1, 4)).astype(np.float32)
+    values[7, 0, 2] = np.nan   # a cell missing in one half hour: missing in its hour (step 3)
+    _write_series(tmp_path / "prcp", mesh, stamps, lambda k: values[k])
+    with pytest.warns(UserWarning, match=r"(?s)1 NaN or inf.*2020-01-01 04:00"):
+        got = read_atmos(_hourly_setup(tmp_path / "prcp"), mesh, "prcp")
+    expected = values.reshape(6, 2, 1, 4).sum(axis=1, dtype=np.float64)
+    expected[3, 0, 2] = -99.0
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_sub_step_temperature_is_averaged(tmp_path):
+    mesh = line_mesh(4)
+    start = dt.datetime(2020, 1, 1)
+    stamps = [start + dt.timedelta(minutes=15 * k) for k in range(1, 25)]
+    values = np.linspace(-12.0, 9.0, 24 * 4, dtype=np.float32).reshape(24, 1, 4)
+    _write_series(tmp_path / "temp", mesh, stamps, lambda k: values[k])
+    got = read_atmos(_hourly_setup(tmp_path / "temp", "temp"), mesh, "temp")
+    np.testing.assert_allclose(got, values.reshape(6, 4, 1, 4).mean(axis=1, dtype=np.float64), rtol=1e-6)
+
+
+def test_file_step_not_dividing_the_model_step_is_refused(tmp_path):
+    mesh = line_mesh(4)
+    stamps = [dt.datetime(2020, 1, 1) + dt.timedelta(minutes=40 * k) for k in range(1, 10)]
+    _write_series(tmp_path / "prcp", mesh, stamps, lambda k: np.ones((1, 4)))
+    with pytest.raises(ValueError, match=r"(?s)2400 s \(40 minutes\) apart.*does not divide.*3600 s \(1 hour\)"):
+        read_atmos(_hourly_setup(tmp_path / "prcp"), mesh, "prcp")
+
+
+def test_a_stray_file_between_the_steps_is_never_silent(tmp_path):
+    mesh = line_mesh(4)
+    stamps = [dt.datetime(2020, 1, 1, h) for h in range(1, 7)] + [dt.datetime(2020, 1, 1, 3, 30)]
+    _write_series(tmp_path / "prcp", mesh, stamps, lambda k: np.ones((1, 4)))
+    # The 03:30 file makes the series look half-hourly: each hour then lacks its :30 file.
+    with pytest.warns(UserWarning, match=r"Incomplete steps: 5 model step"):
+        got = read_atmos(_hourly_setup(tmp_path / "prcp"), mesh, "prcp")
+    np.testing.assert_allclose(got[3], 2.0)   # 03:30 + 04:00
+    assert (got[[0, 1, 2, 4, 5]] == -99.0).all()
+
+
+def test_files_off_the_model_clock_are_counted_unused(tmp_path):
+    mesh = line_mesh(4)
+    stamps = [dt.datetime(2020, 1, 1, h) for h in range(1, 8)]
+    _write_series(tmp_path / "prcp", mesh, stamps, lambda k: np.ones((1, 4)))
+    setup = _hourly_setup(tmp_path / "prcp")
+    setup = smash.model_setup.normalize_setup({**{k: setup[k] for k in ("dt", "read_prcp", "prcp_directory")},
+                                               "start_time": "2020-01-01 00:30", "end_time": "2020-01-01 06:30"})
+    with pytest.warns(UserWarning, match=r"(?s)Missing files: 6 file.*Unused files: 6 file\(s\) in the period"):
+        got = read_atmos(setup, mesh, "prcp")
+    assert (got == -99.0).all()

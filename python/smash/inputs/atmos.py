@@ -189,8 +189,12 @@ class SeriesPlan:
                 self.partial.append(t)
                 found = []
             self.groups.append(found)
-        first, last = (stamps_of[0][0], stamps_of[-1][-1]) if stamps_of else (None, None)
-        self.unused = sum(1 for stamp in files if first <= stamp <= last and stamp not in used)
+        if self.ends:
+            # Files dated within the period (start, end] that no step took.
+            lo, hi = self.ends[0] - _dt.timedelta(seconds=dt), self.ends[-1]
+            if step % 86400 == 0:
+                lo, hi = lo.date(), hi.date()
+            self.unused = sum(1 for stamp in files if lo < stamp <= hi and stamp not in used)
 
 
 # Values beyond these per-step bounds are kept but warned about as implausible. Precipitation and
