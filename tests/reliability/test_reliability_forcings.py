@@ -481,15 +481,31 @@ def test_file_step_not_dividing_the_model_step_is_refused(tmp_path):
         read_atmos(_hourly_setup(tmp_path / "prcp"), mesh, "prcp")
 
 
-def test_a_stray_file_between_the_steps_is_never_silent(tmp_path):
+def test_a_stray_file_between_the_steps_is_an_error_naming_it(tmp_path):
     mesh = line_mesh(4)
     stamps = [dt.datetime(2020, 1, 1, h) for h in range(1, 7)] + [dt.datetime(2020, 1, 1, 3, 30)]
     _write_series(tmp_path / "prcp", mesh, stamps, lambda k: np.ones((1, 4)))
-    # The 03:30 file makes the series look half-hourly: each hour then lacks its :30 file.
-    with pytest.warns(UserWarning, match=r"Incomplete steps: 5 model step"):
-        got = read_atmos(_hourly_setup(tmp_path / "prcp"), mesh, "prcp")
-    np.testing.assert_allclose(got[3], 2.0)   # 03:30 + 04:00
-    assert (got[[0, 1, 2, 4, 5]] == -99.0).all()
+    with pytest.raises(ValueError, match=r"rain_202001010300\.tif and .*rain_202001010330\.tif are 1800 s"):
+        read_atmos(_hourly_setup(tmp_path / "prcp"), mesh, "prcp")
+
+
+def test_two_files_of_one_day_at_other_hours_are_refused(data_dir, tmp_path):
+    setup, mesh = _lez(data_dir, tmp_path)
+    path = _file_of(setup["prcp_directory"], "20121019")
+    twin = path.with_name(path.name.replace("201210190000", "201210191200"))
+    shutil.copy(path, twin)
+    with pytest.raises(ValueError, match=rf"{path.name} and .*{twin.name} are 43200 s \(12 hours\) apart"):
+        smash.Model(setup, mesh)
+
+
+def test_rain_product_without_dry_hour_files_keeps_its_step(tmp_path):
+    mesh = line_mesh(4)
+    hours = [1, 2, 3, 7, 8, 12]   # the dry hours have no file
+    _write_series(tmp_path / "prcp", mesh, [dt.datetime(2020, 1, 1, h) for h in hours], lambda k: np.full((1, 4), k))
+    setup = _hourly_setup(tmp_path / "prcp", hours=12)
+    with pytest.warns(UserWarning, match="Missing files: 6 file"):
+        got = read_atmos(setup, mesh, "prcp")
+    np.testing.assert_array_equal(got[[h - 1 for h in hours], 0, 0], np.arange(6))
 
 
 def test_files_off_the_model_clock_are_counted_unused(tmp_path):

@@ -96,13 +96,26 @@ def _add_unique(mapping: dict, stamp, path: str, key: str) -> None:
     mapping[stamp] = path
 
 
-def file_step(stamps) -> int | None:
-    """Time step of a series of files in seconds: the shortest gap between consecutive stamps (None
-    with fewer than two files). The shortest, not the commonest, gap: products that leave out dry
-    hours still show their step."""
-    ordered = sorted(stamps)
-    gaps = [(b - a).total_seconds() for a, b in zip(ordered[:-1], ordered[1:], strict=True)]
-    return int(min(gaps)) if gaps else None
+def file_step(files: dict, key: str) -> int | None:
+    """Time step of a series of files (stamp -> path) in seconds: the commonest gap between
+    consecutive stamps (None with fewer than two files). Products that leave out dry hours keep
+    their step (their gaps are multiples of it); a gap that is not a multiple of the step (a stray
+    file, or two files of one day at different hours in a daily series) is an error naming the
+    two files, never a file silently used or left out."""
+    ordered = sorted(files)
+    gaps = [int((b - a).total_seconds()) for a, b in zip(ordered[:-1], ordered[1:], strict=True)]
+    if not gaps:
+        return None
+    values, counts = np.unique(gaps, return_counts=True)
+    # The commonest gap; on a tie the shortest.
+    step = int(values[np.argmax(counts)])
+    for (a, b), gap in zip(zip(ordered[:-1], ordered[1:], strict=True), gaps, strict=True):
+        if gap % step:
+            raise ValueError(
+                f"Files of setup[{key!r}] off the series' time step: {files[a]} and {files[b]} are "
+                f"{_describe_step(gap)} apart while the files are {_describe_step(step)} apart; remove or "
+                "rename the stray file")
+    return step
 
 
 def _describe_step(seconds: int) -> str:
@@ -157,7 +170,7 @@ class SeriesPlan:
             self.groups = []
             return
         files = files_by_time(setup.get(key), fmt, key)
-        step = file_step(files) or dt
+        step = file_step(files, key) or dt
         if step > dt:
             raise ValueError(
                 f"The files of setup[{key!r}] are {_describe_step(step)} apart, coarser than the model step "
