@@ -4,6 +4,7 @@ warning and a finite, correct result; no non-finite forcing reaches the model st
 import datetime as dt
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -124,8 +125,6 @@ def test_random_missing_patterns_keep_states_finite(seed, share, structure):
         holes = rng.random(series.shape) < share
         series[holes] = rng.choice(np.array([np.nan, np.inf, -np.inf, -99.0, -0.5], dtype=np.float32),
                                    size=int(holes.sum()))
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         model = _forced_model(structure, prcp, pet, snow, temp)
