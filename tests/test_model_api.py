@@ -47,8 +47,10 @@ def test_forcing_shape_and_nan_errors(model):
         model.atmos_data.prcp = np.zeros((1, 4, 10))
     bad = np.zeros((1, 4, 30), dtype=np.float32)
     bad[0, 1, 3] = np.nan
-    with pytest.raises(ValueError, match="NaN or inf on active cells"):
+    # Non-finite forcings are missing data (issue 19): warned, stored as -99.
+    with pytest.warns(UserWarning, match="1 NaN or inf value"):
         model.atmos_data.pet = bad
+    assert model.atmos_data.pet[0, 1, 3] == -99.0
     with pytest.raises(ValueError, match="read-only"):
         model.atmos_data.prcp[0, 0, 0] = 1.0
 

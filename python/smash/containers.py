@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from smash import sparse_forcing, work_split
@@ -57,6 +59,33 @@ class RRStates(NamedMaps):
         return f"RRStates(time_step={self.time_step}, keys={self.keys.tolist()})"
 
 
+def _check_assigned_forcing(kind: str, active: np.ndarray, dt: int) -> None:
+    """An assigned (nac, ntime_step) forcing, in place: NaN and inf become missing (-99) so they never reach
+    the model states; they and values beyond the plausible bound are counted in one UserWarning."""
+    from smash.inputs.atmos import TEMP_MIN, plausible_max
+
+    lines = []
+    nonfinite = ~np.isfinite(active)
+    if nonfinite.any():
+        active[nonfinite] = -99.0
+        steps = np.flatnonzero(nonfinite.any(axis=0))
+        lines.append(f"{int(nonfinite.sum())} NaN or inf value(s) on active cells are taken as missing (-99); "
+                     f"first steps (0-based): {steps[:5].tolist()}")
+    bound = plausible_max(kind, dt)
+    if kind == "temp":
+        implausible = (active > -99.0) & ((active > bound) | (active < TEMP_MIN))
+        limits = f"below {TEMP_MIN} or above {bound} degC"
+    else:
+        implausible = active > bound
+        limits = f"above the plausible {bound:.4g} mm per step of {dt} s"
+    if implausible.any():
+        steps = np.flatnonzero(implausible.any(axis=0))
+        lines.append(f"{int(implausible.sum())} value(s) {limits} (kept); first steps (0-based): "
+                     f"{steps[:5].tolist()}")
+    if lines:
+        warnings.warn("\n".join([f"atmos_data.{kind}:"] + lines), UserWarning, stacklevel=4)
+
+
 class AtmosData:
     """Atmospheric forcings as (nrow, ncol, ntime_step) grids.
 
@@ -100,8 +129,7 @@ class AtmosData:
                 f"atmos_data.{kind} must have shape (nrow, ncol, ntime_step) = {expected}, got {grid.shape}"
             )
         active = m._network.from_grid(grid)
-        if not np.all(np.isfinite(active)):
-            raise ValueError(f"atmos_data.{kind} holds NaN or inf on active cells; use -99 for missing values")
+        _check_assigned_forcing(kind, active, int(m.setup.dt))
         m._own_input()
         if m.setup.sparse_storage:
             nt = m.setup.ntime_step

@@ -147,10 +147,7 @@ def normalize_setup(setup: dict) -> dict:
     structure_of(out)
     _check_smash_only_options(out)
 
-    for kind in ("prcp", "pet", "snow", "qobs"):
-        key = f"{kind}_conversion_factor"
-        if key in out and not np.isfinite(float(out[key])):
-            raise ValueError(f"setup[{key!r}] must be finite, got {out[key]!r}")
+    _check_input_settings(out)
     if out["read_descriptor"] and not out["descriptor_name"]:
         raise ValueError("setup['read_descriptor'] is True but setup['descriptor_name'] is empty")
     if not (out["read_descriptor"] or out["synthetic"]):
@@ -164,6 +161,29 @@ def normalize_setup(setup: dict) -> dict:
                          f"choose one of {list(DESCRIPTOR_TRANSFORMS)}")
     hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
     return out
+
+
+# Input switches: smash 1.3 takes a bool or the integers 0 / 1 (a string such as "False" is refused).
+INPUT_FLAGS = ("read_qobs", "read_prcp", "read_pet", "read_snow", "read_temp", "read_descriptor",
+               "daily_interannual_pet", "adjust_interception", "compute_mean_atmos", "sparse_storage")
+
+
+def _check_input_settings(setup: dict) -> None:
+    """Input switches and conversion factors, errors naming the key (as smash 1.3 refuses them)."""
+    for key in INPUT_FLAGS:
+        value = setup[key]
+        if not (isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1))):
+            raise TypeError(f"setup[{key!r}] must be True / False (or 0 / 1), got {value!r}")
+        setup[key] = bool(value)
+    for kind in ("prcp", "pet", "snow", "qobs"):
+        key = f"{kind}_conversion_factor"
+        if key not in setup:
+            continue
+        value = setup[key]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"setup[{key!r}] must be a number, got {value!r}")
+        if not np.isfinite(float(value)) or value <= 0:
+            raise ValueError(f"setup[{key!r}] must be a finite number greater than 0, got {value!r}")
 
 
 def _hidden_neuron(value):

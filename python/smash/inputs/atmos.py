@@ -11,6 +11,7 @@ import datetime as _dt
 import glob
 import os
 import re
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -43,18 +44,86 @@ def files_by_date(directory, ndigits: int, fmt: str, key: str) -> dict[str, str]
     """Map date string -> path for the `*.fmt` files under `directory` (recursive, sorted by path).
 
     The date is the first run of at least `ndigits` digits of the file name,
-    cut to `ndigits` (Lez names `YYYYMMDD0000` daily files). A folder without
-    such a file gives an empty dict (every step then missing, as smash 1.3 warns).
+    cut to `ndigits` (interannual PET maps: `MMDD`). Two files carrying the
+    same date are an error naming both. A folder without such a file gives an
+    empty dict (every step then missing, as smash 1.3 warns).
     """
-    if not directory or not os.path.isdir(directory):
-        raise FileNotFoundError(f"setup[{key!r}] = {directory!r} is not a directory")
-    first_run = re.compile(rf"\d{{{ndigits},}}")
     by_date: dict[str, str] = {}
-    for path in sorted(glob.glob(os.path.join(glob.escape(str(directory)), "**", f"*.{fmt}"), recursive=True)):
+    first_run = re.compile(rf"\d{{{ndigits},}}")
+    for path in _listed(directory, fmt, key):
         match = first_run.search(os.path.basename(path))
         if match:
-            by_date.setdefault(match.group()[:ndigits], path)
+            _add_unique(by_date, match.group()[:ndigits], path, key)
     return by_date
+
+
+def files_by_time(directory, fmt: str, key: str) -> dict[_dt.datetime, str]:
+    """Map time stamp -> path for the `*.fmt` files under `directory` (recursive).
+
+    The stamp is the first run of at least 8 digits of the file name that
+    reads as a date: its first 12 digits as YYYYMMDDHHMM when it has that
+    many, else its first 8 as YYYYMMDD (midnight). Names without such a run
+    are not forcing files. Two files carrying the same stamp are an error naming both.
+    """
+    by_time: dict[_dt.datetime, str] = {}
+    first_run = re.compile(r"\d{8,}")
+    for path in _listed(directory, fmt, key):
+        stamp = next(filter(None, map(_stamp_of, first_run.findall(os.path.basename(path)))), None)
+        if stamp is not None:
+            _add_unique(by_time, stamp, path, key)
+    return by_time
+
+
+def _stamp_of(digits: str) -> _dt.datetime | None:
+    try:
+        return (_dt.datetime.strptime(digits[:12], "%Y%m%d%H%M") if len(digits) >= 12 else
+                _dt.datetime.strptime(digits[:8], "%Y%m%d"))
+    except ValueError:
+        return None
+
+
+def _listed(directory, fmt: str, key: str) -> list[str]:
+    if not directory or not os.path.isdir(directory):
+        raise FileNotFoundError(f"setup[{key!r}] = {directory!r} is not a directory")
+    return sorted(glob.glob(os.path.join(glob.escape(str(directory)), "**", f"*.{fmt}"), recursive=True))
+
+
+def _add_unique(mapping: dict, stamp, path: str, key: str) -> None:
+    if stamp in mapping:
+        shown = stamp.strftime("%Y-%m-%d %H:%M") if isinstance(stamp, _dt.datetime) else stamp
+        raise ValueError(f"Two files of setup[{key!r}] carry the same date {shown}: {mapping[stamp]} and {path}; "
+                         "remove or rename one of them")
+    mapping[stamp] = path
+
+
+def file_step(files: dict, key: str) -> int | None:
+    """Time step of a series of files (stamp -> path) in seconds: the commonest gap between
+    consecutive stamps (None with fewer than two files). Products that leave out dry hours keep
+    their step (their gaps are multiples of it); a gap that is not a multiple of the step (a stray
+    file, or two files of one day at different hours in a daily series) is an error naming the
+    two files, never a file silently used or left out."""
+    ordered = sorted(files)
+    gaps = [int((b - a).total_seconds()) for a, b in zip(ordered[:-1], ordered[1:], strict=True)]
+    if not gaps:
+        return None
+    values, counts = np.unique(gaps, return_counts=True)
+    # The commonest gap; on a tie the shortest.
+    step = int(values[np.argmax(counts)])
+    for (a, b), gap in zip(zip(ordered[:-1], ordered[1:], strict=True), gaps, strict=True):
+        if gap % step:
+            raise ValueError(
+                f"Files of setup[{key!r}] off the series' time step: {files[a]} and {files[b]} are "
+                f"{_describe_step(gap)} apart while the files are {_describe_step(step)} apart; remove or "
+                "rename the stray file")
+    return step
+
+
+def _describe_step(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{seconds} s ({count} {unit}{'s' if count > 1 else ''})"
+    return f"{seconds} s"
 
 
 def interannual_day(end: _dt.datetime) -> str:
@@ -75,38 +144,163 @@ def interannual_fraction(end: _dt.datetime, dt: int) -> float:
     return float(sum(HOURLY_PET_RATIO[(end.hour - k) % 24] for k in range(dt // 3600)))
 
 
-def _series_plan(setup: dict, kind: str) -> tuple[list[str], dict[str, str], bool]:
-    """(date key of every step, files by date key, interannual?) for `kind`."""
-    key = f"{kind}_directory"
-    fmt = setup.get(f"{kind}_format") or "tif"
-    ends = step_end_times(setup)
-    if kind == "pet" and setup.get("daily_interannual_pet"):
-        return [interannual_day(end) for end in ends], files_by_date(setup.get(key), 4, fmt, key), True
-    daily = int(setup["dt"]) >= 86400
-    files = files_by_date(setup.get(key), 8 if daily else 12, fmt, key)
-    pattern = "%Y%m%d" if daily else "%Y%m%d%H%M"
-    return [end.strftime(pattern) for end in ends], files, False
+class SeriesPlan:
+    """Which files make each model step of one forcing.
+
+    `groups[t]` lists the files summed (averaged for temp) into step t: one
+    file when the files have the model's step, dt / file_step files when they
+    are finer (sub-step aggregation), none when the step has no file.
+    `partial` lists the steps some of whose sub-step files are absent (they are
+    left missing). `unused` counts files within the period that fall between
+    the model steps. Interannual PET (`interannual`) has one map per calendar
+    day in `daily`, keyed by MMDD, and `groups` empty.
+    """
+
+    def __init__(self, setup: dict, kind: str):
+        key = f"{kind}_directory"
+        fmt = setup.get(f"{kind}_format") or "tif"
+        dt = int(setup["dt"])
+        self.ends = step_end_times(setup)
+        self.interannual = kind == "pet" and bool(setup.get("daily_interannual_pet"))
+        self.partial: list[int] = []
+        self.unused = 0
+        if self.interannual:
+            self.day_keys = [interannual_day(end) for end in self.ends]
+            self.daily = files_by_date(setup.get(key), 4, fmt, key)
+            self.groups = []
+            return
+        files = files_by_time(setup.get(key), fmt, key)
+        step = file_step(files, key) or dt
+        if step > dt:
+            raise ValueError(
+                f"The files of setup[{key!r}] are {_describe_step(step)} apart, coarser than the model step "
+                f"dt = {_describe_step(dt)}; use files at the model step (or a model step of "
+                f"{_describe_step(step)})" + (" or daily_interannual_pet" if kind == "pet" else ""))
+        if dt % step:
+            raise ValueError(
+                f"The files of setup[{key!r}] are {_describe_step(step)} apart, which does not divide the model "
+                f"step dt = {_describe_step(dt)}; their sums per model step are not defined")
+        nsub = dt // step
+        if step % 86400 == 0:
+            # Daily files and steps go by calendar date, whatever the hour in the names (as smash 1.3).
+            by_date: dict = {}
+            for stamp, path in files.items():
+                _add_unique(by_date, stamp.date(), path, key)
+            files = by_date
+            stamps_of = [[(end - _dt.timedelta(seconds=step * (nsub - 1 - k))).date() for k in range(nsub)]
+                         for end in self.ends]
+        else:
+            stamps_of = [[end - _dt.timedelta(seconds=step * (nsub - 1 - k)) for k in range(nsub)]
+                         for end in self.ends]
+        self.step = step
+        self.groups = []
+        used = set()
+        for t, stamps in enumerate(stamps_of):
+            found = [files[stamp] for stamp in stamps if stamp in files]
+            used.update(stamps)
+            if found and len(found) < nsub:
+                self.partial.append(t)
+                found = []
+            self.groups.append(found)
+        if self.ends:
+            # Files dated within the period (start, end] that no step took.
+            lo, hi = self.ends[0] - _dt.timedelta(seconds=dt), self.ends[-1]
+            if step % 86400 == 0:
+                lo, hi = lo.date(), hi.date()
+            self.unused = sum(1 for stamp in files if lo < stamp <= hi and stamp not in used)
 
 
-def _read_files(series: RasterSeries, paths: list[str], store, ncpu: int, progress) -> None:
-    """Call `store(i, values)` with the values of `paths[i]` at the series' cells; `ncpu` threads share the files."""
+# Values beyond these per-step bounds are kept but warned about as implausible. Precipitation and
+# snowfall: the world-record envelope of point rainfall, 422 mm x (hours)^0.475 (Jennings 1950:
+# 1 h 422 mm, 24 h 1 908 mm). PET: 30 mm per day of step, at least 5 mm for sub-daily steps
+# (the highest daily potential evaporation observed is about 20 mm). Temperature (degC): the
+# recorded extremes -89.2 and 56.7 rounded outwards.
+def plausible_max(kind: str, dt: int) -> float:
+    """Largest plausible value of `kind` over one step of `dt` seconds (mm, or degC for temp)."""
+    if kind in ("prcp", "snow"):
+        return 422.0 * (dt / 3600.0) ** 0.475
+    if kind == "pet":
+        return max(5.0, 30.0 * dt / 86400.0)
+    return 60.0
+
+
+TEMP_MIN = -90.0
+
+
+class MissingTally:
+    """Missing and implausible values met while reading one forcing, reported in one warning."""
+
+    def __init__(self, kind: str, dt: int):
+        self.kind, self.bound = kind, plausible_max(kind, dt)
+        self.counts = {"nodata": 0, "NaN or inf": 0, "negative": 0}
+        self.missing_dates: set = set()
+        self.implausible = 0
+        self.implausible_dates: set = set()
+        self._lock = threading.Lock()
+
+    def add_file(self, values: np.ndarray, n_nodata: int, n_nonfinite: int, when) -> None:
+        # temp is in degC: negative values are data, only the -99 sentinel and non-finite are missing.
+        n_negative = 0 if self.kind == "temp" else int(((values < 0) & (values != MISSING)).sum())
+        if n_nodata or n_nonfinite or n_negative:
+            with self._lock:
+                self.counts["nodata"] += n_nodata
+                self.counts["NaN or inf"] += n_nonfinite
+                self.counts["negative"] += n_negative
+                self.missing_dates.add(when)
+
+    def add_step(self, values: np.ndarray, when) -> None:
+        if self.kind == "temp":
+            valid = values > MISSING
+            bad = valid & ((values > self.bound) | (values < TEMP_MIN))
+        else:
+            bad = values > self.bound
+        count = int(bad.sum())
+        if count:
+            with self._lock:
+                self.implausible += count
+                self.implausible_dates.add(when)
+
+    def notes(self) -> list[str]:
+        lines = []
+        total = sum(self.counts.values())
+        if total:
+            detail = ", ".join(f"{n} {what}" for what, n in self.counts.items() if n)
+            lines.append(f"Missing values: {total} value(s) on the model cells were missing data ({detail}) and "
+                         f"are left missing (-99); first dates: {_first(self.missing_dates)}")
+        if self.implausible:
+            limits = (f"below {TEMP_MIN} or above {self.bound} degC" if self.kind == "temp" else
+                      f"above the plausible {self.bound:.4g} mm per step")
+            lines.append(f"Implausible values: {self.implausible} value(s) {limits} (kept; check the files or the "
+                         f"conversion factor); first dates: {_first(self.implausible_dates)}")
+        return lines
+
+
+def _first(dates, count: int = 5) -> str:
+    ordered = sorted(dates)
+    shown = [d.strftime("%Y-%m-%d %H:%M") if isinstance(d, _dt.datetime) else str(d) for d in ordered[:count]]
+    return ", ".join(shown) + (", ..." if len(ordered) > count else "")
+
+
+def _read_groups(series: RasterSeries, groups: list[list[str]], store, ncpu: int, progress) -> None:
+    """Call `store(g, [what series.read gives for each file of groups[g]])`, files read at the series' cells
+    by `ncpu` threads (all files of a group by the same thread)."""
 
     def read_chunk(indices):
         # rasterio's GDAL environment is thread-local: one per worker.
         with rasterio.Env(**GDAL_OPTIONS):
-            for i in indices:
-                store(i, series.read(paths[i]))
+            for g in indices:
+                store(g, [series.read(path) for path in groups[g]])
                 if progress is not None:
-                    progress.update(1)
+                    progress.update(len(groups[g]))
 
-    indices = list(range(len(paths)))
+    indices = [g for g, group in enumerate(groups) if group]
     with warnings.catch_warnings():
-        # Files after the first are opened without georeferencing on purpose.
+        # Files placed like the first are opened without georeferencing on purpose.
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        if ncpu <= 1 or len(paths) < 2:
+        if ncpu <= 1 or len(indices) < 2:
             read_chunk(indices)
             return
-        nworker = min(ncpu, len(paths))
+        nworker = min(ncpu, len(indices))
         with ThreadPoolExecutor(max_workers=nworker) as pool:
             # list() re-raises the first error of a worker here.
             list(pool.map(read_chunk, [indices[w::nworker] for w in range(nworker)]))
@@ -118,17 +312,24 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     `setup` is a normalized setup (`start_time`, int `dt` and `ntime_step`,
     resolved `<kind>_directory`). Returns (ntime_step, nrow, ncol),
     or (ntime_step, len(cells)) holding only the flat row-major `cells`.
-    Nodata and cells outside a raster are -99 *before* the conversion factor is
-    applied (so -9.9 with factor 0.1); a step without a file is -99 over the
-    grid. Negative prcp, pet and snow values mean "missing"; temp is in degC
-    where negative values are valid and only the -99 sentinel is missing.
-    Daily interannual PET (`daily_interannual_pet`) is spread over the hours
-    of the day with `HOURLY_PET_RATIO`. Rasters of another resolution or grid
-    are resampled onto the mesh as smash 1.3 does (`raster.axis_indices`).
-    Missing files and such placements give one UserWarning per call.
-    `out` (with `cells`): an object taking each step as ``out[t] = values``
-    (smash.sparse_forcing.StepEncoder), returned instead of the array; steps
-    without a file are left to it.
+    Nodata (NaN nodata included), NaN, inf and cells outside a raster are -99
+    *before* the conversion factor is applied (so -9.9 with factor 0.1); a
+    step without a file is -99 over the grid. Negative prcp, pet and snow
+    values mean "missing"; temp is in degC where negative values are valid and
+    only the -99 sentinel is missing. Missing values met on the cells and
+    values beyond `plausible_max` are counted and reported in the warning.
+    Files finer than the model step are aggregated (`SeriesPlan`): summed
+    (temp averaged) per cell, a cell missing if any of its sub-step values is
+    missing, a step missing if any of its files is absent; files coarser than
+    the model step are refused. Daily interannual PET
+    (`daily_interannual_pet`) is spread over the hours of the day with
+    `HOURLY_PET_RATIO`. Every file's header is checked: rasters of another
+    resolution or grid are placed on the mesh as smash 1.3 does
+    (`raster.axis_indices`) and named in the warning; another CRS is an
+    error naming the file. Missing files and such placements give one
+    UserWarning per call. `out` (with `cells`): an object taking each step as
+    ``out[t] = values`` (smash.sparse_forcing.StepEncoder), returned instead
+    of the array; steps without a file are left to it.
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
@@ -138,47 +339,69 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
         return synthetic_atmos(setup, mesh, kind, cells)
 
     nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
-    ntime_step = int(setup["ntime_step"])
+    ntime_step, dt = int(setup["ntime_step"]), int(setup["dt"])
     selected = np.arange(nrow * ncol) if cells is None else np.asarray(cells, dtype=np.int64).ravel()
-    step_keys, files, interannual = _series_plan(setup, kind)
+    plan = SeriesPlan(setup, kind)
     report = ReadReport(KIND_NAMES[kind])
+    tally = MissingTally(kind, dt)
+    ends = plan.ends
     # Missing steps are named by their end time (interannual maps by MM-DD), as smash 1.3 lists them.
-    ends = step_end_times(setup)
-    missing = sorted({key for key in step_keys if key not in files})
-    report.missing = ([f"{key[:2]}-{key[2:]}" for key in missing] if interannual else
-                      [end.strftime("%Y-%m-%d %H:%M") for key, end in zip(step_keys, ends, strict=True)
-                       if key not in files])
+    if plan.interannual:
+        report.missing = [f"{key[:2]}-{key[2:]}" for key in sorted({k for k in plan.day_keys if k not in plan.daily})]
+        needed = sorted({key for key in plan.day_keys if key in plan.daily})
+        groups = [[plan.daily[key]] for key in needed]
+    else:
+        partial = set(plan.partial)
+        report.missing = [end.strftime("%Y-%m-%d %H:%M") for t, (group, end) in enumerate(zip(plan.groups, ends,
+                          strict=True)) if not group and t not in partial]
+        groups = plan.groups
+        if plan.partial:
+            report.notes.append(
+                f"Incomplete steps: {len(plan.partial)} model step(s) lack some of their "
+                f"{dt // plan.step} sub-step files ({_describe_step(plan.step)} apart) and are left missing (-99); "
+                f"first: {_first([ends[t] for t in plan.partial])}")
+        if plan.unused:
+            report.notes.append(f"Unused files: {plan.unused} file(s) in the period fall between the model steps "
+                                f"of {_describe_step(dt)} and were not read")
     if out is None:
         out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
     elif cells is None:
         raise ValueError("read_atmos: `out` needs `cells`")
 
-    # Each needed file is read once (an interannual map serves many steps).
-    needed = sorted({key for key in step_keys if key in files})
-    paths = [files[key] for key in needed]
+    paths = [path for group in groups for path in group]
     if not paths:
         report.warn()
         return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
     series = RasterSeries(mesh, selected, paths[0])
-    if len(paths) > 1:
-        # Only raster sizes are compared per file: make sure the last one is placed like the first too.
-        series.check_same_georeference(paths[-1])
     factor = setup.get(f"{kind}_conversion_factor")
     # Scaling in single precision, as smash 1.3 does: the same float32 forcings bit for bit
     # (in double, then rounded, 1 value in 40 differed by an ulp, enough to flip the near-ties
     # of the ci re-estimation).
     factor = np.float32(1.0 if factor is None else factor)
-    if interannual:
-        # One map per calendar day, spread over the steps of that day by hourly ratios.
-        daily_maps: dict[str, np.ndarray] = {}
+    daily_maps: dict[str, np.ndarray] = {}
 
-        def store(i, values):
-            daily_maps[needed[i]] = values.astype(np.float32) * factor
+    def combine(read, when) -> np.ndarray:
+        for values, n_nodata, n_nonfinite in read:
+            tally.add_file(values, n_nodata, n_nonfinite, when)
+        scaled = [values.astype(np.float32) * factor for values, _, _ in read]
+        if len(scaled) == 1:
+            return scaled[0]
+        # Sub-step files: a cell is missing in the step if it is missing in any of them.
+        stack = np.stack(scaled)
+        valid = (stack > MISSING * factor) if kind == "temp" else (stack >= 0)
+        total = stack.sum(axis=0, dtype=np.float64)
+        if kind == "temp":
+            total /= len(scaled)
+        return np.where(valid.all(axis=0), total, MISSING * factor).astype(np.float32)
+
+    if plan.interannual:
+        def store(g, read):
+            daily_maps[needed[g]] = combine(read, f"{needed[g][:2]}-{needed[g][2:]}")
     else:
-        step_of = {key: t for t, key in enumerate(step_keys)}
-
-        def store(i, values):
-            out[step_of[needed[i]]] = values.astype(np.float32) * factor
+        def store(t, read):
+            values = combine(read, ends[t])
+            tally.add_step(values, ends[t])
+            out[t] = values
 
     progress = None
     if verbose:
@@ -186,15 +409,19 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
 
         progress = tqdm(total=len(paths), desc=f"Reading {kind}", unit="file")
     try:
-        _read_files(series, paths, store, ncpu, progress)
+        _read_groups(series, groups, store, ncpu, progress)
     finally:
         if progress is not None:
             progress.close()
 
-    report.issues |= series.issues
-    report.warn()
-    if interannual:
-        for t, key in enumerate(step_keys):
+    if plan.interannual:
+        for t, key in enumerate(plan.day_keys):
             if key in daily_maps:
-                out[t] = daily_maps[key] * np.float32(interannual_fraction(ends[t], int(setup["dt"])))
+                values = daily_maps[key] * np.float32(interannual_fraction(ends[t], dt))
+                tally.add_step(values, ends[t])
+                out[t] = values
+    report.issues |= series.issues
+    report.misplaced = series.misplaced
+    report.notes += tally.notes()
+    report.warn()
     return out if cells is not None else out.reshape(ntime_step, nrow, ncol)

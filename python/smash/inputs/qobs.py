@@ -67,6 +67,25 @@ def read_gauge_series(path, setup: dict) -> np.ndarray:
     return series
 
 
+def gauge_file(directory, code: str, codes: list[str]) -> str | None:
+    """The observation file of gauge `code`: the one `*<code>*.csv` in `directory` (as smash 1.3 matches
+    names: `Y3204040.csv`, `prefix_Y3204040.csv` and `Y3204040_qobs.csv` all serve), None without one.
+
+    Where smash 1.3 silently takes the first name in sorted order, several candidates are an error
+    naming them (`A_Y3204040_old.csv` would otherwise replace `Y3204040.csv`). The file named exactly
+    after another gauge (`Y32040401.csv` for gauge `Y3204040` when `Y32040401` is a gauge too) is that
+    gauge's, not a candidate.
+    """
+    matches = sorted(glob.glob(os.path.join(glob.escape(str(directory)), f"*{glob.escape(code)}*.csv")))
+    others = {f"{other}.csv" for other in codes if other != code}
+    candidates = [path for path in matches if os.path.basename(path) not in others]
+    if len(candidates) > 1:
+        names = [os.path.basename(path) for path in candidates]
+        raise ValueError(f"Several observed discharge files in {directory} match gauge {code!r}: {names}; "
+                         "keep one file whose name contains the code")
+    return candidates[0] if candidates else None
+
+
 def read_qobs(setup: dict, mesh: dict) -> np.ndarray:
     """(ng, ntime_step) float32 observed discharge in m3/s, gauges in mesh order.
 
@@ -80,11 +99,11 @@ def read_qobs(setup: dict, mesh: dict) -> np.ndarray:
     qobs = np.full((len(codes), int(setup["ntime_step"])), MISSING, dtype=np.float32)
     absent = []
     for g, code in enumerate(codes):
-        matches = sorted(glob.glob(os.path.join(glob.escape(str(directory)), f"*{glob.escape(code)}*.csv")))
-        if not matches:
+        path = gauge_file(directory, code, codes)
+        if path is None:
             absent.append(code)
             continue
-        qobs[g] = read_gauge_series(matches[0], setup)
+        qobs[g] = read_gauge_series(path, setup)
     if absent:
         # One warning for all the gauges, as smash 1.3 gives.
         warnings.warn(f"Missing {len(absent)} observed discharge file(s) *<code>*.csv in {directory}, gauges left "
