@@ -10,6 +10,7 @@ import numpy as np
 
 from smash import fcore, hybrid_nn, routing_tree, sparse_forcing, work_split
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData
+from smash.mesh_checks import check_drained_mesh, check_mesh
 from smash.model_setup import normalize_setup, setup_attributes, setup_time, structure_of
 from smash.network import bare_grid_network, build_network
 from smash.registry import (
@@ -56,6 +57,7 @@ class Model:
         from smash import inputs
 
         norm = normalize_setup(setup)
+        check_mesh(mesh)
         self._structure = structure_of(norm)
         self.setup = _Attributes(setup_attributes(norm), "Setup")
         self._bare_grid = _is_bare_grid(mesh)
@@ -63,6 +65,7 @@ class Model:
             self._network = bare_grid_network(mesh)
             mesh_attrs = _bare_grid_mesh(mesh)
         else:
+            check_drained_mesh(mesh)
             self._network = build_network(mesh)
             mesh_attrs = self._mesh_attributes(mesh)
         self.mesh = _Attributes(mesh_attrs, "Mesh")
@@ -85,7 +88,8 @@ class Model:
     # ------------------------------------------------------------------ build
     def _mesh_attributes(self, mesh: dict) -> dict:
         """model.mesh of a mesh with flow directions: the user's keys plus counts and defaults."""
-        mesh_attrs = {k: (np.asarray(v) if isinstance(v, (list, tuple)) else v) for k, v in mesh.items()}
+        # Arrays copied: the model's mesh must not change when the caller edits its dict afterwards.
+        mesh_attrs = {k: (np.array(v) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in mesh.items()}
         mesh_attrs["nac"] = self._network.nac
         mesh_attrs["ng"] = int(self._network.gauge_cell.size)
         mesh_attrs.setdefault("gauge_pos", np.zeros((0, 2), dtype=np.int32))

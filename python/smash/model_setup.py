@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import os
 
 import numpy as np
 
@@ -103,7 +104,7 @@ def parse_time(value, key: str) -> _dt.datetime:
 def normalize_setup(setup: dict) -> dict:
     """Return a new setup with defaults filled in, checked and typed."""
     if not isinstance(setup, dict):
-        raise TypeError(f"setup must be a dict, not {type(setup).__name__}")
+        raise TypeError(f"setup must be a dict (see smash.factory.load_dataset), not {type(setup).__name__}")
     unknown = [k for k in setup if k not in DEFAULTS and k not in REQUIRED]
     if unknown:
         hints = {k: difflib.get_close_matches(k, list(DEFAULTS) + list(REQUIRED), n=1) for k in unknown}
@@ -118,13 +119,12 @@ def normalize_setup(setup: dict) -> dict:
     for key in _PATH_FLAGS:
         if out.get(key) == UNSET_PATH:
             out[key] = None
+    _check_value_types(out)
     out["descriptor_name"] = [str(n) for n in (out["descriptor_name"] if out["descriptor_name"] is not None else [])]
     out["hidden_neuron"] = _hidden_neuron(out["hidden_neuron"])
 
     dt = out["dt"]
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
-        raise ValueError(f"setup['dt'] must be a number of seconds, not {dt!r}")
-    if dt <= 0 or float(dt) != int(dt):
+    if not np.isfinite(dt) or dt <= 0 or float(dt) != int(dt):
         raise ValueError(f"setup['dt'] must be a positive whole number of seconds, got {dt!r}")
     out["dt"] = int(dt)
 
@@ -146,8 +146,9 @@ def normalize_setup(setup: dict) -> dict:
 
     for kind in ("prcp", "pet", "snow", "qobs"):
         key = f"{kind}_conversion_factor"
-        if key in out and not np.isfinite(float(out[key])):
-            raise ValueError(f"setup[{key!r}] must be finite, got {out[key]!r}")
+        # As smash 1.3, a factor must be above 0 (a factor of 0 would silently zero the forcing).
+        if key in out and not (np.isfinite(out[key]) and out[key] > 0):
+            raise ValueError(f"setup[{key!r}] must be a finite number above 0, got {out[key]!r}")
     if out["read_descriptor"] and not out["descriptor_name"]:
         raise ValueError("setup['read_descriptor'] is True but setup['descriptor_name'] is empty")
     if not (out["read_descriptor"] or out["synthetic"]):
@@ -156,6 +157,53 @@ def normalize_setup(setup: dict) -> dict:
     out["nd"] = len(out["descriptor_name"])
     hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
     return out
+
+
+# Keys by the type of value they take (the others are checked where they are used).
+_BOOLEAN_KEYS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))
+_NUMBER_KEYS = ("dt", "prcp_conversion_factor", "pet_conversion_factor", "snow_conversion_factor",
+                "qobs_conversion_factor")
+_TEXT_KEYS = ("snow_module", "hydrological_module", "routing_module", "prcp_format", "pet_format", "snow_format",
+              "temp_format", "descriptor_format", "imperviousness_format", "serr_mu_mapping", "serr_sigma_mapping")
+
+
+def _check_value_types(setup: dict) -> None:
+    """Refuse values of the wrong type with an error naming the key (smash 1.3 refuses them too).
+
+    Flags take True / False or 0 / 1, as in smash 1.3: a string such as "False" is refused, not
+    read as true. Numbers take int or float (not text, None or a bool). `descriptor_name` takes a
+    list of names, not one string (a string would be read as a list of letters).
+    """
+    for key in _BOOLEAN_KEYS:
+        value = setup[key]
+        if isinstance(value, (bool, np.bool_)):
+            setup[key] = bool(value)
+        elif isinstance(value, (int, np.integer)):
+            if value not in (0, 1):
+                raise ValueError(f"setup[{key!r}] must be True or False (or 0 / 1), got {value!r}")
+            setup[key] = bool(value)
+        else:
+            raise TypeError(f"setup[{key!r}] must be True or False (or 0 / 1), got {value!r} "
+                            f"of type {type(value).__name__}")
+    for key in _NUMBER_KEYS:
+        value = setup.get(key, 1.0)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"setup[{key!r}] must be a number, got {value!r} of type {type(value).__name__}")
+    for key in _TEXT_KEYS:
+        if not isinstance(setup[key], str):
+            raise TypeError(f"setup[{key!r}] must be a string, got {setup[key]!r} of type {type(setup[key]).__name__}")
+    for key in _PATH_FLAGS:
+        value = setup.get(key)
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"setup[{key!r}] must be a path (str or os.PathLike) or None, got {value!r}")
+    names = setup["descriptor_name"]
+    if names is not None:
+        if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple, np.ndarray)):
+            raise TypeError(f"setup['descriptor_name'] must be a list of descriptor names, e.g. [{names!r}], "
+                            f"got {names!r}")
+        bad = [n for n in np.asarray(names, dtype=object).ravel().tolist() if not isinstance(n, (str, bytes, np.str_, np.bytes_))]
+        if bad:
+            raise TypeError(f"setup['descriptor_name'] must hold names (strings), got {bad[0]!r}")
 
 
 def _hidden_neuron(value):

@@ -16,7 +16,7 @@ import numpy as np
 
 from smash.adaptive import RULES as OPTIMIZERS
 from smash.adaptive import AdaptiveStep
-from smash.factory.net_layers import Activation, Conv2D, Dense, Dropout, Flatten, Scale, Trainable
+from smash.factory.net_layers import Activation, Conv2D, Dense, Dropout, Flatten, Scale, Trainable, positive_int
 
 
 class Net:
@@ -41,7 +41,8 @@ class Net:
             return self.layers[-1].output_shape()
         if input_shape is None:
             raise ValueError(f"The first layer ({what}) needs input_shape")
-        return (int(input_shape),) if np.isscalar(input_shape) else tuple(int(n) for n in input_shape)
+        shape = (input_shape,) if np.isscalar(input_shape) else tuple(input_shape)
+        return tuple(positive_int(n, f"{what} input_shape {input_shape!r} entry") for n in shape)
 
     def _add(self, layer, activation=None):
         self.layers.append(layer)
@@ -52,12 +53,14 @@ class Net:
                   bias_initializer="zeros"):
         """Add a fully connected layer of `neurons` outputs (and an activation layer after it if given)."""
         shape = self._next_input(input_shape, "add_dense")
+        positive_int(neurons, f"add_dense (layer {len(self.layers) + 1}) neurons")
         self._add(Dense(shape, neurons, kernel_initializer, bias_initializer), activation)
 
     def add_conv2d(self, filters, filter_shape, input_shape=None, activation=None,
                    kernel_initializer="glorot_uniform", bias_initializer="zeros"):
         """Add a 2-D convolution ("same" padding, stride 1) of `filters` filters of size `filter_shape`."""
         shape = self._next_input(input_shape, "add_conv2d")
+        positive_int(filters, f"add_conv2d (layer {len(self.layers) + 1}) filters")
         self._add(Conv2D(shape, filters, filter_shape, kernel_initializer, bias_initializer), activation)
 
     def add_flatten(self):
