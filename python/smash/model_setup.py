@@ -201,7 +201,7 @@ def _check_value_types(setup: dict) -> None:
         if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple, np.ndarray)):
             raise TypeError(f"setup['descriptor_name'] must be a list of descriptor names, e.g. [{names!r}], "
                             f"got {names!r}")
-        bad = [n for n in np.asarray(names, dtype=object).ravel().tolist() if not isinstance(n, (str, bytes, np.str_, np.bytes_))]
+        bad = [n for n in np.asarray(names, dtype=object).ravel().tolist() if not isinstance(n, (str, bytes))]
         if bad:
             raise TypeError(f"setup['descriptor_name'] must hold names (strings), got {bad[0]!r}")
 
