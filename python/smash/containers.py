@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import weakref
+
 import numpy as np
 
 from smash import sparse_forcing, work_split
@@ -22,16 +25,54 @@ def _tiled_copy(dst: np.ndarray, src: np.ndarray, tile: int = 256) -> np.ndarray
     return dst
 
 
+class _Lease:
+    """The exporter of a writable view handed to the user: numpy keeps it alive as long as any
+    array derived from that view, so a weak reference to it tells whether one may still write."""
+
+    def __init__(self, arr: np.ndarray):
+        self._arr = arr
+        self.__array_interface__ = arr.__array_interface__
+
+
+class Snapshot:
+    """Arrays detached from a model, as attributes (what `copy()` of a model's data objects gives)."""
+
+    def __init__(self, title: str, **arrays):
+        self.__dict__.update(arrays)
+        self._title = title
+
+    def copy(self) -> Snapshot:
+        """A copy whose arrays are its own."""
+        return Snapshot(self._title, **{k: np.array(v, copy=True) for k, v in self.__dict__.items()
+                                        if not k.startswith("_")})
+
+    def __repr__(self):
+        return f"{self._title}({', '.join(k for k in self.__dict__ if not k.startswith('_'))})"
+
+
 class NamedMaps:
     """Spatial maps of named quantities: `keys` (n,) and `values` (nrow, ncol, n).
 
     `values` is a plain writable numpy array: editing it in place changes
-    what the next run uses.
+    what the next run uses. `keys` is read-only: the i-th key names `values[..., i]`, and the core
+    reads the maps in the structure's order, so keys reordered by hand would make
+    `set_rr_parameters` and the next run disagree on which map is which.
     """
 
     def __init__(self, keys, values: np.ndarray):
-        self.keys = np.array(list(keys), dtype="<U16")
+        self._keys = _readonly(np.array(list(keys), dtype="<U16"))
         self.values = values
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self._keys
+
+    @keys.setter
+    def keys(self, value):
+        if np.array_equal(np.asarray(value).astype(str), self._keys):
+            return
+        raise AttributeError(f"keys cannot be changed (they are {self._keys.tolist()}, fixed by the structure): "
+                             "set a map with set_rr_parameters / set_rr_initial_states or values[..., i]")
 
     def index(self, key: str) -> int:
         hits = np.flatnonzero(self.keys == key)
@@ -141,6 +182,16 @@ class AtmosData:
     mean_snow = property(lambda s: s._mean("snow"))
     mean_temp = property(lambda s: s._mean("temp"))
 
+    def copy(self) -> Snapshot:
+        """The forcings (nrow, ncol, ntime_step) and gauge means, as arrays of their own
+        (smash 1.3's `atmos_data.copy()`); the model is not changed by editing them."""
+        kinds = self._KINDS if self._model.setup.snow_module != "zero" else self._KINDS[:2]
+        arrays = {}
+        for kind in kinds:
+            arrays[kind] = np.array(self._get(kind))
+            arrays[f"mean_{kind}"] = np.array(self._mean(kind))
+        return Snapshot("AtmosData", **arrays)
+
     def __repr__(self):
         s = self._model.setup
         attrs = "prcp, pet" + (", snow, temp" if s.snow_module != "zero" else "")
@@ -161,6 +212,10 @@ class PhysioData:
         else:
             self.l_descriptor = self.u_descriptor = np.zeros(0, dtype=np.float32)
 
+    def copy(self) -> PhysioData:
+        """A copy whose arrays are its own (smash 1.3's `physio_data.copy()`)."""
+        return copy.deepcopy(self)
+
     def __repr__(self):
         return f"PhysioData(descriptor: shape {self.descriptor.shape}, names={self.names})"
 
@@ -174,8 +229,14 @@ class ResponseData:
     @property
     def q(self):
         # A writable view: the model first takes its own copy if it shares it (Model._own_input).
-        self._model._own_input()
-        return self._model._finput.qobs[: self._model.mesh.ng]
+        # The view is built on a lease that lives as long as any view derived from it: a copy made
+        # while one lives takes inputs of its own at once (Model.copy), since that view may write.
+        m = self._model
+        m._own_input()
+        lease = _Lease(m._finput.qobs[: m.mesh.ng])
+        m._qobs_leases = [ref for ref in m.__dict__.get("_qobs_leases", []) if ref() is not None]
+        m._qobs_leases.append(weakref.ref(lease))
+        return np.asarray(lease)
 
     def _observed(self):
         """Read-only view for the package's own reads: shared inputs stay shared."""
@@ -193,6 +254,10 @@ class ResponseData:
         m._own_input()
         m._finput.qobs[: m.mesh.ng] = value
 
+    def copy(self) -> Snapshot:
+        """The observed discharge as an array of its own (smash 1.3's `response_data.copy()`)."""
+        return Snapshot("ResponseData", q=np.array(self._observed()))
+
     def __repr__(self):
         return f"ResponseData(q: shape ({self._model.mesh.ng}, {self._model.setup.ntime_step}))"
 
@@ -202,6 +267,10 @@ class Response:
 
     def __init__(self, q: np.ndarray):
         self.q = q
+
+    def copy(self) -> Response:
+        """A copy whose `q` is its own (smash 1.3's `response.copy()`)."""
+        return Response(np.array(self.q))
 
     def __repr__(self):
         return f"Response(q: shape {self.q.shape})"

@@ -520,6 +520,9 @@ class Model:
         new._finput = self._finput
         new._input_users = self._input_users
         self._input_users.add(new)
+        if any(ref() is not None for ref in self.__dict__.get("_qobs_leases", [])):
+            # A view of the observations handed out before (response_data.q) may still write them.
+            new._own_input()
         new.atmos_data = AtmosData(new)
         new.atmos_data._means = {kind: mean.copy() for kind, mean in self.atmos_data._means.items()}
         new.physio_data = _copy.deepcopy(self.physio_data)
