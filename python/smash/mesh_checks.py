@@ -30,6 +30,9 @@ def check_mesh(mesh) -> None:
 
 def check_drained_mesh(mesh) -> None:
     """The checks of a mesh with flow directions (not a bare grid), after `check_mesh`."""
+    for key in ("flwdir", "dx", "dy"):
+        if key in mesh:
+            _grid(mesh, key)  # numbers (shapes and values are checked with the network)
     active = _active_cells(mesh)
     if active is None:
         return
