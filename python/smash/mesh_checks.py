@@ -26,6 +26,13 @@ def check_mesh(mesh) -> None:
     for key in ("nrow", "ncol"):
         if key in mesh:
             _whole_number(mesh[key], f"mesh[{key!r}]", minimum=1)
+    for key in ("nac", "ng"):
+        if key in mesh:
+            _whole_number(mesh[key], f"mesh[{key!r}]", minimum=0)
+    # The grid's place and cell size: inputs are read from rasters through them.
+    for key in ("xmin", "ymax", "xres", "yres"):
+        if key in mesh:
+            _real_number(mesh[key], key, positive=key in ("xres", "yres"))
 
 
 def check_drained_mesh(mesh) -> None:
@@ -40,12 +47,22 @@ def check_drained_mesh(mesh) -> None:
         if key in mesh:
             _finite_on_active(mesh[key], key, active, low, strict)
     ng = _gauge_count(mesh)
+    if "code" in mesh and (isinstance(mesh["code"], (str, bytes)) or not isinstance(mesh["code"], (list, tuple,
+                                                                                                    np.ndarray))):
+        raise TypeError(f"mesh['code'] must be a list of gauge codes, one per gauge, got {mesh['code']!r}")
     if "code" in mesh and np.size(mesh["code"]) != ng and ng is not None:
         raise ValueError(f"mesh['code'] holds {np.size(mesh['code'])} gauge codes but mesh['gauge_pos'] holds {ng} "
                          "gauges: give one code per gauge")
     for key in ("area", "area_dln"):
         if key in mesh and ng is not None:
             _gauge_areas(mesh[key], key, ng, mesh.get("code"))
+
+
+def _real_number(value, key: str, positive: bool) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"mesh[{key!r}] must be a number, got {value!r} of type {type(value).__name__}")
+    if not np.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"mesh[{key!r}] must be a finite number{' above 0' if positive else ''}, got {value!r}")
 
 
 def _whole_number(value, what: str, minimum: int) -> int:
@@ -58,9 +75,9 @@ def _whole_number(value, what: str, minimum: int) -> int:
 
 def _grid(mesh, key: str) -> np.ndarray | None:
     """mesh[key] as a numeric array of the grid's shape, or None when the shape is not the grid's
-    (smash.network names that mismatch)."""
+    (smash.network names that mismatch). Only active_cell may be boolean."""
     arr = np.asarray(mesh[key])
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in ("biuf" if key == "active_cell" else "iuf"):
         raise TypeError(f"mesh[{key!r}] must hold numbers, got an array of dtype {arr.dtype}")
     nrow, ncol = mesh.get("nrow"), mesh.get("ncol")
     if nrow is None or ncol is None or arr.shape != (int(nrow), int(ncol)):
@@ -87,7 +104,7 @@ def _finite_on_active(values, key: str, active: np.ndarray, low: float, strict: 
     arr = np.asarray(values)
     if arr.shape != active.shape:
         raise ValueError(f"mesh[{key!r}] has shape {arr.shape}, expected (nrow, ncol) = {active.shape}")
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "iuf":
         raise TypeError(f"mesh[{key!r}] must hold numbers, got an array of dtype {arr.dtype}")
     with np.errstate(invalid="ignore"):
         bad = active & ~(np.isfinite(arr) & ((arr > low) if strict else (arr >= low)))
@@ -120,7 +137,7 @@ def _gauge_count(mesh) -> int | None:
 def _gauge_areas(values, key: str, ng: int, codes) -> None:
     """Drainage areas (m2), one per gauge, finite and above 0."""
     arr = np.asarray(values)
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "iuf":
         raise TypeError(f"mesh[{key!r}] must hold drainage areas (numbers), got an array of dtype {arr.dtype}")
     arr = arr.ravel()
     if arr.size != ng:

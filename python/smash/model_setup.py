@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from smash.hybrid_nn import hidden_sizes
-from smash.registry import Structure
+from smash.registry import Structure, module_names
 
 DEFAULTS = {
     "snow_module": "zero",
@@ -117,7 +117,7 @@ def normalize_setup(setup: dict) -> dict:
     out = dict(DEFAULTS)
     out.update(setup)
     for key in _PATH_FLAGS:
-        if out.get(key) == UNSET_PATH:
+        if isinstance(out.get(key), str) and out[key] == UNSET_PATH:
             out[key] = None
     _check_value_types(out)
     out["descriptor_name"] = [str(n) for n in (out["descriptor_name"] if out["descriptor_name"] is not None else [])]
@@ -140,7 +140,10 @@ def normalize_setup(setup: dict) -> dict:
     out["start_time"], out["end_time"] = start, end
     out["ntime_step"] = int(span // out["dt"])
 
-    # Raises a ValueError naming the bad module and the valid ones.
+    for family in ("snow", "hydrological", "routing"):
+        key, valid = f"{family}_module", module_names(family)
+        if out[key] not in valid and out[key] not in MODULE_ALIASES:
+            raise ValueError(f"Unknown {family} module {out[key]!r} (setup[{key!r}]); choose one of {valid}")
     structure_of(out)
     _check_smash_only_options(out)
 
@@ -159,6 +162,8 @@ def normalize_setup(setup: dict) -> dict:
     return out
 
 
+# File formats of the input settings (smash 1.3's choices).
+FORMATS = ("tif", "nc")
 # Keys by the type of value they take (the others are checked where they are used).
 _BOOLEAN_KEYS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))
 _NUMBER_KEYS = ("dt", "prcp_conversion_factor", "pet_conversion_factor", "snow_conversion_factor",
@@ -192,6 +197,12 @@ def _check_value_types(setup: dict) -> None:
     for key in _TEXT_KEYS:
         if not isinstance(setup[key], str):
             raise TypeError(f"setup[{key!r}] must be a string, got {setup[key]!r} of type {type(setup[key]).__name__}")
+        if key.endswith("_format") and setup[key] not in FORMATS:
+            # As smash 1.3 (checked even when the files are not read).
+            raise ValueError(f"Unknown setup[{key!r}] = {setup[key]!r}; choose one of {list(FORMATS)}")
+    synthetic = setup["synthetic"]
+    if not (synthetic is None or isinstance(synthetic, (bool, dict))):
+        raise TypeError(f"setup['synthetic'] must be None, a bool or a dict such as {{'seed': 0}}, got {synthetic!r}")
     for key in _PATH_FLAGS:
         value = setup.get(key)
         if value is not None and not isinstance(value, (str, os.PathLike)):

@@ -158,8 +158,8 @@ def build_network(mesh: dict) -> Network:
             i = int(np.flatnonzero(orphan)[0])
             where = "the grid" if not inside[i] else "the active domain"
             raise ValueError(
-                f"mesh['flwdir'] = {d[i]} at active cell (row, col) = ({act_rows[i]}, {act_cols[i]}) sends flow "
-                f"out of {where} there, and that cell is not a gauge"
+                f"mesh['flwdir'] = {d[i]}: flow leaves {where} at active cell (row, col) = "
+                f"({act_rows[i]}, {act_cols[i]}) which is not a gauge"
             )
 
     levels = _levels(dn, act_rows, act_cols)

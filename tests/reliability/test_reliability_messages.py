@@ -77,6 +77,11 @@ SETUP_CASES = [
     ({"routing_module": None}, TypeError, ["routing_module"]),
     ({"prcp_format": None}, TypeError, ["prcp_format"]),
     ({"prcp_directory": 5}, TypeError, ["prcp_directory"]),
+    ({"hydrological_module": "gr44"}, ValueError, ["hydrological_module", "'gr44'"]),
+    ({"prcp_format": "asc"}, ValueError, ["prcp_format", "'asc'", "tif"]),
+    ({"descriptor_format": "x"}, ValueError, ["descriptor_format"]),
+    ({"prcp_directory": np.array([])}, TypeError, ["prcp_directory"]),
+    ({"synthetic": "yes"}, TypeError, ["synthetic"]),
     ({"start_time": float("nan")}, ValueError, ["start_time"]),
     ({"end_time": None}, ValueError, ["end_time"]),
 ]
@@ -134,6 +139,16 @@ MESH_CASES = [
     ("gauge_pos text", lambda m: _with(m, gauge_pos=np.array([["0", "3"]])), TypeError, ["mesh['gauge_pos']"]),
     ("gauge_pos shape", lambda m: _with(m, gauge_pos=np.array([[0, 3, 1]])), ValueError, ["mesh['gauge_pos']"]),
     ("nrow fractional", lambda m: _with(m, nrow=1.5), ValueError, ["mesh['nrow']"]),
+    ("nac NaN", lambda m: _with(m, nac=np.nan), ValueError, ["mesh['nac']"]),
+    ("ng text", lambda m: _with(m, ng="1"), TypeError, ["mesh['ng']"]),
+    ("xres zero", lambda m: _with(m, xres=0.0), ValueError, ["mesh['xres']"]),
+    ("ymax NaN", lambda m: _with(m, ymax=np.nan), ValueError, ["mesh['ymax']"]),
+    ("xmin None", lambda m: _with(m, xmin=None), TypeError, ["mesh['xmin']"]),
+    ("code one string", lambda m: _with(m, code="G0long"), TypeError, ["mesh['code']"]),
+    ("code None", lambda m: _with(m, code=None), TypeError, ["mesh['code']"]),
+    ("dx boolean", lambda m: _with(m, dx=np.ones((1, 4), dtype=bool)), TypeError, ["mesh['dx']"]),
+    ("gauge_pos off the grid", lambda m: _with(m, gauge_pos=np.array([[0, 9]])), ValueError,
+     ["mesh['gauge_pos']", "outside"]),
     ("ncol text", lambda m: _with(m, ncol="4"), TypeError, ["mesh['ncol']"]),
     ("dx text", lambda m: _with(m, dx=np.full((1, 4), "1000")), TypeError, ["mesh['dx']"]),
     ("flwdir off the grid", lambda m: _with(m, flwdir=_cell_set(m["flwdir"], (0, 1), 1)), ValueError,
@@ -309,7 +324,7 @@ def test_hybrid_gradient_across_thread_counts_within_the_stated_tolerance(struct
 _BOOL_KEYS = ("read_qobs", "read_prcp", "read_pet", "read_descriptor", "adjust_interception", "compute_mean_atmos",
               "sparse_storage", "daily_interannual_pet")
 _NUMBER_KEYS = ("dt", "prcp_conversion_factor", "pet_conversion_factor")
-_TEXT_KEYS = ("snow_module", "hydrological_module", "routing_module", "prcp_format", "pet_format")
+_TEXT_KEYS = ("snow_module", "hydrological_module", "routing_module", "prcp_format", "pet_format", "descriptor_format")
 _junk = st.one_of(st.text(max_size=5), st.none(), st.lists(st.integers(), max_size=2), st.just({}),
                   st.complex_numbers(allow_nan=False, max_magnitude=10))
 
@@ -325,11 +340,12 @@ def _bad_setup_value(draw):
         value = draw(st.one_of(_junk, st.booleans(), st.sampled_from((np.nan, np.inf, -np.inf, 0.0, -1.0, -7200))))
     else:
         key = draw(st.sampled_from(_TEXT_KEYS))
-        value = draw(st.one_of(st.none(), st.integers(), st.floats(), st.lists(st.text(max_size=3), max_size=2)))
+        value = draw(st.one_of(st.none(), st.integers(), st.floats(), st.lists(st.text(max_size=3), max_size=2),
+                               st.sampled_from(("", "x", "GR4", "tiff", "lr ", "zero\n"))))
     return key, value
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_bad_setup_value())
 def test_random_bad_setup_values_name_their_key(case):
     key, value = case
@@ -367,7 +383,7 @@ def _bad_mesh(draw):
     return key, _with(mesh, **{key: _cell_set(mesh[key], (0, col), value, dtype=np.float32)})
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_bad_mesh())
 def test_random_bad_meshes_name_their_key(case):
     key, mesh = case
