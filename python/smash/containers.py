@@ -15,6 +15,19 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
+def as_numbers(value, what: str, dtype) -> np.ndarray:
+    """`value` as an array of `dtype`, or a TypeError naming `what` (text, None, booleans)."""
+    raw = value if isinstance(value, np.ndarray) else None
+    try:
+        arr = np.asarray(value, dtype=dtype)
+        raw = np.asarray(value) if raw is None else raw
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a number or an array of numbers, got {value!r:.80}") from None
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"{what} must be a number or an array of numbers, got an array of dtype {raw.dtype}")
+    return arr
+
+
 def _tiled_copy(dst: np.ndarray, src: np.ndarray, tile: int = 256) -> np.ndarray:
     """dst[...] = src for 2-D arrays of opposite memory orders (the core's forcings are
     time-major, grids cell-major), tile by tile: a plain assignment of a country-sized
@@ -61,7 +74,23 @@ class NamedMaps:
 
     def __init__(self, keys, values: np.ndarray):
         self._keys = _readonly(np.array(list(keys), dtype="<U16"))
-        self.values = values
+        self._values = values
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values
+
+    @values.setter
+    def values(self, value):
+        # A whole new array must keep one map per key on the same grid: the core reads the maps by position.
+        arr = value if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" else \
+            as_numbers(value, "values", np.float64)
+        if arr.dtype.kind not in "iuf":
+            raise TypeError(f"values must be an array of numbers, got an array of dtype {arr.dtype}")
+        if arr.shape != self._values.shape:
+            raise ValueError(f"values must have shape {self._values.shape} (nrow, ncol, one map per key of "
+                             f"{self._keys.tolist()}), got {arr.shape}")
+        self._values = arr
 
     @property
     def keys(self) -> np.ndarray:
@@ -134,7 +163,7 @@ class AtmosData:
 
     def _set(self, kind, grid):
         m = self._model
-        grid = np.asarray(grid, dtype=np.float32)
+        grid = as_numbers(grid, f"atmos_data.{kind}", np.float32)
         expected = (m.mesh.nrow, m.mesh.ncol, m.setup.ntime_step)
         if grid.shape != expected:
             raise ValueError(
@@ -245,7 +274,7 @@ class ResponseData:
     @q.setter
     def q(self, value):
         m = self._model
-        value = np.asarray(value, dtype=np.float32)
+        value = as_numbers(value, "response_data.q", np.float32)
         expected = (m.mesh.ng, m.setup.ntime_step)
         if value.shape != expected:
             raise ValueError(f"response_data.q must have shape (ng, ntime_step) = {expected}, got {value.shape}")

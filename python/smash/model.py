@@ -9,7 +9,7 @@ import weakref as _weakref
 import numpy as np
 
 from smash import fcore, hybrid_nn, routing_tree, sparse_forcing, work_split
-from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData
+from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
 from smash.mesh_checks import check_drained_mesh, check_mesh
 from smash.model_setup import normalize_setup, setup_attributes, setup_time, structure_of
 from smash.network import bare_grid_network, build_network
@@ -352,7 +352,7 @@ class Model:
     def _maps_set(self, maps: NamedMaps, key: str, value, what: str):
         i = maps.index(key)
         net = self._network
-        arr = np.asarray(value, dtype=np.float64)
+        arr = as_numbers(value, f"{what} {key!r}", np.float64)
         if arr.ndim == 0:
             arr = np.full((net.nrow, net.ncol), float(arr))
         if arr.shape != (net.nrow, net.ncol):
@@ -393,7 +393,7 @@ class Model:
                 # In place, as a run updates the model's other arrays; one flat index is the fast scatter.
                 values.reshape(net.nrow * net.ncol, -1)[net.flat] = final
             else:
-                maps.values = net.to_grid(final, fill=-99.0, dtype=np.float64)
+                maps._values = net.to_grid(final, fill=-99.0, dtype=np.float64)
         return self._rr_final_states
 
     @rr_final_states.setter

@@ -170,6 +170,16 @@ def test_code_list_shorter_than_the_gauges_is_an_error():
                        lambda code=code: smash.Model(daily_setup(10), _with(mesh, code=code)))
 
 
+def test_precipitation_indices_refuse_nan_flow_distances_set_after_the_build():
+    """A NaN flwdst gave a ZeroDivisionError in the 'farther' gaps; Model refuses it, and so do the
+    indices when it is put on model.mesh afterwards."""
+    mesh = _two_gauge_mesh()
+    model = smash.Model(daily_setup(10), mesh)
+    model.atmos_data.prcp = np.ones((1, 4, 10), dtype=np.float32)
+    model.mesh.flwdst = _cell_set(mesh["flwdst"], (0, 1), np.nan)
+    _raises_naming(ValueError, ["mesh['flwdst']"], lambda: smash.precipitation_indices(model, gap_cells="farther"))
+
+
 def test_model_mesh_does_not_follow_later_edits_of_the_callers_dict():
     mesh = line_mesh(4)
     model = smash.Model(daily_setup(10), mesh)
@@ -291,6 +301,25 @@ def test_rr_parameter_keys_cannot_be_reordered(model):
     assert np.all(model.rr_parameters.values[..., keys.index("ci")] != 123.0)
     with pytest.raises(AttributeError, match="keys cannot be changed"):
         model.rr_initial_states.keys = model.rr_initial_states.keys[::-1]
+
+
+@pytest.mark.parametrize("value", ["abc", None, {}, True, np.array(["1"])])
+def test_maps_and_inputs_set_from_non_numbers_name_what(model, value):
+    _raises_naming(TypeError, ["rr parameter 'cp'"], lambda: model.set_rr_parameters("cp", value))
+    _raises_naming(TypeError, ["rr initial state 'hp'"], lambda: model.set_rr_initial_states("hp", value))
+    _raises_naming(TypeError, ["atmos_data.prcp"], lambda: setattr(model.atmos_data, "prcp", value))
+    _raises_naming(TypeError, ["response_data.q"], lambda: setattr(model.response_data, "q", value))
+
+
+def test_maps_values_replaced_whole_keep_one_map_per_key(model):
+    keys = model.rr_parameters.keys.tolist()
+    _raises_naming(ValueError, ["values must have shape (1, 4, 5)", str(keys)],
+                   lambda: setattr(model.rr_parameters, "values", np.ones((1, 4, 3))))
+    _raises_naming(TypeError, ["values"], lambda: setattr(model.rr_initial_states, "values", "x"))
+    new = model.rr_parameters.values.copy()
+    new[..., keys.index("cp")] = 321.0
+    model.rr_parameters.values = new
+    assert np.all(model.get_rr_parameters("cp") == 321.0)
 
 
 # ------------------------------------------------------------ determinism
