@@ -158,7 +158,8 @@ def normalize_setup(setup: dict) -> dict:
         # As smash 1.3: descriptors named but not read are not the model's descriptors.
         out["descriptor_name"] = []
     out["nd"] = len(out["descriptor_name"])
-    hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
+    hidden = hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
+    _check_net_size(hidden, structure_of(out))
     return out
 
 
@@ -215,6 +216,24 @@ def _check_value_types(setup: dict) -> None:
         bad = [n for n in np.asarray(names, dtype=object).ravel().tolist() if not isinstance(n, (str, bytes))]
         if bad:
             raise TypeError(f"setup['descriptor_name'] must hold names (strings), got {bad[0]!r}")
+
+
+# The core counts the net's weights in 32-bit integers (SetupDT%nn_nweights), as smash 1.3 does.
+_MAX_WEIGHTS = 2**31 - 1
+
+
+def _check_net_size(hidden: tuple[int, ...], structure: Structure) -> None:
+    """A net whose weight count the core cannot hold is refused, naming hidden_neuron (it was an
+    OverflowError from the core's setup). Whether the memory is there is checked with the model's."""
+    if any(n > _MAX_WEIGHTS for n in hidden):
+        raise ValueError(f"setup['hidden_neuron'] = {hidden}: a layer of more than {_MAX_WEIGHTS} neurons")
+    if not structure.is_hybrid:
+        return
+    sizes = [len(structure.nn_inputs), *hidden, len(structure.nn_outputs)]
+    weights = sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False))
+    if weights > _MAX_WEIGHTS:
+        raise ValueError(f"setup['hidden_neuron'] = {hidden} makes a net of {weights} weights and biases, beyond the "
+                         f"{_MAX_WEIGHTS} the core can count; use fewer neurons")
 
 
 def _hidden_neuron(value):
