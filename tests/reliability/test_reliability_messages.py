@@ -424,3 +424,28 @@ def test_random_bad_meshes_name_their_key(case):
     message = str(info.value)
     # flwdir 7 (west) at a cell draining into its neighbour only makes a cycle or a dead end: both name flwdir.
     assert re.search(rf"mesh\[{key!r}\]|{key}", message), message
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1))
+def test_random_flow_grids_run_finite_or_are_refused_naming_the_mesh(seed):
+    """Random small grids (directions -1..9, active cells, gauges anywhere): the model is refused with
+    an error naming the mesh, or it runs to finite discharge; never another exception."""
+    rng = np.random.default_rng(seed)
+    nrow, ncol = (int(n) for n in rng.integers(1, 6, 2))
+    ng = int(rng.integers(0, 3))
+    mesh = {"nrow": nrow, "ncol": ncol, "xmin": 0.0, "ymax": 0.0, "xres": 1000.0, "yres": 1000.0,
+            "flwdir": rng.integers(-1, 10, (nrow, ncol)).astype(np.int32),
+            "active_cell": (rng.random((nrow, ncol)) < 0.8).astype(np.int32),
+            "dx": np.full((nrow, ncol), 1000.0), "dy": np.full((nrow, ncol), 1000.0),
+            "gauge_pos": np.stack([rng.integers(0, nrow, ng), rng.integers(0, ncol, ng)], 1),
+            "code": np.array([f"G{i}" for i in range(ng)]), "area": np.full(ng, 1e6)}
+    try:
+        model = smash.Model(daily_setup(5), mesh)
+    except (ValueError, TypeError) as error:
+        assert "mesh" in str(error)
+        return
+    model.atmos_data.prcp = np.full((nrow, ncol, 5), 3.0, dtype=np.float32)
+    model.atmos_data.pet = np.full((nrow, ncol, 5), 1.0, dtype=np.float32)
+    model.forward_run()
+    assert np.all(np.isfinite(model.response.q))
