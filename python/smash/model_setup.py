@@ -201,6 +201,12 @@ def _check_value_types(setup: dict) -> None:
         if key.endswith("_format") and setup[key] not in FORMATS:
             # As smash 1.3 (checked even when the files are not read).
             raise ValueError(f"Unknown setup[{key!r}] = {setup[key]!r}; choose one of {list(FORMATS)}")
+    for key in REQUIRED:
+        value = setup[key]
+        if not (isinstance(value, (str, _dt.date, np.datetime64)) or hasattr(value, "to_pydatetime")):
+            # As smash 1.3: a number is not taken for a date.
+            raise TypeError(f"setup[{key!r}] must be a date (text such as '2012-08-01 00:00', a datetime or a "
+                            f"numpy datetime64), got {value!r} of type {type(value).__name__}")
     synthetic = setup["synthetic"]
     if not (synthetic is None or isinstance(synthetic, (bool, dict))):
         raise TypeError(f"setup['synthetic'] must be None, a bool or a dict such as {{'seed': 0}}, got {synthetic!r}")

@@ -10,10 +10,14 @@ fails with an unrelated message (dt=NaN: "cannot convert float NaN to integer"),
 raises an error naming the key.
 """
 
+import json
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -85,8 +89,9 @@ SETUP_CASES = [
     ({"descriptor_format": "x"}, ValueError, ["descriptor_format"]),
     ({"prcp_directory": np.array([])}, TypeError, ["prcp_directory"]),
     ({"synthetic": "yes"}, TypeError, ["synthetic"]),
-    ({"start_time": float("nan")}, ValueError, ["start_time"]),
-    ({"end_time": None}, ValueError, ["end_time"]),
+    ({"start_time": float("nan")}, TypeError, ["start_time"]),
+    ({"start_time": "first of may"}, ValueError, ["start_time"]),
+    ({"end_time": None}, TypeError, ["end_time"]),
 ]
 
 
@@ -107,6 +112,61 @@ def test_flags_take_booleans_and_zero_one_as_smash():
     """0 / 1 and numpy booleans are flags (smash 1.3 shows them as 0 / 1 on model.setup)."""
     model = smash.Model(daily_setup(10, adjust_interception=0, compute_mean_atmos=np.bool_(True)), line_mesh(4))
     assert model.setup.adjust_interception == 0 and model.setup.compute_mean_atmos == 1
+
+
+# Where smash 1.3 accepts a value that this package refuses on purpose (a silent wrong number or a
+# later failure otherwise), with the reason.
+STRICTER_THAN_SMASH = {
+    "prcp_conversion_factor NaN": "a NaN factor makes every forcing NaN",
+    "hidden_neuron 0": "a layer without neurons (smash keeps [0, 0] and fails in the net)",
+    "hidden_neuron -3": "a negative layer size",
+    "hidden_neuron 2.5": "smash truncates to 2 silently",
+}
+SETUP_CHECKS = Path(__file__).parent.parent / "anchor_refs" / "Cance" / "setup_checks.json"
+
+
+def _cance(data_dir):
+    setup = yaml.safe_load((data_dir / "Cance" / "setup_Cance.yaml").read_text())
+    for kind in ("qobs", "prcp", "pet", "descriptor"):
+        setup[f"{kind}_directory"] = str(data_dir / "Cance" / kind)
+    checks = json.loads(SETUP_CHECKS.read_text())
+    setup["start_time"], setup["end_time"] = checks["period"]
+    return setup, smash.io.read_mesh(data_dir / "Cance" / "mesh_Cance.hdf5"), checks
+
+
+def test_setup_checks_agree_with_smash_13(data_dir):
+    """Each bad setup value that smash 1.3 refuses (tests/anchor_refs/make_setup_checks.py) is refused
+    here with the same exception type and a message naming the key; what smash 1.3 accepts is
+    accepted with the same value, unless listed in STRICTER_THAN_SMASH."""
+    setup, mesh, checks = _cance(data_dir)
+    for case in checks["setup"]:
+        overrides, result = case["overrides"], case["outcome"]
+        key = next(reversed(overrides))
+        build = lambda overrides=overrides: smash.Model(dict(setup, **overrides), mesh)  # noqa: E731
+        if "raised" in result:
+            exc_type = {"TypeError": TypeError, "ValueError": ValueError}[result["raised"]]
+            _raises_naming(exc_type, [key], build)
+        elif case["label"] in STRICTER_THAN_SMASH:
+            _raises_naming((TypeError, ValueError), [f"setup['{key}']"], build)
+        else:
+            assert getattr(build().setup, key) == result["accepted"], case["label"]
+
+
+def test_mesh_checks_refuse_what_smash_13_accepts(data_dir):
+    """smash 1.3 accepts these broken Cance meshes silently (recorded in setup_checks.json); each is
+    an error naming the field here."""
+    sys.path.insert(0, str(SETUP_CHECKS.parent.parent))   # the generator holds the mesh operations
+    try:
+        import make_setup_checks
+    finally:
+        sys.path.pop(0)
+
+    setup, mesh, checks = _cance(data_dir)
+    for case in checks["mesh"]:
+        assert case["outcome"] == {"accepted": "accepted"}, case["label"]
+        broken = make_setup_checks.apply_mesh_change(mesh, case["change"])
+        key = case["change"]["key"]
+        _raises_naming(ValueError, [f"mesh['{key}']"], lambda broken=broken: smash.Model(setup, broken))
 
 
 # ------------------------------------------------------------------- mesh
