@@ -265,6 +265,23 @@ def test_net_layer_sizes_must_be_positive_integers(neurons, exc_type):
     _raises_naming(ValueError, ["filter_shape"], lambda: smash.factory.Net().add_conv2d(4, 0, input_shape=(5, 5, 2)))
 
 
+def test_net_building_and_setting_errors_name_what():
+    def dense_sigmoid():
+        net = smash.factory.Net()
+        net.add_dense(2, input_shape=3, activation="sigmoid")
+        return net
+
+    _raises_naming(ValueError, ["filter_shape", "(3,)"],
+                   lambda: smash.factory.Net().add_conv2d(4, (3,), input_shape=(5, 5, 2)))
+    _raises_naming(ValueError, ["add_scale bounds", "nan"], lambda: dense_sigmoid().add_scale([(0, np.nan), (0, 1)]))
+    _raises_naming(TypeError, ["add_scale bounds"], lambda: dense_sigmoid().add_scale("x"))
+    _raises_naming(TypeError, ["drop_rate", "'0.5'"], lambda: dense_sigmoid().add_dropout("0.5"))
+    net = dense_sigmoid()
+    _raises_naming(ValueError, ["weight of layer 0 (Dense)", "NaN"], lambda: net.set_weight([np.full((2, 3), np.nan)]))
+    _raises_naming(ValueError, ["bias of layer 0 (Dense)"], lambda: net.set_bias([np.inf]))
+    _raises_naming(TypeError, ["set_trainable", "layer 1", "'yes'"], lambda: net.set_trainable([True, "yes"]))
+
+
 # ----------------------------------------------------------------- copies
 @pytest.fixture
 def model():

@@ -110,11 +110,18 @@ class Net:
         for i, (layer, item) in enumerate(zip(layers, value, strict=True)):
             shape = tuple(layer.weight_shape if attr == "weight" else layer.bias_shape)
             if isinstance(item, numbers.Real) and not isinstance(item, bool):
+                if not np.isfinite(item):
+                    raise ValueError(f"{attr} of layer {i} ({layer.layer_name()}) must be finite, got {item!r}")
                 arrays.append(np.full(shape, float(item)))
             elif isinstance(item, np.ndarray):
                 if item.shape != shape:
                     raise ValueError(f"{attr} of layer {i} ({layer.layer_name()}) must have shape {shape}, "
                                      f"got {item.shape}")
+                if item.dtype.kind not in "iuf":
+                    raise TypeError(f"{attr} of layer {i} ({layer.layer_name()}) must hold numbers, "
+                                    f"got an array of dtype {item.dtype}")
+                if not np.all(np.isfinite(item)):
+                    raise ValueError(f"{attr} of layer {i} ({layer.layer_name()}) holds NaN or inf")
                 arrays.append(np.array(item, dtype=np.float64))
             else:
                 raise TypeError(f"set_{attr}: each value must be a number or a numpy array, "
@@ -146,6 +153,10 @@ class Net:
         if len(trainable) != len(self.layers):
             raise ValueError(f"set_trainable needs {len(self.layers)} booleans (one per layer, activations "
                              f"included), got {len(trainable)}")
+        for i, flag in enumerate(trainable):
+            if not (isinstance(flag, (bool, np.bool_)) or (isinstance(flag, (int, np.integer)) and flag in (0, 1))):
+                raise TypeError(f"set_trainable: the flag of layer {i} ({self.layers[i].layer_name()}) must be "
+                                f"True or False, got {flag!r}")
         for layer, flag in zip(self.layers, trainable, strict=True):
             layer.trainable = bool(flag)
 

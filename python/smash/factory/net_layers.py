@@ -144,7 +144,10 @@ class Conv2D(Trainable):
         super().__init__(input_shape, kernel_initializer, bias_initializer)
         if len(self.input_shape) != 3:
             raise ValueError(f"Conv2D needs an input of shape (nrow, ncol, channels), got {self.input_shape}")
-        fh, fw = (filter_shape, filter_shape) if np.isscalar(filter_shape) else tuple(filter_shape)
+        pair = (filter_shape, filter_shape) if np.isscalar(filter_shape) else tuple(filter_shape)
+        if len(pair) != 2:
+            raise ValueError(f"Conv2D layer filter_shape must be an int or a (rows, cols) pair, got {filter_shape!r}")
+        fh, fw = pair
         self.filters = positive_int(filters, "Conv2D layer filters")
         self.filter_shape = (positive_int(fh, "Conv2D layer filter_shape entry"),
                              positive_int(fw, "Conv2D layer filter_shape entry"))
@@ -266,10 +269,16 @@ class Scale(Layer):
         super().__init__(input_shape)
         if not isinstance(previous, Activation) or previous._key not in ("tanh", "sigmoid", "softmax"):
             raise ValueError("add_scale needs a bounded activation before it (tanh, sigmoid or softmax)")
-        bounds = np.asarray(bounds, dtype=np.float64)
+        try:
+            bounds = np.asarray(bounds, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"add_scale bounds must be (low, high) numbers, one pair per output, "
+                            f"got {bounds!r}") from None
         if bounds.shape != (self.input_shape[-1], 2):
             raise ValueError(f"add_scale needs {self.input_shape[-1]} (low, high) bounds, one per output; "
                              f"got an array of shape {bounds.shape}")
+        if not np.all(np.isfinite(bounds)):
+            raise ValueError(f"add_scale bounds must be finite, got {bounds.tolist()}")
         if np.any(bounds[:, 0] >= bounds[:, 1]):
             raise ValueError(f"add_scale bounds must satisfy low < high, got {bounds.tolist()}")
         self.lower, self.upper = bounds[:, 0], bounds[:, 1]
@@ -292,6 +301,8 @@ class Dropout(Layer):
 
     def __init__(self, input_shape, drop_rate):
         super().__init__(input_shape)
+        if isinstance(drop_rate, (bool, np.bool_)) or not isinstance(drop_rate, (int, float, np.integer, np.floating)):
+            raise TypeError(f"drop_rate must be a number in [0, 1), got {drop_rate!r}")
         if not 0 <= drop_rate < 1:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate!r}")
         self.drop_rate = float(drop_rate)
