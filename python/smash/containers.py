@@ -83,10 +83,9 @@ class NamedMaps:
     @values.setter
     def values(self, value):
         # A whole new array must keep one map per key on the same grid: the core reads the maps by position.
-        arr = value if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" else \
+        # A float array is kept as given (edits to it reach the model); anything else becomes float64.
+        arr = value if isinstance(value, np.ndarray) and value.dtype.kind == "f" else \
             as_numbers(value, "values", np.float64)
-        if arr.dtype.kind not in "iuf":
-            raise TypeError(f"values must be an array of numbers, got an array of dtype {arr.dtype}")
         if arr.shape != self._values.shape:
             raise ValueError(f"values must have shape {self._values.shape} (nrow, ncol, one map per key of "
                              f"{self._keys.tolist()}), got {arr.shape}")
