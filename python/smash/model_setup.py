@@ -167,8 +167,7 @@ def normalize_setup(setup: dict) -> dict:
 FORMATS = ("tif", "nc")
 # Keys by the type of value they take (the others are checked where they are used).
 _BOOLEAN_KEYS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))
-_NUMBER_KEYS = ("dt", "prcp_conversion_factor", "pet_conversion_factor", "snow_conversion_factor",
-                "qobs_conversion_factor")
+_NUMBER_KEYS = ("dt", "prcp_conversion_factor", "pet_conversion_factor", "snow_conversion_factor")
 _TEXT_KEYS = ("snow_module", "hydrological_module", "routing_module", "prcp_format", "pet_format", "snow_format",
               "temp_format", "descriptor_format", "imperviousness_format", "serr_mu_mapping", "serr_sigma_mapping")
 
@@ -192,7 +191,7 @@ def _check_value_types(setup: dict) -> None:
             raise TypeError(f"setup[{key!r}] must be True or False (or 0 / 1), got {value!r} "
                             f"of type {type(value).__name__}")
     for key in _NUMBER_KEYS:
-        value = setup.get(key, 1.0)
+        value = setup[key]
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise TypeError(f"setup[{key!r}] must be a number, got {value!r} of type {type(value).__name__}")
     for key in _TEXT_KEYS:
