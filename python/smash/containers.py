@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
+import weakref
 
 import numpy as np
 
@@ -11,6 +13,19 @@ from smash import sparse_forcing, work_split
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
+    return arr
+
+
+def as_numbers(value, what: str, dtype) -> np.ndarray:
+    """`value` as an array of `dtype`, or a TypeError naming `what` (text, None, booleans)."""
+    raw = value if isinstance(value, np.ndarray) else None
+    try:
+        arr = np.asarray(value, dtype=dtype)
+        raw = np.asarray(value) if raw is None else raw
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a number or an array of numbers, got {value!r:.80}") from None
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"{what} must be a number or an array of numbers, got an array of dtype {raw.dtype}")
     return arr
 
 
@@ -24,16 +39,69 @@ def _tiled_copy(dst: np.ndarray, src: np.ndarray, tile: int = 256) -> np.ndarray
     return dst
 
 
+class _Lease:
+    """The exporter of a writable view handed to the user: numpy keeps it alive as long as any
+    array derived from that view, so a weak reference to it tells whether one may still write."""
+
+    def __init__(self, arr: np.ndarray):
+        self._arr = arr
+        self.__array_interface__ = arr.__array_interface__
+
+
+class Snapshot:
+    """Arrays detached from a model, as attributes (what `copy()` of a model's data objects gives)."""
+
+    def __init__(self, title: str, **arrays):
+        self.__dict__.update(arrays)
+        self._title = title
+
+    def copy(self) -> Snapshot:
+        """A copy whose arrays are its own."""
+        return Snapshot(self._title, **{k: np.array(v, copy=True) for k, v in self.__dict__.items()
+                                        if not k.startswith("_")})
+
+    def __repr__(self):
+        return f"{self._title}({', '.join(k for k in self.__dict__ if not k.startswith('_'))})"
+
+
 class NamedMaps:
     """Spatial maps of named quantities: `keys` (n,) and `values` (nrow, ncol, n).
 
     `values` is a plain writable numpy array: editing it in place changes
-    what the next run uses.
+    what the next run uses. `keys` is read-only: the i-th key names `values[..., i]`, and the core
+    reads the maps in the structure's order, so keys reordered by hand would make
+    `set_rr_parameters` and the next run disagree on which map is which.
     """
 
     def __init__(self, keys, values: np.ndarray):
-        self.keys = np.array(list(keys), dtype="<U16")
-        self.values = values
+        self._keys = _readonly(np.array(list(keys), dtype="<U16"))
+        self._values = values
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values
+
+    @values.setter
+    def values(self, value):
+        # A whole new array must keep one map per key on the same grid: the core reads the maps by position.
+        # A float array is kept as given (edits to it reach the model); anything else becomes float64.
+        arr = value if isinstance(value, np.ndarray) and value.dtype.kind == "f" else \
+            as_numbers(value, "values", np.float64)
+        if arr.shape != self._values.shape:
+            raise ValueError(f"values must have shape {self._values.shape} (nrow, ncol, one map per key of "
+                             f"{self._keys.tolist()}), got {arr.shape}")
+        self._values = arr
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self._keys
+
+    @keys.setter
+    def keys(self, value):
+        if np.array_equal(np.asarray(value).astype(str), self._keys):
+            return
+        raise AttributeError(f"keys cannot be changed (they are {self._keys.tolist()}, fixed by the structure): "
+                             "set a map with set_rr_parameters / set_rr_initial_states or values[..., i]")
 
     def index(self, key: str) -> int:
         hits = np.flatnonzero(self.keys == key)
@@ -122,7 +190,7 @@ class AtmosData:
 
     def _set(self, kind, grid):
         m = self._model
-        grid = np.asarray(grid, dtype=np.float32)
+        grid = as_numbers(grid, f"atmos_data.{kind}", np.float32)
         expected = (m.mesh.nrow, m.mesh.ncol, m.setup.ntime_step)
         if grid.shape != expected:
             raise ValueError(
@@ -169,6 +237,16 @@ class AtmosData:
     mean_snow = property(lambda s: s._mean("snow"))
     mean_temp = property(lambda s: s._mean("temp"))
 
+    def copy(self) -> Snapshot:
+        """The forcings (nrow, ncol, ntime_step) and gauge means, as arrays of their own
+        (smash 1.3's `atmos_data.copy()`); the model is not changed by editing them."""
+        kinds = self._KINDS if self._model.setup.snow_module != "zero" else self._KINDS[:2]
+        arrays = {}
+        for kind in kinds:
+            arrays[kind] = np.array(self._get(kind))
+            arrays[f"mean_{kind}"] = np.array(self._mean(kind))
+        return Snapshot("AtmosData", **arrays)
+
     def __repr__(self):
         s = self._model.setup
         attrs = "prcp, pet" + (", snow, temp" if s.snow_module != "zero" else "")
@@ -195,6 +273,10 @@ class PhysioData:
             self.l_descriptor = self.u_descriptor = np.zeros(0, dtype=np.float32)
             self.mean_descriptor = self.std_descriptor = np.zeros(0)
 
+    def copy(self) -> PhysioData:
+        """A copy whose arrays are its own (smash 1.3's `physio_data.copy()`)."""
+        return copy.deepcopy(self)
+
     def __repr__(self):
         return f"PhysioData(descriptor: shape {self.descriptor.shape}, names={self.names})"
 
@@ -208,8 +290,14 @@ class ResponseData:
     @property
     def q(self):
         # A writable view: the model first takes its own copy if it shares it (Model._own_input).
-        self._model._own_input()
-        return self._model._finput.qobs[: self._model.mesh.ng]
+        # The view is built on a lease that lives as long as any view derived from it: a copy made
+        # while one lives takes inputs of its own at once (Model.copy), since that view may write.
+        m = self._model
+        m._own_input()
+        lease = _Lease(m._finput.qobs[: m.mesh.ng])
+        m._qobs_leases = [ref for ref in m.__dict__.get("_qobs_leases", []) if ref() is not None]
+        m._qobs_leases.append(weakref.ref(lease))
+        return np.asarray(lease)
 
     def _observed(self):
         """Read-only view for the package's own reads: shared inputs stay shared."""
@@ -218,7 +306,7 @@ class ResponseData:
     @q.setter
     def q(self, value):
         m = self._model
-        value = np.asarray(value, dtype=np.float32)
+        value = as_numbers(value, "response_data.q", np.float32)
         expected = (m.mesh.ng, m.setup.ntime_step)
         if value.shape != expected:
             raise ValueError(f"response_data.q must have shape (ng, ntime_step) = {expected}, got {value.shape}")
@@ -226,6 +314,10 @@ class ResponseData:
             raise ValueError("response_data.q holds NaN or inf; use -99 for missing values")
         m._own_input()
         m._finput.qobs[: m.mesh.ng] = value
+
+    def copy(self) -> Snapshot:
+        """The observed discharge as an array of its own (smash 1.3's `response_data.copy()`)."""
+        return Snapshot("ResponseData", q=np.array(self._observed()))
 
     def __repr__(self):
         return f"ResponseData(q: shape ({self._model.mesh.ng}, {self._model.setup.ntime_step}))"
@@ -236,6 +328,10 @@ class Response:
 
     def __init__(self, q: np.ndarray):
         self.q = q
+
+    def copy(self) -> Response:
+        """A copy whose `q` is its own (smash 1.3's `response.copy()`)."""
+        return Response(np.array(self.q))
 
     def __repr__(self):
         return f"Response(q: shape {self.q.shape})"

@@ -9,7 +9,8 @@ import weakref as _weakref
 import numpy as np
 
 from smash import fcore, hybrid_nn, routing_tree, sparse_forcing, work_split
-from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData
+from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
+from smash.mesh_checks import check_drained_mesh, check_mesh
 from smash.model_setup import normalize_setup, setup_attributes, setup_time, structure_of
 from smash.network import bare_grid_network, build_network
 from smash.registry import (
@@ -56,6 +57,7 @@ class Model:
         from smash import inputs
 
         norm = normalize_setup(setup)
+        check_mesh(mesh)
         self._structure = structure_of(norm)
         self.setup = _Attributes(setup_attributes(norm), "Setup")
         self._bare_grid = _is_bare_grid(mesh)
@@ -63,6 +65,7 @@ class Model:
             self._network = bare_grid_network(mesh)
             mesh_attrs = _bare_grid_mesh(mesh)
         else:
+            check_drained_mesh(mesh)
             self._network = build_network(mesh)
             mesh_attrs = self._mesh_attributes(mesh)
         self.mesh = _Attributes(mesh_attrs, "Mesh")
@@ -85,7 +88,8 @@ class Model:
     # ------------------------------------------------------------------ build
     def _mesh_attributes(self, mesh: dict) -> dict:
         """model.mesh of a mesh with flow directions: the user's keys plus counts and defaults."""
-        mesh_attrs = {k: (np.asarray(v) if isinstance(v, (list, tuple)) else v) for k, v in mesh.items()}
+        # Arrays copied: the model's mesh must not change when the caller edits its dict afterwards.
+        mesh_attrs = {k: (np.array(v) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in mesh.items()}
         mesh_attrs["nac"] = self._network.nac
         mesh_attrs["ng"] = int(self._network.gauge_cell.size)
         mesh_attrs.setdefault("gauge_pos", np.zeros((0, 2), dtype=np.int32))
@@ -348,7 +352,7 @@ class Model:
     def _maps_set(self, maps: NamedMaps, key: str, value, what: str):
         i = maps.index(key)
         net = self._network
-        arr = np.asarray(value, dtype=np.float64)
+        arr = as_numbers(value, f"{what} {key!r}", np.float64)
         if arr.ndim == 0:
             arr = np.full((net.nrow, net.ncol), float(arr))
         if arr.shape != (net.nrow, net.ncol):
@@ -389,7 +393,7 @@ class Model:
                 # In place, as a run updates the model's other arrays; one flat index is the fast scatter.
                 values.reshape(net.nrow * net.ncol, -1)[net.flat] = final
             else:
-                maps.values = net.to_grid(final, fill=-99.0, dtype=np.float64)
+                maps._values = net.to_grid(final, fill=-99.0, dtype=np.float64)
         return self._rr_final_states
 
     @rr_final_states.setter
@@ -526,6 +530,9 @@ class Model:
         new._finput = self._finput
         new._input_users = self._input_users
         self._input_users.add(new)
+        if any(ref() is not None for ref in self.__dict__.get("_qobs_leases", [])):
+            # A view of the observations handed out before (response_data.q) may still write them.
+            new._own_input()
         new.atmos_data = AtmosData(new)
         new.atmos_data._means = {kind: mean.copy() for kind, mean in self.atmos_data._means.items()}
         new.physio_data = _copy.deepcopy(self.physio_data)

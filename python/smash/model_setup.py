@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import os
 
 import numpy as np
 
 from smash.hybrid_nn import hidden_sizes
-from smash.registry import Structure
+from smash.registry import Structure, module_names
 
 DEFAULTS = {
     "snow_module": "zero",
@@ -106,7 +107,7 @@ def parse_time(value, key: str) -> _dt.datetime:
 def normalize_setup(setup: dict) -> dict:
     """Return a new setup with defaults filled in, checked and typed."""
     if not isinstance(setup, dict):
-        raise TypeError(f"setup must be a dict, not {type(setup).__name__}")
+        raise TypeError(f"setup must be a dict (see smash.factory.load_dataset), not {type(setup).__name__}")
     unknown = [k for k in setup if k not in DEFAULTS and k not in REQUIRED]
     if unknown:
         hints = {k: difflib.get_close_matches(k, list(DEFAULTS) + list(REQUIRED), n=1) for k in unknown}
@@ -119,15 +120,14 @@ def normalize_setup(setup: dict) -> dict:
     out = dict(DEFAULTS)
     out.update(setup)
     for key in _PATH_FLAGS:
-        if out.get(key) == UNSET_PATH:
+        if isinstance(out.get(key), str) and out[key] == UNSET_PATH:
             out[key] = None
+    _check_value_types(out)
     out["descriptor_name"] = [str(n) for n in (out["descriptor_name"] if out["descriptor_name"] is not None else [])]
     out["hidden_neuron"] = _hidden_neuron(out["hidden_neuron"])
 
     dt = out["dt"]
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
-        raise ValueError(f"setup['dt'] must be a number of seconds, not {dt!r}")
-    if dt <= 0 or float(dt) != int(dt):
+    if not np.isfinite(dt) or dt <= 0 or float(dt) != int(dt):
         raise ValueError(f"setup['dt'] must be a positive whole number of seconds, got {dt!r}")
     out["dt"] = int(dt)
 
@@ -143,7 +143,10 @@ def normalize_setup(setup: dict) -> dict:
     out["start_time"], out["end_time"] = start, end
     out["ntime_step"] = int(span // out["dt"])
 
-    # Raises a ValueError naming the bad module and the valid ones.
+    for family in ("snow", "hydrological", "routing"):
+        key, valid = f"{family}_module", module_names(family)
+        if out[key] not in valid and out[key] not in MODULE_ALIASES:
+            raise ValueError(f"Unknown {family} module {out[key]!r} (setup[{key!r}]); choose one of {valid}")
     structure_of(out)
     _check_smash_only_options(out)
 
@@ -159,22 +162,92 @@ def normalize_setup(setup: dict) -> dict:
     if out["descriptor_tfm"] not in DESCRIPTOR_TRANSFORMS:
         raise ValueError(f"Unknown setup['descriptor_tfm'] {out['descriptor_tfm']!r}; "
                          f"choose one of {list(DESCRIPTOR_TRANSFORMS)}")
-    hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
+    hidden = hidden_sizes(out["hidden_neuron"])  # raises on a bad hidden_neuron, hybrid or not
+    _check_net_size(hidden, structure_of(out))
     return out
 
 
-# Input switches: smash 1.3 takes a bool or the integers 0 / 1 (a string such as "False" is refused).
-INPUT_FLAGS = ("read_qobs", "read_prcp", "read_pet", "read_snow", "read_temp", "read_descriptor",
-               "daily_interannual_pet", "adjust_interception", "compute_mean_atmos", "sparse_storage")
+# File formats of the input settings (smash 1.3's choices).
+FORMATS = ("tif", "nc")
+# Keys by the type of value they take (the others are checked where they are used).
+_BOOLEAN_KEYS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))
+_NUMBER_KEYS = ("dt", "prcp_conversion_factor", "pet_conversion_factor", "snow_conversion_factor")
+_TEXT_KEYS = ("snow_module", "hydrological_module", "routing_module", "prcp_format", "pet_format", "snow_format",
+              "temp_format", "descriptor_format", "imperviousness_format", "serr_mu_mapping", "serr_sigma_mapping")
+
+
+def _check_value_types(setup: dict) -> None:
+    """Refuse values of the wrong type with an error naming the key (smash 1.3 refuses them too).
+
+    Flags take True / False or 0 / 1, as in smash 1.3: a string such as "False" is refused, not
+    read as true. Numbers take int or float (not text, None or a bool). `descriptor_name` takes a
+    list of names, not one string (a string would be read as a list of letters).
+    """
+    for key in _BOOLEAN_KEYS:
+        value = setup[key]
+        if isinstance(value, (bool, np.bool_)):
+            setup[key] = bool(value)
+        elif isinstance(value, (int, np.integer)):
+            if value not in (0, 1):
+                raise ValueError(f"setup[{key!r}] must be True or False (or 0 / 1), got {value!r}")
+            setup[key] = bool(value)
+        else:
+            raise TypeError(f"setup[{key!r}] must be True or False (or 0 / 1), got {value!r} "
+                            f"of type {type(value).__name__}")
+    for key in _NUMBER_KEYS:
+        value = setup[key]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"setup[{key!r}] must be a number, got {value!r} of type {type(value).__name__}")
+    for key in _TEXT_KEYS:
+        if not isinstance(setup[key], str):
+            raise TypeError(f"setup[{key!r}] must be a string, got {setup[key]!r} of type {type(setup[key]).__name__}")
+        if key.endswith("_format") and setup[key] not in FORMATS:
+            # As smash 1.3 (checked even when the files are not read).
+            raise ValueError(f"Unknown setup[{key!r}] = {setup[key]!r}; choose one of {list(FORMATS)}")
+    for key in REQUIRED:
+        value = setup[key]
+        if not (isinstance(value, (str, _dt.date, np.datetime64)) or hasattr(value, "to_pydatetime")):
+            # As smash 1.3: a number is not taken for a date.
+            raise TypeError(f"setup[{key!r}] must be a date (text such as '2012-08-01 00:00', a datetime or a "
+                            f"numpy datetime64), got {value!r} of type {type(value).__name__}")
+    synthetic = setup["synthetic"]
+    if not (synthetic is None or isinstance(synthetic, (bool, dict))):
+        raise TypeError(f"setup['synthetic'] must be None, a bool or a dict such as {{'seed': 0}}, got {synthetic!r}")
+    for key in _PATH_FLAGS:
+        value = setup.get(key)
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"setup[{key!r}] must be a path (str or os.PathLike) or None, got {value!r}")
+    names = setup["descriptor_name"]
+    if names is not None:
+        if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple, np.ndarray)):
+            raise TypeError(f"setup['descriptor_name'] must be a list of descriptor names, e.g. [{names!r}], "
+                            f"got {names!r}")
+        bad = [n for n in np.asarray(names, dtype=object).ravel().tolist() if not isinstance(n, (str, bytes))]
+        if bad:
+            raise TypeError(f"setup['descriptor_name'] must hold names (strings), got {bad[0]!r}")
+
+
+# The core counts the net's weights in 32-bit integers (SetupDT%nn_nweights), as smash 1.3 does.
+_MAX_WEIGHTS = 2**31 - 1
+
+
+def _check_net_size(hidden: tuple[int, ...], structure: Structure) -> None:
+    """A net whose weight count the core cannot hold is refused, naming hidden_neuron (it was an
+    OverflowError from the core's setup). Whether the memory is there is checked with the model's."""
+    if any(n > _MAX_WEIGHTS for n in hidden):
+        raise ValueError(f"setup['hidden_neuron'] = {hidden}: a layer of more than {_MAX_WEIGHTS} neurons")
+    if not structure.is_hybrid:
+        return
+    sizes = [len(structure.nn_inputs), *hidden, len(structure.nn_outputs)]
+    weights = sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False))
+    if weights > _MAX_WEIGHTS:
+        raise ValueError(f"setup['hidden_neuron'] = {hidden} makes a net of {weights} weights and biases, beyond the "
+                         f"{_MAX_WEIGHTS} the core can count; use fewer neurons")
 
 
 def _check_input_settings(setup: dict) -> None:
-    """Input switches and conversion factors, errors naming the key (as smash 1.3 refuses them)."""
-    for key in INPUT_FLAGS:
-        value = setup[key]
-        if not (isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1))):
-            raise TypeError(f"setup[{key!r}] must be True / False (or 0 / 1), got {value!r}")
-        setup[key] = bool(value)
+    """Conversion factors, errors naming the key (as smash 1.3 refuses them); the input switches
+    are checked with the other flags (_check_value_types)."""
     for kind in ("prcp", "pet", "snow", "qobs"):
         key = f"{kind}_conversion_factor"
         if key not in setup:

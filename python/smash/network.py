@@ -123,9 +123,10 @@ def build_network(mesh: dict) -> Network:
         raise ValueError(f"mesh['ng'] = {int(mesh['ng'])} but mesh['gauge_pos'] holds {ng} gauges")
     for g, (r, c) in enumerate(gauge_pos):
         if not (0 <= r < nrow and 0 <= c < ncol):
-            raise ValueError(f"gauge {g} at (row, col) = ({r}, {c}) is outside the {nrow} x {ncol} grid")
+            raise ValueError(f"mesh['gauge_pos'] of gauge {g}, (row, col) = ({r}, {c}), is outside the "
+                             f"{nrow} x {ncol} grid")
         if not active[r, c]:
-            raise ValueError(f"gauge {g} at (row, col) = ({r}, {c}) is not an active cell")
+            raise ValueError(f"mesh['gauge_pos'] of gauge {g}, (row, col) = ({r}, {c}), is not an active cell")
     is_gauge = np.zeros((nrow, ncol), dtype=bool)
     is_gauge[gauge_pos[:, 0], gauge_pos[:, 1]] = True
     if bad.any():
@@ -157,8 +158,8 @@ def build_network(mesh: dict) -> Network:
             i = int(np.flatnonzero(orphan)[0])
             where = "the grid" if not inside[i] else "the active domain"
             raise ValueError(
-                f"flow leaves {where} at active cell (row, col) = ({act_rows[i]}, {act_cols[i]}) "
-                "which is not a gauge"
+                f"mesh['flwdir'] = {d[i]}: flow leaves {where} at active cell (row, col) = "
+                f"({act_rows[i]}, {act_cols[i]}) which is not a gauge"
             )
 
     levels = _levels(dn, act_rows, act_cols)

@@ -87,6 +87,10 @@ def precipitation_indices(model, gap_cells: str = "catchment") -> PrecipitationI
     if getattr(model.mesh, "flwdst", None) is None:
         raise ValueError("precipitation_indices needs the mesh flow distances (mesh['flwdst'])")
     flwdst = net.from_grid(np.asarray(model.mesh.flwdst, dtype=np.float64))
+    if not np.all(np.isfinite(flwdst)):
+        # A NaN distance would leave a gauge with no cell at or beyond it (a division by zero).
+        raise ValueError("precipitation_indices needs finite mesh flow distances (mesh['flwdst']) on active "
+                         f"cells: {int(np.count_nonzero(~np.isfinite(flwdst)))} are not")
     prcp = model._forcing("prcp")  # (nac, ntime_step), cells in network order
     nt = model.setup.ntime_step
     out = {name: np.full((net.gauge_cell.size, nt), np.nan) for name in INDICES}

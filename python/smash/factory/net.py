@@ -16,7 +16,7 @@ import numpy as np
 
 from smash.adaptive import RULES as OPTIMIZERS
 from smash.adaptive import AdaptiveStep
-from smash.factory.net_layers import Activation, Conv2D, Dense, Dropout, Flatten, Scale, Trainable
+from smash.factory.net_layers import Activation, Conv2D, Dense, Dropout, Flatten, Scale, Trainable, positive_int
 
 
 class Net:
@@ -41,7 +41,8 @@ class Net:
             return self.layers[-1].output_shape()
         if input_shape is None:
             raise ValueError(f"The first layer ({what}) needs input_shape")
-        return (int(input_shape),) if np.isscalar(input_shape) else tuple(int(n) for n in input_shape)
+        shape = (input_shape,) if np.isscalar(input_shape) else tuple(input_shape)
+        return tuple(positive_int(n, f"{what} input_shape {input_shape!r} entry") for n in shape)
 
     def _add(self, layer, activation=None):
         self.layers.append(layer)
@@ -52,12 +53,14 @@ class Net:
                   bias_initializer="zeros"):
         """Add a fully connected layer of `neurons` outputs (and an activation layer after it if given)."""
         shape = self._next_input(input_shape, "add_dense")
+        positive_int(neurons, f"add_dense (layer {len(self.layers) + 1}) neurons")
         self._add(Dense(shape, neurons, kernel_initializer, bias_initializer), activation)
 
     def add_conv2d(self, filters, filter_shape, input_shape=None, activation=None,
                    kernel_initializer="glorot_uniform", bias_initializer="zeros"):
         """Add a 2-D convolution ("same" padding, stride 1) of `filters` filters of size `filter_shape`."""
         shape = self._next_input(input_shape, "add_conv2d")
+        positive_int(filters, f"add_conv2d (layer {len(self.layers) + 1}) filters")
         self._add(Conv2D(shape, filters, filter_shape, kernel_initializer, bias_initializer), activation)
 
     def add_flatten(self):
@@ -107,11 +110,18 @@ class Net:
         for i, (layer, item) in enumerate(zip(layers, value, strict=True)):
             shape = tuple(layer.weight_shape if attr == "weight" else layer.bias_shape)
             if isinstance(item, numbers.Real) and not isinstance(item, bool):
+                if not np.isfinite(item):
+                    raise ValueError(f"{attr} of layer {i} ({layer.layer_name()}) must be finite, got {item!r}")
                 arrays.append(np.full(shape, float(item)))
             elif isinstance(item, np.ndarray):
                 if item.shape != shape:
                     raise ValueError(f"{attr} of layer {i} ({layer.layer_name()}) must have shape {shape}, "
                                      f"got {item.shape}")
+                if item.dtype.kind not in "iuf":
+                    raise TypeError(f"{attr} of layer {i} ({layer.layer_name()}) must hold numbers, "
+                                    f"got an array of dtype {item.dtype}")
+                if not np.all(np.isfinite(item)):
+                    raise ValueError(f"{attr} of layer {i} ({layer.layer_name()}) holds NaN or inf")
                 arrays.append(np.array(item, dtype=np.float64))
             else:
                 raise TypeError(f"set_{attr}: each value must be a number or a numpy array, "
@@ -143,6 +153,10 @@ class Net:
         if len(trainable) != len(self.layers):
             raise ValueError(f"set_trainable needs {len(self.layers)} booleans (one per layer, activations "
                              f"included), got {len(trainable)}")
+        for i, flag in enumerate(trainable):
+            if not (isinstance(flag, (bool, np.bool_)) or (isinstance(flag, (int, np.integer)) and flag in (0, 1))):
+                raise TypeError(f"set_trainable: the flag of layer {i} ({self.layers[i].layer_name()}) must be "
+                                f"True or False, got {flag!r}")
         for layer, flag in zip(self.layers, trainable, strict=True):
             layer.trainable = bool(flag)
 

@@ -22,6 +22,16 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 _ELU_ALPHA = 0.1
 
 
+def positive_int(value, what: str) -> int:
+    """`value` as an int >= 1, or a ValueError/TypeError naming `what` (a layer size given as 0, -3,
+    2.5 or '8' would otherwise only fail later, in a reshape)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)):
+        raise TypeError(f"{what} must be a positive integer, got {value!r}")
+    if not np.isfinite(value) or value != int(value) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_initializer(name):
     if name not in INITIALIZERS:
         raise ValueError(f"Unknown initializer {name!r}; choose one of {list(INITIALIZERS)}")
@@ -53,7 +63,8 @@ class Layer:
     trainable = False
 
     def __init__(self, input_shape):
-        self.input_shape = tuple(int(n) for n in input_shape)
+        self.input_shape = tuple(positive_int(n, f"{type(self).__name__} input_shape {tuple(input_shape)!r} entry")
+                                 for n in input_shape)
         self._output_shape = self.input_shape
 
     def layer_name(self) -> str:
@@ -108,7 +119,7 @@ class Dense(Trainable):
 
     def __init__(self, input_shape, neurons, kernel_initializer="glorot_uniform", bias_initializer="zeros"):
         super().__init__(input_shape, kernel_initializer, bias_initializer)
-        self.neurons = int(neurons)
+        self.neurons = positive_int(neurons, "Dense layer neurons")
         self._output_shape = (*self.input_shape[:-1], self.neurons)
         self.weight_shape = (self.neurons, self.input_shape[-1])
         self.fans = (self.input_shape[-1], self.neurons)
@@ -133,9 +144,13 @@ class Conv2D(Trainable):
         super().__init__(input_shape, kernel_initializer, bias_initializer)
         if len(self.input_shape) != 3:
             raise ValueError(f"Conv2D needs an input of shape (nrow, ncol, channels), got {self.input_shape}")
-        fh, fw = (filter_shape, filter_shape) if np.isscalar(filter_shape) else tuple(filter_shape)
-        self.filters = int(filters)
-        self.filter_shape = (int(fh), int(fw))
+        pair = (filter_shape, filter_shape) if np.isscalar(filter_shape) else tuple(filter_shape)
+        if len(pair) != 2:
+            raise ValueError(f"Conv2D layer filter_shape must be an int or a (rows, cols) pair, got {filter_shape!r}")
+        fh, fw = pair
+        self.filters = positive_int(filters, "Conv2D layer filters")
+        self.filter_shape = (positive_int(fh, "Conv2D layer filter_shape entry"),
+                             positive_int(fw, "Conv2D layer filter_shape entry"))
         channels = self.input_shape[2]
         self._output_shape = (*self.input_shape[:2], self.filters)
         self.weight_shape = (self.filters, channels * self.filter_shape[0] * self.filter_shape[1])
@@ -254,10 +269,16 @@ class Scale(Layer):
         super().__init__(input_shape)
         if not isinstance(previous, Activation) or previous._key not in ("tanh", "sigmoid", "softmax"):
             raise ValueError("add_scale needs a bounded activation before it (tanh, sigmoid or softmax)")
-        bounds = np.asarray(bounds, dtype=np.float64)
+        try:
+            bounds = np.asarray(bounds, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"add_scale bounds must be (low, high) numbers, one pair per output, "
+                            f"got {bounds!r}") from None
         if bounds.shape != (self.input_shape[-1], 2):
             raise ValueError(f"add_scale needs {self.input_shape[-1]} (low, high) bounds, one per output; "
                              f"got an array of shape {bounds.shape}")
+        if not np.all(np.isfinite(bounds)):
+            raise ValueError(f"add_scale bounds must be finite, got {bounds.tolist()}")
         if np.any(bounds[:, 0] >= bounds[:, 1]):
             raise ValueError(f"add_scale bounds must satisfy low < high, got {bounds.tolist()}")
         self.lower, self.upper = bounds[:, 0], bounds[:, 1]
@@ -280,6 +301,8 @@ class Dropout(Layer):
 
     def __init__(self, input_shape, drop_rate):
         super().__init__(input_shape)
+        if isinstance(drop_rate, (bool, np.bool_)) or not isinstance(drop_rate, (int, float, np.integer, np.floating)):
+            raise TypeError(f"drop_rate must be a number in [0, 1), got {drop_rate!r}")
         if not 0 <= drop_rate < 1:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate!r}")
         self.drop_rate = float(drop_rate)
