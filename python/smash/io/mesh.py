@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from smash.io._hdf5 import open_hdf5, read_group
+from smash.io.atomic import atomic_write
 
 # README dtypes of the scalars, used when a mesh holds plain Python numbers.
 SCALAR_DTYPES = {"nrow": np.int64, "ncol": np.int64, "nac": np.int64, "ng": np.int64, "npar": np.int32,
@@ -37,8 +38,8 @@ def mesh_from_group(group) -> dict:
 
 
 def save_mesh(mesh: dict, path) -> None:
-    """Write a mesh dict in the layout `read_mesh` reads."""
-    with h5py.File(path, "w") as f:
+    """Write a mesh dict in the layout `read_mesh` reads (atomically: see `smash.io.atomic`)."""
+    with atomic_write(path, "mesh file", lock=True) as partial, h5py.File(partial, "w") as f:
         f.attrs["_save_func"] = "save_mesh"
         mesh_to_group(f.create_group("mesh"), mesh)
 
