@@ -16,7 +16,9 @@ import errno
 import fcntl
 import os
 import secrets
+import signal
 import socket
+import threading
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -108,6 +110,31 @@ def _fsync_path(path: str, directory: bool = False) -> None:
 
 
 @contextlib.contextmanager
+def _interrupts_noted():
+    """Yield a function telling whether Ctrl-C was pressed meanwhile.
+
+    Python raises the KeyboardInterrupt of a Ctrl-C in whatever Python code runs next; during a
+    long h5py write that may be a weakref callback, whose exceptions Python prints and drops, and
+    the write then went on to replace the file. Noting the signal lets the write refuse to
+    finish: the interrupt reaches the caller and the old file stays."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield lambda: False  # another thread, or the program's own Ctrl-C handling: left alone
+        return
+    noted = []
+
+    def note_and_interrupt(signum, frame):
+        noted.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, note_and_interrupt)
+    try:
+        yield lambda: bool(noted)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
 def atomic_write(target, what: str = "file", lock: bool = False):
     """Yield a temporary path beside `target`; on a clean exit it replaces `target` atomically.
 
@@ -141,7 +168,7 @@ def atomic_write(target, what: str = "file", lock: bool = False):
         with contextlib.suppress(OSError):
             os.remove(stale)
     locking = lock and _hdf5_locking_enabled()
-    with _target_lock(target, what) if locking else contextlib.nullcontext():
+    with _target_lock(target, what) if locking else contextlib.nullcontext(), _interrupts_noted() as interrupted:
         partial = partial_name(target)
         # Reserve the name (O_EXCL) with the usual permissions (the umask applies), and keep an
         # existing target's permission bits.
@@ -150,6 +177,8 @@ def atomic_write(target, what: str = "file", lock: bool = False):
             with contextlib.suppress(OSError):
                 os.chmod(partial, os.stat(target).st_mode & 0o7777)
             yield partial
+            if interrupted():
+                raise KeyboardInterrupt(f"interrupted while writing {target}: the file was left unchanged")
             _fsync_path(partial)
             os.replace(partial, target)
         except BaseException:

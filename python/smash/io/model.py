@@ -70,7 +70,8 @@ def save_model(model, path) -> None:
 
 
 # What every model file holds: groups, and the members read from each.
-MODEL_GROUPS = {"setup": ("yaml",), "mesh": (), "atmos_data": (), "physio_data": ("descriptor", "descriptor_name"),
+MODEL_GROUPS = {"setup": ("yaml",), "mesh": ("nrow", "ncol", "xres", "yres", "xmin", "ymax", "flwdir", "dx", "dy"),
+                "atmos_data": (), "physio_data": ("descriptor", "descriptor_name"),
                 "response_data": ("q",), "response": ("q",), **{name: ("keys", "values") for name in MAPS},
                 "nn_parameters": ()}
 
@@ -140,7 +141,7 @@ def _fill_model(model, data: dict, path) -> None:
             raise ValueError(f"{name} keys {saved['keys'].tolist()} do not match the structure "
                              f"{model.setup.structure} ({maps.keys.tolist()})")
         values = np.array(saved["values"], dtype=np.float64)
-        expected = (model.mesh.nrow, model.mesh.ncol, len(maps.keys))
+        expected = (int(model.mesh.nrow), int(model.mesh.ncol), len(maps.keys))
         if values.shape != expected:
             raise ValueError(f"group {name!r}: values have shape {values.shape}, expected {expected}")
         setattr(model, name, NamedMaps(maps.keys, values))
