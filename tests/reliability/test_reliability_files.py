@@ -268,6 +268,15 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     assert smash.io.read_setup(target)["dt"] == 86400
 
 
+def test_a_write_through_a_symbolic_link_replaces_the_linked_file(tmp_path):
+    real = tmp_path / "real.yaml"
+    smash.io.save_setup(daily_setup(10), real)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    smash.io.save_setup(daily_setup(20), link)
+    assert link.is_symlink() and smash.io.read_setup(real)["end_time"] == "2020-01-21"
+
+
 def test_writing_into_a_missing_folder_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"model file .*nowhere.*does not exist"):
         smash.io.save_model(_small_model(), tmp_path / "nowhere" / "m.hdf5")

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import secrets
 import signal
 import socket
 import threading
+
+try:
+    import fcntl
+except ImportError:  # not on Windows, where an open file cannot be replaced anyway
+    fcntl = None
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -79,6 +83,10 @@ def _target_lock(target: str, what: str):
     try:
         fd = os.open(target, os.O_RDONLY)
     except FileNotFoundError:
+        yield
+        return
+    if fcntl is None:
+        os.close(fd)
         yield
         return
     try:
@@ -158,6 +166,9 @@ def atomic_write(target, what: str = "file", lock: bool = False):
         With `lock`, another process holds the target open.
     """
     target = os.fspath(target)
+    if os.path.islink(target):
+        # Replace the file the link points to, not the link.
+        target = os.path.realpath(target)
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise FileNotFoundError(errno.ENOENT, f"Cannot write the {what} {target}: folder {folder} does not exist",
