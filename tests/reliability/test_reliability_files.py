@@ -367,3 +367,12 @@ def test_truncated_mesh_file_is_named(tmp_path):
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(ValueError, match=r"mesh\.hdf5 is a truncated HDF5 file.*expected a mesh file"):
         smash.io.read_mesh(path)
+
+
+def test_incomplete_mesh_file_names_the_missing_key(tmp_path):
+    path = tmp_path / "mesh.hdf5"
+    smash.io.save_mesh(line_mesh(5), path)
+    with h5py.File(path, "a") as f:
+        del f["mesh"].attrs["xres"]
+    with pytest.raises(ValueError, match=r"mesh\.hdf5 is an incomplete mesh file: its group '/mesh' has no 'xres'"):
+        smash.io.read_mesh(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from smash.io._hdf5 import open_hdf5, read_group
+from smash.io._hdf5 import open_hdf5, read_group, require
 from smash.io.atomic import atomic_write
 
 # README dtypes of the scalars, used when a mesh holds plain Python numbers.
@@ -25,6 +25,8 @@ def read_mesh(path) -> dict:
     with open_hdf5(path, "mesh file") as f:
         if "mesh" not in f:
             raise ValueError(f"{path} has no 'mesh' group: not a smash mesh file")
+        # The grid every mesh has, a bare grid included.
+        require(f["mesh"], ("nrow", "ncol", "xres", "yres", "xmin", "ymax"), path, "mesh file")
         return mesh_from_group(f["mesh"])
 
 
