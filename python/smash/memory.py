@@ -186,22 +186,28 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
     # The largest of what is held for a while only: a forcing series read before it is copied
     # into the core, or what a run gathers (the maps' copies, md_forward's work arrays, the net packed).
     run = cells * F64 * (npar + nst) + nac * (RUN_CELL_BYTES + F64 * (npar + 2 * nst + nfx)) + nweights * F64
-    remedies = ["a shorter period (end_time)", "a longer time step (dt)"]
     if setup["sparse_storage"]:
         records = nt * (len(read) * SPARSE_STEP_BYTES + 4 * 4 * F32)
         upper = dict(held, **{f"forcings ({', '.join(read)}, sparse: at most)": len(read) * forcing_series,
                               "sparse step records": records, "run work arrays": run})
         lower = dict(held, **{"sparse step records": records, "run work arrays": run})
     else:
-        remedies.append("sparse_storage=True (forcings mostly 0 then take less room)")
         # The core holds every forcing kind of the structure, read or not.
         reading = forcing_series if read else 0
         upper = dict(held, **{f"forcings ({', '.join(kinds)})": len(kinds) * forcing_series,
                               "forcing being read" if reading > run else "run work arrays": max(reading, run)})
         lower = None
-    if nweights:
-        remedies.insert(0, "fewer hidden neurons (hidden_neuron)")
-    if nac > 1e5:
+    # What to change, for the parts that weigh (a tenth of the whole or more).
+    total = sum(upper.values())
+    per_step = nt * (len(kinds) * nac * F32 + STEP_BYTES + max(ng, 1) * 28)
+    remedies = []
+    if nweights * (F32 + 2 * F64) >= total / 10:
+        remedies.append("fewer hidden neurons (hidden_neuron)")
+    if per_step >= total / 10:
+        remedies += ["a shorter period (end_time)", "a longer time step (dt)"]
+        if not setup["sparse_storage"]:
+            remedies.append("sparse_storage=True (forcings mostly 0 then take less room)")
+    if nac > 1e5 or not remedies:
         remedies.append("a smaller mesh (a coarser grid or fewer catchments)")
     upper_estimate = Estimate(what, upper, tuple(remedies))
     return upper_estimate, (Estimate(what, lower, tuple(remedies)) if lower is not None else upper_estimate)
