@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -63,7 +64,11 @@ def main(argv=None):
     ax.set_title(f"{args.dataset}: gauge {m.code[0]} ({s.structure})")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
+    from smash.io.atomic import atomic_write
+
+    with atomic_write(args.out, "figure") as partial:
+        # The format from the target's name: the temporary file's own ends in ".partial".
+        fig.savefig(partial, dpi=120, format=os.path.splitext(args.out)[1][1:] or "png")
     print(f"  hydrograph written to {args.out}")
 
 

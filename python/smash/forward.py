@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from smash import fcore
+from smash import fcore, memory
 from smash.containers import RRStates
 from smash.cost_options import build_cost_options, check_observations
 from smash.internal_fluxes import fluxes_to_grids
@@ -103,6 +103,8 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
               steps.size if any_series else 0, want_q, want_states, want_fluxes)
     # Runs without saved series reuse the model's last output: allocating and first touching
     # the final states of a country-sized grid again each run cost about 1 % of a run.
+    if any_series:
+        memory.check(memory.series_estimate(model, steps.size, want_q, want_states, want_fluxes))
     cached = model.__dict__.get("_last_output")
     if not any_series and cached is not None and cached[0] == layout:
         fo = cached[1]

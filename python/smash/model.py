@@ -8,7 +8,7 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import fcore, hybrid_nn, routing_tree, sparse_forcing, work_split
+from smash import fcore, hybrid_nn, memory, routing_tree, sparse_forcing, work_split
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
 from smash.mesh_checks import check_drained_mesh, check_mesh
 from smash.model_setup import normalize_setup, setup_attributes, setup_time, structure_of
@@ -71,6 +71,8 @@ class Model:
         self.mesh = _Attributes(mesh_attrs, "Mesh")
         if not self._bare_grid:
             self._check_mesh_geometry()
+        # Before the core allocates or anything is read: an allocation too large kills the process.
+        memory.check_model(norm, self._structure, self._network)
 
         self._build_setup()
         self._fmesh = None if self._bare_grid else self._build_mesh()

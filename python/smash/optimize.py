@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from smash import fcore, regularization
+from smash import fcore, memory, regularization
 from smash.adaptive import AdaptiveStep
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names, parse_parameters
 from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
@@ -174,6 +174,9 @@ class _Problem:
             self.nfg += 1
             return float("inf"), np.zeros(np.size(x))
         m = self.model
+        if not self.__dict__.get("_tape_checked"):
+            memory.check_gradient(m)  # the adjoint's tape, before the core grows it
+            self._tape_checked = True
         cost = fcore.md_gradient.cost_gradient(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams,
                                                self.output, self.grad)
         self.nfg += 1

@@ -57,8 +57,11 @@ def detect_sink(flwdir_path, output_path=None) -> np.ndarray:
         profile = {"transform": dataset.transform, "crs": dataset.crs}
     sink = mesh_tools.loop_cells(mesh_tools.downstream_index(flwdir)).reshape(flwdir.shape).astype(np.int32)
     if output_path is not None:
-        with rasterio.open(output_path, "w", driver="GTiff", height=sink.shape[0], width=sink.shape[1], count=1,
-                           dtype="uint8", **profile) as out:
+        from smash.io.atomic import atomic_write
+
+        with atomic_write(output_path, "sink mask") as partial, rasterio.open(
+                partial, "w", driver="GTiff", height=sink.shape[0], width=sink.shape[1], count=1, dtype="uint8",
+                **profile) as out:
             out.write(sink.astype(np.uint8), 1)
     return sink
 

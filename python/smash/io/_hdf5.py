@@ -3,6 +3,7 @@ groups of arrays (gzip datasets) and scalars (attributes), text as fixed-length 
 
 from __future__ import annotations
 
+import errno
 import os
 
 import h5py
@@ -15,8 +16,26 @@ def open_hdf5(path, what: str) -> h5py.File:
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
         return h5py.File(path, "r")
+    except BlockingIOError:
+        raise BlockingIOError(errno.EWOULDBLOCK, f"Cannot read the {what} {path}: another process is writing it "
+                              "(an HDF5 file lock); retry once it is done", os.fspath(path)) from None
     except OSError as err:
-        raise ValueError(f"{path} is not an HDF5 file ({what}): {err}") from None
+        text = str(err)
+        if "signature not found" in text:
+            problem = "is not an HDF5 file"
+        elif "truncated" in text:
+            problem = "is a truncated HDF5 file (its write did not finish, or the copy was cut short)"
+        else:
+            problem = "is a damaged HDF5 file"
+        raise ValueError(f"{path} {problem}; expected a {what} ({text})") from None
+
+
+def require(group, names, path, what: str) -> None:
+    """Refuse a file whose `group` lacks any of `names` (groups, datasets or attributes), naming them."""
+    missing = [n for n in names if n not in group and n not in group.attrs]
+    if missing:
+        where = "the file's root" if group.name == "/" else f"its group {group.name!r}"
+        raise ValueError(f"{path} is an incomplete {what}: {where} has no {', '.join(map(repr, missing))}")
 
 
 def open_saved(path, save_func: str) -> h5py.File:
@@ -50,13 +69,28 @@ def write_group(group, values: dict) -> None:
         group.create_dataset(key, data=arr, compression="gzip" if arr.size else None)
 
 
+def read_dataset(item: h5py.Dataset) -> np.ndarray:
+    """The values of a dataset; a chunk that cannot be read (damaged file) is an error naming the file
+    and the dataset."""
+    try:
+        return item[()]
+    except (OSError, RuntimeError) as err:
+        raise ValueError(f"{item.file.filename}: dataset {item.name!r} cannot be read, the file is damaged "
+                         f"({err})") from None
+
+
 def read_group(group) -> dict:
     """The dict `write_group` wrote: bytes back to str (numpy str arrays for datasets)."""
     values = {}
-    for key, item in group.items():
-        if isinstance(item, h5py.Dataset):
-            arr = item[()]
-            values[key] = np.char.decode(arr, "utf-8").astype(str) if arr.dtype.kind == "S" else arr
-    for key, value in group.attrs.items():
-        values[key] = value.decode() if isinstance(value, bytes) else value
+    try:
+        for key, item in group.items():
+            if isinstance(item, h5py.Dataset):
+                arr = read_dataset(item)
+                values[key] = np.char.decode(arr, "utf-8").astype(str) if arr.dtype.kind == "S" else arr
+        for key, value in group.attrs.items():
+            values[key] = value.decode() if isinstance(value, bytes) else value
+    except (OSError, RuntimeError, KeyError) as err:
+        # Damaged object headers or links (a bad attribute or a dangling member).
+        raise ValueError(f"{group.file.filename}: group {group.name!r} cannot be read, the file is damaged "
+                         f"({err})") from None
     return values

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from smash.inputs.raster import ReadReport, read_raster_values, write_mesh_raster
+from smash.io.atomic import atomic_write
 from smash.registry import feasible_mask, parameter_default, state_default
 
 
@@ -43,7 +44,10 @@ def _model_tags(model) -> dict:
 
 def save_grid_parameters(model, path, parameters=None, save_active_cell=False) -> None:
     """Write `<path>/<name>.tif` for each map (all rr parameters by default) and, with
-    `save_active_cell`, `<path>/active_cell.tif` (uint8, 1 on active cells)."""
+    `save_active_cell`, `<path>/active_cell.tif` (uint8, 1 on active cells).
+
+    Each file is written atomically (`smash.io.atomic`): an interrupted call leaves every map
+    either as it was or wholly new, never a damaged one."""
     names = _names(model, parameters)
     os.makedirs(path, exist_ok=True)
     mesh = _mesh(model)
@@ -52,10 +56,12 @@ def save_grid_parameters(model, path, parameters=None, save_active_cell=False) -
         grid = model.get_rr_parameters(name) if is_parameter else model.get_rr_initial_states(name)
         tags = {"name": name, "kind": "rr_parameters" if is_parameter else "rr_initial_states",
                 **_model_tags(model)}
-        write_mesh_raster(os.path.join(path, f"{name}.tif"), grid.astype(np.float64), mesh, tags)
+        with atomic_write(os.path.join(path, f"{name}.tif"), "parameter map") as partial:
+            write_mesh_raster(partial, grid.astype(np.float64), mesh, tags)
     if save_active_cell:
         active = np.asarray(model.mesh.active_cell).astype(np.uint8)
-        write_mesh_raster(os.path.join(path, "active_cell.tif"), active, mesh, {"name": "active_cell"})
+        with atomic_write(os.path.join(path, "active_cell.tif"), "active cell map") as partial:
+            write_mesh_raster(partial, active, mesh, {"name": "active_cell"})
 
 
 def read_grid_parameters(model, path, parameters=None) -> None:

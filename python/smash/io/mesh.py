@@ -12,7 +12,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from smash.io._hdf5 import open_hdf5, read_group
+from smash.io._hdf5 import open_hdf5, read_group, require
+from smash.io.atomic import atomic_write
 
 # README dtypes of the scalars, used when a mesh holds plain Python numbers.
 SCALAR_DTYPES = {"nrow": np.int64, "ncol": np.int64, "nac": np.int64, "ng": np.int64, "npar": np.int32,
@@ -24,6 +25,8 @@ def read_mesh(path) -> dict:
     with open_hdf5(path, "mesh file") as f:
         if "mesh" not in f:
             raise ValueError(f"{path} has no 'mesh' group: not a smash mesh file")
+        # The grid every mesh has, a bare grid included.
+        require(f["mesh"], ("nrow", "ncol", "xres", "yres", "xmin", "ymax"), path, "mesh file")
         return mesh_from_group(f["mesh"])
 
 
@@ -37,8 +40,8 @@ def mesh_from_group(group) -> dict:
 
 
 def save_mesh(mesh: dict, path) -> None:
-    """Write a mesh dict in the layout `read_mesh` reads."""
-    with h5py.File(path, "w") as f:
+    """Write a mesh dict in the layout `read_mesh` reads (atomically: see `smash.io.atomic`)."""
+    with atomic_write(path, "mesh file", lock=True) as partial, h5py.File(partial, "w") as f:
         f.attrs["_save_func"] = "save_mesh"
         mesh_to_group(f.create_group("mesh"), mesh)
 

@@ -8,7 +8,8 @@ import numpy as np
 import yaml
 
 from smash.containers import NamedMaps, PhysioData, Response
-from smash.io._hdf5 import open_saved, read_group, write_group
+from smash.io._hdf5 import open_saved, read_group, require, write_group
+from smash.io.atomic import atomic_write
 from smash.io.mesh import mesh_from_group, mesh_to_group
 from smash.io.setup import setup_to_yaml
 from smash.model_setup import normalize_setup, setup_attributes
@@ -50,8 +51,11 @@ def _maps(maps: NamedMaps) -> dict:
 
 def save_model(model, path) -> None:
     """Write everything a Model holds (setup, mesh, forcings, observations, descriptors, parameters,
-    initial and final states, simulated discharge, hybrid net) to one HDF5 file."""
-    with h5py.File(path, "w") as f:
+    initial and final states, simulated discharge, hybrid net) to one HDF5 file.
+
+    The file is written whole to a temporary file beside `path`, then renamed over it: an error or
+    an interrupt during the write leaves an existing file at `path` unchanged (`smash.io.atomic`)."""
+    with atomic_write(path, "model file", lock=True) as partial, h5py.File(partial, "w") as f:
         f.attrs["_save_func"] = "save_model"
         f.create_group("setup").attrs["yaml"] = setup_to_yaml(_user_setup(model))
         mesh_to_group(f.create_group("mesh"), {k: v for k, v in model.mesh.__dict__.items() if k[0] != "_"})
@@ -65,20 +69,66 @@ def save_model(model, path) -> None:
         write_group(f.create_group("nn_parameters"), _nn_parameters(model))
 
 
+# What every model file holds: groups, and the members read from each.
+MODEL_GROUPS = {"setup": ("yaml",), "mesh": ("nrow", "ncol", "xres", "yres", "xmin", "ymax", "flwdir", "dx", "dy"),
+                "atmos_data": (), "physio_data": ("descriptor", "descriptor_name"),
+                "response_data": ("q",), "response": ("q",), **{name: ("keys", "values") for name in MAPS},
+                "nn_parameters": ()}
+
+
+def _read_saved_model(f, path) -> tuple[dict, dict, dict]:
+    """(setup, mesh, groups) of an open model file, every part checked present and readable."""
+    require(f, MODEL_GROUPS, path, "model file (written by smash.io.save_model)")
+    for name, members in MODEL_GROUPS.items():
+        require(f[name], members, path, "model file")
+    try:
+        setup = yaml.safe_load(f["setup"].attrs["yaml"])
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: the saved setup (group 'setup', attribute 'yaml') cannot be read: {err}") from None
+    if not isinstance(setup, dict):
+        raise ValueError(f"{path}: the saved setup (group 'setup', attribute 'yaml') is not a mapping of keys")
+    if isinstance(setup.get("hidden_neuron"), list):
+        # YAML has no tuples; smash spells two hidden layers as a tuple.
+        setup["hidden_neuron"] = tuple(setup["hidden_neuron"])
+    mesh = mesh_from_group(f["mesh"])
+    data = {name: read_group(f[name]) for name in MODEL_GROUPS if name not in ("setup", "mesh")}
+    return setup, mesh, data
+
+
 def read_model(path):
-    """The Model saved by `save_model`, rebuilt without any data file."""
+    """The Model saved by `save_model`, rebuilt without any data file.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at `path`.
+    ValueError
+        The file is not a model file (another program's HDF5 file, another format), is truncated or
+        damaged, or lacks a part of a model; the message names the file and the part.
+    """
     from smash.model import Model
 
     with open_saved(path, "save_model") as f:
-        setup = yaml.safe_load(f["setup"].attrs["yaml"])
-        if isinstance(setup.get("hidden_neuron"), list):
-            # YAML has no tuples; smash spells two hidden layers as a tuple.
-            setup["hidden_neuron"] = tuple(setup["hidden_neuron"])
-        mesh = mesh_from_group(f["mesh"])
-        data = {name: read_group(f[name]) for name in f if name not in ("setup", "mesh")}
-    model = Model(dict(setup, **FROM_FILE_ONLY), mesh)
+        setup, mesh, data = _read_saved_model(f, path)
+    try:
+        model = Model(dict(setup, **FROM_FILE_ONLY), mesh)
+    except (ValueError, KeyError, TypeError) as err:
+        raise type(err)(f"{path}: the saved setup and mesh do not make a model: {err}") from err
     # The setup as saved (read flags, folders, descriptor names), not the file-only one it was built with.
     model.setup.__dict__.update(setup_attributes(normalize_setup(setup)))
+    try:
+        _fill_model(model, data, path)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: {err}") from err
+    return model
+
+
+def _fill_model(model, data: dict, path) -> None:
+    """Set the arrays read from a model file on the model built from its setup and mesh."""
+    kinds = _forcing_kinds(model)
+    absent = [k for k in kinds if k not in data["atmos_data"]]
+    if absent:
+        raise ValueError(f"group 'atmos_data' has no {absent} (the structure {model.setup.structure} needs {kinds})")
     for kind, grid in data["atmos_data"].items():
         setattr(model.atmos_data, kind, grid)
     physio = data["physio_data"]
@@ -88,15 +138,18 @@ def read_model(path):
     for name in MAPS:
         saved, maps = data[name], getattr(model, name)
         if saved["keys"].tolist() != maps.keys.tolist():
-            raise ValueError(f"{path}: {name} keys {saved['keys'].tolist()} do not match the structure "
+            raise ValueError(f"{name} keys {saved['keys'].tolist()} do not match the structure "
                              f"{model.setup.structure} ({maps.keys.tolist()})")
-        setattr(model, name, NamedMaps(maps.keys, np.array(saved["values"], dtype=np.float64)))
+        values = np.array(saved["values"], dtype=np.float64)
+        expected = (int(model.mesh.nrow), int(model.mesh.ncol), len(maps.keys))
+        if values.shape != expected:
+            raise ValueError(f"group {name!r}: values have shape {values.shape}, expected {expected}")
+        setattr(model, name, NamedMaps(maps.keys, values))
     nn = data["nn_parameters"]
     if nn:
         n_layers = len(nn) // 2
         model.set_nn_parameters_weight([nn[f"weight_{i}"] for i in range(1, n_layers + 1)])
         model.set_nn_parameters_bias([nn[f"bias_{i}"] for i in range(1, n_layers + 1)])
-    return model
 
 
 def save_model_ddt(model, path) -> None:
@@ -116,7 +169,7 @@ def save_model_ddt(model, path) -> None:
         # Every layer, empty ones included, as smash 1.3 writes them.
         "nn_parameters": {key: getattr(model.nn_parameters, key) for key in NN_LAYERS},
     }
-    with h5py.File(path, "w") as f:
+    with atomic_write(path, "model ddt file", lock=True) as partial, h5py.File(partial, "w") as f:
         f.attrs["_save_func"] = "save_model_ddt"
         for name, values in groups.items():
             write_group(f.create_group(name), values)

@@ -7,16 +7,25 @@ import os
 
 import yaml
 
+from smash.io.atomic import write_text
+
 
 def read_setup(path) -> dict:
     """Read a setup YAML file (YAML 1.1: `86_400` is an integer, bare dates are dates)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Setup file not found: {path}")
-    with open(path) as f:
-        try:
-            setup = yaml.safe_load(f)
-        except yaml.YAMLError as err:
-            raise ValueError(f"Setup file {path} is not valid YAML: {err}") from None
+    with open(path, "rb") as f:
+        raw = f.read()
+    if b"\0" in raw:
+        raise ValueError(f"Setup file {path} is a binary file, not a YAML text file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"Setup file {path} is not a UTF-8 text file (byte {err.start}): not a YAML setup") from None
+    try:
+        setup = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"Setup file {path} is not valid YAML: {err}") from None
     if not isinstance(setup, dict):
         raise ValueError(f"Setup file {path} does not hold a mapping of keys to values")
     return setup
@@ -41,6 +50,5 @@ def setup_to_yaml(setup: dict) -> str:
 
 
 def save_setup(setup: dict, path) -> None:
-    """Write a setup dictionary as YAML that `read_setup` reads back."""
-    with open(path, "w") as f:
-        f.write(setup_to_yaml(setup))
+    """Write a setup dictionary as YAML that `read_setup` reads back (atomically: see `smash.io.atomic`)."""
+    write_text(path, setup_to_yaml(setup), "setup file")
