@@ -47,8 +47,6 @@ TAPE_NEURON_BYTES = 18
 TAPE_SNAPSHOT_BYTES = 200
 # md_forward's small_run: runs of at most this many cell-steps tape every step at once.
 TAPE_SMALL_RUN = 1e5
-# The core counts array elements and net weights in default (32-bit) integers.
-INT32_MAX = 2**31 - 1
 
 
 def _size(nbytes: float) -> str:
@@ -146,18 +144,6 @@ def _nn_weights(structure, hidden: tuple[int, ...]) -> int:
     return sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1))
 
 
-def check_net_size(setup: dict, structure) -> None:
-    """Refuse a hybrid net too large for the core's 32-bit weight count, naming hidden_neuron."""
-    from smash.hybrid_nn import hidden_sizes
-
-    hidden = hidden_sizes(setup["hidden_neuron"])
-    nweights = _nn_weights(structure, hidden)
-    if nweights > INT32_MAX:
-        raise ValueError(f"setup['hidden_neuron'] = {setup['hidden_neuron']!r} gives a net of {nweights:,} weights: "
-                         f"the core counts at most {INT32_MAX:,} (2**31 - 1), and each takes 20 bytes; "
-                         "use fewer hidden neurons")
-
-
 def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: int) -> tuple[Estimate, Estimate]:
     """(upper, lower) memory estimates of building and running a model of normalized `setup`.
 
@@ -215,7 +201,6 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
 
 def check_model(setup: dict, structure, network) -> None:
     """Refuse, before anything is allocated or read, a model the memory available cannot hold."""
-    check_net_size(setup, structure)
     upper, lower = model_estimate(setup, structure, network.nrow, network.ncol, network.nac,
                                   int(network.gauge_cell.size))
     check(upper, lower if lower is not upper else None)

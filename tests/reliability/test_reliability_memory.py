@@ -76,13 +76,6 @@ def test_a_huge_hybrid_net_is_refused(sixteen_gb):
     assert "end_time" not in str(info.value)  # the period is not what weighs
 
 
-def test_a_net_the_core_cannot_count_is_a_value_error():
-    setup = daily_setup(20, hydrological_module="gr4_mlp", hidden_neuron=(100000, 100000))
-    with pytest.raises(ValueError, match=r"setup\['hidden_neuron'\] = \(100000, 100000\) gives a net of "
-                                         r"10,001,000,004 weights: the core counts at most 2,147,483,647"):
-        smash.Model(setup, line_mesh(5))
-
-
 def test_sparse_storage_upper_bound_beyond_the_memory_warns(monkeypatch):
     setup = daily_setup(20, sparse_storage=True, read_prcp=True, prcp_directory="unused")
     norm = smash.model_setup.normalize_setup(setup)
