@@ -99,14 +99,20 @@ def _grid_array(mesh: dict, key: str, nrow: int, ncol: int) -> np.ndarray:
     return arr
 
 
-def build_network(mesh: dict) -> Network:
-    """Check a mesh dictionary and derive the ordered network. Errors name the bad cell."""
+def _grid_size(mesh: dict) -> tuple[int, int]:
+    """(nrow, ncol) of a mesh dictionary, checked."""
     for key in ("nrow", "ncol"):
         if key not in mesh:
             raise ValueError(f"mesh is missing the key {key!r}")
     nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
     if nrow <= 0 or ncol <= 0:
         raise ValueError(f"mesh grid size (nrow, ncol) = {(nrow, ncol)} must be positive")
+    return nrow, ncol
+
+
+def build_network(mesh: dict) -> Network:
+    """Check a mesh dictionary and derive the ordered network. Errors name the bad cell."""
+    nrow, ncol = _grid_size(mesh)
     flwdir = _grid_array(mesh, "flwdir", nrow, ncol)
     active = _grid_array(mesh, "active_cell", nrow, ncol).astype(bool)
     if not active.any():
@@ -225,12 +231,7 @@ def _levels(dn: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 def bare_grid_network(mesh: dict) -> Network:
     """Every cell of a grid without flow directions, row-major, each its own outlet: the cells a
     bare-grid model reads inputs onto (it has no drainage to run)."""
-    for key in ("nrow", "ncol"):
-        if key not in mesh:
-            raise ValueError(f"mesh is missing the key {key!r}")
-    nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
-    if nrow <= 0 or ncol <= 0:
-        raise ValueError(f"mesh grid size (nrow, ncol) = {(nrow, ncol)} must be positive")
+    nrow, ncol = _grid_size(mesh)
     n = nrow * ncol
     rows, cols = np.divmod(np.arange(n, dtype=np.int64), ncol)
     none = np.zeros(0, dtype=np.int64)
