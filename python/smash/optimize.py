@@ -133,7 +133,8 @@ def _build_control(model, mapping, options):
     from smash.regionalization import normalized_descriptors
 
     if np.shape(model.physio_data.descriptor)[-1] == 0:
-        raise ValueError(f"mapping={mapping!r} maps physical descriptors to the parameters, and the model has none: "
+        raise ValueError(f"mapping={mapping!r} needs physical descriptors (it maps them to the parameters) and the "
+                         "model has none: "
                          "set setup['read_descriptor'] = True and setup['descriptor_name'], or use "
                          "mapping='uniform' or 'distributed'")
     normalized_descriptors(model)

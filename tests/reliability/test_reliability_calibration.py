@@ -151,7 +151,7 @@ def test_descriptor_mapping_without_descriptors_names_the_mapping(synthetic_part
     setup, mesh = synthetic_parts
     plain = {k: v for k, v in setup.items() if k not in ("read_descriptor", "descriptor_name")}
     model = smash.Model(plain, mesh)
-    with pytest.raises(ValueError, match=f"mapping='{mapping}' maps physical descriptors") as err:
+    with pytest.raises(ValueError, match=f"mapping='{mapping}' needs physical descriptors") as err:
         model.optimize(mapping=mapping, common_options=QUIET)
     assert "ann" not in str(err.value)
 
