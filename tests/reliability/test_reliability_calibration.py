@@ -260,3 +260,34 @@ def test_interrupt_from_the_callback_reaches_the_caller(model):
     q_fresh, j_end = _fresh_run(model)
     np.testing.assert_array_equal(model.response.q, q_fresh)
     np.testing.assert_allclose(j_end, seen[-1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 9])
+def test_interrupted_hybrid_calibration_restores_the_net_with_the_maps(synthetic_parts, monkeypatch, k):
+    """gr4_mlp: the hybrid net's weights are controls too; an interrupt leaves them consistent with the
+    cost the model ends at (k=2: the start, k=9: the best evaluated), never a trial's."""
+    setup, mesh = synthetic_parts
+    model = smash.Model(dict(setup, hydrological_module="gr4_mlp", hidden_neuron=6), mesh)
+    model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=0)
+    weights = [w.copy() for w in model.get_nn_parameters_weight()]
+    j_start = _fresh_run(model)[1]
+    spy = _InterruptAt(monkeypatch, k)
+    with pytest.raises(KeyboardInterrupt):
+        model.optimize(optimizer="lbfgsb", common_options=QUIET,
+                       optimize_options={"parameters": ["cp", "weight_1", "bias_2"],
+                                         "termination_crit": {"maxiter": 20}})
+    monkeypatch.undo()
+    q_fresh, j_end = _fresh_run(model)
+    np.testing.assert_array_equal(model.response.q, q_fresh)
+    assert j_end <= j_start
+    best = min(spy.costs)
+    if best < j_start:
+        np.testing.assert_allclose(j_end, best, rtol=1e-6)
+    else:
+        for now, then in zip(model.get_nn_parameters_weight(), weights, strict=True):
+            np.testing.assert_array_equal(now, then)
+    # maxiter=0 keeps the net bit for bit.
+    weights = [w.copy() for w in model.get_nn_parameters_weight()]
+    model.optimize(optimizer="lbfgsb", common_options=QUIET, optimize_options={"termination_crit": {"maxiter": 0}})
+    for now, then in zip(model.get_nn_parameters_weight(), weights, strict=True):
+        np.testing.assert_array_equal(now, then)
