@@ -562,6 +562,11 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         # Ctrl-C: never leave a trial point and a stale response behind; the caller still gets the interrupt.
         _settle_interrupted(model, problem, control, start_maps, cost_options, common["ncpu"])
         raise
+    except Exception:
+        # An error mid-calibration (a non-finite trial, a failing callback): the model as it was before
+        # the call, not the failing trial's maps (its response was not touched).
+        _restore_maps(model, start_maps)
+        raise
     if not ret:
         return None
     out = {"time": elapsed, **forward}

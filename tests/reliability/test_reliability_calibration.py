@@ -291,3 +291,42 @@ def test_interrupted_hybrid_calibration_restores_the_net_with_the_maps(synthetic
     model.optimize(optimizer="lbfgsb", common_options=QUIET, optimize_options={"termination_crit": {"maxiter": 0}})
     for now, then in zip(model.get_nn_parameters_weight(), weights, strict=True):
         np.testing.assert_array_equal(now, then)
+
+
+def test_error_during_calibration_leaves_the_model_as_it_was(model, monkeypatch):
+    """Any other exception mid-calibration (here from the user's callback, after trial points were
+    loaded) restores the parameters and states of before the call, bit for bit."""
+    rng = np.random.default_rng(5)
+    cp = model.get_rr_parameters("cp")
+    model.set_rr_parameters("cp", cp * rng.uniform(0.8, 1.2, cp.shape).astype(np.float32))
+    model.forward_run(common_options=QUIET)
+    before, q_before = _state(model), np.array(model.response.q, copy=True)
+
+    def callback(iopt):
+        if iopt.n_iter == 2:
+            raise RuntimeError("user callback failed")
+
+    for mapping, optimizer in (("uniform", "sbs"), ("distributed", "lbfgsb")):
+        with pytest.raises(RuntimeError, match="user callback failed"):
+            model.optimize(mapping, optimizer, common_options=QUIET, callback=callback)
+        np.testing.assert_array_equal(model.rr_parameters.values, before[0])
+        np.testing.assert_array_equal(model.rr_initial_states.values, before[1])
+        np.testing.assert_array_equal(model.response.q, q_before)
+
+
+def test_interrupt_during_lcurve_cycles_leaves_a_consistent_model(model, monkeypatch):
+    """wjreg='lcurve' runs several calibrations; an interrupt in a later one still leaves a response that
+    belongs to the parameters, and a J_obs not worse than the start's."""
+    j_start = _fresh_run(model)[1]
+    spy = _InterruptAt(monkeypatch, 14)
+    with pytest.raises(KeyboardInterrupt):
+        model.optimize("distributed", "lbfgsb", common_options=QUIET,
+                       optimize_options={"termination_crit": {"maxiter": 4}},
+                       cost_options={"jreg_cmpt": "prior", "wjreg": "lcurve"})
+    monkeypatch.undo()
+    assert len(spy.costs) == 13
+    q_fresh, j_end = _fresh_run(model)
+    np.testing.assert_array_equal(model.response.q, q_fresh)
+    assert np.all(np.isfinite(model.rr_parameters.values))
+    # The prior term is 0 at the start, so the cycle's J at the kept point bounds J_obs there.
+    assert j_end <= j_start
