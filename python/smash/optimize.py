@@ -482,7 +482,13 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
                  common_options=None, return_options=None, callback=None):
     """Calibrate `model` in place; return an Optimize when `return_options` asks for outputs.
 
-    `callback`, when given, is called after each iteration with an OptimizeIteration."""
+    `callback`, when given, is called after each iteration with an OptimizeIteration.
+
+    Nothing to calibrate against (no gauge, every gauge weight 0, a gauge of the cost without observations
+    its metrics can score) is a ValueError naming the gauge, raised before any change. With
+    termination_crit maxiter=0 the model keeps its parameters and states exactly. A KeyboardInterrupt
+    leaves the model at the better of its state before the call and the best point evaluated, with the
+    response of a forward run there, and is re-raised; any other error restores the state before the call."""
     report = _callback_report(callback)
     # Optimizer logs are shown unless asked otherwise, as in smash.
     common = check_common_options(common_options, verbose=True)
