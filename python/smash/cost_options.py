@@ -96,6 +96,8 @@ def check_observations(model, fcost) -> None:
     every such gauge has observations in the scored period that its metrics can score (not constant for
     nse/nnse/kge, not all 0 for mape/lgrm). Errors name the gauge."""
     ng = model.mesh.ng
+    if getattr(model, "_bare_grid", False):
+        model._sync_parameters()   # raises: a bare grid holds inputs but cannot run (its own message)
     if ng == 0:
         raise ValueError("The mesh has no gauge: there is nothing to calibrate against (the cost needs observed "
                          "discharge at gauges; give mesh gauge_pos and code)")
