@@ -330,3 +330,23 @@ def test_interrupt_during_lcurve_cycles_leaves_a_consistent_model(model, monkeyp
     assert np.all(np.isfinite(model.rr_parameters.values))
     # The prior term is 0 at the start, so the cycle's J at the kept point bounds J_obs there.
     assert j_end <= j_start
+
+
+def test_interrupted_ann_from_a_poor_start_keeps_the_best_trained_maps(model, monkeypatch):
+    """mapping='ann' from a poor first guess: the net's maps beat it within a few iterations, and an
+    interrupt keeps the best of them (loaded as raw maps), not the start and not the last trial."""
+    model.set_rr_parameters("cp", 2.0)
+    model.set_rr_parameters("kexc", -5.0)
+    start = _state(model)
+    j_start = _fresh_run(model)[1]
+    spy = _InterruptAt(monkeypatch, 7)
+    with pytest.raises(KeyboardInterrupt):
+        model.optimize("ann", common_options=QUIET,
+                       optimize_options={"termination_crit": {"maxiter": 50}, "random_state": 0})
+    monkeypatch.undo()
+    best = min(spy.costs)
+    assert best < j_start
+    q_fresh, j_end = _fresh_run(model)
+    np.testing.assert_array_equal(model.response.q, q_fresh)
+    np.testing.assert_allclose(j_end, best, rtol=1e-6)
+    assert not np.array_equal(model.rr_parameters.values, start[0])
