@@ -88,6 +88,32 @@ def unscorable_reason(metric: str, tfm: str, obs: np.ndarray) -> str | None:
         return f"every observed discharge is 0: {metric} scores positive observations only"
     if tfm == "inv" and not np.any(obs > 0):
         return "every observed discharge is 0: jobs_cmpt_tfm 'inv' takes 1 / q"
+    if metric in CONTINUOUS_SIGNATURE_QUANTILES or metric in ("Crc", "Crchf", "Crclf", "Crch2r"):
+        return _unscorable_signature(metric, obs)
+    return None
+
+
+# Continuous signatures that are flow quantiles, and their probabilities (numpy's linear quantile,
+# as md_signatures computes them).
+CONTINUOUS_SIGNATURE_QUANTILES = {"Cfp2": 0.02, "Cfp10": 0.1, "Cfp50": 0.5, "Cfp90": 0.9}
+
+
+def _unscorable_signature(metric: str, obs: np.ndarray) -> str | None:
+    """The core scores a continuous signature by (S_sim / S_obs - 1)^2 and silently gives 0 when S_obs is
+    0 or fewer than 2 steps are observed: name those cases instead."""
+    from smash.signatures import baseflow_separation
+
+    if obs.size < 2:
+        return f"fewer than 2 observed values: the signature {metric} cannot be computed"
+    if metric in CONTINUOUS_SIGNATURE_QUANTILES:
+        observed = float(np.quantile(obs, CONTINUOUS_SIGNATURE_QUANTILES[metric]))
+    elif metric == "Crc":
+        observed = float(obs.sum())
+    else:
+        base, quick = baseflow_separation(obs)
+        observed = float({"Crchf": quick, "Crclf": base, "Crch2r": quick}[metric].sum())
+    if observed == 0.0:
+        return f"the observed {metric} is 0, so its relative error (the cost term) is undefined"
     return None
 
 

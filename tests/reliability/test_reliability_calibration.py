@@ -350,3 +350,25 @@ def test_interrupted_ann_from_a_poor_start_keeps_the_best_trained_maps(model, mo
     np.testing.assert_array_equal(model.response.q, q_fresh)
     np.testing.assert_allclose(j_end, best, rtol=1e-6)
     assert not np.array_equal(model.rr_parameters.values, start[0])
+
+
+def test_signature_whose_observed_value_is_zero_is_an_error(model):
+    """The core scores a continuous signature by (S_sim / S_obs - 1)^2 and gave a silent 0 when S_obs = 0."""
+    code = str(model.mesh.code[0])
+    zero = _with_observations(model, lambda q: q.__setitem__((0, slice(None)), 0.0))
+    for signature in ("Crc", "Crchf", "Cfp90"):
+        with pytest.raises(ValueError, match=f"Gauge {code} cannot be scored by jobs_cmpt '{signature}'.*observed "
+                           f"{signature} is 0"):
+            zero.optimize(cost_options={"jobs_cmpt": signature}, common_options=QUIET)
+
+    def intermittent(q):
+        q[0, ::3] = 0.0   # a third of the days dry: the 10 % flow quantile is 0, the median is not
+
+    dry = _with_observations(model, intermittent)
+    obs = np.asarray(dry.response_data.q[0], dtype=np.float64)
+    assert np.quantile(obs, 0.1) == 0 and np.quantile(obs, 0.5) > 0
+    with pytest.raises(ValueError, match=f"Gauge {code} .*observed Cfp10 is 0"):
+        dry.optimize(cost_options={"jobs_cmpt": "Cfp10"}, common_options=QUIET)
+    _, out = smash.optimize(dry, cost_options={"jobs_cmpt": "Cfp50"}, common_options=QUIET,
+                            optimize_options={"termination_crit": {"maxiter": 1}}, return_options={"cost": True})
+    assert np.isfinite(out.cost)
