@@ -372,3 +372,58 @@ def test_signature_whose_observed_value_is_zero_is_an_error(model):
     _, out = smash.optimize(dry, cost_options={"jobs_cmpt": "Cfp50"}, common_options=QUIET,
                             optimize_options={"termination_crit": {"maxiter": 1}}, return_options={"cost": True})
     assert np.isfinite(out.cost)
+
+
+CHILD = r"""
+import json, sys
+import numpy as np
+import smash
+
+setup, mesh = smash.factory.load_dataset("synthetic")
+model = smash.Model(setup, mesh)
+quiet = {"verbose": False}
+_, out = smash.forward_run(model, common_options=quiet, return_options={"cost": True})
+j_start = float(out.cost)
+
+def callback(iopt):
+    if iopt.n_iter == 3:
+        print("ready", flush=True)
+
+try:
+    model.optimize("distributed", sys.argv[1], common_options=quiet, callback=callback,
+                   optimize_options={"termination_crit": {"maxiter": 100000}})
+    state = "finished"
+except KeyboardInterrupt:
+    state = "interrupted"
+run, out = smash.forward_run(model, common_options=quiet, return_options={"cost": True})
+print(json.dumps({"state": state, "j_start": j_start, "j_end": float(out.cost),
+                  "consistent": bool(np.array_equal(model.response.q, run.response.q)),
+                  "finite": bool(np.all(np.isfinite(model.rr_parameters.values)))}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgsb", "adam"])
+def test_real_sigint_during_optimize(tmp_path, optimizer):
+    """A real SIGINT (as Ctrl-C sends) to a process calibrating: the interrupt reaches its code, and the
+    model it holds is consistent and not worse than before."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    child = subprocess.Popen([sys.executable, str(script), optimizer], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        os.kill(child.pid, signal.SIGINT)
+        out, _ = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["state"] == "interrupted"
+    assert result["consistent"] and result["finite"]
+    assert result["j_end"] < result["j_start"]
