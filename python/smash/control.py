@@ -307,6 +307,19 @@ def _ordered(model, parameters) -> tuple[list[str], list[str], list[str]]:
             [k for k in nn_keys if k in parameters])
 
 
+def _bound_pair(name, value) -> tuple[float, float]:
+    """A user bound as (lower, upper) floats; an error naming the parameter otherwise."""
+    try:
+        pair = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        pair = None
+    if pair is None or pair.shape != (2,):
+        raise ValueError(f"bounds of {name!r} must be two numbers (lower, upper), got {value!r}")
+    if not np.all(np.isfinite(pair)):
+        raise ValueError(f"bounds of {name!r} must be finite, got {value!r}")
+    return float(pair[0]), float(pair[1])
+
+
 def control_bounds(model, names, bounds) -> tuple[np.ndarray, np.ndarray]:
     """Raw (lower, upper) of each name, the user's bounds over the defaults, checked as smash checks them."""
     p_keys = model.rr_parameters.keys.tolist()
@@ -318,6 +331,7 @@ def control_bounds(model, names, bounds) -> tuple[np.ndarray, np.ndarray]:
         extra = " (the hybrid net's weights and biases are unbounded)" if set(unknown) & set(nn_keys) else ""
         raise ValueError(f"bounds given for {unknown}, which are not parameters or states of "
                          f"{model.setup.structure}{extra}")
+    bounds = {name: _bound_pair(name, value) for name, value in bounds.items()}
     lower, upper = [], []
     for name in names:
         is_par = name in p_keys

@@ -70,16 +70,88 @@ def resolve_gauges(model, gauge) -> np.ndarray:
     return np.array([codes.index(str(g)) for g in wanted])
 
 
+# Metrics that divide by the variance of the observations (nse, nnse, kge) and those that
+# only score positive observations (mape: relative errors, lgrm: log ratios).
+VARIANCE_METRICS = ("nse", "nnse", "kge")
+POSITIVE_METRICS = ("mape", "lgrm")
+
+
+def unscorable_reason(metric: str, tfm: str, obs: np.ndarray) -> str | None:
+    """Why `metric` (with transform `tfm`) cannot score the observed values `obs` (missing ones
+    already removed), or None when it can: an undefined or degenerate cost instead of a number."""
+    if obs.size == 0:
+        return "no observed discharge"
+    if metric in VARIANCE_METRICS and (obs.size < 2 or np.all(obs == obs[0])):
+        what = "a single observed value" if obs.size < 2 else f"constant observed discharge ({obs[0]:g})"
+        return f"{what}: {metric} divides by the variance of the observations, which is 0"
+    if metric in POSITIVE_METRICS and not np.any(obs > 0):
+        return f"every observed discharge is 0: {metric} scores positive observations only"
+    if tfm == "inv" and not np.any(obs > 0):
+        return "every observed discharge is 0: jobs_cmpt_tfm 'inv' takes 1 / q"
+    if metric in CONTINUOUS_SIGNATURE_QUANTILES or metric in ("Crc", "Crchf", "Crclf", "Crch2r"):
+        return _unscorable_signature(metric, obs)
+    return None
+
+
+# Continuous signatures that are flow quantiles, and their probabilities (numpy's linear quantile,
+# as md_signatures computes them).
+CONTINUOUS_SIGNATURE_QUANTILES = {"Cfp2": 0.02, "Cfp10": 0.1, "Cfp50": 0.5, "Cfp90": 0.9}
+
+
+def _unscorable_signature(metric: str, obs: np.ndarray) -> str | None:
+    """The core scores a continuous signature by (S_sim / S_obs - 1)^2 and silently gives 0 when S_obs is
+    0 or fewer than 2 steps are observed: name those cases instead."""
+    from smash.signatures import baseflow_separation
+
+    if obs.size < 2:
+        return f"fewer than 2 observed values: the signature {metric} cannot be computed"
+    if metric in CONTINUOUS_SIGNATURE_QUANTILES:
+        observed = float(np.quantile(obs, CONTINUOUS_SIGNATURE_QUANTILES[metric]))
+    elif metric == "Crc":
+        observed = float(obs.sum())
+    else:
+        base, quick = baseflow_separation(obs)
+        observed = float({"Crchf": quick, "Crclf": base, "Crch2r": quick}[metric].sum())
+    if observed == 0.0:
+        return f"the observed {metric} is 0, so its relative error (the cost term) is undefined"
+    return None
+
+
 def check_observations(model, fcost) -> None:
-    """Every gauge in the cost needs observations in the scored period."""
+    """There is something to calibrate against: at least one gauge enters the cost (weight > 0), and
+    every such gauge has observations in the scored period that its metrics can score (not constant for
+    nse/nnse/kge, not all 0 for mape/lgrm). Errors name the gauge."""
+    ng = model.mesh.ng
+    if getattr(model, "_bare_grid", False):
+        model._sync_parameters()   # raises: a bare grid holds inputs but cannot run (its own message)
+    if ng == 0:
+        raise ValueError("The mesh has no gauge: there is nothing to calibrate against (the cost needs observed "
+                         "discharge at gauges; give mesh gauge_pos and code)")
+    codes = [str(c) for c in model.mesh.code]
+    weights = np.asarray(fcost.wgauge)[:ng]
+    scored = np.flatnonzero(weights > 0)
+    if scored.size == 0:
+        raise ValueError(f"Every gauge of the cost has weight 0 (wgauge) at gauge(s) {codes}: there is nothing to "
+                         "calibrate against; give at least one gauge a positive weight")
     qobs = model.response_data._observed()
     start = int(fcost.end_warmup)
-    for g in np.flatnonzero(np.asarray(fcost.wgauge)[: model.mesh.ng] > 0):
-        if not np.any(qobs[g, start:] >= 0):
+    valid = metric_names()
+    jobs = [valid[int(i) - 1] for i in np.asarray(fcost.jobs_metric)]
+    tfms = [TRANSFORMS[int(i)] for i in np.asarray(fcost.jobs_tfm)]
+    for g in scored:
+        obs = np.asarray(qobs[g, start:], dtype=np.float64)
+        obs = obs[obs >= 0]
+        if obs.size == 0:
             raise ValueError(
-                f"Gauge {model.mesh.code[g]} has no observed discharge in the scored period "
+                f"Gauge {codes[g]} has no observed discharge in the scored period "
                 f"(all missing after end_warmup): it cannot enter the cost"
             )
+        for metric, tfm in zip(jobs, tfms, strict=True):
+            reason = unscorable_reason(metric, tfm, obs)
+            if reason:
+                raise ValueError(f"Gauge {codes[g]} cannot be scored by jobs_cmpt {metric!r} over the scored period "
+                                 f"({obs.size} observed steps after end_warmup): {reason}; leave the gauge out "
+                                 "(cost_options['gauge']) or choose another metric")
 
 
 def build_cost_options(model, cost_options: dict | None, regularization: bool = False):

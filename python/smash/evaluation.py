@@ -7,13 +7,15 @@ import warnings
 import numpy as np
 
 from smash import fcore
-from smash.cost_options import METRICS_WITH_TFM
+from smash.cost_options import METRICS_WITH_TFM, unscorable_reason
 from smash.model_setup import parse_time, setup_time
 from smash.registry import metric_names
 
 # The core gives every metric in the form the cost minimises; these three are scores
 # (1 is a perfect fit), returned as 1 - cost like smash 1.3 does.
 SCORES = ("nse", "nnse", "kge")
+# What response.q holds before any run.
+NOT_RUN = -99.0
 
 
 def _metric_list(metric) -> list[str]:
@@ -56,11 +58,23 @@ def evaluation(model, metric="nse", start_eval=None, end_eval=None) -> np.ndarra
     -------
     numpy.ndarray of shape (ng, n_metrics)
         Missing observations (negative) are left out; a gauge with none in the window gives NaN
-        (with a warning).
+        (with a warning). So does a metric that cannot score a gauge's observations: nse, nnse and
+        kge over constant or single observed values (their variance is 0), mape over observations
+        that are all 0 (a UserWarning names the gauge and the metric).
+
+    Raises
+    ------
+    ValueError
+        When the model holds no simulated discharge (it was never run: `response.q` still holds
+        the -99 it is created with), or has no gauge or no observed discharge.
     """
     names = _metric_list(metric)
     if model.mesh.ng == 0:
         raise ValueError("The mesh has no gauge: there is no discharge to evaluate")
+    qsim_all = np.asarray(model.response.q)
+    if qsim_all.size and np.all(qsim_all == NOT_RUN):
+        raise ValueError("model.response.q holds no simulated discharge (all -99: the model has not been run); "
+                         "call model.forward_run() or model.optimize() before evaluation")
     qobs = model.response_data._observed()
     if not np.any(qobs >= 0):
         raise ValueError("The model has no observed discharge (response_data.q is all missing): "
@@ -75,16 +89,23 @@ def evaluation(model, metric="nse", start_eval=None, end_eval=None) -> np.ndarra
     qsim = np.asarray(model.response.q, dtype=np.float64)[:, first:last]
     qobs = np.ascontiguousarray(qobs[:, first:last], dtype=np.float32)
     values = np.full((model.mesh.ng, len(names)), np.nan)
-    unobserved = []
+    unobserved, unscorable = [], []
     for g in range(model.mesh.ng):
         if not np.any(qobs[g] >= 0):
             unobserved.append(str(model.mesh.code[g]))
             continue
         sim, obs = np.ascontiguousarray(qsim[g]), qobs[g]
+        observed = obs[obs >= 0].astype(np.float64)
         for k, (name, metric_id) in enumerate(zip(names, ids, strict=True)):
+            reason = unscorable_reason(name, "keep", observed)
+            if reason:
+                unscorable.append(f"{model.mesh.code[g]} ({name}: {reason})")
+                continue
             cost = fcore.md_api.metric_value(metric_id, sim, obs)
             values[g, k] = 1.0 - cost if name in SCORES else cost
     if unobserved:
         warnings.warn(f"No observed discharge in the evaluation window at gauge(s) {unobserved}: NaN returned",
                       stacklevel=2)
+    if unscorable:
+        warnings.warn(f"Metric undefined at gauge(s) {'; '.join(unscorable)}: NaN returned", UserWarning, stacklevel=2)
     return values

@@ -132,7 +132,12 @@ def _build_control(model, mapping, options):
         return build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
     from smash.regionalization import normalized_descriptors
 
-    normalized_descriptors(model)  # raises when the model has no descriptors
+    if np.shape(model.physio_data.descriptor)[-1] == 0:
+        raise ValueError(f"mapping={mapping!r} needs physical descriptors (it maps them to the parameters) and the "
+                         "model has none: "
+                         "set setup['read_descriptor'] = True and setup['descriptor_name'], or use "
+                         "mapping='uniform' or 'distributed'")
+    normalized_descriptors(model)
     base = build_control(model, "distributed", options["parameters"], options["bounds"], options["control_tfm"])
     control = DescriptorControl(model, mapping, base.names, base.kinds, base.lower, base.upper,
                                 options["control_tfm"], base.nn_names)
@@ -153,6 +158,23 @@ class _Problem:
         self.nfg = 0
         self.undefined = None     # message of the last control whose maps had no value
         self.n_iter = None        # the optimizer's own iteration count, where it differs from len(costs) - 1
+        self.reset_best()
+
+    def reset_best(self):
+        """Forget the best evaluated point (each calibration cycle starts afresh)."""
+        self.best_x, self.best_j = None, np.inf
+
+    def _record(self, x, j):
+        # The point an interrupted calibration falls back to (see _settle_interrupted).
+        if np.isfinite(j) and j < self.best_j:
+            self.best_x, self.best_j = np.array(x, dtype=np.float64, copy=True), float(j)
+
+    def cost_here(self) -> float:
+        """J of the model's maps as they stand (no control loaded)."""
+        m = self.model
+        m._sync_parameters()
+        fcore.md_api.forward_run(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams, self.output)
+        return float(self.output.cost)
 
     def _load(self, x):
         self.control.load_x(x)
@@ -163,7 +185,9 @@ class _Problem:
         m = self.model
         fcore.md_api.forward_run(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams, self.output)
         self.nfg += 1
-        return float(self.output.cost)
+        j = float(self.output.cost)
+        self._record(x, j)
+        return j
 
     def cost_grad(self, x):
         try:
@@ -182,6 +206,7 @@ class _Problem:
         self.nfg += 1
         g = self.control.grad_x(x, np.array(self.grad.rr_parameters), np.array(self.grad.rr_initial_states),
                                 np.array(self.grad.nn_parameters))
+        self._record(x, float(cost))
         return float(cost), g
 
 
@@ -314,6 +339,9 @@ def _lbfgsb(problem, x, lower, upper, crit, log, report=None):
         if report:
             report(state["it"], xk, j, state["projg"][-1])
 
+    if int(crit["maxiter"]) == 0:
+        # scipy's L-BFGS-B takes a first step even with maxiter=0: no iteration means no step.
+        return np.array(x, dtype=float), state["costs"], state["projg"], "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     res = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=list(zip(lower, upper, strict=True)),
                    callback=callback,
                    options={"maxiter": int(crit["maxiter"]), "ftol": float(crit.get("factr", 1e6)) * 2.2e-16,
@@ -342,6 +370,9 @@ def _scipy_free(problem, x, lower, upper, method, crit, log, report=None):
         if report:
             report(len(costs) - 1, np.clip(intermediate_result.x, lower, upper), costs[-1], None)
 
+    if int(crit["maxiter"]) == 0:
+        problem.n_iter = 0
+        return np.array(x, dtype=float), costs, [], "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     method_name = {"nelder-mead": "Nelder-Mead", "powell": "Powell"}[method]
     scipy_options = {"maxiter": int(crit["maxiter"])}
     if method == "nelder-mead":
@@ -385,6 +416,26 @@ def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log, report
         x = np.clip(x - step, lower, upper)
     problem.cost(best_x)
     return best_x, costs, projg, reason
+
+
+def _restore_maps(model, start_maps) -> None:
+    """Put back the parameters, initial states (and hybrid net) saved before the calibration."""
+    model.rr_parameters.values[...], model.rr_initial_states.values[...] = start_maps[0], start_maps[1]
+    if start_maps[2]:
+        model._nn_weight = [w.copy() for w in start_maps[2]]
+        model._nn_bias = [b.copy() for b in start_maps[3]]
+    model._sync_parameters()
+
+
+def _settle_interrupted(model, problem, control, start_maps, cost_options, ncpu) -> None:
+    """After a KeyboardInterrupt: leave the model at the better of its state before the call and the
+    best point the calibration evaluated, with the response of a forward run there."""
+    best_x, best_j = problem.best_x, problem.best_j
+    _restore_maps(model, start_maps)
+    if best_x is not None and best_j < problem.cost_here():
+        control.load_x(best_x)
+        model._sync_parameters()
+    run_forward(model, _observation_options(cost_options), {"ncpu": ncpu}, None)
 
 
 def _observation_options(cost_options):
@@ -434,7 +485,13 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
                  common_options=None, return_options=None, callback=None):
     """Calibrate `model` in place; return an Optimize when `return_options` asks for outputs.
 
-    `callback`, when given, is called after each iteration with an OptimizeIteration."""
+    `callback`, when given, is called after each iteration with an OptimizeIteration.
+
+    Nothing to calibrate against (no gauge, every gauge weight 0, a gauge of the cost without observations
+    its metrics can score) is a ValueError naming the gauge, raised before any change. With
+    termination_crit maxiter=0 the model keeps its parameters and states exactly. A KeyboardInterrupt
+    leaves the model at the better of its state before the call and the best point evaluated, with the
+    response of a forward run there, and is re-raised; any other error restores the state before the call."""
     report = _callback_report(callback)
     # Optimizer logs are shown unless asked otherwise, as in smash.
     common = check_common_options(common_options, verbose=True)
@@ -469,11 +526,8 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         # Every cycle starts from the same first guess, and counts its own evaluations.
         problem.nfg = 0
         problem.n_iter = None
-        model.rr_parameters.values[...], model.rr_initial_states.values[...] = start_maps[0], start_maps[1]
-        if start_maps[2]:
-            model._nn_weight = [w.copy() for w in start_maps[2]]
-            model._nn_bias = [b.copy() for b in start_maps[3]]
-        model._sync_parameters()
+        problem.reset_best()
+        _restore_maps(model, start_maps)
         net = None
         # A bar over the iterations under the iterate lines (none when verbose=False).
         with OptimizerLog(verbose, int(crit["maxiter"]), f"Optimize ({optimizer}, {mapping})") as step_log:
@@ -498,15 +552,30 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
 
     log("</> Optimize")
     t0 = time.perf_counter()
-    if cost_opts["reg"]:
-        (net, x, costs, projg), lcurve = regularization.run_cycles(calibrate, fcost, cost_opts["reg"], log)
-    else:
-        (net, x, costs, projg), lcurve = calibrate()[0], None
-    jobs, jreg = float(problem.output.jobs), float(problem.output.jreg)
-    elapsed = time.perf_counter() - t0
-    # Leave the model with the optimum and its simulated discharge.
-    control.load_x(x)
-    forward = _forward_outputs(model, ret, cost_options, common["ncpu"])
+    try:
+        if cost_opts["reg"]:
+            (net, x, costs, projg), lcurve = regularization.run_cycles(calibrate, fcost, cost_opts["reg"], log)
+        else:
+            (net, x, costs, projg), lcurve = calibrate()[0], None
+        jobs, jreg = float(problem.output.jobs), float(problem.output.jreg)
+        elapsed = time.perf_counter() - t0
+        if int(crit["maxiter"]) == 0:
+            # No iteration: the model keeps its parameters and states exactly (a round trip through
+            # the control space, or a uniform control's spatial mean, would change them).
+            _restore_maps(model, start_maps)
+        else:
+            # Leave the model with the optimum and its simulated discharge.
+            control.load_x(x)
+        forward = _forward_outputs(model, ret, cost_options, common["ncpu"])
+    except KeyboardInterrupt:
+        # Ctrl-C: never leave a trial point and a stale response behind; the caller still gets the interrupt.
+        _settle_interrupted(model, problem, control, start_maps, cost_options, common["ncpu"])
+        raise
+    except Exception:
+        # An error mid-calibration (a non-finite trial, a failing callback): the model as it was before
+        # the call, not the failing trial's maps (its response was not touched).
+        _restore_maps(model, start_maps)
+        raise
     if not ret:
         return None
     out = {"time": elapsed, **forward}
