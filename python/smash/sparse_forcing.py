@@ -21,6 +21,8 @@ import numpy as np
 from smash import fcore
 
 KINDS = ("prcp", "pet", "snow", "temp")
+# Largest count of stored values or indices: the core's 32-bit integers (one kept for the end marker).
+CORE_MAX_COUNT = 2**31 - 2
 
 
 @dataclass
@@ -73,6 +75,11 @@ def store(finput, series: dict[str, list[EncodedStep]], ntime_step: int) -> None
     twice (in Python and in the core) at any time."""
     nvalue = sum(s.values.size for steps in series.values() for s in steps)
     nindex = sum(s.index.size for steps in series.values() for s in steps)
+    if max(nvalue, nindex) > CORE_MAX_COUNT:
+        # The core counts the stored values in default (32-bit) integers.
+        raise MemoryError(
+            f"Sparse storage holds {max(nvalue, nindex):,} forcing values over {ntime_step} steps, more than the "
+            f"{CORE_MAX_COUNT:,} the core can count: use a shorter period or a coarser time step")
     fcore.md_input_data.input_data_alloc_sparse(finput, ntime_step, nvalue, nindex)
     start, istart = np.ones((ntime_step + 1, 4), np.int32), np.ones((ntime_step + 1, 4), np.int32)
     coo, zvalue = np.ones((ntime_step, 4), np.int32), np.full((ntime_step, 4), -99.0, np.float32)

@@ -203,3 +203,13 @@ def test_tape_estimate_bounds_the_measured_tape(structure, hidden, dt, days):
 
 def test_memory_figures_in_messages_are_readable():
     assert memory._size(21.6e9) == "21.6 GB" and memory._size(340e6) == "340 MB" and memory._size(12) == "12 B"
+
+
+def test_sparse_series_beyond_the_core_count_is_a_memory_error():
+    from smash import sparse_forcing
+
+    # A zero-stride view has 2**31 values without taking their memory; the check comes before any allocation.
+    huge = np.broadcast_to(np.float32(1.0), (sparse_forcing.CORE_MAX_COUNT + 1,))
+    step = sparse_forcing.EncodedStep(False, 0.0, huge, np.zeros(0, dtype=np.int32))
+    with pytest.raises(MemoryError, match=r"2,147,483,647 forcing values over 1 steps.*shorter period"):
+        sparse_forcing.store(None, {"prcp": [step]}, 1)
