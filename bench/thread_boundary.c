@@ -1,4 +1,4 @@
-/* What two threads pay for sharing arrays split at one boundary (docs/architecture.md).
+/* What two threads pay for sharing arrays split at one boundary (docs/performance-log.md).
  *
  *     cc -O2 -fopenmp bench/thread_boundary.c -o /tmp/thread_boundary -lm && /tmp/thread_boundary
  *

@@ -28,7 +28,7 @@ def source_list():
 
 
 def registry_module_text() -> bytes:
-    """The Fortran registry module Tapenade reads (module ids, metric ids, flux count).
+    """The Fortran registry module Tapenade reads (module ids, metric ids).
 
     Hashed instead of structures.yaml itself: units, descriptions, defaults and bounds
     there never reach the differentiated code, and editing them must not call for a

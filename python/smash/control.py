@@ -27,7 +27,7 @@ from smash import hybrid_nn
 from smash.registry import feasible_violation, parameter_bounds, state_bounds
 
 MAPPINGS = ("uniform", "distributed")
-TRANSFORMS = ("keep", "normalize", "sbs")
+CONTROL_TRANSFORMS = ("keep", "normalize", "sbs")
 # nbk of optimize_control_info: rr_parameters, rr_initial_states, serr_mu, serr_sigma, nn_parameters, net.
 NBK_KINDS = 6
 
@@ -137,11 +137,6 @@ class Control:
             return sbs_inverse(x, self._sbs_kinds)[1]
         return np.ones_like(x)
 
-    def x_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        lower = self.to_x(np.repeat(self.lower[:, None], self.ncell, axis=1))
-        upper = self.to_x(np.repeat(self.upper[:, None], self.ncell, axis=1))
-        return lower, upper
-
     # ---- the net's arrays, flattened column-major as smash orders them
     def _nn_arrays(self):
         m = self.model
@@ -184,17 +179,23 @@ class Control:
             target[int(i) - 1] = x[off:off + size].reshape(shape, order="F").astype(np.float32)
             off += size
 
-    def _rr_bounds_x(self):
-        return self.x_bounds() if self.names else (np.zeros(0), np.zeros(0))
+    def _rr_bounds_x(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the rr block of x: the raw bounds of each name through the transform, per cell."""
+        if not self.names:
+            return np.zeros(0), np.zeros(0)
+        lower = self.to_x(np.repeat(self.lower[:, None], self.ncell, axis=1))
+        upper = self.to_x(np.repeat(self.upper[:, None], self.ncell, axis=1))
+        return lower, upper
 
     def bounds_x(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the whole control vector; the net's weights and biases are unbounded."""
         lower, upper = self._rr_bounds_x()
         return (np.concatenate([lower, np.full(self.n_nn, -np.inf)]),
                 np.concatenate([upper, np.full(self.n_nn, np.inf)]))
 
-    def grad_x(self, x, grad_parameters, grad_states, grad_nn) -> np.ndarray:
+    def gradient_x(self, x, grad_parameters, grad_states, grad_nn) -> np.ndarray:
         """dJ/dx for the whole vector; grad_nn is the core's flat net gradient."""
-        rr = self.gradient_x(x[:self.n_rr], grad_parameters, grad_states) if self.names else np.zeros(0)
+        rr = self._rr_gradient_x(x[:self.n_rr], grad_parameters, grad_states) if self.names else np.zeros(0)
         if not self.nn_names:
             return rr
         weights, biases = hybrid_nn.unpack(grad_nn, self.model._nn_shapes)
@@ -213,8 +214,8 @@ class Control:
             rows.append(np.asarray(grad[:, named.index(name)], dtype=np.float64)[order])
         return np.array(rows).reshape(len(self.names), -1)
 
-    def gradient_x(self, x, grad_parameters, grad_states) -> np.ndarray:
-        """dJ/dx from dJ/d(maps on active cells): sum over cells for uniform, per cell otherwise."""
+    def _rr_gradient_x(self, x, grad_parameters, grad_states) -> np.ndarray:
+        """dJ/dx of the rr block from dJ/d(maps on active cells): sum over cells for uniform, per cell otherwise."""
         g = self._grad_rows(grad_parameters, grad_states)
         if self.mapping == "uniform":
             g = g.sum(axis=1, keepdims=True)
@@ -358,8 +359,8 @@ def control_bounds(model, names, bounds) -> tuple[np.ndarray, np.ndarray]:
 def build_control(model, mapping, parameters, bounds, control_tfm) -> Control:
     if mapping not in MAPPINGS:
         raise ValueError(f"Unknown mapping {mapping!r}; choose one of {list(MAPPINGS)}")
-    if control_tfm not in TRANSFORMS:
-        raise ValueError(f"Unknown control_tfm {control_tfm!r}; choose one of {list(TRANSFORMS)}")
+    if control_tfm not in CONTROL_TRANSFORMS:
+        raise ValueError(f"Unknown control_tfm {control_tfm!r}; choose one of {list(CONTROL_TRANSFORMS)}")
     params, states, nn_names = _ordered(model, parse_parameters(model, parameters))
     names = params + states
     kinds = ["rr_parameters"] * len(params) + ["rr_initial_states"] * len(states)

@@ -13,7 +13,7 @@ from smash.registry import metric_names
 # quantiles (a sign slip: J < 0); we return the quantile itself.
 GAUGE_QUANTILES = {"median": 0.5, "lquartile": 0.25, "uquartile": 0.75}
 # Discharge transforms of the efficiency metrics, in md_metrics TFM_* order.
-TRANSFORMS = ("keep", "sqrt", "inv")
+DISCHARGE_TRANSFORMS = ("keep", "sqrt", "inv")
 METRICS_WITH_TFM = ("nse", "nnse", "kge", "mae", "mape", "mse", "rmse", "lgrm")
 
 DEFAULT_COST_OPTIONS = {
@@ -137,7 +137,7 @@ def check_observations(model, fcost) -> None:
     start = int(fcost.end_warmup)
     valid = metric_names()
     jobs = [valid[int(i) - 1] for i in np.asarray(fcost.jobs_metric)]
-    tfms = [TRANSFORMS[int(i)] for i in np.asarray(fcost.jobs_tfm)]
+    tfms = [DISCHARGE_TRANSFORMS[int(i)] for i in np.asarray(fcost.jobs_tfm)]
     for g in scored:
         obs = np.asarray(qobs[g, start:], dtype=np.float64)
         obs = obs[obs >= 0]
@@ -185,9 +185,9 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
         tfm = tfm * len(jobs)
     if len(tfm) != len(jobs):
         raise ValueError(f"jobs_cmpt_tfm has {len(tfm)} values but jobs_cmpt has {len(jobs)}")
-    bad = [t for t in tfm if t not in TRANSFORMS]
+    bad = [t for t in tfm if t not in DISCHARGE_TRANSFORMS]
     if bad:
-        raise ValueError(f"Unknown jobs_cmpt_tfm {bad}; choose among {list(TRANSFORMS)}")
+        raise ValueError(f"Unknown jobs_cmpt_tfm {bad}; choose among {list(DISCHARGE_TRANSFORMS)}")
     on_signatures = [j for j, t in zip(jobs, tfm, strict=True) if t != "keep" and j not in METRICS_WITH_TFM]
     if on_signatures:
         raise ValueError(f"jobs_cmpt_tfm applies to efficiency metrics, not to the signatures {on_signatures}")
@@ -197,7 +197,7 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
     fcore.md_cost_options.cost_options_alloc(fc, len(jobs), ng)
     fc.jobs_metric[:] = [valid.index(j) + 1 for j in jobs]
     fc.wjobs[:] = wjobs
-    fc.jobs_tfm[:] = [TRANSFORMS.index(t) for t in tfm]
+    fc.jobs_tfm[:] = [DISCHARGE_TRANSFORMS.index(t) for t in tfm]
     if quantile_jobs:
         fc.jobs_quantile = GAUGE_QUANTILES[opts["wjobs_cmpt"]]
     if ng:

@@ -185,7 +185,7 @@ class DescriptorControl(Control):
                     out.append(f"{name}-{desc_names[i]}-b")
         return out
 
-    def gradient_x(self, x, grad_parameters, grad_states) -> np.ndarray:
+    def _rr_gradient_x(self, x, grad_parameters, grad_states) -> np.ndarray:
         raw = self._raw_of(x)
         net, order = self.model._network, self._order
         desc = self._descriptors()[net.rows[order], net.cols[order]]

@@ -380,8 +380,7 @@ class Model:
     def get_rr_final_states(self, key: str) -> np.ndarray:
         return self._maps_get(self.rr_final_states, key)
 
-    # Final states are laid out on the grid when first read after a run, not by every run:
-    # on France the scatter was 23 of the ~55 ms a forward run spent outside Fortran.
+    # Laid out on the grid when first read after a run, not by every run (docs/performance-log.md).
     @property
     def rr_final_states(self) -> NamedMaps:
         pending = self.__dict__.get("_pending_final")

@@ -204,8 +204,8 @@ class _Problem:
         cost = fcore.md_gradient.cost_gradient(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams,
                                                self.output, self.grad)
         self.nfg += 1
-        g = self.control.grad_x(x, np.array(self.grad.rr_parameters), np.array(self.grad.rr_initial_states),
-                                np.array(self.grad.nn_parameters))
+        g = self.control.gradient_x(x, np.array(self.grad.rr_parameters), np.array(self.grad.rr_initial_states),
+                                    np.array(self.grad.nn_parameters))
         self._record(x, float(cost))
         return float(cost), g
 

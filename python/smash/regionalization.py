@@ -18,8 +18,6 @@ import warnings
 
 import numpy as np
 
-ANN_OPTIMIZERS = ("adam", "sgd", "adagrad", "rmsprop")
-
 
 def normalized_descriptors(model) -> np.ndarray:
     """Descriptors (nrow, ncol, nd) as they enter the mappings, transformed by setup['descriptor_tfm']:

@@ -1,10 +1,8 @@
 """Splitting the rainfall-runoff cells between threads by expected work rather than by count.
 
-A cell-step costs very different amounts depending on its forcings (France, gr4-lr, one
-thread, 29 M cell-steps: 0.55 s of rainfall-runoff when every step is dry with no PET,
-1.12 s when rain or PET is positive, next to nothing when both are missing; vic3l 1.2 /
-2.1-3.0 s). Missing values cover whole regions (France's neighbours) and rain falls in
-patches, so equal cell counts left one of two threads a 60 % larger share on France. Each
+A cell-step's cost depends on its forcings: a dry one costs about half a wet one, one with
+no usable forcing next to nothing (docs/performance-log.md). Missing values cover whole
+regions and rain falls in patches, so equal cell counts leave the threads unequal work. Each
 cell computes the same whatever thread runs it: the split changes timings, never results.
 """
 
@@ -13,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 # Relative cost of a cell-step: with no usable forcing, with forcings but dry and no
-# PET, with rain or PET (measured ratios above, rounded).
+# PET, with rain or PET (measured ratios, rounded: docs/performance-log.md).
 WORK_MISSING, WORK_DRY, WORK_ACTIVE = 0.1, 1.0, 2.0
 STEPS_PER_PASS = 1 << 22   # cell-steps read per pass: bounds the temporaries on large grids
 SAMPLED_STEPS = 256        # time steps the estimate reads at most, evenly spaced

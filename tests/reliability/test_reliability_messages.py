@@ -404,7 +404,7 @@ def test_maps_values_replaced_whole_keep_one_map_per_key(model):
 
 # ------------------------------------------------------------ determinism
 HYBRIDS = [h for h in module_names("hydrological") if Structure("zero", h, "lr").is_hybrid]
-# docs/architecture.md, "Thread counts and the net-weight adjoint": measured <= 2.1e-14.
+# docs/performance-log.md, "Thread counts and the net-weight adjoint": measured <= 2.1e-14.
 THREAD_TOLERANCE = 1e-12
 
 
