@@ -9,6 +9,7 @@ import weakref
 import numpy as np
 
 from smash import sparse_forcing, work_split
+from smash.inputs.atmos import TEMP_MIN, plausible_max
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -130,8 +131,6 @@ class RRStates(NamedMaps):
 def _check_assigned_forcing(kind: str, active: np.ndarray, dt: int) -> None:
     """An assigned (nac, ntime_step) forcing, in place: NaN and inf become missing (-99) so they never reach
     the model states; they and values beyond the plausible bound are counted in one UserWarning."""
-    from smash.inputs.atmos import TEMP_MIN, plausible_max
-
     lines = []
     nonfinite = ~np.isfinite(active)
     if nonfinite.any():

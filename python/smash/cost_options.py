@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from smash import fcore
+from smash import regularization as reg_options
 from smash.model_setup import parse_time, setup_time
 from smash.registry import metric_names
+from smash.segmentation import EVENT, EVENT_SEG_DEFAULTS, baseflow_separation, check_event_seg, gauge_events
 
 # Aggregations of the per-gauge costs (wgauge) or of the terms of one gauge (wjobs_cmpt) by a
 # quantile instead of a weighted sum. smash 1.3 returns the negated value for wjobs_cmpt
@@ -101,8 +103,6 @@ CONTINUOUS_SIGNATURE_QUANTILES = {"Cfp2": 0.02, "Cfp10": 0.1, "Cfp50": 0.5, "Cfp
 def _unscorable_signature(metric: str, obs: np.ndarray) -> str | None:
     """The core scores a continuous signature by (S_sim / S_obs - 1)^2 and silently gives 0 when S_obs is
     0 or fewer than 2 steps are observed: name those cases instead."""
-    from smash.signatures import baseflow_separation
-
     if obs.size < 2:
         return f"fewer than 2 observed values: the signature {metric} cannot be computed"
     if metric in CONTINUOUS_SIGNATURE_QUANTILES:
@@ -160,8 +160,6 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
     With `regularization`, the dict's "reg" holds the resolved jreg options (None when off);
     `smash.regularization.attach` then gives the Fortran options the controlled maps.
     """
-    from smash import regularization as reg_options
-
     opts = dict(DEFAULT_COST_OPTIONS)
     valid_keys = list(DEFAULT_COST_OPTIONS) + (list(REGULARIZATION_KEYS) if regularization else [])
     if cost_options:
@@ -224,8 +222,6 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
 
 def _attach_events(model, fc, jobs, event_seg) -> None:
     """Flood events of the gauges in the cost, for the event signatures (Eff ... Epf)."""
-    from smash.signatures import EVENT, EVENT_SEG_DEFAULTS, check_event_seg, gauge_events
-
     if event_seg is not None and not isinstance(event_seg, dict):
         raise ValueError(f"event_seg must be a dict of {list(EVENT_SEG_DEFAULTS)}, got {event_seg!r}")
     if not set(jobs) & set(EVENT):

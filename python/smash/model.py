@@ -8,11 +8,14 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import fcore, hybrid_nn, memory, routing_tree, sparse_forcing, work_split
+from smash import fcore, hybrid_nn, inputs, memory, routing_tree, sparse_forcing, work_split
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
+from smash.forward import run_forward
+from smash.inputs.synthetic import synthetic_observations
 from smash.mesh_checks import check_drained_mesh, check_mesh
-from smash.model_setup import normalize_setup, setup_attributes, setup_time, structure_of
+from smash.model_setup import DEFAULTS, REQUIRED, normalize_setup, setup_attributes, setup_time, structure_of
 from smash.network import bare_grid_network, build_network
+from smash.optimize import run_backward, run_optimize, set_control_optimize
 from smash.registry import (
     feasible_violation,
     parameter_bounds,
@@ -54,8 +57,6 @@ class Model:
     """
 
     def __init__(self, setup: dict, mesh: dict, verbose: bool = False):
-        from smash import inputs
-
         norm = normalize_setup(setup)
         check_mesh(mesh)
         self._structure = structure_of(norm)
@@ -83,8 +84,6 @@ class Model:
         final = np.full_like(self.rr_initial_states.values, -99.0)
         self.rr_final_states = NamedMaps(self.rr_initial_states.keys, final)
         if norm["synthetic"]:
-            from smash.factory.synthetic import synthetic_observations
-
             self.response_data.q = synthetic_observations(self)
 
     # ------------------------------------------------------------------ build
@@ -328,8 +327,6 @@ class Model:
 
     def _adjust_interception_inactive(self, day_of_step, index):
         """ci of the inactive cells, from their forcings read again from the setup's folders."""
-        from smash import inputs
-
         s, net = self.setup, self._network
         inactive = np.setdiff1d(np.arange(net.nrow * net.ncol), net.flat)
         if inactive.size == 0:
@@ -489,15 +486,11 @@ class Model:
 
     def forward_run(self, cost_options=None, common_options=None, return_options=None):
         """Run the model in place; return a ForwardRun when `return_options` asks for outputs."""
-        from smash.forward import run_forward
-
         return run_forward(self, cost_options, common_options, return_options)
 
     def optimize(self, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
                  common_options=None, return_options=None, callback=None):
         """Calibrate in place (see smash.optimize); return an Optimize when `return_options` asks."""
-        from smash.optimize import run_optimize
-
         return run_optimize(self, mapping, optimizer, optimize_options, cost_options, common_options,
                             return_options, callback)
 
@@ -507,15 +500,11 @@ class Model:
         The vector is read as `optimize_control_info(self, mapping, optimizer, optimize_options)`
         describes it (e.g. a `control_vector` returned by `optimize` or given to its callback).
         """
-        from smash.optimize import set_control_optimize
-
         set_control_optimize(self, control_vector, mapping, optimizer, optimize_options)
 
     def backward_run(self, diff_target="j", cotangent=None, mapping="uniform", optimizer=None,
                      optimize_options=None, cost_options=None, common_options=None, return_options=None):
         """Cost and gradient with respect to the control vector (see smash.backward_run)."""
-        from smash.optimize import run_backward
-
         return run_backward(self, diff_target, cotangent, mapping, optimizer, optimize_options, cost_options,
                             common_options, return_options)
 
@@ -580,8 +569,6 @@ class Model:
 
 def _user_setup_of(model) -> dict:
     """The setup keys Model accepts, from a model's setup (as save_model stores them)."""
-    from smash.model_setup import DEFAULTS, REQUIRED
-
     attrs = dict(model.setup.__dict__, imperviousness_directory=model.setup.imperviousness_file)
     return {k: attrs[k] for k in (*REQUIRED, *DEFAULTS) if k in attrs}
 
