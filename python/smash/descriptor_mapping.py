@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from smash.control import Control
+from smash.regionalization import normalized_descriptors
 
 DESCRIPTOR_MAPPINGS = ("multi-linear", "multi-power")
 
@@ -43,8 +44,6 @@ class DescriptorControl(Control):
     descriptor_index: list = None    # per name, indices of its descriptors in setup.descriptor_name
 
     def _descriptors(self) -> np.ndarray:
-        from smash.regionalization import normalized_descriptors
-
         return normalized_descriptors(self.model)   # (nrow, ncol, nd)
 
     @property

@@ -21,6 +21,8 @@ import os
 import warnings
 from dataclasses import dataclass, field
 
+from smash.hybrid_nn import hidden_sizes
+
 # Bytes of a float32 forcing or observation value, and of a float64 core value.
 F32, F64 = 4, 8
 # Calibrated on France (gr4-lr, 906 044 active cells of 1 236 250; peak resident memory of a
@@ -149,8 +151,6 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
 
     They differ only under sparse storage, whose forcings take between nothing (every step dry)
     and their dense size, depending on the data."""
-    from smash.hybrid_nn import hidden_sizes
-
     nt = int(setup["ntime_step"])
     cells = nrow * ncol
     snow = setup["snow_module"] != "zero"
@@ -223,8 +223,6 @@ def series_estimate(model, nsave: int, q_domain: bool, rr_states: bool, fluxes: 
 
 def tape_bytes(model) -> int:
     """Peak size of the adjoint's tape for one gradient of `model` (md_forward's checkpointing)."""
-    from smash.hybrid_nn import hidden_sizes
-
     s, structure = model.setup, model._structure
     nac, nt = int(model._network.nac), int(s.ntime_step)
     if structure.is_hybrid:

@@ -8,13 +8,14 @@ import warnings
 
 import numpy as np
 
-from smash import fcore, memory, regularization
+from smash import fcore, memory, regionalization, regularization
 from smash.adaptive import AdaptiveStep
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names, parse_parameters
 from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
 from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl, UndefinedMapError, descriptor_choice
 from smash.forward import check_common_options, check_return_keys, run_forward
 from smash.progress import OptimizerLog
+from smash.regionalization import normalized_descriptors
 
 OPTIMIZERS = ("sbs", "lbfgsb", "nelder-mead", "powell", "adam", "sgd", "adagrad", "rmsprop")
 ADAPTIVE = ("adam", "sgd", "adagrad", "rmsprop")
@@ -70,8 +71,6 @@ ANN_LEARNING_RATES = {"adam": 0.003, "sgd": 0.02, "adagrad": 0.02, "rmsprop": 0.
 
 def _default_ann_options(model, optimizer):
     """smash 1.3's ann defaults: rr parameters but ci, their bounds, its default net (undrawn)."""
-    from smash import regionalization
-
     parameters = [p for p in default_parameters(model) if p not in nn_parameter_names(model)]
     bounds = {k: v for k, v in model.get_rr_parameters_bounds().items() if k in parameters}
     net = regionalization.default_net(model, [bounds[p] for p in parameters])
@@ -130,8 +129,6 @@ def _build_control(model, mapping, options):
                          "of a net trained by optimize")
     if mapping not in DESCRIPTOR_MAPPINGS:
         return build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
-    from smash.regionalization import normalized_descriptors
-
     if np.shape(model.physio_data.descriptor)[-1] == 0:
         raise ValueError(f"mapping={mapping!r} needs physical descriptors (it maps them to the parameters) and the "
                          "model has none: "
@@ -608,8 +605,6 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
 def _train_ann(problem, model, control, optimizer, options, log):
     """Train a copy of the user's net (smash's default net when none is given); the user's net stays
     as given, and the trained copy is returned (through return_options['net'])."""
-    from smash import regionalization
-
     bounds = list(zip(control.lower.tolist(), control.upper.tolist(), strict=True))
     net, out_bounds = regionalization.prepare_net(options.get("net"), model, control.names, bounds,
                                                   options.get("random_state"))
@@ -620,15 +615,11 @@ def _train_ann(problem, model, control, optimizer, options, log):
 
 
 def _ann_vector(net):
-    from smash import regionalization
-
     return regionalization.ann_control_vector(net)
 
 
 def _ann_control_info(model, optimizer, options) -> dict:
     """optimize_control_info for mapping="ann": the net's weights and biases, unbounded (smash 1.3's keys)."""
-    from smash import regionalization
-
     control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
     bounds = list(zip(control.lower.tolist(), control.upper.tolist(), strict=True))
     net, _ = regionalization.prepare_net(options.get("net"), model, control.names, bounds, options.get("random_state"))
