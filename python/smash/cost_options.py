@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from smash import fcore
+from smash import _core
 from smash import regularization as reg_options
 from smash.model_setup import parse_time, setup_time
 from smash.registry import metric_names
@@ -190,9 +190,8 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
     if on_signatures:
         raise ValueError(f"jobs_cmpt_tfm applies to efficiency metrics, not to the signatures {on_signatures}")
 
-    fc = fcore.md_cost_options.CostOptionsDT()
     ng = model.mesh.ng
-    fcore.md_cost_options.cost_options_alloc(fc, len(jobs), ng)
+    fc = _core.new_cost_options(len(jobs), ng)
     fc.jobs_metric[:] = [valid.index(j) + 1 for j in jobs]
     fc.wjobs[:] = wjobs
     fc.jobs_tfm[:] = [TRANSFORMS.index(t) for t in tfm]
@@ -237,7 +236,7 @@ def _attach_events(model, fc, jobs, event_seg) -> None:
                          "drop those signatures")
     if "Elt" in jobs:
         _check_lag_times(model, fc, events)
-    fcore.md_cost_options.cost_options_alloc_events(fc, max(len(e) for e in events.values()), model.mesh.ng)
+    _core.allocate_events(fc, max(len(e) for e in events.values()), model.mesh.ng)
     for g, evs in events.items():
         fc.nevent[g] = len(evs)
         for e, ev in enumerate(evs):

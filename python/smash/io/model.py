@@ -38,7 +38,7 @@ def _user_setup(model) -> dict:
 
 
 def _nn_parameters(model) -> dict:
-    if not model._structure.is_hybrid:
+    if not model.structure.is_hybrid:
         return {}
     layers = enumerate(zip(model.get_nn_parameters_weight(), model.get_nn_parameters_bias(), strict=True), 1)
     return {f"{kind}_{i}": arr for i, (w, b) in layers for kind, arr in (("weight", w), ("bias", b))}
