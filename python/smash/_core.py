@@ -114,6 +114,14 @@ def parameters_of(model):
     return model._core.parameters
 
 
+def set_threads(model, ncpu: int, rr_split=None) -> None:
+    """Run the model's core on `ncpu` threads; with more than one, `rr_split` holds the ncpu + 1 bounds
+    of the rainfall-runoff cells each thread takes."""
+    model._core.setup.ncpu = int(ncpu)
+    if ncpu > 1:
+        model._core.setup.rr_split[: ncpu + 1] = rr_split
+
+
 # ------------------------------------------------------------------ runs
 def run_forward(model, cost_options, output, mesh=None) -> None:
     """The forward model and its cost into `output` (`mesh` replaces the model's own when given)."""

@@ -7,7 +7,7 @@ model, checkpointing, threads, storage layout).
 
 from __future__ import annotations
 
-from smash import _core
+from smash import _core, work_split
 
 
 def core_setup(model):
@@ -69,4 +69,4 @@ def tape_peak_bytes() -> int:
 
 def set_threads(model, ncpu: int) -> None:
     """Run the model's core on `ncpu` threads (rainfall-runoff cells split by expected work)."""
-    model._set_threads(ncpu)
+    work_split.use_threads(model, ncpu)

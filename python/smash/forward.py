@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from smash import _core, memory
+from smash import _core, memory, work_split
 from smash.containers import RRStates
 from smash.cost_options import build_cost_options, check_observations
 from smash.internal_fluxes import fluxes_to_grids
@@ -115,7 +115,7 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
         fo.save_slot[steps - 1] = np.arange(1, steps.size + 1)
 
     model._sync_parameters()
-    model._set_threads(common["ncpu"])
+    work_split.use_threads(model, common["ncpu"])
     t0 = time.perf_counter()
     _core.run_forward(model, fcost, fo)
     elapsed = time.perf_counter() - t0

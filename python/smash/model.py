@@ -8,7 +8,7 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import _core, hybrid_nn, inputs, memory, routing_tree, sparse_forcing, work_split
+from smash import _core, hybrid_nn, inputs, memory, routing_tree, sparse_forcing
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
 from smash.forward import run_forward
 from smash.inputs.synthetic import synthetic_observations
@@ -460,12 +460,6 @@ class Model:
         return self._network
 
     # -------------------------------------------------------------- running
-    def _set_threads(self, ncpu: int):
-        """Run the core on `ncpu` threads, the rainfall-runoff cells split by expected work."""
-        self._core.setup.ncpu = int(ncpu)
-        if ncpu > 1:
-            self._core.setup.rr_split[: ncpu + 1] = work_split.split_points(self.atmos_data._cell_work(), ncpu)
-
     def _sync_parameters(self):
         """Copy the user-facing maps into the core (active cells, network order); every run starts here.
 

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from smash import _core, memory, regionalization, regularization
+from smash import _core, memory, regionalization, regularization, work_split
 from smash.adaptive import AdaptiveStep
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names, parse_parameters
 from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
@@ -504,7 +504,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     else:
         control = _build_control(model, mapping, options)
     # The adjoint's cell sweeps run on ncpu threads too.
-    model._set_threads(common["ncpu"])
+    work_split.use_threads(model, common["ncpu"])
     x0 = control.x_from_model()
     if cost_opts["reg"]:
         regularization.attach(model, control, fcost, cost_opts["reg"], x0, mapping)
@@ -682,7 +682,7 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
     if diff_target not in ("j", "q"):
         raise ValueError(f"Unknown diff_target {diff_target!r}; choose 'j' (the cost) or 'q' (the discharge)")
     common = check_common_options(common_options)
-    model._set_threads(common["ncpu"])
+    work_split.use_threads(model, common["ncpu"])
     # smash's defaults: the mapping's default optimizer and its control_tfm (sbs space for uniform).
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
     control = _build_control(model, mapping, options)
