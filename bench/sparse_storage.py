@@ -39,6 +39,7 @@ def worker(args):
     import numpy as np
 
     import smash
+    from smash import _testing
 
     setup, mesh = dataset_setup_mesh(args.data, "France", "zero-gr4-lr")
     setup["sparse_storage"] = args.worker == "sparse"
@@ -46,7 +47,7 @@ def worker(args):
     model = smash.Model(setup, mesh)
     build_s = time.perf_counter() - t0
     peak_build = peak_mb()
-    held = sum(forcing_bytes(model._finput, name) for name in FORCING_ARRAYS)
+    held = sum(forcing_bytes(_testing.core_inputs(model), name) for name in FORCING_ARRAYS)
     times = []
     for _ in range(args.repeat):
         t0 = time.perf_counter()

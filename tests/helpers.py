@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from smash import _testing
+
 
 def line_mesh(ncell=4, dx=1000.0):
     """A 1-row mesh draining east into a gauge on the last cell."""
@@ -29,21 +31,13 @@ def daily_setup(ndays=30, **extra):
 
 def core_output(model):
     """The core's output record for a run of `model` without saved series."""
-    from smash import fcore
-
-    net, s = model._network, model._structure
-    fo = fcore.md_output.OutputDT()
-    fcore.md_output.output_alloc(fo, net.gauge_cell.size, net.nac, model.setup.ntime_step, len(s.rr_states),
-                                 len(s.fluxes), 0, False, False, False)
-    return fo
+    return _testing.new_output(model)
 
 
 def core_gradient(model, fcost):
     """(cost, gradient, output) of the core parameters as they stand (no sync from the maps),
     through the generated adjoint."""
-    from smash import fcore
-
     fo = core_output(model)
-    grad = model._new_core_parameters()
-    cost = fcore.md_gradient.cost_gradient(model._fsetup, model._fmesh, model._finput, fcost, model._fparams, fo, grad)
+    grad = _testing.new_core_parameters(model)
+    cost = _testing.run_adjoint(model, fcost, fo, grad)
     return cost, grad, fo

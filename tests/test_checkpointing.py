@@ -5,19 +5,19 @@ import pytest
 from test_generated_adjoint import STRUCTURES, _model
 
 import smash
-from smash import fcore
+from smash import _testing
 from smash.cost_options import build_cost_options
 
 from helpers import core_gradient, line_mesh
 
 
 def _gradient(model, checkpoint_steps):
-    model._fsetup.checkpoint_steps = checkpoint_steps
+    _testing.core_setup(model).checkpoint_steps = checkpoint_steps
     _, fc = build_cost_options(model, {"gauge": "all"})
-    model._sync_parameters()
+    _testing.sync_parameters(model)
     cost, grad, _ = core_gradient(model, fc)
     return (cost, np.array(grad.rr_parameters), np.array(grad.rr_initial_states),
-            fcore.md_gradient.tape_peak_bytes(), np.array(grad.nn_parameters))
+            _testing.tape_peak_bytes(), np.array(grad.nn_parameters))
 
 
 def _close(g, ref):
@@ -30,7 +30,7 @@ def _close(g, ref):
 
 def test_chunked_adjoint_gives_the_same_gradient_with_a_smaller_tape():
     model = _model("gr4", "kw", ncell=6)
-    model._fsetup.block_steps = 1         # time blocks of one step, whatever the chunks (see _close)
+    _testing.core_setup(model).block_steps = 1         # time blocks of one step, whatever the chunks (see _close)
     nt = model.setup.ntime_step
     whole = _gradient(model, nt)          # one chunk: the tape of every step
     for steps in (1, 7, 0):               # 0: the default, one chunk for a run this small
@@ -51,14 +51,14 @@ def test_time_blocks_inside_chunks_give_the_same_results():
     q = model.response.q.copy()
     # Blocks of 9 steps run on copies (see _close) and end mid-run (nt = 60) and mid-chunk (30).
     for chunk, block in ((7, 3), (nt, 4), (nt, 1), (nt, 9), (30, 9)):
-        model._fsetup.block_steps = block
+        _testing.core_setup(model).block_steps = block
         cost, gp, gs, _, _ = _gradient(model, chunk)
         assert cost == whole[0]
         _close(gp, whole[1])
         _close(gs, whole[2])
         model.forward_run()
         assert np.array_equal(model.response.q, q)
-    model._fsetup.block_steps = 0
+    _testing.core_setup(model).block_steps = 0
 
 
 @pytest.mark.parametrize("snow, hydrological, routing", STRUCTURES)
@@ -69,17 +69,17 @@ def test_every_structure_hands_each_chunk_zero_block_adjoints(snow, hydrological
     # Blocks of 3 steps write the block arrays in place, blocks of 9 through per-thread
     # copies; chunks of 7 and 30 steps end mid-block.
     model = _model(hydrological, routing, snow)
-    if model._structure.is_hybrid:
+    if model.structure.is_hybrid:
         model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=3)
     whole = _gradient(model, model.setup.ntime_step)
     for chunk, block in ((7, 3), (30, 9), (7, 9)):
-        model._fsetup.block_steps = block
+        _testing.core_setup(model).block_steps = block
         cost, gp, gs, _, gn = _gradient(model, chunk)
         assert cost == whole[0]
         _close(gp, whole[1])
         _close(gs, whole[2])
         _close(gn, whole[4])
-    model._fsetup.block_steps = 0
+    _testing.core_setup(model).block_steps = 0
 
 
 def test_default_chunks_of_a_large_run_bound_the_tape():
@@ -101,7 +101,7 @@ def test_series_saved_inside_a_chunk_are_the_states_of_that_step():
     # and fluxes of a step inside a chunk are saved as that step ends, not at the chunk's end:
     # they must equal the final states of a run that stops at that step.
     model = _model("gr4", "lr", ncell=6)
-    model._fsetup.checkpoint_steps = 7    # step 10 is the 3rd of the 2nd chunk
+    _testing.core_setup(model).checkpoint_steps = 7    # step 10 is the 3rd of the 2nd chunk
     ret = model.forward_run(return_options={"rr_states": True, "q_domain": True, "internal_fluxes": True,
                                             "time_step": ["2020-01-11"]})
     short = smash.Model({"start_time": "2020-01-01", "end_time": "2020-01-11", "dt": 86400,

@@ -102,7 +102,7 @@ def test_synthetic_mesh_is_consistent():
 def test_synthetic_model_runs():
     setup, mesh = load_dataset("synthetic")
     model = smash.Model(setup, mesh)
-    net = model._network
+    net = model.network
     assert net.nac == mesh["nac"] and net.levels.max() <= mesh["npar"]
     for g, cell in enumerate(net.gauge_cell):
         assert net.upstream_mask(int(cell)).sum() * 1e6 == pytest.approx(float(mesh["area_dln"][g]))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import smash
-from smash import fcore
+from smash import _testing
 from smash.registry import module_names
 
 from helpers import core_gradient, line_mesh
@@ -69,14 +69,13 @@ def _gradient_and_tangent(model, direction_p, direction_s, direction_n, cost_opt
     from smash.cost_options import build_cost_options
 
     _, fc = build_cost_options(model, cost_options or {"gauge": "all"})
-    model._sync_parameters()
+    _testing.sync_parameters(model)
     cost, grad, fo = core_gradient(model, fc)
-    direction = model._new_core_parameters()
+    direction = _testing.new_core_parameters(model)
     direction.rr_parameters[...] = direction_p
     direction.rr_initial_states[...] = direction_s
     direction.nn_parameters[...] = direction_n
-    cost_t, dcost = fcore.md_gradient.cost_tangent(model._fsetup, model._fmesh, model._finput, fc,
-                                                  model._fparams, direction, fo)
+    cost_t, dcost = _testing.run_tangent(model, fc, direction, fo)
     return (cost, np.array(grad.rr_parameters), np.array(grad.rr_initial_states), np.array(grad.nn_parameters),
             cost_t, dcost, fc, fo)
 
@@ -88,9 +87,9 @@ STRUCTURES = [("zero", hy, "lr") for hy in module_names("hydrological")] + [
 @pytest.mark.parametrize("snow, hydrological, routing", STRUCTURES)
 def test_adjoint_dot_product_and_finite_differences(snow, hydrological, routing):
     model = _model(hydrological, routing, snow)
-    net = model._network
+    net = model.network
     rng = np.random.default_rng(1)
-    if model._structure.is_hybrid:
+    if model.structure.is_hybrid:
         # A net that matters (zero weights would leave the hybrid equal to its parent).
         model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=3)
         model.set_nn_parameters_bias(initializer="uniform", random_state=4)
@@ -100,9 +99,9 @@ def test_adjoint_dot_product_and_finite_differences(snow, hydrological, routing)
     # Relative perturbations keep every parameter inside its domain.
     dp = p0 * rng.uniform(-1, 1, size=p0.shape) * 1e-1
     ds = s0 * rng.uniform(-1, 1, size=s0.shape) * 1e-1
-    model._sync_parameters()
-    n0 = np.array(model._fparams.nn_parameters)
-    dn = rng.uniform(-1, 1, size=n0.shape) * 1e-1 if model._structure.is_hybrid else np.zeros_like(n0)
+    _testing.sync_parameters(model)
+    n0 = np.array(_testing.core_parameters(model).nn_parameters)
+    dn = rng.uniform(-1, 1, size=n0.shape) * 1e-1 if model.structure.is_hybrid else np.zeros_like(n0)
     cost, gp, gs, gn, cost_t, dcost, fc, fo = _gradient_and_tangent(model, dp, ds, dn)
 
     model.forward_run(cost_options={"gauge": "all"})
@@ -113,10 +112,10 @@ def test_adjoint_dot_product_and_finite_differences(snow, hydrological, routing)
     assert dcost == pytest.approx(adjoint, rel=1e-10, abs=1e-14)
 
     def cost_at(eps):
-        model._fparams.rr_parameters[...] = p0 + eps * dp
-        model._fparams.rr_initial_states[...] = s0 + eps * ds
-        model._fparams.nn_parameters[...] = n0 + eps * dn
-        fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo)
+        _testing.core_parameters(model).rr_parameters[...] = p0 + eps * dp
+        _testing.core_parameters(model).rr_initial_states[...] = s0 + eps * ds
+        _testing.core_parameters(model).nn_parameters[...] = n0 + eps * dn
+        _testing.run_forward(model, fc, fo)
         return fo.cost
 
     eps = 1e-4
@@ -135,23 +134,23 @@ COST_VARIANTS = [
 def test_adjoint_of_cost_variants(cost_options):
     """Transforms, quantile aggregation and warm-up go through the same generated adjoint."""
     model = _model("gr4", "lr")
-    net = model._network
+    net = model.network
     rng = np.random.default_rng(2)
     p0 = model.rr_parameters.values[net.rows, net.cols]
     s0 = model.rr_initial_states.values[net.rows, net.cols]
     dp = p0 * rng.uniform(-1, 1, size=p0.shape) * 1e-1
     ds = s0 * rng.uniform(-1, 1, size=s0.shape) * 1e-1
-    model._sync_parameters()
-    n0 = np.array(model._fparams.nn_parameters)
+    _testing.sync_parameters(model)
+    n0 = np.array(_testing.core_parameters(model).nn_parameters)
     dn = np.zeros_like(n0)
     cost, gp, gs, _, _, dcost, fc, fo = _gradient_and_tangent(model, dp, ds, dn, cost_options)
     adjoint = float(np.sum(gp * dp) + np.sum(gs * ds))
     assert dcost == pytest.approx(adjoint, rel=1e-10, abs=1e-14)
 
     def cost_at(eps):
-        model._fparams.rr_parameters[...] = p0 + eps * dp
-        model._fparams.rr_initial_states[...] = s0 + eps * ds
-        fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo)
+        _testing.core_parameters(model).rr_parameters[...] = p0 + eps * dp
+        _testing.core_parameters(model).rr_initial_states[...] = s0 + eps * ds
+        _testing.run_forward(model, fc, fo)
         return fo.cost
 
     fd = (cost_at(1e-4) - cost_at(-1e-4)) / 2e-4

@@ -45,7 +45,7 @@ def test_lez_hybrid_matches_smash_13(data_dir, reference_dir, hydro):
     # The name the user gave is kept (smash 1.3 spells gr4_ode_mlp "gr4_ude").
     assert model.setup.hydrological_module == REFERENCE_NAME.get(hydro, hydro)
     assert model.setup.structure == f"zero-{REFERENCE_NAME.get(hydro, hydro)}-lr"
-    assert model._structure.hydrological == hydro
+    assert model.structure.hydrological == hydro
     shapes = [w.shape for w in model.get_nn_parameters_weight()]
     assert shapes == [ref["nn_weight_1"].shape, ref["nn_weight_2"].shape]
     model.set_nn_parameters_weight([ref["nn_weight_1"], ref["nn_weight_2"]])

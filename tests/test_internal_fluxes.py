@@ -102,7 +102,7 @@ def test_internal_fluxes_match_smash_13(data_dir, dataset, structure):
     active = model.mesh.active_cell == 1
     has_upstream = model.mesh.flwacc > 1.5 * model.mesh.dx * model.mesh.dy
     totals = []
-    for i, (family, _name, _unit) in enumerate(model._structure.flux_records):
+    for i, (family, _name, _unit) in enumerate(model.structure.flux_records):
         cells = active & has_upstream if family == "routing" else active
         totals.append(fluxes[cells][:, :, i].sum())
     ref_totals = ref[f"{structure}:sum"]

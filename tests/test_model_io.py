@@ -76,7 +76,7 @@ def _assert_same_model(a, b):
     for name in ("rr_parameters", "rr_initial_states", "rr_final_states"):
         assert getattr(b, name).keys.tolist() == getattr(a, name).keys.tolist()
         np.testing.assert_array_equal(getattr(b, name).values, getattr(a, name).values, err_msg=name)
-    if a._structure.is_hybrid:
+    if a.structure.is_hybrid:
         for x, y in zip(a.get_nn_parameters_weight() + a.get_nn_parameters_bias(),
                         b.get_nn_parameters_weight() + b.get_nn_parameters_bias(), strict=True):
             np.testing.assert_array_equal(x, y)
@@ -95,7 +95,7 @@ def _assert_runs_alike(a, b):
     assert not np.array_equal(b.rr_parameters.values, before)
     np.testing.assert_array_equal(b.rr_parameters.values, a.rr_parameters.values)
     np.testing.assert_array_equal(b.response.q, a.response.q)
-    if a._structure.is_hybrid:
+    if a.structure.is_hybrid:
         for x, y in zip(a.get_nn_parameters_weight(), b.get_nn_parameters_weight(), strict=True):
             np.testing.assert_array_equal(x, y)
 

@@ -64,7 +64,7 @@ def test_optimizers_lower_the_cost_within_bounds(synthetic, mapping, optimizer):
     assert j1 < 0.9 * j0
     assert j1 == pytest.approx(ret.cost, rel=1e-10)
     assert ret.iter_cost[0] == pytest.approx(j0, rel=1e-10)
-    net = model._network
+    net = model.network
     for name, (low, high) in opts["bounds"].items():
         values = model.get_rr_parameters(name)[net.rows, net.cols]
         assert np.all(values >= low - 1e-12) and np.all(values <= high + 1e-12), name

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import smash
+from smash import _testing
 from smash.factory.synthetic import synthetic_setup_mesh
 
 
@@ -18,7 +19,7 @@ def test_two_threads_reproduce_one_thread_exactly(structure):
     setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
     model = smash.Model(dict(setup, **structure), mesh)
     # Both halves of the routing tree hold cells: two threads route side by side.
-    assert np.all(model._network.node_end[1:3] > model._network.node_first[1:3])
+    assert np.all(model.network.node_end[1:3] > model.network.node_first[1:3])
     if not structure:
         model.set_rr_parameters("cp", np.linspace(100, 400, 3000).reshape(60, 50))
     options = {"q_domain": True, "rr_states": True, "internal_fluxes": True, "time_step": ["2020-06-30", "2020-12-31"]}
@@ -26,7 +27,7 @@ def test_two_threads_reproduce_one_thread_exactly(structure):
     # and what is saved along the way lands on the right cells.
     runs = []
     for block_steps in (9, 1):
-        model._fsetup.block_steps = block_steps
+        _testing.core_setup(model).block_steps = block_steps
         for ncpu in (1, 2):
             out = model.forward_run(common_options={"ncpu": ncpu}, return_options=options)
             runs.append((model.response.q.copy(), model.rr_final_states.values.copy(), out))
@@ -56,7 +57,7 @@ def test_two_threads_reproduce_the_gradient_exactly():
                       {"hydrological_module": "vic3l", "routing_module": "kw", "snow_module": "ssn"}):
         model = smash.Model(dict(setup, **structure), mesh)
         for block_steps in (9, 1):
-            model._fsetup.block_steps = block_steps
+            _testing.core_setup(model).block_steps = block_steps
             one = _backward(model, 1)
             for ncpu in (2, 4):   # 4: the tree's four nodes of depth 2, then the two trunks above
                 other = _backward(model, ncpu)
@@ -122,7 +123,7 @@ def test_uneven_split_reproduces_one_thread_exactly():
     model.forward_run(common_options={"ncpu": 1})
     q_one = model.response.q.copy()
     model.forward_run(common_options={"ncpu": 2})
-    split = model._fsetup.rr_split[:3]
+    split = _testing.core_setup(model).rr_split[:3]
     assert abs(split[1] - model.mesh.nac / 2) > 0.1 * model.mesh.nac
     assert np.array_equal(model.response.q, q_one)
     one, two = _backward(model, 1), _backward(model, 2)

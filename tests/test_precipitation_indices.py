@@ -169,7 +169,7 @@ def test_against_smash_1_3(data_dir, name, vg_atol):
     ref = np.load(os.path.join(REFS, name, "prcp_indices.npz"))
     model = _dataset_model(data_dir, name)
     res = smash.precipitation_indices(model)
-    net = model._network
+    net = model.network
     prcp = net.from_grid(np.asarray(model.atmos_data.prcp)).astype(np.float64)
     fl = net.from_grid(np.asarray(model.mesh.flwdst, dtype=np.float64))
     for g, cells in enumerate(net.gauge_upstream()):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import smash
-from smash import fcore, regularization
+from smash import _testing, regularization
 from smash.cost_options import build_cost_options
 from smash.optimize import _build_control, _check_options
 
@@ -42,9 +42,9 @@ def _terms_at(model, mapping, optimizer, parameters, cost_options, params, state
     regularization.attach(model, control, fc, cost_opts["reg"], control.x_from_model(), mapping)
     model.rr_parameters.values[...] = params
     model.rr_initial_states.values[...] = states
-    model._sync_parameters()
+    _testing.sync_parameters(model)
     fo = core_output(model)
-    fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo)
+    _testing.run_forward(model, fc, fo)
     assert fo.cost == pytest.approx(fo.jobs + fc.wjreg * fo.jreg, rel=1e-14)
     return float(fo.jobs), float(fo.jreg)
 
@@ -133,28 +133,28 @@ def test_regularized_gradient_dot_product_and_finite_differences():
     cost_opts, fc = build_cost_options(model, cost_options, regularization=True)
     control = _build_control(model, "distributed", options)
     regularization.attach(model, control, fc, cost_opts["reg"], control.x_from_model(), "distributed")
-    net, s = model._network, model._structure
+    net, s = model.network, model.structure
     rng = np.random.default_rng(5)
-    model._sync_parameters()
-    p0 = np.array(model._fparams.rr_parameters) * (1 + 0.2 * rng.uniform(-1, 1, (net.nac, len(s.rr_parameters))))
-    s0 = np.array(model._fparams.rr_initial_states) * (1 + 0.2 * rng.uniform(-1, 1, (net.nac, len(s.rr_states))))
-    model._fparams.rr_parameters[...] = p0
-    model._fparams.rr_initial_states[...] = s0
+    _testing.sync_parameters(model)
+    fp = _testing.core_parameters(model)
+    p0 = np.array(fp.rr_parameters) * (1 + 0.2 * rng.uniform(-1, 1, (net.nac, len(s.rr_parameters))))
+    s0 = np.array(fp.rr_initial_states) * (1 + 0.2 * rng.uniform(-1, 1, (net.nac, len(s.rr_states))))
+    fp.rr_parameters[...] = p0
+    fp.rr_initial_states[...] = s0
     cost, grad, fo = core_gradient(model, fc)
-    direction = model._new_core_parameters()
+    direction = _testing.new_core_parameters(model)
     assert fo.jreg > 0 and cost == pytest.approx(fo.jobs + 1e-4 * fo.jreg, rel=1e-14)
     dp, ds = p0 * rng.uniform(-1, 1, p0.shape) * 0.05, s0 * rng.uniform(-1, 1, s0.shape) * 0.05
     direction.rr_parameters[...] = dp
     direction.rr_initial_states[...] = ds
-    _, dcost = fcore.md_gradient.cost_tangent(model._fsetup, model._fmesh, model._finput, fc, model._fparams,
-                                              direction, fo)
+    _, dcost = _testing.run_tangent(model, fc, direction, fo)
     adjoint = float(np.sum(np.array(grad.rr_parameters) * dp) + np.sum(np.array(grad.rr_initial_states) * ds))
     assert dcost == pytest.approx(adjoint, rel=1e-10)
 
     def cost_at(eps):
-        model._fparams.rr_parameters[...] = p0 + eps * dp
-        model._fparams.rr_initial_states[...] = s0 + eps * ds
-        fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo)
+        _testing.core_parameters(model).rr_parameters[...] = p0 + eps * dp
+        _testing.core_parameters(model).rr_initial_states[...] = s0 + eps * ds
+        _testing.run_forward(model, fc, fo)
         return fo.cost
 
     # Central differences in float64 with eps = 1e-4 of a 5 % move: truncation error ~1e-8 relative.

@@ -12,7 +12,7 @@ import pytest
 from test_generated_adjoint import _model as line_model
 
 import smash
-from smash import fcore
+from smash import _testing
 from smash.cost_options import build_cost_options
 from smash.signatures import CONTINUOUS, EVENT, baseflow_separation, find_events
 
@@ -276,22 +276,21 @@ def test_signature_adjoint_dot_product_and_finite_differences():
             "event_seg": {"peak_quant": 0.9}}
     _, fc = build_cost_options(model, opts)
     assert fc.nevent[0] >= 1
-    model._sync_parameters()
+    _testing.sync_parameters(model)
     cost, grad, fo = core_gradient(model, fc)
-    direction = model._new_core_parameters()
+    direction = _testing.new_core_parameters(model)
     assert cost > 0
-    p0 = np.array(model._fparams.rr_parameters)
+    p0 = np.array(_testing.core_parameters(model).rr_parameters)
     rng = np.random.default_rng(3)
     dp = p0 * rng.uniform(-1, 1, p0.shape) * 1e-2
     direction.rr_parameters[...] = dp
-    _, dcost = fcore.md_gradient.cost_tangent(model._fsetup, model._fmesh, model._finput, fc, model._fparams,
-                                              direction, fo)
+    _, dcost = _testing.run_tangent(model, fc, direction, fo)
     adjoint = float(np.sum(np.array(grad.rr_parameters) * dp))
     assert dcost == pytest.approx(adjoint, rel=1e-10)
 
     def cost_at(eps):
-        model._fparams.rr_parameters[...] = p0 + eps * dp
-        fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fc, model._fparams, fo)
+        _testing.core_parameters(model).rr_parameters[...] = p0 + eps * dp
+        _testing.run_forward(model, fc, fo)
         return fo.cost
 
     # Quantiles and the filter's clipping are piecewise smooth: a small step stays on one piece.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import smash
-from smash import fcore, sparse_forcing
+from smash import _testing, sparse_forcing
 
 ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
 
@@ -154,7 +154,7 @@ def test_assigning_forcings_under_sparse_storage(data_dir):
 
 def test_sparse_storage_holds_less_than_dense(data_dir):
     _, sparse = _pair(data_dir, "Cance")
-    fi, nac, nt = sparse._finput, sparse.mesh.nac, sparse.setup.ntime_step
+    fi, nac, nt = _testing.core_inputs(sparse), sparse.mesh.nac, sparse.setup.ntime_step
     dense_bytes = 2 * nac * nt * 4
     sparse_bytes = sum(getattr(fi, k).nbytes for k in ("prcp", "pet", "sp_values", "sp_index", "sp_start",
                                                        "sp_istart", "sp_coo", "sp_zvalue"))
@@ -192,8 +192,7 @@ def test_encode_decode_round_trip():
     assert [s.coo for s in steps][3:5] == [False, True]
     assert all(s.coo == (np.count_nonzero(series[:, t]) * 2 <= 50) for t, s in enumerate(steps))
 
-    fi = fcore.md_input_data.InputDataDT()
-    fcore.md_input_data.input_data_alloc(fi, 1, 1, 12, False)
+    fi = _testing.new_input_data(1, 1, 12)
     sparse_forcing.store(fi, {"pet": steps}, 12)
     assert np.array_equal(sparse_forcing.decode_steps(fi, "pet", 50, 0, 12), series)
     assert np.array_equal(sparse_forcing.decode_cells(fi, "pet", 7, 31, 12), series[7:31])

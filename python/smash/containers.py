@@ -8,7 +8,8 @@ import weakref
 
 import numpy as np
 
-from smash import sparse_forcing, work_split
+from smash import _core, sparse_forcing, work_split
+from smash.inputs.atmos import TEMP_MIN, plausible_max
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -130,8 +131,6 @@ class RRStates(NamedMaps):
 def _check_assigned_forcing(kind: str, active: np.ndarray, dt: int) -> None:
     """An assigned (nac, ntime_step) forcing, in place: NaN and inf become missing (-99) so they never reach
     the model states; they and values beyond the plausible bound are counted in one UserWarning."""
-    from smash.inputs.atmos import TEMP_MIN, plausible_max
-
     lines = []
     nonfinite = ~np.isfinite(active)
     if nonfinite.any():
@@ -179,10 +178,11 @@ class AtmosData:
         m = self._model
         self._check_kind(kind)
         if m.setup.sparse_storage:
-            arr = sparse_forcing.decode_steps(m._finput, kind, m._network.nac, 0, m.setup.ntime_step)
+            arr = sparse_forcing.decode_steps(_core.inputs_of(m), kind, m.network.nac, 0, m.setup.ntime_step)
         else:
-            arr = _tiled_copy(np.empty(getattr(m._finput, kind).shape, dtype=np.float32), getattr(m._finput, kind))
-        return _readonly(m._network.to_grid(arr, fill=-99.0, dtype=np.float32))
+            stored = getattr(_core.inputs_of(m), kind)
+            arr = _tiled_copy(np.empty(stored.shape, dtype=np.float32), stored)
+        return _readonly(m.network.to_grid(arr, fill=-99.0, dtype=np.float32))
 
     def _sparse(self, kind):
         self._check_kind(kind)
@@ -196,23 +196,23 @@ class AtmosData:
             raise ValueError(
                 f"atmos_data.{kind} must have shape (nrow, ncol, ntime_step) = {expected}, got {grid.shape}"
             )
-        active = m._network.from_grid(grid)
+        active = m.network.from_grid(grid)
         _check_assigned_forcing(kind, active, int(m.setup.dt))
         m._own_input()
         if m.setup.sparse_storage:
             nt = m.setup.ntime_step
-            series = {k: sparse_forcing.steps_of(m._finput, k, nt) for k in sparse_forcing.KINDS if k != kind}
+            series = {k: sparse_forcing.steps_of(_core.inputs_of(m), k, nt) for k in sparse_forcing.KINDS if k != kind}
             series[kind] = sparse_forcing.encode_series(active)
-            sparse_forcing.store(m._finput, series, nt)
+            sparse_forcing.store(_core.inputs_of(m), series, nt)
         else:
-            _tiled_copy(getattr(m._finput, kind), active)
+            _tiled_copy(getattr(_core.inputs_of(m), kind), active)
         self._means.pop(kind, None)
-        m._finput.cell_work = None
+        _core.inputs_of(m).cell_work = None
 
     def _cell_work(self) -> np.ndarray:
         """Expected rainfall-runoff work of each active cell (smash.work_split). Kept on the core
         inputs it derives from, which copies of a model share until one of them writes."""
-        fi = self._model._finput
+        fi = _core.inputs_of(self._model)
         if getattr(fi, "cell_work", None) is None:
             fi.cell_work = work_split.cell_work(self._model._forcing("prcp"), self._model._forcing("pet"))
         return fi.cell_work
@@ -294,14 +294,14 @@ class ResponseData:
         # while one lives takes inputs of its own at once (Model.copy), since that view may write.
         m = self._model
         m._own_input()
-        lease = _Lease(m._finput.qobs[: m.mesh.ng])
+        lease = _Lease(_core.inputs_of(m).qobs[: m.mesh.ng])
         m._qobs_leases = [ref for ref in m.__dict__.get("_qobs_leases", []) if ref() is not None]
         m._qobs_leases.append(weakref.ref(lease))
         return np.asarray(lease)
 
     def _observed(self):
         """Read-only view for the package's own reads: shared inputs stay shared."""
-        return _readonly(self._model._finput.qobs[: self._model.mesh.ng])
+        return _readonly(_core.inputs_of(self._model).qobs[: self._model.mesh.ng])
 
     @q.setter
     def q(self, value):
@@ -313,7 +313,7 @@ class ResponseData:
         if not np.all(np.isfinite(value)):
             raise ValueError("response_data.q holds NaN or inf; use -99 for missing values")
         m._own_input()
-        m._finput.qobs[: m.mesh.ng] = value
+        _core.inputs_of(m).qobs[: m.mesh.ng] = value
 
     def copy(self) -> Snapshot:
         """The observed discharge as an array of its own (smash 1.3's `response_data.copy()`)."""

@@ -74,12 +74,12 @@ class Control:
     # ---- active cells in smash's order (column-major); `_order` indexes the network's cell order
     @property
     def _order(self) -> np.ndarray:
-        net = self.model._network
+        net = self.model.network
         return np.arange(net.nac) if self.network_order else np.lexsort((net.rows, net.cols))
 
     @property
     def ncell(self) -> int:
-        return self.model._network.nac if self.mapping != "uniform" else 1
+        return self.model.network.nac if self.mapping != "uniform" else 1
 
     @property
     def size(self) -> int:
@@ -90,7 +90,7 @@ class Control:
 
     # ---- raw values (one row per name, one column per cell in column-major order, or 1)
     def raw(self) -> np.ndarray:
-        net, order = self.model._network, self._order
+        net, order = self.model.network, self._order
         rows = []
         for name, kind in zip(self.names, self.kinds, strict=True):
             maps = self._maps(kind)
@@ -99,7 +99,7 @@ class Control:
         return np.array(rows, dtype=np.float64).reshape(len(self.names), self.ncell)
 
     def set_raw(self, raw: np.ndarray) -> None:
-        net, order = self.model._network, self._order
+        net, order = self.model.network, self._order
         for i, (name, kind) in enumerate(zip(self.names, self.kinds, strict=True)):
             maps = self._maps(kind)
             maps.values[net.rows[order], net.cols[order], maps.index(name)] = (
@@ -225,7 +225,7 @@ class Control:
     def _rr_names(self) -> list[str]:
         if self.mapping == "uniform":
             return [f"{n}-0" for n in self.names]
-        net, order = self.model._network, self._order
+        net, order = self.model.network, self._order
         cells = [f"{r + 1}-{c + 1}" for r, c in zip(net.rows[order], net.cols[order], strict=True)]
         return [f"{n}-{cell}" for n in self.names for cell in cells]
 
@@ -344,7 +344,7 @@ def control_bounds(model, names, bounds) -> tuple[np.ndarray, np.ndarray]:
         if problem:
             raise ValueError(f"bounds of {name!r} leave its feasible domain: {problem}")
         maps = model.rr_parameters if is_par else model.rr_initial_states
-        net = model._network
+        net = model.network
         values = maps.values[net.rows, net.cols, maps.index(name)]
         vmin, vmax = float(values.min()), float(values.max())
         # smash refuses bounds that leave out the current values (the first guess would be clipped).

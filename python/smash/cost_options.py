@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from smash import fcore
+from smash import _core
+from smash import regularization as reg_options
 from smash.model_setup import parse_time, setup_time
 from smash.registry import metric_names
+from smash.segmentation import EVENT, EVENT_SEG_DEFAULTS, baseflow_separation, check_event_seg, gauge_events
 
 # Aggregations of the per-gauge costs (wgauge) or of the terms of one gauge (wjobs_cmpt) by a
 # quantile instead of a weighted sum. smash 1.3 returns the negated value for wjobs_cmpt
@@ -101,8 +103,6 @@ CONTINUOUS_SIGNATURE_QUANTILES = {"Cfp2": 0.02, "Cfp10": 0.1, "Cfp50": 0.5, "Cfp
 def _unscorable_signature(metric: str, obs: np.ndarray) -> str | None:
     """The core scores a continuous signature by (S_sim / S_obs - 1)^2 and silently gives 0 when S_obs is
     0 or fewer than 2 steps are observed: name those cases instead."""
-    from smash.signatures import baseflow_separation
-
     if obs.size < 2:
         return f"fewer than 2 observed values: the signature {metric} cannot be computed"
     if metric in CONTINUOUS_SIGNATURE_QUANTILES:
@@ -160,8 +160,6 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
     With `regularization`, the dict's "reg" holds the resolved jreg options (None when off);
     `smash.regularization.attach` then gives the Fortran options the controlled maps.
     """
-    from smash import regularization as reg_options
-
     opts = dict(DEFAULT_COST_OPTIONS)
     valid_keys = list(DEFAULT_COST_OPTIONS) + (list(REGULARIZATION_KEYS) if regularization else [])
     if cost_options:
@@ -192,9 +190,8 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
     if on_signatures:
         raise ValueError(f"jobs_cmpt_tfm applies to efficiency metrics, not to the signatures {on_signatures}")
 
-    fc = fcore.md_cost_options.CostOptionsDT()
     ng = model.mesh.ng
-    fcore.md_cost_options.cost_options_alloc(fc, len(jobs), ng)
+    fc = _core.new_cost_options(len(jobs), ng)
     fc.jobs_metric[:] = [valid.index(j) + 1 for j in jobs]
     fc.wjobs[:] = wjobs
     fc.jobs_tfm[:] = [DISCHARGE_TRANSFORMS.index(t) for t in tfm]
@@ -224,8 +221,6 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
 
 def _attach_events(model, fc, jobs, event_seg) -> None:
     """Flood events of the gauges in the cost, for the event signatures (Eff ... Epf)."""
-    from smash.signatures import EVENT, EVENT_SEG_DEFAULTS, check_event_seg, gauge_events
-
     if event_seg is not None and not isinstance(event_seg, dict):
         raise ValueError(f"event_seg must be a dict of {list(EVENT_SEG_DEFAULTS)}, got {event_seg!r}")
     if not set(jobs) & set(EVENT):
@@ -241,7 +236,7 @@ def _attach_events(model, fc, jobs, event_seg) -> None:
                          "drop those signatures")
     if "Elt" in jobs:
         _check_lag_times(model, fc, events)
-    fcore.md_cost_options.cost_options_alloc_events(fc, max(len(e) for e in events.values()), model.mesh.ng)
+    _core.allocate_events(fc, max(len(e) for e in events.values()), model.mesh.ng)
     for g, evs in events.items():
         fc.nevent[g] = len(evs)
         for e, ev in enumerate(evs):

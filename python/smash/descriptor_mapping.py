@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from smash.control import Control
+from smash.regionalization import normalized_descriptors
 
 DESCRIPTOR_MAPPINGS = ("multi-linear", "multi-power")
 
@@ -43,13 +44,11 @@ class DescriptorControl(Control):
     descriptor_index: list = None    # per name, indices of its descriptors in setup.descriptor_name
 
     def _descriptors(self) -> np.ndarray:
-        from smash.regionalization import normalized_descriptors
-
         return normalized_descriptors(self.model)   # (nrow, ncol, nd)
 
     @property
     def ncell(self) -> int:
-        return self.model._network.nac
+        return self.model.network.nac
 
     @property
     def _power(self) -> bool:
@@ -119,14 +118,14 @@ class DescriptorControl(Control):
     def maps(self, x) -> np.ndarray:
         """Maps (nnames, nac) on the active cells (network order) for control x."""
         raw = self._raw_of(x)
-        net = self.model._network
+        net = self.model.network
         desc = self._descriptors()[net.rows, net.cols]
         return np.array([self._name_map(raw, k, desc) for k in range(len(self.names))])
 
     # ---- Control interface
     def _rr_x(self) -> np.ndarray:
         raw = np.zeros(self.n_rr)
-        net = self.model._network
+        net = self.model.network
         for k, sl in self._slices():
             name, kind = self.names[k], self.kinds[k]
             maps = self._maps(kind)
@@ -144,7 +143,7 @@ class DescriptorControl(Control):
         grid = self._descriptors()
         nrow, ncol, nd = grid.shape
         desc = grid.reshape(-1, nd)
-        net = self.model._network
+        net = self.model.network
         act = net.rows * ncol + net.cols
         for k, (name, kind) in enumerate(zip(self.names, self.kinds, strict=True)):
             values = self._name_map(raw, k, desc)
@@ -187,7 +186,7 @@ class DescriptorControl(Control):
 
     def _rr_gradient_x(self, x, grad_parameters, grad_states) -> np.ndarray:
         raw = self._raw_of(x)
-        net, order = self.model._network, self._order
+        net, order = self.model.network, self._order
         desc = self._descriptors()[net.rows[order], net.cols[order]]
         grads = self._grad_rows(grad_parameters, grad_states)     # column-major cells
         out = []

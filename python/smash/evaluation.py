@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from smash import fcore
+from smash import _core
 from smash.cost_options import METRICS_WITH_TFM, unscorable_reason
 from smash.model_setup import parse_time, setup_time
 from smash.registry import metric_names
@@ -101,7 +101,7 @@ def evaluation(model, metric="nse", start_eval=None, end_eval=None) -> np.ndarra
             if reason:
                 unscorable.append(f"{model.mesh.code[g]} ({name}: {reason})")
                 continue
-            cost = fcore.md_api.metric_value(metric_id, sim, obs)
+            cost = _core.metric_value(metric_id, sim, obs)
             values[g, k] = 1.0 - cost if name in SCORES else cost
     if unobserved:
         warnings.warn(f"No observed discharge in the evaluation window at gauge(s) {unobserved}: NaN returned",

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from smash import fcore, memory
+from smash import _core, memory, work_split
 from smash.containers import RRStates
 from smash.cost_options import build_cost_options, check_observations
 from smash.internal_fluxes import fluxes_to_grids
@@ -37,7 +37,7 @@ class ForwardRun:
 @functools.cache
 def _max_threads() -> int:
     """The most threads SetupDT%rr_split has room for."""
-    return len(fcore.md_setup.SetupDT().rr_split) - 1
+    return _core.max_threads()
 
 
 def check_common_options(common_options, verbose=False):
@@ -94,11 +94,11 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
             raise ValueError("return_options asks for the cost but the mesh has no gauge")
         check_observations(model, fcost)
 
-    s, net = model.setup, model._network
+    s, net = model.setup, model.network
     steps = _time_steps(model, ret.get("time_step"))
     want_states, want_q, want_fluxes = (bool(ret.get(k)) for k in ("rr_states", "q_domain", "internal_fluxes"))
     any_series = want_states or want_q or want_fluxes
-    structure = model._structure
+    structure = model.structure
     layout = (net.gauge_cell.size, net.nac, s.ntime_step, len(structure.rr_states), len(structure.fluxes),
               steps.size if any_series else 0, want_q, want_states, want_fluxes)
     # Runs without saved series reuse the model's last output: allocating and first touching
@@ -109,16 +109,15 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     if not any_series and cached is not None and cached[0] == layout:
         fo = cached[1]
     else:
-        fo = fcore.md_output.OutputDT()
-        fcore.md_output.output_alloc(fo, *layout)
+        fo = _core.new_output(*layout)
         model._last_output = None if any_series else (layout, fo)
     if any_series:
         fo.save_slot[steps - 1] = np.arange(1, steps.size + 1)
 
     model._sync_parameters()
-    model._set_threads(common["ncpu"])
+    work_split.use_threads(model, common["ncpu"])
     t0 = time.perf_counter()
-    fcore.md_api.forward_run(model._fsetup, model._fmesh, model._finput, fcost, model._fparams, fo)
+    _core.run_forward(model, fcost, fo)
     elapsed = time.perf_counter() - t0
     if common["verbose"]:
         print(f"</> Forward Run ({elapsed:.3f} s)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from smash import _core
+
 CORE_UNITS = {"snow": "mm", "hydrological": "mm", "routing": "m3/s"}
 
 
@@ -33,11 +35,11 @@ def unit_factor(family: str, unit: str, cell_area: np.ndarray, upstream_area: np
 
 def fluxes_to_grids(model, fluxes: np.ndarray) -> dict[str, np.ndarray]:
     """Core fluxes (nac, nflux, nsteps) as a dict name -> (nrow, ncol, nsteps) float32 grid, -99 off the mesh."""
-    net, fm = model._network, model._fmesh
+    net, fm = model.network, _core.mesh_of(model)
     cell_area = np.asarray(fm.dx, dtype=np.float64) * np.asarray(fm.dy, dtype=np.float64)
     upstream_area = np.asarray(fm.up_area, dtype=np.float64)
     out = {}
-    for i, (family, name, unit) in enumerate(model._structure.flux_records):
+    for i, (family, name, unit) in enumerate(model.structure.flux_records):
         factor = unit_factor(family, unit, cell_area, upstream_area, float(model.setup.dt))
         values = fluxes[:, i, :] if np.isscalar(factor) and factor == 1.0 else fluxes[:, i, :] * np.asarray(
             factor)[:, None]

@@ -21,6 +21,9 @@ import os
 import warnings
 from dataclasses import dataclass, field
 
+from smash import _core
+from smash.hybrid_nn import hidden_sizes
+
 # Bytes of a float32 forcing or observation value, and of a float64 core value.
 F32, F64 = 4, 8
 # Calibrated on France (gr4-lr, 906 044 active cells of 1 236 250; peak resident memory of a
@@ -149,8 +152,6 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
 
     They differ only under sparse storage, whose forcings take between nothing (every step dry)
     and their dense size, depending on the data."""
-    from smash.hybrid_nn import hidden_sizes
-
     nt = int(setup["ntime_step"])
     cells = nrow * ncol
     snow = setup["snow_module"] != "zero"
@@ -208,7 +209,7 @@ def check_model(setup: dict, structure, network) -> None:
 
 def series_estimate(model, nsave: int, q_domain: bool, rr_states: bool, fluxes: bool) -> Estimate:
     """Memory of the series a forward run returns (`nsave` steps): the core's, its copy, the grids."""
-    net, structure = model._network, model._structure
+    net, structure = model.network, model.structure
     cells = net.nrow * net.ncol
     parts = {}
     if q_domain:
@@ -223,16 +224,14 @@ def series_estimate(model, nsave: int, q_domain: bool, rr_states: bool, fluxes: 
 
 def tape_bytes(model) -> int:
     """Peak size of the adjoint's tape for one gradient of `model` (md_forward's checkpointing)."""
-    from smash.hybrid_nn import hidden_sizes
-
-    s, structure = model.setup, model._structure
-    nac, nt = int(model._network.nac), int(s.ntime_step)
+    s, structure = model.setup, model.structure
+    nac, nt = int(model.network.nac), int(s.ntime_step)
     if structure.is_hybrid:
         hidden = hidden_sizes(tuple(int(n) for n in s.hidden_neuron if n > 0) or 1)
         per_step = TAPE_HYBRID_STEP_BYTES + TAPE_NEURON_BYTES * sum(hidden)
     else:
         per_step = TAPE_STEP_BYTES
-    chunk = int(getattr(model._fsetup, "checkpoint_steps", 0) or 0)
+    chunk = int(getattr(_core.setup_of(model), "checkpoint_steps", 0) or 0)
     if chunk <= 0:
         chunk = nt if nac * nt <= TAPE_SMALL_RUN else math.ceil(math.sqrt(nt))
     chunk = min(chunk, nt)
@@ -242,9 +241,9 @@ def tape_bytes(model) -> int:
 
 def gradient_estimate(model) -> Estimate:
     """Memory a gradient (backward_run, the gradient-based optimizers) adds to the model's."""
-    net, structure = model._network, model._structure
+    net, structure = model.network, model.structure
     core = net.nac * F64 * (len(structure.rr_parameters) + len(structure.rr_states)) + \
-        int(model._fsetup.nn_nweights) * F64
+        int(_core.setup_of(model).nn_nweights) * F64
     parts = {"adjoint tape": tape_bytes(model), "gradient arrays": 3 * core}
     return Estimate(f"A gradient of the model ({net.nac:,} active cells, {model.setup.ntime_step:,} steps)", parts,
                     ("a shorter period (end_time)", "a smaller mesh", "a gradient-free optimizer (sbs, nelder-mead)"))

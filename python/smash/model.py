@@ -8,11 +8,14 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import fcore, hybrid_nn, memory, routing_tree, sparse_forcing, work_split
+from smash import _core, hybrid_nn, inputs, memory, routing_tree, sparse_forcing
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
+from smash.forward import run_forward
+from smash.inputs.synthetic import synthetic_observations
 from smash.mesh_checks import check_drained_mesh, check_mesh
-from smash.model_setup import normalize_setup, setup_attributes, setup_time, structure_of
+from smash.model_setup import DEFAULTS, REQUIRED, normalize_setup, setup_attributes, setup_time, structure_of
 from smash.network import bare_grid_network, build_network
+from smash.optimize import run_backward, run_optimize, set_control_optimize
 from smash.registry import (
     feasible_violation,
     parameter_bounds,
@@ -54,8 +57,6 @@ class Model:
     """
 
     def __init__(self, setup: dict, mesh: dict, verbose: bool = False):
-        from smash import inputs
-
         norm = normalize_setup(setup)
         check_mesh(mesh)
         self._structure = structure_of(norm)
@@ -74,8 +75,9 @@ class Model:
         # Before the core allocates or anything is read: an allocation too large kills the process.
         memory.check_model(norm, self._structure, self._network)
 
+        self._core = _core.CoreHandles()  # the Fortran handles, reached only through smash._core
         self._build_setup()
-        self._fmesh = None if self._bare_grid else self._build_mesh()
+        self._core.mesh = None if self._bare_grid else self._build_mesh()
         self._read_inputs(inputs, norm, verbose)
         self._init_parameters()
         # smash 1.3 marks discharge not yet simulated as missing.
@@ -83,8 +85,6 @@ class Model:
         final = np.full_like(self.rr_initial_states.values, -99.0)
         self.rr_final_states = NamedMaps(self.rr_initial_states.keys, final)
         if norm["synthetic"]:
-            from smash.factory.synthetic import synthetic_observations
-
             self.response_data.q = synthetic_observations(self)
 
     # ------------------------------------------------------------------ build
@@ -124,7 +124,7 @@ class Model:
 
     def _build_setup(self):
         s = self.setup
-        fs = fcore.md_setup.SetupDT()
+        fs = _core.new_setup()
         fs.dt = float(s.dt)
         fs.ntime_step = s.ntime_step
         fs.snow_module, fs.hydrological_module, fs.routing_module = self._structure.ids()
@@ -139,14 +139,13 @@ class Model:
             fs.nn_nin, fs.nn_nh1, fs.nn_nh2, fs.nn_nout, fs.nn_nweights = hybrid_nn.core_sizes(self._nn_shapes)
         else:
             self._nn_shapes = []
-        self._fsetup = fs
+        self._core.setup = fs
 
     def _build_mesh(self):
         """The core's read-only view of the network (shared by copies of the model)."""
         net = self._network
-        fm = fcore.md_mesh.MeshDT()
-        fcore.md_mesh.mesh_alloc(fm, net.nrow, net.ncol, net.nac, int(net.gauge_cell.size),
-                                 int(net.up_cell.size), routing_tree.DEPTH)
+        fm = _core.new_mesh(net.nrow, net.ncol, net.nac, int(net.gauge_cell.size), int(net.up_cell.size),
+                            routing_tree.DEPTH)
         fm.cell_row[:] = net.rows + 1
         fm.cell_col[:] = net.cols + 1
         fm.node_first[:] = net.node_first + 1
@@ -177,7 +176,7 @@ class Model:
         """Forcings, observations and descriptors of the normalized setup `s` onto the model's cells."""
         net = self._network
         fi = self._new_core_input()
-        self._finput, self._input_users = fi, _weakref.WeakSet([self])
+        self._core.input, self._input_users = fi, _weakref.WeakSet([self])
         mesh = self.mesh.__dict__
         kinds = ["prcp", "pet"] + (["snow", "temp"] if s["snow_module"] != "zero" else [])
         encoded = {}
@@ -226,18 +225,16 @@ class Model:
     def _new_core_input(self):
         """Empty core inputs: dense (nac, nt) forcings, or with sparse storage the forcings left to
         md_input_data's sparse arrays (the dense ones are then one row)."""
-        fi, net, s = fcore.md_input_data.InputDataDT(), self._network, self.setup
+        net, s = self._network, self.setup
         nrow_forcing = 1 if s.sparse_storage else net.nac
-        fcore.md_input_data.input_data_alloc(fi, nrow_forcing, int(net.gauge_cell.size), s.ntime_step,
-                                             s.snow_module != "zero")
-        return fi
+        return _core.new_input_data(nrow_forcing, int(net.gauge_cell.size), s.ntime_step, s.snow_module != "zero")
 
     def _forcing(self, kind):
         """The (nac, ntime_step) forcing of active cells (core order) for reading: the core's array,
         or with sparse storage a view decoding the steps it is indexed with."""
         if self.setup.sparse_storage:
-            return sparse_forcing.StepBlocks(self._finput, kind, self._network.nac, self.setup.ntime_step)
-        return getattr(self._finput, kind)
+            return sparse_forcing.StepBlocks(self._core.input, kind, self._network.nac, self.setup.ntime_step)
+        return getattr(self._core.input, kind)
 
     def _gauge_mean(self, kind):
         """Mean forcing over each gauge's catchment per step, missing values left out."""
@@ -272,17 +269,15 @@ class Model:
         # smash 1.x starts the hybrids' nets at zero: the hybrid then equals its parent.
         self._nn_weight = [np.zeros(shape, dtype=np.float32) for shape in self._nn_shapes]
         self._nn_bias = [np.zeros(shape[0], dtype=np.float32) for shape in self._nn_shapes]
-        self._fparams = self._new_core_parameters()
+        self._core.parameters = self._new_core_parameters()
         self._synced_maps = {}
         if s.adjust_interception:
             self.adjust_interception()
 
     def _new_core_parameters(self):
         """A zeroed core ParametersDT with this model's layout (also used for gradients)."""
-        fp = fcore.md_parameters.ParametersDT()
-        fcore.md_parameters.parameters_alloc(fp, self._network.nac, len(self._structure.rr_parameters),
-                                             len(self._structure.rr_states), int(self._fsetup.nn_nweights))
-        return fp
+        return _core.new_parameters(self._network.nac, len(self._structure.rr_parameters),
+                                    len(self._structure.rr_states), int(self._core.setup.nn_nweights))
 
     def adjust_interception(self, active_cell_only: bool = True) -> None:
         """Re-estimate the interception capacity `ci` of every cell from its forcings (as smash 1.3).
@@ -307,13 +302,14 @@ class Model:
             span = max(1, (1 << 22) // max(s.ntime_step, 1))
             for c0 in range(0, net.nac, span):
                 c1 = min(net.nac, c0 + span)
-                prcp, pet = (np.asfortranarray(sparse_forcing.decode_cells(self._finput, kind, c0, c1, s.ntime_step))
+                prcp, pet = (np.asfortranarray(sparse_forcing.decode_cells(self._core.input, kind, c0, c1,
+                                                                           s.ntime_step))
                              for kind in ("prcp", "pet"))
                 part = np.zeros(c1 - c0, dtype=np.float64)
-                fcore.md_api.estimate_interception_cells(prcp, pet, day_of_step, part)
+                _core.estimate_interception_cells(prcp, pet, day_of_step, part)
                 ci[c0:c1] = part
         else:
-            fcore.md_api.estimate_interception(self._finput, day_of_step, ci)
+            _core.estimate_interception(self._core.input, day_of_step, ci)
         i = self.rr_parameters.index("ci")
         self.rr_parameters.values[net.rows, net.cols, i] = ci
         if not active_cell_only:
@@ -328,8 +324,6 @@ class Model:
 
     def _adjust_interception_inactive(self, day_of_step, index):
         """ci of the inactive cells, from their forcings read again from the setup's folders."""
-        from smash import inputs
-
         s, net = self.setup, self._network
         inactive = np.setdiff1d(np.arange(net.nrow * net.ncol), net.flat)
         if inactive.size == 0:
@@ -338,12 +332,11 @@ class Model:
             raise ValueError("adjust_interception(active_cell_only=False) needs the forcings of inactive cells, read "
                              "from files: this model's prcp and pet were not read (setup read_prcp / read_pet)")
         setup = normalize_setup(_user_setup_of(self))
-        fi = fcore.md_input_data.InputDataDT()
-        fcore.md_input_data.input_data_alloc(fi, inactive.size, 0, s.ntime_step, False)
+        fi = _core.new_input_data(inactive.size, 0, s.ntime_step, False)
         for kind in ("prcp", "pet"):
             getattr(fi, kind)[...] = inputs.read_atmos(setup, self.mesh.__dict__, kind, cells=inactive).T
         ci = np.zeros(inactive.size, dtype=np.float64)
-        fcore.md_api.estimate_interception(fi, day_of_step, ci)
+        _core.estimate_interception(fi, day_of_step, ci)
         rows, cols = np.divmod(inactive, net.ncol)
         self.rr_parameters.values[rows, cols, index] = ci
 
@@ -452,13 +445,20 @@ class Model:
         else:
             self._nn_bias = hybrid_nn.check_values("bias", value, shapes)
 
-    # -------------------------------------------------------------- running
-    def _set_threads(self, ncpu: int):
-        """Run the core on `ncpu` threads, the rainfall-runoff cells split by expected work."""
-        self._fsetup.ncpu = int(ncpu)
-        if ncpu > 1:
-            self._fsetup.rr_split[: ncpu + 1] = work_split.split_points(self.atmos_data._cell_work(), ncpu)
+    # -------------------------------------------------------------- structure
+    @property
+    def structure(self):
+        """The structure's registry record (`smash.registry.Structure`: modules, parameter, state and
+        flux names), read-only."""
+        return self._structure
 
+    @property
+    def network(self):
+        """The drainage network of the active cells (`smash.network.Network`: cells in computation
+        order, downstream links, gauges), read-only and shared by copies of the model."""
+        return self._network
+
+    # -------------------------------------------------------------- running
     def _sync_parameters(self):
         """Copy the user-facing maps into the core (active cells, network order); every run starts here.
 
@@ -468,7 +468,7 @@ class Model:
         if self._bare_grid:
             raise ValueError("This model's mesh is a bare grid (no flow directions): it holds inputs but cannot "
                              "run; build the mesh with smash.factory.generate_mesh")
-        net, fp = self._network, self._fparams
+        net, fp = self._network, self._core.parameters
         for name, maps, target in (("rr parameter", self.rr_parameters, fp.rr_parameters),
                                    ("rr initial state", self.rr_initial_states, fp.rr_initial_states)):
             if maps.values.shape[-1] == 0:
@@ -488,15 +488,11 @@ class Model:
 
     def forward_run(self, cost_options=None, common_options=None, return_options=None):
         """Run the model in place; return a ForwardRun when `return_options` asks for outputs."""
-        from smash.forward import run_forward
-
         return run_forward(self, cost_options, common_options, return_options)
 
     def optimize(self, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
                  common_options=None, return_options=None, callback=None):
         """Calibrate in place (see smash.optimize); return an Optimize when `return_options` asks."""
-        from smash.optimize import run_optimize
-
         return run_optimize(self, mapping, optimizer, optimize_options, cost_options, common_options,
                             return_options, callback)
 
@@ -506,15 +502,11 @@ class Model:
         The vector is read as `optimize_control_info(self, mapping, optimizer, optimize_options)`
         describes it (e.g. a `control_vector` returned by `optimize` or given to its callback).
         """
-        from smash.optimize import set_control_optimize
-
         set_control_optimize(self, control_vector, mapping, optimizer, optimize_options)
 
     def backward_run(self, diff_target="j", cotangent=None, mapping="uniform", optimizer=None,
                      optimize_options=None, cost_options=None, common_options=None, return_options=None):
         """Cost and gradient with respect to the control vector (see smash.backward_run)."""
-        from smash.optimize import run_backward
-
         return run_backward(self, diff_target, cotangent, mapping, optimizer, optimize_options, cost_options,
                             common_options, return_options)
 
@@ -526,9 +518,10 @@ class Model:
         new._structure = self._structure
         new._bare_grid = self._bare_grid
         new._network = self._network
+        new._core = _core.CoreHandles()
         new._build_setup()
-        new._fmesh = self._fmesh
-        new._finput = self._finput
+        new._core.mesh = self._core.mesh
+        new._core.input = self._core.input
         new._input_users = self._input_users
         self._input_users.add(new)
         if any(ref() is not None for ref in self.__dict__.get("_qobs_leases", [])):
@@ -544,7 +537,7 @@ class Model:
         new.rr_final_states = self.rr_final_states.copy()
         new._nn_weight = [w.copy() for w in self._nn_weight]
         new._nn_bias = [b.copy() for b in self._nn_bias]
-        new._fparams = new._new_core_parameters()
+        new._core.parameters = new._new_core_parameters()
         new._synced_maps = {}
         return new
 
@@ -559,15 +552,14 @@ class Model:
             return
         fi = self._new_core_input()
         for kind in ("prcp", "pet", "snow", "temp", "qobs"):
-            getattr(fi, kind)[...] = getattr(self._finput, kind)
+            getattr(fi, kind)[...] = getattr(self._core.input, kind)
         if self.setup.sparse_storage:
-            old = self._finput
-            fcore.md_input_data.input_data_alloc_sparse(fi, self.setup.ntime_step, old.sp_values.size,
-                                                        old.sp_index.size)
+            old = self._core.input
+            _core.allocate_sparse_forcings(fi, self.setup.ntime_step, old.sp_values.size, old.sp_index.size)
             for name in ("sp_start", "sp_istart", "sp_coo", "sp_zvalue", "sp_values", "sp_index"):
                 getattr(fi, name)[...] = getattr(old, name)
         self._input_users.discard(self)
-        self._finput, self._input_users = fi, _weakref.WeakSet([self])
+        self._core.input, self._input_users = fi, _weakref.WeakSet([self])
 
     def __repr__(self):
         s, m = self.setup, self.mesh
@@ -579,8 +571,6 @@ class Model:
 
 def _user_setup_of(model) -> dict:
     """The setup keys Model accepts, from a model's setup (as save_model stores them)."""
-    from smash.model_setup import DEFAULTS, REQUIRED
-
     attrs = dict(model.setup.__dict__, imperviousness_directory=model.setup.imperviousness_file)
     return {k: attrs[k] for k in (*REQUIRED, *DEFAULTS) if k in attrs}
 
@@ -632,7 +622,7 @@ class NNParameters:
 
     def _arrays(self, kind: str) -> list[np.ndarray]:
         m = self._model
-        if m._structure.is_hybrid:
+        if m.structure.is_hybrid:
             layers = m.get_nn_parameters_weight() if kind == "weight" else m.get_nn_parameters_bias()
             arrays = [a.astype(np.float32) for a in layers]
             last_out = arrays[-1].shape[0]

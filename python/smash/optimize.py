@@ -8,13 +8,14 @@ import warnings
 
 import numpy as np
 
-from smash import fcore, memory, regularization
+from smash import _core, memory, regionalization, regularization, work_split
 from smash.adaptive import AdaptiveStep
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names, parse_parameters
 from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
 from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl, UndefinedMapError, descriptor_choice
 from smash.forward import check_common_options, check_return_keys, run_forward
 from smash.progress import OptimizerLog
+from smash.regionalization import normalized_descriptors
 
 OPTIMIZERS = ("sbs", "lbfgsb", "nelder-mead", "powell", "adam", "sgd", "adagrad", "rmsprop")
 ADAPTIVE = ("adam", "sgd", "adagrad", "rmsprop")
@@ -70,8 +71,6 @@ ANN_LEARNING_RATES = {"adam": 0.003, "sgd": 0.02, "adagrad": 0.02, "rmsprop": 0.
 
 def _default_ann_options(model, optimizer):
     """smash 1.3's ann defaults: rr parameters but ci, their bounds, its default net (undrawn)."""
-    from smash import regionalization
-
     parameters = [p for p in default_parameters(model) if p not in nn_parameter_names(model)]
     bounds = {k: v for k, v in model.get_rr_parameters_bounds().items() if k in parameters}
     net = regionalization.default_net(model, [bounds[p] for p in parameters])
@@ -130,8 +129,6 @@ def _build_control(model, mapping, options):
                          "of a net trained by optimize")
     if mapping not in DESCRIPTOR_MAPPINGS:
         return build_control(model, mapping, options["parameters"], options["bounds"], options["control_tfm"])
-    from smash.regionalization import normalized_descriptors
-
     if np.shape(model.physio_data.descriptor)[-1] == 0:
         raise ValueError(f"mapping={mapping!r} needs physical descriptors (it maps them to the parameters) and the "
                          "model has none: "
@@ -150,10 +147,10 @@ class _Problem:
 
     def __init__(self, model, control, fcost):
         self.model, self.control, self.fcost = model, control, fcost
-        net, s = model._network, model._structure
-        self.output = fcore.md_output.OutputDT()
-        fcore.md_output.output_alloc(self.output, net.gauge_cell.size, net.nac, model.setup.ntime_step,
-                                     len(s.rr_states), len(s.fluxes), 0, False, False, False)
+        net, s = model.network, model.structure
+        self.output = _core.new_output(net.gauge_cell.size, net.nac, model.setup.ntime_step, len(s.rr_states),
+                                       len(s.fluxes), 0, False, False, False)
+        self.mesh = None  # the model's own mesh; backward_run on q gives one with a gauge at every cell
         self.grad = model._new_core_parameters()
         self.nfg = 0
         self.undefined = None     # message of the last control whose maps had no value
@@ -173,7 +170,7 @@ class _Problem:
         """J of the model's maps as they stand (no control loaded)."""
         m = self.model
         m._sync_parameters()
-        fcore.md_api.forward_run(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams, self.output)
+        _core.run_forward(m, self.fcost, self.output, self.mesh)
         return float(self.output.cost)
 
     def _load(self, x):
@@ -183,7 +180,7 @@ class _Problem:
     def cost(self, x) -> float:
         self._load(x)
         m = self.model
-        fcore.md_api.forward_run(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams, self.output)
+        _core.run_forward(m, self.fcost, self.output, self.mesh)
         self.nfg += 1
         j = float(self.output.cost)
         self._record(x, j)
@@ -201,8 +198,7 @@ class _Problem:
         if not self.__dict__.get("_tape_checked"):
             memory.check_gradient(m)  # the adjoint's tape, before the core grows it
             self._tape_checked = True
-        cost = fcore.md_gradient.cost_gradient(m._fsetup, m._fmesh, m._finput, self.fcost, m._fparams,
-                                               self.output, self.grad)
+        cost = _core.run_adjoint(m, self.fcost, self.output, self.grad, self.mesh)
         self.nfg += 1
         g = self.control.gradient_x(x, np.array(self.grad.rr_parameters), np.array(self.grad.rr_initial_states),
                                     np.array(self.grad.nn_parameters))
@@ -508,7 +504,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     else:
         control = _build_control(model, mapping, options)
     # The adjoint's cell sweeps run on ncpu threads too.
-    model._set_threads(common["ncpu"])
+    work_split.use_threads(model, common["ncpu"])
     x0 = control.x_from_model()
     if cost_opts["reg"]:
         regularization.attach(model, control, fcost, cost_opts["reg"], x0, mapping)
@@ -608,8 +604,6 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
 def _train_ann(problem, model, control, optimizer, options, log):
     """Train a copy of the user's net (smash's default net when none is given); the user's net stays
     as given, and the trained copy is returned (through return_options['net'])."""
-    from smash import regionalization
-
     bounds = list(zip(control.lower.tolist(), control.upper.tolist(), strict=True))
     net, out_bounds = regionalization.prepare_net(options.get("net"), model, control.names, bounds,
                                                   options.get("random_state"))
@@ -620,15 +614,11 @@ def _train_ann(problem, model, control, optimizer, options, log):
 
 
 def _ann_vector(net):
-    from smash import regionalization
-
     return regionalization.ann_control_vector(net)
 
 
 def _ann_control_info(model, optimizer, options) -> dict:
     """optimize_control_info for mapping="ann": the net's weights and biases, unbounded (smash 1.3's keys)."""
-    from smash import regionalization
-
     control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
     bounds = list(zip(control.lower.tolist(), control.upper.tolist(), strict=True))
     net, _ = regionalization.prepare_net(options.get("net"), model, control.names, bounds, options.get("random_state"))
@@ -692,7 +682,7 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
     if diff_target not in ("j", "q"):
         raise ValueError(f"Unknown diff_target {diff_target!r}; choose 'j' (the cost) or 'q' (the discharge)")
     common = check_common_options(common_options)
-    model._set_threads(common["ncpu"])
+    work_split.use_threads(model, common["ncpu"])
     # smash's defaults: the mapping's default optimizer and its control_tfm (sbs space for uniform).
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
     control = _build_control(model, mapping, options)
@@ -730,7 +720,7 @@ def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", opti
 def _q_target_cotangent(model, cotangent) -> np.ndarray:
     """The cotangent of q on active cells as smash takes it: (nac, ntime_step), cells in smash's
     column-major order (ones when not given); returned in the network's cell order, float64."""
-    net = model._network
+    net = model.network
     shape = (net.nac, model.setup.ntime_step)
     if cotangent is None:
         return np.ones(shape)
@@ -749,30 +739,25 @@ def _backward_q(model, control, cotangent, common, return_options) -> BackwardRu
     """Gradient of sum over active cells and steps of cotangent * q, by the generated adjoint: the
     core runs with a gauge at every active cell and its cost is that sum (md_cost_options q_target)."""
     ret = check_return_keys(return_options, BACKWARD_RETURN_KEYS) if return_options else {"grad": True}
-    net, fm = model._network, model._fmesh
+    net, fm = model.network, _core.mesh_of(model)
     cot = _q_target_cotangent(model, cotangent)
-    qmesh = fcore.md_mesh.MeshDT()
-    fcore.md_mesh.mesh_alloc(qmesh, int(fm.nrow), int(fm.ncol), net.nac, net.nac, int(np.size(fm.up_cell)),
-                             int(fm.tree_depth))
+    qmesh = _core.new_mesh(int(fm.nrow), int(fm.ncol), net.nac, net.nac, int(np.size(fm.up_cell)),
+                           int(fm.tree_depth))
     for name in ("cell_row", "cell_col", "up_start", "up_cell", "dx", "dy", "up_area", "node_first",
                  "trunk_first", "node_last"):
         getattr(qmesh, name)[...] = getattr(fm, name)
     qmesh.gauge_cell[:] = np.arange(1, net.nac + 1)
     _, fcost = build_cost_options(model, None)
-    fcore.md_cost_options.cost_options_alloc_q_target(fcost, net.nac, model.setup.ntime_step)
+    _core.allocate_q_target(fcost, net.nac, model.setup.ntime_step)
     fcost.q_cotangent[...] = cot
     saved = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy())
     x = control.x_from_model()
     problem = _Problem(model, control, fcost)
-    s = model._structure
-    problem.output = fcore.md_output.OutputDT()
-    fcore.md_output.output_alloc(problem.output, net.nac, net.nac, model.setup.ntime_step, len(s.rr_states),
-                                 len(s.fluxes), 0, False, False, False)
-    model._fmesh = qmesh
-    try:
-        cost, grad = problem.cost_grad(x)
-    finally:
-        model._fmesh = fm
+    s = model.structure
+    problem.output = _core.new_output(net.nac, net.nac, model.setup.ntime_step, len(s.rr_states), len(s.fluxes), 0,
+                                      False, False, False)
+    problem.mesh = qmesh
+    cost, grad = problem.cost_grad(x)
     out = _forward_outputs(model, ret, None, common["ncpu"]) if set(ret) & set(FORWARD_OUTPUTS) else {}
     model.rr_parameters.values[...], model.rr_initial_states.values[...] = saved
     if ret.get("cost"):

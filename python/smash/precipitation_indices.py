@@ -80,7 +80,7 @@ def precipitation_indices(model, gap_cells: str = "catchment") -> PrecipitationI
     """
     if gap_cells not in GAP_CELLS:
         raise ValueError(f"gap_cells must be one of {list(GAP_CELLS)}, got {gap_cells!r}")
-    net = model._network
+    net = model.network
     if net.gauge_cell.size == 0:
         raise ValueError("precipitation_indices needs a mesh with gauges (mesh ng = 0): "
                          "the indices are computed over each gauge's catchment")

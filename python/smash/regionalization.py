@@ -174,7 +174,7 @@ def train_ann(problem, model, net, options, log):
     net._compile(optimizer=options["optimizer"], learning_rate=lr, random_state=options.get("random_state"))
     control = problem.control
     nparams, nac = len(control.names), control.ncell
-    cells = model._network
+    cells = model.network
     desc = normalized_descriptors(model)
     conv = _is_conv(net)
     x_in = desc if conv else desc[cells.rows, cells.cols]

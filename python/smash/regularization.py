@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from smash import fcore
+from smash import _core
 
 JREG_NAMES = ("prior", "smoothing", "hard-smoothing")
 AUTO_WJREG = ("fast", "lcurve")
@@ -92,7 +92,7 @@ def attach(model, control, fcost, reg: dict, x0: np.ndarray, mapping: str) -> No
     if reg["weights"]["prior"] > 0 and mapping not in ("uniform", "distributed"):
         raise ValueError(f"jreg_cmpt 'prior' is defined here on uniform and distributed controls, not on "
                          f"mapping={mapping!r}; use 'smoothing' or 'hard-smoothing'")
-    net = model._network
+    net = model.network
     params, states = model.rr_parameters, model.rr_initial_states
     np_, ns = len(params.keys), len(states.keys)
     # The prior is the starting point of the calibration as the model maps see it.
@@ -107,7 +107,7 @@ def attach(model, control, fcost, reg: dict, x0: np.ndarray, mapping: str) -> No
     for name, kind in zip(control.names, control.kinds, strict=True):
         f = params.index(name) if kind == "rr_parameters" else np_ + states.index(name)
         weight[f] = cell_weight
-    fcore.md_cost_options.cost_options_alloc_reg(fcost, net.nac, np_ + ns)
+    _core.allocate_regularization(fcost, net.nac, np_ + ns)
     fcost.reg_weight[:] = weight
     fcost.prior[...] = prior
     fcost.neighbour[...] = neighbours(net, model.mesh.nrow, model.mesh.ncol)

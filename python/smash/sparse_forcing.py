@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smash import fcore
+from smash import _core
 
 KINDS = ("prcp", "pet", "snow", "temp")
 # Largest count of stored values or indices: the core's 32-bit integers (one kept for the end marker).
@@ -80,7 +80,7 @@ def store(finput, series: dict[str, list[EncodedStep]], ntime_step: int) -> None
         raise MemoryError(
             f"Sparse storage holds {max(nvalue, nindex):,} forcing values over {ntime_step} steps, more than the "
             f"{CORE_MAX_COUNT:,} the core can count: use a shorter period or a coarser time step")
-    fcore.md_input_data.input_data_alloc_sparse(finput, ntime_step, nvalue, nindex)
+    _core.allocate_sparse_forcings(finput, ntime_step, nvalue, nindex)
     start, istart = np.ones((ntime_step + 1, 4), np.int32), np.ones((ntime_step + 1, 4), np.int32)
     coo, zvalue = np.ones((ntime_step, 4), np.int32), np.full((ntime_step, 4), -99.0, np.float32)
     values, index = finput.sp_values, finput.sp_index
@@ -203,8 +203,8 @@ class SparseSeries:
             t += n
         if not 0 <= t < n:
             raise IndexError(f"sparse_{self._kind} has {n} steps, no step {t}")
-        step = step_of(self._model._finput, self._kind, t)
-        rank = self._model._network.column_major_rank()
+        step = step_of(_core.inputs_of(self._model), self._kind, t)
+        rank = self._model.network.column_major_rank()
         if step.coo:
             ranks = rank[step.index - 1]
             order = np.argsort(ranks, kind="stable")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from smash import _core
+
 # Relative cost of a cell-step: with no usable forcing, with forcings but dry and no
 # PET, with rain or PET (measured ratios, rounded: docs/performance-log.md).
 WORK_MISSING, WORK_DRY, WORK_ACTIVE = 0.1, 1.0, 2.0
@@ -43,3 +45,8 @@ def split_points(work: np.ndarray, nthreads: int) -> np.ndarray:
     targets = total[-1] * np.arange(1, nthreads) / nthreads if total.size else np.zeros(nthreads - 1)
     inner = np.searchsorted(total, targets, side="left") + 1
     return np.concatenate([[0], np.minimum(inner, work.size), [work.size]]).astype(np.int32)
+
+
+def use_threads(model, ncpu: int) -> None:
+    """Run the model's core on `ncpu` threads, the rainfall-runoff cells split by expected work."""
+    _core.set_threads(model, ncpu, split_points(model.atmos_data._cell_work(), ncpu) if ncpu > 1 else None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+from smash.factory.dataset_cache import datasets_folder
+from smash.factory.synthetic import synthetic_setup_mesh
 from smash.io import read_mesh, read_setup
 
 NAMED = ("Lez", "Cance", "France")
@@ -27,8 +29,6 @@ def _datasets_root(entry: str, path) -> tuple[list[str], str]:
     if os.environ.get("SMASH_DATA_DIR"):
         base = os.path.abspath(os.environ["SMASH_DATA_DIR"])
         return [os.path.join(base, entry)], f"SMASH_DATA_DIR={os.environ['SMASH_DATA_DIR']!r}"
-    from smash.factory.dataset_cache import datasets_folder
-
     return [os.path.join(datasets_folder(), entry)], "the smash 1.3 datasets cache"
 
 
@@ -81,8 +81,6 @@ def load_dataset(name: str, path=None) -> tuple[dict, dict] | str:
     """
     lowered = str(name).lower()
     if lowered == "synthetic":
-        from smash.factory.synthetic import synthetic_setup_mesh
-
         return synthetic_setup_mesh()
     if lowered == FLWDIR:
         return _flwdir_file(path)

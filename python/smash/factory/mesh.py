@@ -9,6 +9,7 @@ from smash.factory import mesh_tools
 from smash.factory.flwdir_raster import FlwdirRaster, bbox_window, read_flwdir
 from smash.factory.gauges import check_area_errors, gauge_arrays, place_gauges
 from smash.inputs.raster import open_raster
+from smash.io.atomic import atomic_write
 
 
 def generate_mesh(flwdir_path, bbox=None, x=None, y=None, area=None, code=None, shp_path=None, max_depth=1,
@@ -57,8 +58,6 @@ def detect_sink(flwdir_path, output_path=None) -> np.ndarray:
         profile = {"transform": dataset.transform, "crs": dataset.crs}
     sink = mesh_tools.loop_cells(mesh_tools.downstream_index(flwdir)).reshape(flwdir.shape).astype(np.int32)
     if output_path is not None:
-        from smash.io.atomic import atomic_write
-
         with atomic_write(output_path, "sink mask") as partial, rasterio.open(
                 partial, "w", driver="GTiff", height=sink.shape[0], width=sink.shape[1], count=1, dtype="uint8",
                 **profile) as out:

@@ -20,6 +20,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries, ReadReport
+from smash.inputs.synthetic import synthetic_atmos
 from smash.model_setup import parse_time
 
 KINDS = ("prcp", "pet", "snow", "temp")
@@ -334,8 +335,6 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     if kind not in KINDS:
         raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
     if setup.get("synthetic"):
-        from smash.factory.synthetic import synthetic_atmos
-
         return synthetic_atmos(setup, mesh, kind, cells)
 
     nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])

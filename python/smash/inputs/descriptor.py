@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from smash.inputs.raster import MISSING, ReadReport, read_raster
+from smash.inputs.synthetic import synthetic_descriptor
 
 
 def read_descriptor(setup: dict, mesh: dict) -> np.ndarray:
@@ -24,8 +25,6 @@ def read_descriptor_files(setup: dict, mesh: dict) -> tuple[np.ndarray, list[str
     names = list(setup.get("descriptor_name") or [])
     absent = []
     if setup.get("synthetic"):
-        from smash.factory.synthetic import synthetic_descriptor
-
         descriptors = synthetic_descriptor(setup, mesh)
     else:
         directory = setup.get("descriptor_directory")

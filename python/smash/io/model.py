@@ -12,6 +12,7 @@ from smash.io._hdf5 import open_saved, read_group, require, write_group
 from smash.io.atomic import atomic_write
 from smash.io.mesh import mesh_from_group, mesh_to_group
 from smash.io.setup import setup_to_yaml
+from smash.model import Model, _user_setup_of
 from smash.model_setup import normalize_setup, setup_attributes
 
 MAPS = ("rr_parameters", "rr_initial_states", "rr_final_states")
@@ -33,13 +34,11 @@ def _forcing_kinds(model) -> tuple[str, ...]:
 
 def _user_setup(model) -> dict:
     """The setup as the user gives it (the keys Model accepts), not the derived ones."""
-    from smash.model import _user_setup_of
-
     return _user_setup_of(model)
 
 
 def _nn_parameters(model) -> dict:
-    if not model._structure.is_hybrid:
+    if not model.structure.is_hybrid:
         return {}
     layers = enumerate(zip(model.get_nn_parameters_weight(), model.get_nn_parameters_bias(), strict=True), 1)
     return {f"{kind}_{i}": arr for i, (w, b) in layers for kind, arr in (("weight", w), ("bias", b))}
@@ -106,8 +105,6 @@ def read_model(path):
         The file is not a model file (another program's HDF5 file, another format), is truncated or
         damaged, or lacks a part of a model; the message names the file and the part.
     """
-    from smash.model import Model
-
     with open_saved(path, "save_model") as f:
         setup, mesh, data = _read_saved_model(f, path)
     try:
