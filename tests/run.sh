@@ -11,7 +11,7 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q '.[test]'
-.venv/bin/python -m ruff check python tests bench tapenade fortran
+.venv/bin/python -m ruff check python tests tools bench tapenade fortran
 # CI also proves the wheel runs without gfortran (builds it, 1-3 min; needs root).
 if [ "${SMASH_WHEEL_CHECK:-0}" = 1 ]; then
     .venv/bin/python tests/wheel_check.py

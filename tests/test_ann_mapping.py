@@ -1,5 +1,5 @@
 """mapping="ann" against hydro-smash 1.3 on Cance gr4-lr (tests/anchor_refs/Cance/ann-*.npz and
-tests/anchor_refs/Net/default_net.json, made by tests/anchor_refs/make_ann.py).
+tests/anchor_refs/Net/default_net.json, made by tools/anchor_refs/make_ann.py).
 
 The control vector is the net's weights and biases (443 on Cance's default net) in smash's
 order and names; smash's default net, its seeded draws and a 10-iteration adam calibration

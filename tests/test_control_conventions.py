@@ -1,5 +1,5 @@
 """Calibration control conventions against smash 1.3 on Cance (tests/anchor_refs/Cance/control.npz,
-made by tests/anchor_refs/make_control.py): control information (names, sizes, x, bounds, transforms)
+made by tools/anchor_refs/make_control.py): control information (names, sizes, x, bounds, transforms)
 for every mapping, descriptor transforms, the maps of a given control vector, backward_run gradients,
 and short calibrations from smash's defaults (control vector within 1e-3, discharge within 0.1 m3/s,
 callback records)."""

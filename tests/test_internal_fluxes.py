@@ -1,7 +1,7 @@
 """Internal fluxes (forward_run return_options["internal_fluxes"]): smash 1.3's names, units and values.
 
 The references are smash 1.3's fluxes on Lez (daily) for every structure and on Cance (hourly) for a few
-(tests/anchor_refs/<Lez|Cance>/internal_fluxes.npz, made by tests/anchor_refs/make_internal_fluxes.py) with
+(tests/anchor_refs/<Lez|Cance>/internal_fluxes.npz, made by tools/anchor_refs/make_internal_fluxes.py) with
 drawn parameter and initial-state maps, seeded hybrid nets and, for ssn, made-up snow and temperature series.
 """
 

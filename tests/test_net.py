@@ -4,7 +4,7 @@ with eps = 1e-6 agree with the analytic gradient to ~1e-8 relative on smooth pat
 pre-activation within eps of a ReLU-type kink costs up to ~1e-5, hence rel=2e-5.
 
 The public API against hydro-smash 1.3 (tests/anchor_refs/Net/net_api.*, made by
-tests/anchor_refs/make_ann.py): layer names and shapes, weight layouts (dense
+tools/anchor_refs/make_ann.py): layer names and shapes, weight layouts (dense
 (neurons, inputs), Conv2D (filters, channels * fh * fw)), seeded draws of every
 initializer, set_bias / set_weight scalars, forward_pass values, reprs.
 """

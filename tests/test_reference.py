@@ -2,7 +2,7 @@
 
 - shared/reference/Lez (the 1.3 outputs the project was given): every
   non-hybrid structure with default parameters, and the default gr4-lr cost;
-- tests/anchor_refs (made by tests/anchor_refs/make_refs.py with hydro-smash
+- tests/anchor_refs (made by tools/anchor_refs/make_refs.py with hydro-smash
   1.3 as a black box): Cance for every structure, kw and lag0 routing, and
   spatially varying parameters and initial states on Lez and Cance.
 

@@ -33,7 +33,7 @@ def _anchor(case):
 @pytest.mark.parametrize("kind", ["prcp", "pet", "snow"])
 def test_bad_conversion_factor_names_the_key(kind, value):
     key = f"{kind}_conversion_factor"
-    # The exception type smash 1.3 raises for the prcp factor (measured, tests/anchor_refs/make_input_checks.py).
+    # The exception type smash 1.3 raises for the prcp factor (measured, tools/anchor_refs/make_input_checks.py).
     expected = {"TypeError": TypeError, "ValueError": ValueError}[_anchor(f"prcp_conversion_factor={value!r}")["error"]]
     with pytest.raises(expected, match=key):
         smash.Model(daily_setup(10, **{key: value}), line_mesh(4))

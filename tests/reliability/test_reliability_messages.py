@@ -136,7 +136,7 @@ def _cance(data_dir):
 
 
 def test_setup_checks_agree_with_smash_13(data_dir):
-    """Each bad setup value that smash 1.3 refuses (tests/anchor_refs/make_setup_checks.py) is refused
+    """Each bad setup value that smash 1.3 refuses (tools/anchor_refs/make_setup_checks.py) is refused
     here with the same exception type and a message naming the key; what smash 1.3 accepts is
     accepted with the same value, unless listed in STRICTER_THAN_SMASH."""
     setup, mesh, checks = _cance(data_dir)
@@ -156,7 +156,8 @@ def test_setup_checks_agree_with_smash_13(data_dir):
 def test_mesh_checks_refuse_what_smash_13_accepts(data_dir):
     """smash 1.3 accepts these broken Cance meshes silently (recorded in setup_checks.json); each is
     an error naming the field here."""
-    sys.path.insert(0, str(SETUP_CHECKS.parent.parent))   # the generator holds the mesh operations
+    # the generator (tools/anchor_refs/) holds the mesh operations
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "anchor_refs"))
     try:
         import make_setup_checks
     finally:

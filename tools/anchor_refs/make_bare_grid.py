@@ -2,7 +2,7 @@
 flow directions): crafted GeoTIFFs of random values at several resolutions and offsets, read as
 descriptors and as precipitation, with the warnings smash gives and the values it then holds.
 
-    /opt/anchor/bin/python tests/anchor_refs/make_bare_grid.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_bare_grid.py --data /work/shared/datasets
 
 Writes `bare_grid/raster_cases.npz` (the crafted rasters, the mesh, and per case the values read and the
 warnings) and `bare_grid/bare_mesh.json` (the mesh attributes of a bare-grid model of Cance and of the
@@ -20,6 +20,10 @@ import rasterio
 from rasterio.transform import Affine
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 # The bare mesh: 6 x 5 cells of 1000 m, top-left corner at (3000, 95000).
 MESH = {"xres": 1000.0, "yres": 1000.0, "xmin": 3000.0, "ymax": 95000.0, "nrow": 6, "ncol": 5, "npar": 0, "ng": 0}
@@ -216,7 +220,7 @@ def bare_mesh(data):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="datasets folder (Cance)")
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     args = parser.parse_args()
     folder = os.path.join(args.out, "bare_grid")
     os.makedirs(folder, exist_ok=True)

@@ -1,6 +1,6 @@
 """smash 1.3's sparse storage of the forcings (setup ``sparse_storage=True``), run as a black box.
 
-    /opt/anchor/bin/python tests/anchor_refs/make_sparse_storage.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_sparse_storage.py --data /work/shared/datasets
 
 Writes ``tests/anchor_refs/<Lez|Cance>/sparse_storage.npz``: default gr4-lr model with snow module
 ``ssn`` (snow / temp not read), ``sparse_storage=True``. For each forcing ``k`` in prcp, pet, snow,
@@ -22,6 +22,10 @@ import warnings
 import numpy as np
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_refs import load_case  # noqa: E402
@@ -61,7 +65,7 @@ def records(series):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     args = parser.parse_args()
     for name in ("Lez", "Cance"):
         setup, mesh, _ = load_case(args.data, name)

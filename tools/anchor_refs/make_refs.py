@@ -3,8 +3,8 @@
 Run with the interpreter of the separate environment where hydro-smash 1.3.0 is
 installed (the project itself never imports it):
 
-    /opt/anchor/bin/python tests/anchor_refs/make_refs.py --data /work/shared/datasets --out tests/anchor_refs
-    /opt/anchor/bin/python tests/anchor_refs/make_refs.py --data ... --only cance,routing
+    /opt/anchor/bin/python tools/anchor_refs/make_refs.py --data /work/shared/datasets --out tests/anchor_refs
+    /opt/anchor/bin/python tools/anchor_refs/make_refs.py --data ... --only cance,routing
 
 Sections (``--only``, comma separated; default all):
 
@@ -48,6 +48,10 @@ import numpy as np
 import yaml
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 warnings.filterwarnings("ignore")
 
@@ -750,7 +754,7 @@ def sec_timings(args, cases):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="datasets folder (Lez, Cance, France)")
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ",".join(SECTIONS))
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]

@@ -1,6 +1,6 @@
 """smash 1.3's answers to bad input settings and observation file names (black box, public API only).
 
-Run: /opt/anchor/bin/python tests/anchor_refs/make_input_checks.py --data /work/shared/datasets
+Run: /opt/anchor/bin/python tools/anchor_refs/make_input_checks.py --data /work/shared/datasets
 Writes tests/anchor_refs/Lez/input_checks.json: for each case, whether smash.Model accepted it,
 the exception type, and (for qobs names) which file's values each gauge received.
 """
@@ -15,6 +15,10 @@ import warnings
 import numpy as np
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 
 def lez(data):
@@ -86,7 +90,7 @@ def main():
                 case["Y3204040_all_missing"] = bool((q <= -99).all())
             out[f"qobs_names:{name}"] = case
 
-    dest = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Lez", "input_checks.json")
+    dest = os.path.join(ANCHOR_REFS, "Lez", "input_checks.json")
     with open(dest, "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)
     print(json.dumps(out, indent=1))

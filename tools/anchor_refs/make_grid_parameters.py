@@ -2,7 +2,7 @@
 own: another resolution, partly outside the mesh, nodata cells, values outside the domain where the
 parameter or state is defined; measured as a black box on Lez (gr4-lr).
 
-    /opt/anchor/bin/python tests/anchor_refs/make_grid_parameters.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_grid_parameters.py --data /work/shared/datasets
 
 Writes `Lez/grid_parameters.npz`: per case `<case>__raster` (float64 values written), `<case>__geometry`
 (xres, x0, y0, nodata; square cells, nodata NaN = none), `<case>__key`, `<case>__read` (the map read),
@@ -23,13 +23,17 @@ from rasterio.transform import Affine
 
 import smash
 
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
+
 BEFORE = {"cp": 321.0, "kexc": 1.5, "llr": 7.0, "hp": 0.3}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="datasets folder (Lez)")
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     args = parser.parse_args()
     with open(os.path.join(args.data, "Lez", "setup_Lez.yaml")) as f:
         setup = yaml.safe_load(f)

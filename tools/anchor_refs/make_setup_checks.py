@@ -1,7 +1,7 @@
 """How smash 1.3 takes bad setup values and bad mesh fields: the exception type it raises, or the
 value it keeps, measured as a black box through its public API (smash.Model on Cance).
 
-    /opt/anchor/bin/python tests/anchor_refs/make_setup_checks.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_setup_checks.py --data /work/shared/datasets
 
 Writes `Cance/setup_checks.json`: {"setup": [{label, overrides, outcome}], "mesh": [{label, change,
 outcome}]}, where outcome is {"raised": type name, "message": text} or {"accepted": the attribute
@@ -19,6 +19,10 @@ import numpy as np
 import yaml
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 warnings.filterwarnings("ignore")
 PERIOD = ("2014-09-15 00:00", "2014-09-16 00:00")
@@ -123,7 +127,7 @@ def main():
         if "accepted" in result:
             result["accepted"] = "accepted"   # the whole map is not worth keeping
         out["mesh"].append({"label": label, "change": change, "outcome": result})
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Cance", "setup_checks.json")
+    path = os.path.join(ANCHOR_REFS, "Cance", "setup_checks.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
     for section in ("setup", "mesh"):

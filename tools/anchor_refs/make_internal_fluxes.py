@@ -2,7 +2,7 @@
 
 Run with the interpreter of the separate environment where hydro-smash 1.3.0 is installed:
 
-    /opt/anchor/bin/python tests/anchor_refs/make_internal_fluxes.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_internal_fluxes.py --data /work/shared/datasets
     # add --full DIR to also dump every flux on every active cell and step (exploration only)
 
 Writes ``tests/anchor_refs/Lez/internal_fluxes.npz`` and ``tests/anchor_refs/Cance/internal_fluxes.npz``
@@ -40,6 +40,10 @@ import warnings
 import numpy as np
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_refs import DRAW_RANGES, draw_map, load_case  # noqa: E402
@@ -163,7 +167,7 @@ def make(args, dataset, all_names):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     parser.add_argument("--full", default=None, help="folder for full dumps (exploration)")
     parser.add_argument("--only", default=None, help="comma-separated structures")
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 its containers, the state of a model before any run and `Model.adjust_interception`, measured as a
 black box through its public API.
 
-    /opt/anchor/bin/python tests/anchor_refs/make_setup_attributes.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_setup_attributes.py --data /work/shared/datasets
 
 Writes `<Lez|Cance>/setup_attributes.json` and `Cance/adjust_interception.npz`.
 """
@@ -17,6 +17,10 @@ import numpy as np
 import yaml
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 warnings.filterwarnings("ignore")
 
@@ -150,7 +154,7 @@ def adjust_interception(data):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="datasets folder (Lez, Cance)")
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     args = parser.parse_args()
     for name in ("Lez", "Cance"):
         with open(os.path.join(args.out, name, "setup_attributes.json"), "w") as f:

@@ -1,6 +1,6 @@
 """Record how smash 1.3's `load_dataset` answers (run under smash 1.3).
 
-Usage: /opt/anchor/bin/python tests/anchor_refs/make_load_dataset.py [--out tests/anchor_refs/load_dataset.json]
+Usage: /opt/anchor/bin/python tools/anchor_refs/make_load_dataset.py [--out tests/anchor_refs/load_dataset.json]
 
 Writes what a user sees, not paths of this machine: the return type of each name, for
 "flwdir" whether the path is absolute and its file name, the names of the folders the
@@ -13,8 +13,12 @@ import os
 
 import smash
 
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
+
 parser = argparse.ArgumentParser()
-parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "load_dataset.json"))
+parser.add_argument("--out", default=os.path.join(ANCHOR_REFS, "load_dataset.json"))
 args = parser.parse_args()
 
 record = {"smash_version": smash.__version__}

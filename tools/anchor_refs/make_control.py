@@ -2,7 +2,7 @@
 
 Run with the interpreter of the separate environment where hydro-smash 1.3.0 is installed:
 
-    /opt/anchor/bin/python tests/anchor_refs/make_control.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_control.py --data /work/shared/datasets
 
 Writes ``tests/anchor_refs/Cance/control.npz`` (arrays, no pickles) and
 ``tests/anchor_refs/Cance/control.json`` (callback records, options). Only the public API is used
@@ -19,6 +19,10 @@ import numpy as np
 import yaml
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 warnings.filterwarnings("ignore")
 
@@ -95,7 +99,7 @@ def build(setup, mesh, structure, **extra):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "Cance"))
+    parser.add_argument("--out", default=os.path.join(ANCHOR_REFS, "Cance"))
     args = parser.parse_args()
     setup, mesh = load_case(args.data, "Cance")
     out, meta = {"smash_version": np.array(smash.__version__)}, {"smash_version": smash.__version__}

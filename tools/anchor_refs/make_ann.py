@@ -1,6 +1,6 @@
 """smash 1.3 reference numbers for smash.factory.Net and mapping="ann" (run with smash 1.3, as a black box).
 
-    /opt/anchor/bin/python tests/anchor_refs/make_ann.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_ann.py --data /work/shared/datasets
 
 Writes
   Net/net_api.npz               Net layouts, seeded initialisation, set_bias/set_weight scalars, forward_pass
@@ -21,6 +21,10 @@ import warnings
 import numpy as np
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 # smash 1.3 documents "silu" for add_dense but refuses it (the error is recorded).
 ACTIVATIONS = ["relu", "sigmoid", "selu", "elu", "softmax", "leakyrelu", "tanh", "softplus"]
@@ -286,7 +290,7 @@ def cance_scale_bounds(out):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).parent))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     parser.add_argument("--only", default="api,default,cance,cnn,scale")
     args = parser.parse_args()
     os.environ["SMASH_DATA_DIR"] = args.data

@@ -1,6 +1,6 @@
 """smash 1.3 flood-event segmentation and event signatures on Cance and Lez (black box).
 
-    /opt/anchor/bin/python tests/anchor_refs/make_events.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_events.py --data /work/shared/datasets
 
 Writes tests/anchor_refs/<Cance|Lez>/events.json: default gr4-lr model after ``forward_run()``;
 ``segmentation``: a list of {"kwargs", "table"} with ``hydrograph_segmentation(model, **kwargs)``
@@ -28,6 +28,10 @@ import pandas as pd
 import yaml
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 warnings.filterwarnings("ignore")
 
@@ -133,7 +137,7 @@ def records(frame):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     args = parser.parse_args()
     for name in ("Cance", "Lez"):
         model = load_model(args.data, name)

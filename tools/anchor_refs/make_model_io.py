@@ -2,7 +2,7 @@
 shapes and time formats of `read_model_ddt`, and `response.q` before any run; measured on Lez (gr4-lr,
 daily) and Cance (gr4_mlp-lr and ssn-gr4-kw, hourly), as a black box through its public API.
 
-    /opt/anchor/bin/python tests/anchor_refs/make_model_io.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_model_io.py --data /work/shared/datasets
 
 Writes `model_io.json`.
 """
@@ -17,6 +17,10 @@ import numpy as np
 import yaml
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 warnings.filterwarnings("ignore")
 
@@ -87,7 +91,7 @@ def measure(data):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="datasets folder (Lez, Cance)")
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     args = parser.parse_args()
     with open(os.path.join(args.out, "model_io.json"), "w") as f:
         json.dump(measure(args.data), f, indent=1, sort_keys=True)

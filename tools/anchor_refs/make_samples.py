@@ -2,7 +2,7 @@
 
 Run with the interpreter of the environment where hydro-smash 1.3.0 is installed (black box):
 
-    /opt/anchor/bin/python tests/anchor_refs/make_samples.py --data /work/shared/datasets
+    /opt/anchor/bin/python tools/anchor_refs/make_samples.py --data /work/shared/datasets
 
 Writes tests/anchor_refs/Lez/samples.npz:
 
@@ -24,6 +24,10 @@ import numpy as np
 import yaml
 
 import smash
+
+# The generators live in tools/anchor_refs/; the numbers they make are read by the tests from tests/anchor_refs/.
+ANCHOR_REFS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "anchor_refs"))
 
 warnings.filterwarnings("ignore")
 
@@ -62,7 +66,7 @@ GLOBAL_SEEDS = [7, 21]
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=ANCHOR_REFS)
     args = parser.parse_args()
 
     model = lez_model(args.data)
