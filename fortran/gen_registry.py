@@ -5,7 +5,9 @@ the Fortran core and the Python package can never disagree on them. So are
 the positions of each module's parameters, states and fluxes within its own
 block of columns: the operators index them by these names, never by number
 (`<MODULE>_P_<NAME>`, `<MODULE>_S_<NAME>`, `<MODULE>_FX_<NAME>`, with their
-counts `<MODULE>_NP`, `<MODULE>_NS`, `<MODULE>_NFX`).
+counts `<MODULE>_NP`, `<MODULE>_NS`, `<MODULE>_NFX`), and of a hybrid's net
+inputs and outputs (`<MODULE>_IN_<NAME>`, `<MODULE>_OUT_<NAME>`, `<MODULE>_NIN`,
+`<MODULE>_NOUT`).
 
 Usage: python gen_registry.py <structures.yaml> <output.f90>
 """
@@ -18,6 +20,8 @@ import yaml
 # (key in the record, infix of the constant, name of its count).
 FAMILY_PREFIX = {"snow": "SNOW", "hydrological": "HY", "routing": "RT"}
 POSITION_KINDS = (("parameters", "P", "NP"), ("states", "S", "NS"), ("fluxes", "FX", "NFX"))
+# The hybrids' net: its inputs and its outputs (the corrections), in the record's `nn`.
+NET_KINDS = (("inputs", "IN", "NIN"), ("outputs", "OUT", "NOUT"))
 
 
 def fortran_constants(prefix, names):
@@ -38,8 +42,11 @@ def position_constants(modules):
             if not any(record.get(key) for key, _, _ in POSITION_KINDS):
                 continue
             prefix = module.upper()
-            for key, infix, count in POSITION_KINDS:
-                names = record.get(key) or []
+            net = record.get("nn", {})
+            kinds = [(record.get(key) or [], infix, count) for key, infix, count in POSITION_KINDS]
+            if net:
+                kinds += [(net[key], infix, count) for key, infix, count in NET_KINDS]
+            for names, infix, count in kinds:
                 entries = [(f"{prefix}_{count}", len(names))]
                 entries += [(f"{prefix}_{infix}_{name.upper()}", i) for i, name in enumerate(names, start=1)]
                 for name, value in entries:

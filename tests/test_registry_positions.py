@@ -42,6 +42,10 @@ def _generator():
     return module
 
 
+# Lists of a module record, and the infix and count name of their constants (fortran/gen_registry.py).
+RECORD_KINDS = (("parameters", "P", "NP"), ("states", "S", "NS"), ("fluxes", "FX", "NFX"))
+
+
 def test_generated_constants_follow_the_registry_order():
     text = _generator().render(registry())
     constants = {m[1]: int(m[2]) for m in re.finditer(r"integer, parameter :: (\w+) = (-?\d+)", text)}
@@ -50,13 +54,15 @@ def test_generated_constants_follow_the_registry_order():
         for module, record in family.items():
             if not any(record.get(k) for k in ("parameters", "states", "fluxes")):
                 continue
-            for key, infix, count in (("parameters", "P", "NP"), ("states", "S", "NS"), ("fluxes", "FX", "NFX")):
-                names = record.get(key) or []
+            kinds = [(record.get(key) or [], infix, count) for key, infix, count in RECORD_KINDS]
+            if "nn" in record:
+                kinds += [(record["nn"]["inputs"], "IN", "NIN"), (record["nn"]["outputs"], "OUT", "NOUT")]
+            for names, infix, count in kinds:
                 assert constants[f"{module.upper()}_{count}"] == len(names)
                 for position, name in enumerate(names, start=1):
                     assert constants[f"{module.upper()}_{infix}_{name.upper()}"] == position, (module, name)
                     checked += 1
-    assert checked > 300
+    assert checked > 350
 
 
 # A position written as a number: fx(10), cell_fx(k, 14), p(2), h(k, 1), p(ik + 1). Slices from 1

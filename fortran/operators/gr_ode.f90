@@ -61,10 +61,10 @@ contains
         ht0 = y
         !$AD NOCHECKPOINT
         call ode_corrections(nn, w, x, y, pn, en, f)
-        gp = 1._rk + f(1)
-        ge = 1._rk + f(2)
-        gl = 1._rk + f(3)
-        gt = 1._rk + f(4)
+        gp = 1._rk + f(GR4_ODE_MLP_OUT_FP)
+        ge = 1._rk + f(GR4_ODE_MLP_OUT_FE)
+        gl = 1._rk + f(GR4_ODE_MLP_OUT_FL)
+        gt = 1._rk + f(GR4_ODE_MLP_OUT_FT)
         do it = 1, max_newton
             r1 = cp*(x - hp0) - ((1._rk - x*x)*pn*gp - x*(2._rk - x)*en*ge)
             r2 = ct*(y - ht0) - (0.9_rk*x*x*pn*gp + kexc*y**3.5_rk*gl - 0.25_rk*ct*y**5*gt)
@@ -101,9 +101,9 @@ contains
             call gr_interception(prcp, pet, p(GR4_ODE_P_CI), h(GR4_ODE_S_HI), pn, en)
             call implicit_euler(pn, en, p(GR4_ODE_P_CP), p(GR4_ODE_P_CT), p(GR4_ODE_P_KEXC), nn, w, &
                                 h(GR4_ODE_S_HP), h(GR4_ODE_S_HT), f)
-            lexc = p(GR4_ODE_P_KEXC)*h(GR4_ODE_S_HT)**3.5_rk*(1._rk + f(3))
-            qt = 0.1_rk*h(GR4_ODE_S_HP)*h(GR4_ODE_S_HP)*pn*(1._rk + f(1)) + lexc &
-                 + 0.25_rk*p(GR4_ODE_P_CT)*h(GR4_ODE_S_HT)**5*(1._rk + f(4))
+            lexc = p(GR4_ODE_P_KEXC)*h(GR4_ODE_S_HT)**3.5_rk*(1._rk + f(GR4_ODE_MLP_OUT_FL))
+            qt = 0.1_rk*h(GR4_ODE_S_HP)*h(GR4_ODE_S_HP)*pn*(1._rk + f(GR4_ODE_MLP_OUT_FP)) + lexc &
+                 + 0.25_rk*p(GR4_ODE_P_CT)*h(GR4_ODE_S_HT)**5*(1._rk + f(GR4_ODE_MLP_OUT_FT))
             fx(GR4_ODE_FX_PN) = pn
             fx(GR4_ODE_FX_EN) = en
             fx(GR4_ODE_FX_LEXC) = lexc

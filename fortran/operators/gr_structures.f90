@@ -338,12 +338,12 @@ contains
                     !$AD NOCHECKPOINT
                     call corrections4(nn, w, h(GR4_S_HP), h(GR4_S_HT), pn, en, f)
                     if (ri) then
-                        fl = f(1)
+                        fl = f(GR4_RI_MLP_EXC_OUT_FL)
                     else
-                        fp = f(1)
-                        fe = f(2)
-                        fc = f(3)
-                        fl = f(4)
+                        fp = f(GR4_MLP_OUT_FP)
+                        fe = f(GR4_MLP_OUT_FE)
+                        fc = f(GR4_MLP_OUT_FC)
+                        fl = f(GR4_MLP_OUT_FL)
                     end if
                 end if
                 if (ri) then
@@ -417,12 +417,13 @@ contains
                     call corrections5(nn, w, h(GR6_S_HP), h(GR6_S_HT), h(GR6_S_HE), pn, en, f)
                 end if
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(GR6_P_CP), inv_beta, f(1), f(2), h(GR6_S_HP), pr, perc, ps, es)
-                lexc = (1._rk + f(5))*p(GR6_P_KEXC)*(h(GR6_S_HT) - p(GR6_P_AEXC))
+                call gr_production(pn, en, p(GR6_P_CP), inv_beta, f(GR6_MLP_OUT_FP), f(GR6_MLP_OUT_FE), &
+                                   h(GR6_S_HP), pr, perc, ps, es)
+                lexc = (1._rk + f(GR6_MLP_OUT_FL))*p(GR6_P_KEXC)*(h(GR6_S_HT) - p(GR6_P_AEXC))
             end if
-            routed = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
-            prr = (0.6_rk - 0.4_rk*f(4))*routed + lexc
-            pre = (0.4_rk + 0.4_rk*f(4))*routed + lexc
+            routed = 0.9_rk*(1._rk - f(GR6_MLP_OUT_FC1)*f(GR6_MLP_OUT_FC1))*(pr + perc)
+            prr = (0.6_rk - 0.4_rk*f(GR6_MLP_OUT_FC2))*routed + lexc
+            pre = (0.4_rk + 0.4_rk*f(GR6_MLP_OUT_FC2))*routed + lexc
             prd = (pr + perc) - routed
             !$AD NOCHECKPOINT
             call gr_transfer(5, prr, p(GR6_P_CT), h(GR6_S_HT), qr)
@@ -477,12 +478,13 @@ contains
                 end if
                 ! smash 1.3's grc production store does not percolate.
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(GRC_P_CP), 0._rk, f(1), f(2), h(GRC_S_HP), pr, perc, ps, es)
-                lexc = (1._rk + f(5))*p(GRC_P_KEXC)*h(GRC_S_HT)**3*sqrt(h(GRC_S_HT))
+                call gr_production(pn, en, p(GRC_P_CP), 0._rk, f(GRC_MLP_OUT_FP), f(GRC_MLP_OUT_FE), &
+                                   h(GRC_S_HP), pr, perc, ps, es)
+                lexc = (1._rk + f(GRC_MLP_OUT_FL))*p(GRC_P_KEXC)*h(GRC_S_HT)**3*sqrt(h(GRC_S_HT))
             end if
-            routed = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
-            prr = (0.6_rk - 0.4_rk*f(4))*routed + lexc
-            prl = (0.4_rk + 0.4_rk*f(4))*routed
+            routed = 0.9_rk*(1._rk - f(GRC_MLP_OUT_FC1)*f(GRC_MLP_OUT_FC1))*(pr + perc)
+            prr = (0.6_rk - 0.4_rk*f(GRC_MLP_OUT_FC2))*routed + lexc
+            prl = (0.4_rk + 0.4_rk*f(GRC_MLP_OUT_FC2))*routed
             prd = (pr + perc) - routed
             !$AD NOCHECKPOINT
             call gr_transfer(5, prr, p(GRC_P_CT), h(GRC_S_HT), qr)
@@ -538,7 +540,8 @@ contains
                 end if
                 ! smash 1.3's grd production store does not percolate.
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(GRD_P_CP), 0._rk, f(1), f(2), h(GRD_S_HP), pr, perc, ps, es)
+                call gr_production(pn, en, p(GRD_P_CP), 0._rk, f(GRD_MLP_OUT_FP), f(GRD_MLP_OUT_FE), &
+                                   h(GRD_S_HP), pr, perc, ps, es)
             end if
             prr = pr + perc
             !$AD NOCHECKPOINT
@@ -589,9 +592,10 @@ contains
                     call corrections4(nn, w, h(LOIEAU_S_HA), h(LOIEAU_S_HC), pn, en, f)
                 end if
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(LOIEAU_P_CA), inv_beta, f(1), f(2), h(LOIEAU_S_HA), pr, perc, ps, es)
+                call gr_production(pn, en, p(LOIEAU_P_CA), inv_beta, f(LOIEAU_MLP_OUT_FP), f(LOIEAU_MLP_OUT_FE), &
+                                   h(LOIEAU_S_HA), pr, perc, ps, es)
             end if
-            prr = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
+            prr = 0.9_rk*(1._rk - f(LOIEAU_MLP_OUT_FC)*f(LOIEAU_MLP_OUT_FC))*(pr + perc)
             prd = (pr + perc) - prr
             !$AD NOCHECKPOINT
             call gr_transfer(4, prr, p(LOIEAU_P_CC), h(LOIEAU_S_HC), qr)
