@@ -1,7 +1,13 @@
 """Write the Fortran module `md_registry` from the structure registry.
 
 Module and metric ids are positions in `python/smash/structures.yaml`, so
-the Fortran core and the Python package can never disagree on them.
+the Fortran core and the Python package can never disagree on them. So are
+the positions of each module's parameters, states and fluxes within its own
+block of columns: the operators index them by these names, never by number
+(`<MODULE>_P_<NAME>`, `<MODULE>_S_<NAME>`, `<MODULE>_FX_<NAME>`, with their
+counts `<MODULE>_NP`, `<MODULE>_NS`, `<MODULE>_NFX`), and of a hybrid's net
+inputs and outputs (`<MODULE>_IN_<NAME>`, `<MODULE>_OUT_<NAME>`, `<MODULE>_NIN`,
+`<MODULE>_NOUT`).
 
 Usage: python gen_registry.py <structures.yaml> <output.f90>
 """
@@ -10,12 +16,49 @@ import sys
 
 import yaml
 
+# Prefix of each family's module ids, and the kinds of names a module record lists
+# (key in the record, infix of the constant, name of its count).
+FAMILY_PREFIX = {"snow": "SNOW", "hydrological": "HY", "routing": "RT"}
+POSITION_KINDS = (("parameters", "P", "NP"), ("states", "S", "NS"), ("fluxes", "FX", "NFX"))
+# The hybrids' net: its inputs and its outputs (the corrections), in the record's `nn`.
+NET_KINDS = (("inputs", "IN", "NIN"), ("outputs", "OUT", "NOUT"))
+
 
 def fortran_constants(prefix, names):
     return [
         f"    integer, parameter :: {prefix}_{name.upper()} = {i}"
         for i, name in enumerate(names, start=1)
     ]
+
+
+def position_constants(modules):
+    """{constant name: value} of every module's parameter, state and flux positions and counts.
+
+    Modules without any name (the `zero` ones) get none. A name twice (two families with a
+    module of the same name) is refused: the constants would not say which one they mean."""
+    constants = {}
+    for family in modules.values():
+        for module, record in family.items():
+            if not any(record.get(key) for key, _, _ in POSITION_KINDS):
+                continue
+            prefix = module.upper()
+            net = record.get("nn", {})
+            kinds = [(record.get(key) or [], infix, count) for key, infix, count in POSITION_KINDS]
+            if net:
+                kinds += [(net[key], infix, count) for key, infix, count in NET_KINDS]
+            for names, infix, count in kinds:
+                entries = [(f"{prefix}_{count}", len(names))]
+                entries += [(f"{prefix}_{infix}_{name.upper()}", i) for i, name in enumerate(names, start=1)]
+                for name, value in entries:
+                    if name in constants:
+                        raise ValueError(f"structures.yaml: constant {name} would be defined twice")
+                    constants[name] = value
+    return constants
+
+
+def max_fluxes(modules):
+    """Most fluxes of any module."""
+    return max(len(rec["fluxes"]) for family in modules.values() for rec in family.values())
 
 
 def render(registry):
@@ -27,10 +70,12 @@ def render(registry):
         "    implicit none",
         "    public",
     ]
-    lines += fortran_constants("SNOW", modules["snow"])
-    lines += fortran_constants("HY", modules["hydrological"])
-    lines += fortran_constants("RT", modules["routing"])
+    for family, prefix in FAMILY_PREFIX.items():
+        lines += fortran_constants(prefix, modules[family])
     lines += fortran_constants("METRIC", registry["metrics"])
+    lines.append(f"    integer, parameter :: MAX_FLUXES = {max_fluxes(modules)}")
+    lines.append("    ! Positions within each module's own block of parameter, state and flux columns.")
+    lines += [f"    integer, parameter :: {name} = {value}" for name, value in position_constants(modules).items()]
     lines.append("end module md_registry")
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ in fortran/generated/, stamped with the hash of its sources; never edit it.
 """
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sources_hash import OPTIONS, REGISTRY, ROOT, STAMP_PREFIX, source_list, sources_hash  # noqa: E402
@@ -191,6 +194,33 @@ def merge_scalar_tape_calls(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def position_values():
+    """{name: value} of the registry's position constants (md_registry), MAX_FLUXES included."""
+    spec = importlib.util.spec_from_file_location("gen_registry", ROOT / "fortran" / "gen_registry.py")
+    gen_registry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_registry)
+    with open(ROOT / REGISTRY) as f:
+        registry = yaml.safe_load(f)
+    values = gen_registry.position_constants(registry["modules"])
+    values["MAX_FLUXES"] = gen_registry.max_fluxes(registry["modules"])
+    return values
+
+
+def literal_positions(source, folder):
+    """A copy of `source` in `folder` whose registry positions (GR4_FX_QT, ...) are written as numbers.
+
+    Tapenade simplifies the derivative of an expression indexed by a literal differently from
+    one indexed by a named constant (it does not fold parameters): with the names, the adjoint's
+    products and sums came out in another order and the gradient moved in its last bit. Reading
+    the numbers, Tapenade writes the adjoint it wrote when the operators spelled them out."""
+    values = position_values()
+    pattern = re.compile(r"\b(" + "|".join(sorted(values, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+    folder.mkdir(exist_ok=True)
+    target = folder / source.name
+    target.write_text(pattern.sub(lambda m: str(values[m.group(1).upper()]), source.read_text()))
+    return target
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tapenade", default=os.environ.get("TAPENADE", "/opt/tapenade/tapenade_3.16/bin/tapenade"))
@@ -204,7 +234,8 @@ def main():
         registry_f90 = work / "registry_ids.f90"
         subprocess.run([sys.executable, str(ROOT / "fortran" / "gen_registry.py"), str(ROOT / REGISTRY),
                         str(registry_f90)], check=True)
-        files = [str(registry_f90) if rel == "@registry" else str(ROOT / rel) for rel in source_list()]
+        files = [str(registry_f90) if rel == "@registry" else str(literal_positions(ROOT / rel, work / "src"))
+                 for rel in source_list()]
         out = work / "out"
         out.mkdir()
         proc = subprocess.run([args.tapenade, *OPTIONS, "-O", str(out), *files], capture_output=True, text=True)

@@ -35,6 +35,10 @@ module md_forward
     !> Shortest time block, and most values (8 bytes each) of all cells' copies, for which
     !> the rainfall-runoff works on copies of each thread's cells (rainfall_runoff_copies).
     integer, parameter :: own_block_steps = 8, own_max_values = 2**20
+    !> Blocks of the parameter, state and flux columns, in their order: [snow | hydrological | routing].
+    integer, parameter :: snow_block = 1, hy_block = 2, rt_block = 3
+    !> Kinds of columns block_columns lays out.
+    integer, parameter :: parameter_columns = 1, state_columns = 2, flux_columns = 3
 
 contains
 
@@ -78,8 +82,7 @@ contains
         ! routing's time), and the adjoint sums their adjoints over the run.
         allocate (lr_c(nac))
         if (setup%routing_module == RT_LR) then
-            p0 = setup%nsnow_parameters + setup%nhy_parameters + 1
-            p1 = p0 + setup%nrt_parameters - 1
+            call block_columns(setup, parameter_columns, rt_block, p0, p1)
             !$AD NOCHECKPOINT
             call lr_coefficients(1, nac, setup%dt, rr_parameters(:, p0:p1), lr_c)
         else
@@ -116,6 +119,28 @@ contains
         end if
         chunk = min(chunk, setup%ntime_step)
     end function chunk_steps
+
+    !> First and last column of `block` (snow_block, hy_block, rt_block) among the
+    !> parameter, state or flux columns (`kind`), laid out [snow | hydrological | routing]:
+    !> the one place that knows that layout. An empty block has last = first - 1.
+    subroutine block_columns(setup, kind, block, first, last)
+        type(SetupDT), intent(in) :: setup
+        integer, intent(in) :: kind, block
+        integer, intent(out) :: first, last
+
+        integer :: n(3)
+
+        select case (kind)
+        case (parameter_columns)
+            n = [setup%nsnow_parameters, setup%nhy_parameters, setup%nrt_parameters]
+        case (state_columns)
+            n = [setup%nsnow_states, setup%nhy_states, setup%nrt_states]
+        case default
+            n = [setup%nsnow_fluxes, setup%nhy_fluxes, setup%nrt_fluxes]
+        end select
+        first = sum(n(1:block - 1)) + 1
+        last = first + n(block) - 1
+    end subroutine block_columns
 
     subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, lr_c, &
                             rr_initial_states, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
@@ -337,10 +362,8 @@ contains
 
         integer :: t, j, p0, p1, s0, s1
 
-        p0 = setup%nsnow_parameters + setup%nhy_parameters + 1
-        p1 = p0 + setup%nrt_parameters - 1
-        s0 = setup%nsnow_states + setup%nhy_states + 1
-        s1 = s0 + setup%nrt_states - 1
+        call block_columns(setup, parameter_columns, rt_block, p0, p1)
+        call block_columns(setup, state_columns, rt_block, s0, s1)
         do t = t0, t1
             j = t - t0 + 1
             !$AD NOCHECKPOINT
@@ -367,12 +390,13 @@ contains
         real(rk), intent(inout) :: liquid_prcp(nac)
         type(OutputDT), intent(inout) :: output
 
-        integer :: t, j, n, npr, nrr, nfx, nsteps
+        integer :: t, j, n, npr, nrr, nfx, nsteps, first
 
         n = k1 - k0 + 1
         nsteps = t1 - t0 + 1
-        npr = setup%nsnow_parameters + setup%nhy_parameters
-        nrr = setup%nsnow_states + setup%nhy_states
+        ! Rainfall-runoff reads the snow and hydrological columns, 1 .. the hydrological block's last.
+        call block_columns(setup, parameter_columns, hy_block, first, npr)
+        call block_columns(setup, state_columns, hy_block, first, nrr)
         nfx = max(setup%nhy_fluxes, 1)
         ! Decided from the grid, not from the thread count: the copies change the
         ! order in which the adjoint sums a cell's steps, and one thread must give
@@ -513,16 +537,18 @@ contains
         real(rk), intent(inout) :: liquid_prcp(:)
         type(OutputDT), intent(inout) :: output
 
-        integer :: k, p0, p1, s0, s1, slot, nn(5)
+        integer :: k, p0, p1, s0, s1, slot, nn(5), first, sp1, ss1, f0, f1, fsnow, fsnow1
         real(rk) :: prcp, mlt, inv_beta, cell_pet, cell_snow, cell_temp
-        real(rk) :: ode_fx(4)
+        real(rk) :: ode_fx(GR4_ODE_NFX)
         logical :: keep_all   ! store every flux of the step (a variable: Tapenade checkpoints calls with expressions)
 
-        ! Column ranges of the hydrological block; snow comes first.
-        p0 = setup%nsnow_parameters + 1
-        p1 = setup%nsnow_parameters + setup%nhy_parameters
-        s0 = setup%nsnow_states + 1
-        s1 = setup%nsnow_states + setup%nhy_states
+        ! Column ranges of the snow and hydrological blocks.
+        call block_columns(setup, parameter_columns, hy_block, p0, p1)
+        call block_columns(setup, state_columns, hy_block, s0, s1)
+        call block_columns(setup, flux_columns, hy_block, f0, f1)
+        call block_columns(setup, parameter_columns, snow_block, first, sp1)
+        call block_columns(setup, state_columns, snow_block, first, ss1)
+        call block_columns(setup, flux_columns, snow_block, fsnow, fsnow1)
         slot = output%save_slot(t)
         keep_all = output%save_fluxes .and. slot > 0
         nn = [setup%nn_nin, setup%nn_nh1, setup%nn_nh2, setup%nn_nout, setup%nn_nweights]
@@ -535,11 +561,11 @@ contains
                 cell_temp = real(temp_in(k), rk)
                 !$AD NOCHECKPOINT
                 call ssn_step(cell_snow, cell_temp, &
-                              rr_parameters(k, 1:setup%nsnow_parameters), &
-                              states(k, 1:setup%nsnow_states), mlt)
+                              rr_parameters(k, 1:sp1), &
+                              states(k, 1:ss1), mlt)
                 ! Melt joins the liquid input only when the rain itself is known.
                 if (prcp >= 0._rk) prcp = prcp + mlt
-                if (output%save_fluxes .and. slot > 0) output%fluxes(k + off, 1, slot) = mlt
+                if (output%save_fluxes .and. slot > 0) output%fluxes(k + off, fsnow + SSN_FX_MLT - 1, slot) = mlt
             end if
             liquid_prcp(k) = prcp
         end do
@@ -558,7 +584,7 @@ contains
                 !$AD NOCHECKPOINT
                 call gr4_ode_step(liquid_prcp(k), cell_pet, rr_parameters(k, p0:p1), &
                                   states(k, s0:s1), nn, nn_parameters, qlat(k), ode_fx)
-                if (keep_all) fluxes(k, 1:4) = ode_fx
+                if (keep_all) fluxes(k, 1:GR4_ODE_NFX) = ode_fx
             end do
         case default
             !$AD NOCHECKPOINT
@@ -569,8 +595,7 @@ contains
         do k = k0, k1
             ! mm over the cell during dt -> m3/s
             qlat(k) = qlat(k)*1.e-3_rk*mesh%dx(k + off)*mesh%dy(k + off)/setup%dt
-            if (keep_all) output%fluxes(k + off, setup%nsnow_fluxes + 1:setup%nsnow_fluxes + setup%nhy_fluxes, slot) = &
-                fluxes(k, 1:setup%nhy_fluxes)
+            if (keep_all) output%fluxes(k + off, f0:f1, slot) = fluxes(k, 1:setup%nhy_fluxes)
             ! Saved here: later steps of the block overwrite them before its routing.
             if (output%save_rr_states .and. slot > 0) output%rr_states(k + off, 1:s1, slot) = states(k, 1:s1)
         end do
@@ -584,19 +609,27 @@ contains
         integer, intent(in) :: t, k0, k1
         real(rk), intent(in) :: states(:, :), q(:)
 
-        integer :: k, slot, s0, ns
+        integer :: k, slot, s0, ns, f0, f1, fup
 
         slot = output%save_slot(t)
-        ns = size(states, 2)
-        s0 = ns - setup%nrt_states + 1
+        call block_columns(setup, state_columns, rt_block, s0, ns)
+        call block_columns(setup, flux_columns, rt_block, f0, f1)
+        ! Position of the upstream inflow among the routing module's fluxes.
+        select case (setup%routing_module)
+        case (RT_KW)
+            fup = KW_FX_QIM1J
+        case (RT_LR)
+            fup = LR_FX_QUP
+        case default
+            fup = LAG0_FX_QUP
+        end select
         do k = k0, k1
             if (output%save_q_domain) output%q_domain(k, slot) = q(k)
             ! Snow and hydrological states were saved by rainfall_runoff_step.
             if (output%save_rr_states .and. setup%nrt_states > 0) output%rr_states(k, s0:ns, slot) = states(k, s0:ns)
             ! The routing flux (upstream inflow) follows the snow and hydrological ones.
             if (output%save_fluxes .and. setup%nrt_fluxes > 0) &
-                output%fluxes(k, setup%nsnow_fluxes + setup%nhy_fluxes + 1, slot) = &
-                sum(q(mesh%up_cell(mesh%up_start(k):mesh%up_start(k + 1) - 1)))
+                output%fluxes(k, f0 + fup - 1, slot) = sum(q(mesh%up_cell(mesh%up_start(k):mesh%up_start(k + 1) - 1)))
         end do
     end subroutine save_routing
 

@@ -17,6 +17,7 @@
 !> smash 1.3 to ~5e-7; evaluating the net at each Newton iterate gives 2e-3).
 module md_gr_ode
     use md_kinds, only: rk
+    use md_registry
     use md_gr_structures   ! whole: Tapenade drops adjoint names from ONLY lists
     use md_mlp
     implicit none
@@ -60,10 +61,10 @@ contains
         ht0 = y
         !$AD NOCHECKPOINT
         call ode_corrections(nn, w, x, y, pn, en, f)
-        gp = 1._rk + f(1)
-        ge = 1._rk + f(2)
-        gl = 1._rk + f(3)
-        gt = 1._rk + f(4)
+        gp = 1._rk + f(GR4_ODE_MLP_OUT_FP)
+        ge = 1._rk + f(GR4_ODE_MLP_OUT_FE)
+        gl = 1._rk + f(GR4_ODE_MLP_OUT_FL)
+        gt = 1._rk + f(GR4_ODE_MLP_OUT_FT)
         do it = 1, max_newton
             r1 = cp*(x - hp0) - ((1._rk - x*x)*pn*gp - x*(2._rk - x)*en*ge)
             r2 = ct*(y - ht0) - (0.9_rk*x*x*pn*gp + kexc*y**3.5_rk*gl - 0.25_rk*ct*y**5*gt)
@@ -82,12 +83,12 @@ contains
 
     subroutine gr4_ode_step(prcp, pet, p, h, nn, w, qt, fx)
         real(rk), intent(in) :: prcp, pet
-        real(rk), intent(in) :: p(:)        ! ci cp ct kexc
-        real(rk), intent(inout) :: h(:)     ! hi hp ht
+        real(rk), intent(in) :: p(:)        ! GR4_ODE_P_*
+        real(rk), intent(inout) :: h(:)     ! GR4_ODE_S_*
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(4)    ! pn en lexc qt
+        real(rk), intent(inout) :: fx(GR4_ODE_NFX)
 
         real(rk) :: pn, en, lexc, f(4)
 
@@ -95,13 +96,18 @@ contains
         ! PET: stores frozen, no runoff.
         if (prcp < 0._rk .or. pet < 0._rk) then
             qt = 0._rk
-            fx(1:4) = 0._rk
+            fx(1:GR4_ODE_NFX) = 0._rk
         else
-            call gr_interception(prcp, pet, p(1), h(1), pn, en)
-            call implicit_euler(pn, en, p(2), p(3), p(4), nn, w, h(2), h(3), f)
-            lexc = p(4)*h(3)**3.5_rk*(1._rk + f(3))
-            qt = 0.1_rk*h(2)*h(2)*pn*(1._rk + f(1)) + lexc + 0.25_rk*p(3)*h(3)**5*(1._rk + f(4))
-            fx(1:4) = [pn, en, lexc, qt]
+            call gr_interception(prcp, pet, p(GR4_ODE_P_CI), h(GR4_ODE_S_HI), pn, en)
+            call implicit_euler(pn, en, p(GR4_ODE_P_CP), p(GR4_ODE_P_CT), p(GR4_ODE_P_KEXC), nn, w, &
+                                h(GR4_ODE_S_HP), h(GR4_ODE_S_HT), f)
+            lexc = p(GR4_ODE_P_KEXC)*h(GR4_ODE_S_HT)**3.5_rk*(1._rk + f(GR4_ODE_MLP_OUT_FL))
+            qt = 0.1_rk*h(GR4_ODE_S_HP)*h(GR4_ODE_S_HP)*pn*(1._rk + f(GR4_ODE_MLP_OUT_FP)) + lexc &
+                 + 0.25_rk*p(GR4_ODE_P_CT)*h(GR4_ODE_S_HT)**5*(1._rk + f(GR4_ODE_MLP_OUT_FT))
+            fx(GR4_ODE_FX_PN) = pn
+            fx(GR4_ODE_FX_EN) = en
+            fx(GR4_ODE_FX_LEXC) = lexc
+            fx(GR4_ODE_FX_QT) = qt
         end if
     end subroutine gr4_ode_step
 

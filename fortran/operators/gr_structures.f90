@@ -210,11 +210,11 @@ contains
     end function percolation_inv_beta
 
     !> Missing rainfall: keep the routing-store outflows of the last computed
-    !> step (fx(iq1), and fx(iq2) if iq2 > 0), zero every other flux up to
-    !> iqt and rebuild qt = factor * (kept outflows), stored in fx(iqt).
-    subroutine repeat_routing_outflow(fx, iq1, iq2, iqt, factor, qt)
-        integer, intent(in) :: iq1, iq2, iqt
-        real(rk), intent(inout) :: fx(iqt)
+    !> step (fx(iq1), and fx(iq2) if iq2 > 0), zero every other one of the nfx
+    !> fluxes and rebuild qt = factor * (kept outflows), stored in fx(iqt).
+    subroutine repeat_routing_outflow(fx, nfx, iq1, iq2, iqt, factor, qt)
+        integer, intent(in) :: nfx, iq1, iq2, iqt
+        real(rk), intent(inout) :: fx(nfx)
         real(rk), intent(in) :: factor
         real(rk), intent(out) :: qt
 
@@ -223,7 +223,7 @@ contains
         q1 = fx(iq1)
         q2 = 0._rk
         if (iq2 > 0) q2 = fx(iq2)
-        fx(1:iqt) = 0._rk
+        fx(1:nfx) = 0._rk
         fx(iq1) = q1
         if (iq2 > 0) fx(iq2) = q2
         qt = factor*(q1 + q2)
@@ -289,7 +289,8 @@ contains
     !> otherwise ci cp ct kexc [aexc]. `law5`: exchange kexc (ht - aexc)
     !> instead of kexc ht^3.5. Net outputs: [fp, fe, fc, fl], or [fl] for
     !> the _ri_mlp_exc hybrids. States hi hp ht; fluxes
-    !> pn en pr perc ps es lexc prr prd qr qd qt.
+    !> pn en pr perc ps es lexc prr prd qr qd qt, all four structures (and their
+    !> hybrids) in gr4's order (tests/test_registry_positions.py checks each).
     subroutine gr_step(ri, law5, prcp, pet, dt, inv_beta, p, h, nn, w, qt, fx)
         logical, intent(in) :: ri, law5
         real(rk), intent(in) :: prcp, pet, dt
@@ -299,18 +300,28 @@ contains
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(12)
+        real(rk), intent(inout) :: fx(GR4_NFX)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split
         real(rk) :: f(5), fp, fe, fc, fl
-        integer :: ik
+        integer :: ikexc, iaexc   ! positions of kexc and aexc (aexc: law5 only) among p
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
-            call repeat_routing_outflow(fx, 10, 0, 12, 1._rk, qt)
+            call repeat_routing_outflow(fx, GR4_NFX, GR4_FX_QR, 0, GR4_FX_QT, 1._rk, qt)
         else
-            ik = 4
-            if (ri) ik = 6
+            iaexc = 0
+            if (ri .and. law5) then
+                ikexc = GR5_RI_P_KEXC
+                iaexc = GR5_RI_P_AEXC
+            else if (ri) then
+                ikexc = GR4_RI_P_KEXC
+            else if (law5) then
+                ikexc = GR5_P_KEXC
+                iaexc = GR5_P_AEXC
+            else
+                ikexc = GR4_P_KEXC
+            end if
             fp = 0._rk
             fe = 0._rk
             fc = 0._rk
@@ -320,40 +331,52 @@ contains
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
-                call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                call gr_interception(prcp, pet, p(GR4_P_CI), h(GR4_S_HI), pn, en)
                 ! Only hybrids evaluate their net: the plain structures then neither
                 ! compute nor tape its inputs in every cell and step.
                 if (nn(4) > 0) then
                     !$AD NOCHECKPOINT
-                    call corrections4(nn, w, h(2), h(3), pn, en, f)
+                    call corrections4(nn, w, h(GR4_S_HP), h(GR4_S_HT), pn, en, f)
                     if (ri) then
-                        fl = f(1)
+                        fl = f(GR4_RI_MLP_EXC_OUT_FL)
                     else
-                        fp = f(1)
-                        fe = f(2)
-                        fc = f(3)
-                        fl = f(4)
+                        fp = f(GR4_MLP_OUT_FP)
+                        fe = f(GR4_MLP_OUT_FE)
+                        fc = f(GR4_MLP_OUT_FC)
+                        fl = f(GR4_MLP_OUT_FL)
                     end if
                 end if
                 if (ri) then
                     !$AD NOCHECKPOINT
-                    call gr_ri_production(pn, en, p(2), inv_beta, p(4), dt, h(2), pr, perc, ps, es)
-                    split = 0.9_rk*tanh(p(5)*pn)**2 + 0.1_rk
+                    call gr_ri_production(pn, en, p(GR4_RI_P_CP), inv_beta, p(GR4_RI_P_ALPHA1), dt, h(GR4_S_HP), &
+                                          pr, perc, ps, es)
+                    split = 0.9_rk*tanh(p(GR4_RI_P_ALPHA2)*pn)**2 + 0.1_rk
                 else
                     !$AD NOCHECKPOINT
-                    call gr_production(pn, en, p(2), inv_beta, fp, fe, h(2), pr, perc, ps, es)
+                    call gr_production(pn, en, p(GR4_P_CP), inv_beta, fp, fe, h(GR4_S_HP), pr, perc, ps, es)
                 end if
                 if (law5) then
-                    lexc = (1._rk + fl)*p(ik)*(h(3) - p(ik + 1))
+                    lexc = (1._rk + fl)*p(ikexc)*(h(GR4_S_HT) - p(iaexc))
                 else
                     ! h**3.5 as h**3 * sqrt(h): same value to rounding, without a pow call
                     ! (a pow per cell and step was 5 % of a forward run).
-                    lexc = (1._rk + fl)*p(ik)*h(3)**3*sqrt(h(3))
+                    lexc = (1._rk + fl)*p(ikexc)*h(GR4_S_HT)**3*sqrt(h(GR4_S_HT))
                 end if
             end if
             !$AD NOCHECKPOINT
-            call gr_two_branch_transfer(pr, perc, lexc, split, fc, p(3), h(3), prr, prd, qr, qd, qt)
-            fx(1:12) = [pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, qt]
+            call gr_two_branch_transfer(pr, perc, lexc, split, fc, p(GR4_P_CT), h(GR4_S_HT), prr, prd, qr, qd, qt)
+            fx(GR4_FX_PN) = pn
+            fx(GR4_FX_EN) = en
+            fx(GR4_FX_PR) = pr
+            fx(GR4_FX_PERC) = perc
+            fx(GR4_FX_PS) = ps
+            fx(GR4_FX_ES) = es
+            fx(GR4_FX_LEXC) = lexc
+            fx(GR4_FX_PRR) = prr
+            fx(GR4_FX_PRD) = prd
+            fx(GR4_FX_QR) = qr
+            fx(GR4_FX_QD) = qd
+            fx(GR4_FX_QT) = qt
         end if
     end subroutine gr_step
 
@@ -368,7 +391,7 @@ contains
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(14)    ! pn en pr perc ps es lexc prr prd pre qr qd qe qt
+        real(rk), intent(inout) :: fx(GR6_NFX)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe, routed
         real(rk) :: f(5)
@@ -376,38 +399,52 @@ contains
         if (prcp < 0._rk) then
             ! Only the exponential store runs; qr and qd of the last computed step are released again.
             !$AD NOCHECKPOINT
-            call gr_exponential_store(0._rk, p(4), h(4), qe)
+            call gr_exponential_store(0._rk, p(GR6_P_BE), h(GR6_S_HE), qe)
             !$AD NOCHECKPOINT
-            call repeat_routing_outflow(fx, 11, 0, 14, 1._rk, qt)
+            call repeat_routing_outflow(fx, GR6_NFX, GR6_FX_QR, 0, GR6_FX_QT, 1._rk, qt)
             qt = qt + qe
-            fx(13) = qe
-            fx(14) = qt
+            fx(GR6_FX_QE) = qe
+            fx(GR6_FX_QT) = qt
         else
             f = 0._rk
             !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
-                call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                call gr_interception(prcp, pet, p(GR6_P_CI), h(GR6_S_HI), pn, en)
                 if (nn(4) > 0) then
                     !$AD NOCHECKPOINT
-                    call corrections5(nn, w, h(2), h(3), h(4), pn, en, f)
+                    call corrections5(nn, w, h(GR6_S_HP), h(GR6_S_HT), h(GR6_S_HE), pn, en, f)
                 end if
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(2), inv_beta, f(1), f(2), h(2), pr, perc, ps, es)
-                lexc = (1._rk + f(5))*p(5)*(h(3) - p(6))
+                call gr_production(pn, en, p(GR6_P_CP), inv_beta, f(GR6_MLP_OUT_FP), f(GR6_MLP_OUT_FE), &
+                                   h(GR6_S_HP), pr, perc, ps, es)
+                lexc = (1._rk + f(GR6_MLP_OUT_FL))*p(GR6_P_KEXC)*(h(GR6_S_HT) - p(GR6_P_AEXC))
             end if
-            routed = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
-            prr = (0.6_rk - 0.4_rk*f(4))*routed + lexc
-            pre = (0.4_rk + 0.4_rk*f(4))*routed + lexc
+            routed = 0.9_rk*(1._rk - f(GR6_MLP_OUT_FC1)*f(GR6_MLP_OUT_FC1))*(pr + perc)
+            prr = (0.6_rk - 0.4_rk*f(GR6_MLP_OUT_FC2))*routed + lexc
+            pre = (0.4_rk + 0.4_rk*f(GR6_MLP_OUT_FC2))*routed + lexc
             prd = (pr + perc) - routed
             !$AD NOCHECKPOINT
-            call gr_transfer(5, prr, p(3), h(3), qr)
+            call gr_transfer(5, prr, p(GR6_P_CT), h(GR6_S_HT), qr)
             !$AD NOCHECKPOINT
-            call gr_exponential_store(pre, p(4), h(4), qe)
+            call gr_exponential_store(pre, p(GR6_P_BE), h(GR6_S_HE), qe)
             qd = max(0._rk, prd + lexc)
             qt = qr + qd + qe
-            fx(1:14) = [pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe, qt]
+            fx(GR6_FX_PN) = pn
+            fx(GR6_FX_EN) = en
+            fx(GR6_FX_PR) = pr
+            fx(GR6_FX_PERC) = perc
+            fx(GR6_FX_PS) = ps
+            fx(GR6_FX_ES) = es
+            fx(GR6_FX_LEXC) = lexc
+            fx(GR6_FX_PRR) = prr
+            fx(GR6_FX_PRD) = prd
+            fx(GR6_FX_PRE) = pre
+            fx(GR6_FX_QR) = qr
+            fx(GR6_FX_QD) = qd
+            fx(GR6_FX_QE) = qe
+            fx(GR6_FX_QT) = qt
         end if
     end subroutine gr6_step
 
@@ -420,41 +457,55 @@ contains
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(14)    ! pn en pr perc ps es lexc prr prd prl qr qd ql qt
+        real(rk), intent(inout) :: fx(GRC_NFX)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql, routed
         real(rk) :: f(5)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
-            call repeat_routing_outflow(fx, 11, 13, 14, 1._rk, qt)
+            call repeat_routing_outflow(fx, GRC_NFX, GRC_FX_QR, GRC_FX_QL, GRC_FX_QT, 1._rk, qt)
         else
             f = 0._rk
             !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
-                call gr_interception(prcp, pet, p(1), h(1), pn, en)
+                call gr_interception(prcp, pet, p(GRC_P_CI), h(GRC_S_HI), pn, en)
                 if (nn(4) > 0) then
                     !$AD NOCHECKPOINT
-                    call corrections5(nn, w, h(2), h(3), h(4), pn, en, f)
+                    call corrections5(nn, w, h(GRC_S_HP), h(GRC_S_HT), h(GRC_S_HL), pn, en, f)
                 end if
                 ! smash 1.3's grc production store does not percolate.
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(2), 0._rk, f(1), f(2), h(2), pr, perc, ps, es)
-                lexc = (1._rk + f(5))*p(5)*h(3)**3*sqrt(h(3))
+                call gr_production(pn, en, p(GRC_P_CP), 0._rk, f(GRC_MLP_OUT_FP), f(GRC_MLP_OUT_FE), &
+                                   h(GRC_S_HP), pr, perc, ps, es)
+                lexc = (1._rk + f(GRC_MLP_OUT_FL))*p(GRC_P_KEXC)*h(GRC_S_HT)**3*sqrt(h(GRC_S_HT))
             end if
-            routed = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
-            prr = (0.6_rk - 0.4_rk*f(4))*routed + lexc
-            prl = (0.4_rk + 0.4_rk*f(4))*routed
+            routed = 0.9_rk*(1._rk - f(GRC_MLP_OUT_FC1)*f(GRC_MLP_OUT_FC1))*(pr + perc)
+            prr = (0.6_rk - 0.4_rk*f(GRC_MLP_OUT_FC2))*routed + lexc
+            prl = (0.4_rk + 0.4_rk*f(GRC_MLP_OUT_FC2))*routed
             prd = (pr + perc) - routed
             !$AD NOCHECKPOINT
-            call gr_transfer(5, prr, p(3), h(3), qr)
+            call gr_transfer(5, prr, p(GRC_P_CT), h(GRC_S_HT), qr)
             !$AD NOCHECKPOINT
-            call gr_transfer(5, prl, p(4), h(4), ql)
+            call gr_transfer(5, prl, p(GRC_P_CL), h(GRC_S_HL), ql)
             qd = max(0._rk, prd + lexc)
             qt = qr + ql + qd
-            fx(1:14) = [pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql, qt]
+            fx(GRC_FX_PN) = pn
+            fx(GRC_FX_EN) = en
+            fx(GRC_FX_PR) = pr
+            fx(GRC_FX_PERC) = perc
+            fx(GRC_FX_PS) = ps
+            fx(GRC_FX_ES) = es
+            fx(GRC_FX_LEXC) = lexc
+            fx(GRC_FX_PRR) = prr
+            fx(GRC_FX_PRD) = prd
+            fx(GRC_FX_PRL) = prl
+            fx(GRC_FX_QR) = qr
+            fx(GRC_FX_QD) = qd
+            fx(GRC_FX_QL) = ql
+            fx(GRC_FX_QT) = qt
         end if
     end subroutine grc_step
 
@@ -466,14 +517,14 @@ contains
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(10)    ! ei pn en pr perc ps es prr qr qt
+        real(rk), intent(inout) :: fx(GRD_NFX)
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, qr, lexc
         real(rk) :: f(5)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
-            call repeat_routing_outflow(fx, 9, 0, 10, 1._rk, qt)
+            call repeat_routing_outflow(fx, GRD_NFX, GRD_FX_QR, 0, GRD_FX_QT, 1._rk, qt)
         else
             !$AD NOCHECKPOINT
             call no_production(pn, en, pr, perc, ps, es, lexc)
@@ -485,17 +536,27 @@ contains
                 ei = pet - en
                 if (nn(4) > 0) then
                     !$AD NOCHECKPOINT
-                    call corrections4(nn, w, h(1), h(2), pn, en, f)
+                    call corrections4(nn, w, h(GRD_S_HP), h(GRD_S_HT), pn, en, f)
                 end if
                 ! smash 1.3's grd production store does not percolate.
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(1), 0._rk, f(1), f(2), h(1), pr, perc, ps, es)
+                call gr_production(pn, en, p(GRD_P_CP), 0._rk, f(GRD_MLP_OUT_FP), f(GRD_MLP_OUT_FE), &
+                                   h(GRD_S_HP), pr, perc, ps, es)
             end if
             prr = pr + perc
             !$AD NOCHECKPOINT
-            call gr_transfer(5, prr, p(2), h(2), qr)
+            call gr_transfer(5, prr, p(GRD_P_CT), h(GRD_S_HT), qr)
             qt = qr
-            fx(1:10) = [ei, pn, en, pr, perc, ps, es, prr, qr, qt]
+            fx(GRD_FX_EI) = ei
+            fx(GRD_FX_PN) = pn
+            fx(GRD_FX_EN) = en
+            fx(GRD_FX_PR) = pr
+            fx(GRD_FX_PERC) = perc
+            fx(GRD_FX_PS) = ps
+            fx(GRD_FX_ES) = es
+            fx(GRD_FX_PRR) = prr
+            fx(GRD_FX_QR) = qr
+            fx(GRD_FX_QT) = qt
         end if
     end subroutine grd_step
 
@@ -509,14 +570,14 @@ contains
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: w(:)
         real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(12)    ! ei pn en pr perc ps es prr prd qr qd qt
+        real(rk), intent(inout) :: fx(LOIEAU_NFX)
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, lexc
         real(rk) :: f(5)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
-            call repeat_routing_outflow(fx, 10, 0, 12, p(3), qt)
+            call repeat_routing_outflow(fx, LOIEAU_NFX, LOIEAU_FX_QR, 0, LOIEAU_FX_QT, p(LOIEAU_P_KB), qt)
         else
             f = 0._rk
             !$AD NOCHECKPOINT
@@ -528,18 +589,30 @@ contains
                 ei = pet - en
                 if (nn(4) > 0) then
                     !$AD NOCHECKPOINT
-                    call corrections4(nn, w, h(1), h(2), pn, en, f)
+                    call corrections4(nn, w, h(LOIEAU_S_HA), h(LOIEAU_S_HC), pn, en, f)
                 end if
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(1), inv_beta, f(1), f(2), h(1), pr, perc, ps, es)
+                call gr_production(pn, en, p(LOIEAU_P_CA), inv_beta, f(LOIEAU_MLP_OUT_FP), f(LOIEAU_MLP_OUT_FE), &
+                                   h(LOIEAU_S_HA), pr, perc, ps, es)
             end if
-            prr = 0.9_rk*(1._rk - f(3)*f(3))*(pr + perc)
+            prr = 0.9_rk*(1._rk - f(LOIEAU_MLP_OUT_FC)*f(LOIEAU_MLP_OUT_FC))*(pr + perc)
             prd = (pr + perc) - prr
             !$AD NOCHECKPOINT
-            call gr_transfer(4, prr, p(2), h(2), qr)
+            call gr_transfer(4, prr, p(LOIEAU_P_CC), h(LOIEAU_S_HC), qr)
             qd = max(0._rk, prd)
-            qt = p(3)*(qr + qd)
-            fx(1:12) = [ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, qt]
+            qt = p(LOIEAU_P_KB)*(qr + qd)
+            fx(LOIEAU_FX_EI) = ei
+            fx(LOIEAU_FX_PN) = pn
+            fx(LOIEAU_FX_EN) = en
+            fx(LOIEAU_FX_PR) = pr
+            fx(LOIEAU_FX_PERC) = perc
+            fx(LOIEAU_FX_PS) = ps
+            fx(LOIEAU_FX_ES) = es
+            fx(LOIEAU_FX_PRR) = prr
+            fx(LOIEAU_FX_PRD) = prd
+            fx(LOIEAU_FX_QR) = qr
+            fx(LOIEAU_FX_QD) = qd
+            fx(LOIEAU_FX_QT) = qt
         end if
     end subroutine loieau_step
 
@@ -576,7 +649,7 @@ contains
         logical :: ri, law5
         real(rk) :: cell_pet   ! a plain variable, not an expression, in the call: Tapenade
                                ! only honours NOCHECKPOINT on a call with no argument to evaluate
-        real(rk) :: cell_fx(14)
+        real(rk) :: cell_fx(MAX_FLUXES)
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
@@ -585,8 +658,8 @@ contains
         cell_fx = 0._rk
         select case (hy_module)
         case (HY_GR6, HY_GR6_MLP)
-            c1 = 11
-            c2 = 11
+            c1 = GR6_FX_QR
+            c2 = GR6_FX_QR
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
                 cell_fx(c1) = fx(k, c1)
@@ -596,8 +669,8 @@ contains
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         case (HY_GRC, HY_GRC_MLP)
-            c1 = 11
-            c2 = 13
+            c1 = GRC_FX_QR
+            c2 = GRC_FX_QL
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
                 cell_fx(c1) = fx(k, c1)
@@ -608,8 +681,8 @@ contains
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         case (HY_GRD, HY_GRD_MLP)
-            c1 = 9
-            c2 = 9
+            c1 = GRD_FX_QR
+            c2 = GRD_FX_QR
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
                 cell_fx(c1) = fx(k, c1)
@@ -619,8 +692,8 @@ contains
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         case (HY_LOIEAU, HY_LOIEAU_MLP)
-            c1 = 10
-            c2 = 10
+            c1 = LOIEAU_FX_QR
+            c2 = LOIEAU_FX_QR
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
                 cell_fx(c1) = fx(k, c1)
@@ -635,8 +708,8 @@ contains
                  .or. hy_module == HY_GR5_RI_MLP_EXC
             law5 = hy_module == HY_GR5 .or. hy_module == HY_GR5_RI .or. hy_module == HY_GR5_MLP &
                    .or. hy_module == HY_GR5_RI_MLP_EXC
-            c1 = 10
-            c2 = 10
+            c1 = GR4_FX_QR
+            c2 = GR4_FX_QR
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
                 cell_fx(c1) = fx(k, c1)
@@ -654,7 +727,7 @@ contains
     subroutine store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
         logical, intent(in) :: keep_all
         integer, intent(in) :: k, c1, c2, nfx
-        real(rk), intent(in) :: cell_fx(14)
+        real(rk), intent(in) :: cell_fx(MAX_FLUXES)
         real(rk), intent(inout) :: fx(:, :)
 
         if (keep_all) then

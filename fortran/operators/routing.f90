@@ -49,7 +49,7 @@ contains
         integer :: k
 
         do k = k0, k1
-            c(k) = 1._rk - exp(-dt/(60._rk*p(k, 1)))
+            c(k) = 1._rk - exp(-dt/(60._rk*p(k, LR_P_LLR)))
         end do
     end subroutine lr_coefficients
 
@@ -63,9 +63,9 @@ contains
         real(rk) :: qrt
 
         if (up_area > 0._rk) then
-            h(1) = h(1) + qup*dt/up_area*1.e3_rk
-            qrt = h(1)*c
-            h(1) = h(1) - qrt
+            h(LR_S_HLR) = h(LR_S_HLR) + qup*dt/up_area*1.e3_rk
+            qrt = h(LR_S_HLR)*c
+            h(LR_S_HLR) = h(LR_S_HLR) - qrt
             q = qrt*up_area*1.e-3_rk/dt + qlat
         else
             q = qlat
@@ -88,7 +88,7 @@ contains
             d1 = dt/dx
             ! exp/log form: the exponent is a parameter, and Tapenade cannot write
             ! the derivative of x**y with an active y without run-time guards.
-            d2 = p(1)*p(2)*exp((p(2) - 1._rk)*log(0.5_rk*(qijm1 + qim1j)))
+            d2 = p(KW_P_AKW)*p(KW_P_BKW)*exp((p(KW_P_BKW) - 1._rk)*log(0.5_rk*(qijm1 + qim1j)))
             q = (d1*qim1j + d2*qijm1 + d1*0.5_rk*(qlijm1 + qlij))/(d1 + d2)
         else
             q = qlat

@@ -5,6 +5,7 @@
 !> value (any temp <= 0 gives no melt).
 module md_snow_ssn
     use md_kinds, only: rk
+    use md_registry
     implicit none
     private
     public :: ssn_step
@@ -20,9 +21,9 @@ contains
 
         mlt = 0._rk
         if (snow >= 0._rk) then
-            h(1) = h(1) + snow
-            if (temp > 0._rk) mlt = min(h(1), p(1)*temp)
-            h(1) = h(1) - mlt
+            h(SSN_S_HS) = h(SSN_S_HS) + snow
+            if (temp > 0._rk) mlt = min(h(SSN_S_HS), p(SSN_P_KMLT)*temp)
+            h(SSN_S_HS) = h(SSN_S_HS) - mlt
         end if
     end subroutine ssn_step
 

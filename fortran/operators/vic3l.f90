@@ -10,6 +10,7 @@
 !> drainage, baseflow still runs (qr = 0, qt = qb).
 module md_vic3l
     use md_kinds, only: rk, sp
+    use md_registry
     implicit none
     private
     ! vic3l_step stays private so that the compiler inlines it into the loop
@@ -91,19 +92,19 @@ contains
         ! rain. Over a country at hourly steps most cells take these shortcuts.
         if (en <= 0._rk) then
             es = 0._rk
-        else if (h(2) < 1._rk) then
-            lw = log(1._rk - h(2))
+        else if (h(VIC3L_S_HUSL) < 1._rk) then
+            lw = log(1._rk - h(VIC3L_S_HUSL))
             u = exp(lw/(1._rk + b))
-            es = arno_beta(u, (1._rk - h(2))/u, b)*en
+            es = arno_beta(u, (1._rk - h(VIC3L_S_HUSL))/u, b)*en
         else
             es = en
         end if
-        es = min(es, h(2)*cusl)
-        h(2) = h(2) - es*inv_c(1)
+        es = min(es, h(VIC3L_S_HUSL)*cusl)
+        h(VIC3L_S_HUSL) = h(VIC3L_S_HUSL) - es*inv_c(1)
 
         ! Infiltration into the upper two layers seen as one
         cumsl = cusl + cmsl
-        wumsl = h(2)*cusl + h(3)*cmsl
+        wumsl = h(VIC3L_S_HUSL)*cusl + h(VIC3L_S_HMSL)*cmsl
         if (pn <= 0._rk) then
             infil = 0._rk
         else
@@ -116,28 +117,28 @@ contains
             end if
             infil = max(0._rk, min(infil, pn))
         end if
-        iusl = min((1._rk - h(2))*cusl, infil)
-        imsl = min((1._rk - h(3))*cmsl, infil - iusl)
-        h(2) = h(2) + iusl*inv_c(1)
-        h(3) = h(3) + imsl*inv_c(2)
+        iusl = min((1._rk - h(VIC3L_S_HUSL))*cusl, infil)
+        imsl = min((1._rk - h(VIC3L_S_HMSL))*cmsl, infil - iusl)
+        h(VIC3L_S_HUSL) = h(VIC3L_S_HUSL) + iusl*inv_c(1)
+        h(VIC3L_S_HMSL) = h(VIC3L_S_HMSL) + imsl*inv_c(2)
         qr = pn - (iusl + imsl)
 
-        call drain(ks, pbc, cusl, cmsl, inv_c(1), inv_c(2), h(2), h(3))
-        call drain(ks, pbc, cmsl, cbsl, inv_c(2), inv_c(3), h(3), h(4))
+        call drain(ks, pbc, cusl, cmsl, inv_c(1), inv_c(2), h(VIC3L_S_HUSL), h(VIC3L_S_HMSL))
+        call drain(ks, pbc, cmsl, cbsl, inv_c(2), inv_c(3), h(VIC3L_S_HMSL), h(VIC3L_S_HBSL))
     end subroutine soil_layers
 
     subroutine vic3l_step(prcp, pet, p, h, qt, fx)
         real(rk), intent(in) :: prcp, pet
-        real(rk), intent(in) :: p(:)        ! b cusl cmsl cbsl ks pbc ds dsm ws
-        real(rk), intent(inout) :: h(:)     ! hcl husl hmsl hbsl (a strided row: assumed shape, no copy)
+        real(rk), intent(in) :: p(:)        ! VIC3L_P_*
+        real(rk), intent(inout) :: h(:)     ! VIC3L_S_* (a strided row: assumed shape, no copy)
         real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(:)    ! pn en qr qb qt
+        real(rk), intent(inout) :: fx(:)    ! VIC3L_FX_*
 
         real(rk) :: b, cusl, cmsl, cbsl, ks, pbc, ds, dsm, ws
         real(rk) :: ec, pn, en, qr, qb, inv_c(3)
 
-        b = p(1); cusl = p(2); cmsl = p(3); cbsl = p(4); ks = p(5)
-        pbc = p(6); ds = p(7); dsm = p(8); ws = p(9)
+        b = p(VIC3L_P_B); cusl = p(VIC3L_P_CUSL); cmsl = p(VIC3L_P_CMSL); cbsl = p(VIC3L_P_CBSL)
+        ks = p(VIC3L_P_KS); pbc = p(VIC3L_P_PBC); ds = p(VIC3L_P_DS); dsm = p(VIC3L_P_DSM); ws = p(VIC3L_P_WS)
         ! The levels' updates multiply by these inverses, computed from the
         ! parameters alone, instead of dividing: the divisions then leave the
         ! chain from one layer to the next (log, exp, update), which is what a
@@ -151,29 +152,33 @@ contains
         qr = 0._rk
         if (prcp >= 0._rk .and. pet >= 0._rk) then
             if (pet > 0._rk) then
-                ec = min(pet*powr(h(1), 2._rk/3._rk), prcp + h(1))
+                ec = min(pet*powr(h(VIC3L_S_HCL), 2._rk/3._rk), prcp + h(VIC3L_S_HCL))
             else
                 ec = 0._rk
             end if
-            pn = max(0._rk, prcp - (1._rk - h(1)) - ec)
+            pn = max(0._rk, prcp - (1._rk - h(VIC3L_S_HCL)) - ec)
             en = pet - ec
-            h(1) = h(1) + prcp - ec - pn
-            call soil_layers(pn, en, b, cusl, cmsl, cbsl, inv_c, ks, pbc, h(1:4), qr)
+            h(VIC3L_S_HCL) = h(VIC3L_S_HCL) + prcp - ec - pn
+            call soil_layers(pn, en, b, cusl, cmsl, cbsl, inv_c, ks, pbc, h(1:VIC3L_NS), qr)
         end if
 
         ! ARNO baseflow: linear below the threshold moisture ws, quadratic above.
         ! smash 1.3 swaps ds and dsm in the quadratic term with respect to ARNO
         ! (and to its own documentation): ds*(1 - dsm/ws), found by experiment.
-        if (h(4) <= ws) then
-            qb = dsm*ds/ws*h(4)
+        if (h(VIC3L_S_HBSL) <= ws) then
+            qb = dsm*ds/ws*h(VIC3L_S_HBSL)
         else
-            qb = dsm*ds/ws*h(4) + ds*(1._rk - dsm/ws)*((h(4) - ws)/(1._rk - ws))**2
+            qb = dsm*ds/ws*h(VIC3L_S_HBSL) + ds*(1._rk - dsm/ws)*((h(VIC3L_S_HBSL) - ws)/(1._rk - ws))**2
         end if
-        qb = min(qb, h(4)*cbsl)
-        h(4) = h(4) - qb*inv_c(3)
+        qb = min(qb, h(VIC3L_S_HBSL)*cbsl)
+        h(VIC3L_S_HBSL) = h(VIC3L_S_HBSL) - qb*inv_c(3)
 
         qt = qr + qb
-        fx(1:5) = [pn, en, qr, qb, qt]
+        fx(VIC3L_FX_PN) = pn
+        fx(VIC3L_FX_EN) = en
+        fx(VIC3L_FX_QR) = qr
+        fx(VIC3L_FX_QB) = qb
+        fx(VIC3L_FX_QT) = qt
     end subroutine vic3l_step
 
     !> vic3l on cells k0..k1 for one step (arguments as md_gr_structures::gr_cells).
@@ -188,7 +193,7 @@ contains
 
         integer :: k, np, nh, nfx
         real(rk) :: cell_pet   ! see md_gr_structures::gr_cells
-        real(rk) :: cell_fx(5)
+        real(rk) :: cell_fx(VIC3L_NFX)
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
