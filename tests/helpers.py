@@ -29,6 +29,17 @@ def daily_setup(ndays=30, **extra):
     return setup
 
 
+def line_model(ndays=30, ncell=4, seed=0):
+    """A Model on line_mesh with gamma rain, 2 mm/day of PET and no observations."""
+    import smash
+
+    model = smash.Model(daily_setup(ndays), line_mesh(ncell))
+    rng = np.random.default_rng(seed)
+    model.atmos_data.prcp = rng.gamma(0.5, 8.0, size=(1, ncell, ndays)).astype(np.float32)
+    model.atmos_data.pet = np.full((1, ncell, ndays), 2.0, dtype=np.float32)
+    return model
+
+
 def core_output(model):
     """The core's output record for a run of `model` without saved series."""
     return _testing.new_output(model)

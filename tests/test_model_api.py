@@ -6,15 +6,12 @@ import pytest
 import smash
 from smash import _testing
 
-from helpers import daily_setup, line_mesh
+from helpers import daily_setup, line_mesh, line_model
 
 
 @pytest.fixture
 def model():
-    m = smash.Model(daily_setup(30), line_mesh(4))
-    rng = np.random.default_rng(0)
-    m.atmos_data.prcp = rng.gamma(0.5, 8.0, size=(1, 4, 30)).astype(np.float32)
-    m.atmos_data.pet = np.full((1, 4, 30), 2.0, dtype=np.float32)
+    m = line_model()
     return m
 
 

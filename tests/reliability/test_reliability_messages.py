@@ -26,7 +26,7 @@ from smash import _testing
 from smash.factory.synthetic import synthetic_setup_mesh
 from smash.registry import Structure, module_names
 
-from helpers import daily_setup, line_mesh
+from helpers import daily_setup, line_mesh, line_model
 
 
 def _raises_naming(exc_type, names, build):
@@ -287,10 +287,7 @@ def test_net_building_and_setting_errors_name_what():
 # ----------------------------------------------------------------- copies
 @pytest.fixture
 def model():
-    m = smash.Model(daily_setup(30), line_mesh(4))
-    rng = np.random.default_rng(0)
-    m.atmos_data.prcp = rng.gamma(0.5, 8.0, size=(1, 4, 30)).astype(np.float32)
-    m.atmos_data.pet = np.full((1, 4, 30), 2.0, dtype=np.float32)
+    m = line_model()
     m.response_data.q = np.linspace(1.0, 2.0, 30, dtype=np.float32)[None, :]
     return m
 
