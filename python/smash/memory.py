@@ -33,8 +33,9 @@ F32, F64 = 4, 8
 # md_forward, the output record).
 ACTIVE_CELL_BYTES = 60
 RUN_CELL_BYTES = 50
-# Per grid cell: the mesh arrays (flow directions, accumulation, distances, cell sizes, masks).
-GRID_CELL_BYTES = 64
+# Per grid cell: the mesh arrays (flow directions, accumulation, distances, cell sizes, masks), 64 bytes,
+# plus the model's own copy of the caller's mesh arrays (32 bytes per cell on France).
+GRID_CELL_BYTES = 96
 # Per time step: Python datetimes of the step end times (interception adjustment, outputs) and
 # the core's per-step records (save slots, sparse-storage headers).
 STEP_BYTES = 200
