@@ -154,7 +154,8 @@ class SeriesPlan:
         key = f"{kind}_directory"
         fmt = setup.get(f"{kind}_format") or "tif"
         dt = int(setup["dt"])
-        self.ends = TimeAxis.of(setup).end_times()
+        axis = TimeAxis.of(setup)
+        self.ends = axis.end_times()
         self.interannual = kind == "pet" and bool(setup.get("daily_interannual_pet"))
         self.partial: list[int] = []
         self.unused = 0
@@ -198,7 +199,7 @@ class SeriesPlan:
             self.groups.append(found)
         if self.ends:
             # Files dated within the period (start, end] that no step took.
-            lo, hi = self.ends[0] - _dt.timedelta(seconds=dt), self.ends[-1]
+            lo, hi = axis.start, axis.end
             if step % 86400 == 0:
                 lo, hi = lo.date(), hi.date()
             self.unused = sum(1 for stamp in files if lo < stamp <= hi and stamp not in used)
