@@ -44,11 +44,9 @@ def main(argv=None):
     for code, score in zip(m.code, scores, strict=True):
         print(f"  gauge {code}: NSE = {score:.3f}")
 
-    import datetime as dt
+    from smash.time_axis import TimeAxis
 
-    from smash.model_setup import setup_time
-
-    steps = [setup_time(s, "start_time") + dt.timedelta(seconds=s.dt * (t + 1)) for t in range(s.ntime_step)]
+    steps = TimeAxis.of(s).end_times()
     fig, ax = plt.subplots(figsize=(10, 4))
     obs = np.where(qobs[0] >= 0, qobs[0], np.nan)
     ax.plot(steps, obs, color="k", lw=1, label="observed")

@@ -6,9 +6,10 @@ import numpy as np
 
 from smash import _core
 from smash import regularization as reg_options
-from smash.model_setup import parse_time, setup_time
+from smash.model_setup import parse_time
 from smash.registry import metric_names
 from smash.segmentation import EVENT, EVENT_SEG_DEFAULTS, baseflow_separation, check_event_seg, gauge_events
+from smash.time_axis import TimeAxis
 
 # Aggregations of the per-gauge costs (wgauge) or of the terms of one gauge (wjobs_cmpt) by a
 # quantile instead of a weighted sum. smash 1.3 returns the negated value for wjobs_cmpt
@@ -208,11 +209,7 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
     end_warmup = 0
     if opts["end_warmup"] is not None:
         when = parse_time(opts["end_warmup"], "end_warmup")
-        s = model.setup
-        start, end = setup_time(s, "start_time"), setup_time(s, "end_time")
-        if not start <= when <= end:
-            raise ValueError(f"end_warmup {when} is outside the simulation period {start} -> {end}")
-        end_warmup = int((when - start).total_seconds() // s.dt)
+        end_warmup = TimeAxis.of(model.setup).steps_until(when, "end_warmup")
     fc.end_warmup = end_warmup
     _attach_events(model, fc, jobs, opts["event_seg"])
     opts.update(jobs_cmpt=jobs, wjobs_cmpt=wjobs, jobs_cmpt_tfm=tfm, end_warmup=end_warmup)

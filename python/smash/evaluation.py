@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import warnings
 
 import numpy as np
 
 from smash import _core
 from smash.cost_options import METRICS_WITH_TFM, unscorable_reason
-from smash.model_setup import parse_time, setup_time
+from smash.model_setup import parse_time
 from smash.registry import metric_names
+from smash.time_axis import TimeAxis
 
 # The core gives every metric in the form the cost minimises; these three are scores
 # (1 is a perfect fit), returned as 1 - cost like smash 1.3 does.
@@ -28,17 +30,12 @@ def _metric_list(metric) -> list[str]:
     return [m.lower() for m in names]
 
 
-def _step_index(model, when, key: str) -> int:
-    """Number of steps that end at or before `when` (a date inside the simulation period)."""
-    s = model.setup
+def _moment(when, key: str) -> _dt.datetime:
+    """`when` as a datetime, with an example of a date in the error."""
     try:
-        moment = parse_time(when, key)
+        return parse_time(when, key)
     except ValueError:
         raise ValueError(f"{key} = {when!r} is not a date; use e.g. '2012-08-01' or '2012-08-01 00:00'") from None
-    start, end = setup_time(s, "start_time"), setup_time(s, "end_time")
-    if not start <= moment <= end:
-        raise ValueError(f"{key} {moment} is outside the simulation period {start} -> {end}")
-    return int((moment - start).total_seconds() // s.dt)
 
 
 def evaluation(model, metric="nse", start_eval=None, end_eval=None) -> np.ndarray:
@@ -79,8 +76,9 @@ def evaluation(model, metric="nse", start_eval=None, end_eval=None) -> np.ndarra
     if not np.any(qobs >= 0):
         raise ValueError("The model has no observed discharge (response_data.q is all missing): "
                          "set read_qobs in the setup or assign model.response_data.q")
-    first = 0 if start_eval is None else _step_index(model, start_eval, "start_eval")
-    last = model.setup.ntime_step if end_eval is None else _step_index(model, end_eval, "end_eval")
+    axis = TimeAxis.of(model.setup)
+    first = 0 if start_eval is None else axis.steps_until(_moment(start_eval, "start_eval"), "start_eval")
+    last = axis.ntime_step if end_eval is None else axis.steps_until(_moment(end_eval, "end_eval"), "end_eval")
     if first >= last:
         raise ValueError(f"The evaluation window holds no time step: start_eval ({start_eval}) must be before "
                          f"end_eval ({end_eval})")

@@ -12,13 +12,15 @@ from smash import _core, memory, work_split
 from smash.containers import RRStates
 from smash.cost_options import build_cost_options, check_observations
 from smash.internal_fluxes import fluxes_to_grids
-from smash.model_setup import parse_time, setup_time
+from smash.model_setup import parse_time
+from smash.results import Result
+from smash.time_axis import TimeAxis
 
 RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs")
 COMMON_KEYS = ("ncpu", "verbose")
 
 
-class ForwardRun:
+class ForwardRun(Result):
     """Outputs of a forward run selected by `return_options`.
 
     Attributes present depending on the options: `time_step` (end times of
@@ -26,12 +28,6 @@ class ForwardRun:
     (nrow, ncol, n) m3/s, `internal_fluxes` (dict of (nrow, ncol, n) arrays),
     `cost`, `jobs`.
     """
-
-    def __init__(self, **values):
-        self.__dict__.update(values)
-
-    def __repr__(self):
-        return f"ForwardRun({', '.join(sorted(self.__dict__))})"
 
 
 @functools.cache
@@ -73,15 +69,15 @@ def _time_steps(model, spec):
     if spec is None or (isinstance(spec, str) and spec == "all"):
         return np.arange(1, n + 1)
     values = [spec] if isinstance(spec, (str, _dt.date, np.datetime64)) else list(spec)
+    axis = TimeAxis.of(s)
     steps = []
     for v in values:
         when = parse_time(v, "return_options['time_step']")
-        start = setup_time(s, "start_time")
-        offset = (when - start).total_seconds() / s.dt
-        if offset != int(offset) or not 1 <= offset <= n:
+        step = axis.step_ending_at(when)
+        if step is None:
             raise ValueError(f"time_step {when} is not the end of a simulated step "
-                             f"({start + _dt.timedelta(seconds=s.dt)} -> {s.end_time}, every {s.dt:g} s)")
-        steps.append(int(offset))
+                             f"({axis.time(1)} -> {s.end_time}, every {s.dt:g} s)")
+        steps.append(step)
     return np.unique(steps)
 
 
@@ -129,8 +125,8 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
         return None
 
     out = {}
-    start = setup_time(s, "start_time")
-    end_times = [start + _dt.timedelta(seconds=int(t) * s.dt) for t in steps]
+    axis = TimeAxis.of(s)
+    end_times = [axis.time(t) for t in steps]
     if any_series:
         out["time_step"] = np.array(end_times, dtype="datetime64[s]")
     if want_states:

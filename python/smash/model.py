@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy as _copy
-import datetime as _dt
 import weakref as _weakref
 
 import numpy as np
@@ -13,7 +12,7 @@ from smash.containers import AtmosData, NamedMaps, PhysioData, Response, Respons
 from smash.forward import run_forward
 from smash.inputs.synthetic import synthetic_observations
 from smash.mesh_checks import check_drained_mesh, check_mesh
-from smash.model_setup import DEFAULTS, REQUIRED, normalize_setup, setup_attributes, setup_time, structure_of
+from smash.model_setup import DEFAULTS, REQUIRED, normalize_setup, setup_attributes, structure_of
 from smash.network import bare_grid_network, build_network
 from smash.optimize import run_backward, run_optimize, set_control_optimize
 from smash.registry import (
@@ -23,6 +22,7 @@ from smash.registry import (
     state_bounds,
     state_default,
 )
+from smash.time_axis import TimeAxis
 
 
 class _Attributes:
@@ -317,9 +317,7 @@ class Model:
 
     def _day_of_step(self) -> np.ndarray:
         """1-based day of each step's end time, counted from the first step's day."""
-        s = self.setup
-        end_times = setup_time(s, "start_time") + _dt.timedelta(seconds=s.dt) * np.arange(1, s.ntime_step + 1)
-        days = np.array([t.date().toordinal() for t in end_times])
+        days = np.array([t.date().toordinal() for t in TimeAxis.of(self.setup).end_times()])
         return (days - days[0] + 1).astype(np.int32)
 
     def _adjust_interception_inactive(self, day_of_step, index):

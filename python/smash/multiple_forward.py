@@ -15,15 +15,15 @@ import numpy as np
 
 from smash.factory.samples import Samples
 from smash.forward import check_common_options, run_forward
+from smash.results import Result
 
 
-class MultipleForwardRun:
+class MultipleForwardRun(Result):
     """`q`: (ng, ntime_step, n_sample) simulated discharge (m3/s, float32) at the gauges;
     `cost`: (n_sample,) cost of each run (None when the mesh has no gauge)."""
 
     def __init__(self, q: np.ndarray, cost: np.ndarray | None):
-        self.q = q
-        self.cost = cost
+        super().__init__(q=q, cost=cost)
 
     def __repr__(self):
         cost = "None" if self.cost is None else f"array{self.cost.shape}"

@@ -16,6 +16,7 @@ from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl, Und
 from smash.forward import check_common_options, check_return_keys, run_forward
 from smash.progress import OptimizerLog
 from smash.regionalization import normalized_descriptors
+from smash.results import Result
 
 OPTIMIZERS = ("sbs", "lbfgsb", "nelder-mead", "powell", "adam", "sgd", "adagrad", "rmsprop")
 ADAPTIVE = ("adam", "sgd", "adagrad", "rmsprop")
@@ -213,17 +214,11 @@ def _forward_outputs(model, ret, cost_options, ncpu) -> dict:
     return {} if result is None else dict(result.__dict__)
 
 
-class Optimize:
+class Optimize(Result):
     """What an optimization returns on request (OPTIMIZE_RETURN_KEYS): the forward outputs at the
     result (`time_step`, `rr_states`, `q_domain`, `internal_fluxes`), `cost`, `jobs`, `jreg`,
     `control_vector`, `n_iter`, `projg` (last projected gradient), `iter_cost`, `iter_projg`,
     `lcurve_wjreg`, `net`."""
-
-    def __init__(self, **values):
-        self.__dict__.update(values)
-
-    def __repr__(self):
-        return f"Optimize({', '.join(sorted(self.__dict__))})"
 
 
 def _sbs(problem, x, lower, upper, maxiter, log, report=None):
@@ -439,16 +434,10 @@ def _observation_options(cost_options):
     return {k: v for k, v in (cost_options or {}).items() if k not in REGULARIZATION_KEYS}
 
 
-class OptimizeIteration:
+class OptimizeIteration(Result):
     """What `callback` receives after each iteration of an optimizer (smash 1.3's attributes):
     `control_vector` (the iterate, in the control_tfm space), `cost` (J there), `n_iter` (1, 2, ...)
     and, for gradient-based optimizers, `projg` (the projected gradient's largest component)."""
-
-    def __init__(self, **values):
-        self.__dict__.update(values)
-
-    def __repr__(self):
-        return f"OptimizeIteration({', '.join(sorted(self.__dict__))})"
 
 
 _NO_PROJG = object()
@@ -666,15 +655,9 @@ def set_control_optimize(model, control_vector, mapping="uniform", optimizer=Non
     model._sync_parameters()
 
 
-class BackwardRun:
+class BackwardRun(Result):
     """`cost`, `jobs`, `jreg` and `grad` (dJ/dcontrol, in the control_tfm space) of a backward run, and
     the forward outputs (`time_step`, `rr_states`, `q_domain`, `internal_fluxes`) at the same point."""
-
-    def __init__(self, **values):
-        self.__dict__.update(values)
-
-    def __repr__(self):
-        return f"BackwardRun({', '.join(sorted(self.__dict__))})"
 
 
 def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", optimizer=None, optimize_options=None,

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from smash.results import Result
+
 INDICES = ("std", "d1", "d2", "vg", "hg")
 # smash 1.x stacks the indices in the alphabetical order of their names.
 STACK_ORDER = ("d1", "d2", "hg", "std", "vg")
@@ -39,12 +41,11 @@ GAP_GRID = 10  # the curves are read at x = k / GAP_GRID, k = 0 .. GAP_GRID
 _GAP_NOISE = 1e-12
 
 
-class PrecipitationIndices:
+class PrecipitationIndices(Result):
     """std, d1, d2, vg, hg: (ng, ntime_step) float64 arrays, NaN at steps without rain."""
 
     def __init__(self, **indices: np.ndarray):
-        for name in INDICES:
-            setattr(self, name, indices[name])
+        super().__init__(**{name: indices[name] for name in INDICES})
 
     def to_numpy(self, axis: int = 0) -> np.ndarray:
         """The five indices stacked along a new `axis`, in the order d1, d2, hg, std, vg."""

@@ -13,7 +13,7 @@ import datetime as _dt
 import numpy as np
 
 from smash.cost_options import resolve_gauges
-from smash.model_setup import setup_time
+from smash.results import Result
 from smash.segmentation import (  # find_events re-exported: smash.signatures has always named it
     EVENT,
     baseflow_separation,
@@ -21,6 +21,7 @@ from smash.segmentation import (  # find_events re-exported: smash.signatures ha
     find_events,  # noqa: F401
     gauge_events,
 )
+from smash.time_axis import TimeAxis
 
 CONTINUOUS = ("Crc", "Crchf", "Crclf", "Crch2r", "Cfp2", "Cfp10", "Cfp50", "Cfp90")
 
@@ -28,7 +29,7 @@ CONTINUOUS = ("Crc", "Crchf", "Crclf", "Crch2r", "Cfp2", "Cfp10", "Cfp50", "Cfp9
 # ------------------------------------------------------------------ user tables
 def _time(model, step: int) -> _dt.datetime:
     # Step i is labelled start_time + i * dt, as smash labels its events.
-    return setup_time(model.setup, "start_time") + _dt.timedelta(seconds=model.setup.dt * step)
+    return TimeAxis.of(model.setup).time(step)
 
 
 def _season(date: _dt.datetime) -> str:
@@ -68,11 +69,11 @@ def _volumes(q, prcp, base, quick, span, to_mm):
     return total, rain, quick[span].sum() * to_mm, base[span].sum() * to_mm
 
 
-class Signatures:
+class Signatures(Result):
     """`cont` (one row per gauge) and `event` (one row per flood event) signature tables."""
 
     def __init__(self, cont, event):
-        self.cont, self.event = cont, event
+        super().__init__(cont=cont, event=event)
 
     def __repr__(self):
         return f"Signatures(cont: {len(self.cont)} gauge(s), event: {len(self.event)} event(s))"

@@ -21,7 +21,7 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries, ReadReport
 from smash.inputs.synthetic import synthetic_atmos
-from smash.model_setup import parse_time
+from smash.time_axis import TimeAxis
 
 KINDS = ("prcp", "pet", "snow", "temp")
 # What each kind is called in the reading warnings.
@@ -32,13 +32,6 @@ HOURLY_PET_RATIO = np.array(
     [0, 0, 0, 0, 0, 0, 0, 0.035, 0.062, 0.079, 0.097, 0.110, 0.117, 0.117, 0.110, 0.097, 0.079, 0.062,
      0.035, 0, 0, 0, 0, 0]
 )
-
-
-def step_end_times(setup: dict) -> list[_dt.datetime]:
-    """End time of every step: step t covers (start + t dt, start + (t+1) dt]."""
-    dt = _dt.timedelta(seconds=int(setup["dt"]))
-    start = parse_time(setup["start_time"], "start_time")
-    return [start + dt * (t + 1) for t in range(int(setup["ntime_step"]))]
 
 
 def files_by_date(directory, ndigits: int, fmt: str, key: str) -> dict[str, str]:
@@ -161,7 +154,8 @@ class SeriesPlan:
         key = f"{kind}_directory"
         fmt = setup.get(f"{kind}_format") or "tif"
         dt = int(setup["dt"])
-        self.ends = step_end_times(setup)
+        axis = TimeAxis.of(setup)
+        self.ends = axis.end_times()
         self.interannual = kind == "pet" and bool(setup.get("daily_interannual_pet"))
         self.partial: list[int] = []
         self.unused = 0
@@ -205,7 +199,7 @@ class SeriesPlan:
             self.groups.append(found)
         if self.ends:
             # Files dated within the period (start, end] that no step took.
-            lo, hi = self.ends[0] - _dt.timedelta(seconds=dt), self.ends[-1]
+            lo, hi = axis.start, axis.end
             if step % 86400 == 0:
                 lo, hi = lo.date(), hi.date()
             self.unused = sum(1 for stamp in files if lo < stamp <= hi and stamp not in used)

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from smash.inputs.raster import MISSING
-from smash.model_setup import parse_time
+from smash.time_axis import TimeAxis
 
 _HEADER_FORMATS = ("%Y%m%d%H%M", "%Y%m%d", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
@@ -53,8 +53,7 @@ def read_gauge_series(path, setup: dict) -> np.ndarray:
     while lines and not lines[-1].strip():
         lines.pop()
     # Value k is stamped first_date + k dt; step t needs start_time + (t+1) dt.
-    start = parse_time(setup["start_time"], "start_time")
-    shift = (start + _dt.timedelta(seconds=dt) - first_date).total_seconds()
+    shift = (TimeAxis.of(setup).time(1) - first_date).total_seconds()
     if shift % dt:
         raise ValueError(f"{path}: its dates ({first_date} every {dt} s) do not fall on the model steps")
     first = int(shift // dt)

@@ -9,11 +9,9 @@ dataset loader and through it the model I/O). The synthetic mesh itself is built
 
 from __future__ import annotations
 
-import datetime as _dt
-
 import numpy as np
 
-from smash.model_setup import parse_time
+from smash.time_axis import TimeAxis
 
 
 def _seed(setup) -> int:
@@ -23,9 +21,7 @@ def _seed(setup) -> int:
 
 def _day_of_year(setup: dict) -> np.ndarray:
     """Day of year (with fraction) of every step's end time."""
-    start = parse_time(setup["start_time"], "start_time")
-    dt = int(setup["dt"])
-    ends = [start + _dt.timedelta(seconds=dt * (t + 1)) for t in range(int(setup["ntime_step"]))]
+    ends = TimeAxis.of(setup).end_times()
     return np.array([e.timetuple().tm_yday + e.hour / 24.0 for e in ends])
 
 
