@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from smash.progress import iterate_line
+
 
 def normalized_descriptors(model) -> np.ndarray:
     """Descriptors (nrow, ncol, nd) as they enter the mappings, transformed by setup['descriptor_tfm']:
@@ -206,7 +208,7 @@ def train_ann(problem, model, net, options, log):
         raise ValueError("mapping='ann': the cost or its gradient is not finite at the starting weights of the net")
     j, gnorm = first
     costs, projg = [j], [gnorm]
-    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {projg[0]:.5e}", 0, j)
+    log(iterate_line(0, problem.nfg, j, projg=projg[0]), 0, j)
     last_good = net._snapshot()
     best = (np.inf, 0, None)
     since_best, result_it = 0, 0
@@ -227,7 +229,7 @@ def train_ann(problem, model, net, options, log):
         result_it = len(costs) - 1
         net.history["loss_train"].append(j)
         net.history["proj_grad"].append(gnorm)
-        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {gnorm:.5e}", it, j)
+        log(iterate_line(it, problem.nfg, j, projg=gnorm), it, j)
         if not patience:
             continue
         if j < best[0]:
