@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from smash import _core, memory, regionalization, regularization, work_split
-from smash.adaptive import AdaptiveStep
+from smash.adaptive import AdaptiveStep, BestIterate
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names, parse_parameters
 from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
 from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl, UndefinedMapError, descriptor_choice
@@ -395,7 +395,7 @@ def _adaptive(problem, x, lower, upper, method, options, log, report=None):
     maxiter, patience = int(crit["maxiter"]), int(crit.get("early_stopping") or 0)
     # smash 1.3's rules for a control vector (see smash.adaptive).
     rule = AdaptiveStep(method, learning_rate, smash_control=True)
-    best_x, best_j, since_best = x.copy(), np.inf, 0
+    x0, best = x.copy(), BestIterate(patience)
     costs, projg = [], []
     reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(maxiter + 1):
@@ -406,18 +406,16 @@ def _adaptive(problem, x, lower, upper, method, options, log, report=None):
         log(iterate_line(it, problem.nfg, j, projg=projg[-1]), it, j)
         if report and it > 0:
             report(it, x, j, projg[-1])
-        if j < best_j:
-            best_x, best_j, since_best = x.copy(), j, 0
-        else:
-            since_best += 1
-            if patience and since_best >= patience:
-                reason = f"EARLY STOPPING: NO IMPROVEMENT FOR {patience} ITERATIONS"
-                break
+        if best.offer(it, j, x.copy()):
+            reason = f"EARLY STOPPING: NO IMPROVEMENT FOR {patience} ITERATIONS"
+            break
         if it == maxiter:
             break
         rule.next_iteration()
         step = rule.step("x", g)
         x = np.clip(x - step, lower, upper)
+    # When no iterate has a finite cost, the first guess stands.
+    best_x = x0 if best.value is None else best.value
     problem.cost(best_x)
     return best_x, costs, projg, reason
 

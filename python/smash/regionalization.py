@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from smash.adaptive import BestIterate
 from smash.progress import iterate_line
 
 
@@ -210,8 +211,8 @@ def train_ann(problem, model, net, options, log):
     costs, projg = [j], [gnorm]
     log(iterate_line(0, problem.nfg, j, projg=projg[0]), 0, j)
     last_good = net._snapshot()
-    best = (np.inf, 0, None)
-    since_best, result_it = 0, 0
+    best = BestIterate(patience)
+    result_it = 0
     reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(1, maxiter + 1):
         net._update()
@@ -230,18 +231,12 @@ def train_ann(problem, model, net, options, log):
         net.history["loss_train"].append(j)
         net.history["proj_grad"].append(gnorm)
         log(iterate_line(it, problem.nfg, j, projg=gnorm), it, j)
-        if not patience:
-            continue
-        if j < best[0]:
-            best, since_best = (j, result_it, last_good), 0
-        else:
-            since_best += 1
-            if since_best >= patience:
-                reason = f"EARLY STOPPING: NO IMPROVEMENT FOR {patience} CONSECUTIVE ITERATIONS"
-                log(f"    Revert to iteration {best[1]} with J = {best[0]:.5e} due to early stopping")
-                net._restore(best[2])
-                result_it = best[1]
-                break
+        if patience and best.offer(result_it, j, last_good):
+            reason = f"EARLY STOPPING: NO IMPROVEMENT FOR {patience} CONSECUTIVE ITERATIONS"
+            log(f"    Revert to iteration {best.iterate} with J = {best.cost:.5e} due to early stopping")
+            net._restore(best.value)
+            result_it = best.iterate
+            break
     raw = maps_of(net._forward(x_in, training=False))
     # The model ends with the result's maps and its outputs (dropout off).
     costs, projg = costs[:result_it + 1], projg[:result_it + 1]
