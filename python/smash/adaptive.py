@@ -51,3 +51,26 @@ class AdaptiveStep:
         if self.rule in ("adagrad", "rmsprop"):
             return self.lr * g / (np.sqrt(v + eps) if self.smash_control else np.sqrt(v) + eps)
         return self.lr * g
+
+
+class BestIterate:
+    """The best iterate so far and early stopping, as the adaptive optimizers and the ANN training use them.
+
+    `offer` each evaluated iterate in turn: a lower cost than the best so far replaces it, any other
+    counts one more iteration without improvement; with `patience` p > 0, p such iterations in a row
+    end the run.
+    """
+
+    def __init__(self, patience: int):
+        self.patience = int(patience)
+        self.cost, self.iterate, self.value = np.inf, None, None
+        self.since_best = 0
+
+    def offer(self, iterate: int, cost: float, value) -> bool:
+        """Record iterate `iterate` with its `cost` and `value` (kept as given when best); True when
+        early stopping ends the run here."""
+        if cost < self.cost:
+            self.cost, self.iterate, self.value, self.since_best = cost, iterate, value, 0
+            return False
+        self.since_best += 1
+        return bool(self.patience) and self.since_best >= self.patience

@@ -9,12 +9,12 @@ import warnings
 import numpy as np
 
 from smash import _core, memory, regionalization, regularization, work_split
-from smash.adaptive import AdaptiveStep
+from smash.adaptive import AdaptiveStep, BestIterate
 from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names, parse_parameters
 from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
 from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl, UndefinedMapError, descriptor_choice
 from smash.forward import check_common_options, check_return_keys, run_forward
-from smash.progress import OptimizerLog
+from smash.progress import OptimizerLog, iterate_line
 from smash.regionalization import normalized_descriptors
 from smash.results import Result
 
@@ -221,7 +221,7 @@ class Optimize(Result):
     `lcurve_wjreg`, `net`."""
 
 
-def _sbs(problem, x, lower, upper, maxiter, log, report=None):
+def _sbs(problem, x, lower, upper, optimizer, options, log, report=None):
     """Step-by-step search (Michel, 1989) in the sbs control space, as smash 1.3 runs it.
 
     An inner iteration tries x +- ddx on every control from the current point
@@ -236,13 +236,14 @@ def _sbs(problem, x, lower, upper, maxiter, log, report=None):
     nfg 1, 30, 58 and J 0.686, 0.352, 0.181); smash's diagonal step is not
     reproduced exactly, so later iterations follow a close but different path.
     """
+    maxiter = int(options["termination_crit"]["maxiter"])
     n = x.size
     j = problem.cost(x)
     costs = [j]
     ddx, successes, undo, inner = 0.64, 0, None, 0
     clg = 0.7 ** (1.0 / max(n, 1))
     momentum = np.zeros_like(x)
-    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    ddx = {ddx:.2f}", 0, j)
+    log(iterate_line(0, problem.nfg, j, ddx=ddx), 0, j)
     reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(1, maxiter + 1):
         for _ in range(n):
@@ -251,18 +252,7 @@ def _sbs(problem, x, lower, upper, maxiter, log, report=None):
                 break
             inner += 1
             start = x.copy()
-            best_j, best_move = j, None
-            for i in range(n):
-                for sign in (1.0, -1.0):
-                    if undo == (i, sign):
-                        continue
-                    xt = x.copy()
-                    xt[i] = np.clip(x[i] + sign * ddx, lower[i], upper[i])
-                    if xt[i] == x[i]:
-                        continue
-                    jt = problem.cost(xt)
-                    if jt < best_j:
-                        best_j, best_move = jt, (i, sign, xt)
+            best_j, best_move = _sbs_best_trial(problem, x, j, ddx, undo, lower, upper)
             if best_move is None:
                 ddx /= 2
                 successes, undo = 0, None
@@ -281,7 +271,7 @@ def _sbs(problem, x, lower, upper, maxiter, log, report=None):
                 if jt < j:
                     x, j = xt, jt
         costs.append(j)
-        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    ddx = {ddx:.2f}", it, j)
+        log(iterate_line(it, problem.nfg, j, ddx=ddx), it, j)
         if report:
             report(it, x, j)
         if reason.startswith("CONVERGENCE"):
@@ -290,9 +280,28 @@ def _sbs(problem, x, lower, upper, maxiter, log, report=None):
     return x, costs, [], reason
 
 
-def _lbfgsb(problem, x, lower, upper, crit, log, report=None):
+def _sbs_best_trial(problem, x, j, ddx, undo, lower, upper):
+    """The best of the trials x +- ddx on each control (skipping the move `undo` and trials the bounds
+    clip to x), as (J, (control, sign, point)); (j, None) when none improves on j."""
+    best_j, best_move = j, None
+    for i in range(x.size):
+        for sign in (1.0, -1.0):
+            if undo == (i, sign):
+                continue
+            xt = x.copy()
+            xt[i] = np.clip(x[i] + sign * ddx, lower[i], upper[i])
+            if xt[i] == x[i]:
+                continue
+            jt = problem.cost(xt)
+            if jt < best_j:
+                best_j, best_move = jt, (i, sign, xt)
+    return best_j, best_move
+
+
+def _lbfgsb(problem, x, lower, upper, optimizer, options, log, report=None):
     from scipy.optimize import minimize
 
+    crit = options["termination_crit"]
     state = {"it": 0, "costs": [], "projg": [], "x": np.array(x, dtype=float)}
 
     def projected_gradient_norm(xk, g):
@@ -303,8 +312,7 @@ def _lbfgsb(problem, x, lower, upper, crit, log, report=None):
     cost0, g0 = problem.cost_grad(x)
     state["costs"].append(cost0)
     state["projg"].append(projected_gradient_norm(x, g0))
-    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {cost0:.5e}    |proj g| = {state['projg'][-1]:.5e}",
-        0, cost0)
+    log(iterate_line(0, problem.nfg, cost0, projg=state["projg"][-1]), 0, cost0)
     # scipy starts by evaluating x itself: hand it the evaluation above rather than
     # counting a second one (smash's nfg counts it once).
     last = {"x": np.array(x, dtype=float), "j": cost0, "g": g0}
@@ -325,8 +333,7 @@ def _lbfgsb(problem, x, lower, upper, crit, log, report=None):
         g = last["g"] if np.array_equal(last.get("x"), xk) else problem.cost_grad(xk)[1]
         state["costs"].append(j)
         state["projg"].append(projected_gradient_norm(xk, g))
-        log(f"    At iterate {state['it']:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    "
-            f"|proj g| = {state['projg'][-1]:.5e}", state["it"], j)
+        log(iterate_line(state["it"], problem.nfg, j, projg=state["projg"][-1]), state["it"], j)
         if report:
             report(state["it"], xk, j, state["projg"][-1])
 
@@ -345,19 +352,19 @@ def _lbfgsb(problem, x, lower, upper, crit, log, report=None):
     return res.x, state["costs"], state["projg"], reason
 
 
-def _scipy_free(problem, x, lower, upper, method, crit, log, report=None):
+def _scipy_free(problem, x, lower, upper, method, options, log, report=None):
     from scipy.optimize import minimize
 
+    crit = options["termination_crit"]
     costs = [problem.cost(x)]
-    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {costs[0]:.5e}", 0, costs[0])
+    log(iterate_line(0, problem.nfg, costs[0]), 0, costs[0])
 
     def fun(xk):
         return problem.cost(np.clip(xk, lower, upper))
 
     def callback(intermediate_result):
         costs.append(float(intermediate_result.fun))
-        log(f"    At iterate {len(costs) - 1:>5}    nfg = {problem.nfg:>5}    J = {costs[-1]:.5e}",
-            len(costs) - 1, costs[-1])
+        log(iterate_line(len(costs) - 1, problem.nfg, costs[-1]), len(costs) - 1, costs[-1])
         if report:
             report(len(costs) - 1, np.clip(intermediate_result.x, lower, upper), costs[-1], None)
 
@@ -377,12 +384,13 @@ def _scipy_free(problem, x, lower, upper, method, crit, log, report=None):
     return xk, costs, [], str(res.message)
 
 
-def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log, report=None):
+def _adaptive(problem, x, lower, upper, method, options, log, report=None):
     """First-order methods for many controls, projected onto the bounds; keep the best iterate."""
+    crit, learning_rate = options["termination_crit"], float(options.get("learning_rate", 0.003))
     maxiter, patience = int(crit["maxiter"]), int(crit.get("early_stopping") or 0)
     # smash 1.3's rules for a control vector (see smash.adaptive).
     rule = AdaptiveStep(method, learning_rate, smash_control=True)
-    best_x, best_j, since_best = x.copy(), np.inf, 0
+    x0, best = x.copy(), BestIterate(patience)
     costs, projg = [], []
     reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(maxiter + 1):
@@ -390,23 +398,27 @@ def _adaptive(problem, x, lower, upper, method, crit, learning_rate, log, report
         costs.append(j)
         # smash's projg: the largest |dJ/dx_i| (as for L-BFGS-B).
         projg.append(float(np.max(np.abs(g))) if g.size else 0.0)
-        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {projg[-1]:.5e}", it, j)
+        log(iterate_line(it, problem.nfg, j, projg=projg[-1]), it, j)
         if report and it > 0:
             report(it, x, j, projg[-1])
-        if j < best_j:
-            best_x, best_j, since_best = x.copy(), j, 0
-        else:
-            since_best += 1
-            if patience and since_best >= patience:
-                reason = f"EARLY STOPPING: NO IMPROVEMENT FOR {patience} ITERATIONS"
-                break
+        if best.offer(it, j, x.copy()):
+            reason = f"EARLY STOPPING: NO IMPROVEMENT FOR {patience} ITERATIONS"
+            break
         if it == maxiter:
             break
         rule.next_iteration()
         step = rule.step("x", g)
         x = np.clip(x - step, lower, upper)
+    # When no iterate has a finite cost, the first guess stands.
+    best_x = x0 if best.value is None else best.value
     problem.cost(best_x)
     return best_x, costs, projg, reason
+
+
+# Optimizer name -> its run, all called as run(problem, x0, lower, upper, optimizer, options, log, report)
+# and returning (x, costs, projg, stop reason); mapping="ann" trains a net instead (_train_ann).
+OPTIMIZER_RUNS = {"sbs": _sbs, "lbfgsb": _lbfgsb, "nelder-mead": _scipy_free, "powell": _scipy_free,
+                  **dict.fromkeys(ADAPTIVE, _adaptive)}
 
 
 def _restore_maps(model, start_maps) -> None:
@@ -483,57 +495,21 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
     cost_opts, fcost = build_cost_options(model, cost_options, regularization=True)
     check_observations(model, fcost)
-    ret = check_return_keys(return_options, OPTIMIZE_RETURN_KEYS)
-    if ret.get("lcurve_wjreg") and not (cost_opts["reg"] and cost_opts["reg"]["wjreg"] == "lcurve"):
-        raise ValueError("return_options['lcurve_wjreg'] needs cost_options['wjreg'] = 'lcurve'")
-    if mapping == "ann":
-        # The net's outputs are raw maps: a distributed control without transform.
-        control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
-        control.network_order = True
-    else:
-        control = _build_control(model, mapping, options)
+    ret = _optimize_return_keys(return_options, cost_opts)
+    control = _optimize_control(model, mapping, options)
     # The adjoint's cell sweeps run on ncpu threads too.
     work_split.use_threads(model, common["ncpu"])
     x0 = control.x_from_model()
     if cost_opts["reg"]:
         regularization.attach(model, control, fcost, cost_opts["reg"], x0, mapping)
     problem = _Problem(model, control, fcost)
-    lower, upper = control.bounds_x()
-    crit = options["termination_crit"]
-    verbose = common["verbose"]
-    start_maps = (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy(),
-                  [w.copy() for w in getattr(model, "_nn_weight", [])],
-                  [b.copy() for b in getattr(model, "_nn_bias", [])])
-
-    log = OptimizerLog(verbose)
+    first_guess = (x0, *control.bounds_x())
+    start_maps = _saved_maps(model)
+    log = OptimizerLog(common["verbose"])
 
     def calibrate():
-        # Every cycle starts from the same first guess, and counts its own evaluations.
-        problem.nfg = 0
-        problem.n_iter = None
-        problem.reset_best()
-        _restore_maps(model, start_maps)
-        net = None
-        # A bar over the iterations under the iterate lines (none when verbose=False).
-        with OptimizerLog(verbose, int(crit["maxiter"]), f"Optimize ({optimizer}, {mapping})") as step_log:
-            if mapping == "ann":
-                net, x, costs, projg, reason = _train_ann(problem, model, control, optimizer, options, step_log)
-            elif optimizer == "sbs":
-                x, costs, projg, reason = _sbs(problem, x0, lower, upper, int(crit["maxiter"]), step_log, report)
-            elif optimizer == "lbfgsb":
-                x, costs, projg, reason = _lbfgsb(problem, x0, lower, upper, crit, step_log, report)
-            elif optimizer in ("nelder-mead", "powell"):
-                x, costs, projg, reason = _scipy_free(problem, x0, lower, upper, optimizer, crit, step_log,
-                                                      report)
-            else:
-                x, costs, projg, reason = _adaptive(problem, x0, lower, upper, optimizer, crit,
-                                                    float(options.get("learning_rate", 0.003)), step_log, report)
-        log(f"    STOP: {reason}")
-        # Every optimizer ends by evaluating its result: the output holds its terms.
-        out = problem.output
-        # J at the first guess; it is J_obs there when wjreg = 0 (the first automatic cycle).
-        start = costs[0] if costs else float("nan")
-        return ((net, x, costs, projg), float(out.jobs), float(out.jreg), float(out.cost), start)
+        return _calibrate_once(problem, first_guess, start_maps, mapping, optimizer, options, common["verbose"], log,
+                               report)
 
     log("</> Optimize")
     t0 = time.perf_counter()
@@ -544,13 +520,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
             (net, x, costs, projg), lcurve = calibrate()[0], None
         jobs, jreg = float(problem.output.jobs), float(problem.output.jreg)
         elapsed = time.perf_counter() - t0
-        if int(crit["maxiter"]) == 0:
-            # No iteration: the model keeps its parameters and states exactly (a round trip through
-            # the control space, or a uniform control's spatial mean, would change them).
-            _restore_maps(model, start_maps)
-        else:
-            # Leave the model with the optimum and its simulated discharge.
-            control.load_x(x)
+        _place_result(model, control, x, int(options["termination_crit"]["maxiter"]), start_maps)
         forward = _forward_outputs(model, ret, cost_options, common["ncpu"])
     except KeyboardInterrupt:
         # Ctrl-C: never leave a trial point and a stale response behind; the caller still gets the interrupt.
@@ -563,7 +533,76 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         raise
     if not ret:
         return None
-    out = {"time": elapsed, **forward}
+    out = {"time": elapsed, **forward, **_requested_results(ret, net, x, costs, projg, jobs, jreg, lcurve)}
+    out["n_iter"] = problem.n_iter if problem.n_iter is not None else len(costs) - 1
+    return Optimize(**out)
+
+
+def _optimize_return_keys(return_options, cost_opts) -> dict:
+    ret = check_return_keys(return_options, OPTIMIZE_RETURN_KEYS)
+    if ret.get("lcurve_wjreg") and not (cost_opts["reg"] and cost_opts["reg"]["wjreg"] == "lcurve"):
+        raise ValueError("return_options['lcurve_wjreg'] needs cost_options['wjreg'] = 'lcurve'")
+    return ret
+
+
+def _saved_maps(model):
+    """The parameters, initial states (and hybrid net) as they stand, for _restore_maps."""
+    return (model.rr_parameters.values.copy(), model.rr_initial_states.values.copy(),
+            [w.copy() for w in getattr(model, "_nn_weight", [])],
+            [b.copy() for b in getattr(model, "_nn_bias", [])])
+
+
+def _place_result(model, control, x, maxiter, start_maps) -> None:
+    """Leave the model with the calibration's result x."""
+    if maxiter == 0:
+        # No iteration: the model keeps its parameters and states exactly (a round trip through
+        # the control space, or a uniform control's spatial mean, would change them).
+        _restore_maps(model, start_maps)
+    else:
+        # Leave the model with the optimum and its simulated discharge.
+        control.load_x(x)
+
+
+def _optimize_control(model, mapping, options):
+    """The control vector optimize works on for this mapping and options."""
+    if mapping != "ann":
+        return _build_control(model, mapping, options)
+    # The net's outputs are raw maps: a distributed control without transform.
+    control = build_control(model, "distributed", options["parameters"], options["bounds"], "keep")
+    control.network_order = True
+    return control
+
+
+def _calibrate_once(problem, first_guess, start_maps, mapping, optimizer, options, verbose, log, report):
+    """One calibration from `first_guess` (x0 and the bounds of x), the model's maps first reset to
+    `start_maps`: ((net, x, costs, projg), jobs, jreg, J, J at the first guess)."""
+    model, control = problem.model, problem.control
+    x0, lower, upper = first_guess
+    # Every cycle starts from the same first guess, and counts its own evaluations.
+    problem.nfg = 0
+    problem.n_iter = None
+    problem.reset_best()
+    _restore_maps(model, start_maps)
+    net = None
+    # A bar over the iterations under the iterate lines (none when verbose=False).
+    maxiter = int(options["termination_crit"]["maxiter"])
+    with OptimizerLog(verbose, maxiter, f"Optimize ({optimizer}, {mapping})") as step_log:
+        if mapping == "ann":
+            net, x, costs, projg, reason = _train_ann(problem, model, control, optimizer, options, step_log)
+        else:
+            run = OPTIMIZER_RUNS[optimizer]
+            x, costs, projg, reason = run(problem, x0, lower, upper, optimizer, options, step_log, report)
+    log(f"    STOP: {reason}")
+    # Every optimizer ends by evaluating its result: the output holds its terms.
+    out = problem.output
+    # J at the first guess; it is J_obs there when wjreg = 0 (the first automatic cycle).
+    start = costs[0] if costs else float("nan")
+    return ((net, x, costs, projg), float(out.jobs), float(out.jreg), float(out.cost), start)
+
+
+def _requested_results(ret, net, x, costs, projg, jobs, jreg, lcurve) -> dict:
+    """The calibration results `ret` asks for (OPTIMIZE_RETURN_KEYS but the forward outputs and n_iter)."""
+    out = {}
     if ret.get("cost"):
         out["cost"] = costs[-1] if costs else float("nan")
     if ret.get("jobs"):
@@ -586,8 +625,7 @@ def run_optimize(model, mapping="uniform", optimizer=None, optimize_options=None
         if net is None:
             raise ValueError("return_options['net'] needs mapping='ann'")
         out["net"] = net
-    out["n_iter"] = problem.n_iter if problem.n_iter is not None else len(costs) - 1
-    return Optimize(**out)
+    return out
 
 
 def _train_ann(problem, model, control, optimizer, options, log):

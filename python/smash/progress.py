@@ -45,3 +45,14 @@ class OptimizerLog:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def iterate_line(iterate: int, nfg: int, cost: float, ddx: float | None = None, projg: float | None = None) -> str:
+    """smash's iterate line: the iteration, the evaluation count and J, then sbs's step `ddx` or a
+    gradient method's `projg` (|proj g|) when given."""
+    line = f"    At iterate {iterate:>5}    nfg = {nfg:>5}    J = {cost:.5e}"
+    if ddx is not None:
+        line += f"    ddx = {ddx:.2f}"
+    if projg is not None:
+        line += f"    |proj g| = {projg:.5e}"
+    return line

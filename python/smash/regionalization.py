@@ -18,6 +18,9 @@ import warnings
 
 import numpy as np
 
+from smash.adaptive import BestIterate
+from smash.progress import iterate_line
+
 
 def normalized_descriptors(model) -> np.ndarray:
     """Descriptors (nrow, ncol, nd) as they enter the mappings, transformed by setup['descriptor_tfm']:
@@ -154,6 +157,41 @@ def prepare_net(net, model, names, bounds, random_state):
     return net, out_bounds
 
 
+def _net_cost(problem, model, net):
+    """The net's maps and cost: `final_maps()` gives the raw maps (dropout off); `evaluate()` gives J at
+    the net's weights and smash's |proj g|, leaving the gradient in the layers, or None when not finite."""
+    control = problem.control
+    nparams, nac = len(control.names), control.ncell
+    cells = model.network
+    desc = normalized_descriptors(model)
+    conv = _is_conv(net)
+    x_in = desc if conv else desc[cells.rows, cells.cols]
+    flat_cells = cells.rows * model.mesh.ncol + cells.cols
+
+    def maps_of(y):
+        y = y[flat_cells] if conv else y
+        return np.clip(y.T, control.lower[:, None], control.upper[:, None])
+
+    def final_maps():
+        return maps_of(net._forward(x_in, training=False))
+
+    def evaluate():
+        # smash 1.3 reports max |dJ/d(input descriptors)| as |proj g| (measured).
+        y = net._forward(x_in, training=True)
+        j, g = problem.cost_grad(maps_of(y).ravel())
+        if not (np.isfinite(j) and np.all(np.isfinite(g)) and np.all(np.isfinite(y))):
+            return None
+        dy = np.zeros_like(y)
+        if conv:
+            dy[flat_cells] = g.reshape(nparams, nac).T
+        else:
+            dy[...] = g.reshape(nparams, nac).T
+        d_input = net._backward(dy)
+        return j, float(np.abs(d_input).max()) if d_input.size else 0.0
+
+    return final_maps, evaluate
+
+
 def train_ann(problem, model, net, options, log):
     """Train `net` (initialised) so that its maps minimise the cost, as smash 1.3 trains it.
 
@@ -172,33 +210,7 @@ def train_ann(problem, model, net, options, log):
     maxiter, patience = int(crit["maxiter"]), int(crit.get("early_stopping") or 0)
     lr = float(options["learning_rate"])
     net._compile(optimizer=options["optimizer"], learning_rate=lr, random_state=options.get("random_state"))
-    control = problem.control
-    nparams, nac = len(control.names), control.ncell
-    cells = model.network
-    desc = normalized_descriptors(model)
-    conv = _is_conv(net)
-    x_in = desc if conv else desc[cells.rows, cells.cols]
-    flat_cells = cells.rows * model.mesh.ncol + cells.cols
-
-    def maps_of(y):
-        y = y[flat_cells] if conv else y
-        return np.clip(y.T, control.lower[:, None], control.upper[:, None])
-
-    def evaluate():
-        """J at the net's weights and smash's |proj g|, the gradient stored in the layers; None when
-        not finite. smash 1.3 reports max |dJ/d(input descriptors)| as |proj g| (measured)."""
-        y = net._forward(x_in, training=True)
-        j, g = problem.cost_grad(maps_of(y).ravel())
-        if not (np.isfinite(j) and np.all(np.isfinite(g)) and np.all(np.isfinite(y))):
-            return None
-        dy = np.zeros_like(y)
-        if conv:
-            dy[flat_cells] = g.reshape(nparams, nac).T
-        else:
-            dy[...] = g.reshape(nparams, nac).T
-        d_input = net._backward(dy)
-        return j, float(np.abs(d_input).max()) if d_input.size else 0.0
-
+    final_maps, evaluate = _net_cost(problem, model, net)
     net.history["loss_train"].clear()
     net.history["proj_grad"].clear()
     first = evaluate()
@@ -206,10 +218,10 @@ def train_ann(problem, model, net, options, log):
         raise ValueError("mapping='ann': the cost or its gradient is not finite at the starting weights of the net")
     j, gnorm = first
     costs, projg = [j], [gnorm]
-    log(f"    At iterate {0:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {projg[0]:.5e}", 0, j)
+    log(iterate_line(0, problem.nfg, j, projg=projg[0]), 0, j)
     last_good = net._snapshot()
-    best = (np.inf, 0, None)
-    since_best, result_it = 0, 0
+    best = BestIterate(patience)
+    result_it = 0
     reason = "TOTAL NO. OF ITERATIONS REACHED LIMIT"
     for it in range(1, maxiter + 1):
         net._update()
@@ -227,20 +239,14 @@ def train_ann(problem, model, net, options, log):
         result_it = len(costs) - 1
         net.history["loss_train"].append(j)
         net.history["proj_grad"].append(gnorm)
-        log(f"    At iterate {it:>5}    nfg = {problem.nfg:>5}    J = {j:.5e}    |proj g| = {gnorm:.5e}", it, j)
-        if not patience:
-            continue
-        if j < best[0]:
-            best, since_best = (j, result_it, last_good), 0
-        else:
-            since_best += 1
-            if since_best >= patience:
-                reason = f"EARLY STOPPING: NO IMPROVEMENT FOR {patience} CONSECUTIVE ITERATIONS"
-                log(f"    Revert to iteration {best[1]} with J = {best[0]:.5e} due to early stopping")
-                net._restore(best[2])
-                result_it = best[1]
-                break
-    raw = maps_of(net._forward(x_in, training=False))
+        log(iterate_line(it, problem.nfg, j, projg=gnorm), it, j)
+        if patience and best.offer(result_it, j, last_good):
+            reason = f"EARLY STOPPING: NO IMPROVEMENT FOR {patience} CONSECUTIVE ITERATIONS"
+            log(f"    Revert to iteration {best.iterate} with J = {best.cost:.5e} due to early stopping")
+            net._restore(best.value)
+            result_it = best.iterate
+            break
+    raw = final_maps()
     # The model ends with the result's maps and its outputs (dropout off).
     costs, projg = costs[:result_it + 1], projg[:result_it + 1]
     costs[-1] = problem.cost(raw.ravel())
