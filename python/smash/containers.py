@@ -9,7 +9,7 @@ import weakref
 import numpy as np
 
 from smash import _core, sparse_forcing, work_split
-from smash.inputs.atmos import TEMP_MIN, plausible_max
+from smash.inputs.atmos import implausible_values, plausible_max, plausible_range_text
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -139,13 +139,9 @@ def _check_assigned_forcing(kind: str, active: np.ndarray, dt: int) -> None:
         lines.append(f"{int(nonfinite.sum())} NaN or inf value(s) on active cells are taken as missing (-99); "
                      f"first steps (0-based): {steps[:5].tolist()}")
     bound = plausible_max(kind, dt)
-    if kind == "temp":
-        implausible = (active > -99.0) & ((active > bound) | (active < TEMP_MIN))
-        limits = f"below {TEMP_MIN} or above {bound} degC"
-    else:
-        implausible = active > bound
-        limits = f"above the plausible {bound:.4g} mm per step of {dt} s"
+    implausible = implausible_values(kind, active, bound)
     if implausible.any():
+        limits = plausible_range_text(kind, bound) + ("" if kind == "temp" else f" of {dt} s")
         steps = np.flatnonzero(implausible.any(axis=0))
         lines.append(f"{int(implausible.sum())} value(s) {limits} (kept); first steps (0-based): "
                      f"{steps[:5].tolist()}")

@@ -222,6 +222,20 @@ def plausible_max(kind: str, dt: int) -> float:
 TEMP_MIN = -90.0
 
 
+def implausible_values(kind: str, values: np.ndarray, bound: float) -> np.ndarray:
+    """Mask of the values beyond the plausible range of `kind` (missing -99 temperatures excluded)."""
+    if kind == "temp":
+        return (values > MISSING) & ((values > bound) | (values < TEMP_MIN))
+    return values > bound
+
+
+def plausible_range_text(kind: str, bound: float) -> str:
+    """How the implausible values of `kind` are described in warnings."""
+    if kind == "temp":
+        return f"below {TEMP_MIN} or above {bound} degC"
+    return f"above the plausible {bound:.4g} mm per step"
+
+
 class MissingTally:
     """Missing and implausible values met while reading one forcing, reported in one warning."""
 
@@ -244,12 +258,7 @@ class MissingTally:
                 self.missing_dates.add(when)
 
     def add_step(self, values: np.ndarray, when) -> None:
-        if self.kind == "temp":
-            valid = values > MISSING
-            bad = valid & ((values > self.bound) | (values < TEMP_MIN))
-        else:
-            bad = values > self.bound
-        count = int(bad.sum())
+        count = int(implausible_values(self.kind, values, self.bound).sum())
         if count:
             with self._lock:
                 self.implausible += count
@@ -263,8 +272,7 @@ class MissingTally:
             lines.append(f"Missing values: {total} value(s) on the model cells were missing data ({detail}) and "
                          f"are left missing (-99); first dates: {_first(self.missing_dates)}")
         if self.implausible:
-            limits = (f"below {TEMP_MIN} or above {self.bound} degC" if self.kind == "temp" else
-                      f"above the plausible {self.bound:.4g} mm per step")
+            limits = plausible_range_text(self.kind, self.bound)
             lines.append(f"Implausible values: {self.implausible} value(s) {limits} (kept; check the files or the "
                          f"conversion factor); first dates: {_first(self.implausible_dates)}")
         return lines
