@@ -154,6 +154,7 @@ class _Problem:
         self.mesh = None  # the model's own mesh; backward_run on q gives one with a gauge at every cell
         self.grad = model._new_core_parameters()
         self.nfg = 0
+        self.tape_checked = False  # the adjoint's tape size is checked against the memory once
         self.undefined = None     # message of the last control whose maps had no value
         self.n_iter = None        # the optimizer's own iteration count, where it differs from len(costs) - 1
         self.reset_best()
@@ -196,9 +197,9 @@ class _Problem:
             self.nfg += 1
             return float("inf"), np.zeros(np.size(x))
         m = self.model
-        if not self.__dict__.get("_tape_checked"):
+        if not self.tape_checked:
             memory.check_gradient(m)  # the adjoint's tape, before the core grows it
-            self._tape_checked = True
+            self.tape_checked = True
         cost = _core.run_adjoint(m, self.fcost, self.output, self.grad, self.mesh)
         self.nfg += 1
         g = self.control.gradient_x(x, np.array(self.grad.rr_parameters), np.array(self.grad.rr_initial_states),
