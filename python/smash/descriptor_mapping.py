@@ -25,6 +25,8 @@ smash's adjoint does (D = 0 is its limit 0; D < 0 has none).
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from smash.control import Control
@@ -35,6 +37,8 @@ DESCRIPTOR_MAPPINGS = ("multi-linear", "multi-power")
 
 class UndefinedMapError(ValueError):
     """A multi-power map with no real value (a non-integer power of a negative descriptor)."""
+
+
 EXPONENT_BOUNDS = (0.5, 2.0)
 
 
@@ -43,8 +47,13 @@ class DescriptorControl(Control):
 
     descriptor_index: list = None    # per name, indices of its descriptors in setup.descriptor_name
 
-    def _descriptors(self) -> np.ndarray:
+    @cached_property
+    def _descriptor_grid(self) -> np.ndarray:
+        # The descriptors do not change during a calibration: transformed once, not at every evaluation.
         return normalized_descriptors(self.model)   # (nrow, ncol, nd)
+
+    def _descriptors(self) -> np.ndarray:
+        return self._descriptor_grid
 
     @property
     def ncell(self) -> int:
