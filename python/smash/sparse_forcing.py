@@ -111,6 +111,7 @@ def step_of(finput, kind: str, t: int) -> EncodedStep:
 
 
 def steps_of(finput, kind: str, ntime_step: int) -> list[EncodedStep]:
+    """Every step of `kind` as stored in the core, in time order (copies; see `step_of`)."""
     return [step_of(finput, kind, t) for t in range(ntime_step)]
 
 
