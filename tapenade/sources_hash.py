@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-REGISTRY = "python/smash/structures.yaml"
+REGISTRY = "python/smash/registry/structures.yaml"
 HEAD = "md_forward.forward_cost(rr_parameters rr_initial_states nn_parameters)\\(cost)"
 # Derivative names get "_d"/"_b" suffixes: the default "d"/"b" would collide
 # with model names such as prd, qd or kb.

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import smash
-from smash.regionalization import default_hidden_sizes
+from smash.nn.regionalization import default_hidden_sizes
 
 ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
 

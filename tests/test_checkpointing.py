@@ -6,7 +6,7 @@ from test_generated_adjoint import STRUCTURES, _model
 
 import smash
 from smash import _testing
-from smash.cost_options import build_cost_options
+from smash.analysis.cost_options import build_cost_options
 
 from helpers import core_gradient, line_mesh
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import smash
-from smash.factory import load_dataset, mesh_tools
+from smash.drainage import d8 as mesh_tools
+from smash.factory import load_dataset
 from smash.factory.synthetic import synthetic_setup_mesh
 from smash.io import read_mesh
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import smash
-from smash.cost_options import build_cost_options
-from smash.optimize import _build_control, _check_options, _Problem
+from smash.analysis.cost_options import build_cost_options
+from smash.calibration.optimize import _build_control, _check_options, _Problem
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ def _model(hydrological, routing="lr", snow="zero", ncell=5, ndays=60, seed=0):
 
 
 def _gradient_and_tangent(model, direction_p, direction_s, direction_n, cost_options=None):
-    from smash.cost_options import build_cost_options
+    from smash.analysis.cost_options import build_cost_options
 
     _, fc = build_cost_options(model, cost_options or {"gauge": "all"})
     _testing.sync_parameters(model)

@@ -19,15 +19,35 @@ PACKAGE = "smash"
 
 # Cycles still in the package, each with the reason it is still there. An entry fails the test once
 # its cycle is gone (so it cannot linger) or has changed (so nothing new hides in it).
-KNOWN_CYCLES = {
-    # `Net` lives in `smash.factory`, whose package also exports `load_dataset` (-> smash.io ->
-    # read_model -> Model -> optimize -> regionalization -> Net). It goes once Net moves into its own
-    # subpackage below the calibration (issue 20's layering step).
-    frozenset({
-        "smash.descriptor_mapping", "smash.factory", "smash.factory.dataset", "smash.factory.mesh", "smash.io",
-        "smash.io.model", "smash.model", "smash.optimize", "smash.regionalization",
-    }),
-}
+KNOWN_CYCLES: dict = {}
+
+# The layers of the package, lowest first: a module may import its own layer and the ones below,
+# never one above (docs/architecture.md draws them). A module's layer is that of its longest listed prefix.
+LAYERS = (
+    ("smash.registry", "smash.time_axis", "smash.results", "smash.progress", "smash._core", "smash.fcore"),
+    ("smash.drainage",),
+    ("smash.inputs",),
+    ("smash.nn",),
+    ("smash.analysis",),
+    ("smash.simulation",),
+    ("smash.calibration",),
+    ("smash.model",),
+    ("smash.io",),
+    ("smash.factory",),
+    ("smash", "smash.__main__", "smash._testing"),
+)
+
+
+def layer_of(module: str) -> int:
+    """Index in LAYERS of the longest prefix of `module` listed there."""
+    best, depth = None, -1
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and prefix.count(".") > depth:
+                best, depth = index, prefix.count(".")
+    if best is None:
+        raise KeyError(f"module {module} is in no layer of tests/test_import_graph.py LAYERS")
+    return best
 
 
 def _source_modules(package: str) -> dict[str, tuple[Path, bool]]:
@@ -123,10 +143,10 @@ def _describe(component: frozenset[str], graph: dict[str, set[str]]) -> str:
 
 def test_graph_sees_the_package():
     graph = import_graph()
-    assert {"smash", "smash.model", "smash.factory.net", "smash.io.model"} <= set(graph)
+    assert {"smash", "smash.model", "smash.nn.net", "smash.io.model"} <= set(graph)
     assert "smash.fcore" in graph["smash._core"]  # a compiled module without .py source
     # a function-level import counts: it is the way cycles used to hide
-    assert "smash.factory" in graph["smash.regionalization"]
+    assert "smash.time_axis" in graph["smash.__main__"]
 
 
 def test_cycle_finder_finds_a_cycle():
@@ -144,7 +164,22 @@ def test_no_import_cycle():
     assert not gone, f"known cycles no longer present, remove them from KNOWN_CYCLES: {gone}"
 
 
-@pytest.mark.parametrize("pair", [("smash.cost_options", "smash.signatures"),
+def test_layer_of():
+    assert layer_of("smash.simulation.forward") == 5
+    assert layer_of("smash.nn") == 3
+    assert layer_of("smash") == len(LAYERS) - 1
+    with pytest.raises(KeyError):
+        layer_of("numpy")
+
+
+def test_imports_go_down_the_layers():
+    graph = import_graph()
+    upward = sorted(f"{a} (layer {layer_of(a)}) imports {b} (layer {layer_of(b)})"
+                    for a, targets in graph.items() for b in targets if layer_of(b) > layer_of(a))
+    assert not upward, "imports against the layering:\n" + "\n".join(upward)
+
+
+@pytest.mark.parametrize("pair", [("smash.analysis.cost_options", "smash.analysis.signatures"),
                                   ("smash.inputs.atmos", "smash.factory")])
 def test_former_cycles_stay_one_way(pair):
     """The two cycles issue 20 names: the lower module no longer reaches the upper one."""

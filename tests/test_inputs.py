@@ -12,7 +12,7 @@ from affine import Affine
 import smash
 from smash.inputs import read_atmos, read_descriptor, read_qobs
 from smash.inputs.atmos import HOURLY_PET_RATIO, interannual_day
-from smash.model_setup import normalize_setup
+from smash.simulation.model_setup import normalize_setup
 
 
 def _setup_mesh(data_dir, name):
@@ -274,7 +274,7 @@ def test_gauge_mean_forcings_skip_missing_values(data_dir):
     """mean_prcp / mean_pet: per gauge and step, the mean over the cells draining to the gauge
     (a grid walk of the flow directions, independent of the network order) of the non-missing
     values; -99 where all are missing. Recomputed when a forcing is assigned."""
-    from smash.factory.mesh_tools import upstream_mask
+    from smash.drainage.d8 import upstream_mask
 
     setup, mesh = smash.factory.load_dataset("Cance", path=data_dir)
     setup.update(end_time="2014-09-17 00:00")

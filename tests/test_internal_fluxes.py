@@ -113,8 +113,8 @@ def test_flux_counts_are_smash_13s():
     """The registry's snow / hydrological / routing flux counts are smash 1.3's setup.n_*_fluxes."""
     import json
 
-    from smash.model_setup import MODULE_ALIASES
     from smash.registry import Structure
+    from smash.simulation.model_setup import MODULE_ALIASES
 
     counts = json.loads(str(_reference("Lez")["setup_n_fluxes_json"]))
     assert len(counts) == 76

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import smash
-from smash.factory.net_layers import ACTIVATIONS
+from smash.nn.layers import ACTIVATIONS
 
 NET_REFS = Path(__file__).resolve().parent / "anchor_refs" / "Net"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from smash.network import build_network
+from smash.drainage.network import build_network
 
 from helpers import line_mesh
 
@@ -52,8 +52,8 @@ def _node_of_cells(net, depth):
 
 @pytest.mark.parametrize("name", ["Lez", "Cance"])
 def test_routing_tree_nodes_of_one_depth_never_drain_into_each_other(data_dir, name):
+    from smash.drainage.routing_tree import DEPTH
     from smash.io import read_mesh
-    from smash.routing_tree import DEPTH
 
     net = build_network(read_mesh(data_dir / name / f"mesh_{name}.hdf5"))
     has_dn = net.downstream >= 0

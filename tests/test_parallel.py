@@ -87,7 +87,7 @@ def test_hybrid_gradient_with_two_threads():
 def test_cells_are_split_by_expected_work():
     """Missing and dry forcings make cells cheap: the split gives each thread an equal share of
     the work (checked against a direct count), not of the cells."""
-    from smash.work_split import SAMPLED_STEPS, WORK_ACTIVE, WORK_DRY, WORK_MISSING, cell_work, split_points
+    from smash.simulation.work_split import SAMPLED_STEPS, WORK_ACTIVE, WORK_DRY, WORK_MISSING, cell_work, split_points
 
     rng = np.random.default_rng(5)
     prcp = np.where(rng.random((1000, 40)) < 0.3, 2.0, 0.0).astype(np.float32)

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import smash
-from smash import _testing, regularization
-from smash.cost_options import build_cost_options
-from smash.optimize import _build_control, _check_options
+from smash import _testing
+from smash.analysis.cost_options import build_cost_options
+from smash.calibration import regularization
+from smash.calibration.optimize import _build_control, _check_options
 
 from helpers import core_gradient, core_output
 

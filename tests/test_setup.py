@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from smash.model_setup import normalize_setup
+from smash.simulation.model_setup import normalize_setup
 
 
 def test_defaults_and_time_axis():

@@ -87,8 +87,8 @@ def test_setup_attributes_match_smash_13(data_dir, name):
 
 def test_derived_sizes_come_from_the_registry():
     """nrrp, nrrs, n_*_fluxes follow the structure registry's lists (cross-check of the reference)."""
-    from smash.model_setup import normalize_setup, setup_attributes
     from smash.registry import Structure
+    from smash.simulation.model_setup import normalize_setup, setup_attributes
 
     base = {"start_time": "2020-01-01", "end_time": "2020-01-02", "dt": 86400}
     for snow, hydro, routing in (("ssn", "gr6_mlp", "kw"), ("zero", "vic3l", "zero"), ("zero", "gr4_ude", "lag0")):

@@ -13,8 +13,8 @@ from test_generated_adjoint import _model as line_model
 
 import smash
 from smash import _testing
-from smash.cost_options import build_cost_options
-from smash.signatures import CONTINUOUS, EVENT, baseflow_separation, find_events
+from smash.analysis.cost_options import build_cost_options
+from smash.analysis.signatures import CONTINUOUS, EVENT, baseflow_separation, find_events
 
 from helpers import core_gradient
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import smash
-from smash import _testing, sparse_forcing
+from smash import _testing
+from smash.simulation import sparse_forcing
 
 ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
 

@@ -1,11 +1,10 @@
 """smash: spatially distributed hydrological modelling with a Fortran core."""
 
 from smash import factory, io
-from smash.evaluation import evaluation
-from smash.forward import ForwardRun, forward_run
-from smash.model import Model
-from smash.multiple_forward import MultipleForwardRun, multiple_forward_run
-from smash.optimize import (
+from smash.analysis.evaluation import evaluation
+from smash.analysis.precipitation_indices import PrecipitationIndices, precipitation_indices
+from smash.analysis.signatures import Signatures, hydrograph_segmentation, signatures
+from smash.calibration.optimize import (
     BackwardRun,
     Optimize,
     backward_run,
@@ -13,8 +12,9 @@ from smash.optimize import (
     optimize,
     optimize_control_info,
 )
-from smash.precipitation_indices import PrecipitationIndices, precipitation_indices
-from smash.signatures import Signatures, hydrograph_segmentation, signatures
+from smash.model import Model
+from smash.simulation.forward import ForwardRun, forward_run
+from smash.simulation.multiple_forward import MultipleForwardRun, multiple_forward_run
 
 __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple_forward_run",
            "Optimize", "optimize", "default_optimize_options",

@@ -7,7 +7,8 @@ model, checkpointing, threads, storage layout).
 
 from __future__ import annotations
 
-from smash import _core, work_split
+from smash import _core
+from smash.simulation import work_split
 
 
 def core_setup(model):

@@ -7,14 +7,13 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import _core, hybrid_nn, inputs, memory, routing_tree, sparse_forcing
-from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
-from smash.forward import run_forward
+from smash import _core, inputs
+from smash.calibration.optimize import run_backward, run_optimize, set_control_optimize
+from smash.drainage import routing_tree
+from smash.drainage.mesh_checks import check_drained_mesh, check_mesh
+from smash.drainage.network import bare_grid_network, build_network
 from smash.inputs.synthetic import synthetic_observations
-from smash.mesh_checks import check_drained_mesh, check_mesh
-from smash.model_setup import DEFAULTS, REQUIRED, normalize_setup, setup_attributes, structure_of
-from smash.network import bare_grid_network, build_network
-from smash.optimize import run_backward, run_optimize, set_control_optimize
+from smash.nn import hybrid as hybrid_nn
 from smash.registry import (
     feasible_violation,
     parameter_bounds,
@@ -22,6 +21,10 @@ from smash.registry import (
     state_bounds,
     state_default,
 )
+from smash.simulation import memory, sparse_forcing
+from smash.simulation.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
+from smash.simulation.forward import run_forward
+from smash.simulation.model_setup import DEFAULTS, REQUIRED, normalize_setup, setup_attributes, structure_of
 from smash.time_axis import TimeAxis
 
 
@@ -160,16 +163,7 @@ class Model:
         dy = np.asarray(self.mesh.dy, dtype=float)[net.rows, net.cols]
         fm.dx[:] = dx
         fm.dy[:] = dy
-        # Area drained by the upstream cells: accumulate cell areas down the levels.
-        area = dx * dy
-        acc = area.copy()
-        by_level = np.argsort(net.levels, kind="stable")
-        starts = np.searchsorted(net.levels[by_level], np.arange(1, net.levels.max() + 2))
-        for first, last in zip(starts[:-1], starts[1:], strict=True):
-            cells = by_level[first:last]
-            cells = cells[net.downstream[cells] >= 0]
-            np.add.at(acc, net.downstream[cells], acc[cells])
-        fm.up_area[:] = acc - area
+        fm.up_area[:] = net.upstream_sum(dx * dy)
         return fm
 
     def _read_inputs(self, inputs, s: dict, verbose):
@@ -452,7 +446,7 @@ class Model:
 
     @property
     def network(self):
-        """The drainage network of the active cells (`smash.network.Network`: cells in computation
+        """The drainage network of the active cells (`smash.drainage.network.Network`: cells in computation
         order, downstream links, gauges), read-only and shared by copies of the model."""
         return self._network
 

@@ -4,7 +4,39 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from smash.model_setup import setup_time
+import numpy as np
+
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+_TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y%m%d%H%M", "%Y%m%d")
+
+
+def parse_time(value, key: str) -> _dt.datetime:
+    """Accept datetime, date, numpy datetime64 or the usual string spellings."""
+    if isinstance(value, _dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, _dt.date):
+        return _dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, np.datetime64):
+        return value.astype("datetime64[s]").astype(_dt.datetime)
+    if hasattr(value, "to_pydatetime"):
+        return value.to_pydatetime().replace(tzinfo=None)
+    if isinstance(value, str):
+        text = value.strip().replace("T", " ")
+        for fmt in _TIME_FORMATS:
+            try:
+                return _dt.datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+    raise ValueError(
+        f"setup[{key!r}] = {value!r} is not a date; use e.g. '2012-08-01' or '2012-08-01 00:00'"
+    )
+
+
+def setup_time(setup, key: str) -> _dt.datetime:
+    """`start_time` / `end_time` of a setup (a dict or `model.setup`, where smash keeps them as text)."""
+    value = setup[key] if isinstance(setup, dict) else getattr(setup, key)
+    return parse_time(value, key)
 
 
 class TimeAxis:

@@ -10,7 +10,7 @@ import pytest
 import smash
 
 # The module (smash.optimize is also the name of the function).
-optimize_module = importlib.import_module("smash.optimize")
+optimize_module = importlib.import_module("smash.calibration.optimize")
 
 QUIET = {"verbose": False}
 

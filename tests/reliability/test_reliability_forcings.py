@@ -269,7 +269,7 @@ def _finer_copy(path):
 def test_file_on_another_grid_mid_series_is_placed_by_its_header(data_dir, tmp_path, spoil):
     setup, mesh = _lez(data_dir, tmp_path)
     setup["read_qobs"] = False
-    normalized = smash.model_setup.normalize_setup(setup)
+    normalized = smash.simulation.model_setup.normalize_setup(setup)
     expected = read_atmos(normalized, mesh, "prcp")
     path = _file_of(setup["prcp_directory"], "20121019")
     if spoil == "shifted":
@@ -342,7 +342,7 @@ def _cance(data_dir, start, end, dt_seconds):
     mesh = smash.io.read_mesh(str(base / "mesh_Cance.hdf5"))
     setup.update(start_time=start, end_time=end, dt=dt_seconds, read_descriptor=False, read_qobs=False,
                  prcp_directory=str(base / "prcp"), pet_directory=str(base / "pet"))
-    return smash.model_setup.normalize_setup(setup), mesh
+    return smash.simulation.model_setup.normalize_setup(setup), mesh
 
 
 def test_daily_model_sums_hourly_files(data_dir):
@@ -444,7 +444,7 @@ def _hourly_setup(folder, kind="prcp", hours=6):
              f"read_{kind}": True, f"{kind}_directory": str(folder)}
     if kind in ("snow", "temp"):
         setup["snow_module"] = "ssn"
-    return smash.model_setup.normalize_setup(setup)
+    return smash.simulation.model_setup.normalize_setup(setup)
 
 
 def test_half_hourly_files_are_summed_per_hour(tmp_path):
@@ -512,8 +512,9 @@ def test_files_off_the_model_clock_are_counted_unused(tmp_path):
     stamps = [dt.datetime(2020, 1, 1, h) for h in range(1, 8)]
     _write_series(tmp_path / "prcp", mesh, stamps, lambda k: np.ones((1, 4)))
     setup = _hourly_setup(tmp_path / "prcp")
-    setup = smash.model_setup.normalize_setup({**{k: setup[k] for k in ("dt", "read_prcp", "prcp_directory")},
-                                               "start_time": "2020-01-01 00:30", "end_time": "2020-01-01 06:30"})
+    setup = smash.simulation.model_setup.normalize_setup(
+        {**{k: setup[k] for k in ("dt", "read_prcp", "prcp_directory")},
+         "start_time": "2020-01-01 00:30", "end_time": "2020-01-01 06:30"})
     with pytest.warns(UserWarning, match=r"(?s)Missing files: 6 file.*Unused files: 6 file\(s\) in the period"):
         got = read_atmos(setup, mesh, "prcp")
     assert (got == -99.0).all()

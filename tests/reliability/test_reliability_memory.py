@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import smash
-from smash import _testing, memory
+from smash import _testing
+from smash.simulation import memory
 
 from helpers import daily_setup, line_mesh
 
@@ -78,8 +79,8 @@ def test_a_huge_hybrid_net_is_refused(sixteen_gb):
 
 def test_sparse_storage_upper_bound_beyond_the_memory_warns(monkeypatch):
     setup = daily_setup(20, sparse_storage=True, read_prcp=True, prcp_directory="unused")
-    norm = smash.model_setup.normalize_setup(setup)
-    structure = smash.model_setup.structure_of(norm)
+    norm = smash.simulation.model_setup.normalize_setup(setup)
+    structure = smash.simulation.model_setup.structure_of(norm)
     upper, lower = memory.model_estimate(norm, structure, 1, 5, 5, 1)
     assert lower.total < upper.total
     monkeypatch.setattr(memory, "available_bytes", lambda: ((lower.total + upper.total) // 2, "test figure"))
@@ -142,9 +143,9 @@ def test_available_memory_is_the_smaller_of_the_machine_and_the_cgroup(monkeypat
 # ------------------------------------------------------- estimate against measurements
 MEASURE = """
 import json, sys
-import rasterio, h5py, smash, smash.inputs, smash.forward  # imports kept out of the measured span
-from smash import memory
-from smash.model_setup import normalize_setup, structure_of
+import rasterio, h5py, smash, smash.inputs, smash.simulation.forward  # imports kept out of the measured span
+from smash.simulation import memory
+from smash.simulation.model_setup import normalize_setup, structure_of
 
 def peak():
     # This process's own high-water mark (getrusage's ru_maxrss also counts the parent's pages
@@ -206,7 +207,7 @@ def test_memory_figures_in_messages_are_readable():
 
 
 def test_sparse_series_beyond_the_core_count_is_a_memory_error():
-    from smash import sparse_forcing
+    from smash.simulation import sparse_forcing
 
     # A zero-stride view has 2**31 values without taking their memory; the check comes before any allocation.
     huge = np.broadcast_to(np.float32(1.0), (sparse_forcing.CORE_MAX_COUNT + 1,))

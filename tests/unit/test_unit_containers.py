@@ -1,11 +1,11 @@
-"""The data objects hung on a Model (smash.containers): NamedMaps by key, read-only keys, copies that own
+"""The data objects hung on a Model (smash.simulation.containers): NamedMaps by key, read-only keys, copies that own
 their arrays, reprs, and the setters' validation, on the synthetic catchment."""
 
 import numpy as np
 import pytest
 
 import smash
-from smash.containers import NamedMaps, PhysioData, Response, Snapshot
+from smash.simulation.containers import NamedMaps, PhysioData, Response, Snapshot
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import smash
-from smash.control import Control, sbs_kinds
+from smash.calibration.control import Control, sbs_kinds
 from smash.registry import registry
 
 BOUNDED = [("rr_parameters", name) for name in registry()["parameters"]] + \

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import smash
-from smash.cost_options import DEFAULT_COST_OPTIONS, build_cost_options
+from smash.analysis.cost_options import DEFAULT_COST_OPTIONS, build_cost_options
 
 QUIET = {"verbose": False}
 

@@ -2,7 +2,7 @@
 
 from smash.factory.dataset import load_dataset
 from smash.factory.mesh import detect_sink, generate_mesh
-from smash.factory.net import Net
-from smash.factory.samples import Samples, generate_samples
+from smash.nn.net import Net
+from smash.simulation.samples import Samples, generate_samples
 
 __all__ = ["Net", "Samples", "detect_sink", "generate_mesh", "generate_samples", "load_dataset"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import rasterio
 
-from smash.factory import mesh_tools
+from smash.drainage import d8 as mesh_tools
 from smash.factory.flwdir_raster import FlwdirRaster, bbox_window, read_flwdir
 from smash.factory.gauges import check_area_errors, gauge_arrays, place_gauges
 from smash.inputs.raster import open_raster

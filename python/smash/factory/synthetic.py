@@ -14,7 +14,7 @@ import heapq
 
 import numpy as np
 
-from smash.factory import mesh_tools
+from smash.drainage import d8 as mesh_tools
 from smash.inputs.synthetic import synthetic_atmos, synthetic_descriptor, synthetic_observations
 
 __all__ = ["synthetic_setup_mesh", "synthetic_atmos", "synthetic_descriptor", "synthetic_observations"]

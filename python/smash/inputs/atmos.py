@@ -331,7 +331,7 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     (`raster.axis_indices`) and named in the warning; another CRS is an
     error naming the file. Missing files and such placements give one
     UserWarning per call. `out` (with `cells`): an object taking each step as
-    ``out[t] = values`` (smash.sparse_forcing.StepEncoder), returned instead
+    ``out[t] = values`` (smash.simulation.sparse_forcing.StepEncoder), returned instead
     of the array; steps without a file are left to it.
     """
     if kind not in KINDS:

@@ -7,13 +7,13 @@ import h5py
 import numpy as np
 import yaml
 
-from smash.containers import NamedMaps, PhysioData, Response
 from smash.io._hdf5 import open_saved, read_group, require, write_group
 from smash.io.atomic import atomic_write
 from smash.io.mesh import mesh_from_group, mesh_to_group
 from smash.io.setup import setup_to_yaml
 from smash.model import Model, _user_setup_of
-from smash.model_setup import normalize_setup, setup_attributes
+from smash.simulation.containers import NamedMaps, PhysioData, Response
+from smash.simulation.model_setup import normalize_setup, setup_attributes
 
 MAPS = ("rr_parameters", "rr_initial_states", "rr_final_states")
 # A read model is built from the file alone: nothing read from data folders, no synthetic

@@ -8,8 +8,9 @@ import os
 
 import numpy as np
 
-from smash.hybrid_nn import hidden_sizes
+from smash.nn.hybrid import hidden_sizes
 from smash.registry import Structure, module_names
+from smash.time_axis import TIME_FORMAT, parse_time
 
 DEFAULTS = {
     "snow_module": "zero",
@@ -77,33 +78,6 @@ _PATH_FLAGS = {"qobs_directory": "read_qobs", "prcp_directory": "read_prcp", "pe
                "snow_directory": "read_snow", "temp_directory": "read_temp",
                "descriptor_directory": "read_descriptor", "imperviousness_directory": "read_imperviousness"}
 # Time stamps as smash 1.3 holds them on model.setup.
-TIME_FORMAT = "%Y-%m-%d %H:%M"
-
-_TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y%m%d%H%M", "%Y%m%d")
-
-
-def parse_time(value, key: str) -> _dt.datetime:
-    """Accept datetime, date, numpy datetime64 or the usual string spellings."""
-    if isinstance(value, _dt.datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, _dt.date):
-        return _dt.datetime(value.year, value.month, value.day)
-    if isinstance(value, np.datetime64):
-        return value.astype("datetime64[s]").astype(_dt.datetime)
-    if hasattr(value, "to_pydatetime"):
-        return value.to_pydatetime().replace(tzinfo=None)
-    if isinstance(value, str):
-        text = value.strip().replace("T", " ")
-        for fmt in _TIME_FORMATS:
-            try:
-                return _dt.datetime.strptime(text, fmt)
-            except ValueError:
-                continue
-    raise ValueError(
-        f"setup[{key!r}] = {value!r} is not a date; use e.g. '2012-08-01' or '2012-08-01 00:00'"
-    )
-
-
 def normalize_setup(setup: dict) -> dict:
     """Return a new setup with defaults filled in, checked and typed."""
     if not isinstance(setup, dict):
@@ -290,12 +264,6 @@ def _check_smash_only_options(setup: dict) -> None:
         access = setup[f"{kind}_access"]
         if not isinstance(access, str):
             raise ValueError(f"setup['{kind}_access'] must be a string such as '%Y/%m', got {access!r}")
-
-
-def setup_time(setup, key: str) -> _dt.datetime:
-    """`start_time` / `end_time` of a setup (a dict or `model.setup`, where smash keeps them as text)."""
-    value = setup[key] if isinstance(setup, dict) else getattr(setup, key)
-    return parse_time(value, key)
 
 
 def setup_attributes(setup: dict) -> dict:

@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 
-from smash import _core, memory, work_split
-from smash.containers import RRStates
-from smash.cost_options import build_cost_options, check_observations
-from smash.internal_fluxes import fluxes_to_grids
-from smash.model_setup import parse_time
+from smash import _core
+from smash.analysis.cost_options import build_cost_options, check_observations
 from smash.results import Result
-from smash.time_axis import TimeAxis
+from smash.simulation import memory, work_split
+from smash.simulation.containers import RRStates
+from smash.simulation.internal_fluxes import fluxes_to_grids
+from smash.time_axis import TimeAxis, parse_time
 
 RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs")
 COMMON_KEYS = ("ncpu", "verbose")

@@ -29,8 +29,8 @@ from functools import cached_property
 
 import numpy as np
 
-from smash.control import Control
-from smash.regionalization import normalized_descriptors
+from smash.calibration.control import Control
+from smash.nn.regionalization import normalized_descriptors
 
 DESCRIPTOR_MAPPINGS = ("multi-linear", "multi-power")
 

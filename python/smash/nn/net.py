@@ -14,9 +14,9 @@ import numbers
 
 import numpy as np
 
-from smash.adaptive import RULES as OPTIMIZERS
-from smash.adaptive import AdaptiveStep
-from smash.factory.net_layers import Activation, Conv2D, Dense, Dropout, Flatten, Scale, Trainable, positive_int
+from smash.nn.adaptive import RULES as OPTIMIZERS
+from smash.nn.adaptive import AdaptiveStep
+from smash.nn.layers import Activation, Conv2D, Dense, Dropout, Flatten, Scale, Trainable, positive_int
 
 
 class Net:

@@ -1,4 +1,4 @@
-"""Checks of a user's mesh dictionary that the drainage network does not make (smash.network).
+"""Checks of a user's mesh dictionary that the drainage network does not make (smash.drainage.network).
 
 Each error names the mesh key and, for a map, the first bad cell: a value that would otherwise be
 accepted silently (a negative drainage area, a gauge position of 20.5) or fail far from its cause
@@ -18,7 +18,7 @@ def check_mesh(mesh) -> None:
 
     Here the type and the grid size; `check_drained_mesh` checks the maps of a mesh with flow
     directions. Only the keys present are checked (a mesh without gauges has no `gauge_pos`); the
-    network checks (smash.network.build_network) come after these.
+    network checks (smash.drainage.network.build_network) come after these.
     """
     if not isinstance(mesh, Mapping):
         raise TypeError(f"mesh must be a dict (see smash.factory.generate_mesh or smash.io.read_mesh), "
@@ -75,7 +75,7 @@ def _whole_number(value, what: str, minimum: int) -> int:
 
 def _grid(mesh, key: str) -> np.ndarray | None:
     """mesh[key] as a numeric array of the grid's shape, or None when the shape is not the grid's
-    (smash.network names that mismatch). Only active_cell may be boolean."""
+    (smash.drainage.network names that mismatch). Only active_cell may be boolean."""
     arr = np.asarray(mesh[key])
     if arr.dtype.kind not in ("biuf" if key == "active_cell" else "iuf"):
         raise TypeError(f"mesh[{key!r}] must hold numbers, got an array of dtype {arr.dtype}")

@@ -3,7 +3,7 @@ flood-event table (`smash.hydrograph_segmentation`).
 
 The same definitions feed the cost (md_signatures in Fortran scores the
 signatures of simulated against observed discharge on the events found by
-`smash.segmentation`, where the baseflow separation and the segmentation rules live).
+`smash.analysis.segmentation`, where the baseflow separation and the segmentation rules live).
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import datetime as _dt
 
 import numpy as np
 
-from smash.cost_options import resolve_gauges
-from smash.results import Result
-from smash.segmentation import (  # find_events re-exported: smash.signatures has always named it
+from smash.analysis.cost_options import resolve_gauges
+from smash.analysis.segmentation import (  # find_events re-exported: smash.signatures has always named it
     EVENT,
     baseflow_separation,
     check_event_seg,
     find_events,  # noqa: F401
     gauge_events,
 )
+from smash.results import Result
 from smash.time_axis import TimeAxis
 
 CONTINUOUS = ("Crc", "Crchf", "Crclf", "Crch2r", "Cfp2", "Cfp10", "Cfp50", "Cfp90")

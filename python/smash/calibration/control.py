@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from smash import hybrid_nn
+from smash.nn import hybrid as hybrid_nn
 from smash.registry import feasible_violation, parameter_bounds, state_bounds
 
 MAPPINGS = ("uniform", "distributed")

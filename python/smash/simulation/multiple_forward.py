@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from smash.factory.samples import Samples
-from smash.forward import check_common_options, run_forward
 from smash.results import Result
+from smash.simulation.forward import check_common_options, run_forward
+from smash.simulation.samples import Samples
 
 
 class MultipleForwardRun(Result):

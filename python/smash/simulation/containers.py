@@ -8,8 +8,9 @@ import weakref
 
 import numpy as np
 
-from smash import _core, sparse_forcing, work_split
+from smash import _core
 from smash.inputs.atmos import implausible_values, plausible_max, plausible_range_text
+from smash.simulation import sparse_forcing, work_split
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -154,7 +155,7 @@ class AtmosData:
 
     The model keeps forcings of active cells only (that is what the core
     reads), every step whole or, with setup ``sparse_storage``, encoded
-    (smash.sparse_forcing; ``sparse_prcp`` ... show the encoded steps). Reading
+    (smash.simulation.sparse_forcing; ``sparse_prcp`` ... show the encoded steps). Reading
     an attribute builds the grid (read-only, -99 outside the active cells);
     assign a whole array to change it.
     """
@@ -206,7 +207,7 @@ class AtmosData:
         _core.inputs_of(m).cell_work = None
 
     def _cell_work(self) -> np.ndarray:
-        """Expected rainfall-runoff work of each active cell (smash.work_split). Kept on the core
+        """Expected rainfall-runoff work of each active cell (smash.simulation.work_split). Kept on the core
         inputs it derives from, which copies of a model share until one of them writes."""
         fi = _core.inputs_of(self._model)
         if getattr(fi, "cell_work", None) is None:

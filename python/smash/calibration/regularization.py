@@ -23,53 +23,9 @@ import numpy as np
 
 from smash import _core
 
-JREG_NAMES = ("prior", "smoothing", "hard-smoothing")
-AUTO_WJREG = ("fast", "lcurve")
 # Spacing (in log10) of the L-curve weights around the fast estimate.
 LCURVE_LOG10_STEP = 0.33
 LCURVE_POWERS = (-2, -1, 0, 1, 2)
-
-
-def _as_list(value):
-    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
-        return [value]
-    return list(value)
-
-
-def resolve(opts: dict) -> dict | None:
-    """Check `jreg_cmpt`, `wjreg_cmpt`, `wjreg`; None when regularization is off."""
-    wjreg = opts.get("wjreg", 0.0)
-    names = [str(n) for n in _as_list(opts.get("jreg_cmpt", "prior"))]
-    bad = [n for n in names if n not in JREG_NAMES]
-    if bad:
-        raise ValueError(f"Unknown jreg_cmpt {bad}; choose among {list(JREG_NAMES)}")
-    if isinstance(wjreg, str):
-        if wjreg not in AUTO_WJREG:
-            raise ValueError(f"wjreg {wjreg!r} is not supported; give a number >= 0, 'fast' or 'lcurve'")
-    else:
-        try:
-            wjreg = float(wjreg)
-        except (TypeError, ValueError):
-            raise ValueError(f"wjreg must be a number >= 0, 'fast' or 'lcurve', got {wjreg!r}") from None
-        if not np.isfinite(wjreg) or wjreg < 0:
-            raise ValueError(f"wjreg must be finite and >= 0, got {wjreg}")
-        if wjreg == 0:
-            return None
-    spec = opts.get("wjreg_cmpt", "mean")
-    if isinstance(spec, str):
-        if spec != "mean":
-            raise ValueError(f"wjreg_cmpt {spec!r} is not supported; give 'mean' or one number per jreg_cmpt")
-        weights = np.full(len(names), 1.0 / len(names))
-    else:
-        weights = np.asarray(_as_list(spec), dtype=float)
-        if weights.shape != (len(names),):
-            raise ValueError(f"wjreg_cmpt has {weights.size} values but jreg_cmpt has {len(names)}")
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-            raise ValueError(f"wjreg_cmpt must be finite and non-negative, got {weights.tolist()}")
-    cmpt = dict.fromkeys(JREG_NAMES, 0.0)
-    for name, w in zip(names, weights, strict=True):
-        cmpt[name] += float(w)
-    return {"jreg_cmpt": names, "wjreg_cmpt": weights, "wjreg": wjreg, "weights": cmpt}
 
 
 def neighbours(network, nrow: int, ncol: int) -> np.ndarray:

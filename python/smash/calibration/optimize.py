@@ -8,15 +8,23 @@ import warnings
 
 import numpy as np
 
-from smash import _core, memory, regionalization, regularization, work_split
-from smash.adaptive import AdaptiveStep, BestIterate
-from smash.control import MAPPINGS, build_control, default_parameters, nn_parameter_names, parse_parameters
-from smash.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
-from smash.descriptor_mapping import DESCRIPTOR_MAPPINGS, DescriptorControl, UndefinedMapError, descriptor_choice
-from smash.forward import check_common_options, check_return_keys, run_forward
+from smash import _core
+from smash.analysis.cost_options import REGULARIZATION_KEYS, build_cost_options, check_observations
+from smash.calibration import regularization
+from smash.calibration.control import MAPPINGS, build_control, default_parameters, nn_parameter_names, parse_parameters
+from smash.calibration.descriptor_mapping import (
+    DESCRIPTOR_MAPPINGS,
+    DescriptorControl,
+    UndefinedMapError,
+    descriptor_choice,
+)
+from smash.nn import regionalization
+from smash.nn.adaptive import AdaptiveStep, BestIterate
+from smash.nn.regionalization import normalized_descriptors
 from smash.progress import OptimizerLog, iterate_line
-from smash.regionalization import normalized_descriptors
 from smash.results import Result
+from smash.simulation import memory, work_split
+from smash.simulation.forward import check_common_options, check_return_keys, run_forward
 
 OPTIMIZERS = ("sbs", "lbfgsb", "nelder-mead", "powell", "adam", "sgd", "adagrad", "rmsprop")
 ADAPTIVE = ("adam", "sgd", "adagrad", "rmsprop")
@@ -389,7 +397,7 @@ def _adaptive(problem, x, lower, upper, method, options, log, report=None):
     """First-order methods for many controls, projected onto the bounds; keep the best iterate."""
     crit, learning_rate = options["termination_crit"], float(options.get("learning_rate", 0.003))
     maxiter, patience = int(crit["maxiter"]), int(crit.get("early_stopping") or 0)
-    # smash 1.3's rules for a control vector (see smash.adaptive).
+    # smash 1.3's rules for a control vector (see smash.nn.adaptive).
     rule = AdaptiveStep(method, learning_rate, smash_control=True)
     x0, best = x.copy(), BestIterate(patience)
     costs, projg = [], []

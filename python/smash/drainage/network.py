@@ -1,7 +1,7 @@
 """The drainage network of a mesh, checked and laid out for the Fortran core.
 
 Active cells are ordered so that every cell comes after all cells draining
-into it, in the layout of the routing tree (smash.routing_tree): groups of
+into it, in the layout of the routing tree (smash.drainage.routing_tree): groups of
 whole sub-catchments that threads route side by side, then the trunks below.
 """
 
@@ -11,12 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smash import routing_tree
-
-# D8 coding, clockwise from north: value -> (drow, dcol)
-D8_OFFSETS = {1: (-1, 0), 2: (-1, 1), 3: (0, 1), 4: (1, 1), 5: (1, 0), 6: (1, -1), 7: (0, -1), 8: (-1, -1)}
-_DROW = np.array([0] + [D8_OFFSETS[d][0] for d in range(1, 9)])
-_DCOL = np.array([0] + [D8_OFFSETS[d][1] for d in range(1, 9)])
+from smash.drainage import d8, routing_tree
 
 
 @dataclass
@@ -31,7 +26,7 @@ class Network:
     up_cell: np.ndarray       # (nup,) ordered indices of direct upstream cells
     gauge_cell: np.ndarray    # (ng,) ordered index of each gauge
     levels: np.ndarray        # (nac,) level of each ordered cell: 1 + the largest level upstream
-    # Routing tree (smash.routing_tree): node n (1-based) holds cells [node_first[n-1], node_end[n-1]),
+    # Routing tree (smash.drainage.routing_tree): node n (1-based) holds cells [node_first[n-1], node_end[n-1]),
     # its own trunk the tail [trunk_first[n-1], node_end[n-1]).
     node_first: np.ndarray
     trunk_first: np.ndarray
@@ -77,6 +72,18 @@ class Network:
             self._column_major_rank = rank
         return rank
 
+    def upstream_sum(self, values: np.ndarray) -> np.ndarray:
+        """(nac,) sum of `values` over the cells draining into each cell, the cell itself excluded."""
+        acc = np.array(values, dtype=np.float64)
+        # Down the levels: a cell's total is complete once every cell of lower level has passed it on.
+        by_level = np.argsort(self.levels, kind="stable")
+        starts = np.searchsorted(self.levels[by_level], np.arange(1, self.levels.max() + 2))
+        for first, last in zip(starts[:-1], starts[1:], strict=True):
+            cells = by_level[first:last]
+            cells = cells[self.downstream[cells] >= 0]
+            np.add.at(acc, self.downstream[cells], acc[cells])
+        return acc - np.asarray(values, dtype=np.float64)
+
     def to_grid(self, values: np.ndarray, fill=np.nan, dtype=None) -> np.ndarray:
         """Scatter (nac, ...) values onto a (nrow, ncol, ...) grid."""
         values = np.asarray(values)
@@ -119,10 +126,38 @@ def build_network(mesh: dict) -> Network:
         raise ValueError("mesh['active_cell'] has no active cell")
     if "nac" in mesh and int(mesh["nac"]) != int(active.sum()):
         raise ValueError(f"mesh['nac'] = {int(mesh['nac'])} but active_cell counts {int(active.sum())} cells")
-
+    gauge_pos = _gauge_positions(mesh, active)
+    is_gauge = np.zeros((nrow, ncol), dtype=bool)
+    is_gauge[gauge_pos[:, 0], gauge_pos[:, 1]] = True
     act_rows, act_cols = np.nonzero(active)
-    d = flwdir[act_rows, act_cols]
-    bad = ~np.isin(d, np.arange(1, 9))
+    dn, inside = _active_downstream(flwdir, active, is_gauge)
+    # Where flow leaves the active domain, a gauged mesh must have a gauge:
+    # otherwise water would vanish from the catchment unseen.
+    if gauge_pos.shape[0] > 0:
+        orphan = (dn < 0) & ~is_gauge[act_rows, act_cols]
+        if orphan.any():
+            i = int(np.flatnonzero(orphan)[0])
+            where = "the grid" if not inside[i] else "the active domain"
+            raise ValueError(
+                f"mesh['flwdir'] = {int(flwdir[act_rows[i], act_cols[i]])}: flow leaves {where} at active cell "
+                f"(row, col) = ({act_rows[i]}, {act_cols[i]}) which is not a gauge"
+            )
+    levels = _levels(dn, act_rows, act_cols)
+    order, node_first, trunk_first, node_end = _tree_layout(dn, levels)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    rows, cols = act_rows[order], act_cols[order]
+    downstream, up_start, up_cell = _ordered_links(dn, order)
+    index_of = np.full((nrow, ncol), -1, dtype=np.int64)
+    index_of[act_rows, act_cols] = np.arange(act_rows.size)
+    gauge_cell = rank[index_of[gauge_pos[:, 0], gauge_pos[:, 1]]] if gauge_pos.size else np.zeros(0, np.int64)
+    return Network(nrow, ncol, rows, cols, rows * ncol + cols, downstream, up_start, up_cell,
+                   gauge_cell.astype(np.int64), levels[order], node_first, trunk_first, node_end)
+
+
+def _gauge_positions(mesh: dict, active: np.ndarray) -> np.ndarray:
+    """(ng, 2) 0-based (row, col) of the gauges, each checked to be an active cell of the grid."""
+    nrow, ncol = active.shape
     gauge_pos = np.asarray(mesh.get("gauge_pos", np.zeros((0, 2), dtype=int))).reshape(-1, 2).astype(int)
     ng = gauge_pos.shape[0]
     if "ng" in mesh and int(mesh["ng"]) != ng:
@@ -133,42 +168,33 @@ def build_network(mesh: dict) -> Network:
                              f"{nrow} x {ncol} grid")
         if not active[r, c]:
             raise ValueError(f"mesh['gauge_pos'] of gauge {g}, (row, col) = ({r}, {c}), is not an active cell")
-    is_gauge = np.zeros((nrow, ncol), dtype=bool)
-    is_gauge[gauge_pos[:, 0], gauge_pos[:, 1]] = True
+    return gauge_pos
+
+
+def _active_downstream(flwdir: np.ndarray, active: np.ndarray, is_gauge: np.ndarray):
+    """(dn, inside) per active cell (row-major): index of its downstream active cell (-1 if none), and
+    whether its direction points inside the grid. Only a gauge may lack a D8 direction (an outlet)."""
+    act_rows, act_cols = np.nonzero(active)
+    d = flwdir[act_rows, act_cols]
+    valid = np.isin(d, np.arange(1, 9))
+    bad = ~valid & ~is_gauge[act_rows, act_cols]
     if bad.any():
-        # A gauge may be the outlet and carry no usable direction; anything else is an error.
-        bad &= ~is_gauge[act_rows, act_cols]
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"mesh['flwdir'] = {d[i]!r} at active cell (row, col) = ({act_rows[i]}, {act_cols[i]}) "
-                "is not a D8 direction 1..8"
-            )
-    d = np.where(np.isin(d, np.arange(1, 9)), d, 0).astype(int)
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"mesh['flwdir'] = {d[i]!r} at active cell (row, col) = ({act_rows[i]}, {act_cols[i]}) "
+            "is not a D8 direction 1..8"
+        )
+    down = d8.downstream_index(np.where(np.isin(flwdir, np.arange(1, 9)), flwdir, 0))
+    down_of_active = down[act_rows * active.shape[1] + act_cols]
+    index_of = np.full(active.size, -1, dtype=np.int64)
+    index_of[act_rows * active.shape[1] + act_cols] = np.arange(act_rows.size)
+    inside = down_of_active >= 0
+    dn = np.where(inside, index_of[np.maximum(down_of_active, 0)], -1)
+    return dn, inside
 
-    # Downstream neighbour of each active cell, on the grid.
-    dn_rows = act_rows + _DROW[d]
-    dn_cols = act_cols + _DCOL[d]
-    inside = (d > 0) & (dn_rows >= 0) & (dn_rows < nrow) & (dn_cols >= 0) & (dn_cols < ncol)
-    index_of = np.full((nrow, ncol), -1, dtype=np.int64)
-    index_of[act_rows, act_cols] = np.arange(act_rows.size)
-    dn = np.full(act_rows.size, -1, dtype=np.int64)
-    dn[inside] = index_of[dn_rows[inside], dn_cols[inside]]
 
-    # Where flow leaves the active domain, a gauged mesh must have a gauge:
-    # otherwise water would vanish from the catchment unseen.
-    leaves = dn < 0
-    if ng > 0:
-        orphan = leaves & ~is_gauge[act_rows, act_cols]
-        if orphan.any():
-            i = int(np.flatnonzero(orphan)[0])
-            where = "the grid" if not inside[i] else "the active domain"
-            raise ValueError(
-                f"mesh['flwdir'] = {d[i]}: flow leaves {where} at active cell (row, col) = "
-                f"({act_rows[i]}, {act_cols[i]}) which is not a gauge"
-            )
-
-    levels = _levels(dn, act_rows, act_cols)
+def _tree_layout(dn: np.ndarray, levels: np.ndarray):
+    """(order, node_first, trunk_first, node_end): the cells in the routing tree's layout."""
     # Level order (upstream first) to find the sub-catchments, then the tree's layout.
     by_level = np.lexsort((np.arange(levels.size), levels))
     sorted_levels = levels[by_level]
@@ -176,16 +202,8 @@ def build_network(mesh: dict) -> Network:
     dn_level, up_start, up_cell = _ordered_links(dn, by_level)
     node = routing_tree.tree_nodes(dn_level, level_start, up_start, up_cell)
     within = np.lexsort((np.arange(node.size), routing_tree.post_order()[node]))
-    order = by_level[within]
     node_first, trunk_first, node_end = routing_tree.node_ranges(node[within])
-
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    rows, cols = act_rows[order], act_cols[order]
-    downstream, up_start, up_cell = _ordered_links(dn, order)
-    gauge_cell = rank[index_of[gauge_pos[:, 0], gauge_pos[:, 1]]] if ng else np.zeros(0, dtype=np.int64)
-    return Network(nrow, ncol, rows, cols, rows * ncol + cols, downstream, up_start, up_cell,
-                   gauge_cell.astype(np.int64), levels[order], node_first, trunk_first, node_end)
+    return by_level[within], node_first, trunk_first, node_end
 
 
 def _ordered_links(dn: np.ndarray, order: np.ndarray):
@@ -201,28 +219,17 @@ def _ordered_links(dn: np.ndarray, order: np.ndarray):
 
 
 def _levels(dn: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Level of each cell (1 + max level upstream), by peeling sources; detects cycles."""
-    n = dn.size
-    indeg = np.bincount(dn[dn >= 0], minlength=n)
-    level = np.zeros(n, dtype=np.int64)
-    frontier = np.flatnonzero(indeg == 0)
-    current = 1
-    done = 0
-    while frontier.size:
-        level[frontier] = current
-        done += frontier.size
-        targets = dn[frontier]
-        targets = targets[targets >= 0]
-        np.subtract.at(indeg, targets, 1)
-        candidates = np.unique(targets)
-        frontier = candidates[indeg[candidates] == 0]
-        current += 1
-    if done < n:
+    """Level of each cell (1 + max level upstream), from the D8 peeling; detects cycles."""
+    fronts, indegree = d8.peel_fronts(dn)
+    level = np.zeros(dn.size, dtype=np.int64)
+    for number, front in enumerate(fronts, start=1):
+        level[front] = number
+    if np.any(indegree > 0):
         stuck = np.flatnonzero(level == 0)
         # Cells left over either form a cycle or drain into one.
         cyc = [(int(rows[i]), int(cols[i])) for i in stuck[:6]]
         raise ValueError(
-            f"mesh['flwdir'] forms a cycle: {n - done} active cells never reach an outlet, "
+            f"mesh['flwdir'] forms a cycle: {stuck.size} active cells never reach an outlet, "
             f"e.g. (row, col) {cyc}"
         )
     return level

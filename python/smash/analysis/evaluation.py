@@ -8,10 +8,9 @@ import warnings
 import numpy as np
 
 from smash import _core
-from smash.cost_options import METRICS_WITH_TFM, unscorable_reason
-from smash.model_setup import parse_time
+from smash.analysis.cost_options import METRICS_WITH_TFM, unscorable_reason
 from smash.registry import metric_names
-from smash.time_axis import TimeAxis
+from smash.time_axis import TimeAxis, parse_time
 
 # The core gives every metric in the form the cost minimises; these three are scores
 # (1 is a perfect fit), returned as 1 - cost like smash 1.3 does.

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from smash import _core
-from smash import regularization as reg_options
-from smash.model_setup import parse_time
+from smash.analysis.segmentation import EVENT, EVENT_SEG_DEFAULTS, baseflow_separation, check_event_seg, gauge_events
 from smash.registry import metric_names
-from smash.segmentation import EVENT, EVENT_SEG_DEFAULTS, baseflow_separation, check_event_seg, gauge_events
-from smash.time_axis import TimeAxis
+from smash.time_axis import TimeAxis, parse_time
 
 # Aggregations of the per-gauge costs (wgauge) or of the terms of one gauge (wjobs_cmpt) by a
 # quantile instead of a weighted sum. smash 1.3 returns the negated value for wjobs_cmpt
@@ -30,6 +28,8 @@ DEFAULT_COST_OPTIONS = {
 }
 # Keys that only make sense where there is a control vector (optimize, backward_run).
 REGULARIZATION_KEYS = ("jreg_cmpt", "wjreg_cmpt", "wjreg")
+JREG_NAMES = ("prior", "smoothing", "hard-smoothing")
+AUTO_WJREG = ("fast", "lcurve")
 
 
 def _as_list(value):
@@ -118,6 +118,42 @@ def _unscorable_signature(metric: str, obs: np.ndarray) -> str | None:
     return None
 
 
+def resolve_regularization(opts: dict) -> dict | None:
+    """Check `jreg_cmpt`, `wjreg_cmpt`, `wjreg`; None when regularization is off."""
+    wjreg = opts.get("wjreg", 0.0)
+    names = [str(n) for n in _as_list(opts.get("jreg_cmpt", "prior"))]
+    bad = [n for n in names if n not in JREG_NAMES]
+    if bad:
+        raise ValueError(f"Unknown jreg_cmpt {bad}; choose among {list(JREG_NAMES)}")
+    if isinstance(wjreg, str):
+        if wjreg not in AUTO_WJREG:
+            raise ValueError(f"wjreg {wjreg!r} is not supported; give a number >= 0, 'fast' or 'lcurve'")
+    else:
+        try:
+            wjreg = float(wjreg)
+        except (TypeError, ValueError):
+            raise ValueError(f"wjreg must be a number >= 0, 'fast' or 'lcurve', got {wjreg!r}") from None
+        if not np.isfinite(wjreg) or wjreg < 0:
+            raise ValueError(f"wjreg must be finite and >= 0, got {wjreg}")
+        if wjreg == 0:
+            return None
+    spec = opts.get("wjreg_cmpt", "mean")
+    if isinstance(spec, str):
+        if spec != "mean":
+            raise ValueError(f"wjreg_cmpt {spec!r} is not supported; give 'mean' or one number per jreg_cmpt")
+        weights = np.full(len(names), 1.0 / len(names))
+    else:
+        weights = np.asarray(_as_list(spec), dtype=float)
+        if weights.shape != (len(names),):
+            raise ValueError(f"wjreg_cmpt has {weights.size} values but jreg_cmpt has {len(names)}")
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(f"wjreg_cmpt must be finite and non-negative, got {weights.tolist()}")
+    cmpt = dict.fromkeys(JREG_NAMES, 0.0)
+    for name, w in zip(names, weights, strict=True):
+        cmpt[name] += float(w)
+    return {"jreg_cmpt": names, "wjreg_cmpt": weights, "wjreg": wjreg, "weights": cmpt}
+
+
 def check_observations(model, fcost) -> None:
     """There is something to calibrate against: at least one gauge enters the cost (weight > 0), and
     every such gauge has observations in the scored period that its metrics can score (not constant for
@@ -159,7 +195,7 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
     """Check user cost options and return (resolved dict, Fortran CostOptionsDT).
 
     With `regularization`, the dict's "reg" holds the resolved jreg options (None when off);
-    `smash.regularization.attach` then gives the Fortran options the controlled maps.
+    `smash.calibration.regularization.attach` then gives the Fortran options the controlled maps.
     """
     opts = dict(DEFAULT_COST_OPTIONS)
     valid_keys = list(DEFAULT_COST_OPTIONS) + (list(REGULARIZATION_KEYS) if regularization else [])
@@ -170,7 +206,7 @@ def build_cost_options(model, cost_options: dict | None, regularization: bool = 
                                                if unknown & set(REGULARIZATION_KEYS) else "")
             raise ValueError(f"Unknown cost option(s) {sorted(unknown)}{where}; valid: {valid_keys}")
         opts.update(cost_options)
-    opts["reg"] = reg_options.resolve(opts) if regularization else None
+    opts["reg"] = resolve_regularization(opts) if regularization else None
 
     jobs = [str(j) for j in _as_list(opts["jobs_cmpt"])]
     valid = metric_names()

@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from smash import _core
-from smash.hybrid_nn import hidden_sizes
+from smash.nn.hybrid import hidden_sizes
 
 # Bytes of a float32 forcing or observation value, and of a float64 core value.
 F32, F64 = 4, 8

@@ -18,7 +18,8 @@ import warnings
 
 import numpy as np
 
-from smash.adaptive import BestIterate
+from smash.nn.adaptive import BestIterate
+from smash.nn.net import Net
 from smash.progress import iterate_line
 
 
@@ -64,7 +65,6 @@ def default_net(model, bounds: list[tuple[float, float]]):
     Three ReLU dense layers, a TanH output layer and a scaling onto `bounds`;
     glorot_uniform weights, zero biases (drawn when training starts).
     """
-    from smash.factory.net import Net
 
     nd = model.physio_data.descriptor.shape[-1]
     if nd == 0:
@@ -117,7 +117,6 @@ def check_net(net, model, names, bounds):
     Returns the bounds of the net's outputs: those of its Scale layer when it has one. A
     Scale layer whose bounds differ from `bounds` wins, with a UserWarning (smash 1.3's rule).
     """
-    from smash.factory.net import Net
 
     if not isinstance(net, Net):
         raise TypeError(f"optimize_options['net'] must be a smash.factory.Net, not {type(net).__name__}")

@@ -40,10 +40,10 @@ def downstream_index(flwdir: np.ndarray) -> np.ndarray:
 
 def loop_cells(down: np.ndarray) -> np.ndarray:
     """Boolean mask of the cells lying on a loop of `down` (flat, as `downstream_index` gives it)."""
-    return _peel(down)[1] > 0
+    return peel_fronts(down)[1] > 0
 
 
-def _peel(down: np.ndarray):
+def peel_fronts(down: np.ndarray):
     """(fronts, indegree left): repeatedly take the cells with no unprocessed cell upstream.
 
     Each cell has at most one downstream cell, so the cells never taken are
@@ -79,7 +79,7 @@ class FlowGraph:
     def from_flwdir(cls, flwdir: np.ndarray, allow_loops: bool = False) -> FlowGraph:
         """With `allow_loops`, cells on loops are left out of the fronts (they drain nowhere useful)."""
         down = downstream_index(flwdir)
-        fronts, indegree = _peel(down)
+        fronts, indegree = peel_fronts(down)
         if not allow_loops and np.any(indegree > 0):
             on_loop = np.flatnonzero(indegree > 0)
             row, col = divmod(int(on_loop[0]), flwdir.shape[1])

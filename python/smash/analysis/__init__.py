@@ -1,0 +1,2 @@
+"""Analysis of simulations against observations: metrics and cost options, hydrograph segmentation,
+signatures, evaluation and precipitation indices."""

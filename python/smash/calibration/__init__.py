@@ -1,0 +1,2 @@
+"""Calibration: control vectors and mappings, regularization, and the optimizers (`optimize`,
+`backward_run`)."""
