@@ -37,6 +37,32 @@ def _moment(when, key: str) -> _dt.datetime:
         raise ValueError(f"{key} = {when!r} is not a date; use e.g. '2012-08-01' or '2012-08-01 00:00'") from None
 
 
+def _observed_discharge(model) -> np.ndarray:
+    """The observed discharge of a model that has gauges, observations and a simulated discharge."""
+    if model.mesh.ng == 0:
+        raise ValueError("The mesh has no gauge: there is no discharge to evaluate")
+    qsim_all = np.asarray(model.response.q)
+    if qsim_all.size and np.all(qsim_all == NOT_RUN):
+        raise ValueError("model.response.q holds no simulated discharge (all -99: the model has not been run); "
+                         "call model.forward_run() or model.optimize() before evaluation")
+    qobs = model.response_data._observed()
+    if not np.any(qobs >= 0):
+        raise ValueError("The model has no observed discharge (response_data.q is all missing): "
+                         "set read_qobs in the setup or assign model.response_data.q")
+    return qobs
+
+
+def _window(model, start_eval, end_eval) -> tuple[int, int]:
+    """[first, last) steps of the evaluation window."""
+    axis = TimeAxis.of(model.setup)
+    first = 0 if start_eval is None else axis.steps_until(_moment(start_eval, "start_eval"), "start_eval")
+    last = axis.ntime_step if end_eval is None else axis.steps_until(_moment(end_eval, "end_eval"), "end_eval")
+    if first >= last:
+        raise ValueError(f"The evaluation window holds no time step: start_eval ({start_eval}) must be before "
+                         f"end_eval ({end_eval})")
+    return first, last
+
+
 def evaluation(model, metric="nse", start_eval=None, end_eval=None) -> np.ndarray:
     """Efficiency metrics of `model.response.q` against `model.response_data.q` at every gauge.
 
@@ -65,23 +91,8 @@ def evaluation(model, metric="nse", start_eval=None, end_eval=None) -> np.ndarra
         the -99 it is created with), or has no gauge or no observed discharge.
     """
     names = _metric_list(metric)
-    if model.mesh.ng == 0:
-        raise ValueError("The mesh has no gauge: there is no discharge to evaluate")
-    qsim_all = np.asarray(model.response.q)
-    if qsim_all.size and np.all(qsim_all == NOT_RUN):
-        raise ValueError("model.response.q holds no simulated discharge (all -99: the model has not been run); "
-                         "call model.forward_run() or model.optimize() before evaluation")
-    qobs = model.response_data._observed()
-    if not np.any(qobs >= 0):
-        raise ValueError("The model has no observed discharge (response_data.q is all missing): "
-                         "set read_qobs in the setup or assign model.response_data.q")
-    axis = TimeAxis.of(model.setup)
-    first = 0 if start_eval is None else axis.steps_until(_moment(start_eval, "start_eval"), "start_eval")
-    last = axis.ntime_step if end_eval is None else axis.steps_until(_moment(end_eval, "end_eval"), "end_eval")
-    if first >= last:
-        raise ValueError(f"The evaluation window holds no time step: start_eval ({start_eval}) must be before "
-                         f"end_eval ({end_eval})")
-
+    qobs = _observed_discharge(model)
+    first, last = _window(model, start_eval, end_eval)
     ids = [metric_names().index(m) + 1 for m in names]
     qsim = np.asarray(model.response.q, dtype=np.float64)[:, first:last]
     qobs = np.ascontiguousarray(qobs[:, first:last], dtype=np.float32)

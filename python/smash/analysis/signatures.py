@@ -79,6 +79,33 @@ class Signatures(Result):
         return f"Signatures(cont: {len(self.cont)} gauge(s), event: {len(self.event)} event(s))"
 
 
+def _event_rows(model, code, qv, pv, steps, gauge_events, to_mm, wanted) -> list[dict]:
+    """One row of flood-event signatures per event of a gauge (observed steps `steps`, discharge `qv`,
+    rainfall `pv` on them)."""
+    rows = []
+    for ev in gauge_events:
+        inside = (steps >= ev["start"]) & (steps <= ev["end"])
+        if not inside.any():
+            continue
+        span = np.flatnonzero(inside)
+        # The event's base flow is separated on the event alone, as smash 1.3 does.
+        event_base, event_quick = np.zeros(qv.size), np.zeros(qv.size)
+        event_base[span], event_quick[span] = baseflow_separation(qv[span])
+        total, rain, quick, slow = _volumes(qv, pv, event_base, event_quick, span, to_mm)
+        peak = steps[span[np.argmax(qv[span])]]
+        # The rain peak over every step of the event, observed discharge or not (smash 1.3).
+        rain_max = ev["rain_max"]
+        # Eff and Ebf as smash reports them: mean quick / base flow over the event (m3/s).
+        values = {"Eff": quick / to_mm / span.size, "Ebf": slow / to_mm / span.size, "Erc": total / rain,
+                  "Erchf": quick / rain, "Erclf": slow / rain, "Erch2r": quick / total,
+                  "Elt": float(peak - rain_max), "Epf": qv[span].max()}
+        row = {"code": code, "season": _season(_time(model, ev["flood"])), "start": _time(model, ev["start"]),
+               "end": _time(model, ev["end"]), "multipeak": ev["multipeak"]}
+        row.update({k: float(v) for k, v in values.items() if k in wanted})
+        rows.append(row)
+    return rows
+
+
 def signatures(model, sign=None, gauge="all", event_seg=None, domain="obs") -> Signatures:
     """Continuous and flood-event signatures of observed (domain='obs') or simulated discharge.
 
@@ -118,27 +145,7 @@ def signatures(model, sign=None, gauge="all", event_seg=None, domain="obs") -> S
                       "Cfp50": np.quantile(qv, 0.5), "Cfp90": np.quantile(qv, 0.9)}
             row.update({k: float(v) for k, v in values.items() if k in wanted})
         cont_rows.append(row)
-        steps = np.flatnonzero(valid)
-        for ev in events.get(g, []):
-            inside = (steps >= ev["start"]) & (steps <= ev["end"])
-            if not inside.any():
-                continue
-            span = np.flatnonzero(inside)
-            # The event's base flow is separated on the event alone, as smash 1.3 does.
-            event_base, event_quick = np.zeros(qv.size), np.zeros(qv.size)
-            event_base[span], event_quick[span] = baseflow_separation(qv[span])
-            total, rain, quick, slow = _volumes(qv, pv, event_base, event_quick, span, to_mm)
-            peak = steps[span[np.argmax(qv[span])]]
-            # The rain peak over every step of the event, observed discharge or not (smash 1.3).
-            rain_max = ev["rain_max"]
-            # Eff and Ebf as smash reports them: mean quick / base flow over the event (m3/s).
-            values = {"Eff": quick / to_mm / span.size, "Ebf": slow / to_mm / span.size, "Erc": total / rain,
-                      "Erchf": quick / rain, "Erclf": slow / rain, "Erch2r": quick / total,
-                      "Elt": float(peak - rain_max), "Epf": qv[span].max()}
-            erow = {"code": code, "season": _season(_time(model, ev["flood"])), "start": _time(model, ev["start"]),
-                    "end": _time(model, ev["end"]), "multipeak": ev["multipeak"]}
-            erow.update({k: float(v) for k, v in values.items() if k in wanted})
-            event_rows.append(erow)
+        event_rows += _event_rows(model, code, qv, pv, np.flatnonzero(valid), events.get(g, []), to_mm, wanted)
     cont_cols = ["code"] + [s for s in CONTINUOUS if s in wanted]
     event_cols = ["code", "season", "start", "end", "multipeak"] + [s for s in EVENT if s in wanted]
     return Signatures(pd.DataFrame(cont_rows, columns=cont_cols), pd.DataFrame(event_rows, columns=event_cols))

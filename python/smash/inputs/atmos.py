@@ -322,17 +322,15 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     only the -99 sentinel is missing. Missing values met on the cells and
     values beyond `plausible_max` are counted and reported in the warning.
     Files finer than the model step are aggregated (`SeriesPlan`): summed
-    (temp averaged) per cell, a cell missing if any of its sub-step values is
-    missing, a step missing if any of its files is absent; files coarser than
-    the model step are refused. Daily interannual PET
+    (temp averaged), missing if any sub-step value or file is; files coarser
+    than the model step are refused. Daily interannual PET
     (`daily_interannual_pet`) is spread over the hours of the day with
     `HOURLY_PET_RATIO`. Every file's header is checked: rasters of another
     resolution or grid are placed on the mesh as smash 1.3 does
     (`raster.axis_indices`) and named in the warning; another CRS is an
     error naming the file. Missing files and such placements give one
-    UserWarning per call. `out` (with `cells`): an object taking each step as
-    ``out[t] = values`` (smash.simulation.sparse_forcing.StepEncoder), returned instead
-    of the array; steps without a file are left to it.
+    UserWarning per call. `out` (with `cells`): an object taking each step as ``out[t] = values``
+    (sparse_forcing.StepEncoder), returned instead of the array; steps without a file are left to it.
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
@@ -345,41 +343,62 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     plan = SeriesPlan(setup, kind)
     report = ReadReport(KIND_NAMES[kind])
     tally = MissingTally(kind, dt)
+    groups, needed = _file_groups(plan, report, dt)
+    if out is not None and cells is None:
+        raise ValueError("read_atmos: `out` needs `cells`")
+    out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32) if out is None else out
+    paths = [path for group in groups for path in group]
+    if paths:
+        series = RasterSeries(mesh, selected, paths[0])
+        combine = _step_combiner(kind, setup.get(f"{kind}_conversion_factor"), tally)
+        daily_maps: dict[str, np.ndarray] = {}
+        if plan.interannual:
+            def store(g, read):
+                daily_maps[needed[g]] = combine(read, f"{needed[g][:2]}-{needed[g][2:]}")
+        else:
+            def store(t, read):
+                values = combine(read, plan.ends[t])
+                tally.add_step(values, plan.ends[t])
+                out[t] = values
+        _read_with_progress(series, groups, store, ncpu, f"Reading {kind}" if verbose else None, len(paths))
+        if plan.interannual:
+            _spread_interannual(plan, daily_maps, dt, tally, out)
+        report.issues |= series.issues
+        report.misplaced = series.misplaced
+        report.notes += tally.notes()
+    report.warn()
+    return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
+
+
+def _file_groups(plan: SeriesPlan, report: ReadReport, dt: int):
+    """(groups of files per step or per interannual day, the day keys of those days), noting the
+    missing and incomplete steps and the unused files in `report`."""
     ends = plan.ends
     # Missing steps are named by their end time (interannual maps by MM-DD), as smash 1.3 lists them.
     if plan.interannual:
         report.missing = [f"{key[:2]}-{key[2:]}" for key in sorted({k for k in plan.day_keys if k not in plan.daily})]
         needed = sorted({key for key in plan.day_keys if key in plan.daily})
-        groups = [[plan.daily[key]] for key in needed]
-    else:
-        partial = set(plan.partial)
-        report.missing = [end.strftime("%Y-%m-%d %H:%M") for t, (group, end) in enumerate(zip(plan.groups, ends,
-                          strict=True)) if not group and t not in partial]
-        groups = plan.groups
-        if plan.partial:
-            report.notes.append(
-                f"Incomplete steps: {len(plan.partial)} model step(s) lack some of their "
-                f"{dt // plan.step} sub-step files ({_describe_step(plan.step)} apart) and are left missing (-99); "
-                f"first: {_first([ends[t] for t in plan.partial])}")
-        if plan.unused:
-            report.notes.append(f"Unused files: {plan.unused} file(s) in the period fall between the model steps "
-                                f"of {_describe_step(dt)} and were not read")
-    if out is None:
-        out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32)
-    elif cells is None:
-        raise ValueError("read_atmos: `out` needs `cells`")
+        return [[plan.daily[key]] for key in needed], needed
+    partial = set(plan.partial)
+    report.missing = [end.strftime("%Y-%m-%d %H:%M") for t, (group, end) in enumerate(zip(plan.groups, ends,
+                      strict=True)) if not group and t not in partial]
+    if plan.partial:
+        report.notes.append(
+            f"Incomplete steps: {len(plan.partial)} model step(s) lack some of their "
+            f"{dt // plan.step} sub-step files ({_describe_step(plan.step)} apart) and are left missing (-99); "
+            f"first: {_first([ends[t] for t in plan.partial])}")
+    if plan.unused:
+        report.notes.append(f"Unused files: {plan.unused} file(s) in the period fall between the model steps "
+                            f"of {_describe_step(dt)} and were not read")
+    return plan.groups, []
 
-    paths = [path for group in groups for path in group]
-    if not paths:
-        report.warn()
-        return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
-    series = RasterSeries(mesh, selected, paths[0])
-    factor = setup.get(f"{kind}_conversion_factor")
+
+def _step_combiner(kind: str, factor, tally: MissingTally):
+    """combine(read, when): one step's values from the files read for it, scaled by `factor`."""
     # Scaling in single precision, as smash 1.3 does: the same float32 forcings bit for bit
     # (in double, then rounded, 1 value in 40 differed by an ulp, enough to flip the near-ties
     # of the ci re-estimation).
     factor = np.float32(1.0 if factor is None else factor)
-    daily_maps: dict[str, np.ndarray] = {}
 
     def combine(read, when) -> np.ndarray:
         for values, n_nodata, n_nonfinite in read:
@@ -395,34 +414,27 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
             total /= len(scaled)
         return np.where(valid.all(axis=0), total, MISSING * factor).astype(np.float32)
 
-    if plan.interannual:
-        def store(g, read):
-            daily_maps[needed[g]] = combine(read, f"{needed[g][:2]}-{needed[g][2:]}")
-    else:
-        def store(t, read):
-            values = combine(read, ends[t])
-            tally.add_step(values, ends[t])
-            out[t] = values
+    return combine
 
+
+def _read_with_progress(series, groups, store, ncpu: int, description: str | None, nfile: int) -> None:
+    """`_read_groups` with a progress bar over the files when `description` is given."""
     progress = None
-    if verbose:
+    if description:
         from tqdm import tqdm
 
-        progress = tqdm(total=len(paths), desc=f"Reading {kind}", unit="file")
+        progress = tqdm(total=nfile, desc=description, unit="file")
     try:
         _read_groups(series, groups, store, ncpu, progress)
     finally:
         if progress is not None:
             progress.close()
 
-    if plan.interannual:
-        for t, key in enumerate(plan.day_keys):
-            if key in daily_maps:
-                values = daily_maps[key] * np.float32(interannual_fraction(ends[t], dt))
-                tally.add_step(values, ends[t])
-                out[t] = values
-    report.issues |= series.issues
-    report.misplaced = series.misplaced
-    report.notes += tally.notes()
-    report.warn()
-    return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
+
+def _spread_interannual(plan: SeriesPlan, daily_maps: dict, dt: int, tally: MissingTally, out) -> None:
+    """Each step's share of its day's interannual map (`interannual_fraction`)."""
+    for t, key in enumerate(plan.day_keys):
+        if key in daily_maps:
+            values = daily_maps[key] * np.float32(interannual_fraction(plan.ends[t], dt))
+            tally.add_step(values, plan.ends[t])
+            out[t] = values

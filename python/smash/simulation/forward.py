@@ -124,10 +124,17 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     if not ret:
         return None
 
+    return ForwardRun(**_returned(model, fo, steps, ret))
+
+
+def _returned(model, fo, steps: np.ndarray, ret: dict) -> dict:
+    """The outputs `return_options` asks for, from the core output `fo` of a run saving `steps`."""
+    net, structure = model.network, model.structure
+    want_states, want_q, want_fluxes = (bool(ret.get(k)) for k in ("rr_states", "q_domain", "internal_fluxes"))
     out = {}
-    axis = TimeAxis.of(s)
+    axis = TimeAxis.of(model.setup)
     end_times = [axis.time(t) for t in steps]
-    if any_series:
+    if want_states or want_q or want_fluxes:
         out["time_step"] = np.array(end_times, dtype="datetime64[s]")
     if want_states:
         series = np.array(fo.rr_states)
@@ -144,7 +151,7 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
         out["cost"] = float(fo.cost)
     if ret.get("jobs"):
         out["jobs"] = float(fo.cost)
-    return ForwardRun(**out)
+    return out
 
 
 def forward_run(model, cost_options=None, common_options=None, return_options=None):

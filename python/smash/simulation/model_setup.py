@@ -78,6 +78,20 @@ _PATH_FLAGS = {"qobs_directory": "read_qobs", "prcp_directory": "read_prcp", "pe
                "snow_directory": "read_snow", "temp_directory": "read_temp",
                "descriptor_directory": "read_descriptor", "imperviousness_directory": "read_imperviousness"}
 # Time stamps as smash 1.3 holds them on model.setup.
+def _period(setup: dict):
+    """(start, end, ntime_step) of a setup with an int `dt`, checked to be whole steps."""
+    start = parse_time(setup["start_time"], "start_time")
+    end = parse_time(setup["end_time"], "end_time")
+    if end <= start:
+        raise ValueError(f"setup end_time {end} is not after start_time {start}")
+    span = (end - start).total_seconds()
+    if span % setup["dt"]:
+        raise ValueError(
+            f"The period {start} -> {end} is not a whole number of time steps of dt={setup['dt']} s"
+        )
+    return start, end, int(span // setup["dt"])
+
+
 def normalize_setup(setup: dict) -> dict:
     """Return a new setup with defaults filled in, checked and typed."""
     if not isinstance(setup, dict):
@@ -105,17 +119,7 @@ def normalize_setup(setup: dict) -> dict:
         raise ValueError(f"setup['dt'] must be a positive whole number of seconds, got {dt!r}")
     out["dt"] = int(dt)
 
-    start = parse_time(out["start_time"], "start_time")
-    end = parse_time(out["end_time"], "end_time")
-    if end <= start:
-        raise ValueError(f"setup end_time {end} is not after start_time {start}")
-    span = (end - start).total_seconds()
-    if span % out["dt"]:
-        raise ValueError(
-            f"The period {start} -> {end} is not a whole number of time steps of dt={out['dt']} s"
-        )
-    out["start_time"], out["end_time"] = start, end
-    out["ntime_step"] = int(span // out["dt"])
+    out["start_time"], out["end_time"], out["ntime_step"] = _period(out)
 
     for family in ("snow", "hydrological", "routing"):
         key, valid = f"{family}_module", module_names(family)

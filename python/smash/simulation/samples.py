@@ -170,12 +170,19 @@ def generate_samples(problem: dict, generator: str = "uniform", n: int = 1000, r
             values[:, i] = rng.uniform(low, high, size=int(n))
         return Samples(generator, names, values)
 
+    _draw_normal(rng, values, names, bounds, mean, coef_std)
+    return Samples(generator, names, values)
+
+
+def _draw_normal(rng, values: np.ndarray, names, bounds, mean, coef_std) -> None:
+    """Fill `values` column by column with normal laws truncated to `bounds` (smash 1.3's order)."""
+    n = values.shape[0]
     mean = dict(mean or {})
     unknown = sorted(set(mean) - set(names))
     if unknown:
         # As smash 1.3: a warning, and the key is not used.
         warnings.warn(f"mean names unknown variable(s) {unknown}, ignored; variables: {names}", UserWarning,
-                      stacklevel=2)
+                      stacklevel=3)
     coef_std = 3.0 if coef_std is None else float(coef_std)
     if not coef_std > 0:
         raise ValueError(f"coef_std must be positive, got {coef_std}")
@@ -184,5 +191,4 @@ def generate_samples(problem: dict, generator: str = "uniform", n: int = 1000, r
         if not np.isfinite(centre):
             raise ValueError(f"mean of {name!r} must be a finite number, got {centre}")
         # A mean beyond a bound is a normal law truncated on one side of it (smash 1.3 draws it too).
-        values[:, i] = _truncated_normal(rng, centre, (high - low) / coef_std, low, high, int(n))
-    return Samples(generator, names, values)
+        values[:, i] = _truncated_normal(rng, centre, (high - low) / coef_std, low, high, n)
