@@ -63,7 +63,7 @@ CHUNK_COPIES = ("FORWARD_CHUNK", "FORWARD_CHUNK_D", "FORWARD_CHUNK_B", "FORWARD_
 # chunks. They are zero already: forward_cost_b zeroes them once, and the reverse sweep of
 # a block zeroes every entry it reads (a cell's discharge adjoint after its routing step,
 # its lateral inflow adjoint after its rainfall-runoff step), so each chunk hands the next
-# one all zeros (tests/test_checkpointing.py compares gradients across chunkings). The
+# one all zeros (tests/adjoint/test_checkpointing.py compares gradients across chunkings). The
 # serial fill left every line of the blocks in the master thread's cache, and the other
 # threads fetched their halves from there: 1.3 ms of a 54 ms two-thread Cance gradient.
 CHUNK_ADJOINT_FILLS = re.compile(r"^\s*(qlat_block_b|q_block_b) = 0\.0\s*$")
@@ -257,7 +257,7 @@ def main():
             "# Generated code - do not edit\n\n"
             "Tangent (`*_d`) and adjoint (`*_b`) of `md_forward::forward_cost`, produced by\n"
             "Tapenade 3.16 from the sources in `tapenade/sources.txt` by `python tapenade/generate.py`.\n"
-            f"Sources hash: `{digest}` (checked by tests/test_generated_adjoint.py).\n\n"
+            f"Sources hash: `{digest}` (checked by tests/adjoint/test_generated_adjoint.py).\n\n"
             "Tapenade messages of the last generation:\n\n```\n"
             + "\n".join(ln for ln in log.splitlines() if not ln.startswith("@@")) + "\n```\n"
         )

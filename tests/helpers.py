@@ -1,8 +1,15 @@
 """Small builders shared by tests (meshes made by hand, no files)."""
 
+from pathlib import Path
+
 import numpy as np
 
 from smash import _testing
+
+TESTS_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_ROOT.parent
+# Numbers measured from smash 1.3 run as a black box (tools/anchor_refs/ made them).
+ANCHOR_REFS = TESTS_ROOT / "anchor_refs"
 
 
 def line_mesh(ncell=4, dx=1000.0):

@@ -18,9 +18,9 @@ import smash
 from smash.inputs.atmos import plausible_max, read_atmos
 from smash.registry import module_names
 
-from helpers import daily_setup, line_mesh
+from helpers import ANCHOR_REFS, daily_setup, line_mesh
 
-ANCHOR = Path(__file__).resolve().parents[1] / "anchor_refs" / "Lez" / "input_checks.json"
+ANCHOR = ANCHOR_REFS / "Lez" / "input_checks.json"
 
 
 # ---------------------------------------------------------------- setup values

@@ -13,7 +13,6 @@ raises an error naming the key.
 import json
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from smash import _testing
 from smash.factory.synthetic import synthetic_setup_mesh
 from smash.registry import Structure, module_names
 
-from helpers import daily_setup, line_mesh, line_model
+from helpers import ANCHOR_REFS, REPO_ROOT, daily_setup, line_mesh, line_model
 
 
 def _raises_naming(exc_type, names, build):
@@ -123,7 +122,7 @@ STRICTER_THAN_SMASH = {
     "hidden_neuron -3": "a negative layer size",
     "hidden_neuron 2.5": "smash truncates to 2 silently",
 }
-SETUP_CHECKS = Path(__file__).parent.parent / "anchor_refs" / "Cance" / "setup_checks.json"
+SETUP_CHECKS = ANCHOR_REFS / "Cance" / "setup_checks.json"
 
 
 def _cance(data_dir):
@@ -157,7 +156,7 @@ def test_mesh_checks_refuse_what_smash_13_accepts(data_dir):
     """smash 1.3 accepts these broken Cance meshes silently (recorded in setup_checks.json); each is
     an error naming the field here."""
     # the generator (tools/anchor_refs/) holds the mesh operations
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "anchor_refs"))
+    sys.path.insert(0, str(REPO_ROOT / "tools" / "anchor_refs"))
     try:
         import make_setup_checks
     finally:

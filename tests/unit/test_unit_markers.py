@@ -1,12 +1,13 @@
 """The pytest markers stay meaningful: each test listed as slow exists, and the markers are registered."""
 
 import ast
-from pathlib import Path
 
 import conftest
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
+from helpers import TESTS_ROOT
+
+TESTS = TESTS_ROOT
 
 
 def test_every_listed_slow_test_exists():

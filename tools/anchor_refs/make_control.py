@@ -1,4 +1,4 @@
-"""smash 1.3 calibration-control conventions on Cance, for tests/test_control_conventions.py.
+"""smash 1.3 calibration-control conventions on Cance, for tests/parity/test_control_conventions.py.
 
 Run with the interpreter of the separate environment where hydro-smash 1.3.0 is installed:
 

@@ -4,7 +4,7 @@ Built layer by layer (dense, conv2d, flatten, activation, scale, dropout),
 initialised at training time (or by set_weight / set_bias) and trained by
 smash.optimize(mapping="ann") with adam, sgd, adagrad or rmsprop. The public
 API, weight layouts and seeded draws are smash 1.x's (checked against
-hydro-smash 1.3 in tests/test_net.py).
+hydro-smash 1.3 in tests/unit/nn/test_net.py).
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def test_a_model_reports_what_the_registry_lists(snow, hydro, routing):
     dt = float(model.setup.dt)
     for name in parameters:
         if name == "ci":
-            continue   # set from the data by adjust_interception (tests/test_adjust_interception.py)
+            continue   # set from the data by adjust_interception (tests/unit/simulation/test_adjust_interception.py)
         expected = float(np.float64(_table("parameters")[name]["default"])) * (
             dt / 3600.0 if _table("parameters")[name].get("per_hour") else 1.0)
         np.testing.assert_allclose(model.get_rr_parameters(name)[active], expected, rtol=1e-15, err_msg=name)

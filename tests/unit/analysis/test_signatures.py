@@ -5,7 +5,6 @@ hydro-smash 1.3 as a black box.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,16 +15,16 @@ from smash import _testing
 from smash.analysis.cost_options import build_cost_options
 from smash.analysis.signatures import CONTINUOUS, EVENT, baseflow_separation, find_events
 
-from helpers import core_gradient
+from helpers import ANCHOR_REFS, core_gradient
 
-ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
+ANCHOR = ANCHOR_REFS
 REF = ANCHOR / "Cance" / "signatures.json"
 # Continuous signatures, and the event ones that do not depend on where events end:
 # smash's values within float32 noise.
 EXACT = ["Crc", "Crchf", "Crclf", "Cfp2", "Cfp10", "Cfp50", "Cfp90", "Elt", "Epf"]
 # Event volumes: they depend on the event ends (see below).
 EVENT_VOLUMES = ["Eff", "Ebf", "Erchf", "Erclf", "Erch2r"]
-BASEFLOW_REF = Path(__file__).resolve().parent / "anchor_refs" / "Cance" / "baseflow.npz"
+BASEFLOW_REF = ANCHOR_REFS / "Cance" / "baseflow.npz"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ make_setup_attributes.py): ci of active cells, of every cell, after a change of 
 on a structure without ci."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,9 @@ import yaml
 
 import smash
 
-REF = Path(__file__).parent / "anchor_refs" / "Cance" / "adjust_interception.npz"
+from helpers import ANCHOR_REFS
+
+REF = ANCHOR_REFS / "Cance" / "adjust_interception.npz"
 # ci is estimated in float64 here, in float32 by smash: the values agree to 1e-6 mm as in test_reference.py.
 ATOL = 1e-6
 

@@ -8,11 +8,11 @@ import yaml
 
 import smash
 
-from helpers import daily_setup, line_mesh
+from helpers import ANCHOR_REFS, daily_setup, line_mesh
 
 NAMES = ("std", "d1", "d2", "vg", "hg")
 EPS32 = float(np.finfo(np.float32).eps)
-REFS = os.path.join(os.path.dirname(__file__), "anchor_refs")
+REFS = str(ANCHOR_REFS)
 
 
 # ------------------------------------------------------------------ independent loop

@@ -1,14 +1,15 @@
 """Calibration on the synthetic catchment: gradients, optimizers, bounds, errors."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import smash
 
-ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
+from helpers import ANCHOR_REFS
+
+ANCHOR = ANCHOR_REFS
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ initializer, set_bias / set_weight scalars, forward_pass values, reprs.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +17,9 @@ import pytest
 import smash
 from smash.nn.layers import ACTIVATIONS
 
-NET_REFS = Path(__file__).resolve().parent / "anchor_refs" / "Net"
+from helpers import ANCHOR_REFS
+
+NET_REFS = ANCHOR_REFS / "Net"
 
 
 def _mlp(nd=3, activation="relu"):

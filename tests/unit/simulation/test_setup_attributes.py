@@ -3,7 +3,6 @@ smash 1.3 (tests/anchor_refs/<Lez|Cance>/setup_attributes.json, made by make_set
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,9 @@ import yaml
 
 import smash
 
-REFS = Path(__file__).parent / "anchor_refs"
+from helpers import ANCHOR_REFS
+
+REFS = ANCHOR_REFS
 # Attributes other parts of issue 18 provide (descriptor transformation: the control work); compared
 # once present.
 PROVIDED_ELSEWHERE = {"descriptor_tfm"}

@@ -4,14 +4,15 @@ make_refs.py)."""
 
 import datetime as dt
 import functools
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import smash
 
-ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
+from helpers import ANCHOR_REFS
+
+ANCHOR = ANCHOR_REFS
 METRICS = ["nse", "nnse", "kge", "mae", "mape", "mse", "rmse", "lgrm"]
 
 

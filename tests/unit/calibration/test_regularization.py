@@ -6,7 +6,6 @@ smash accumulates J_reg in float32, we in float64: 1e-5 relative is the toleranc
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +16,9 @@ from smash.analysis.cost_options import build_cost_options
 from smash.calibration import regularization
 from smash.calibration.optimize import _build_control, _check_options
 
-from helpers import core_gradient, core_output
+from helpers import ANCHOR_REFS, core_gradient, core_output
 
-REF = Path(__file__).resolve().parent / "anchor_refs" / "Lez" / "regularization.npz"
+REF = ANCHOR_REFS / "Lez" / "regularization.npz"
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ as a black box (its draws for given seeds, and its ensembles of distributed maps
 
 import contextlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,9 @@ import pytest
 import smash
 from smash.factory import generate_samples
 
-SAMPLES_REF = Path(__file__).resolve().parent / "anchor_refs" / "Lez" / "samples.npz"
+from helpers import ANCHOR_REFS
+
+SAMPLES_REF = ANCHOR_REFS / "Lez" / "samples.npz"
 PROBLEM = {"num_vars": 3, "names": ["cp", "ct", "kexc"], "bounds": [[10, 1000], [1, 500], [-20, 5]]}
 
 

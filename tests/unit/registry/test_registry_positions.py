@@ -10,7 +10,6 @@ column, or a registry reordered without the operator, shows up as a wrong value 
 
 import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +17,9 @@ import pytest
 import smash
 from smash.registry import registry
 
-from helpers import line_mesh
+from helpers import REPO_ROOT, line_mesh
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 DT = 86400.0
 AREA = 1000.0 * 1000.0   # line_mesh cells: 1 km x 1 km
 # Cell 0 wet (rain above PET), cell 1 dry (PET above rain), cell 2 wet and drained by cell 1.

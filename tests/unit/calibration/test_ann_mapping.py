@@ -9,7 +9,6 @@ from the same committed weights give smash's control vector (measured max differ
 
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,9 @@ import pytest
 import smash
 from smash.nn.regionalization import default_hidden_sizes
 
-ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
+from helpers import ANCHOR_REFS
+
+ANCHOR = ANCHOR_REFS
 
 
 def _ref(name):

@@ -4,7 +4,6 @@
 import json
 import shutil
 import warnings
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -23,6 +22,8 @@ from smash.io import (
     save_model,
     save_model_ddt,
 )
+
+from helpers import ANCHOR_REFS
 
 STEPS_1 = {"optimizer": "lbfgsb", "optimize_options": {"termination_crit": {"maxiter": 1}},
            "common_options": {"verbose": False}}
@@ -257,7 +258,7 @@ def test_read_grid_parameters_matches_smash_13(tmp_path, data_dir):
     """Rasters of another resolution or grid, partly outside, with nodata or values outside the domain
     (tests/anchor_refs/Lez/grid_parameters.npz, make_grid_parameters.py): the maps smash 1.3 reads,
     value for value (its float32 maps: ours are the file's float64 values)."""
-    ref = np.load(Path(__file__).parent / "anchor_refs" / "Lez" / "grid_parameters.npz")
+    ref = np.load(ANCHOR_REFS / "Lez" / "grid_parameters.npz")
     setup = yaml.safe_load((data_dir / "Lez" / "setup_Lez.yaml").read_text())
     for kind in ("qobs", "prcp", "pet"):
         setup[f"{kind}_directory"] = str(data_dir / "Lez" / kind)
@@ -291,7 +292,7 @@ def test_read_grid_parameters_matches_smash_13(tmp_path, data_dir):
 
 
 # ------------------------------------------------------------------ smash 1.3 conventions
-MODEL_IO = json.loads((Path(__file__).parent / "anchor_refs" / "model_io.json").read_text())
+MODEL_IO = json.loads((ANCHOR_REFS / "model_io.json").read_text())
 # Groups and keys of smash 1.3's save_model_ddt this package does not write: the structural error models
 # of its Bayesian estimation (none here). smash 1.3 writes the atmos_data group only with a snow module,
 # though its documentation lists mean_prcp and mean_pet always: ours follows the documentation.

@@ -14,10 +14,9 @@ import numpy as np
 
 from smash import Model, _testing
 
-from helpers import daily_setup, line_mesh
+from helpers import TESTS_ROOT, daily_setup, line_mesh
 
 PACKAGE_ROOT = Path(importlib.util.find_spec("smash").origin).parent
-TESTS_ROOT = Path(__file__).resolve().parent
 BRIDGE = PACKAGE_ROOT / "_core.py"
 # f90wrap's generated Python wrapper of the compiled core (a build output, not package code).
 WRAPPER = PACKAGE_ROOT / "fcore.py"

@@ -3,7 +3,6 @@
 equal to the dense storage's."""
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,9 @@ import smash
 from smash import _testing
 from smash.simulation import sparse_forcing
 
-ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
+from helpers import ANCHOR_REFS
+
+ANCHOR = ANCHOR_REFS
 
 
 @functools.cache

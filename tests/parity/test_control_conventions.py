@@ -5,14 +5,15 @@ and short calibrations from smash's defaults (control vector within 1e-3, discha
 callback records)."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import smash
 
-REFS = Path(__file__).parent / "anchor_refs" / "Cance"
+from helpers import ANCHOR_REFS
+
+REFS = ANCHOR_REFS / "Cance"
 INFO_INT_KEYS = ("n", "nbk", "nbd")
 INFO_FLOAT_KEYS = ("x", "l", "u", "x_raw", "l_raw", "u_raw")
 # smash stores the bound 0.999999 of (0, 1) states in float32 (0.99999899): its sbs upper bound

@@ -3,7 +3,6 @@
 import builtins
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +12,8 @@ from smash.drainage import d8 as mesh_tools
 from smash.factory import load_dataset
 from smash.factory.synthetic import synthetic_setup_mesh
 from smash.io import read_mesh
+
+from helpers import ANCHOR_REFS
 
 
 def test_load_dataset_resolves_directories(data_dir, monkeypatch):
@@ -115,7 +116,7 @@ def test_synthetic_model_runs():
 
 def test_load_dataset_answers_as_smash_1_3(data_dir, monkeypatch):
     # tests/anchor_refs/load_dataset.json: what smash 1.3's load_dataset returns, made by make_load_dataset.py.
-    anchor = json.loads((Path(__file__).parent / "anchor_refs" / "load_dataset.json").read_text())
+    anchor = json.loads((ANCHOR_REFS / "load_dataset.json").read_text())
     monkeypatch.setenv("SMASH_DATA_DIR", str(data_dir))
     for name in ("flwdir", "FLWDIR", "Flwdir"):
         path = load_dataset(name)

@@ -11,14 +11,15 @@ computes in float32 and we in float64, so ~1e-6 is the expected floor.
 """
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import smash
 
-ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
+from helpers import ANCHOR_REFS
+
+ANCHOR = ANCHOR_REFS
 LEZ_STRUCTURES = ["gr4", "gr4_ri", "gr4_ode", "gr5", "gr5_ri", "gr6", "grc", "grd", "loieau", "vic3l"]
 VIC3L_GAP = pytest.mark.xfail(strict=True, reason="vic3l matches the Lez default to 2.4e-5 but differs by ~2.5e-4 "
                                "on hourly Cance and with spatially varying parameters: smash 1.3 makes surface runoff "

@@ -3,7 +3,6 @@ smash 1.3 (tests/anchor_refs/bare_grid/, made by make_bare_grid.py): the values 
 given, and the errors."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,9 @@ from affine import Affine
 
 import smash
 
-REFS = Path(__file__).parent / "anchor_refs" / "bare_grid"
+from helpers import ANCHOR_REFS
+
+REFS = ANCHOR_REFS / "bare_grid"
 # smash 1.3's warning lines -> the issue they report, and ours.
 SMASH_ISSUES = {"Missing warning": "missing", "Resolution warning": "resolution", "Overlap warning": "overlap",
                 "partially out of bound": "partly_out", "totally out of bound": "wholly_out"}

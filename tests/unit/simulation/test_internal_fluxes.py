@@ -6,20 +6,21 @@ drawn parameter and initial-state maps, seeded hybrid nets and, for ssn, made-up
 """
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import smash
 
-ANCHOR = Path(__file__).resolve().parent / "anchor_refs"
+from helpers import ANCHOR_REFS
+
+ANCHOR = ANCHOR_REFS
 
 # Relative tolerances. smash 1.3 computes in float32; the default covers its rounding over a year of
 # daily steps. Two families drift further (docs/running.md, "Internal fluxes"):
 # - *_ri: with daily steps pr, ps and perc reach ~3e5 mm from ~30 mm of rain and cancel each other
 #   (pr - ps ~ pn), so float32 loses ~1.5 % of them; the stores then carry the difference into lexc;
-# - vic3l: the known float32 noise of smash's vic3l (tests/test_reference.py, VIC3L_GAP) reaches the
+# - vic3l: the known float32 noise of smash's vic3l (tests/parity/test_reference.py, VIC3L_GAP) reaches the
 #   canopy and soil fluxes (en, qr, qb, qt) by up to ~3 %.
 RTOL_DEFAULT = 2e-4
 RTOL_DRIFT = 4e-2

@@ -11,7 +11,6 @@ Correctness is checked two independent ways on every structure:
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +19,9 @@ import smash
 from smash import _testing
 from smash.registry import module_names
 
-from helpers import core_gradient, line_mesh
+from helpers import REPO_ROOT, core_gradient, line_mesh
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 sys.path.insert(0, str(ROOT / "tapenade"))
 from sources_hash import STAMP_PREFIX, sources_hash  # noqa: E402
 

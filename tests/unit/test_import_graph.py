@@ -46,7 +46,7 @@ def layer_of(module: str) -> int:
             if (module == prefix or module.startswith(prefix + ".")) and prefix.count(".") > depth:
                 best, depth = index, prefix.count(".")
     if best is None:
-        raise KeyError(f"module {module} is in no layer of tests/test_import_graph.py LAYERS")
+        raise KeyError(f"module {module} is in no layer of tests/unit/test_import_graph.py LAYERS")
     return best
 
 
