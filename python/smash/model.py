@@ -7,7 +7,7 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import _core, hybrid_nn, inputs, memory, routing_tree, sparse_forcing
+from smash import _core, hybrid_nn, inputs, memory, model_state, routing_tree, sparse_forcing
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
 from smash.forward import run_forward
 from smash.inputs.synthetic import synthetic_observations
@@ -538,6 +538,20 @@ class Model:
         new._core.parameters = new._new_core_parameters()
         new._synced_maps = {}
         return new
+
+    def __deepcopy__(self, memo) -> Model:
+        """`copy.deepcopy(model)` is `model.copy()`: the Fortran handles are never shared by two models."""
+        new = self.copy()
+        memo[id(self)] = new
+        return new
+
+    def __getstate__(self) -> dict:
+        """Pickling: everything the model holds, its Fortran core as arrays (`smash.model_state`), so
+        a pickled model runs in another process, bit for bit as here, without its data files."""
+        return model_state.model_state(self)
+
+    def __setstate__(self, state: dict) -> None:
+        model_state.restore(self, state)
 
     def _own_input(self):
         """Give this model its own copy of the forcings and observations before it writes them.
