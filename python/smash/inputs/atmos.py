@@ -21,6 +21,7 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries, ReadReport
 from smash.inputs.synthetic import synthetic_atmos
+from smash.progress import on_terminal, progress_bar
 from smash.time_axis import TimeAxis
 
 KINDS = ("prcp", "pet", "snow", "temp")
@@ -405,10 +406,8 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
             out[t] = values
 
     progress = None
-    if verbose:
-        from tqdm import tqdm
-
-        progress = tqdm(total=len(paths), desc=f"Reading {kind}", unit="file")
+    if verbose and on_terminal():
+        progress = progress_bar(total=len(paths), desc=f"Reading {kind}", unit="file")
     try:
         _read_groups(series, groups, store, ncpu, progress)
     finally:
