@@ -539,6 +539,46 @@ class Model:
         new._synced_maps = {}
         return new
 
+    def to_xarray(self):
+        """The model's series per gauge and its maps as an xarray Dataset (CF-1.8 conventions).
+
+        Needs the ``netcdf`` extra (xarray). `smash.io.save_netcdf` writes the same Dataset to a file.
+
+        Returns
+        -------
+        xarray.Dataset
+            Coordinates ``time`` (step end times; ``time_bnds`` the steps' start and end), ``gauge``
+            (the codes, with ``gauge_x``, ``gauge_y``, ``area``, ``area_dln``), ``y`` and ``x`` (cell
+            centres, m). Series (gauge, time), NaN where missing: ``qobs``, ``qsim`` (m3/s),
+            ``mean_prcp``, ``mean_pet`` (mm over the step; ``mean_snow``, ``mean_temp`` with a snow
+            module). Maps (y, x), NaN off the active cells: each rr parameter by its name (``cp``),
+            each rr state as ``<name>_initial`` and, once the model has run, ``<name>_final``, each
+            descriptor by its name; ``active_cell``. ``crs`` holds the grid mapping (EPSG, WKT) the
+            maps refer to.
+        """
+        from smash.interop.xarray_dataset import model_dataset
+
+        return model_dataset(self)
+
+    def to_dataframe(self, variables=("qobs", "qsim")):
+        """The model's series per gauge as a pandas DataFrame.
+
+        Parameters
+        ----------
+        variables : str or sequence of str, default ("qobs", "qsim")
+            Among qobs, qsim (m3/s), mean_prcp, mean_pet (mm over the step) and, with a snow module,
+            mean_snow, mean_temp.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``time`` (step end times), columns (variable, gauge code): ``df["qsim"]`` is one
+            column per gauge. Missing values are NaN.
+        """
+        from smash.interop.frames import gauge_frame
+
+        return gauge_frame(self, variables)
+
     def __deepcopy__(self, memo) -> Model:
         """`copy.deepcopy(model)` is `model.copy()`: the Fortran handles are never shared by two models."""
         new = self.copy()
