@@ -169,6 +169,14 @@ INPUT_SERIES = ("prcp", "pet", "snow", "temp", "qobs")
 SPARSE_ARRAYS = ("sp_start", "sp_istart", "sp_coo", "sp_zvalue", "sp_values", "sp_index")
 
 
+def holds_core_object(value) -> bool:
+    """Whether `value` is a Fortran derived type (a handle to this process's memory), or a tuple or list
+    holding one: such values cannot leave the process."""
+    if isinstance(value, (tuple, list)):
+        return any(holds_core_object(item) for item in value)
+    return type(value).__module__.startswith(fcore.__name__)
+
+
 def setup_fields(setup) -> dict:
     """Every field of a SetupDT as plain Python values (arrays copied): what rebuilds it elsewhere."""
     fields = {}

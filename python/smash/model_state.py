@@ -13,15 +13,17 @@ import weakref
 
 from smash import _core
 
-# Attributes tied to the core or to this process: rebuilt by `restore`, never sent.
-PROCESS_ONLY = ("_core", "_input_users", "_qobs_leases", "_pending_final", "_synced_maps")
+# Attributes tied to the core or to this process: rebuilt by `restore`, never sent. Any other attribute
+# holding a Fortran derived type (a cache such as forward's last output) is left out too.
+PROCESS_ONLY = ("_core", "_input_users", "_qobs_leases", "_pending_final", "_synced_maps", "_last_output")
 CORE = "_core_values"
 
 
 def model_state(model) -> dict:
     """The picklable state of `model` (its `__dict__` without the core, plus the core's values)."""
     model.rr_final_states  # noqa: B018 - lays out final states still held by a core output
-    state = {key: value for key, value in model.__dict__.items() if key not in PROCESS_ONLY}
+    state = {key: value for key, value in model.__dict__.items()
+             if key not in PROCESS_ONLY and not _core.holds_core_object(value)}
     core = model._core
     state[CORE] = {
         "setup": _core.setup_fields(core.setup),
