@@ -108,3 +108,29 @@ def test_missing_xarray_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"smash-hydrology\[netcdf\]"):
         model.to_xarray()
     assert model.to_dataframe().shape == (model.setup.ntime_step, 2 * model.mesh.ng)  # pandas only
+
+
+def test_saved_series_of_a_run_join_the_dataset(tmp_path):
+    setup, mesh = smash.factory.load_dataset("synthetic")
+    model = smash.Model(setup, mesh)
+    steps = ["2020-03-01", "2020-06-15", "2020-12-31"]
+    ret = model.forward_run(return_options={"q_domain": True, "rr_states": True, "internal_fluxes": True,
+                                            "time_step": steps})
+    ds = model.to_xarray(ret)
+    assert [str(t)[:10] for t in ds.time_step.values] == steps
+    # The discharge of every cell at the gauges' cells is the gauges' discharge at those steps.
+    rows, cols = np.asarray(model.mesh.gauge_pos).T
+    step_index = [np.flatnonzero(ds.time.values == t)[0] for t in ds.time_step.values]
+    assert np.array_equal(ds.q_domain.values[:, rows, cols].T, model.response.q[:, step_index])
+    # The states saved at the last step are the final states.
+    active = model.mesh.active_cell == 1
+    assert np.array_equal(ds.rr_state_hp.values[-1][active], model.get_rr_final_states("hp")[active])
+    assert np.all(np.isnan(ds.rr_state_hp.values[:, ~active]))
+    assert {f"flux_{name}" for name in model.structure.fluxes} <= set(ds.data_vars)
+    path = tmp_path / "run.nc"
+    smash.io.save_netcdf(model, path, outputs=ret)
+    back = smash.io.read_netcdf(path)
+    assert np.array_equal(back.q_domain.values, ds.q_domain.values, equal_nan=True)
+    assert np.array_equal(back.time_step.values, ds.time_step.values)
+    with pytest.raises(ValueError, match="holds no saved series"):
+        model.to_xarray(model.forward_run(return_options={"cost": True}))

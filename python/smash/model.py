@@ -539,10 +539,17 @@ class Model:
         new._synced_maps = {}
         return new
 
-    def to_xarray(self):
+    def to_xarray(self, outputs=None):
         """The model's series per gauge and its maps as an xarray Dataset (CF-1.8 conventions).
 
         Needs the ``netcdf`` extra (xarray). `smash.io.save_netcdf` writes the same Dataset to a file.
+
+        Parameters
+        ----------
+        outputs : ForwardRun, Optimize or BackwardRun, optional
+            A result of this model holding saved series (return_options ``q_domain``, ``rr_states``,
+            ``internal_fluxes``): added as ``q_domain``, ``rr_state_<name>``, ``flux_<name>``
+            (time_step, y, x), with the coordinate ``time_step`` (the saved steps' end times).
 
         Returns
         -------
@@ -558,7 +565,7 @@ class Model:
         """
         from smash.interop.xarray_dataset import model_dataset
 
-        return model_dataset(self)
+        return model_dataset(self, outputs)
 
     def to_dataframe(self, variables=("qobs", "qsim")):
         """The model's series per gauge as a pandas DataFrame.

@@ -58,7 +58,41 @@ def _checked_names(maps: dict, series: list[str]) -> None:
                          "the Dataset (a descriptor named as a parameter or a series?); rename the descriptor")
 
 
-def model_dataset(model):
+def _output_variables(model, outputs, active: np.ndarray) -> tuple[dict, dict]:
+    """({name: (dims, values, attrs)}, {time_step coordinate}) of the saved series of a ForwardRun,
+    Optimize or BackwardRun: `q_domain`, `rr_state_<name>`, `flux_<name>` (time_step, y, x), NaN off
+    the active cells."""
+    saved = [key for key in ("q_domain", "rr_states", "internal_fluxes") if getattr(outputs, key, None) is not None]
+    if not saved:
+        raise ValueError(f"{type(outputs).__name__} holds no saved series (q_domain, rr_states, internal_fluxes): "
+                         "ask for them with return_options, e.g. {'q_domain': True, 'time_step': 'all'}")
+    steps = np.asarray(outputs.time_step, dtype="datetime64[ns]")
+    coords = {"time_step": ("time_step", steps, {"long_name": "end of the saved time step"})}
+    dims = ("time_step", "y", "x")
+
+    def stack(grid):  # (nrow, ncol, n) -> (n, nrow, ncol), NaN off the mesh
+        values = np.moveaxis(np.asarray(grid), -1, 0)
+        return np.where(active[None], values, np.nan).astype(values.dtype)
+
+    variables = {}
+    if "q_domain" in saved:
+        variables["q_domain"] = (dims, stack(outputs.q_domain), {
+            "units": "m3 s-1", "long_name": "simulated discharge at the outlet of each cell",
+            "standard_name": "water_volume_transport_in_river_channel"})
+    if "rr_states" in saved:
+        keys = outputs.rr_states[0].keys.tolist() if outputs.rr_states else []
+        for i, key in enumerate(keys):
+            grid = np.stack([states.values[..., i] for states in outputs.rr_states], axis=-1)
+            variables[f"rr_state_{key}"] = (dims, stack(grid), {"long_name": f"rr state {key} at the step's end"})
+    if "internal_fluxes" in saved:
+        units = {name: unit for _, name, unit in model.structure.flux_records}
+        for name, grid in outputs.internal_fluxes.items():
+            variables[f"flux_{name}"] = (dims, stack(grid), {"long_name": f"internal flux {name} over the step",
+                                                             "units": units.get(name, "").replace("m3/s", "m3 s-1")})
+    return variables, coords
+
+
+def model_dataset(model, outputs=None):
     """The model's gauge series and maps as an xarray Dataset (CF-1.8). See `Model.to_xarray`."""
     xr = require("xarray", "Model.to_xarray")
     import smash
@@ -99,6 +133,12 @@ def model_dataset(model):
                                 {"long_name": "cell drained by the mesh's network (1) or not (0)", **grid_attrs})
     for name, (values, attrs) in maps.items():
         data_vars[name] = (("y", "x"), values, {**attrs, **grid_attrs})
+    if outputs is not None:
+        variables, step_coords = _output_variables(model, outputs, active)
+        _checked_names(variables, list(data_vars))
+        coords.update(step_coords)
+        for name, (dims, values, attrs) in variables.items():
+            data_vars[name] = (dims, values, {**attrs, **grid_attrs})
     if epsg:
         data_vars["crs"] = ((), np.int32(0), grid_mapping_attributes(epsg))
 

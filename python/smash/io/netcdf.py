@@ -17,15 +17,17 @@ def _encoding(dataset) -> dict:
     start = str(dataset.time_bnds.values[0, 0])[:19].replace("T", " ")
     encoding = {name: {"_FillValue": None} for name in ("x", "y", "gauge_x", "gauge_y", "area", "area_dln",
                                                          "active_cell", "crs") if name in dataset.variables}
-    for name in ("time", "time_bnds"):
+    for name in ("time", "time_bnds", "time_step"):
+        if name not in dataset.variables:
+            continue
         encoding[name] = {"units": f"seconds since {start}", "calendar": "proleptic_gregorian", "dtype": "int64"}
     for name, var in dataset.data_vars.items():
-        if var.ndim == 2 and var.dtype.kind == "f" and name not in encoding:
+        if var.ndim >= 2 and var.dtype.kind == "f" and name not in encoding:
             encoding[name] = {"zlib": True, "complevel": 4}
     return encoding
 
 
-def save_netcdf(model, path) -> None:
+def save_netcdf(model, path, outputs=None) -> None:
     """Write the model's series per gauge (observed and simulated discharge, catchment-mean forcings) and
     its maps (parameters, initial and final states, descriptors, with x/y coordinates and the CRS as a
     CF grid mapping) to a NetCDF-4 file: `model.to_xarray()` written with the h5netcdf engine.
@@ -38,9 +40,11 @@ def save_netcdf(model, path) -> None:
     model : Model
     path : str or os.PathLike
         The file to write (``.nc``).
+    outputs : ForwardRun, Optimize or BackwardRun, optional
+        Saved series of a run to add (see `Model.to_xarray`).
     """
     require(ENGINE, "smash.io.save_netcdf")
-    dataset = model_dataset(model)
+    dataset = model_dataset(model, outputs)
     with atomic_write(path, "NetCDF file") as partial:
         dataset.to_netcdf(partial, engine=ENGINE, encoding=_encoding(dataset))
 
