@@ -1,6 +1,6 @@
 """smash: spatially distributed hydrological modelling with a Fortran core."""
 
-from smash import factory, io
+from smash import factory, io, logs
 from smash.analysis.evaluation import evaluation
 from smash.analysis.precipitation_indices import PrecipitationIndices, precipitation_indices
 from smash.analysis.signatures import Signatures, hydrograph_segmentation, signatures
@@ -19,5 +19,6 @@ from smash.simulation.multiple_forward import MultipleForwardRun, multiple_forwa
 __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple_forward_run",
            "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
-           "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io"]
+           "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io",
+           "logs"]
 __version__ = "0.1.0"

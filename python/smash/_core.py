@@ -162,3 +162,51 @@ def estimate_interception_cells(prcp, pet, day_of_step, ci) -> None:
 def metric_value(metric_id: int, sim, obs) -> float:
     """The core's value of one metric of simulated against observed discharge."""
     return fcore.md_api.metric_value(metric_id, sim, obs)
+
+
+# ------------------------------------------------------------------ a model's core as plain data
+INPUT_SERIES = ("prcp", "pet", "snow", "temp", "qobs")
+SPARSE_ARRAYS = ("sp_start", "sp_istart", "sp_coo", "sp_zvalue", "sp_values", "sp_index")
+
+
+def holds_core_object(value) -> bool:
+    """Whether `value` is a Fortran derived type (a handle to this process's memory), or a tuple or list
+    holding one: such values cannot leave the process."""
+    if isinstance(value, (tuple, list)):
+        return any(holds_core_object(item) for item in value)
+    return type(value).__module__.startswith(fcore.__name__)
+
+
+def setup_fields(setup) -> dict:
+    """Every field of a SetupDT as plain Python values (arrays copied): what rebuilds it elsewhere."""
+    fields = {}
+    for name in dir(setup):
+        if name.startswith("_") or callable(getattr(type(setup), name, None)):
+            continue
+        value = getattr(setup, name)
+        fields[name] = value.copy() if hasattr(value, "copy") and hasattr(value, "shape") else value
+    return fields
+
+
+def set_setup_fields(setup, fields: dict) -> None:
+    """Write `fields` (from `setup_fields`) into a SetupDT."""
+    for name, value in fields.items():
+        if hasattr(value, "shape"):
+            getattr(setup, name)[...] = value
+        else:
+            setattr(setup, name, value)
+
+
+def input_arrays(input_data, sparse: bool) -> dict:
+    """Copies of an InputDataDT's arrays: the dense series and, with sparse storage, the encoded ones."""
+    names = INPUT_SERIES + (SPARSE_ARRAYS if sparse else ())
+    return {name: getattr(input_data, name).copy() for name in names}
+
+
+def fill_input(input_data, arrays: dict, ntime_step: int) -> None:
+    """Write arrays from `input_arrays` into an InputDataDT of the same layout (the sparse arrays
+    allocated here to their saved sizes)."""
+    if "sp_values" in arrays:
+        allocate_sparse_forcings(input_data, ntime_step, arrays["sp_values"].size, arrays["sp_index"].size)
+    for name, values in arrays.items():
+        getattr(input_data, name)[...] = values

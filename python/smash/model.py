@@ -7,7 +7,7 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import _core, inputs
+from smash import _core, inputs, model_state
 from smash.calibration.optimize import run_backward, run_optimize, set_control_optimize
 from smash.drainage import routing_tree
 from smash.drainage.mesh_checks import check_drained_mesh, check_mesh
@@ -532,6 +532,67 @@ class Model:
         new._core.parameters = new._new_core_parameters()
         new._synced_maps = {}
         return new
+
+    def to_xarray(self, outputs=None):
+        """The model's series per gauge and its maps as an xarray Dataset (CF-1.8 conventions).
+
+        Needs the ``netcdf`` extra (xarray). `smash.io.save_netcdf` writes the same Dataset to a file.
+
+        Parameters
+        ----------
+        outputs : ForwardRun, Optimize or BackwardRun, optional
+            A result of this model holding saved series (return_options ``q_domain``, ``rr_states``,
+            ``internal_fluxes``): added as ``q_domain``, ``rr_state_<name>``, ``flux_<name>``
+            (time_step, y, x), with the coordinate ``time_step`` (the saved steps' end times).
+
+        Returns
+        -------
+        xarray.Dataset
+            Coordinates ``time`` (step end times; ``time_bnds`` the steps' start and end), ``gauge``
+            (the codes, with ``gauge_x``, ``gauge_y``, ``area``, ``area_dln``), ``y`` and ``x`` (cell
+            centres, m). Series (gauge, time), NaN where missing: ``qobs``, ``qsim`` (m3/s),
+            ``mean_prcp``, ``mean_pet`` (mm over the step; ``mean_snow``, ``mean_temp`` with a snow
+            module). Maps (y, x), NaN off the active cells: each rr parameter by its name (``cp``),
+            each rr state as ``<name>_initial`` and, once the model has run, ``<name>_final``, each
+            descriptor by its name; ``active_cell``. ``crs`` holds the grid mapping (EPSG, WKT) the
+            maps refer to.
+        """
+        from smash.interop.xarray_dataset import model_dataset
+
+        return model_dataset(self, outputs)
+
+    def to_dataframe(self, variables=("qobs", "qsim")):
+        """The model's series per gauge as a pandas DataFrame.
+
+        Parameters
+        ----------
+        variables : str or sequence of str, default ("qobs", "qsim")
+            Among qobs, qsim (m3/s), mean_prcp, mean_pet (mm over the step) and, with a snow module,
+            mean_snow, mean_temp.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``time`` (step end times), columns (variable, gauge code): ``df["qsim"]`` is one
+            column per gauge. Missing values are NaN.
+        """
+        from smash.interop.frames import gauge_frame
+
+        return gauge_frame(self, variables)
+
+    def __deepcopy__(self, memo) -> Model:
+        """`copy.deepcopy(model)` is `model.copy()`: the Fortran handles are never shared by two models."""
+        new = self.copy()
+        memo[id(self)] = new
+        return new
+
+    def __getstate__(self) -> dict:
+        """Pickling: everything the model holds, its Fortran core as arrays (`smash.model_state`), so
+        a pickled model runs in another process, bit for bit as here, without its data files."""
+        return model_state.model_state(self)
+
+    def __setstate__(self, state: dict) -> None:
+        model_state.restore(self, state)
 
     def _own_input(self):
         """Give this model its own copy of the forcings and observations before it writes them.

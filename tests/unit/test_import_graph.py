@@ -24,14 +24,16 @@ KNOWN_CYCLES: dict = {}
 # The layers of the package, lowest first: a module may import its own layer and the ones below,
 # never one above (docs/architecture.md draws them). A module's layer is that of its longest listed prefix.
 LAYERS = (
-    ("smash.registry", "smash.time_axis", "smash.results", "smash.progress", "smash._core", "smash.fcore"),
+    ("smash.registry", "smash.time_axis", "smash.results", "smash.progress", "smash.logs", "smash._core",
+     "smash.fcore"),
     ("smash.drainage",),
     ("smash.inputs",),
     ("smash.nn",),
     ("smash.analysis",),
     ("smash.simulation",),
     ("smash.calibration",),
-    ("smash.model",),
+    ("smash.interop",),
+    ("smash.model", "smash.model_state"),
     ("smash.io",),
     ("smash.factory",),
     ("smash", "smash.__main__", "smash._testing"),

@@ -21,6 +21,7 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries, ReadReport
 from smash.inputs.synthetic import synthetic_atmos
+from smash.progress import on_terminal, progress_bar
 from smash.time_axis import TimeAxis
 
 KINDS = ("prcp", "pet", "snow", "temp")
@@ -420,10 +421,8 @@ def _step_combiner(kind: str, factor, tally: MissingTally):
 def _read_with_progress(series, groups, store, ncpu: int, description: str | None, nfile: int) -> None:
     """`_read_groups` with a progress bar over the files when `description` is given."""
     progress = None
-    if description:
-        from tqdm import tqdm
-
-        progress = tqdm(total=nfile, desc=description, unit="file")
+    if description and on_terminal():
+        progress = progress_bar(total=nfile, desc=description, unit="file")
     try:
         _read_groups(series, groups, store, ncpu, progress)
     finally:

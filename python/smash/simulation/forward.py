@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import logging
 import time
 
 import numpy as np
 
 from smash import _core
 from smash.analysis.cost_options import build_cost_options, check_observations
+from smash.logs import get_logger
 from smash.results import Result
 from smash.simulation import memory, work_split
 from smash.simulation.containers import RRStates
@@ -18,6 +20,7 @@ from smash.time_axis import TimeAxis, parse_time
 
 RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs")
 COMMON_KEYS = ("ncpu", "verbose")
+LOGGER = get_logger("forward")
 
 
 class ForwardRun(Result):
@@ -115,8 +118,7 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     t0 = time.perf_counter()
     _core.run_forward(model, fcost, fo)
     elapsed = time.perf_counter() - t0
-    if common["verbose"]:
-        print(f"</> Forward Run ({elapsed:.3f} s)")
+    LOGGER.log(logging.INFO if common["verbose"] else logging.DEBUG, "</> Forward Run (%.3f s)", elapsed)
 
     ng = int(net.gauge_cell.size)
     model.response.q = np.array(fo.q[:ng], dtype=np.float32)

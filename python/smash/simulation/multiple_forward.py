@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from smash.progress import progress_bar
 from smash.results import Result
 from smash.simulation.forward import check_common_options, run_forward
 from smash.simulation.samples import Samples
@@ -86,9 +87,7 @@ def multiple_forward_run(model, samples, cost_options=None, common_options=None)
 
     steps = range(n)
     if common["verbose"]:
-        from tqdm import tqdm
-
-        steps = tqdm(steps, desc="</> Multiple Forward Run", leave=False, dynamic_ncols=True)
+        steps = progress_bar(steps, desc="</> Multiple Forward Run", leave=False, dynamic_ncols=True)
     for i in steps:
         for name, column in zip(names, columns, strict=True):
             setter = work.set_rr_parameters if name in parameters else work.set_rr_initial_states

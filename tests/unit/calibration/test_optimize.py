@@ -1,6 +1,7 @@
 """Calibration on the synthetic catchment: gradients, optimizers, bounds, errors."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -79,8 +80,10 @@ def test_optimize_function_returns_new_model(synthetic):
     assert not np.array_equal(new.rr_parameters.values, before)
 
 
-def test_sbs_log_and_progress_bar_unless_quiet(synthetic, capsys):
+def test_sbs_log_and_progress_bar_unless_quiet(synthetic, capsys, monkeypatch):
     model = synthetic.copy()
+    # The bar is drawn on a terminal only (tests/test_log_output.py checks redirected output).
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     model.optimize(optimize_options={"termination_crit": {"maxiter": 2}})
     captured = capsys.readouterr()
     out = captured.out
