@@ -5,6 +5,7 @@ from smash.evaluation import evaluation
 from smash.forward import ForwardRun, forward_run
 from smash.model import Model
 from smash.multiple_forward import MultipleForwardRun, multiple_forward_run
+from smash.multiset import MultisetEstimate, multiset_estimate
 from smash.optimize import (
     BackwardRun,
     Optimize,
@@ -17,6 +18,7 @@ from smash.precipitation_indices import PrecipitationIndices, precipitation_indi
 from smash.signatures import Signatures, hydrograph_segmentation, signatures
 
 __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple_forward_run",
+           "MultisetEstimate", "multiset_estimate",
            "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
            "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io"]

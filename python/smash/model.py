@@ -13,6 +13,7 @@ from smash.forward import run_forward
 from smash.inputs.synthetic import synthetic_observations
 from smash.mesh_checks import check_drained_mesh, check_mesh
 from smash.model_setup import DEFAULTS, REQUIRED, normalize_setup, setup_attributes, structure_of
+from smash.multiset import run_multiset_estimate
 from smash.network import bare_grid_network, build_network
 from smash.optimize import run_backward, run_optimize, set_control_optimize
 from smash.registry import (
@@ -507,6 +508,11 @@ class Model:
         """Cost and gradient with respect to the control vector (see smash.backward_run)."""
         return run_backward(self, diff_target, cotangent, mapping, optimizer, optimize_options, cost_options,
                             common_options, return_options)
+
+    def multiset_estimate(self, multiset, alpha=None, common_options=None, return_options=None):
+        """Set the sampled parameters / states to the multiset estimate in place (see smash.multiset_estimate);
+        return a MultisetEstimate when `return_options` asks."""
+        return run_multiset_estimate(self, multiset, alpha, common_options, return_options)
 
     def copy(self) -> Model:
         """Deep copy (the core data included)."""
