@@ -128,3 +128,17 @@ def test_bad_snow_and_imperviousness_settings_are_refused(lez, tmp_path):
     alias = dict(setup, read_imperviousness=True, imperviousness_directory=setup["imperviousness_file"])
     del alias["imperviousness_file"]
     assert smash.Model(alias, mesh).setup.imperviousness_file == setup["imperviousness_file"]
+
+
+def test_split_and_imperviousness_survive_sparse_storage_and_model_files(lez, ref, tmp_path):
+    setup, mesh = lez
+    changes = json.loads(str(ref["cases_json"]))["imperv_partition"]
+    sparse = smash.Model(dict(setup, sparse_storage=True, **changes), mesh)
+    sparse.forward_run()
+    assert _close(sparse.response.q, ref["imperv_partition_q"])
+    smash.io.save_model(sparse, tmp_path / "model.hdf5")
+    back = smash.io.read_model(tmp_path / "model.hdf5")
+    assert back.setup.prcp_partitioning == 1 and back.setup.read_imperviousness == 1
+    assert np.array_equal(back.physio_data.imperviousness, sparse.physio_data.imperviousness)
+    back.forward_run()
+    assert np.array_equal(back.response.q, sparse.response.q)

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 import rasterio
-from rasterio.transform import from_origin
+from rasterio.transform import Affine
 
 NROW, NCOL = 27, 14
 XMIN, YMAX, RES = 761000.0, 6302000.0, 1000.0
@@ -34,7 +34,7 @@ SEED = 20241206
 
 def _write(path: str, values: np.ndarray) -> None:
     profile = {"driver": "GTiff", "dtype": "float32", "width": NCOL, "height": NROW, "count": 1, "crs": CRS,
-               "transform": from_origin(XMIN, YMAX, RES, RES), "nodata": -99.0}
+               "transform": Affine(RES, 0.0, XMIN, 0.0, -RES, YMAX), "nodata": -99.0}
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(values.astype(np.float32), 1)
 
