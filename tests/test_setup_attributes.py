@@ -16,10 +16,10 @@ REFS = Path(__file__).parent / "anchor_refs"
 # once present.
 PROVIDED_ELSEWHERE = {"descriptor_tfm"}
 # smash 1.3 Model names this package does not have: its Bayesian estimation (structural error models,
-# bayesian_optimize, u_response_data), multiset_estimate, and the control setters.
+# bayesian_optimize, u_response_data) and the control setters.
 NOT_PROVIDED = {"bayesian_optimize", "get_serr_mu", "get_serr_mu_parameters", "get_serr_mu_parameters_bounds",
                 "get_serr_sigma", "get_serr_sigma_parameters", "get_serr_sigma_parameters_bounds",
-                "multiset_estimate", "serr_mu_parameters", "serr_sigma_parameters", "set_control_bayesian_optimize",
+                "serr_mu_parameters", "serr_sigma_parameters", "set_control_bayesian_optimize",
                 "set_control_optimize", "set_serr_mu_parameters", "set_serr_sigma_parameters", "u_response_data"}
 
 
