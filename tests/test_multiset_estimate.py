@@ -136,6 +136,12 @@ def test_weights_follow_the_definition_on_a_two_sample_ensemble():
         weights = np.exp(-(2.0**alpha) * decay)
         expected = weights @ values / weights.sum()
         assert np.allclose(estimate.get_rr_parameters("cp"), expected, rtol=1e-12)
+    # The other return options are the forward outputs of the run with the estimate.
+    estimate, ret = smash.multiset_estimate(model, mfr, alpha=0.5, common_options=QUIET,
+                                            return_options={"q_domain": True, "jobs": True})
+    _, direct = smash.forward_run(estimate, return_options={"q_domain": True, "jobs": True})
+    assert np.array_equal(ret.q_domain, direct.q_domain) and ret.jobs == direct.jobs
+    assert np.array_equal(estimate.response.q, smash.forward_run(estimate).response.q)
 
 
 def test_multiset_errors(cance):
