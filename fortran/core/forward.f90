@@ -509,6 +509,7 @@ contains
                 end do
                 !$AD NOCHECKPOINT
                 call rainfall_runoff_cells(setup, mesh, chunk(1:n, 1), chunk(1:n, 2), chunk(1:n, 3), chunk(1:n, 4), &
+                                           input%imperviousness(a + off:b + off), &
                                            t, 1, n, coff, rr_parameters(a:b, :), nn_parameters, states(a:b, 1:s1), &
                                            qlat(a:b), fluxes(a:b, :), liquid_prcp(a:b), output)
             end do
@@ -516,18 +517,21 @@ contains
             snow_row = min(1 + off, size(input%snow, 1))
             !$AD NOCHECKPOINT
             call rainfall_runoff_cells(setup, mesh, input%prcp(1 + off:mesh%nac, t), input%pet(1 + off:mesh%nac, t), &
-                                       input%snow(snow_row:, t), input%temp(snow_row:, t), t, k0, k1, off, &
+                                       input%snow(snow_row:, t), input%temp(snow_row:, t), &
+                                       input%imperviousness(1 + off:mesh%nac), t, k0, k1, off, &
                                        rr_parameters, nn_parameters, states, qlat, fluxes, liquid_prcp, output)
         end if
     end subroutine rainfall_runoff_step
 
     !> rainfall_runoff_step once the step's forcings of the cells are at hand.
-    subroutine rainfall_runoff_cells(setup, mesh, prcp_in, pet_in, snow_in, temp_in, t, k0, k1, off, rr_parameters, &
-                                     nn_parameters, states, qlat, fluxes, liquid_prcp, output)
+    subroutine rainfall_runoff_cells(setup, mesh, prcp_in, pet_in, snow_in, temp_in, imperv_in, t, k0, k1, off, &
+                                     rr_parameters, nn_parameters, states, qlat, fluxes, liquid_prcp, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         !> This step's forcings: entry k is cell k + off's (snow, temp: only with a snow module).
         real(sp), intent(in) :: prcp_in(:), pet_in(:), snow_in(:), temp_in(:)
+        !> Impervious share of the cells (entry k is cell k + off's).
+        real(sp), intent(in) :: imperv_in(:)
         integer, intent(in) :: t, k0, k1, off
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: nn_parameters(:)
@@ -538,7 +542,7 @@ contains
         type(OutputDT), intent(inout) :: output
 
         integer :: k, p0, p1, s0, s1, slot, nn(5), first, sp1, ss1, f0, f1, fsnow, fsnow1
-        real(rk) :: prcp, mlt, inv_beta, cell_pet, cell_snow, cell_temp
+        real(rk) :: prcp, mlt, inv_beta, cell_pet, cell_snow, cell_temp, cell_imperv
         real(rk) :: ode_fx(GR4_ODE_NFX)
         logical :: keep_all   ! store every flux of the step (a variable: Tapenade checkpoints calls with expressions)
 
@@ -581,14 +585,15 @@ contains
             ! Newton iterations dominate here, not the call.
             do k = k0, k1
                 cell_pet = real(pet_in(k), rk)
+                cell_imperv = real(imperv_in(k), rk)
                 !$AD NOCHECKPOINT
-                call gr4_ode_step(liquid_prcp(k), cell_pet, rr_parameters(k, p0:p1), &
+                call gr4_ode_step(liquid_prcp(k), cell_pet, cell_imperv, rr_parameters(k, p0:p1), &
                                   states(k, s0:s1), nn, nn_parameters, qlat(k), ode_fx)
                 if (keep_all) fluxes(k, 1:GR4_ODE_NFX) = ode_fx
             end do
         case default
             !$AD NOCHECKPOINT
-            call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, setup%dt, inv_beta, &
+            call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, inv_beta, &
                           rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, qlat, fluxes)
         end select
 

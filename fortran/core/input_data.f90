@@ -11,6 +11,8 @@ module md_input_data
         real(sp), allocatable :: pet(:, :)
         real(sp), allocatable :: snow(:, :)
         real(sp), allocatable :: temp(:, :)
+        !> Impervious share of each active cell (nac), in [0, 1]: 0 unless read (setup read_imperviousness).
+        real(sp), allocatable :: imperviousness(:)
         !> Observed discharge (ng, ntime_step) in m3/s; negative = missing.
         real(sp), allocatable :: qobs(:, :)
         !> Sparse storage (setup sparse_storage; then prcp .. temp are (1, 1)). Forcing j
@@ -36,6 +38,7 @@ contains
         call input_data_dealloc(this)
         allocate (this%prcp(nac, ntime_step), this%pet(nac, ntime_step))
         allocate (this%qobs(max(ng, 1), ntime_step))
+        allocate (this%imperviousness(nac))
         ! Snow forcings cost as much as prcp: only hold them for a snow module.
         if (with_snow) then
             allocate (this%snow(nac, ntime_step), this%temp(nac, ntime_step))
@@ -48,7 +51,18 @@ contains
         this%qobs = -99._sp
         this%snow = -99._sp
         this%temp = 0._sp
+        this%imperviousness = 0._sp
     end subroutine input_data_alloc
+
+    !> The imperviousness of nac cells (sparse storage allocates the forcings with one row).
+    subroutine input_data_alloc_imperviousness(this, nac)
+        type(InputDataDT), intent(inout) :: this
+        integer, intent(in) :: nac
+
+        if (allocated(this%imperviousness)) deallocate (this%imperviousness)
+        allocate (this%imperviousness(nac))
+        this%imperviousness = 0._sp
+    end subroutine input_data_alloc_imperviousness
 
     !> Room for sparse forcings: nvalue values, nindex indices (md_input_data header).
     subroutine input_data_alloc_sparse(this, ntime_step, nvalue, nindex)
@@ -111,6 +125,7 @@ contains
         if (allocated(this%snow)) deallocate (this%snow)
         if (allocated(this%temp)) deallocate (this%temp)
         if (allocated(this%qobs)) deallocate (this%qobs)
+        if (allocated(this%imperviousness)) deallocate (this%imperviousness)
         if (allocated(this%sp_start)) deallocate (this%sp_start, this%sp_istart, this%sp_coo, this%sp_zvalue)
         if (allocated(this%sp_values)) deallocate (this%sp_values, this%sp_index)
         this%sparse = .false.

@@ -47,8 +47,9 @@ contains
     !> One implicit Euler step of the production (x) and transfer (y) levels
     !> over a whole time step, the fluxes being expressed per step. On exit f
     !> holds the corrections used.
-    subroutine implicit_euler(pn, en, cp, ct, kexc, nn, w, x, y, f)
+    subroutine implicit_euler(pn, pn_cell, en, cp, ct, kexc, nn, w, x, y, f)
         real(rk), intent(in) :: pn, en, cp, ct, kexc
+        real(rk), intent(in) :: pn_cell   !< net rainfall of the whole cell, the net's input (pn: its pervious share)
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: w(:)
         real(rk), intent(inout) :: x, y
@@ -60,7 +61,7 @@ contains
         hp0 = x
         ht0 = y
         !$AD NOCHECKPOINT
-        call ode_corrections(nn, w, x, y, pn, en, f)
+        call ode_corrections(nn, w, x, y, pn_cell, en, f)
         gp = 1._rk + f(GR4_ODE_MLP_OUT_FP)
         ge = 1._rk + f(GR4_ODE_MLP_OUT_FE)
         gl = 1._rk + f(GR4_ODE_MLP_OUT_FL)
@@ -81,8 +82,9 @@ contains
         end do
     end subroutine implicit_euler
 
-    subroutine gr4_ode_step(prcp, pet, p, h, nn, w, qt, fx)
+    subroutine gr4_ode_step(prcp, pet, imperv, p, h, nn, w, qt, fx)
         real(rk), intent(in) :: prcp, pet
+        real(rk), intent(in) :: imperv   !< impervious share of the cell
         real(rk), intent(in) :: p(:)        ! GR4_ODE_P_*
         real(rk), intent(inout) :: h(:)     ! GR4_ODE_S_*
         integer, intent(in) :: nn(5)
@@ -90,7 +92,7 @@ contains
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR4_ODE_NFX)
 
-        real(rk) :: pn, en, lexc, f(4)
+        real(rk) :: pn, en, lexc, f(4), pn_cell
 
         ! smash 1.3 skips the whole step of a cell with missing rainfall or
         ! PET: stores frozen, no runoff.
@@ -99,7 +101,10 @@ contains
             fx(1:GR4_ODE_NFX) = 0._rk
         else
             call gr_interception(prcp, pet, p(GR4_ODE_P_CI), h(GR4_ODE_S_HI), pn, en)
-            call implicit_euler(pn, en, p(GR4_ODE_P_CP), p(GR4_ODE_P_CT), p(GR4_ODE_P_KEXC), nn, w, &
+            ! Only the rainfall of the pervious share enters (smash 1.3 leaves evaporation whole here).
+            pn_cell = pn
+            pn = (1._rk - imperv)*pn
+            call implicit_euler(pn, pn_cell, en, p(GR4_ODE_P_CP), p(GR4_ODE_P_CT), p(GR4_ODE_P_KEXC), nn, w, &
                                 h(GR4_ODE_S_HP), h(GR4_ODE_S_HT), f)
             lexc = p(GR4_ODE_P_KEXC)*h(GR4_ODE_S_HT)**3.5_rk*(1._rk + f(GR4_ODE_MLP_OUT_FL))
             qt = 0.1_rk*h(GR4_ODE_S_HP)*h(GR4_ODE_S_HP)*pn*(1._rk + f(GR4_ODE_MLP_OUT_FP)) + lexc &

@@ -33,6 +33,12 @@
 !>   without the direct branch: qt = qr_last (+ ql_last, + qe now; x kb for
 !>   loieau). That is why fx is intent(inout): on entry it must hold the
 !>   cell's fluxes of its previous step (zeros before the first step).
+!>
+!> Imperviousness (imperv, the impervious share of a cell, 0 unless read):
+!> as smash documents and 1.3 does, the net rainfall after interception is
+!> scaled by 1 - imperv (the reported pn too; the impervious part leaves the
+!> model) and so is the production store's evaporation es. A hybrid's net
+!> reads the whole cell's pn; the _ri intensity term takes it too.
 module md_gr_structures
     use md_kinds, only: rk, sp
     use md_registry
@@ -99,8 +105,9 @@ contains
     !> one of the two branches is skipped; after percolation the level is
     !> hp* / (1 + (hp*/beta)^4)^(1/4), the same value as hp* - perc/cp
     !> without two divisions.
-    subroutine gr_production(pn, en, cp, inv_beta, fp, fe, hp, pr, perc, ps, es)
+    subroutine gr_production(pn, en, cp, inv_beta, fp, fe, pervious, hp, pr, perc, ps, es)
         real(rk), intent(in) :: pn, en, cp, inv_beta, fp, fe
+        real(rk), intent(in) :: pervious   !< 1 - imperviousness: the share of the cell that evaporates
         real(rk), intent(inout) :: hp
         real(rk), intent(out) :: pr, perc, ps, es
 
@@ -117,7 +124,7 @@ contains
         es = 0._rk
         if (en > 0._rk) then
             ten = tanh(en*inv_cp)
-            es = min(en, (1._rk + fe)*hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten))
+            es = pervious*min(en, (1._rk + fe)*hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten))
         end if
         hp_star = hp + (ps - es)*inv_cp
         if (inv_beta > 0._rk) then
@@ -130,21 +137,22 @@ contains
     end subroutine gr_production
 
     !> Production with rainfall-intensity dependent infiltration (gr4_ri, gr5_ri).
-    subroutine gr_ri_production(pn, en, cp, inv_beta, alpha1, dt, hp, pr, perc, ps, es)
-        real(rk), intent(in) :: pn, en, cp, inv_beta, alpha1, dt
+    subroutine gr_ri_production(pn, pn_cell, en, cp, inv_beta, alpha1, dt, pervious, hp, pr, perc, ps, es)
+        real(rk), intent(in) :: pn, en, cp, inv_beta, alpha1, dt, pervious
+        real(rk), intent(in) :: pn_cell   !< net rainfall of the whole cell (pn is its pervious share)
         real(rk), intent(inout) :: hp
         real(rk), intent(out) :: pr, perc, ps, es
 
         real(rk) :: gam, lambda, tpn, ten, hp_star
 
-        gam = 1._rk - exp(-pn*alpha1)
+        gam = 1._rk - exp(-pn_cell*alpha1)
         lambda = sqrt(1._rk - gam)
         tpn = tanh(lambda*pn/cp)
         ten = tanh(en/cp)
         ps = cp/lambda*tpn*(1._rk - (lambda*hp)**2)/(1._rk + lambda*hp*tpn) - gam*dt
-        es = hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten)
+        es = pervious*hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten)
         hp_star = hp + (ps - es)/cp
-        if (pn > 0._rk) then
+        if (pn_cell > 0._rk) then
             pr = pn - ps
         else
             pr = 0._rk
@@ -291,9 +299,10 @@ contains
     !> the _ri_mlp_exc hybrids. States hi hp ht; fluxes
     !> pn en pr perc ps es lexc prr prd qr qd qt, all four structures (and their
     !> hybrids) in gr4's order (tests/test_registry_positions.py checks each).
-    subroutine gr_step(ri, law5, prcp, pet, dt, inv_beta, p, h, nn, w, qt, fx)
+    subroutine gr_step(ri, law5, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, qt, fx)
         logical, intent(in) :: ri, law5
         real(rk), intent(in) :: prcp, pet, dt
+        real(rk), intent(in) :: imperv   !< impervious share of the cell: scales pn and es by 1 - imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt), once per step by the caller
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
@@ -302,7 +311,7 @@ contains
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR4_NFX)
 
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split
+        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split, pn_cell
         real(rk) :: f(5), fp, fe, fc, fl
         integer :: ikexc, iaexc   ! positions of kexc and aexc (aexc: law5 only) among p
 
@@ -346,14 +355,20 @@ contains
                         fl = f(GR4_MLP_OUT_FL)
                     end if
                 end if
+                ! The net reads the net rainfall of the whole cell, the production store gets its
+                ! pervious share (the intensity term of the _ri structures takes the whole).
+                pn_cell = pn
+                pn = (1._rk - imperv)*pn
                 if (ri) then
                     !$AD NOCHECKPOINT
-                    call gr_ri_production(pn, en, p(GR4_RI_P_CP), inv_beta, p(GR4_RI_P_ALPHA1), dt, h(GR4_S_HP), &
+                    call gr_ri_production(pn, pn_cell, en, p(GR4_RI_P_CP), inv_beta, p(GR4_RI_P_ALPHA1), dt, &
+                                          1._rk - imperv, h(GR4_S_HP), &
                                           pr, perc, ps, es)
                     split = 0.9_rk*tanh(p(GR4_RI_P_ALPHA2)*pn)**2 + 0.1_rk
                 else
                     !$AD NOCHECKPOINT
-                    call gr_production(pn, en, p(GR4_P_CP), inv_beta, fp, fe, h(GR4_S_HP), pr, perc, ps, es)
+                    call gr_production(pn, en, p(GR4_P_CP), inv_beta, fp, fe, 1._rk - imperv, h(GR4_S_HP), pr, perc, &
+                                       ps, es)
                 end if
                 if (law5) then
                     lexc = (1._rk + fl)*p(ikexc)*(h(GR4_S_HT) - p(iaexc))
@@ -383,8 +398,8 @@ contains
     !> gr6 and gr6_mlp: parameters ci cp ct be kexc aexc, states hi hp ht he;
     !> net outputs [fp, fe, fc1, fc2, fl] (fc2 shifts the routed share between
     !> the routing and exponential stores).
-    subroutine gr6_step(prcp, pet, inv_beta, p, h, nn, w, qt, fx)
-        real(rk), intent(in) :: prcp, pet
+    subroutine gr6_step(prcp, pet, imperv, inv_beta, p, h, nn, w, qt, fx)
+        real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
@@ -416,9 +431,10 @@ contains
                     !$AD NOCHECKPOINT
                     call corrections5(nn, w, h(GR6_S_HP), h(GR6_S_HT), h(GR6_S_HE), pn, en, f)
                 end if
+                pn = (1._rk - imperv)*pn
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(GR6_P_CP), inv_beta, f(GR6_MLP_OUT_FP), f(GR6_MLP_OUT_FE), &
-                                   h(GR6_S_HP), pr, perc, ps, es)
+                                   1._rk - imperv, h(GR6_S_HP), pr, perc, ps, es)
                 lexc = (1._rk + f(GR6_MLP_OUT_FL))*p(GR6_P_KEXC)*(h(GR6_S_HT) - p(GR6_P_AEXC))
             end if
             routed = 0.9_rk*(1._rk - f(GR6_MLP_OUT_FC1)*f(GR6_MLP_OUT_FC1))*(pr + perc)
@@ -450,8 +466,8 @@ contains
 
     !> grc and grc_mlp: parameters ci cp ct cl kexc, states hi hp ht hl;
     !> net outputs [fp, fe, fc1, fc2, fl].
-    subroutine grc_step(prcp, pet, p, h, nn, w, qt, fx)
-        real(rk), intent(in) :: prcp, pet
+    subroutine grc_step(prcp, pet, imperv, p, h, nn, w, qt, fx)
+        real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
@@ -476,10 +492,11 @@ contains
                     !$AD NOCHECKPOINT
                     call corrections5(nn, w, h(GRC_S_HP), h(GRC_S_HT), h(GRC_S_HL), pn, en, f)
                 end if
+                pn = (1._rk - imperv)*pn
                 ! smash 1.3's grc production store does not percolate.
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(GRC_P_CP), 0._rk, f(GRC_MLP_OUT_FP), f(GRC_MLP_OUT_FE), &
-                                   h(GRC_S_HP), pr, perc, ps, es)
+                                   1._rk - imperv, h(GRC_S_HP), pr, perc, ps, es)
                 lexc = (1._rk + f(GRC_MLP_OUT_FL))*p(GRC_P_KEXC)*h(GRC_S_HT)**3*sqrt(h(GRC_S_HT))
             end if
             routed = 0.9_rk*(1._rk - f(GRC_MLP_OUT_FC1)*f(GRC_MLP_OUT_FC1))*(pr + perc)
@@ -510,8 +527,8 @@ contains
     end subroutine grc_step
 
     !> grd and grd_mlp: parameters cp ct, states hp ht; net outputs [fp, fe].
-    subroutine grd_step(prcp, pet, p, h, nn, w, qt, fx)
-        real(rk), intent(in) :: prcp, pet
+    subroutine grd_step(prcp, pet, imperv, p, h, nn, w, qt, fx)
+        real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
@@ -538,10 +555,11 @@ contains
                     !$AD NOCHECKPOINT
                     call corrections4(nn, w, h(GRD_S_HP), h(GRD_S_HT), pn, en, f)
                 end if
+                pn = (1._rk - imperv)*pn
                 ! smash 1.3's grd production store does not percolate.
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(GRD_P_CP), 0._rk, f(GRD_MLP_OUT_FP), f(GRD_MLP_OUT_FE), &
-                                   h(GRD_S_HP), pr, perc, ps, es)
+                                   1._rk - imperv, h(GRD_S_HP), pr, perc, ps, es)
             end if
             prr = pr + perc
             !$AD NOCHECKPOINT
@@ -562,8 +580,8 @@ contains
 
     !> loieau and loieau_mlp: parameters ca cc kb, states ha hc; net outputs
     !> [fp, fe, fc].
-    subroutine loieau_step(prcp, pet, inv_beta, p, h, nn, w, qt, fx)
-        real(rk), intent(in) :: prcp, pet
+    subroutine loieau_step(prcp, pet, imperv, inv_beta, p, h, nn, w, qt, fx)
+        real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
@@ -591,9 +609,10 @@ contains
                     !$AD NOCHECKPOINT
                     call corrections4(nn, w, h(LOIEAU_S_HA), h(LOIEAU_S_HC), pn, en, f)
                 end if
+                pn = (1._rk - imperv)*pn
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(LOIEAU_P_CA), inv_beta, f(LOIEAU_MLP_OUT_FP), f(LOIEAU_MLP_OUT_FE), &
-                                   h(LOIEAU_S_HA), pr, perc, ps, es)
+                                   1._rk - imperv, h(LOIEAU_S_HA), pr, perc, ps, es)
             end if
             prr = 0.9_rk*(1._rk - f(LOIEAU_MLP_OUT_FC)*f(LOIEAU_MLP_OUT_FC))*(pr + perc)
             prd = (pr + perc) - prr
@@ -633,10 +652,11 @@ contains
     !> (keep_all); with fx cell-fastest, the carried outflows are a compact
     !> stream. Writing all fluxes of every cell at every step was a quarter of
     !> a France forward run.
-    subroutine gr_cells(hy_module, k0, k1, prcp, pet, dt, inv_beta, p, h, nn, w, keep_all, qt, fx)
+    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, keep_all, qt, fx)
         integer, intent(in) :: hy_module, k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
+        real(sp), intent(in) :: imperv(:)   !< impervious share of each cell
         real(rk), intent(in) :: dt, inv_beta
         real(rk), intent(in) :: p(:, :)
         real(rk), intent(inout) :: h(:, :)
@@ -647,6 +667,7 @@ contains
 
         integer :: k, np, nh, nfx, c1, c2
         logical :: ri, law5
+        real(rk) :: cell_imperv
         real(rk) :: cell_pet   ! a plain variable, not an expression, in the call: Tapenade
                                ! only honours NOCHECKPOINT on a call with no argument to evaluate
         real(rk) :: cell_fx(MAX_FLUXES)
@@ -662,9 +683,10 @@ contains
             c2 = GR6_FX_QR
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr6_step(prcp(k), cell_pet, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -673,10 +695,11 @@ contains
             c2 = GRC_FX_QL
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 cell_fx(c2) = fx(k, c2)
                 !$AD NOCHECKPOINT
-                call grc_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call grc_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -685,9 +708,10 @@ contains
             c2 = GRD_FX_QR
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call grd_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call grd_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -696,9 +720,10 @@ contains
             c2 = LOIEAU_FX_QR
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call loieau_step(prcp(k), cell_pet, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call loieau_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -712,9 +737,10 @@ contains
             c2 = GR4_FX_QR
             do k = k0, k1
                 cell_pet = real(pet(k), rk)
+                cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr_step(ri, law5, prcp(k), cell_pet, dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), &
+                call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), &
                              cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)

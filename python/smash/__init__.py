@@ -4,6 +4,7 @@ from smash import factory, io, logs
 from smash.analysis.evaluation import evaluation
 from smash.analysis.precipitation_indices import PrecipitationIndices, precipitation_indices
 from smash.analysis.signatures import Signatures, hydrograph_segmentation, signatures
+from smash.calibration.multiset import MultisetEstimate, multiset_estimate
 from smash.calibration.optimize import (
     BackwardRun,
     Optimize,
@@ -17,6 +18,7 @@ from smash.simulation.forward import ForwardRun, forward_run
 from smash.simulation.multiple_forward import MultipleForwardRun, multiple_forward_run
 
 __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple_forward_run",
+           "MultisetEstimate", "multiset_estimate",
            "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
            "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io",

@@ -49,6 +49,11 @@ def new_input_data(nrow_forcing: int, ng: int, ntime_step: int, with_snow: bool)
     return data
 
 
+def allocate_imperviousness(input_data, nac: int) -> None:
+    """(Re)allocate the imperviousness of an InputDataDT for nac cells, zeroed."""
+    fcore.md_input_data.input_data_alloc_imperviousness(input_data, nac)
+
+
 def allocate_sparse_forcings(input_data, ntime_step: int, nvalue: int, nindex: int) -> None:
     """Allocate the sparse forcing arrays of an InputDataDT (nvalue stored values, nindex indices)."""
     fcore.md_input_data.input_data_alloc_sparse(input_data, ntime_step, nvalue, nindex)

@@ -1,7 +1,7 @@
 """smash's messages through the standard `logging` module.
 
-Every message goes to a logger named under ``smash`` (``smash.optimize`` for the optimizers' iterate
-lines, ``smash.forward`` for forward runs ...). By default the ``smash`` logger shows them on standard
+Every message goes to a logger named under ``smash`` (``optimize`` below it for the optimizers' iterate
+lines, ``forward`` for forward runs ...). By default the ``smash`` logger shows them on standard
 output as smash 1.x prints them (the text alone, above any progress bar) and keeps them from the
 application's own handlers, so a script sees what smash 1.x showed, once. `configure` changes that:
 

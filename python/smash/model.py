@@ -8,10 +8,13 @@ import weakref as _weakref
 import numpy as np
 
 from smash import _core, inputs, model_state
+from smash.calibration.multiset import run_multiset_estimate
 from smash.calibration.optimize import run_backward, run_optimize, set_control_optimize
 from smash.drainage import routing_tree
 from smash.drainage.mesh_checks import check_drained_mesh, check_mesh
 from smash.drainage.network import bare_grid_network, build_network
+from smash.inputs import partitioning
+from smash.inputs.imperviousness import check_imperviousness, read_imperviousness
 from smash.inputs.synthetic import synthetic_observations
 from smash.nn import hybrid as hybrid_nn
 from smash.registry import (
@@ -174,7 +177,14 @@ class Model:
         mesh = self.mesh.__dict__
         kinds = ["prcp", "pet"] + (["snow", "temp"] if s["snow_module"] != "zero" else [])
         encoded = {}
+        # The rain / snow split needs prcp, snow and temp at once: they are read whole, split, then stored.
+        split = partitioning.SPLIT_KINDS if s["prcp_partitioning"] else ()
+        to_split = {}
         for kind in kinds:
+            if kind in split:
+                if s.get(f"read_{kind}") or s["synthetic"]:
+                    to_split[kind] = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose)
+                continue
             if s.get(f"read_{kind}") or s["synthetic"]:
                 if s["sparse_storage"]:
                     # Each step is encoded as it is read: the dense series is never held.
@@ -185,6 +195,15 @@ class Model:
                 else:
                     arr = inputs.read_atmos(s, mesh, kind, cells=net.flat, verbose=verbose)
                     getattr(fi, kind)[...] = arr.T
+        if split:
+            missing = np.full((s["ntime_step"], net.flat.size), -99.0, dtype=np.float32)
+            rain, snow = partitioning.partition(to_split.get("prcp", missing), to_split.get("snow"),
+                                                to_split.get("temp", missing))
+            for kind, arr in (("prcp", rain), ("snow", snow), ("temp", to_split["temp"])):
+                if s["sparse_storage"]:
+                    encoded[kind] = [sparse_forcing.encode_step(row) for row in arr]
+                else:
+                    getattr(fi, kind)[...] = arr.T
         if s["sparse_storage"]:
             sparse_forcing.store(fi, encoded, s["ntime_step"])
         if s["read_qobs"] and net.gauge_cell.size and not s["synthetic"]:
@@ -194,8 +213,14 @@ class Model:
             self._check_descriptor(desc, absent)
         else:
             desc = np.zeros((net.nrow, net.ncol, 0), dtype=np.float32)
+        imperv = None
+        if s["read_imperviousness"]:
+            active = np.zeros((net.nrow, net.ncol), dtype=bool)
+            active[net.rows, net.cols] = True
+            imperv = read_imperviousness(s, mesh, active)
+            fi.imperviousness[...] = net.from_grid(imperv)
         self.atmos_data = AtmosData(self)
-        self.physio_data = PhysioData(desc, s["descriptor_name"])
+        self.physio_data = PhysioData(desc, s["descriptor_name"], imperv)
         self.response_data = ResponseData(self)
 
     def _check_descriptor(self, desc, absent=()):
@@ -221,7 +246,10 @@ class Model:
         md_input_data's sparse arrays (the dense ones are then one row)."""
         net, s = self._network, self.setup
         nrow_forcing = 1 if s.sparse_storage else net.nac
-        return _core.new_input_data(nrow_forcing, int(net.gauge_cell.size), s.ntime_step, s.snow_module != "zero")
+        fi = _core.new_input_data(nrow_forcing, int(net.gauge_cell.size), s.ntime_step, s.snow_module != "zero")
+        if s.sparse_storage:
+            _core.allocate_imperviousness(fi, net.nac)
+        return fi
 
     def _forcing(self, kind):
         """The (nac, ntime_step) forcing of active cells (core order) for reading: the core's array,
@@ -477,6 +505,18 @@ class Model:
             self._synced_maps[name] = (list(maps.keys), maps.values.copy())
         if self._nn_shapes:
             fp.nn_parameters[...] = hybrid_nn.pack(self._nn_weight, self._nn_bias)
+        self._sync_imperviousness()
+
+    def _sync_imperviousness(self):
+        """physio_data.imperviousness into the core when it was assigned or edited since the last run."""
+        net = self._network
+        active = np.zeros((net.nrow, net.ncol), dtype=bool)
+        active[net.rows, net.cols] = True
+        grid = check_imperviousness(self.physio_data.imperviousness, active)
+        values = net.from_grid(grid)
+        if not np.array_equal(values, self._core.input.imperviousness):
+            self._own_input()
+            self._core.input.imperviousness[...] = values
 
     def forward_run(self, cost_options=None, common_options=None, return_options=None):
         """Run the model in place; return a ForwardRun when `return_options` asks for outputs."""
@@ -501,6 +541,11 @@ class Model:
         """Cost and gradient with respect to the control vector (see smash.backward_run)."""
         return run_backward(self, diff_target, cotangent, mapping, optimizer, optimize_options, cost_options,
                             common_options, return_options)
+
+    def multiset_estimate(self, multiset, alpha=None, common_options=None, return_options=None):
+        """Set the sampled parameters / states to the multiset estimate in place (see smash.multiset_estimate);
+        return a MultisetEstimate when `return_options` asks."""
+        return run_multiset_estimate(self, multiset, alpha, common_options, return_options)
 
     def copy(self) -> Model:
         """Deep copy (the core data included)."""
@@ -604,7 +649,7 @@ class Model:
         if len(self._input_users) < 2:
             return
         fi = self._new_core_input()
-        for kind in ("prcp", "pet", "snow", "temp", "qobs"):
+        for kind in ("prcp", "pet", "snow", "temp", "qobs", "imperviousness"):
             getattr(fi, kind)[...] = getattr(self._core.input, kind)
         if self.setup.sparse_storage:
             old = self._core.input
@@ -624,7 +669,7 @@ class Model:
 
 def _user_setup_of(model) -> dict:
     """The setup keys Model accepts, from a model's setup (as save_model stores them)."""
-    attrs = dict(model.setup.__dict__, imperviousness_directory=model.setup.imperviousness_file)
+    attrs = dict(model.setup.__dict__)
     return {k: attrs[k] for k in (*REQUIRED, *DEFAULTS) if k in attrs}
 
 

@@ -19,7 +19,9 @@ MAPS = ("rr_parameters", "rr_initial_states", "rr_final_states")
 # A read model is built from the file alone: nothing read from data folders, no synthetic
 # inputs drawn and no interception re-estimated (the saved ci is the one that was used).
 FROM_FILE_ONLY = {"read_prcp": False, "read_pet": False, "read_snow": False, "read_temp": False,
-                  "read_qobs": False, "read_descriptor": False, "synthetic": None, "adjust_interception": False}
+                  "read_qobs": False, "read_descriptor": False, "synthetic": None, "adjust_interception": False,
+                  # The saved forcings are already split, the saved imperviousness already read.
+                  "prcp_partitioning": False, "read_imperviousness": False}
 # The keys smash 1.3's save_model_ddt writes (descriptor_tfm when the setup has it); the structural
 # error mappings and parameters of its Bayesian estimation are left out: this package has none.
 DDT_SETUP_KEYS = ("snow_module", "hydrological_module", "routing_module", "start_time", "end_time", "dt",
@@ -60,7 +62,8 @@ def save_model(model, path) -> None:
         mesh_to_group(f.create_group("mesh"), {k: v for k, v in model.mesh.__dict__.items() if k[0] != "_"})
         write_group(f.create_group("atmos_data"), {k: getattr(model.atmos_data, k) for k in _forcing_kinds(model)})
         write_group(f.create_group("physio_data"), {"descriptor": model.physio_data.descriptor,
-                                                    "descriptor_name": np.array(model.physio_data.names, dtype=str)})
+                                                    "descriptor_name": np.array(model.physio_data.names, dtype=str),
+                                                    "imperviousness": model.physio_data.imperviousness})
         write_group(f.create_group("response_data"), {"q": model.response_data._observed()})
         write_group(f.create_group("response"), {"q": model.response.q})
         for name in MAPS:
@@ -129,7 +132,9 @@ def _fill_model(model, data: dict, path) -> None:
     for kind, grid in data["atmos_data"].items():
         setattr(model.atmos_data, kind, grid)
     physio = data["physio_data"]
-    model.physio_data = PhysioData(physio["descriptor"], [str(n) for n in physio["descriptor_name"]])
+    # Files written before imperviousness was read have none: 0.
+    model.physio_data = PhysioData(physio["descriptor"], [str(n) for n in physio["descriptor_name"]],
+                                   physio.get("imperviousness"))
     model.response_data.q = data["response_data"]["q"]
     model.response = Response(data["response"]["q"])
     for name in MAPS:

@@ -256,9 +256,12 @@ class PhysioData:
     (`u_descriptor`), mean (`mean_descriptor`) and standard deviation (`std_descriptor`, population)
     over the whole grid, as smash 1.3 computes them (inactive cells included)."""
 
-    def __init__(self, descriptor: np.ndarray, names):
+    def __init__(self, descriptor: np.ndarray, names, imperviousness: np.ndarray | None = None):
         self.descriptor = descriptor
         self.names = list(names)
+        # Impervious share of each cell (nrow, ncol), 0 unless read (setup read_imperviousness).
+        self.imperviousness = (np.zeros(descriptor.shape[:2], dtype=np.float32) if imperviousness is None
+                               else imperviousness)
         if descriptor.shape[-1]:
             flat = descriptor.reshape(-1, descriptor.shape[-1])
             self.l_descriptor = flat.min(axis=0)

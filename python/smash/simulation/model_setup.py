@@ -50,11 +50,12 @@ DEFAULTS = {
     "pet_access": "",
     "snow_access": "",
     "temp_access": "",
-    # smash 1.3 options of features this package does not have: only their defaults are accepted.
+    # Rain / snow split of prcp (+ snow) from temp (smash.inputs.partitioning).
     "prcp_partitioning": False,
+    # The impervious share of each cell, one raster (smash names the path imperviousness_file).
     "read_imperviousness": False,
     "imperviousness_format": "tif",
-    "imperviousness_directory": None,
+    "imperviousness_file": None,
     # Structural error models of smash's Bayesian estimation (held on the setup, see SERR_PARAMETERS).
     "serr_mu_mapping": "Zero",
     "serr_sigma_mapping": "Linear",
@@ -76,8 +77,25 @@ UNSET_PATH = "..."
 # The read flag of each folder setting.
 _PATH_FLAGS = {"qobs_directory": "read_qobs", "prcp_directory": "read_prcp", "pet_directory": "read_pet",
                "snow_directory": "read_snow", "temp_directory": "read_temp",
-               "descriptor_directory": "read_descriptor", "imperviousness_directory": "read_imperviousness"}
+               "descriptor_directory": "read_descriptor", "imperviousness_file": "read_imperviousness"}
+# Spellings of setup keys accepted for smash's name (the setup keeps smash's).
+KEY_ALIASES = {"imperviousness_directory": "imperviousness_file"}
 # Time stamps as smash 1.3 holds them on model.setup.
+def _resolve_aliases(setup: dict) -> dict:
+    """The setup with KEY_ALIASES spelled smash's way; both spellings at once is an error."""
+    if not isinstance(setup, dict) or not any(k in setup for k in KEY_ALIASES):
+        return setup
+    out = dict(setup)
+    for alias, key in KEY_ALIASES.items():
+        if alias in out:
+            if key in out and out[key] is not None and out[alias] is not None and out[key] != out[alias]:
+                raise ValueError(f"setup gives both {alias!r} and {key!r} (the same setting); give {key!r} only")
+            value = out.pop(alias)
+            if out.get(key) is None:
+                out[key] = value
+    return out
+
+
 def _period(setup: dict):
     """(start, end, ntime_step) of a setup with an int `dt`, checked to be whole steps."""
     start = parse_time(setup["start_time"], "start_time")
@@ -96,6 +114,7 @@ def normalize_setup(setup: dict) -> dict:
     """Return a new setup with defaults filled in, checked and typed."""
     if not isinstance(setup, dict):
         raise TypeError(f"setup must be a dict (see smash.factory.load_dataset), not {type(setup).__name__}")
+    setup = _resolve_aliases(setup)
     unknown = [k for k in setup if k not in DEFAULTS and k not in REQUIRED]
     if unknown:
         hints = {k: difflib.get_close_matches(k, list(DEFAULTS) + list(REQUIRED), n=1) for k in unknown}
@@ -255,11 +274,18 @@ def structure_of(setup: dict) -> Structure:
 
 
 def _check_smash_only_options(setup: dict) -> None:
-    """Options of smash 1.3 features this package lacks: refuse anything but their defaults, naming them."""
-    for key, flag in (("prcp_partitioning", "prcp_partitioning"), ("read_imperviousness", "read_imperviousness")):
-        if setup[key]:
-            raise ValueError(f"setup[{key!r}] = True is not supported by this package (smash 1.3's "
-                             f"{flag.replace('_', ' ')}); leave it False")
+    """Snow inputs, imperviousness and the structural error mappings: combinations smash 1.3 refuses."""
+    if setup["snow_module"] == "zero" and not setup["synthetic"]:
+        for key in ("read_snow", "read_temp"):
+            if setup[key]:
+                raise ValueError(f"setup[{key!r}] = True needs a snow module (setup['snow_module'] is 'zero'; "
+                                 "choose 'ssn')")
+    if setup["prcp_partitioning"] and not setup["read_temp"]:
+        raise ValueError("setup['prcp_partitioning'] = True splits precipitation by temperature: it needs "
+                         "setup['read_temp'] = True (and a snow module)")
+    if setup["read_imperviousness"] and not setup["imperviousness_file"]:
+        raise ValueError("setup['read_imperviousness'] = True needs setup['imperviousness_file'], the path of the "
+                         "imperviousness raster")
     for which in ("mu", "sigma"):
         key = f"serr_{which}_mapping"
         if setup[key] not in SERR_PARAMETERS[which]:
@@ -291,8 +317,6 @@ def setup_attributes(setup: dict) -> dict:
         elif key == "dt" or key.endswith("_conversion_factor"):
             value = float(value)
         out[key] = value
-    # smash names the imperviousness path setting one way and the attribute another.
-    out["imperviousness_file"] = out.pop("imperviousness_directory")
     out["descriptor_name"] = np.array(setup["descriptor_name"], dtype="<U128")
     hidden = hidden_sizes(setup["hidden_neuron"])
     out["hidden_neuron"] = np.array(list(hidden) + [0] * (2 - len(hidden)), dtype=np.int32)

@@ -21,10 +21,19 @@ from smash.simulation.samples import Samples
 
 class MultipleForwardRun(Result):
     """`q`: (ng, ntime_step, n_sample) simulated discharge (m3/s, float32) at the gauges;
-    `cost`: (n_sample,) cost of each run (None when the mesh has no gauge)."""
+    `cost`: (n_sample,) cost of each run (None when the mesh has no gauge).
 
-    def __init__(self, q: np.ndarray, cost: np.ndarray | None):
+    The run also keeps what `multiset_estimate` weighs: the sampled values of each name
+    (``(n,)`` or ``(n, nrow, ncol)``), the density of the law they were drawn from when known
+    (a `Samples`; None for a dict) and the cost options the costs were computed with.
+    """
+
+    def __init__(self, q: np.ndarray, cost: np.ndarray | None, samples: dict | None = None,
+                 densities: dict | None = None, cost_options: dict | None = None):
         super().__init__(q=q, cost=cost)
+        self._samples = samples
+        self._densities = densities
+        self._cost_options = cost_options
 
     def __repr__(self):
         cost = "None" if self.cost is None else f"array{self.cost.shape}"
@@ -99,4 +108,11 @@ def multiple_forward_run(model, samples, cost_options=None, common_options=None)
         q[:, :, i] = work.response.q
         if cost is not None:
             cost[i] = result.cost
-    return MultipleForwardRun(q, cost)
+    if isinstance(samples, Samples):
+        densities = {name: samples.prior_density(name) for name in names}
+        if any(d is None for d in densities.values()):
+            densities = None
+    else:
+        densities = None
+    kept = {name: np.array(column, dtype=np.float64) for name, column in zip(names, columns, strict=True)}
+    return MultipleForwardRun(q, cost, kept, densities, None if cost_options is None else dict(cost_options))

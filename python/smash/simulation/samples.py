@@ -32,10 +32,12 @@ GENERATOR_ALIASES = {"gaussian": "normal"}
 class Samples:
     """`n_sample` values of each variable, one numpy array per name (`samples.cp`)."""
 
-    def __init__(self, generator: str, names: list[str], values: np.ndarray):
+    def __init__(self, generator: str, names: list[str], values: np.ndarray, densities: np.ndarray | None = None):
         self.generator = generator
         self._names = list(names)
         self._values = np.asarray(values, dtype=np.float64)   # (n_sample, num_vars)
+        # Density of the law each value was drawn from (multiset_estimate weighs the samples by it).
+        self._densities = None if densities is None else np.asarray(densities, dtype=np.float64)
         self.n_sample = int(self._values.shape[0])
 
     @property
@@ -66,6 +68,16 @@ class Samples:
             raise ValueError(f"axis must be 0 or 1, got {axis!r}")
         return self._values.T.copy() if axis == 0 else self._values.copy()
 
+    def prior_density(self, name: str) -> np.ndarray | None:
+        """Density, at each of its `n_sample` values, of the law variable `name` was drawn from
+        (uniform: 1 / (high - low); normal: the truncated normal density); None for samples built
+        without their law."""
+        if name not in self._names:
+            raise AttributeError(f"Samples has no variable {name!r}; variables: {self._names}")
+        if self._densities is None:
+            return None
+        return self._densities[:, self._names.index(name)].copy()
+
     def to_dataframe(self):
         """A pandas DataFrame, one column per variable and one row per sample."""
         import pandas as pd
@@ -77,7 +89,8 @@ class Samples:
         if not 0 <= start < end <= self.n_sample:
             raise ValueError(f"slice needs 0 <= start < end <= n_sample = {self.n_sample}, got start={start}, "
                              f"end={end}")
-        return Samples(self.generator, self._names, self._values[start:end])
+        densities = None if self._densities is None else self._densities[start:end]
+        return Samples(self.generator, self._names, self._values[start:end], densities)
 
     def iterslice(self, by: int = 1):
         """Successive slices of `by` samples (the last one may be shorter)."""
@@ -107,11 +120,13 @@ def _check_problem(problem) -> tuple[list[str], np.ndarray]:
     return names, bounds
 
 
-def _truncated_normal(rng, mean, std, low, high, n) -> np.ndarray:
+def _truncated_normal(rng, mean, std, low, high, n) -> tuple[np.ndarray, np.ndarray]:
+    """`n` draws of the normal law (mean, std) truncated to [low, high], and its density at them."""
     from scipy.stats import truncnorm
 
     a, b = (low - mean) / std, (high - mean) / std
-    return truncnorm.rvs(a, b, loc=mean, scale=std, size=n, random_state=rng)
+    values = truncnorm.rvs(a, b, loc=mean, scale=std, size=n, random_state=rng)
+    return values, truncnorm.pdf(values, a, b, loc=mean, scale=std)
 
 
 def _random_state(random_state):
@@ -164,18 +179,21 @@ def generate_samples(problem: dict, generator: str = "uniform", n: int = 1000, r
                       UserWarning, stacklevel=2)
     rng = _random_state(random_state)
     values = np.empty((int(n), len(names)))
+    densities = np.empty_like(values)
     if law == "uniform":
         # One variable after the other from the same stream: smash 1.3's order.
         for i, (low, high) in enumerate(bounds):
             values[:, i] = rng.uniform(low, high, size=int(n))
-        return Samples(generator, names, values)
+            densities[:, i] = 1.0 / (high - low)
+        return Samples(generator, names, values, densities)
 
-    _draw_normal(rng, values, names, bounds, mean, coef_std)
-    return Samples(generator, names, values)
+    _draw_normal(rng, values, densities, names, bounds, mean, coef_std)
+    return Samples(generator, names, values, densities)
 
 
-def _draw_normal(rng, values: np.ndarray, names, bounds, mean, coef_std) -> None:
-    """Fill `values` column by column with normal laws truncated to `bounds` (smash 1.3's order)."""
+def _draw_normal(rng, values: np.ndarray, densities: np.ndarray, names, bounds, mean, coef_std) -> None:
+    """Fill `values` (and their prior `densities`) column by column with normal laws truncated to
+    `bounds`, in smash 1.3's order."""
     n = values.shape[0]
     mean = dict(mean or {})
     unknown = sorted(set(mean) - set(names))
@@ -191,4 +209,4 @@ def _draw_normal(rng, values: np.ndarray, names, bounds, mean, coef_std) -> None
         if not np.isfinite(centre):
             raise ValueError(f"mean of {name!r} must be a finite number, got {centre}")
         # A mean beyond a bound is a normal law truncated on one side of it (smash 1.3 draws it too).
-        values[:, i] = _truncated_normal(rng, centre, (high - low) / coef_std, low, high, n)
+        values[:, i], densities[:, i] = _truncated_normal(rng, centre, (high - low) / coef_std, low, high, n)

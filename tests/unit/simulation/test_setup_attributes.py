@@ -17,10 +17,10 @@ REFS = ANCHOR_REFS
 # once present.
 PROVIDED_ELSEWHERE = {"descriptor_tfm"}
 # smash 1.3 Model names this package does not have: its Bayesian estimation (structural error models,
-# bayesian_optimize, u_response_data), multiset_estimate, and the control setters.
+# bayesian_optimize, u_response_data) and the control setters.
 NOT_PROVIDED = {"bayesian_optimize", "get_serr_mu", "get_serr_mu_parameters", "get_serr_mu_parameters_bounds",
                 "get_serr_sigma", "get_serr_sigma_parameters", "get_serr_sigma_parameters_bounds",
-                "multiset_estimate", "serr_mu_parameters", "serr_sigma_parameters", "set_control_bayesian_optimize",
+                "serr_mu_parameters", "serr_sigma_parameters", "set_control_bayesian_optimize",
                 "set_control_optimize", "set_serr_mu_parameters", "set_serr_sigma_parameters", "u_response_data"}
 
 
@@ -173,9 +173,12 @@ def test_compute_mean_atmos_false_leaves_gauge_means_missing(data_dir):
 
 def test_smash_only_options_are_refused_unless_default(data_dir):
     period = ("2012-08-01 00:00", "2012-08-03 00:00")
-    for key in ("prcp_partitioning", "read_imperviousness"):
-        with pytest.raises(ValueError, match=f"setup\\['{key}'\\] = True is not supported"):
-            _build(data_dir, "Lez", {key: True}, period)
+    # The snow split and imperviousness are read (tests/test_snow_imperviousness.py); without their inputs
+    # they are refused, naming what is missing.
+    with pytest.raises(ValueError, match=r"prcp_partitioning.*needs setup\['read_temp'\]"):
+        _build(data_dir, "Lez", {"prcp_partitioning": True}, period)
+    with pytest.raises(ValueError, match=r"read_imperviousness.*needs setup\['imperviousness_file'\]"):
+        _build(data_dir, "Lez", {"read_imperviousness": True}, period)
     with pytest.raises(ValueError, match="serr_sigma_mapping.*choose one of"):
         _build(data_dir, "Lez", {"serr_sigma_mapping": "Cubic"}, period)
     model = _build(data_dir, "Lez", {"serr_sigma_mapping": "Power", "serr_mu_mapping": "Linear",
