@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import smash
-from smash.factory import generate_samples
 from smash.calibration.multiset import kernel_density
+from smash.factory import generate_samples
 
 from helpers import ANCHOR_REFS
 
