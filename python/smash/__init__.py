@@ -1,6 +1,6 @@
 """smash: spatially distributed hydrological modelling with a Fortran core."""
 
-from smash import factory, io
+from smash import factory, io, plot
 from smash.evaluation import evaluation
 from smash.forward import ForwardRun, forward_run
 from smash.model import Model
@@ -19,5 +19,6 @@ from smash.signatures import Signatures, hydrograph_segmentation, signatures
 __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple_forward_run",
            "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
-           "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io"]
+           "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io",
+           "plot"]
 __version__ = "0.1.0"
