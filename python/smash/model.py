@@ -357,23 +357,90 @@ class Model:
         maps.values[..., i] = arr
 
     def get_rr_parameters(self, key: str) -> np.ndarray:
+        """Get a copy of the map of a rainfall-runoff parameter.
+
+        Parameters
+        ----------
+        key : str
+            The parameter's name (one of ``model.rr_parameters.keys``, e.g. ``"cp"``).
+
+        Returns
+        -------
+        numpy.ndarray
+            The (nrow, ncol) map, in the unit of ``structures.yaml``.
+        """
         return self._maps_get(self.rr_parameters, key)
 
     def set_rr_parameters(self, key: str, value):
+        """Set the map of a rainfall-runoff parameter.
+
+        Parameters
+        ----------
+        key : str
+            The parameter's name (one of ``model.rr_parameters.keys``).
+        value : float or numpy.ndarray
+            One value for every cell, or a (nrow, ncol) map.
+
+        Raises
+        ------
+        ValueError
+            When `key` is not a parameter of the structure, the shape is wrong, or a value on an active cell
+            lies outside the parameter's domain (e.g. a capacity <= 0).
+        """
         self._maps_set(self.rr_parameters, key, value, "rr parameter")
 
     def get_rr_initial_states(self, key: str) -> np.ndarray:
+        """Get a copy of the map of a rainfall-runoff initial state.
+
+        Parameters
+        ----------
+        key : str
+            The state's name (one of ``model.rr_initial_states.keys``, e.g. ``"hp"``).
+
+        Returns
+        -------
+        numpy.ndarray
+            The (nrow, ncol) map (reservoir levels with a capacity are normalised by it).
+        """
         return self._maps_get(self.rr_initial_states, key)
 
     def set_rr_initial_states(self, key: str, value):
+        """Set the map of a rainfall-runoff initial state.
+
+        Parameters
+        ----------
+        key : str
+            The state's name (one of ``model.rr_initial_states.keys``).
+        value : float or numpy.ndarray
+            One value for every cell, or a (nrow, ncol) map.
+
+        Raises
+        ------
+        ValueError
+            When `key` is not a state of the structure, the shape is wrong, or a value on an active cell lies
+            outside the state's domain (e.g. a normalised level outside [0, 1]).
+        """
         self._maps_set(self.rr_initial_states, key, value, "rr initial state")
 
     def get_rr_final_states(self, key: str) -> np.ndarray:
+        """Get a copy of the map of a rainfall-runoff state at the end of the last run.
+
+        Parameters
+        ----------
+        key : str
+            The state's name (one of ``model.rr_final_states.keys``).
+
+        Returns
+        -------
+        numpy.ndarray
+            The (nrow, ncol) map.
+        """
         return self._maps_get(self.rr_final_states, key)
 
     # Laid out on the grid when first read after a run, not by every run (docs/performance-log.md).
     @property
     def rr_final_states(self) -> NamedMaps:
+        """The rainfall-runoff states at the end of the last run (``keys``, ``values`` of shape (nrow, ncol, n))."""
         pending = self.__dict__.get("_pending_final")
         if pending is not None:
             self._pending_final = None
@@ -400,9 +467,23 @@ class Model:
             self._pending_final = output if keep_output else np.array(output.rr_final_states)
 
     def get_rr_parameters_bounds(self) -> dict:
+        """Get the default calibration bounds of the structure's parameters.
+
+        Returns
+        -------
+        dict
+            ``{name: (lower, upper)}`` from ``structures.yaml``.
+        """
         return {k: parameter_bounds(k) for k in self.rr_parameters.keys.tolist()}
 
     def get_rr_initial_states_bounds(self) -> dict:
+        """Get the default calibration bounds of the structure's states.
+
+        Returns
+        -------
+        dict
+            ``{name: (lower, upper)}`` from ``structures.yaml``.
+        """
         return {k: state_bounds(k) for k in self.rr_initial_states.keys.tolist()}
 
     # ------------------------------------------------- hybrid net parameters

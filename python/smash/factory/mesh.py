@@ -20,7 +20,7 @@ def generate_mesh(flwdir_path, bbox=None, x=None, y=None, area=None, code=None, 
     "_c0", "_c1", ...): each gauge goes on the cell within `max_depth` cells
     of (x, y) whose drained area is closest to `area`; the active cells are
     those draining to a gauge and the grid is their bounding box. With
-    `area_error_th`, a gauge whose relative error |area_dln - area| / area
+    `area_error_th`, a gauge whose relative error ``abs(area_dln - area) / area``
     exceeds it is an error (naming the gauges); without it, errors above 0.5
     are warned about.
 

@@ -87,10 +87,12 @@ class Net:
 
     @property
     def input_shape(self):
+        """The shape of the net's input (its first layer's), None for an empty net."""
         return self.layers[0].input_shape if self.layers else None
 
     @property
     def output_shape(self):
+        """The shape of the net's output (its last layer's), None for an empty net."""
         return self.layers[-1].output_shape() if self.layers else None
 
     def _set(self, attr, value, random_state):

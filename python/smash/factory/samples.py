@@ -40,6 +40,7 @@ class Samples:
 
     @property
     def names(self) -> list[str]:
+        """The names of the sampled parameters or states, in column order."""
         return list(self._names)
 
     def __getattr__(self, name):
