@@ -17,6 +17,10 @@ sys.path.insert(0, str(HERE / "_ext"))
 
 import smash  # noqa: E402
 
+# The tutorials' kernels inherit this: calibration logs print their lines, without tqdm's progress bars
+# (a bar redrawn with carriage returns is noise in a page).
+os.environ.setdefault("TQDM_DISABLE", "1")
+
 project = "smash"
 author = "smash developers"
 copyright = "2026, smash developers"

@@ -1,16 +1,16 @@
 """Tables of the structure registry (``python/smash/structures.yaml``), made when the site is built.
 
-``.. smash-module:: hydrological gr4`` gives the module's parameters and states (name, description,
-unit, default, calibration bounds, feasible domain) and its internal fluxes; ``.. smash-modules::``
-lists every module of every family. Nothing of the registry is typed a second time in the pages.
+The directive ``smash-module`` with the arguments ``hydrological gr4`` gives the module's parameters and
+states (name, description, unit, default, calibration bounds, domain where the equations hold) and its
+internal fluxes; ``smash-modules`` lists every module of every family with its parameters and states.
+Nothing of the registry is typed a second time in the pages. The tables are built as docutils nodes,
+so they work in Markdown and reStructuredText pages alike.
 """
 
 from __future__ import annotations
 
 from docutils import nodes
-from docutils.parsers.rst import Directive, directives
-from docutils.statemachine import StringList
-from sphinx.util.nodes import nested_parse_with_titles
+from docutils.parsers.rst import Directive
 
 from smash.registry import FAMILIES, registry
 
@@ -21,91 +21,117 @@ def _number(value) -> str:
     return f"{float(value):g}"
 
 
-def _rows(kind: str, names: list[str]) -> list[list[str]]:
-    table = registry()[kind]
+def _code(text: str) -> nodes.literal:
+    return nodes.literal(text, text)
+
+
+def _cell(value) -> nodes.entry:
+    """A table cell: text, a docutils node, or a list of them (joined by commas)."""
+    paragraph = nodes.paragraph()
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        paragraph += nodes.Text("-")
+    for i, item in enumerate(items):
+        if i:
+            paragraph += nodes.Text(", ")
+        paragraph += item if isinstance(item, nodes.Node) else nodes.Text(str(item))
+    entry = nodes.entry()
+    entry += paragraph
+    return entry
+
+
+def table(title: str, header: list[str], rows: list[list], widths: list[int]) -> nodes.table:
+    """A docutils table with a title, a header row and the given relative column widths."""
+    node = nodes.table(classes=["smash-registry-table"])
+    node += nodes.title(title, title)
+    group = nodes.tgroup(cols=len(header))
+    node += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+    head, body = nodes.thead(), nodes.tbody()
+    for parent, content in ((head, [header]), (body, rows)):
+        for values in content:
+            row = nodes.row()
+            for value in values:
+                row += _cell(value)
+            parent += row
+    group += head
+    group += body
+    return node
+
+
+def _rows(kind: str, names: list[str]) -> list[list]:
+    records = registry()[kind]
     rows = []
     for name in names:
-        rec = table[name]
+        rec = records[name]
         default = _number(rec["default"])
         if rec.get("per_hour"):
             default += " per hour of time step"
         low, high = rec["bounds"]
-        rows.append([f"``{name}``", str(rec["description"]), f"``{rec['unit']}``", default,
+        rows.append([_code(name), str(rec["description"]), _code(str(rec["unit"])), default,
                      f"[{_number(low)}, {_number(high)}]", _FEASIBLE[rec["feasible"]]])
     return rows
 
 
-def _list_table(title: str, header: list[str], rows: list[list[str]], widths: str) -> list[str]:
-    lines = [f".. list-table:: {title}", "   :header-rows: 1", f"   :widths: {widths}", ""]
-    for row in [header, *rows]:
-        lines.append(f"   * - {row[0]}")
-        lines += [f"     - {cell}" for cell in row[1:]]
-    lines.append("")
-    return lines
-
-
-def module_lines(family: str, name: str) -> list[str]:
-    """reStructuredText of one module's tables."""
+def module_nodes(family: str, name: str) -> list[nodes.Node]:
+    """The tables of one module of the registry."""
     modules = registry()["modules"]
     if family not in modules or name not in modules[family]:
         raise ValueError(f"smash-module: no {family} module {name!r} in structures.yaml")
     rec = modules[family][name]
     header = ["name", "description", "unit", "default", "bounds", "domain"]
-    lines = []
+    widths = [8, 40, 10, 14, 18, 10]
+    out = []
     if rec["parameters"]:
-        lines += _list_table(f"Parameters of ``{name}``", header, _rows("parameters", rec["parameters"]),
-                             "8 40 10 12 18 8")
+        out.append(table(f"Parameters of {name}", header, _rows("parameters", rec["parameters"]), widths))
     if rec["states"]:
-        lines += _list_table(f"States of ``{name}``", header, _rows("states", rec["states"]), "8 40 10 12 18 8")
+        out.append(table(f"States of {name}", header, _rows("states", rec["states"]), widths))
     if rec["fluxes"]:
         fluxes = registry()["fluxes"]
         units = rec.get("flux_units", {})
-        rows = [[f"``{f}``", str(fluxes[f]["description"]), f"``{units.get(f, fluxes[f]['unit'])}``"]
+        rows = [[_code(f), str(fluxes[f]["description"]), _code(str(units.get(f, fluxes[f]["unit"])))]
                 for f in rec["fluxes"]]
-        lines += _list_table(f"Internal fluxes of ``{name}``", ["name", "description", "unit"], rows, "10 70 20")
+        out.append(table(f"Internal fluxes of {name}", ["name", "description", "unit"], rows, [10, 70, 20]))
     if "nn" in rec:
-        nn = rec["nn"]
-        lines += [f"Its neural network takes ``{', '.join(nn['inputs'])}`` and returns the corrections "
-                  f"``{', '.join(nn['outputs'])}``.", ""]
-    if not lines:
-        lines = ["This module has no parameter, state or internal flux.", ""]
-    return lines
+        paragraph = nodes.paragraph()
+        paragraph += nodes.Text("Its neural network takes ")
+        paragraph += _code(", ".join(rec["nn"]["inputs"]))
+        paragraph += nodes.Text(" and returns the corrections ")
+        paragraph += _code(", ".join(rec["nn"]["outputs"]))
+        paragraph += nodes.Text(".")
+        out.append(paragraph)
+    if not out:
+        out.append(nodes.paragraph(text="This module has no parameter, state or internal flux."))
+    return out
 
 
-def modules_lines() -> list[str]:
-    """reStructuredText of a table of every module: family, name, parameters, states."""
+def modules_node() -> nodes.table:
+    """A table of every module: family, name, parameters, states (and the hybrid nets' outputs)."""
     rows = []
     for family in FAMILIES:
         for name, rec in registry()["modules"][family].items():
-            params = ", ".join(f"``{p}``" for p in rec["parameters"]) or "-"
-            states = ", ".join(f"``{s}``" for s in rec["states"]) or "-"
-            rows.append([family, f"``{name}``", params, states])
-    return _list_table("Modules of the registry", ["family", "module", "parameters", "states"], rows, "15 20 40 25")
+            outputs = [_code(o) for o in rec.get("nn", {}).get("outputs", [])]
+            rows.append([family, _code(name), [_code(p) for p in rec["parameters"]],
+                         [_code(s) for s in rec["states"]], outputs])
+    return table("Modules of the registry", ["family", "module", "parameters", "states", "net corrections"], rows,
+                 [12, 16, 34, 22, 16])
 
 
-class _Tables(Directive):
-    def _parse(self, lines: list[str]):
-        container = nodes.container()
-        nested_parse_with_titles(self.state, StringList(lines, source="structures.yaml"), container)
-        return container.children
-
-
-class ModuleDirective(_Tables):
+class ModuleDirective(Directive):
     required_arguments = 2
-    option_spec = {"class": directives.class_option}
 
     def run(self):
         family, name = self.arguments
         try:
-            lines = module_lines(family, name)
+            return module_nodes(family, name)
         except ValueError as exc:
             raise self.error(str(exc)) from exc
-        return self._parse(lines)
 
 
-class ModulesDirective(_Tables):
+class ModulesDirective(Directive):
     def run(self):
-        return self._parse(modules_lines())
+        return [modules_node()]
 
 
 def setup(app):
