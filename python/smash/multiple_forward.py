@@ -19,8 +19,15 @@ from smash.results import Result
 
 
 class MultipleForwardRun(Result):
-    """`q`: (ng, ntime_step, n_sample) simulated discharge (m3/s, float32) at the gauges;
-    `cost`: (n_sample,) cost of each run (None when the mesh has no gauge)."""
+    """The results of `multiple_forward_run`.
+
+    Parameters
+    ----------
+    q : numpy.ndarray
+        (ng, ntime_step, n_sample) simulated discharge at the gauges (m3/s, float32).
+    cost : numpy.ndarray or None
+        (n_sample,) cost of each run (None when the mesh has no gauge).
+    """
 
     def __init__(self, q: np.ndarray, cost: np.ndarray | None):
         super().__init__(q=q, cost=cost)

@@ -30,7 +30,19 @@ GENERATOR_ALIASES = {"gaussian": "normal"}
 
 
 class Samples:
-    """`n_sample` values of each variable, one numpy array per name (`samples.cp`)."""
+    """`n_sample` values of each variable, one numpy array per name (``samples.cp``).
+
+    Made by `generate_samples`; taken by `smash.multiple_forward_run`.
+
+    Parameters
+    ----------
+    generator : str
+        The generator that drew them (``"uniform"``, ``"normal"``, or the name the user gave).
+    names : list of str
+        The names of the variables (parameters or initial states).
+    values : numpy.ndarray
+        The (n_sample, num_vars) values.
+    """
 
     def __init__(self, generator: str, names: list[str], values: np.ndarray):
         self.generator = generator
@@ -62,26 +74,67 @@ class Samples:
         return f"Samples(generator={self.generator!r}, n_sample={self.n_sample}, names={self._names})"
 
     def to_numpy(self, axis: int = 0) -> np.ndarray:
-        """Values stacked as (num_vars, n_sample) with axis=0, (n_sample, num_vars) with axis=1."""
+        """Get the values as one array.
+
+        Parameters
+        ----------
+        axis : {0, 1}, default 0
+            0 stacks them as (num_vars, n_sample), 1 as (n_sample, num_vars).
+
+        Returns
+        -------
+        numpy.ndarray
+            A copy of the values.
+        """
         if axis not in (0, 1, -1):
             raise ValueError(f"axis must be 0 or 1, got {axis!r}")
         return self._values.T.copy() if axis == 0 else self._values.copy()
 
     def to_dataframe(self):
-        """A pandas DataFrame, one column per variable and one row per sample."""
+        """Get the values as a table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per variable and one row per sample.
+        """
         import pandas as pd
 
         return pd.DataFrame(self._values, columns=self._names)
 
     def slice(self, end: int, start: int = 0) -> Samples:
-        """Samples start .. end - 1 as a new Samples."""
+        """Take consecutive samples.
+
+        Parameters
+        ----------
+        end : int
+            One past the last sample taken.
+        start : int, default 0
+            The first sample taken.
+
+        Returns
+        -------
+        Samples
+            Samples ``start`` .. ``end - 1``.
+        """
         if not 0 <= start < end <= self.n_sample:
             raise ValueError(f"slice needs 0 <= start < end <= n_sample = {self.n_sample}, got start={start}, "
                              f"end={end}")
         return Samples(self.generator, self._names, self._values[start:end])
 
     def iterslice(self, by: int = 1):
-        """Successive slices of `by` samples (the last one may be shorter)."""
+        """Iterate over successive slices of the samples.
+
+        Parameters
+        ----------
+        by : int, default 1
+            The number of samples per slice (the last one may be shorter).
+
+        Yields
+        ------
+        Samples
+            The next `by` samples.
+        """
         if by < 1:
             raise ValueError(f"iterslice needs by >= 1, got {by!r}")
         for start in range(0, self.n_sample, by):
