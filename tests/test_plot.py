@@ -85,10 +85,22 @@ def test_maps_mask_inactive_cells_and_label_units_from_the_registry(model, name,
     np.testing.assert_array_equal(data[~inactive], expected[~inactive])
     colorbar_ax = [a for a in fig.axes if a is not ax][0]
     assert colorbar_ax.get_ylabel() == label
-    # The image covers the mesh in its projected coordinates.
+    # The image covers the mesh in its projected coordinates, in km.
     mesh = model.mesh
-    assert image.get_extent() == pytest.approx([mesh.xmin, mesh.xmin + mesh.ncol * mesh.xres,
-                                                mesh.ymax - mesh.nrow * mesh.yres, mesh.ymax])
+    assert image.get_extent() == pytest.approx([mesh.xmin / 1e3, (mesh.xmin + mesh.ncol * mesh.xres) / 1e3,
+                                                (mesh.ymax - mesh.nrow * mesh.yres) / 1e3, mesh.ymax / 1e3])
+
+
+def test_maps_mark_the_gauges_at_their_cell_centres(model):
+    _, ax = smash.plot.descriptor_map(model, "slope")
+    (marks,) = [line for line in ax.get_lines() if line.get_label() == "gauges"]
+    mesh = model.mesh
+    for (row, col), x, y in zip(mesh.gauge_pos, marks.get_xdata(), marks.get_ydata(), strict=True):
+        # The centre of cell (row, col) lies inside the image pixel the map shows for it.
+        assert mesh.xmin + col * mesh.xres < 1e3 * x < mesh.xmin + (col + 1) * mesh.xres
+        assert mesh.ymax - (row + 1) * mesh.yres < 1e3 * y < mesh.ymax - row * mesh.yres
+    _, ax = smash.plot.parameter_map(model, "cp", gauges=False)
+    assert not ax.get_lines()
 
 
 def test_descriptor_map_masks_inactive_cells(model):
