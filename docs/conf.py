@@ -42,6 +42,8 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 exclude_patterns = ["_build", "benchmarks/*.md", "**/.ipynb_checkpoints", "jupyter_execute"]
 templates_path = ["_templates"]
+# `name` in docstrings links to the API page of that name when there is one.
+default_role = "py:obj"
 
 # Tutorials run at every build (a failing cell fails the build); each has its own time budget.
 nb_execution_mode = "force"
