@@ -1,6 +1,6 @@
 """smash: spatially distributed hydrological modelling with a Fortran core."""
 
-from smash import factory, io, logs
+from smash import factory, io, logs, plot
 from smash.analysis.evaluation import evaluation
 from smash.analysis.precipitation_indices import PrecipitationIndices, precipitation_indices
 from smash.analysis.signatures import Signatures, hydrograph_segmentation, signatures
@@ -22,5 +22,5 @@ __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple
            "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
            "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io",
-           "logs"]
+           "logs", "plot"]
 __version__ = "0.1.0"

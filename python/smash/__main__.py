@@ -9,8 +9,6 @@ import argparse
 import os
 import time
 
-import numpy as np
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m smash", description=__doc__.splitlines()[0])
@@ -22,8 +20,6 @@ def main(argv=None):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import smash
 
     t0 = time.perf_counter()
@@ -38,23 +34,12 @@ def main(argv=None):
     print(f"  grid {m.nrow} x {m.ncol}, {m.nac} active cells, {s.ntime_step} steps of {s.dt} s")
     print(f"  model built in {t1 - t0:.3f} s, forward run in {t2 - t1:.3f} s "
           f"({m.nac * s.ntime_step / max(t2 - t1, 1e-9):.3g} cell-steps/s)")
-    qobs, qsim = model.response_data.q, model.response.q
     # The package's own metric (missing observations left out), not a second definition of it.
     scores = smash.evaluation(model, "nse")[:, 0] if m.ng else []
     for code, score in zip(m.code, scores, strict=True):
         print(f"  gauge {code}: NSE = {score:.3f}")
 
-    from smash.time_axis import TimeAxis
-
-    steps = TimeAxis.of(s).end_times()
-    fig, ax = plt.subplots(figsize=(10, 4))
-    obs = np.where(qobs[0] >= 0, qobs[0], np.nan)
-    ax.plot(steps, obs, color="k", lw=1, label="observed")
-    ax.plot(steps, qsim[0], color="tab:blue", lw=1, label="simulated")
-    ax.set_xlabel("end of time step")
-    ax.set_ylabel("discharge (m$^3$/s)")
-    ax.set_title(f"{args.dataset}: gauge {m.code[0]} ({s.structure})")
-    ax.legend()
+    fig, _ = smash.plot.hydrograph(model, title=f"{args.dataset}: gauge {m.code[0]} ({s.structure})")
     fig.tight_layout()
     from smash.io.atomic import atomic_write
 

@@ -40,8 +40,22 @@ _console = ConsoleHandler(level=logging.INFO)
 _console.setFormatter(logging.Formatter("%(message)s"))
 
 
+__all__ = ["configure", "get_logger"]
+
+
 def get_logger(name: str) -> logging.Logger:
-    """The logger ``smash.<name>`` (a logger of smash's own messages)."""
+    """The logger of one part of smash's messages.
+
+    Parameters
+    ----------
+    name : str
+        The part, e.g. "optimize" or "forward".
+
+    Returns
+    -------
+    logging.Logger
+        The logger ``smash.<name>``.
+    """
     return logging.getLogger(f"{ROOT}.{name}")
 
 

@@ -379,23 +379,90 @@ class Model:
         maps.values[..., i] = arr
 
     def get_rr_parameters(self, key: str) -> np.ndarray:
+        """Get a copy of the map of a rainfall-runoff parameter.
+
+        Parameters
+        ----------
+        key : str
+            The parameter's name (one of ``model.rr_parameters.keys``, e.g. ``"cp"``).
+
+        Returns
+        -------
+        numpy.ndarray
+            The (nrow, ncol) map, in the unit of ``structures.yaml``.
+        """
         return self._maps_get(self.rr_parameters, key)
 
     def set_rr_parameters(self, key: str, value):
+        """Set the map of a rainfall-runoff parameter.
+
+        Parameters
+        ----------
+        key : str
+            The parameter's name (one of ``model.rr_parameters.keys``).
+        value : float or numpy.ndarray
+            One value for every cell, or a (nrow, ncol) map.
+
+        Raises
+        ------
+        ValueError
+            When `key` is not a parameter of the structure, the shape is wrong, or a value on an active cell
+            lies outside the parameter's domain (e.g. a capacity <= 0).
+        """
         self._maps_set(self.rr_parameters, key, value, "rr parameter")
 
     def get_rr_initial_states(self, key: str) -> np.ndarray:
+        """Get a copy of the map of a rainfall-runoff initial state.
+
+        Parameters
+        ----------
+        key : str
+            The state's name (one of ``model.rr_initial_states.keys``, e.g. ``"hp"``).
+
+        Returns
+        -------
+        numpy.ndarray
+            The (nrow, ncol) map (reservoir levels with a capacity are normalised by it).
+        """
         return self._maps_get(self.rr_initial_states, key)
 
     def set_rr_initial_states(self, key: str, value):
+        """Set the map of a rainfall-runoff initial state.
+
+        Parameters
+        ----------
+        key : str
+            The state's name (one of ``model.rr_initial_states.keys``).
+        value : float or numpy.ndarray
+            One value for every cell, or a (nrow, ncol) map.
+
+        Raises
+        ------
+        ValueError
+            When `key` is not a state of the structure, the shape is wrong, or a value on an active cell lies
+            outside the state's domain (e.g. a normalised level outside [0, 1]).
+        """
         self._maps_set(self.rr_initial_states, key, value, "rr initial state")
 
     def get_rr_final_states(self, key: str) -> np.ndarray:
+        """Get a copy of the map of a rainfall-runoff state at the end of the last run.
+
+        Parameters
+        ----------
+        key : str
+            The state's name (one of ``model.rr_final_states.keys``).
+
+        Returns
+        -------
+        numpy.ndarray
+            The (nrow, ncol) map.
+        """
         return self._maps_get(self.rr_final_states, key)
 
     # Laid out on the grid when first read after a run, not by every run (docs/performance-log.md).
     @property
     def rr_final_states(self) -> NamedMaps:
+        """The rainfall-runoff states at the end of the last run (``keys``, ``values`` of shape (nrow, ncol, n))."""
         pending = self.__dict__.get("_pending_final")
         if pending is not None:
             self._pending_final = None
@@ -422,9 +489,23 @@ class Model:
             self._pending_final = output if keep_output else np.array(output.rr_final_states)
 
     def get_rr_parameters_bounds(self) -> dict:
+        """Get the default calibration bounds of the structure's parameters.
+
+        Returns
+        -------
+        dict
+            ``{name: (lower, upper)}`` from ``structures.yaml``.
+        """
         return {k: parameter_bounds(k) for k in self.rr_parameters.keys.tolist()}
 
     def get_rr_initial_states_bounds(self) -> dict:
+        """Get the default calibration bounds of the structure's states.
+
+        Returns
+        -------
+        dict
+            ``{name: (lower, upper)}`` from ``structures.yaml``.
+        """
         return {k: state_bounds(k) for k in self.rr_initial_states.keys.tolist()}
 
     # ------------------------------------------------- hybrid net parameters
@@ -434,12 +515,24 @@ class Model:
                              "network; use a hybrid structure such as 'gr4_mlp'")
 
     def get_nn_parameters_weight(self) -> list[np.ndarray]:
-        """Weights of the hybrid structure's net, one (n_out, n_in) array per layer."""
+        """Get the weights of the hybrid structure's net.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            One (n_out, n_in) copy per layer.
+        """
         self._check_hybrid("get_nn_parameters_weight")
         return [w.copy() for w in self._nn_weight]
 
     def get_nn_parameters_bias(self) -> list[np.ndarray]:
-        """Biases of the hybrid structure's net, one (n_out,) array per layer."""
+        """Get the biases of the hybrid structure's net.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            One (n_out,) copy per layer.
+        """
         self._check_hybrid("get_nn_parameters_bias")
         return [b.copy() for b in self._nn_bias]
 
@@ -449,7 +542,18 @@ class Model:
         return NNParameters(self)
 
     def set_nn_parameters_weight(self, value=None, initializer="glorot_uniform", random_state=None):
-        """Set the weights from a list of arrays, or draw them with `initializer` when `value` is None."""
+        """Set the weights of the hybrid structure's net, or draw them.
+
+        Parameters
+        ----------
+        value : list of numpy.ndarray, optional
+            One (n_out, n_in) array per layer; when not given the weights are drawn.
+        initializer : str, default "glorot_uniform"
+            How to draw them: ``"zeros"``, ``"uniform"``, ``"normal"``, ``"glorot_uniform"``,
+            ``"glorot_normal"``, ``"he_uniform"``, ``"he_normal"``.
+        random_state : int, optional
+            The seed of the draw.
+        """
         self._check_hybrid("set_nn_parameters_weight")
         if value is None:
             self._nn_weight = hybrid_nn.draw(initializer, self._nn_shapes, random_state)
@@ -457,7 +561,17 @@ class Model:
             self._nn_weight = hybrid_nn.check_values("weight", value, self._nn_shapes)
 
     def set_nn_parameters_bias(self, value=None, initializer="zeros", random_state=None):
-        """Set the biases from a list of arrays, or draw them with `initializer` when `value` is None."""
+        """Set the biases of the hybrid structure's net, or draw them.
+
+        Parameters
+        ----------
+        value : list of numpy.ndarray, optional
+            One (n_out,) array per layer; when not given the biases are drawn.
+        initializer : str, default "zeros"
+            How to draw them (the initializers of `set_nn_parameters_weight`).
+        random_state : int, optional
+            The seed of the draw.
+        """
         self._check_hybrid("set_nn_parameters_bias")
         shapes = [(shape[0],) for shape in self._nn_shapes]
         if value is None:
@@ -519,12 +633,56 @@ class Model:
             self._core.input.imperviousness[...] = values
 
     def forward_run(self, cost_options=None, common_options=None, return_options=None):
-        """Run the model in place; return a ForwardRun when `return_options` asks for outputs."""
+        """Run the model in place over its whole period (see `smash.forward_run`).
+
+        Parameters
+        ----------
+        cost_options : dict, optional
+            The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
+            ``wgauge``, ``end_warmup``, ``event_seg``, and for calibrations ``jreg_cmpt``, ``wjreg_cmpt``,
+            ``wjreg`` (see the Calibration page). Default: 1 - NSE at the most downstream gauge.
+        common_options : dict, optional
+            ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+        return_options : dict, optional
+            Outputs to return (see `smash.forward_run`).
+
+        Returns
+        -------
+        ForwardRun or None
+            The outputs asked for, when `return_options` is given.
+        """
         return run_forward(self, cost_options, common_options, return_options)
 
     def optimize(self, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
                  common_options=None, return_options=None, callback=None):
-        """Calibrate in place (see smash.optimize); return an Optimize when `return_options` asks."""
+        """Calibrate the model in place (see `smash.optimize`).
+
+        Parameters
+        ----------
+        mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
+            How the control vector makes the parameter maps (see the Calibration page).
+        optimizer : str, optional
+            ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
+            ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
+        optimize_options : dict, optional
+            ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
+            ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
+        cost_options : dict, optional
+            The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
+            ``wgauge``, ``end_warmup``, ``event_seg``, and for calibrations ``jreg_cmpt``, ``wjreg_cmpt``,
+            ``wjreg`` (see the Calibration page). Default: 1 - NSE at the most downstream gauge.
+        common_options : dict, optional
+            ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+        return_options : dict, optional
+            Results to return (see `smash.optimize`).
+        callback : callable, optional
+            Called after each iteration as ``callback(iopt=...)``.
+
+        Returns
+        -------
+        Optimize or None
+            The results asked for, when `return_options` is given.
+        """
         return run_optimize(self, mapping, optimizer, optimize_options, cost_options, common_options,
                             return_options, callback)
 
@@ -533,22 +691,87 @@ class Model:
 
         The vector is read as `optimize_control_info(self, mapping, optimizer, optimize_options)`
         describes it (e.g. a `control_vector` returned by `optimize` or given to its callback).
+
+        Parameters
+        ----------
+        control_vector : numpy.ndarray
+            The control vector, in the control_tfm space of the options.
+        mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
+            How the control vector makes the parameter maps (see the Calibration page).
+        optimizer : str, optional
+            ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
+            ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
+        optimize_options : dict, optional
+            ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
+            ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
         """
         set_control_optimize(self, control_vector, mapping, optimizer, optimize_options)
 
     def backward_run(self, diff_target="j", cotangent=None, mapping="uniform", optimizer=None,
                      optimize_options=None, cost_options=None, common_options=None, return_options=None):
-        """Cost and gradient with respect to the control vector (see smash.backward_run)."""
+        """Compute the cost and its gradient with respect to the control vector (see `smash.backward_run`).
+
+        Parameters
+        ----------
+        diff_target : {"j", "q"}, default "j"
+            Differentiate the cost, or the discharge on the active cells.
+        cotangent : float or numpy.ndarray, optional
+            The seed of the adjoint: a factor of the cost for "j", a (nac, ntime_step) array for "q".
+        mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
+            How the control vector makes the parameter maps (see the Calibration page).
+        optimizer : str, optional
+            ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
+            ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
+        optimize_options : dict, optional
+            ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
+            ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
+        cost_options : dict, optional
+            The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
+            ``wgauge``, ``end_warmup``, ``event_seg``, and for calibrations ``jreg_cmpt``, ``wjreg_cmpt``,
+            ``wjreg`` (see the Calibration page). Default: 1 - NSE at the most downstream gauge.
+        common_options : dict, optional
+            ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+        return_options : dict, optional
+            Results to return (see `smash.backward_run`).
+
+        Returns
+        -------
+        BackwardRun or None
+            The results asked for, when `return_options` is given.
+        """
         return run_backward(self, diff_target, cotangent, mapping, optimizer, optimize_options, cost_options,
                             common_options, return_options)
 
     def multiset_estimate(self, multiset, alpha=None, common_options=None, return_options=None):
-        """Set the sampled parameters / states to the multiset estimate in place (see smash.multiset_estimate);
-        return a MultisetEstimate when `return_options` asks."""
+        """Set the sampled parameters / states to the multiset estimate, in place.
+
+        Parameters
+        ----------
+        multiset : MultipleForwardRun
+            The ensemble of forward runs to weigh (`smash.multiple_forward_run`).
+        alpha : float, list of float or None, default None
+            The weight exponent, or candidates among which the L-curve chooses (None: 50 values
+            from -2 to 10).
+        common_options : dict or None
+            ``ncpu`` and ``verbose``.
+        return_options : dict or None
+            Outputs to return (the forward outputs and ``lcurve_multiset``).
+
+        Returns
+        -------
+        MultisetEstimate or None
+            The outputs `return_options` asks for (see `smash.multiset_estimate`).
+        """
         return run_multiset_estimate(self, multiset, alpha, common_options, return_options)
 
     def copy(self) -> Model:
-        """Deep copy (the core data included)."""
+        """Copy the model.
+
+        Returns
+        -------
+        Model
+            A deep copy (the core data included; inputs are shared until one of the copies writes them).
+        """
         new = Model.__new__(Model)
         new.setup = _copy.deepcopy(self.setup)
         new.mesh = _copy.deepcopy(self.mesh)

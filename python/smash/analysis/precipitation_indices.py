@@ -42,13 +42,30 @@ _GAP_NOISE = 1e-12
 
 
 class PrecipitationIndices(Result):
-    """std, d1, d2, vg, hg: (ng, ntime_step) float64 arrays, NaN at steps without rain."""
+    """std, d1, d2, vg, hg: (ng, ntime_step) float64 arrays, NaN at steps without rain.
+
+    Parameters
+    ----------
+    **indices : numpy.ndarray
+        The five indices by name (made by `precipitation_indices`, not by users).
+    """
 
     def __init__(self, **indices: np.ndarray):
         super().__init__(**{name: indices[name] for name in INDICES})
 
     def to_numpy(self, axis: int = 0) -> np.ndarray:
-        """The five indices stacked along a new `axis`, in the order d1, d2, hg, std, vg."""
+        """Stack the five indices into one array.
+
+        Parameters
+        ----------
+        axis : int, default 0
+            The new axis along which they are stacked, in the order d1, d2, hg, std, vg.
+
+        Returns
+        -------
+        numpy.ndarray
+            The stacked indices.
+        """
         return np.stack([getattr(self, name) for name in STACK_ORDER], axis=axis)
 
     def __repr__(self):

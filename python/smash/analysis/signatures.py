@@ -49,7 +49,28 @@ def _series(model, by):
 
 
 def hydrograph_segmentation(model, gauge="all", peak_quant=0.995, peak_value=0, max_duration=240, by="obs"):
-    """Flood events per gauge as a pandas DataFrame (code, start, end, multipeak, maxrainfall, flood, season)."""
+    """Find the flood events of each gauge.
+
+    Parameters
+    ----------
+    model : Model
+        The model (its observed or simulated discharge and mean rainfall).
+    gauge : str or list of str, default "all"
+        ``"all"``, ``"dws"`` (the most downstream gauges) or gauge codes.
+    peak_quant : float, default 0.995
+        Peaks are the discharges above this quantile of the series.
+    peak_value : float, default 0
+        And above this discharge (m3/s).
+    max_duration : float, default 240
+        The longest event (hours).
+    by : {"obs", "sim"}, default "obs"
+        Segment the observed or the simulated discharge.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per event: code, start, end, multipeak, maxrainfall, flood, season.
+    """
     import pandas as pd
 
     idx = _gauge_indices(model, gauge)
@@ -70,7 +91,15 @@ def _volumes(q, prcp, base, quick, span, to_mm):
 
 
 class Signatures(Result):
-    """`cont` (one row per gauge) and `event` (one row per flood event) signature tables."""
+    """The signature tables of `signatures`.
+
+    Parameters
+    ----------
+    cont : pandas.DataFrame
+        The continuous signatures, one row per gauge.
+    event : pandas.DataFrame
+        The flood-event signatures, one row per flood event.
+    """
 
     def __init__(self, cont, event):
         super().__init__(cont=cont, event=event)
@@ -112,6 +141,24 @@ def signatures(model, sign=None, gauge="all", event_seg=None, domain="obs") -> S
     Runoff coefficients use depths over the delineated drained area (mesh
     `area_dln`); flow percentiles, peak flow Epf and the event flows Eff / Ebf
     (mean quick / base flow over the event) are in m3/s; lag time Elt in steps.
+
+    Parameters
+    ----------
+    model : Model
+        The model (run first for ``domain="sim"``).
+    sign : str or list of str, optional
+        The signatures (``Crc``, ``Crchf``, ..., ``Epf``, ``Elt``); all of them when not given.
+    gauge : str or list of str, default "all"
+        ``"all"``, ``"dws"`` or gauge codes.
+    event_seg : dict, optional
+        Flood-event segmentation: ``peak_quant``, ``peak_value``, ``max_duration``, ``by``.
+    domain : {"obs", "sim"}, default "obs"
+        The signatures of the observed or of the simulated discharge.
+
+    Returns
+    -------
+    Signatures
+        ``cont`` and ``event`` tables (pandas).
     """
     import pandas as pd
 

@@ -42,6 +42,11 @@ class MultisetEstimate(Result):
     (`time_step`, `rr_states`, `q_domain`, `internal_fluxes`, `cost`, `jobs`, as `ForwardRun`) and
     `lcurve_multiset`, a dict with `cost` and `mahal_dist` (one value, or one per alpha of a list,
     with then `alpha` and the chosen `alpha_opt`).
+
+    Parameters
+    ----------
+    **values
+        The outputs, by name.
     """
 
 

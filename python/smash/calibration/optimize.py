@@ -44,7 +44,25 @@ def _default_optimizer(mapping):
 
 
 def default_optimize_options(model, mapping: str = "uniform", optimizer: str | None = None) -> dict:
-    """Options smash uses when none are given, for this model, mapping and optimizer."""
+    """Get the calibration options used when none are given.
+
+    Parameters
+    ----------
+    model : Model
+        The model (its structure gives the parameters, its descriptors the regionalization's inputs).
+    mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
+        How the control vector makes the parameter maps (see the Calibration page).
+    optimizer : str, optional
+        ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
+        ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
+
+    Returns
+    -------
+    dict
+        The options (``parameters``, ``bounds``, ``control_tfm``, ``termination_crit``, and per mapping
+        ``descriptor`` or ``net``, ``learning_rate``, ``random_state``), to edit and pass as
+        ``optimize_options``.
+    """
     if mapping not in ALL_MAPPINGS:
         raise ValueError(f"Unknown mapping {mapping!r}; choose one of {list(ALL_MAPPINGS)}")
     optimizer = optimizer or _default_optimizer(mapping)
@@ -227,7 +245,13 @@ class Optimize(Result):
     """What an optimization returns on request (OPTIMIZE_RETURN_KEYS): the forward outputs at the
     result (`time_step`, `rr_states`, `q_domain`, `internal_fluxes`), `cost`, `jobs`, `jreg`,
     `control_vector`, `n_iter`, `projg` (last projected gradient), `iter_cost`, `iter_projg`,
-    `lcurve_wjreg`, `net`."""
+    `lcurve_wjreg`, `net`.
+
+    Parameters
+    ----------
+    **values
+        The results, by name (made by `optimize`, not by users).
+    """
 
 
 def _sbs(problem, x, lower, upper, optimizer, options, log, report=None):
@@ -669,10 +693,47 @@ def _ann_control_info(model, optimizer, options) -> dict:
 
 def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
              common_options=None, return_options=None, callback=None):
-    """Calibrate a copy of `model`; return it, plus an Optimize when `return_options` is given.
+    """Calibrate a copy of a model.
 
-    `callback(iopt)` is called after each iteration with an OptimizeIteration (control_vector, cost,
-    n_iter, and projg for gradient-based optimizers) as the keyword argument `iopt`, as in smash 1.3."""
+    Parameters
+    ----------
+    model : Model
+        The model to calibrate (left unchanged); its current parameters are the first guess.
+    mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
+        How the control vector makes the parameter maps (see the Calibration page).
+    optimizer : str, optional
+        ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
+        ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
+    optimize_options : dict, optional
+        ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
+        ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
+    cost_options : dict, optional
+        The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
+        ``wgauge``, ``end_warmup``, ``event_seg``, ``jreg_cmpt``, ``wjreg_cmpt``, ``wjreg`` (see the
+        Calibration page). Default: 1 - NSE at the most downstream gauge.
+    common_options : dict, optional
+        ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+    return_options : dict, optional
+        Results to return, as ``{name: True}``: ``cost``, ``jobs``, ``jreg``, ``lcurve_wjreg``,
+        ``control_vector``, ``n_iter``, ``projg``, ``iter_cost``, ``iter_projg``, ``net`` (ann), and the
+        forward outputs ``time_step``, ``rr_states``, ``q_domain``, ``internal_fluxes`` at the result.
+    callback : callable, optional
+        Called after each iteration as ``callback(iopt=...)`` with an OptimizeIteration (``control_vector``,
+        ``cost``, ``n_iter``, and ``projg`` for gradient-based optimizers), as in smash 1.3.
+
+    Returns
+    -------
+    model : Model
+        The calibrated copy.
+    result : Optimize
+        The results asked for; returned only when `return_options` is given.
+
+    Examples
+    --------
+    >>> import smash
+    >>> model = smash.Model(*smash.factory.load_dataset("synthetic"))
+    >>> calibrated = smash.optimize(model, optimize_options={"termination_crit": {"maxiter": 2}})
+    """
     new = model.copy()
     result = run_optimize(new, mapping, optimizer, optimize_options, cost_options, common_options, return_options,
                           callback)
@@ -680,10 +741,29 @@ def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, co
 
 
 def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_options=None) -> dict:
-    """smash's description of the control vector: `n`, `nbk` (sizes per kind: rr parameters, rr initial
-    states, two unused kinds, the hybrid net, the regionalization net), `name`, `x`, `l`, `u` (in the
-    control_tfm space), `nbd` (0 unbounded, 1 lower only, 2 both, 3 upper only) and `x_raw`, `l_raw`,
-    `u_raw` (untransformed)."""
+    """Describe the control vector of a calibration, as smash 1.3 does.
+
+    Parameters
+    ----------
+    model : Model
+        The model to calibrate.
+    mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
+        How the control vector makes the parameter maps (see the Calibration page).
+    optimizer : str, optional
+        ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
+        ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
+    optimize_options : dict, optional
+        ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
+        ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
+
+    Returns
+    -------
+    dict
+        ``n``, ``nbk`` (sizes per kind: rr parameters, rr initial states, two unused kinds, the hybrid net,
+        the regionalization net), ``name``, ``x``, ``l``, ``u`` (in the control_tfm space), ``nbd``
+        (0 unbounded, 1 lower only, 2 both, 3 upper only) and ``x_raw``, ``l_raw``, ``u_raw``
+        (untransformed).
+    """
     optimizer, options = _check_options(model, mapping, optimizer, optimize_options)
     if mapping == "ann":
         return _ann_control_info(model, optimizer, options)
@@ -704,7 +784,13 @@ def set_control_optimize(model, control_vector, mapping="uniform", optimizer=Non
 
 class BackwardRun(Result):
     """`cost`, `jobs`, `jreg` and `grad` (dJ/dcontrol, in the control_tfm space) of a backward run, and
-    the forward outputs (`time_step`, `rr_states`, `q_domain`, `internal_fluxes`) at the same point."""
+    the forward outputs (`time_step`, `rr_states`, `q_domain`, `internal_fluxes`) at the same point.
+
+    Parameters
+    ----------
+    **values
+        The results, by name (made by `backward_run`, not by users).
+    """
 
 
 def run_backward(model, diff_target="j", cotangent=None, mapping="uniform", optimizer=None, optimize_options=None,
@@ -799,10 +885,43 @@ def _backward_q(model, control, cotangent, common, return_options) -> BackwardRu
 
 def backward_run(model, diff_target="j", cotangent=None, mapping="uniform", optimizer=None, optimize_options=None,
                  cost_options=None, common_options=None, return_options=None):
-    """Cost and its gradient with respect to the control vector, in the control_tfm space of the mapping's
-    default optimizer unless optimize_options say otherwise (sbs space for "uniform", as smash 1.3).
+    """Compute the cost and its gradient with respect to the control vector.
 
-    Returns a copy of the model, with a BackwardRun when `return_options` is given (smash 1.x signature).
+    The gradient is in the control_tfm space of the mapping's default optimizer unless `optimize_options`
+    say otherwise (sbs space for "uniform", as smash 1.3).
+
+    Parameters
+    ----------
+    model : Model
+        The model (left unchanged).
+    diff_target : {"j", "q"}, default "j"
+        Differentiate the cost, or the discharge on the active cells.
+    cotangent : float or numpy.ndarray, optional
+        The seed of the adjoint: a factor of the cost for "j", a (nac, ntime_step) array for "q".
+    mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
+        How the control vector makes the parameter maps (see the Calibration page).
+    optimizer : str, optional
+        ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
+        ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
+    optimize_options : dict, optional
+        ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
+        ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
+    cost_options : dict, optional
+        The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
+        ``wgauge``, ``end_warmup``, ``event_seg``, ``jreg_cmpt``, ``wjreg_cmpt``, ``wjreg`` (see the
+        Calibration page). Default: 1 - NSE at the most downstream gauge.
+    common_options : dict, optional
+        ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+    return_options : dict, optional
+        Results to return, as ``{name: True}``: ``cost``, ``jobs``, ``jreg``, ``grad``, and the forward
+        outputs ``time_step``, ``rr_states``, ``q_domain``, ``internal_fluxes``.
+
+    Returns
+    -------
+    model : Model
+        The run copy.
+    result : BackwardRun
+        The results asked for; returned only when `return_options` is given (smash 1.x signature).
     """
     new = model.copy()
     result = run_backward(new, diff_target, cotangent, mapping, optimizer, optimize_options, cost_options,

@@ -14,13 +14,13 @@ from smash.io.atomic import atomic_write
 
 def generate_mesh(flwdir_path, bbox=None, x=None, y=None, area=None, code=None, shp_path=None, max_depth=1,
                   epsg=None, area_error_th=None) -> dict:
-    """Mesh dict (the fields of the mesh files) built from a D8 flow-direction GeoTIFF.
+    """Build a mesh from a D8 flow-direction GeoTIFF.
 
     Gauge mode (`x`, `y`, `area` in m and m2, optional `code`, default
     "_c0", "_c1", ...): each gauge goes on the cell within `max_depth` cells
     of (x, y) whose drained area is closest to `area`; the active cells are
     those draining to a gauge and the grid is their bounding box. With
-    `area_error_th`, a gauge whose relative error |area_dln - area| / area
+    `area_error_th`, a gauge whose relative error ``abs(area_dln - area) / area``
     exceeds it is an error (naming the gauges); without it, errors above 0.5
     are warned about.
 
@@ -29,8 +29,39 @@ def generate_mesh(flwdir_path, bbox=None, x=None, y=None, area=None, code=None, 
     direction, no gauge (ng = 0). xmin and ymax are int64 when the bbox is
     given in integers (as in mesh_France.hdf5), float64 otherwise.
 
-    `epsg` is used only when the raster has no CRS. `shp_path` (catchment
-    polygons) is not supported.
+    Parameters
+    ----------
+    flwdir_path : str or os.PathLike
+        The flow-direction raster (the coding of the mesh files, e.g. ``load_dataset("flwdir")``).
+    bbox : list of float, optional
+        ``[xmin, xmax, ymin, ymax]`` in the raster's CRS (m): bbox mode.
+    x, y : list of float, optional
+        The gauges' outlet coordinates in the raster's CRS (m): gauge mode.
+    area : list of float, optional
+        The gauges' reported drained areas (m2).
+    code : list of str, optional
+        The gauges' codes.
+    shp_path : str, optional
+        Catchment polygons: not supported (NotImplementedError).
+    max_depth : int, default 1
+        How many cells around (x, y) a gauge may move to.
+    epsg : int, optional
+        The CRS to assume when the raster has none.
+    area_error_th : float, optional
+        The largest relative drained-area error accepted.
+
+    Returns
+    -------
+    dict
+        The mesh, with the fields of the mesh files (as `smash.io.read_mesh` gives them).
+
+    Raises
+    ------
+    ValueError
+        When neither bbox nor all of x, y and area are given, a gauge's area error exceeds
+        `area_error_th`, the bbox leaves the raster, or the flow directions loop inside the mesh.
+    NotImplementedError
+        When `shp_path` is given.
     """
     if shp_path is not None:
         raise NotImplementedError("shp_path (catchment polygons refining the gauge placement) is not supported; "
@@ -46,12 +77,23 @@ def generate_mesh(flwdir_path, bbox=None, x=None, y=None, area=None, code=None, 
 
 
 def detect_sink(flwdir_path, output_path=None) -> np.ndarray:
-    """(nrow, ncol) int32 mask of the raster: 1 for cells on a flow loop, 0 elsewhere.
+    """Find the cells of a flow-direction raster that lie on a flow loop.
 
     A cell is on a loop when following the directions from it comes back to it
     (two cells draining into each other, or longer cycles); cells merely
-    draining into a loop are 0. With `output_path`, the mask is also written
-    as a uint8 GeoTIFF with the raster's georeferencing.
+    draining into a loop are 0.
+
+    Parameters
+    ----------
+    flwdir_path : str or os.PathLike
+        The D8 flow-direction GeoTIFF.
+    output_path : str or os.PathLike, optional
+        Also write the mask there, as a uint8 GeoTIFF with the raster's georeferencing.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (nrow, ncol) int32 mask of the raster: 1 for cells on a loop, 0 elsewhere.
     """
     with open_raster(flwdir_path) as dataset:
         flwdir = dataset.read(1)

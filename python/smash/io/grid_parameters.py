@@ -43,11 +43,22 @@ def _model_tags(model) -> dict:
 
 
 def save_grid_parameters(model, path, parameters=None, save_active_cell=False) -> None:
-    """Write `<path>/<name>.tif` for each map (all rr parameters by default) and, with
-    `save_active_cell`, `<path>/active_cell.tif` (uint8, 1 on active cells).
+    """Write parameter and state maps as GeoTIFF files, one per map.
 
     Each file is written atomically (`smash.io.atomic`): an interrupted call leaves every map
-    either as it was or wholly new, never a damaged one."""
+    either as it was or wholly new, never a damaged one.
+
+    Parameters
+    ----------
+    model : Model
+        The model whose maps are written, on its mesh's grid and projection.
+    path : str or os.PathLike
+        The folder (created if needed); each map goes to ``<path>/<name>.tif`` (float64).
+    parameters : list of str, optional
+        The parameters and initial states to write; every rainfall-runoff parameter when not given.
+    save_active_cell : bool, default False
+        Also write ``<path>/active_cell.tif`` (uint8, 1 on active cells).
+    """
     names = _names(model, parameters)
     os.makedirs(path, exist_ok=True)
     mesh = _mesh(model)
@@ -65,8 +76,9 @@ def save_grid_parameters(model, path, parameters=None, save_active_cell=False) -
 
 
 def read_grid_parameters(model, path, parameters=None) -> None:
-    """Set the model's maps from `<path>/<name>.tif` (all rr parameters by default). Every file is
-    read and checked before any map changes.
+    """Set the model's parameter and state maps from GeoTIFF files, one per map.
+
+    Every file is read and checked before any map changes.
 
     As smash 1.3 reads them: a raster of another resolution or grid gives each mesh cell the value of
     the raster cell holding its centre (`smash.inputs.raster.axis_indices_by_centre`; the input
@@ -75,6 +87,20 @@ def read_grid_parameters(model, path, parameters=None) -> None:
     NaN, ...) take the parameter's or state's default value. Unlike smash 1.3 (which warns only of
     a raster partly outside the mesh and keeps NaN), each such case gives a UserWarning saying how
     many cells took the default.
+
+    Parameters
+    ----------
+    model : Model
+        The model whose maps are set (in place).
+    path : str or os.PathLike
+        The folder holding ``<name>.tif`` for each map, as `save_grid_parameters` writes them.
+    parameters : list of str, optional
+        The parameters and initial states to read; every rainfall-runoff parameter when not given.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder or the file of a requested map does not exist.
     """
     names = _names(model, parameters)
     if not os.path.isdir(path):

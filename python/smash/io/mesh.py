@@ -21,7 +21,23 @@ SCALAR_DTYPES = {"nrow": np.int64, "ncol": np.int64, "nac": np.int64, "ng": np.i
 
 
 def read_mesh(path) -> dict:
-    """Read a mesh HDF5 file into a dict of numpy arrays and numpy scalars."""
+    """Read a mesh HDF5 file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The mesh file (as `save_mesh` writes, e.g. ``mesh_Lez.hdf5``).
+
+    Returns
+    -------
+    dict
+        The mesh: numpy arrays and numpy scalars (``nrow``, ``ncol``, ``flwdir``, ``active_cell``, ...).
+
+    Raises
+    ------
+    ValueError
+        When the file is not a mesh file or lacks the grid's fields.
+    """
     with open_hdf5(path, "mesh file") as f:
         if "mesh" not in f:
             raise ValueError(f"{path} has no 'mesh' group: not a smash mesh file")
@@ -40,7 +56,15 @@ def mesh_from_group(group) -> dict:
 
 
 def save_mesh(mesh: dict, path) -> None:
-    """Write a mesh dict in the layout `read_mesh` reads (atomically: see `smash.io.atomic`)."""
+    """Write a mesh in the layout `read_mesh` reads (atomically: see `smash.io.atomic`).
+
+    Parameters
+    ----------
+    mesh : dict
+        The mesh, as `read_mesh` or `smash.factory.generate_mesh` give it.
+    path : str or os.PathLike
+        The HDF5 file to write.
+    """
     with atomic_write(path, "mesh file", lock=True) as partial, h5py.File(partial, "w") as f:
         f.attrs["_save_func"] = "save_mesh"
         mesh_to_group(f.create_group("mesh"), mesh)

@@ -55,7 +55,15 @@ def save_model(model, path) -> None:
     initial and final states, simulated discharge, hybrid net) to one HDF5 file.
 
     The file is written whole to a temporary file beside `path`, then renamed over it: an error or
-    an interrupt during the write leaves an existing file at `path` unchanged (`smash.io.atomic`)."""
+    an interrupt during the write leaves an existing file at `path` unchanged (`smash.io.atomic`).
+
+    Parameters
+    ----------
+    model : Model
+        The model to save.
+    path : str or os.PathLike
+        The HDF5 file to write.
+    """
     with atomic_write(path, "model file", lock=True) as partial, h5py.File(partial, "w") as f:
         f.attrs["_save_func"] = "save_model"
         f.create_group("setup").attrs["yaml"] = setup_to_yaml(_user_setup(model))
@@ -98,7 +106,17 @@ def _read_saved_model(f, path) -> tuple[dict, dict, dict]:
 
 
 def read_model(path):
-    """The Model saved by `save_model`, rebuilt without any data file.
+    """Read a model saved by `save_model`, rebuilt without any data file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The HDF5 file `save_model` wrote.
+
+    Returns
+    -------
+    Model
+        The model as it was saved (inputs, parameters, states, simulated discharge).
 
     Raises
     ------
@@ -155,8 +173,19 @@ def _fill_model(model, data: dict, path) -> None:
 
 
 def save_model_ddt(model, path) -> None:
-    """Write the main data of a model for analysis: setup summary, mesh geometry, gauge-mean forcings,
-    observed and simulated discharge, descriptors, parameter and state maps, hybrid net."""
+    """Write the main data of a model for analysis.
+
+    The file holds a setup summary, the mesh geometry, gauge-mean forcings, observed and simulated
+    discharge, descriptors, parameter and state maps and the hybrid net; it cannot be read back into a
+    Model (use `save_model` for that).
+
+    Parameters
+    ----------
+    model : Model
+        The model whose data are written.
+    path : str or os.PathLike
+        The HDF5 file to write.
+    """
     setup = {k: model.setup.__dict__[k] for k in DDT_SETUP_KEYS if k in model.setup.__dict__}
     mesh = {k: model.mesh.__dict__[k] for k in DDT_MESH_KEYS if k in model.mesh.__dict__}
     groups = {
@@ -178,6 +207,17 @@ def save_model_ddt(model, path) -> None:
 
 
 def read_model_ddt(path) -> dict[str, dict]:
-    """The data written by `save_model_ddt`, as a dict of dicts of numpy arrays and scalars."""
+    """Read the data written by `save_model_ddt`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The HDF5 file `save_model_ddt` wrote.
+
+    Returns
+    -------
+    dict of dict
+        One dict of numpy arrays and scalars per group (``setup``, ``mesh``, ``atmos_data``, ...).
+    """
     with open_saved(path, "save_model_ddt") as f:
         return {name: read_group(group) for name, group in f.items()}

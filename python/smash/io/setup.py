@@ -11,7 +11,25 @@ from smash.io.atomic import write_text
 
 
 def read_setup(path) -> dict:
-    """Read a setup YAML file (YAML 1.1: `86_400` is an integer, bare dates are dates)."""
+    """Read a setup YAML file (YAML 1.1: ``86_400`` is an integer, bare dates are dates).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The YAML file.
+
+    Returns
+    -------
+    dict
+        The setup, as `smash.Model` takes it.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no file at `path`.
+    ValueError
+        When the file is not a YAML text file holding a mapping.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Setup file not found: {path}")
     with open(path, "rb") as f:
@@ -50,5 +68,13 @@ def setup_to_yaml(setup: dict) -> str:
 
 
 def save_setup(setup: dict, path) -> None:
-    """Write a setup dictionary as YAML that `read_setup` reads back (atomically: see `smash.io.atomic`)."""
+    """Write a setup as YAML that `read_setup` reads back (atomically: see `smash.io.atomic`).
+
+    Parameters
+    ----------
+    setup : dict
+        The setup.
+    path : str or os.PathLike
+        The YAML file to write.
+    """
     write_text(path, setup_to_yaml(setup), "setup file")

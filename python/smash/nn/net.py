@@ -51,14 +51,45 @@ class Net:
 
     def add_dense(self, neurons, input_shape=None, activation=None, kernel_initializer="glorot_uniform",
                   bias_initializer="zeros"):
-        """Add a fully connected layer of `neurons` outputs (and an activation layer after it if given)."""
+        """Add a fully connected layer (and an activation layer after it if given).
+
+        Parameters
+        ----------
+        neurons : int
+            The number of outputs.
+        input_shape : int or tuple of int, optional
+            The input's shape; required for the first layer only (e.g. ``model.setup.nd`` descriptors).
+        activation : str, optional
+            An activation layer to add after it (see `add_activation`).
+        kernel_initializer, bias_initializer : str, default "glorot_uniform", "zeros"
+            How `set_weight` / `set_bias` (or the training, when not set before) draw the weights and biases:
+            ``"zeros"``, ``"uniform"``, ``"normal"``, ``"glorot_uniform"``, ``"glorot_normal"``,
+            ``"he_uniform"``, ``"he_normal"``.
+        """
         shape = self._next_input(input_shape, "add_dense")
         positive_int(neurons, f"add_dense (layer {len(self.layers) + 1}) neurons")
         self._add(Dense(shape, neurons, kernel_initializer, bias_initializer), activation)
 
     def add_conv2d(self, filters, filter_shape, input_shape=None, activation=None,
                    kernel_initializer="glorot_uniform", bias_initializer="zeros"):
-        """Add a 2-D convolution ("same" padding, stride 1) of `filters` filters of size `filter_shape`."""
+        """Add a 2-D convolution ("same" padding, stride 1), and an activation layer after it if given.
+
+        Parameters
+        ----------
+        filters : int
+            The number of filters (output channels).
+        filter_shape : int or tuple of int
+            The filters' (rows, columns).
+        input_shape : tuple of int, optional
+            The input's (nrow, ncol, channels); required for the first layer only (e.g.
+            ``model.physio_data.descriptor.shape``).
+        activation : str, optional
+            An activation layer to add after it (see `add_activation`).
+        kernel_initializer, bias_initializer : str, default "glorot_uniform", "zeros"
+            How `set_weight` / `set_bias` (or the training, when not set before) draw the weights and biases:
+            ``"zeros"``, ``"uniform"``, ``"normal"``, ``"glorot_uniform"``, ``"glorot_normal"``,
+            ``"he_uniform"``, ``"he_normal"``.
+        """
         shape = self._next_input(input_shape, "add_conv2d")
         positive_int(filters, f"add_conv2d (layer {len(self.layers) + 1}) filters")
         self._add(Conv2D(shape, filters, filter_shape, kernel_initializer, bias_initializer), activation)
@@ -68,16 +99,34 @@ class Net:
         self._add(Flatten(self._next_input(None, "add_flatten")))
 
     def add_activation(self, name):
-        """Add an activation layer (relu, leakyrelu, tanh, sigmoid, softmax, silu, elu, selu, softplus)."""
+        """Add an activation layer.
+
+        Parameters
+        ----------
+        name : str
+            One of relu, leakyrelu, tanh, sigmoid, softmax, silu, elu, selu, softplus (any case).
+        """
         self._add(Activation(self._next_input(None, "add_activation"), name))
 
     def add_scale(self, bounds):
-        """Min-max scale the outputs of the previous bounded activation onto `bounds`, one (low, high) per output."""
+        """Scale the outputs of the previous bounded activation (min-max) onto bounds.
+
+        Parameters
+        ----------
+        bounds : list of tuple of float
+            One (low, high) per output, e.g. the calibration bounds of the parameters the net maps to.
+        """
         shape = self._next_input(None, "add_scale")
         self._add(Scale(shape, bounds, self.layers[-1]))
 
     def add_dropout(self, drop_rate):
-        """Drop each output with probability `drop_rate` while training."""
+        """Add a dropout layer, which drops each output at random while training.
+
+        Parameters
+        ----------
+        drop_rate : float
+            The probability of dropping an output, in [0, 1).
+        """
         self._add(Dropout(self._next_input(None, "add_dropout"), drop_rate))
 
     # ---------------------------------------------------------- parameters
@@ -87,10 +136,12 @@ class Net:
 
     @property
     def input_shape(self):
+        """The shape of the net's input (its first layer's), None for an empty net."""
         return self.layers[0].input_shape if self.layers else None
 
     @property
     def output_shape(self):
+        """The shape of the net's output (its last layer's), None for an empty net."""
         return self.layers[-1].output_shape() if self.layers else None
 
     def _set(self, attr, value, random_state):
@@ -130,26 +181,60 @@ class Net:
             setattr(layer, attr, arr)
 
     def get_weight(self):
-        """Weights of the dense/conv2d layers (copies; None for a layer not initialised yet)."""
+        """Get the weights of the dense and conv2d layers.
+
+        Returns
+        -------
+        list of numpy.ndarray or None
+            One copy per layer (dense ``(neurons, inputs)``, conv2d ``(filters, channels * rows * columns)``),
+            None for a layer not initialised yet.
+        """
         return [None if layer.weight is None else layer.weight.copy() for layer in self._trainable_layers]
 
     def get_bias(self):
-        """Biases of the dense/conv2d layers, each (1, outputs) (copies; None when not initialised yet)."""
+        """Get the biases of the dense and conv2d layers.
+
+        Returns
+        -------
+        list of numpy.ndarray or None
+            One (1, outputs) copy per layer, None for a layer not initialised yet.
+        """
         return [None if layer.bias is None else layer.bias.copy() for layer in self._trainable_layers]
 
     def set_weight(self, value=None, random_state=None):
-        """Set the weights: `value` a list with one number (filling the layer) or array (the layer's
-        weight_shape) per dense/conv2d layer; without `value`, draw them with each layer's
-        kernel_initializer seeded by `random_state`."""
+        """Set or draw the weights of the dense and conv2d layers.
+
+        Parameters
+        ----------
+        value : list of float or numpy.ndarray, optional
+            One number (filling the layer) or one array of the layer's weight shape per dense or conv2d
+            layer; without it, the weights are drawn with each layer's kernel initializer.
+        random_state : int, optional
+            The seed of the draw.
+        """
         self._set("weight", value, random_state)
 
     def set_bias(self, value=None, random_state=None):
-        """Set the biases: `value` a list with one number or (1, outputs) array per dense/conv2d layer;
-        without `value`, draw them with each layer's bias_initializer seeded by `random_state`."""
+        """Set or draw the biases of the dense and conv2d layers.
+
+        Parameters
+        ----------
+        value : list of float or numpy.ndarray, optional
+            One number or one (1, outputs) array per dense or conv2d layer; without it, the biases are
+            drawn with each layer's bias initializer.
+        random_state : int, optional
+            The seed of the draw.
+        """
         self._set("bias", value, random_state)
 
     def set_trainable(self, trainable):
-        """Freeze (False) or train (True) each layer: one flag per layer of `layers`, as in smash."""
+        """Freeze or train each layer.
+
+        Parameters
+        ----------
+        trainable : list of bool
+            One flag per layer of `layers` (activations included, as in smash): False freezes the layer.
+        """
         if len(trainable) != len(self.layers):
             raise ValueError(f"set_trainable needs {len(self.layers)} booleans (one per layer, activations "
                              f"included), got {len(trainable)}")
@@ -161,11 +246,26 @@ class Net:
             layer.trainable = bool(flag)
 
     def forward_pass(self, x):
-        """The net's output for the input `x` (a numpy array of the first layer's input shape).
+        """Compute the net's output for an input.
 
         A dense-first net maps one row of descriptors to an output of shape (1, outputs);
         a conv-first net maps a (nrow, ncol, channels) map. Dropout layers drop outputs at
         random (numpy's global generator), as smash 1.3's forward_pass does.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            The input, of the first layer's input shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            The output of the last layer.
+
+        Raises
+        ------
+        ValueError
+            When the net has no layers, its weights are not set, or `x` has another shape.
         """
         if not isinstance(x, np.ndarray):
             raise TypeError(f"forward_pass: x must be a numpy array, not {type(x).__name__}")
@@ -228,7 +328,13 @@ class Net:
             layer.bias = None if b is None else b.copy()
 
     def copy(self):
-        """A deep copy of the Net."""
+        """Copy the net.
+
+        Returns
+        -------
+        Net
+            A deep copy (layers, weights, history).
+        """
         return copy.deepcopy(self)
 
     # ------------------------------------------------------------- display

@@ -30,6 +30,11 @@ class ForwardRun(Result):
     the returned steps), `rr_states` (list of RRStates), `q_domain`
     (nrow, ncol, n) m3/s, `internal_fluxes` (dict of (nrow, ncol, n) arrays),
     `cost`, `jobs`.
+
+    Parameters
+    ----------
+    **values
+        The outputs, by name (made by `forward_run`, not by users).
     """
 
 
@@ -157,7 +162,35 @@ def _returned(model, fo, steps: np.ndarray, ret: dict) -> dict:
 
 
 def forward_run(model, cost_options=None, common_options=None, return_options=None):
-    """Run a copy of `model`; return it, plus a ForwardRun when `return_options` is given."""
+    """Run a copy of a model over its whole period.
+
+    Parameters
+    ----------
+    model : Model
+        The model to run (left unchanged).
+    cost_options : dict, optional
+        The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
+        ``wgauge``, ``end_warmup``, ``event_seg``, and for calibrations ``jreg_cmpt``, ``wjreg_cmpt``,
+        ``wjreg`` (see the Calibration page). Default: 1 - NSE at the most downstream gauge.
+    common_options : dict, optional
+        ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+    return_options : dict, optional
+        Outputs to return, as ``{name: True}``: ``time_step``, ``rr_states``, ``q_domain``,
+        ``internal_fluxes``, ``cost``, ``jobs``.
+
+    Returns
+    -------
+    model : Model
+        The run copy (its ``response.q``: simulated discharge at the gauges, m3/s).
+    result : ForwardRun
+        The outputs asked for; returned only when `return_options` is given.
+
+    Examples
+    --------
+    >>> import smash
+    >>> model = smash.Model(*smash.factory.load_dataset("synthetic"))
+    >>> run, result = smash.forward_run(model, return_options={"cost": True})
+    """
     new = model.copy()
     result = run_forward(new, cost_options, common_options, return_options)
     return (new, result) if return_options else new

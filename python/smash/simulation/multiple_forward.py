@@ -20,12 +20,25 @@ from smash.simulation.samples import Samples
 
 
 class MultipleForwardRun(Result):
-    """`q`: (ng, ntime_step, n_sample) simulated discharge (m3/s, float32) at the gauges;
-    `cost`: (n_sample,) cost of each run (None when the mesh has no gauge).
+    """The results of `multiple_forward_run`.
 
-    The run also keeps what `multiset_estimate` weighs: the sampled values of each name
-    (``(n,)`` or ``(n, nrow, ncol)``), the density of the law they were drawn from when known
-    (a `Samples`; None for a dict) and the cost options the costs were computed with.
+    Parameters
+    ----------
+    q : numpy.ndarray
+        (ng, ntime_step, n_sample) simulated discharge at the gauges (m3/s, float32).
+    cost : numpy.ndarray or None
+        (n_sample,) cost of each run (None when the mesh has no gauge).
+    samples : dict or None
+        The sampled values of each name (``(n,)`` or ``(n, nrow, ncol)``).
+    densities : dict or None
+        The density of the law they were drawn from when known (a `Samples`; None for a dict).
+    cost_options : dict or None
+        The cost options the costs were computed with.
+
+    Notes
+    -----
+    The run keeps what `multiset_estimate` weighs: the samples, their prior densities and the
+    cost options.
     """
 
     def __init__(self, q: np.ndarray, cost: np.ndarray | None, samples: dict | None = None,

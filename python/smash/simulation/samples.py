@@ -30,7 +30,21 @@ GENERATOR_ALIASES = {"gaussian": "normal"}
 
 
 class Samples:
-    """`n_sample` values of each variable, one numpy array per name (`samples.cp`)."""
+    """`n_sample` values of each variable, one numpy array per name (``samples.cp``).
+
+    Made by `generate_samples`; taken by `smash.multiple_forward_run`.
+
+    Parameters
+    ----------
+    generator : str
+        The generator that drew them (``"uniform"``, ``"normal"``, or the name the user gave).
+    names : list of str
+        The names of the variables (parameters or initial states).
+    values : numpy.ndarray
+        The (n_sample, num_vars) values.
+    densities : numpy.ndarray or None
+        The (n_sample, num_vars) density of the law each value was drawn from (None when unknown).
+    """
 
     def __init__(self, generator: str, names: list[str], values: np.ndarray, densities: np.ndarray | None = None):
         self.generator = generator
@@ -42,6 +56,7 @@ class Samples:
 
     @property
     def names(self) -> list[str]:
+        """The names of the sampled parameters or states, in column order."""
         return list(self._names)
 
     def __getattr__(self, name):
@@ -63,15 +78,36 @@ class Samples:
         return f"Samples(generator={self.generator!r}, n_sample={self.n_sample}, names={self._names})"
 
     def to_numpy(self, axis: int = 0) -> np.ndarray:
-        """Values stacked as (num_vars, n_sample) with axis=0, (n_sample, num_vars) with axis=1."""
+        """Get the values as one array.
+
+        Parameters
+        ----------
+        axis : {0, 1}, default 0
+            0 stacks them as (num_vars, n_sample), 1 as (n_sample, num_vars).
+
+        Returns
+        -------
+        numpy.ndarray
+            A copy of the values.
+        """
         if axis not in (0, 1, -1):
             raise ValueError(f"axis must be 0 or 1, got {axis!r}")
         return self._values.T.copy() if axis == 0 else self._values.copy()
 
     def prior_density(self, name: str) -> np.ndarray | None:
-        """Density, at each of its `n_sample` values, of the law variable `name` was drawn from
-        (uniform: 1 / (high - low); normal: the truncated normal density); None for samples built
-        without their law."""
+        """Density of the law a variable was drawn from, at each of its values.
+
+        Parameters
+        ----------
+        name : str
+            The variable.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            (n_sample,) densities (uniform: 1 / (high - low); normal: the truncated normal
+            density); None for samples built without their law.
+        """
         if name not in self._names:
             raise AttributeError(f"Samples has no variable {name!r}; variables: {self._names}")
         if self._densities is None:
@@ -79,13 +115,32 @@ class Samples:
         return self._densities[:, self._names.index(name)].copy()
 
     def to_dataframe(self):
-        """A pandas DataFrame, one column per variable and one row per sample."""
+        """Get the values as a table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per variable and one row per sample.
+        """
         import pandas as pd
 
         return pd.DataFrame(self._values, columns=self._names)
 
     def slice(self, end: int, start: int = 0) -> Samples:
-        """Samples start .. end - 1 as a new Samples."""
+        """Take consecutive samples.
+
+        Parameters
+        ----------
+        end : int
+            One past the last sample taken.
+        start : int, default 0
+            The first sample taken.
+
+        Returns
+        -------
+        Samples
+            Samples ``start`` .. ``end - 1``.
+        """
         if not 0 <= start < end <= self.n_sample:
             raise ValueError(f"slice needs 0 <= start < end <= n_sample = {self.n_sample}, got start={start}, "
                              f"end={end}")
@@ -93,7 +148,18 @@ class Samples:
         return Samples(self.generator, self._names, self._values[start:end], densities)
 
     def iterslice(self, by: int = 1):
-        """Successive slices of `by` samples (the last one may be shorter)."""
+        """Iterate over successive slices of the samples.
+
+        Parameters
+        ----------
+        by : int, default 1
+            The number of samples per slice (the last one may be shorter).
+
+        Yields
+        ------
+        Samples
+            The next `by` samples.
+        """
         if by < 1:
             raise ValueError(f"iterslice needs by >= 1, got {by!r}")
         for start in range(0, self.n_sample, by):
