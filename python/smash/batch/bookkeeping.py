@@ -1,0 +1,114 @@
+"""What a batch has done, read from its output folder: finished, failed (with the error) or not started.
+
+The catchment folders are the record (each is published whole, see `catchment.publish`):
+`summary.csv` is rebuilt from them whenever a catchment ends, so a killed batch, shards running
+at once on several nodes, and re-runs all agree on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+
+from smash.batch.catchment import FAILED_DIR, PARTIAL_PREFIX, RESULT_FILE
+from smash.batch.study import summary_frame
+from smash.io.atomic import write_text
+
+MANIFEST = "study.json"
+SUMMARY = "summary.csv"
+FINISHED, FAILED, NOT_STARTED = "finished", "failed", "not started"
+
+
+def write_manifest(outdir: str, study_path: str, codes: list[str]) -> None:
+    """Record the study's catchments in `outdir` (so that `smash status` knows those not started)."""
+    os.makedirs(outdir, exist_ok=True)
+    write_text(os.path.join(outdir, MANIFEST), json.dumps({"study": study_path, "codes": codes}, indent=1),
+               "batch manifest")
+
+
+def read_manifest(outdir: str) -> dict:
+    path = os.path.join(outdir, MANIFEST)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{outdir} is not a batch output folder: no {MANIFEST} in it")
+    with open(path, encoding="utf-8") as stream:
+        return json.load(stream)
+
+
+def _result(folder: str) -> dict | None:
+    path = os.path.join(folder, RESULT_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as stream:
+        return json.load(stream)["row"]
+
+
+def catchment_state(outdir: str, code: str) -> dict:
+    """The summary row of `code`: its result when finished or failed, else status 'not started'."""
+    for folder in (os.path.join(outdir, code), os.path.join(outdir, FAILED_DIR, code)):
+        row = _result(folder)
+        if row is not None:
+            return row
+    return {"code": code, "status": NOT_STARTED}
+
+
+def summary(outdir: str, codes: list[str]):
+    """The summary DataFrame of `codes` (columns code, status, cal_*/val_* scores, n_iter, wall_time, error)."""
+    rows = [catchment_state(outdir, code) for code in codes]
+    frame = summary_frame(rows)
+    ordered = ["code", "status"] + sorted(c for c in frame.columns if c.startswith(("cal_", "val_")))
+    ordered += ["n_iter", "wall_time", "error"]
+    for column in ordered:
+        if column not in frame.columns:
+            frame[column] = None
+    return frame[ordered]
+
+
+def write_summary(outdir: str, codes: list[str]):
+    """Rebuild `<outdir>/summary.csv` from the catchment folders (atomically); return it as a DataFrame."""
+    frame = summary(outdir, codes)
+    write_text(os.path.join(outdir, SUMMARY), frame.to_csv(index=False), "batch summary")
+    return frame
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_partials(outdir: str, pid: int | None = None) -> list[str]:
+    """Remove the temporary folders left by dead processes of this host (or by process `pid`).
+
+    Folders of other hosts are left: a shard may be writing them on another node.
+    """
+    removed = []
+    if not os.path.isdir(outdir):
+        return removed
+    host = socket.gethostname()
+    for name in os.listdir(outdir):
+        if not name.startswith(PARTIAL_PREFIX):
+            continue
+        stem = name[:-4] if name.endswith(".old") else name
+        owner, _, pid_text = stem.rpartition("-")
+        if not owner.endswith(f"-{host}") or not pid_text.isdigit():
+            continue
+        if (pid is not None and int(pid_text) == pid) or (pid is None and not _pid_alive(int(pid_text))):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(os.path.join(outdir, name))
+                removed.append(name)
+    return removed
+
+
+def to_do(outdir: str, codes: list[str], force: bool = False, retry_failed: bool = False) -> list[str]:
+    """The catchments a run must do: all with `force`, else those not finished (failed ones only when retried)."""
+    if force:
+        return list(codes)
+    states = {code: catchment_state(outdir, code)["status"] for code in codes}
+    return [c for c in codes if states[c] == NOT_STARTED or (states[c] == FAILED and retry_failed)]

@@ -1,0 +1,140 @@
+"""Executors of a batch: where the catchments run. Each calls `on_done(code, row)` as a catchment ends.
+
+- `run_local`: a pool of `workers` processes on this machine, one process per catchment, so that a
+  worker killed mid-catchment (out of memory, a signal) fails that catchment alone and the pool
+  goes on; its temporary folder is removed.
+- `run_dask`: tasks on a `dask.distributed` cluster (an existing scheduler, a `LocalCluster`, or
+  a `SLURMCluster` from dask-jobqueue, see `smash.batch.slurm`).
+Both run the same function, `catchment.run_catchment`, hence the same results.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import uuid
+
+from smash.batch._deps import require
+from smash.batch.bookkeeping import clean_partials
+from smash.batch.catchment import FAILED_DIR, RESULT_FILE, partial_folder, publish, run_catchment
+from smash.batch.outputs import warm_up
+
+
+def record_failure(outdir: str, catchment, error: str) -> dict:
+    """Publish a failed result for a catchment whose own process could not (it was killed)."""
+    row = {"code": catchment.code, "status": "failed", "n_iter": None, "wall_time": None, "error": error}
+    partial = partial_folder(outdir, catchment.code)
+    os.makedirs(partial, exist_ok=True)
+    with open(os.path.join(partial, RESULT_FILE), "w", encoding="utf-8") as stream:
+        json.dump({"row": row, "scores": {}, "gauge": None}, stream, indent=1)
+    with open(os.path.join(partial, "log.txt"), "w", encoding="utf-8") as stream:
+        stream.write(f"catchment {catchment.code} failed: {error}\n")
+    publish(partial, os.path.join(outdir, FAILED_DIR, catchment.code))
+    return row
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _child(connection, catchment, outdir: str, mode: str) -> None:
+    # Ctrl-C reaches the whole process group: the parent decides and stops its children with SIGTERM,
+    # which unwinds run_catchment (its temporary folder removed).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
+    row = run_catchment(catchment.config, catchment.source, catchment.code, outdir, catchment.base_dir, mode)
+    connection.send(row)
+    connection.close()
+
+
+def _warm_up() -> None:
+    """Import in the parent what every catchment needs on first use (scipy.optimize for the optimizers,
+    xarray's NetCDF backends: ~2 s together), so that forked workers start with them loaded."""
+    import scipy.optimize  # noqa: F401
+
+    warm_up()
+
+
+def _context():
+    # fork starts a worker in milliseconds with smash already imported; spawn where there is no fork.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def check_workers(workers: int, ncpu: int, oversubscribe: bool) -> None:
+    """Refuse `workers` x `ncpu` threads above the cores of this machine unless `oversubscribe`."""
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers * ncpu > cores and not oversubscribe:
+        raise ValueError(f"--workers {workers} x ncpu {ncpu} = {workers * ncpu} threads exceeds the {cores} cores "
+                         f"available; lower --workers or calibration.ncpu, or pass --oversubscribe")
+
+
+def run_local(catchments, outdir: str, on_done, workers: int = 1, mode: str = "calibrate") -> None:
+    """Run `catchments` in at most `workers` processes at once."""
+    context = _context()
+    if context.get_start_method() == "fork" and catchments:
+        _warm_up()
+    pending = list(catchments)
+    running = {}
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                catchment = pending.pop(0)
+                receiver, sender = context.Pipe(duplex=False)
+                process = context.Process(target=_child, args=(sender, catchment, outdir, mode), daemon=True,
+                                          name=f"smash-batch-{catchment.code}")
+                process.start()
+                sender.close()
+                running[process.sentinel] = (process, receiver, catchment)
+            for sentinel in multiprocessing.connection.wait(list(running)):
+                process, receiver, catchment = running.pop(sentinel)
+                row = None
+                try:
+                    if receiver.poll():
+                        row = receiver.recv()
+                except (EOFError, OSError):
+                    row = None
+                receiver.close()
+                process.join()
+                if row is None:
+                    # Killed before it could report: no half-written folder stays, the catchment is failed.
+                    clean_partials(outdir, pid=process.pid)
+                    code = process.exitcode
+                    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with {code}"
+                    row = record_failure(outdir, catchment, f"WorkerDied: the worker process was {how}")
+                on_done(catchment.code, row)
+    except BaseException:
+        for process, _, _ in running.values():
+            process.terminate()
+        for process, receiver, _ in running.values():
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            receiver.close()
+            clean_partials(outdir, pid=process.pid)
+        raise
+
+
+def run_dask(catchments, outdir: str, on_done, client, mode: str = "calibrate") -> None:
+    """Run `catchments` as tasks of the dask.distributed `client`."""
+    distributed = require("distributed", "The dask executor")
+    batch_id = uuid.uuid4().hex[:8]
+    futures = {client.submit(run_catchment, c.config, c.source, c.code, outdir, c.base_dir, mode,
+                             key=f"smash-{c.code}-{batch_id}", pure=False): c for c in catchments}
+    try:
+        for future in distributed.as_completed(futures):
+            catchment = futures[future]
+            try:
+                row = future.result()
+            except Exception as err:  # e.g. KilledWorker: the task's workers died more times than allowed
+                row = record_failure(outdir, catchment, f"{type(err).__name__}: {err}")
+            on_done(catchment.code, row)
+    except BaseException:
+        client.cancel(list(futures))
+        raise
