@@ -20,11 +20,10 @@ from typing import Any, Literal
 import yaml
 
 from smash.batch._deps import require
-from smash.cost_options import DEFAULT_COST_OPTIONS, REGULARIZATION_KEYS
+from smash.cost_options import DEFAULT_COST_OPTIONS, METRICS_WITH_TFM, REGULARIZATION_KEYS
 from smash.model_setup import DEFAULTS as SETUP_DEFAULTS
 from smash.model_setup import REQUIRED as SETUP_REQUIRED
 from smash.optimize import ALL_MAPPINGS, CRIT_KEYS, OPTIMIZERS
-from smash.registry import metric_names
 
 pydantic = require("pydantic", "smash batch configs")
 BaseModel, ConfigDict, Field = pydantic.BaseModel, pydantic.ConfigDict, pydantic.Field
@@ -34,7 +33,7 @@ SETUP_KEYS = tuple(SETUP_DEFAULTS) + tuple(SETUP_REQUIRED)
 COST_KEYS = tuple(DEFAULT_COST_OPTIONS) + tuple(REGULARIZATION_KEYS)
 # Setup keys that are folders, resolved against the config's folder (or the catchment's data_dir).
 DIRECTORY_KEYS = tuple(k for k in SETUP_DEFAULTS if k.endswith("_directory"))
-MetricName = Literal[tuple(metric_names())]
+MetricName = Literal[tuple(METRICS_WITH_TFM)]
 
 
 class ConfigError(ValueError):
