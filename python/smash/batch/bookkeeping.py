@@ -8,6 +8,7 @@ at once on several nodes, and re-runs all agree on it.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -54,23 +55,44 @@ def catchment_state(outdir: str, code: str) -> dict:
     return {"code": code, "status": NOT_STARTED}
 
 
-def summary(outdir: str, codes: list[str]):
-    """The summary DataFrame of `codes` (columns code, status, cal_*/val_* scores, n_iter, wall_time, error)."""
-    rows = [catchment_state(outdir, code) for code in codes]
-    frame = summary_frame(rows)
-    ordered = ["code", "status"] + sorted(c for c in frame.columns if c.startswith(("cal_", "val_")))
-    ordered += ["n_iter", "wall_time", "error"]
-    for column in ordered:
-        if column not in frame.columns:
-            frame[column] = None
-    return frame[ordered]
+def _columns(rows: list[dict]) -> list[str]:
+    scores = sorted({k for row in rows for k in row if k.startswith(("cal_", "val_"))})
+    return ["code", "status", *scores, "n_iter", "wall_time", "error"]
 
 
-def write_summary(outdir: str, codes: list[str]):
-    """Rebuild `<outdir>/summary.csv` from the catchment folders (atomically); return it as a DataFrame."""
-    frame = summary(outdir, codes)
-    write_text(os.path.join(outdir, SUMMARY), frame.to_csv(index=False), "batch summary")
-    return frame
+def _rows(outdir: str, codes: list[str], known: dict | None) -> list[dict]:
+    known = known or {}
+    return [known[code] if code in known else catchment_state(outdir, code) for code in codes]
+
+
+def summary(outdir: str, codes: list[str], known: dict | None = None):
+    """The summary DataFrame of `codes` (columns code, status, cal_*/val_* scores, n_iter, wall_time, error).
+
+    `known` maps codes to rows already read (a running batch keeps them), the others are read from disk.
+    """
+    rows = _rows(outdir, codes, known)
+    return summary_frame(rows).reindex(columns=_columns(rows))
+
+
+def write_summary(outdir: str, codes: list[str], known: dict | None = None) -> list[dict]:
+    """Rewrite `<outdir>/summary.csv` (see `summary`); return its rows.
+
+    The file is replaced whole (a temporary file renamed) but not synced to disk: it is derived
+    from the catchment folders, and rebuilt from them at the end of every run.
+    """
+    rows = _rows(outdir, codes, known)
+    target = os.path.join(outdir, SUMMARY)
+    partial = f"{target}.{socket.gethostname()}-{os.getpid()}.partial"
+    try:
+        with open(partial, "w", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, _columns(rows), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+    return rows
 
 
 def _pid_alive(pid: int) -> bool:

@@ -10,6 +10,7 @@ Both run the same function, `catchment.run_catchment`, hence the same results.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -40,14 +41,64 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _child(connection, catchment, outdir: str, mode: str) -> None:
-    # Ctrl-C reaches the whole process group: the parent decides and stops its children with SIGTERM,
+def _worker(connection, outdir: str, mode: str) -> None:
+    """A worker process: run the catchments received one at a time, send back each summary row."""
+    # Ctrl-C reaches the whole process group: the parent decides and stops its workers with SIGTERM,
     # which unwinds run_catchment (its temporary folder removed).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
-    row = run_catchment(catchment.config, catchment.source, catchment.code, outdir, catchment.base_dir, mode)
-    connection.send(row)
-    connection.close()
+    while True:
+        try:
+            catchment = connection.recv()
+        except EOFError:
+            return
+        if catchment is None:
+            return
+        connection.send(run_catchment(catchment.config, catchment.source, catchment.code, outdir,
+                                      catchment.base_dir, mode))
+
+
+class _Worker:
+    """A worker process, its end of the pipe and the catchment it runs (None when idle)."""
+
+    def __init__(self, context, outdir: str, mode: str):
+        self.connection, child_end = context.Pipe()
+        self.process = context.Process(target=_worker, args=(child_end, outdir, mode), daemon=True,
+                                       name="smash-batch-worker")
+        self.process.start()
+        child_end.close()
+        self.catchment = None
+
+    def give(self, catchment) -> None:
+        self.catchment = catchment
+        self.connection.send(catchment)
+
+    def result(self):
+        """The row it sent, or None when it died before sending one."""
+        try:
+            if self.connection.poll():
+                return self.connection.recv()
+        except (EOFError, OSError):
+            pass
+        return None
+
+    def death(self) -> str:
+        self.process.join(5)
+        code = self.process.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with {code}"
+        return f"WorkerDied: the worker process was {how}"
+
+    def stop(self, now: bool) -> None:
+        if now:
+            self.process.terminate()
+        else:
+            with contextlib.suppress(OSError):
+                self.connection.send(None)
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
 
 
 def _warm_up() -> None:
@@ -75,50 +126,59 @@ def check_workers(workers: int, ncpu: int, oversubscribe: bool) -> None:
 
 
 def run_local(catchments, outdir: str, on_done, workers: int = 1, mode: str = "calibrate") -> None:
-    """Run `catchments` in at most `workers` processes at once."""
+    """Run `catchments` on at most `workers` worker processes.
+
+    A worker that dies mid-catchment (a signal, out of memory) fails that catchment only: its
+    temporary folder is removed and a new worker takes its place for the rest.
+    """
     context = _context()
     if context.get_start_method() == "fork" and catchments:
         _warm_up()
     pending = list(catchments)
-    running = {}
+    pool: list[_Worker] = []
     try:
-        while pending or running:
-            while pending and len(running) < workers:
-                catchment = pending.pop(0)
-                receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(target=_child, args=(sender, catchment, outdir, mode), daemon=True,
-                                          name=f"smash-batch-{catchment.code}")
-                process.start()
-                sender.close()
-                running[process.sentinel] = (process, receiver, catchment)
-            for sentinel in multiprocessing.connection.wait(list(running)):
-                process, receiver, catchment = running.pop(sentinel)
-                row = None
-                try:
-                    if receiver.poll():
-                        row = receiver.recv()
-                except (EOFError, OSError):
-                    row = None
-                receiver.close()
-                process.join()
+        while pending or any(w.catchment for w in pool):
+            for worker in pool:
+                if worker.catchment is None and pending:
+                    worker.give(pending.pop(0))
+            while pending and len(pool) < workers:
+                pool.append(_Worker(context, outdir, mode))
+                pool[-1].give(pending.pop(0))
+            busy = [w for w in pool if w.catchment is not None]
+            ready = set(multiprocessing.connection.wait([w.connection for w in busy] +
+                                                        [w.process.sentinel for w in busy]))
+            ended = []
+            for worker in busy:
+                if worker.connection not in ready and worker.process.sentinel not in ready:
+                    continue
+                catchment, row = worker.catchment, worker.result()
+                worker.catchment = None
                 if row is None:
-                    # Killed before it could report: no half-written folder stays, the catchment is failed.
-                    clean_partials(outdir, pid=process.pid)
-                    code = process.exitcode
-                    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with {code}"
-                    row = record_failure(outdir, catchment, f"WorkerDied: the worker process was {how}")
+                    # Died before it could report: no half-written folder stays, the catchment is failed.
+                    error = worker.death()
+                    clean_partials(outdir, pid=worker.process.pid)
+                    worker.connection.close()
+                    pool.remove(worker)
+                    row = record_failure(outdir, catchment, error)
+                ended.append((catchment, row))
+            # The next catchments start before the bookkeeping of the ended ones.
+            for worker in pool:
+                if worker.catchment is None and pending:
+                    worker.give(pending.pop(0))
+            for catchment, row in ended:
                 on_done(catchment.code, row)
     except BaseException:
-        for process, _, _ in running.values():
-            process.terminate()
-        for process, receiver, _ in running.values():
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join()
-            receiver.close()
-            clean_partials(outdir, pid=process.pid)
+        for worker in pool:
+            if worker.catchment is not None:
+                worker.process.terminate()
+        for worker in pool:
+            worker.stop(now=worker.catchment is not None)
+            clean_partials(outdir, pid=worker.process.pid)
+        pool = []
         raise
+    finally:
+        for worker in pool:
+            worker.stop(now=False)
 
 
 def run_dask(catchments, outdir: str, on_done, client, mode: str = "calibrate") -> None:

@@ -84,13 +84,16 @@ def run_batch(study, executor: str = "local", workers: int = 1, scheduler=None, 
                 "" if position is None else f", shard {position[0]} of {position[1]} holds {len(selected)}",
                 len(todo), skipped)
     done = {"n": 0}
+    # The rows so far, read once: each end of a catchment rewrites the summary without rereading the folders.
+    known = {code: bookkeeping.catchment_state(outdir, code) for code in codes}
 
     def on_done(code, row):
         done["n"] += 1
+        known[code] = row
         level = logging.INFO if row.get("status") == "finished" else logging.WARNING
         logger.log(level, "[%d/%d] %s %s%s", done["n"], len(todo), code, row.get("status"),
                    f": {row['error']}" if row.get("error") else "")
-        bookkeeping.write_summary(outdir, codes)
+        bookkeeping.write_summary(outdir, codes, known)
 
     try:
         if executor == "local":
@@ -102,8 +105,9 @@ def run_batch(study, executor: str = "local", workers: int = 1, scheduler=None, 
                        os.path.join(outdir, bookkeeping.SUMMARY))
         raise
     finally:
-        frame = bookkeeping.write_summary(outdir, codes)
-    return frame
+        # From the folders: shards running at once on other nodes may have finished catchments too.
+        rows = bookkeeping.write_summary(outdir, codes)
+    return bookkeeping.summary(outdir, codes, {row["code"]: row for row in rows})
 
 
 def _run_on_dask(todo, outdir, on_done, executor, scheduler, client, slurm, mode) -> None:
