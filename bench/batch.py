@@ -120,7 +120,8 @@ def main(argv=None) -> None:
           f"maxiter {args.maxiter}, best of {args.repeat}; load average {load[0]:.1f} on {os.cpu_count()} cores")
     print(f"  API loop (one process):  {best['loop']:.2f} s = {3600 * n / best['loop']:.0f} catchments/h")
     for workers in (1, 2):
-        print(f"  smash.batch, {workers} worker(s): {best[workers]:.2f} s = {3600 * n / best[workers]:.0f} catchments/h")
+        rate = 3600 * n / best[workers]
+        print(f"  smash.batch, {workers} worker(s): {best[workers]:.2f} s = {rate:.0f} catchments/h")
     print(f"  speed-up 2 workers / 1 worker: {best[1] / best[2]:.2f}x (target >= 1.8x)")
     overhead = (best[1] - best["loop"]) / n
     print(f"  batch overhead per catchment (1 worker vs loop), wall time: {1000 * overhead:.0f} ms = "

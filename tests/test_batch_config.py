@@ -159,3 +159,13 @@ def test_import_smash_leaves_the_batch_dependencies_unimported():
             "if m in sys.modules]; assert not heavy, heavy; assert callable(smash.batch); "
             "assert smash.batch.run_batch.__module__ == 'smash.batch'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_missing_batch_extra_is_named_by_the_command(tmp_path):
+    config = _write(tmp_path, _template())
+    code = ("import sys; sys.modules['pydantic'] = None\n"
+            "from smash.batch.cli import main\n"
+            f"sys.exit(main(['calibrate', {str(config)!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "needs pydantic, part of the optional 'batch' extra: pip install 'smash-hydrology[batch]'" in done.stderr
