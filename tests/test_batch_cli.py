@@ -167,13 +167,22 @@ def test_cance_example_calibrates(data_dir, tmp_path, monkeypatch):
         assert list(data["gauge"].values) == ["V3524010", "V3515010", "V3517010"]
 
 
-def test_lez_gauge_off_the_raster_fails_alone(data_dir, tmp_path, monkeypatch):
+def test_lez_study_example_with_a_gauge_off_the_raster_failing_alone(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SMASH_DATA_DIR", str(data_dir))
-    template = yaml.safe_load((EXAMPLES / "lez.yaml").read_text())
-    template["calibration"]["optimize_options"]["termination_crit"]["maxiter"] = 1
-    (tmp_path / "lez.yaml").write_text(yaml.safe_dump(template))
-    (tmp_path / "gauges.csv").write_text("code,x,y,area\nY3204040,772330,6274127,169\nOFFGRID,-5e6,9e7,50\n")
-    (tmp_path / "lez_study.yaml").write_text("config: lez.yaml\ncatchments: gauges.csv\n")
+    _example(tmp_path, "lez.yaml", 1)
+    study = yaml.safe_load((EXAMPLES / "lez_study.yaml").read_text())
+    (tmp_path / "lez_study.yaml").write_text(yaml.safe_dump(study))
+    first_gauge = (EXAMPLES / "lez_gauges.csv").read_text().splitlines()[:2]
+    (tmp_path / "lez_gauges.csv").write_text("\n".join([*first_gauge, "OFFGRID,-5e6,9e7,50"]) + "\n")
     frame = smash.batch(tmp_path / "lez_study.yaml").set_index("code")
     assert frame.loc["Y3204040", "status"] == "finished"
-    assert frame.loc["OFFGRID", "status"] == "failed" and frame.loc["OFFGRID", "error"]
+    assert frame.loc["OFFGRID", "status"] == "failed"
+    assert "outside the flow-direction raster" in frame.loc["OFFGRID", "error"]
+
+
+def test_synthetic_study_example_runs_one_shard(tmp_path):
+    out = tmp_path / "example_output"
+    frame = smash.batch(EXAMPLES / "synthetic_study.yaml", array_index=3, array_count=4, output=str(out))
+    assert list(frame.loc[frame["status"] == "finished", "code"]) == ["TWIN3", "TWIN7"]
+    assert (frame["status"] == "not started").sum() == 6
+    assert (frame.loc[frame["status"] == "finished", "cal_nse"] > 0.5).all()

@@ -47,15 +47,19 @@ def _worker(connection, outdir: str, mode: str) -> None:
     # which unwinds run_catchment (its temporary folder removed).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
-    while True:
-        try:
-            catchment = connection.recv()
-        except EOFError:
-            return
-        if catchment is None:
-            return
-        connection.send(run_catchment(catchment.config, catchment.source, catchment.code, outdir,
-                                      catchment.base_dir, mode))
+    try:
+        while True:
+            try:
+                catchment = connection.recv()
+            except EOFError:
+                return
+            if catchment is None:
+                return
+            connection.send(run_catchment(catchment.config, catchment.source, catchment.code, outdir,
+                                          catchment.base_dir, mode))
+    except KeyboardInterrupt:
+        # Stopped by the parent: run_catchment has removed its temporary folder; no traceback to show.
+        return
 
 
 class _Worker:
@@ -160,6 +164,10 @@ def run_local(catchments, outdir: str, on_done, workers: int = 1, mode: str = "c
                     worker.connection.close()
                     pool.remove(worker)
                     row = record_failure(outdir, catchment, error)
+                elif not worker.process.is_alive():
+                    # It reported, then died: not given another catchment.
+                    worker.stop(now=True)
+                    pool.remove(worker)
                 ended.append((catchment, row))
             # The next catchments start before the bookkeeping of the ended ones.
             for worker in pool:
