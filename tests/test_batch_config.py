@@ -169,3 +169,17 @@ def test_missing_batch_extra_is_named_by_the_command(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 2
     assert "needs pydantic, part of the optional 'batch' extra: pip install 'smash-hydrology[batch]'" in done.stderr
+
+
+def test_data_dir_column_roots_the_catchment_relative_paths(tmp_path):
+    data = _template()
+    data["setup"].update(read_qobs=True, qobs_directory="qobs")
+    (tmp_path / "template.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "c.csv").write_text("code,data_dir\nA,basins/a\nB,\n")
+    (tmp_path / "s.yaml").write_text("config: template.yaml\ncatchments: c.csv\n")
+    study = load_study(tmp_path / "s.yaml")
+    from smash.batch.config import validate_config
+
+    resolved = [validate_config(c.config, c.source, c.base_dir) for c in study.catchments]
+    assert resolved[0].path(resolved[0].setup["qobs_directory"]) == str(tmp_path / "basins" / "a" / "qobs")
+    assert resolved[1].path(resolved[1].setup["qobs_directory"]) == str(tmp_path / "qobs")

@@ -170,3 +170,15 @@ def test_workers_times_threads_above_the_cores_is_refused(tmp_path):
     cores = len(os.sched_getaffinity(0))
     with pytest.raises(ValueError, match=r"exceeds the \d+ cores available.*--oversubscribe"):
         smash.batch(study, workers=cores + 1)
+
+
+def test_force_redoes_finished_catchments(tmp_path):
+    study = write_twin_study(tmp_path, n=2, maxiter=1)
+    first = smash.batch(study)
+    result = os.path.join(_outdir(study), "TWIN0", "result.json")
+    stamp = os.stat(result).st_mtime_ns
+    assert smash.batch(study).equals(first) and os.stat(result).st_mtime_ns == stamp
+    again = smash.batch(study, force=True)
+    assert os.stat(result).st_mtime_ns != stamp
+    columns = ["code", "status", "cal_nse", "val_nse", "n_iter"]
+    assert again[columns].equals(first[columns])
