@@ -74,6 +74,7 @@ SLOW_TESTS = {
     "test_batch_cli.py::test_ctrl_c_stops_cleanly_with_the_summary_and_a_rerun_skips_the_finished",
     "test_batch_cli.py::test_batch_through_python_m_smash_then_status",
     "test_batch_cli.py::test_lez_example_calibrates",
+    "test_batch_cli.py::test_cance_example_calibrates",
     "test_batch_cli.py::test_lez_study_example_with_a_gauge_off_the_raster_failing_alone",
 }
 

@@ -91,7 +91,7 @@ def test_batch_through_python_m_smash_then_status(tmp_path, capsys):
     assert "3 finished" in done.stdout and "[3/3]" in done.stderr
     assert main(["status", str(tmp_path / "study_output")]) == 0
     out = capsys.readouterr().out
-    assert "3 catchment(s): 3 finished, 0 failed, 0 not started" in out
+    assert "3 catchment(s): 3 finished, 0 failed, 0 running, 0 not started" in out
     assert all(code in out for code in twin_codes(3)) and "cal_nse" in out
 
 
@@ -128,7 +128,7 @@ def test_job_array_script_and_shards_from_slurm_array_task_id(tmp_path, capsys, 
     assert summary.count(",finished,") == 3 and summary.count(",not started,") == 5
 
 
-def test_ctrl_c_stops_cleanly_with_the_summary_and_a_rerun_skips_the_finished(tmp_path):
+def test_ctrl_c_stops_cleanly_with_the_summary_and_a_rerun_skips_the_finished(tmp_path, capsys):
     study = write_twin_study(tmp_path, n=4, maxiter=15)
     outdir = tmp_path / "study_output"
     process = subprocess.Popen([sys.executable, "-m", "smash", "batch", str(study), "--workers", "1"],
@@ -144,6 +144,9 @@ def test_ctrl_c_stops_cleanly_with_the_summary_and_a_rerun_skips_the_finished(tm
     assert summary.count(",finished,") >= 1 and ",not started," in summary
     assert not [p for p in os.listdir(outdir) if p.startswith(".partial-")], "no half-written folder"
     finished = [c for c in twin_codes(4) if (outdir / c).exists()]
+    assert main(["status", str(outdir)]) == 0
+    assert f"4 catchment(s): {len(finished)} finished, 0 failed, 0 running, {4 - len(finished)} not started" in (
+        capsys.readouterr().out)
     stamps = {c: (outdir / c / "result.json").stat().st_mtime_ns for c in finished}
     frame = smash.batch(study, workers=1)
     assert (frame["status"] == "finished").all()

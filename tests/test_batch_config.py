@@ -183,3 +183,19 @@ def test_data_dir_column_roots_the_catchment_relative_paths(tmp_path):
     resolved = [validate_config(c.config, c.source, c.base_dir) for c in study.catchments]
     assert resolved[0].path(resolved[0].setup["qobs_directory"]) == str(tmp_path / "basins" / "a" / "qobs")
     assert resolved[1].path(resolved[1].setup["qobs_directory"]) == str(tmp_path / "qobs")
+
+
+def test_status_counts_a_catchment_being_written_as_running(tmp_path):
+    import os
+    import socket
+
+    from smash.batch.bookkeeping import clean_partials, running
+
+    host = socket.gethostname()
+    (tmp_path / f".partial-A-1.x@{host}.{os.getpid()}").mkdir()   # a live process of this host
+    (tmp_path / f".partial-B@{host}.999999999").mkdir()           # a dead one
+    (tmp_path / ".partial-C@node-7.cluster.org.12").mkdir()       # another node: cannot tell, counted
+    assert running(str(tmp_path)) == {"A-1.x", "C"}
+    assert clean_partials(str(tmp_path)) == [f".partial-B@{host}.999999999"]
+    left = sorted(os.listdir(tmp_path))
+    assert left == [f".partial-A-1.x@{host}.{os.getpid()}", ".partial-C@node-7.cluster.org.12"]

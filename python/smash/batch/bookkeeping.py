@@ -14,7 +14,7 @@ import os
 import shutil
 import socket
 
-from smash.batch.catchment import FAILED_DIR, PARTIAL_PREFIX, RESULT_FILE
+from smash.batch.catchment import FAILED_DIR, RESULT_FILE, parse_partial
 from smash.batch.study import summary_frame
 from smash.io.atomic import write_text
 
@@ -95,6 +95,17 @@ def write_summary(outdir: str, codes: list[str], known: dict | None = None) -> l
     return rows
 
 
+def running(outdir: str) -> set[str]:
+    """Codes of the catchments being written now (a temporary folder of a live process, or of another host)."""
+    codes = set()
+    host = socket.gethostname()
+    for name in os.listdir(outdir) if os.path.isdir(outdir) else ():
+        parsed = parse_partial(name)
+        if parsed is not None and (parsed[1] != host or _pid_alive(parsed[2])):
+            codes.add(parsed[0])
+    return codes
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -115,13 +126,10 @@ def clean_partials(outdir: str, pid: int | None = None) -> list[str]:
         return removed
     host = socket.gethostname()
     for name in os.listdir(outdir):
-        if not name.startswith(PARTIAL_PREFIX):
+        parsed = parse_partial(name)
+        if parsed is None or parsed[1] != host:
             continue
-        stem = name[:-4] if name.endswith(".old") else name
-        owner, _, pid_text = stem.rpartition("-")
-        if not owner.endswith(f"-{host}") or not pid_text.isdigit():
-            continue
-        if (pid is not None and int(pid_text) == pid) or (pid is None and not _pid_alive(int(pid_text))):
+        if (pid is not None and parsed[2] == pid) or (pid is None and not _pid_alive(parsed[2])):
             with contextlib.suppress(OSError):
                 shutil.rmtree(os.path.join(outdir, name))
                 removed.append(name)

@@ -135,7 +135,17 @@ def _summary_row(code: str, status: str, scores: dict, gauge: str | None, metric
 
 def partial_folder(outdir: str, code: str) -> str:
     """The temporary folder a catchment is written to (its host and process name it: see clean_partials)."""
-    return os.path.join(outdir, f"{PARTIAL_PREFIX}{code}-{socket.gethostname()}-{os.getpid()}")
+    return os.path.join(outdir, f"{PARTIAL_PREFIX}{code}@{socket.gethostname()}.{os.getpid()}")
+
+
+def parse_partial(name: str) -> tuple[str, str, int] | None:
+    """(code, host, pid) of a temporary folder's name (`partial_folder`), None for another name."""
+    if not name.startswith(PARTIAL_PREFIX):
+        return None
+    stem = name[len(PARTIAL_PREFIX):].removesuffix(".old")
+    owner, _, pid_text = stem.rpartition(".")
+    code, _, host = owner.rpartition("@")
+    return (code, host, int(pid_text)) if code and host and pid_text.isdigit() else None
 
 
 def publish(partial: str, target: str) -> None:

@@ -126,9 +126,11 @@ def _status(args) -> int:
 
     manifest = bookkeeping.read_manifest(args.outdir)
     frame = bookkeeping.summary(args.outdir, manifest["codes"])
+    now = bookkeeping.running(args.outdir)
+    frame.loc[frame["code"].isin(now) & (frame["status"] == bookkeeping.NOT_STARTED), "status"] = "running"
     counts = frame["status"].value_counts().to_dict()
     print(f"study {manifest['study']}: {len(frame)} catchment(s): " +
-          ", ".join(f"{counts.get(s, 0)} {s}" for s in (bookkeeping.FINISHED, bookkeeping.FAILED,
+          ", ".join(f"{counts.get(s, 0)} {s}" for s in (bookkeeping.FINISHED, bookkeeping.FAILED, "running",
                                                         bookkeeping.NOT_STARTED)))
     with pandas.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
                                "display.max_colwidth", 80):

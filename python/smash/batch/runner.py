@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from smash.batch import bookkeeping
 from smash.batch._deps import require
@@ -11,6 +12,7 @@ from smash.batch.executors import check_workers, run_dask, run_local
 from smash.batch.study import Study, load_study, shard
 
 EXECUTORS = ("local", "dask", "slurm")
+SUMMARY_INTERVAL = 1.0  # seconds between two rewrites of summary.csv while catchments finish
 logger = logging.getLogger("smash.batch")
 
 
@@ -83,7 +85,7 @@ def run_batch(study, executor: str = "local", workers: int = 1, scheduler=None, 
     logger.info("study %s: %d catchment(s)%s, %d to run, %d already done (skipped)", study.path, len(codes),
                 "" if position is None else f", shard {position[0]} of {position[1]} holds {len(selected)}",
                 len(todo), skipped)
-    done = {"n": 0}
+    done = {"n": 0, "written": 0.0}
     # The rows so far, read once: each end of a catchment rewrites the summary without rereading the folders.
     known = {code: bookkeeping.catchment_state(outdir, code) for code in codes}
 
@@ -93,7 +95,12 @@ def run_batch(study, executor: str = "local", workers: int = 1, scheduler=None, 
         level = logging.INFO if row.get("status") == "finished" else logging.WARNING
         logger.log(level, "[%d/%d] %s %s%s", done["n"], len(todo), code, row.get("status"),
                    f": {row['error']}" if row.get("error") else "")
-        bookkeeping.write_summary(outdir, codes, known)
+        # At most once per SUMMARY_INTERVAL (a study of thousands of small catchments would otherwise spend
+        # its time rewriting the table), and always for the last one; the final write follows anyway.
+        now = time.monotonic()
+        if now - done["written"] >= SUMMARY_INTERVAL or done["n"] == len(todo):
+            bookkeeping.write_summary(outdir, codes, known)
+            done["written"] = now
 
     try:
         if executor == "local":
