@@ -199,3 +199,20 @@ def test_status_counts_a_catchment_being_written_as_running(tmp_path):
     assert clean_partials(str(tmp_path)) == [f".partial-B@{host}.999999999"]
     left = sorted(os.listdir(tmp_path))
     assert left == [f".partial-A-1.x@{host}.{os.getpid()}", ".partial-C@node-7.cluster.org.12"]
+
+
+def test_a_result_moved_aside_by_a_dead_process_is_put_back(tmp_path):
+    import json
+    import socket
+
+    from smash.batch.bookkeeping import catchment_state, clean_partials
+
+    host = socket.gethostname()
+    # A --force run killed between moving the old result aside and renaming the new one into place.
+    aside = tmp_path / f".partial-A@{host}.999999999.old"
+    aside.mkdir()
+    (aside / "result.json").write_text(json.dumps({"row": {"code": "A", "status": "finished", "cal_nse": 0.9}}))
+    (tmp_path / f".partial-A@{host}.999999999").mkdir()   # the new result, incomplete
+    clean_partials(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A"]
+    assert catchment_state(str(tmp_path), "A")["cal_nse"] == 0.9

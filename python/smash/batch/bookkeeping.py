@@ -116,6 +116,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _restore(outdir: str, name: str, code: str) -> bool:
+    """Put back a result moved aside by `catchment.publish` when its process died before the new one
+    took its place (so a killed --force run loses no finished catchment); whether it was put back."""
+    row = _result(os.path.join(outdir, name))
+    if row is None:
+        return False
+    target = os.path.join(outdir, code) if row["status"] == FINISHED else os.path.join(outdir, FAILED_DIR, code)
+    if os.path.exists(target) or os.path.exists(os.path.join(outdir, code)):
+        return False
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.rename(os.path.join(outdir, name), target)
+    return True
+
+
 def clean_partials(outdir: str, pid: int | None = None) -> list[str]:
     """Remove the temporary folders left by dead processes of this host (or by process `pid`).
 
@@ -130,6 +144,8 @@ def clean_partials(outdir: str, pid: int | None = None) -> list[str]:
         if parsed is None or parsed[1] != host:
             continue
         if (pid is not None and parsed[2] == pid) or (pid is None and not _pid_alive(parsed[2])):
+            if name.endswith(".old") and _restore(outdir, name, parsed[0]):
+                continue
             with contextlib.suppress(OSError):
                 shutil.rmtree(os.path.join(outdir, name))
                 removed.append(name)
