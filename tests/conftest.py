@@ -70,6 +70,12 @@ SLOW_TESTS = {
     "test_reliability_files.py::test_ctrl_c_during_save_model_leaves_the_old_file_intact_and_no_temporary_file",
     "test_reliability_files.py::test_sigkill_during_save_model_leaves_the_old_file_intact",
     "test_reliability_memory.py::test_model_estimate_matches_the_peak_memory_measured_on_france",
+    "test_batch_study.py::test_dask_local_cluster_gives_identical_parameters_and_scores",
+    "test_batch_cli.py::test_ctrl_c_stops_cleanly_with_the_summary_and_a_rerun_skips_the_finished",
+    "test_batch_cli.py::test_batch_through_python_m_smash_then_status",
+    "test_batch_cli.py::test_lez_example_calibrates",
+    "test_batch_cli.py::test_cance_example_calibrates",
+    "test_batch_cli.py::test_lez_study_example_with_a_gauge_off_the_raster_failing_alone",
 }
 
 

@@ -24,3 +24,13 @@ __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple
            "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io",
            "logs", "plot"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # smash.batch (batch calibration) is imported on first use: `import smash` stays free of its
+    # optional dependencies (pydantic, xarray, dask).
+    if name == "batch":
+        import importlib
+
+        return importlib.import_module("smash.batch")
+    raise AttributeError(f"module 'smash' has no attribute {name!r}")

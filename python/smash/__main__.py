@@ -1,17 +1,26 @@
 """Main job: build the built-in synthetic catchment, run it, summarise and plot.
 
     python -m smash [--out hydrograph.png] [--dataset synthetic|Lez|Cance] [--ncpu N]
+
+With a subcommand (run, calibrate, batch, status) it is the `smash` command (smash.batch.cli).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m smash", description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("run", "calibrate", "batch", "status"):
+        from smash.batch.cli import main as command
+
+        return command(argv)
+    parser = argparse.ArgumentParser(prog="python -m smash", description=__doc__.splitlines()[0],
+                                     epilog="Subcommands run, calibrate, batch, status: see `smash --help`.")
     parser.add_argument("--dataset", default="synthetic", help="synthetic (default, no files), Lez, Cance")
     parser.add_argument("--out", default="hydrograph.png", help="PNG file for the hydrograph plot")
     parser.add_argument("--ncpu", type=int, default=1)
@@ -50,4 +59,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

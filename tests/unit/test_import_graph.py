@@ -36,7 +36,7 @@ LAYERS = (
     ("smash.model", "smash.model_state"),
     ("smash.io",),
     ("smash.factory", "smash.plot"),
-    ("smash", "smash.__main__", "smash._testing"),
+    ("smash", "smash.__main__", "smash._testing", "smash.batch"),
 )
 
 

@@ -1,0 +1,39 @@
+"""Logging of a batch: one logger per catchment (`smash.batch.<code>`) writing that catchment's log file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_console(verbosity: int = 0) -> None:
+    """Show smash's log records on stderr: warnings only (-1, --quiet), progress (0) or details (1, --verbose)."""
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    root = logging.getLogger("smash")
+    root.setLevel(logging.DEBUG)
+    for handler in list(root.handlers):
+        if getattr(handler, "_smash_console", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler._smash_console = True
+    root.addHandler(handler)
+
+
+@contextlib.contextmanager
+def catchment_logger(code: str, path: str):
+    """The logger of catchment `code`, writing every record (DEBUG up) to the file `path` while in use."""
+    logger = logging.getLogger(f"smash.batch.{code}")
+    logger.setLevel(logging.DEBUG)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT))
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
