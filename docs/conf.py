@@ -40,7 +40,7 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
-exclude_patterns = ["_build", "benchmarks/*.md", "**/.ipynb_checkpoints", "jupyter_execute"]
+exclude_patterns = ["_build", "benchmarks/*.md", "examples/**", "**/.ipynb_checkpoints", "jupyter_execute"]
 templates_path = ["_templates"]
 # `name` in docstrings links to the API page of that name when there is one.
 default_role = "py:obj"
