@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from batch_twins import twin_codes, write_twin_study
@@ -191,3 +192,18 @@ def test_synthetic_study_example_runs_one_shard(tmp_path):
     assert list(frame.loc[frame["status"] == "finished", "code"]) == ["TWIN3", "TWIN7"]
     assert (frame["status"] == "not started").sum() == 6
     assert (frame.loc[frame["status"] == "finished", "cal_nse"] > 0.5).all()
+
+
+def test_lez_cance_study_through_batch_equals_the_python_api_study(data_dir, tmp_path, monkeypatch):
+    """The six-gauge study of docs/batch_real_data.md, run by `smash batch` on two workers (first guess
+    uniform sbs, then distributed L-BFGS-B), gives the scores its Python API script measured."""
+    monkeypatch.setenv("SMASH_DATA_DIR", str(data_dir))
+    folder = EXAMPLES / "lez_cance_study"
+    for name in ("template.yaml", "study.yaml", "study_catchments.csv"):
+        (tmp_path / name).write_text((folder / name).read_text())
+    frame = smash.batch(tmp_path / "study.yaml", workers=2).set_index("code")
+    api = pd.read_csv(folder / "results" / "summary.csv").set_index("code")
+    assert (frame["status"] == "finished").all()
+    for column in ("cal_nse", "cal_kge", "val_nse", "val_kge"):
+        # the API table is rounded to 3 decimals
+        np.testing.assert_allclose(frame.loc[api.index, column], api[column], atol=6e-4, err_msg=column)

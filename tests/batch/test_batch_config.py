@@ -216,3 +216,17 @@ def test_a_result_moved_aside_by_a_dead_process_is_put_back(tmp_path):
     clean_partials(str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A"]
     assert catchment_state(str(tmp_path), "A")["cal_nse"] == 0.9
+
+
+def test_first_guess_takes_a_calibration_step_and_names_its_bad_keys(tmp_path):
+    data = _template()
+    data["calibration"]["first_guess"] = {"mapping": "uniform", "optimizer": "sbs",
+                                          "optimize_options": {"termination_crit": {"maxiter": 2}}}
+    path = tmp_path / "first_guess.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path)
+    assert config.calibration.first_guess.smash_optimize_options() == {"termination_crit": {"maxiter": 2}}
+    data["calibration"]["first_guess"] = {"maping": "uniform"}
+    message = _error(tmp_path, data)
+    assert "calibration.first_guess.maping: unknown key 'maping'" in message
+    assert "did you mean 'mapping'?" in message

@@ -92,6 +92,13 @@ def calibrate(config: Config, logger):
     def callback(iopt):
         logger.debug("iteration %d: cost %.6g", iopt.n_iter, iopt.cost)
 
+    if cal.first_guess is not None:
+        first = cal.first_guess
+        model, ret = optimize(model, first.mapping, first.optimizer, first.smash_optimize_options(), cost_options,
+                              common_options={"ncpu": cal.ncpu, "verbose": False}, return_options={"cost": True},
+                              callback=callback)
+        logger.info("first guess (%s, %s): %d iterations, cost %.6g", first.mapping, first.optimizer or "default",
+                    ret.n_iter, ret.cost)
     model, ret = optimize(model, cal.mapping, cal.optimizer, cal.smash_optimize_options(), cost_options,
                           common_options={"ncpu": cal.ncpu, "verbose": False}, return_options={"cost": True},
                           callback=callback)

@@ -154,19 +154,12 @@ class OptimizeOptions(_Strict):
     random_state: int | None = None
 
 
-class Calibration(_Strict):
+class CalibrationStep(_Strict):
+    """One optimize call: a mapping, its optimizer and their options."""
+
     mapping: Literal[ALL_MAPPINGS] = "uniform"
     optimizer: Literal[OPTIMIZERS] | None = None
     optimize_options: OptimizeOptions = OptimizeOptions()
-    cost_options: dict[str, Any] = {}
-    # Threads of the Fortran core for this catchment (each batch worker runs one catchment at a time).
-    ncpu: int = Field(1, ge=1)
-
-    @field_validator("cost_options")
-    @classmethod
-    def _cost_keys(cls, value):
-        _check_keys(value, COST_KEYS, "cost_options")
-        return value
 
     def smash_optimize_options(self) -> dict:
         """optimize_options as smash takes them (unset entries left to smash's defaults)."""
@@ -176,6 +169,20 @@ class Calibration(_Strict):
         if "bounds" in out:
             out["bounds"] = {k: tuple(v) for k, v in out["bounds"].items()}
         return out
+
+
+class Calibration(CalibrationStep):
+    # A calibration to start from (e.g. uniform sbs before a distributed L-BFGS-B), with the same costs.
+    first_guess: CalibrationStep | None = None
+    cost_options: dict[str, Any] = {}
+    # Threads of the Fortran core for this catchment (each batch worker runs one catchment at a time).
+    ncpu: int = Field(1, ge=1)
+
+    @field_validator("cost_options")
+    @classmethod
+    def _cost_keys(cls, value):
+        _check_keys(value, COST_KEYS, "cost_options")
+        return value
 
 
 class Outputs(_Strict):

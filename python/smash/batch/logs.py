@@ -6,14 +6,17 @@ import contextlib
 import logging
 import sys
 
+from smash import logs as smash_logs
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_console(verbosity: int = 0) -> None:
     """Show smash's log records on stderr: warnings only (-1, --quiet), progress (0) or details (1, --verbose)."""
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    # The batch's stderr handler replaces smash's plain console one (each record shown once).
+    smash_logs.configure(console=False, propagate=False, level=logging.DEBUG)
     root = logging.getLogger("smash")
-    root.setLevel(logging.DEBUG)
     for handler in list(root.handlers):
         if getattr(handler, "_smash_console", False):
             root.removeHandler(handler)
