@@ -1,6 +1,12 @@
 """smash: spatially distributed hydrological modelling with a Fortran core."""
 
 from smash import factory, io
+from smash.bayesian.optimize import (
+    BayesianOptimize,
+    bayesian_optimize,
+    bayesian_optimize_control_info,
+    default_bayesian_optimize_options,
+)
 from smash.evaluation import evaluation
 from smash.forward import ForwardRun, forward_run
 from smash.model import Model
@@ -19,5 +25,7 @@ from smash.signatures import Signatures, hydrograph_segmentation, signatures
 __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple_forward_run",
            "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
-           "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io"]
+           "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io",
+           "BayesianOptimize", "bayesian_optimize", "bayesian_optimize_control_info",
+           "default_bayesian_optimize_options"]
 __version__ = "0.1.0"

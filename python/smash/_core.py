@@ -162,3 +162,30 @@ def estimate_interception_cells(prcp, pet, day_of_step, ci) -> None:
 def metric_value(metric_id: int, sim, obs) -> float:
     """The core's value of one metric of simulated against observed discharge."""
     return fcore.md_api.metric_value(metric_id, sim, obs)
+
+
+# ------------------------------------------------------------------ Bayesian estimation
+def allocate_bayesian(cost_options, mu_mapping: int, sigma_mapping: int, nmu: int, nsigma: int, ng: int,
+                      ntime_step: int) -> None:
+    """Turn a CostOptionsDT's observation cost into the structural error model's -log_lkh / nobs
+    (md_bayesian_cost); its serr_mu, serr_sigma, q_stdev arrays are then filled by the caller."""
+    fcore.md_cost_options.cost_options_alloc_bayesian(cost_options, mu_mapping, sigma_mapping, nmu, nsigma, ng,
+                                                      ntime_step)
+
+
+def serr_gradient(model, cost_options, qsim, grad_q, grad_mu, grad_sigma) -> tuple[float, int]:
+    """(log_lkh, nobs) of `qsim` under the structural error model of `cost_options`, and the gradient of
+    log_lkh in qsim, serr_mu and serr_sigma (into the given arrays), by the generated adjoint."""
+    out = fcore._fcore.f90wrap_md_gradient__serr_gradient(options=cost_options._handle, qsim=qsim,
+                                                          qobs=model._core.input.qobs, grad_q=grad_q, grad_mu=grad_mu,
+                                                          grad_sigma=grad_sigma)
+    # f90wrap 0.3 hands the inout arrays back with the scalars: keep the caller's arrays the ones filled.
+    for target, value in zip((grad_q, grad_mu, grad_sigma), out[:-2], strict=False):
+        if value is not target:
+            target[...] = value
+    return float(out[-2]), int(round(float(out[-1])))
+
+
+def serr_moments(cost_options, qsim, mu, sigma) -> None:
+    """Mean and standard deviation of the structural errors at `qsim` (into mu, sigma: (ng, ntime_step))."""
+    fcore.md_api.serr_moments_of(cost_options, qsim, mu, sigma)

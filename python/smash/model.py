@@ -8,6 +8,7 @@ import weakref as _weakref
 import numpy as np
 
 from smash import _core, hybrid_nn, inputs, memory, routing_tree, sparse_forcing
+from smash.bayesian import serr as _serr
 from smash.containers import AtmosData, NamedMaps, PhysioData, Response, ResponseData, as_numbers
 from smash.forward import run_forward
 from smash.inputs.synthetic import synthetic_observations
@@ -84,6 +85,7 @@ class Model:
         self.response = Response(np.full((self.mesh.ng, norm["ntime_step"]), -99.0, dtype=np.float32))
         final = np.full_like(self.rr_initial_states.values, -99.0)
         self.rr_final_states = NamedMaps(self.rr_initial_states.keys, final)
+        _serr.init_serr(self)
         if norm["synthetic"]:
             self.response_data.q = synthetic_observations(self)
 
@@ -405,6 +407,55 @@ class Model:
     def get_rr_initial_states_bounds(self) -> dict:
         return {k: state_bounds(k) for k in self.rr_initial_states.keys.tolist()}
 
+    # ------------------------------------------------- structural error model (Bayesian estimation)
+    def get_serr_mu_parameters(self, key: str) -> np.ndarray:
+        """Parameter `key` (mg0, mg1) of the structural errors' mean, one value per gauge."""
+        return _serr.get_parameters(self, "mu", key)
+
+    def set_serr_mu_parameters(self, key: str, value) -> None:
+        """Set parameter `key` of the structural errors' mean: a number or one value per gauge."""
+        _serr.set_parameters(self, "mu", key, value)
+
+    def get_serr_sigma_parameters(self, key: str) -> np.ndarray:
+        """Parameter `key` (sg0, sg1, sg2) of the structural errors' standard deviation, one value per gauge."""
+        return _serr.get_parameters(self, "sigma", key)
+
+    def set_serr_sigma_parameters(self, key: str, value) -> None:
+        """Set parameter `key` of the structural errors' standard deviation: a number or one value per gauge."""
+        _serr.set_parameters(self, "sigma", key, value)
+
+    def get_serr_mu_parameters_bounds(self) -> dict:
+        """Default bounds of the mean's parameters of setup['serr_mu_mapping']."""
+        return _serr.bounds_of(self, "mu")
+
+    def get_serr_sigma_parameters_bounds(self) -> dict:
+        """Default bounds of the standard deviation's parameters of setup['serr_sigma_mapping']."""
+        return _serr.bounds_of(self, "sigma")
+
+    def get_serr_mu(self) -> np.ndarray:
+        """Mean of the structural errors at the simulated discharge `response.q`: (ng, ntime_step)."""
+        return _serr.serr_moments(self)[0]
+
+    def get_serr_sigma(self) -> np.ndarray:
+        """Standard deviation of the structural errors at the simulated discharge `response.q`: (ng, ntime_step)."""
+        return _serr.serr_moments(self)[1]
+
+    def bayesian_optimize(self, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
+                          common_options=None, return_options=None, callback=None):
+        """Bayesian estimation in place (see smash.bayesian_optimize); returns a BayesianOptimize when
+        `return_options` is given."""
+        from smash.bayesian.optimize import run_bayesian_optimize
+
+        return run_bayesian_optimize(self, mapping, optimizer, optimize_options, cost_options, common_options,
+                                     return_options, callback)
+
+    def set_control_bayesian_optimize(self, control_vector, mapping="uniform", optimizer=None,
+                                      optimize_options=None, cost_options=None) -> None:
+        """Set the parameters, states and structural error parameters from a bayesian_optimize control vector."""
+        from smash.bayesian.optimize import set_control_bayesian_optimize
+
+        set_control_bayesian_optimize(self, control_vector, mapping, optimizer, optimize_options, cost_options)
+
     # ------------------------------------------------- hybrid net parameters
     def _check_hybrid(self, what):
         if not self._structure.is_hybrid:
@@ -535,6 +586,9 @@ class Model:
         new.rr_final_states = self.rr_final_states.copy()
         new._nn_weight = [w.copy() for w in self._nn_weight]
         new._nn_bias = [b.copy() for b in self._nn_bias]
+        new.serr_mu_parameters = self.serr_mu_parameters.copy()
+        new.serr_sigma_parameters = self.serr_sigma_parameters.copy()
+        new.u_response_data = self.u_response_data.copy()
         new._core.parameters = new._new_core_parameters()
         new._synced_maps = {}
         return new
