@@ -7,6 +7,7 @@ from smash.bayesian.optimize import (
     bayesian_optimize_control_info,
     default_bayesian_optimize_options,
 )
+from smash.bayesian.posterior import Posterior, plot_predictive, sample_posterior
 from smash.evaluation import evaluation
 from smash.forward import ForwardRun, forward_run
 from smash.model import Model
@@ -27,5 +28,5 @@ __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
            "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io",
            "BayesianOptimize", "bayesian_optimize", "bayesian_optimize_control_info",
-           "default_bayesian_optimize_options"]
+           "default_bayesian_optimize_options", "Posterior", "sample_posterior", "plot_predictive"]
 __version__ = "0.1.0"
