@@ -71,6 +71,8 @@ SLOW_TESTS = {
     "test_reliability_files.py::test_sigkill_during_save_model_leaves_the_old_file_intact",
     "test_reliability_memory.py::test_model_estimate_matches_the_peak_memory_measured_on_france",
     "test_posterior_sampling.py::test_posterior_contains_the_true_parameters",
+    "test_bayesian_parity.py::test_bayesian_optimize_equals_smash",
+    "test_bayesian_parity.py::test_defaults_and_bounds_equal_smash",
 }
 
 

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from smash import _core, work_split
+from smash import _core, memory, work_split
 from smash.bayesian import prior as _prior
 from smash.bayesian import serr as _serr
 from smash.bayesian.control import BayesianControl
@@ -181,6 +181,9 @@ class _BayesianProblem(_Problem):
             self.nfg += 1
             return float("inf"), np.zeros(np.size(x))
         m = self.model
+        if not self.tape_checked:
+            memory.check_gradient(m)  # the adjoint's tape, before the core grows it
+            self.tape_checked = True
         cost_lkh = _core.run_adjoint(m, self.fcost, self.output, self.grad, self.mesh)
         self.nfg += 1
         log_lkh, _ = self.serr_terms(np.asarray(self.output.q, order="F"))
