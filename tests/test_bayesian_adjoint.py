@@ -166,3 +166,29 @@ def test_serr_moments_match_the_documented_mappings():
         np.testing.assert_allclose(mu, ref_mu, rtol=1e-12)
         np.testing.assert_allclose(sd, ref_sd, rtol=1e-12)
         assert np.all(sd > 0) and np.ptp(sd) > 0 if sigma != "Constant" else np.all(sd == SIGMA_VALUES["sg0"])
+
+
+def test_control_prior_value_against_scipy_and_gradient_by_finite_differences():
+    """md_bayesian_cost::control_log_prior and its generated adjoint (the third head)."""
+    from scipy import stats
+
+    from smash.bayesian import prior
+
+    spec = {"a": ["Gaussian", [1, 2]], "b": ["LogNormal", [0.5, 0.3]], "c": ["Exponential", [0, 2]],
+            "d": ["Triangle", [0, -5, 5]], "e": ["Triangle", [0, -5, 5]], "f": ["Uniform", [0, 10]],
+            "g": ["FlatPrior", []]}
+    priors = prior.check_control_prior(spec, list("abcdefgh"))
+    x = np.array([0.3, 1.7, 0.4, 1.2, -2.5, 3.0, 9.0, 5.0])
+    value, grad = prior.log_prior(priors, x)
+    expected = (stats.norm.logpdf(0.3, 1, 2) + stats.lognorm.logpdf(1.7, 0.3, scale=np.exp(0.5))
+                + stats.expon.logpdf(0.4, 0, 2) + stats.triang.logpdf(1.2, 0.5, -5, 10)
+                + stats.triang.logpdf(-2.5, 0.5, -5, 10) + stats.uniform.logpdf(3.0, 0, 10))
+    assert value == pytest.approx(expected, rel=1e-12)
+    for i in range(x.size):
+        step = 1e-6 * np.eye(x.size)[i]
+        fd = (prior.log_prior(priors, x + step)[0] - prior.log_prior(priors, x - step)[0]) / 2e-6
+        assert fd == pytest.approx(grad[i], rel=1e-6, abs=1e-9)
+    assert grad[6] == grad[7] == 0.0
+    # Outside a support the density is 0.
+    for i, outside in ((1, -1.0), (2, -0.1), (3, 6.0), (5, 11.0)):
+        assert prior.log_prior(priors, np.where(np.arange(x.size) == i, outside, x))[0] == -np.inf

@@ -15,6 +15,7 @@ module md_bayesian_cost
               gauge_log_likelihood
     public :: MU_ZERO, MU_CONSTANT, MU_LINEAR
     public :: SIGMA_CONSTANT, SIGMA_LINEAR, SIGMA_POWER, SIGMA_EXPONENTIAL, SIGMA_GAUSSIAN
+    public :: control_log_prior
 
     !> serr_mu_mapping ids (smash's 'Zero', 'Constant', 'Linear').
     integer, parameter :: MU_ZERO = 0, MU_CONSTANT = 1, MU_LINEAR = 2
@@ -23,6 +24,12 @@ module md_bayesian_cost
                           SIGMA_GAUSSIAN = 5
     !> Most parameters of a mu / sigma mapping.
     integer, parameter :: max_mu = 2, max_sigma = 3
+    !> Prior distribution ids (smash's control_prior names): FlatPrior, Uniform, Gaussian, Exponential,
+    !> LogNormal, Triangle.
+    integer, parameter :: PRIOR_FLAT = 0, PRIOR_UNIFORM = 1, PRIOR_GAUSSIAN = 2, PRIOR_EXPONENTIAL = 3, &
+                          PRIOR_LOGNORMAL = 4, PRIOR_TRIANGLE = 5
+    !> The log-density outside a prior's support (the density is 0 there): Python reads it as -inf.
+    real(rk), parameter :: outside_support = -1.e300_rk
     real(rk), parameter :: two_pi = 6.283185307179586476925286766559_rk
 
 contains
@@ -167,5 +174,57 @@ contains
             end do
         end do
     end subroutine serr_moments
+
+    !> Sum of the log-densities of the priors of the controls (raw values x): prior(i) is the
+    !> distribution id of control i, par(:, i) its parameters (Uniform [a, b], Gaussian [m, s],
+    !> Exponential [x0, s], LogNormal [m, s], Triangle [peak, a, b]). A value outside a support
+    !> gives outside_support (and no gradient). The third head Tapenade differentiates (in x).
+    subroutine control_log_prior(prior, par, x, log_prior)
+        integer, intent(in) :: prior(:)
+        real(rk), intent(in) :: par(:, :)
+        real(rk), intent(in) :: x(:)
+        real(rk), intent(out) :: log_prior
+
+        integer :: i
+        real(rk) :: z
+
+        log_prior = 0._rk
+        do i = 1, size(x)
+            select case (prior(i))
+            case (PRIOR_UNIFORM)
+                if (x(i) < par(1, i) .or. x(i) > par(2, i)) then
+                    log_prior = outside_support
+                    return
+                end if
+                log_prior = log_prior - log(par(2, i) - par(1, i))
+            case (PRIOR_GAUSSIAN)
+                z = (x(i) - par(1, i))/par(2, i)
+                log_prior = log_prior - 0.5_rk*log(two_pi) - log(par(2, i)) - 0.5_rk*z*z
+            case (PRIOR_EXPONENTIAL)
+                if (x(i) < par(1, i)) then
+                    log_prior = outside_support
+                    return
+                end if
+                log_prior = log_prior - log(par(2, i)) - (x(i) - par(1, i))/par(2, i)
+            case (PRIOR_LOGNORMAL)
+                if (x(i) <= 0._rk) then
+                    log_prior = outside_support
+                    return
+                end if
+                z = (log(x(i)) - par(1, i))/par(2, i)
+                log_prior = log_prior - 0.5_rk*log(two_pi) - log(par(2, i)) - 0.5_rk*z*z - log(x(i))
+            case (PRIOR_TRIANGLE)
+                if (x(i) <= par(2, i) .or. x(i) >= par(3, i)) then
+                    log_prior = outside_support
+                    return
+                end if
+                if (x(i) < par(1, i)) then
+                    log_prior = log_prior + log(2._rk*(x(i) - par(2, i))/((par(3, i) - par(2, i))*(par(1, i) - par(2, i))))
+                else
+                    log_prior = log_prior + log(2._rk*(par(3, i) - x(i))/((par(3, i) - par(2, i))*(par(3, i) - par(1, i))))
+                end if
+            end select
+        end do
+    end subroutine control_log_prior
 
 end module md_bayesian_cost

@@ -10,7 +10,7 @@ module md_gradient
     use md_cost_options, only: CostOptionsDT
     use md_parameters, only: ParametersDT
     use md_forward_diff, only: forward_cost_b, forward_cost_d
-    use md_bayesian_cost_diff, only: serr_log_likelihood_b
+    use md_bayesian_cost_diff, only: serr_log_likelihood_b, control_log_prior_b
     implicit none
 
     interface
@@ -109,5 +109,20 @@ contains
                                    options%serr_sigma, grad_sigma, log_lkh, log_lkh_b, count)
         nobs = real(count, rk)
     end subroutine serr_gradient
+
+    !> The log-prior of raw control values x (md_bayesian_cost::control_log_prior) and its gradient.
+    subroutine prior_gradient(prior, par, x, grad_x, log_prior)
+        integer, intent(in) :: prior(:)
+        real(rk), intent(in) :: par(:, :)
+        real(rk), intent(in) :: x(:)
+        real(rk), intent(inout) :: grad_x(:)
+        real(rk), intent(out) :: log_prior
+
+        real(rk) :: log_prior_b
+
+        grad_x = 0._rk
+        log_prior_b = 1._rk
+        call control_log_prior_b(prior, par, x, grad_x, log_prior, log_prior_b)
+    end subroutine prior_gradient
 
 end module md_gradient

@@ -189,3 +189,15 @@ def serr_gradient(model, cost_options, qsim, grad_q, grad_mu, grad_sigma) -> tup
 def serr_moments(cost_options, qsim, mu, sigma) -> None:
     """Mean and standard deviation of the structural errors at `qsim` (into mu, sigma: (ng, ntime_step))."""
     fcore.md_api.serr_moments_of(cost_options, qsim, mu, sigma)
+
+
+def prior_gradient(prior_ids, parameters, x, grad_x) -> float:
+    """The log-prior of raw control values `x` (md_bayesian_cost::control_log_prior: distribution ids and
+    (3, n) parameters) and its gradient in x (into grad_x), by the generated adjoint."""
+    out = fcore._fcore.f90wrap_md_gradient__prior_gradient(prior=prior_ids, par=parameters, x=x, grad_x=grad_x)
+    # As serr_gradient: f90wrap 0.3 may hand the inout array back with the scalar.
+    if isinstance(out, tuple):
+        if out[0] is not grad_x:
+            grad_x[...] = out[0]
+        out = out[-1]
+    return float(out)

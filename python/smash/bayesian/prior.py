@@ -1,4 +1,5 @@
-"""Priors of the control vector's entries (smash 1.x's cost_options['control_prior']).
+"""Priors of the control vector's entries (smash 1.x's cost_options['control_prior']); their log-density
+and its gradient are Fortran (md_bayesian_cost::control_log_prior, differentiated by Tapenade).
 
 Each prior applies to the raw (untransformed) value of one named control, e.g. "cp-0" or
 "sg0-V3524010"; the log-prior is the sum of the log-densities (FlatPrior: 0). Definitions
@@ -18,9 +19,13 @@ import math
 
 import numpy as np
 
+from smash import _core
+
 # name -> number of parameters
 DISTRIBUTIONS = {"FlatPrior": 0, "Uniform": 2, "Gaussian": 2, "Exponential": 2, "LogNormal": 2, "Triangle": 3}
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+# Their ids in md_bayesian_cost, and the log-density it returns outside a support.
+PRIOR_IDS = {"FlatPrior": 0, "Uniform": 1, "Gaussian": 2, "Exponential": 3, "LogNormal": 4, "Triangle": 5}
+OUTSIDE_SUPPORT = -1e300
 
 
 def check_control_prior(control_prior, names) -> dict:
@@ -60,43 +65,22 @@ def _check_parameters(key, dist, par):
         raise ValueError(f"control_prior[{key!r}]: Triangle needs lower <= peak <= upper, lower < upper, got {par}")
 
 
-def log_density(dist, par, x) -> tuple[float, float]:
-    """(log-density, its derivative) of one prior at the raw value x."""
-    if dist == "FlatPrior":
-        return 0.0, 0.0
-    if dist == "Gaussian":
-        m, s = par
-        z = (x - m) / s
-        return -_LOG_SQRT_2PI - math.log(s) - 0.5 * z * z, -z / s
-    if dist == "LogNormal":
-        m, s = par
-        if x <= 0:
-            return -math.inf, 0.0
-        z = (math.log(x) - m) / s
-        return -_LOG_SQRT_2PI - math.log(s) - 0.5 * z * z - math.log(x), (-z / s - 1.0) / x
-    if dist == "Uniform":
-        a, b = par
-        return (-math.log(b - a), 0.0) if a <= x <= b else (-math.inf, 0.0)
-    if dist == "Exponential":
-        x0, s = par
-        return (-math.log(s) - (x - x0) / s, -1.0 / s) if x >= x0 else (-math.inf, 0.0)
-    peak, a, b = par
-    if x < a or x > b:
-        return -math.inf, 0.0
-    if x < peak or (x == peak and peak == b):
-        den = (b - a) * (peak - a)
-        value = 2 * (x - a) / den
-        return (math.log(value), 1.0 / (x - a)) if value > 0 else (-math.inf, 0.0)
-    den = (b - a) * (b - peak)
-    value = 2 * (b - x) / den
-    return (math.log(value), -1.0 / (b - x)) if value > 0 else (-math.inf, 0.0)
-
-
 def log_prior(priors: dict, raw: np.ndarray) -> tuple[float, np.ndarray]:
-    """(log-prior, its gradient in the raw control values) of `priors` (check_control_prior) at `raw`."""
-    total, grad = 0.0, np.zeros(np.size(raw))
-    for i, (dist, par) in priors.items():
-        value, slope = log_density(dist, par, float(raw[i]))
-        total += value
-        grad[i] = slope
-    return total, grad
+    """(log-prior, its gradient in the raw control values) of `priors` (check_control_prior) at `raw`:
+    the Fortran md_bayesian_cost::control_log_prior and its generated adjoint."""
+    grad = np.zeros(np.size(raw))
+    if not priors:
+        return 0.0, grad
+    index = np.array(sorted(priors))
+    ids = np.array([PRIOR_IDS[priors[i][0]] for i in index], dtype=np.int32)
+    par = np.zeros((3, index.size), order="F")
+    for k, i in enumerate(index):
+        values = priors[i][1]
+        par[: len(values), k] = values
+    x = np.asarray(raw, dtype=np.float64)[index].copy()
+    grad_x = np.zeros(index.size)
+    value = _core.prior_gradient(ids, par, x, grad_x)
+    if value <= OUTSIDE_SUPPORT:
+        return -math.inf, grad
+    grad[index] = grad_x
+    return value, grad
