@@ -12,7 +12,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = "python/smash/registry/structures.yaml"
-HEAD = "md_forward.forward_cost(rr_parameters rr_initial_states nn_parameters)\\(cost)"
+# The forward model's cost, the Bayesian log-likelihood in the structural error parameters and the
+# log-prior of the controls
+# (md_bayesian_cost; the discharge is an independent there too, so that its calls need no zero
+# derivative of unknown size).
+HEAD = ("md_forward.forward_cost(rr_parameters rr_initial_states nn_parameters)\\(cost) "
+        "md_bayesian_cost.serr_log_likelihood(qsim serr_mu serr_sigma)\\(log_lkh) "
+        "md_bayesian_cost.control_log_prior(x)\\(log_prior)")
 # Derivative names get "_d"/"_b" suffixes: the default "d"/"b" would collide
 # with model names such as prd, qd or kb.
 # diffliveness stays off so the tangent and adjoint also compute the cost.

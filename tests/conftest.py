@@ -77,6 +77,9 @@ SLOW_TESTS = {
     "test_batch_cli.py::test_lez_example_calibrates",
     "test_batch_cli.py::test_cance_example_calibrates",
     "test_batch_cli.py::test_lez_study_example_with_a_gauge_off_the_raster_failing_alone",
+    "test_posterior_sampling.py::test_posterior_contains_the_true_parameters",
+    "test_bayesian_parity.py::test_bayesian_optimize_equals_smash",
+    "test_bayesian_parity.py::test_defaults_and_bounds_equal_smash",
 }
 
 

@@ -10,6 +10,7 @@ module md_api
     use md_forward, only: forward_cost
     use md_interception_adjust, only: adjust_interception
     use md_metrics, only: metric_cost, TFM_KEEP
+    use md_bayesian_cost, only: serr_moments
     implicit none
 
 contains
@@ -61,5 +62,16 @@ contains
 
         call metric_cost(metric, TFM_KEEP, qsim, qobs, 1, j)
     end subroutine metric_value
+
+    !> Mean and standard deviation of the structural errors at simulated discharge `qsim`
+    !> (smash's Model.get_serr_mu / get_serr_sigma), with the parameters and mappings of `options`.
+    subroutine serr_moments_of(options, qsim, mu, sigma)
+        type(CostOptionsDT), intent(in) :: options
+        real(rk), intent(in) :: qsim(:, :)
+        real(rk), intent(inout) :: mu(:, :), sigma(:, :)
+
+        call serr_moments(options%serr_mu_mapping, options%serr_sigma_mapping, qsim, options%serr_mu, &
+                          options%serr_sigma, mu, sigma)
+    end subroutine serr_moments_of
 
 end module md_api

@@ -5,6 +5,7 @@ module md_cost
     use md_cost_options, only: CostOptionsDT
     use md_metrics
     use md_signatures
+    use md_bayesian_cost
     implicit none
     private
     public :: observation_cost
@@ -17,11 +18,27 @@ contains
         real(sp), intent(in) :: qobs(:, :)   !< (ng, ntime_step)
         real(rk), intent(out) :: jobs
 
-        integer :: g, c, n, t
-        real(rk) :: jg(size(qsim, 1)), jc(options%njobs)
+        integer :: g, c, n, t, nobs, ng_obs
+        real(rk) :: jg(size(qsim, 1)), jc(options%njobs), log_lkh, lkh_g, mu_par(2), sigma_par(3)
 
         n = 0
         jobs = 0._rk
+        if (options%bayesian == 1) then
+            ! smash's Bayesian cost: the negative log-likelihood per scored observation.
+            log_lkh = 0._rk
+            nobs = 0
+            do g = 1, size(qsim, 1)
+                if (options%wgauge(g) == 0._rk) cycle
+                call gauge_parameters(options%serr_mu, options%serr_sigma, g, mu_par, sigma_par)
+                call gauge_log_likelihood(options%serr_mu_mapping, options%serr_sigma_mapping, options%end_warmup + 1, &
+                                          qsim(g, :), qobs(g, :), options%q_stdev(g, :), mu_par, sigma_par, lkh_g, &
+                                          ng_obs)
+                log_lkh = log_lkh + lkh_g
+                nobs = nobs + ng_obs
+            end do
+            jobs = -log_lkh/real(max(nobs, 1), rk)
+            return
+        end if
         if (options%q_target == 1) then
             ! The derivative of this J with respect to q(g, t) is the cotangent.
             do t = 1, size(qsim, 2)

@@ -1,7 +1,7 @@
 !> How the observation cost J is assembled from per-gauge metrics.
 !> Python resolves names ("nse", "mean", gauge codes, dates) to the numbers here.
 module md_cost_options
-    use md_kinds, only: rk
+    use md_kinds, only: rk, sp
     implicit none
 
     type CostOptionsDT
@@ -46,6 +46,16 @@ module md_cost_options
         !> metrics (backward_run(diff_target="q"), with a gauge at every active cell).
         integer :: q_target = 0
         real(rk), allocatable :: q_cotangent(:, :)
+        !> 1: J_obs = -log_lkh / nobs, the Gaussian log-likelihood of the structural error model
+        !> (md_bayesian_cost) over the nobs scored observations of the gauges with wgauge > 0.
+        integer :: bayesian = 0
+        integer :: serr_mu_mapping = 0
+        integer :: serr_sigma_mapping = 2
+        !> (ng, max(nmu, 1)) and (ng, max(nsigma, 1)) structural error parameters of each gauge.
+        real(rk), allocatable :: serr_mu(:, :)
+        real(rk), allocatable :: serr_sigma(:, :)
+        !> (ng, ntime_step) standard deviation of the observation errors (u_response_data.q_stdev).
+        real(sp), allocatable :: q_stdev(:, :)
     end type CostOptionsDT
 
 contains
@@ -74,6 +84,8 @@ contains
         allocate (this%q_cotangent(0, 0))
         this%q_target = 0
         this%wjreg = 0._rk
+        call cost_options_alloc_bayesian(this, 0, 2, 0, 1, ng, 1)
+        this%bayesian = 0
         call cost_options_alloc_events(this, 1, ng)
     end subroutine cost_options_alloc
 
@@ -103,6 +115,24 @@ contains
         this%q_cotangent = 0._rk
         this%q_target = 1
     end subroutine cost_options_alloc_q_target
+
+    !> Turn the observation cost into the structural error model's -log_lkh / nobs (md_bayesian_cost).
+    subroutine cost_options_alloc_bayesian(this, mu_mapping, sigma_mapping, nmu, nsigma, ng, nt)
+        type(CostOptionsDT), intent(inout) :: this
+        integer, intent(in) :: mu_mapping, sigma_mapping, nmu, nsigma, ng, nt
+
+        if (allocated(this%serr_mu)) deallocate (this%serr_mu)
+        if (allocated(this%serr_sigma)) deallocate (this%serr_sigma)
+        if (allocated(this%q_stdev)) deallocate (this%q_stdev)
+        allocate (this%serr_mu(max(ng, 1), max(nmu, 1)), this%serr_sigma(max(ng, 1), max(nsigma, 1)))
+        allocate (this%q_stdev(max(ng, 1), nt))
+        this%serr_mu = 0._rk
+        this%serr_sigma = 1._rk
+        this%q_stdev = 0._sp
+        this%serr_mu_mapping = mu_mapping
+        this%serr_sigma_mapping = sigma_mapping
+        this%bayesian = 1
+    end subroutine cost_options_alloc_bayesian
 
     subroutine cost_options_alloc_reg(this, nac, nmaps)
         type(CostOptionsDT), intent(inout) :: this

@@ -2,7 +2,7 @@
 !> adjoint and tangent of md_forward::forward_cost (fortran/generated).
 module md_gradient
     use, intrinsic :: iso_c_binding, only: c_double
-    use md_kinds, only: rk
+    use md_kinds, only: rk, sp
     use md_setup, only: SetupDT
     use md_mesh, only: MeshDT
     use md_input_data, only: InputDataDT
@@ -10,6 +10,7 @@ module md_gradient
     use md_cost_options, only: CostOptionsDT
     use md_parameters, only: ParametersDT
     use md_forward_diff, only: forward_cost_b, forward_cost_d
+    use md_bayesian_cost_diff, only: serr_log_likelihood_b, control_log_prior_b
     implicit none
 
     interface
@@ -78,5 +79,50 @@ contains
                             parameters%rr_initial_states, direction%rr_initial_states, &
                             parameters%nn_parameters, direction%nn_parameters, output, cost, dcost)
     end subroutine cost_tangent
+
+    !> The Bayesian log-likelihood of simulated discharge `qsim` under `options` (md_bayesian_cost;
+    !> gauges with wgauge > 0, steps after end_warmup) and its gradient in the structural error
+    !> parameters (grad_mu, grad_sigma: the layout of options%serr_mu, options%serr_sigma) and in qsim.
+    !> nobs (the number of scored observations) is handed back as a real: f90wrap 0.3 mistakes an integer
+    !> result next to assumed-shape arrays for one of their sizes.
+    subroutine serr_gradient(options, qsim, qobs, grad_q, grad_mu, grad_sigma, log_lkh, nobs)
+        type(CostOptionsDT), intent(in) :: options
+        real(rk), intent(in) :: qsim(:, :)
+        real(sp), intent(in) :: qobs(:, :)
+        real(rk), intent(inout) :: grad_q(:, :), grad_mu(:, :), grad_sigma(:, :)
+        real(rk), intent(out) :: log_lkh
+        real(rk), intent(out) :: nobs
+
+        integer :: g, count
+        integer :: scored(size(qsim, 1))
+        real(rk) :: log_lkh_b
+
+        do g = 1, size(qsim, 1)
+            scored(g) = merge(1, 0, options%wgauge(g) > 0._rk)
+        end do
+        grad_q = 0._rk
+        grad_mu = 0._rk
+        grad_sigma = 0._rk
+        log_lkh_b = 1._rk
+        call serr_log_likelihood_b(options%serr_mu_mapping, options%serr_sigma_mapping, options%end_warmup + 1, &
+                                   scored, qsim, grad_q, qobs, options%q_stdev, options%serr_mu, grad_mu, &
+                                   options%serr_sigma, grad_sigma, log_lkh, log_lkh_b, count)
+        nobs = real(count, rk)
+    end subroutine serr_gradient
+
+    !> The log-prior of raw control values x (md_bayesian_cost::control_log_prior) and its gradient.
+    subroutine prior_gradient(prior, par, x, grad_x, log_prior)
+        integer, intent(in) :: prior(:)
+        real(rk), intent(in) :: par(:, :)
+        real(rk), intent(in) :: x(:)
+        real(rk), intent(inout) :: grad_x(:)
+        real(rk), intent(out) :: log_prior
+
+        real(rk) :: log_prior_b
+
+        grad_x = 0._rk
+        log_prior_b = 1._rk
+        call control_log_prior_b(prior, par, x, grad_x, log_prior, log_prior_b)
+    end subroutine prior_gradient
 
 end module md_gradient

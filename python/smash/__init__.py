@@ -4,6 +4,13 @@ from smash import factory, io, logs, plot
 from smash.analysis.evaluation import evaluation
 from smash.analysis.precipitation_indices import PrecipitationIndices, precipitation_indices
 from smash.analysis.signatures import Signatures, hydrograph_segmentation, signatures
+from smash.bayesian.optimize import (
+    BayesianOptimize,
+    bayesian_optimize,
+    bayesian_optimize_control_info,
+    default_bayesian_optimize_options,
+)
+from smash.bayesian.posterior import Posterior, plot_predictive, sample_posterior
 from smash.calibration.multiset import MultisetEstimate, multiset_estimate
 from smash.calibration.optimize import (
     BackwardRun,
@@ -22,7 +29,8 @@ __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple
            "Optimize", "optimize", "default_optimize_options",
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
            "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io",
-           "logs", "plot"]
+           "logs", "plot", "BayesianOptimize", "bayesian_optimize", "bayesian_optimize_control_info",
+           "default_bayesian_optimize_options", "Posterior", "sample_posterior", "plot_predictive"]
 __version__ = "0.1.0"
 
 

@@ -215,3 +215,42 @@ def fill_input(input_data, arrays: dict, ntime_step: int) -> None:
         allocate_sparse_forcings(input_data, ntime_step, arrays["sp_values"].size, arrays["sp_index"].size)
     for name, values in arrays.items():
         getattr(input_data, name)[...] = values
+
+
+# ------------------------------------------------------------------ Bayesian estimation
+def allocate_bayesian(cost_options, mu_mapping: int, sigma_mapping: int, nmu: int, nsigma: int, ng: int,
+                      ntime_step: int) -> None:
+    """Turn a CostOptionsDT's observation cost into the structural error model's -log_lkh / nobs
+    (md_bayesian_cost); its serr_mu, serr_sigma, q_stdev arrays are then filled by the caller."""
+    fcore.md_cost_options.cost_options_alloc_bayesian(cost_options, mu_mapping, sigma_mapping, nmu, nsigma, ng,
+                                                      ntime_step)
+
+
+def serr_gradient(model, cost_options, qsim, grad_q, grad_mu, grad_sigma) -> tuple[float, int]:
+    """(log_lkh, nobs) of `qsim` under the structural error model of `cost_options`, and the gradient of
+    log_lkh in qsim, serr_mu and serr_sigma (into the given arrays), by the generated adjoint."""
+    out = fcore._fcore.f90wrap_md_gradient__serr_gradient(options=cost_options._handle, qsim=qsim,
+                                                          qobs=model._core.input.qobs, grad_q=grad_q, grad_mu=grad_mu,
+                                                          grad_sigma=grad_sigma)
+    # f90wrap 0.3 hands the inout arrays back with the scalars: keep the caller's arrays the ones filled.
+    for target, value in zip((grad_q, grad_mu, grad_sigma), out[:-2], strict=False):
+        if value is not target:
+            target[...] = value
+    return float(out[-2]), int(round(float(out[-1])))
+
+
+def serr_moments(cost_options, qsim, mu, sigma) -> None:
+    """Mean and standard deviation of the structural errors at `qsim` (into mu, sigma: (ng, ntime_step))."""
+    fcore.md_api.serr_moments_of(cost_options, qsim, mu, sigma)
+
+
+def prior_gradient(prior_ids, parameters, x, grad_x) -> float:
+    """The log-prior of raw control values `x` (md_bayesian_cost::control_log_prior: distribution ids and
+    (3, n) parameters) and its gradient in x (into grad_x), by the generated adjoint."""
+    out = fcore._fcore.f90wrap_md_gradient__prior_gradient(prior=prior_ids, par=parameters, x=x, grad_x=grad_x)
+    # As serr_gradient: f90wrap 0.3 may hand the inout array back with the scalar.
+    if isinstance(out, tuple):
+        if out[0] is not grad_x:
+            grad_x[...] = out[0]
+        out = out[-1]
+    return float(out)

@@ -8,6 +8,7 @@ import weakref as _weakref
 import numpy as np
 
 from smash import _core, inputs, model_state
+from smash.bayesian import serr as _serr
 from smash.calibration.multiset import run_multiset_estimate
 from smash.calibration.optimize import run_backward, run_optimize, set_control_optimize
 from smash.drainage import routing_tree
@@ -90,6 +91,7 @@ class Model:
         self.response = Response(np.full((self.mesh.ng, norm["ntime_step"]), -99.0, dtype=np.float32))
         final = np.full_like(self.rr_initial_states.values, -99.0)
         self.rr_final_states = NamedMaps(self.rr_initial_states.keys, final)
+        _serr.init_serr(self)
         if norm["synthetic"]:
             self.response_data.q = synthetic_observations(self)
 
@@ -508,6 +510,141 @@ class Model:
         """
         return {k: state_bounds(k) for k in self.rr_initial_states.keys.tolist()}
 
+    # ------------------------------------------------- structural error model (Bayesian estimation)
+    def get_serr_mu_parameters(self, key: str) -> np.ndarray:
+        """A parameter of the structural errors' mean, one value per gauge.
+
+        Parameters
+        ----------
+        key : str
+            The parameter (mg0, mg1 as `setup["serr_mu_mapping"]` has them).
+
+        Returns
+        -------
+        numpy.ndarray
+            (ng,) values.
+        """
+        return _serr.get_parameters(self, "mu", key)
+
+    def set_serr_mu_parameters(self, key: str, value) -> None:
+        """Set a parameter of the structural errors' mean.
+
+        Parameters
+        ----------
+        key : str
+            The parameter (mg0, mg1).
+        value : float or array_like
+            A number, or one value per gauge.
+        """
+        _serr.set_parameters(self, "mu", key, value)
+
+    def get_serr_sigma_parameters(self, key: str) -> np.ndarray:
+        """A parameter of the structural errors' standard deviation, one value per gauge.
+
+        Parameters
+        ----------
+        key : str
+            The parameter (sg0, sg1, sg2 as `setup["serr_sigma_mapping"]` has them).
+
+        Returns
+        -------
+        numpy.ndarray
+            (ng,) values.
+        """
+        return _serr.get_parameters(self, "sigma", key)
+
+    def set_serr_sigma_parameters(self, key: str, value) -> None:
+        """Set a parameter of the structural errors' standard deviation.
+
+        Parameters
+        ----------
+        key : str
+            The parameter (sg0, sg1, sg2).
+        value : float or array_like
+            A number, or one value per gauge.
+        """
+        _serr.set_parameters(self, "sigma", key, value)
+
+    def get_serr_mu_parameters_bounds(self) -> dict:
+        """Default bounds of the mean's parameters of `setup["serr_mu_mapping"]`.
+
+        Returns
+        -------
+        dict
+            ``{name: (low, high)}``.
+        """
+        return _serr.bounds_of(self, "mu")
+
+    def get_serr_sigma_parameters_bounds(self) -> dict:
+        """Default bounds of the standard deviation's parameters of `setup["serr_sigma_mapping"]`.
+
+        Returns
+        -------
+        dict
+            ``{name: (low, high)}``.
+        """
+        return _serr.bounds_of(self, "sigma")
+
+    def get_serr_mu(self) -> np.ndarray:
+        """Mean of the structural errors at the simulated discharge `response.q`.
+
+        Returns
+        -------
+        numpy.ndarray
+            (ng, ntime_step) values (m3/s).
+        """
+        return _serr.serr_moments(self)[0]
+
+    def get_serr_sigma(self) -> np.ndarray:
+        """Standard deviation of the structural errors at the simulated discharge `response.q`.
+
+        Returns
+        -------
+        numpy.ndarray
+            (ng, ntime_step) values (m3/s).
+        """
+        return _serr.serr_moments(self)[1]
+
+    def bayesian_optimize(self, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
+                          common_options=None, return_options=None, callback=None):
+        """Bayesian estimation of the parameters and structural error parameters, in place.
+
+        Parameters
+        ----------
+        mapping : str, default "uniform"
+            "uniform", "distributed", "multi-linear" or "multi-power".
+        optimizer : str or None
+            As `smash.optimize` (None: the mapping's default).
+        optimize_options, cost_options, common_options, return_options : dict or None
+            As `smash.bayesian_optimize`.
+        callback : callable or None
+            Called with the iterate after each iteration.
+
+        Returns
+        -------
+        BayesianOptimize or None
+            The outputs `return_options` asks for.
+        """
+        from smash.bayesian.optimize import run_bayesian_optimize
+
+        return run_bayesian_optimize(self, mapping, optimizer, optimize_options, cost_options, common_options,
+                                     return_options, callback)
+
+    def set_control_bayesian_optimize(self, control_vector, mapping="uniform", optimizer=None,
+                                      optimize_options=None, cost_options=None) -> None:
+        """Set the parameters, states and structural error parameters from a control vector.
+
+        Parameters
+        ----------
+        control_vector : numpy.ndarray
+            A vector laid out as `smash.bayesian_optimize_control_info` describes it.
+        mapping, optimizer, optimize_options, cost_options
+            As given to `smash.bayesian_optimize`.
+        """
+        from smash.bayesian.optimize import set_control_bayesian_optimize
+
+        set_control_bayesian_optimize(self, control_vector, mapping, optimizer, optimize_options, cost_options)
+
     # ------------------------------------------------- hybrid net parameters
     def _check_hybrid(self, what):
         if not self._structure.is_hybrid:
@@ -797,6 +934,9 @@ class Model:
         new.rr_final_states = self.rr_final_states.copy()
         new._nn_weight = [w.copy() for w in self._nn_weight]
         new._nn_bias = [b.copy() for b in self._nn_bias]
+        new.serr_mu_parameters = self.serr_mu_parameters.copy()
+        new.serr_sigma_parameters = self.serr_sigma_parameters.copy()
+        new.u_response_data = self.u_response_data.copy()
         new._core.parameters = new._new_core_parameters()
         new._synced_maps = {}
         return new

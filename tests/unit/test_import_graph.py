@@ -31,7 +31,7 @@ LAYERS = (
     ("smash.nn",),
     ("smash.analysis",),
     ("smash.simulation",),
-    ("smash.calibration",),
+    ("smash.calibration", "smash.bayesian"),
     ("smash.interop",),
     ("smash.model", "smash.model_state"),
     ("smash.io",),

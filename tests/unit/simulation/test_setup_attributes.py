@@ -16,12 +16,8 @@ REFS = ANCHOR_REFS
 # Attributes other parts of issue 18 provide (descriptor transformation: the control work); compared
 # once present.
 PROVIDED_ELSEWHERE = {"descriptor_tfm"}
-# smash 1.3 Model names this package does not have: its Bayesian estimation (structural error models,
-# bayesian_optimize, u_response_data) and the control setters.
-NOT_PROVIDED = {"bayesian_optimize", "get_serr_mu", "get_serr_mu_parameters", "get_serr_mu_parameters_bounds",
-                "get_serr_sigma", "get_serr_sigma_parameters", "get_serr_sigma_parameters_bounds",
-                "serr_mu_parameters", "serr_sigma_parameters", "set_control_bayesian_optimize",
-                "set_control_optimize", "set_serr_mu_parameters", "set_serr_sigma_parameters", "u_response_data"}
+# smash 1.3 Model names this package does not have: the control setter of optimize.
+NOT_PROVIDED = {"set_control_optimize"}
 
 
 def _reference(name):
