@@ -175,6 +175,9 @@ class AtmosData:
         self._check_kind(kind)
         if m.setup.sparse_storage:
             arr = sparse_forcing.decode_steps(_core.inputs_of(m), kind, m.network.nac, 0, m.setup.ntime_step)
+        elif getattr(_core.inputs_of(m), "stream", None) is not None:
+            # Streamed (smash.stream): the whole period read from disk for this request.
+            arr = m._forcing(kind)[:, :]
         else:
             stored = getattr(_core.inputs_of(m), kind)
             arr = _tiled_copy(np.empty(stored.shape, dtype=np.float32), stored)
@@ -192,6 +195,10 @@ class AtmosData:
             raise ValueError(
                 f"atmos_data.{kind} must have shape (nrow, ncol, ntime_step) = {expected}, got {grid.shape}"
             )
+        if getattr(_core.inputs_of(m), "stream", None) is not None:
+            raise ValueError(f"atmos_data.{kind} cannot be assigned on a model whose forcings are streamed from disk "
+                             "(setup forcing_storage); build the model with forcing_storage='memory' to assign "
+                             "forcings by hand")
         active = m.network.from_grid(grid)
         _check_assigned_forcing(kind, active, int(m.setup.dt))
         m._own_input()

@@ -1,0 +1,70 @@
+"""Readers of a window of forcing steps on the model's cells.
+
+Every reader answers ``read(kind, first, count)``: the (count, ncell) float32 values of steps
+first .. first + count - 1 (0-based) of forcing `kind` at the model's cells, the same values bit
+for bit as the whole-period reading gives for those steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+
+from smash.inputs.atmos import read_atmos
+from smash.time_axis import TimeAxis
+
+
+class TiffSource:
+    """Windows of the setup's GeoTIFF folders (and daily interannual PET), read by
+    `smash.inputs.read_atmos` on the window's sub-period.
+
+    Each distinct reading warning (missing files, missing values, ...) is shown once per source,
+    not once per window.
+    """
+
+    def __init__(self, setup: dict, mesh: dict, cells: np.ndarray):
+        self.setup, self.mesh, self.cells = setup, mesh, np.asarray(cells)
+        self.axis = TimeAxis.of(setup)
+        self._shown: set = set()
+        self._lock = threading.Lock()
+
+    def sub_setup(self, first: int, count: int) -> dict:
+        """The setup of steps first .. first + count - 1 alone."""
+        return dict(self.setup, start_time=self.axis.time(first), end_time=self.axis.time(first + count),
+                    ntime_step=count)
+
+    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells)
+        with self._lock:
+            for item in caught:
+                # The first line names the problem; counts and dates differ from window to window.
+                key = (item.category, str(item.message).split(":")[0][:120])
+                if key not in self._shown:
+                    self._shown.add(key)
+                    warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+        return values
+
+
+class ArraySource:
+    """Windows of whole-period arrays already in memory (synthetic forcings): kind -> (nt, ncell)."""
+
+    def __init__(self, series: dict):
+        self.series = series
+
+    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+        return self.series[kind][first:first + count]
+
+
+def source_of(setup: dict, mesh: dict, cells: np.ndarray, kinds: list[str]):
+    """The reader of a normalized setup's forcings: NetCDF / Zarr stores (smash.stream.stores), the
+    synthetic series, or the GeoTIFF folders."""
+    from smash.stream import stores
+
+    if setup.get("synthetic"):
+        return ArraySource({kind: read_atmos(setup, mesh, kind, cells=cells) for kind in kinds})
+    found = stores.store_source(setup, mesh, cells, kinds)
+    return found if found is not None else TiffSource(setup, mesh, cells)
