@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from smash.inputs.atmos import read_atmos
+from smash.inputs.atmos import SeriesPlan, read_atmos
 from smash.time_axis import TimeAxis
 
 
@@ -29,6 +29,7 @@ class TiffSource:
         self.axis = TimeAxis.of(setup)
         self._shown: set = set()
         self._lock = threading.Lock()
+        self._plans: dict = {}
 
     def sub_setup(self, first: int, count: int) -> dict:
         """The setup of steps first .. first + count - 1 alone."""
@@ -38,7 +39,12 @@ class TiffSource:
     def read(self, kind: str, first: int, count: int) -> np.ndarray:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells)
+            with self._lock:
+                if kind not in self._plans:
+                    # The folder listed once; the whole plan's notes (unused files) shown once.
+                    self._plans[kind] = SeriesPlan(self.setup, kind)
+            plan = self._plans[kind].window(first, count)
+            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells, plan=plan)
         with self._lock:
             for item in caught:
                 # The first line names the problem; counts and dates differ from window to window.
