@@ -70,6 +70,7 @@ SLOW_TESTS = {
     "test_reliability_files.py::test_ctrl_c_during_save_model_leaves_the_old_file_intact_and_no_temporary_file",
     "test_reliability_files.py::test_sigkill_during_save_model_leaves_the_old_file_intact",
     "test_reliability_memory.py::test_model_estimate_matches_the_peak_memory_measured_on_france",
+    "test_forcing_stream.py::test_default_windows_follow_the_adjoint_chunks",
 }
 
 

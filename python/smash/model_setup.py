@@ -174,7 +174,7 @@ def normalize_setup(setup: dict) -> dict:
 
 
 # File formats of the input settings (smash 1.3's choices).
-FORMATS = ("tif", "nc")
+FORMATS = ("tif", "nc", "netcdf", "zarr")  # smash 1.3's, then the stores of smash.inputs.stores
 # Keys by the type of value they take (the others are checked where they are used).
 _BOOLEAN_KEYS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))
 _NUMBER_KEYS = ("dt", "prcp_conversion_factor", "pet_conversion_factor", "snow_conversion_factor")

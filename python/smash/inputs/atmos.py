@@ -20,6 +20,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries, ReadReport
+from smash.inputs.stores import read_store, store_format
 from smash.inputs.synthetic import synthetic_atmos
 from smash.time_axis import TimeAxis
 
@@ -354,6 +355,9 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
         raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
     if setup.get("synthetic"):
         return synthetic_atmos(setup, mesh, kind, cells)
+    if store_format(setup, kind):
+        # NetCDF files or a Zarr store (xarray, the netcdf extra).
+        return read_store(setup, mesh, kind, cells, out)
 
     nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
     ntime_step, dt = int(setup["ntime_step"]), int(setup["dt"])

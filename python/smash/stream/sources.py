@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from smash.inputs.atmos import SeriesPlan, read_atmos
+from smash.inputs.stores import StoreSeries, store_format
 from smash.time_axis import TimeAxis
 
 
@@ -65,12 +66,31 @@ class ArraySource:
         return self.series[kind][first:first + count]
 
 
-def source_of(setup: dict, mesh: dict, cells: np.ndarray, kinds: list[str]):
-    """The reader of a normalized setup's forcings: NetCDF / Zarr stores (smash.stream.stores), the
-    synthetic series, or the GeoTIFF folders."""
-    from smash.stream import stores
+class StoreSource:
+    """Windows of a NetCDF / Zarr store (smash.inputs.stores)."""
 
+    def __init__(self, series):
+        self.series = series
+
+    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+        return self.series.read(first, count)
+
+
+class KindSources:
+    """One reader per forcing kind (prcp from a Zarr store, PET from interannual GeoTIFF maps, ...)."""
+
+    def __init__(self, by_kind: dict):
+        self.by_kind = by_kind
+
+    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+        return self.by_kind[kind].read(kind, first, count)
+
+
+def source_of(setup: dict, mesh: dict, cells: np.ndarray, kinds: list[str]):
+    """The reader of a normalized setup's forcings: per kind a NetCDF / Zarr store
+    (smash.inputs.stores), the synthetic series, or the GeoTIFF folders."""
     if setup.get("synthetic"):
         return ArraySource({kind: read_atmos(setup, mesh, kind, cells=cells) for kind in kinds})
-    found = stores.store_source(setup, mesh, cells, kinds)
-    return found if found is not None else TiffSource(setup, mesh, cells)
+    tiff = TiffSource(setup, mesh, cells)
+    return KindSources({kind: StoreSource(StoreSeries(setup, mesh, kind, cells)) if store_format(setup, kind)
+                        else tiff for kind in kinds})

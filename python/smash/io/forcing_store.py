@@ -1,0 +1,214 @@
+"""Writing gridded series to chunked, compressed NetCDF files or Zarr stores, a window of steps at a time.
+
+`StoreWriter` appends windows of (time, y, x) arrays without ever holding the whole period: the
+forcing converter (`convert_forcings`), the synthetic national-scale generator
+(smash.factory.synthetic_store) and the run outputs written as they go (smash.stream.outputs)
+use it. NetCDF is written with h5netcdf, Zarr through xarray; both follow the CF conventions that
+smash.inputs.stores reads back: a ``time`` coordinate (end of each step), ``x`` / ``y`` cell
+centres in the grid's CRS (WKT in the ``crs`` variable), a ``units`` attribute.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+
+import numpy as np
+
+from smash.inputs.stores import xarray
+
+EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
+
+
+def format_of(path, fmt: str | None = None) -> str:
+    """"netcdf" or "zarr": `fmt` when given, else from the path (a ``.zarr`` directory or a NetCDF file)."""
+    if fmt is not None:
+        if fmt not in ("netcdf", "zarr"):
+            raise ValueError(f"Unknown store format {fmt!r}; choose 'netcdf' or 'zarr'")
+        return fmt
+    text = str(path).rstrip("/")
+    if text.endswith(".zarr"):
+        return "zarr"
+    if text.endswith((".nc", ".nc4")):
+        return "netcdf"
+    raise ValueError(f"Cannot tell the store format of {path!r}: name it *.nc or *.zarr, or give format=")
+
+
+class StoreWriter:
+    """A store of (time, y, x) float32 variables on one grid, written window by window.
+
+    Parameters
+    ----------
+    path : str
+        The NetCDF file or Zarr directory (replaced when it exists).
+    x, y : array
+        Cell centres along x (west to east) and y (north to south), in the grid's CRS.
+    variables : dict
+        Variable name -> attributes (``units``, ``long_name``, ...).
+    crs_wkt : str, optional
+        The grid's CRS as WKT.
+    chunk_steps : int, default 24
+        Steps per chunk along time (a window read touches few chunks).
+    fmt : str, optional
+        "netcdf" or "zarr" (from the path by default).
+    """
+
+    def __init__(self, path, x, y, variables: dict, crs_wkt: str | None = None, chunk_steps: int = 24,
+                 fmt: str | None = None):
+        self.path, self.fmt = str(path), format_of(path, fmt)
+        self.x, self.y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        self.variables, self.crs_wkt = dict(variables), crs_wkt
+        self.chunk_steps = max(1, int(chunk_steps))
+        self.nstep = 0
+        if os.path.isdir(self.path):
+            shutil.rmtree(self.path)
+        elif os.path.exists(self.path):
+            os.remove(self.path)
+        self._nc = self._open_netcdf() if self.fmt == "netcdf" else None
+
+    def _chunks(self) -> tuple[int, int, int]:
+        return (self.chunk_steps, self.y.size, self.x.size)
+
+    def _open_netcdf(self):
+        try:
+            import h5netcdf.legacyapi as netcdf
+        except ImportError as error:
+            raise ImportError("Writing NetCDF stores needs h5netcdf: pip install 'smash-hydrology[netcdf]'") from error
+        ds = netcdf.Dataset(self.path, "w")
+        ds.Conventions = "CF-1.8"
+        ds.createDimension("time", None)
+        ds.createDimension("y", self.y.size)
+        ds.createDimension("x", self.x.size)
+        time = ds.createVariable("time", "i8", ("time",))
+        time.units, time.calendar, time.standard_name = "seconds since 1970-01-01 00:00:00", "standard", "time"
+        time.long_name = "end of the time step"
+        for name, values, standard in (("x", self.x, "projection_x_coordinate"),
+                                       ("y", self.y, "projection_y_coordinate")):
+            var = ds.createVariable(name, "f8", (name,))
+            var[:] = values
+            var.standard_name = standard
+        if self.crs_wkt:
+            crs = ds.createVariable("crs", "i4", ())
+            crs.crs_wkt = crs.spatial_ref = self.crs_wkt
+        for name, attrs in self.variables.items():
+            var = ds.createVariable(name, "f4", ("time", "y", "x"), chunksizes=self._chunks(), zlib=True,
+                                    complevel=4, shuffle=True, fill_value=np.float32(np.nan))
+            for key, value in attrs.items():
+                setattr(var, key, value)
+            if self.crs_wkt:
+                var.grid_mapping = "crs"
+        return ds
+
+    def append(self, times, values: dict) -> None:
+        """Add steps: `times` their end times (datetime or datetime64), `values` name -> (n, ny, nx)."""
+        times = np.array([np.datetime64(t, "s") for t in times])
+        n = times.size
+        if self.fmt == "netcdf":
+            ds = self._nc
+            ds.resize_dimension("time", self.nstep + n)
+            ds["time"][self.nstep:self.nstep + n] = (times - EPOCH).astype(np.int64)
+            for name in self.variables:
+                ds[name][self.nstep:self.nstep + n] = np.asarray(values[name], dtype=np.float32)
+        else:
+            self._append_zarr(times, values)
+        self.nstep += n
+
+    def _append_zarr(self, times, values: dict) -> None:
+        xr = xarray()
+        data = {name: (("time", "y", "x"), np.asarray(values[name], dtype=np.float32), attrs)
+                for name, attrs in self.variables.items()}
+        ds = xr.Dataset(data, coords={"time": times.astype("datetime64[ns]"), "y": self.y, "x": self.x})
+        for name in ("x", "y"):
+            ds[name].attrs["standard_name"] = f"projection_{name}_coordinate"
+        if self.nstep == 0:
+            if self.crs_wkt:
+                ds["crs"] = xr.DataArray(np.int32(0), attrs={"crs_wkt": self.crs_wkt, "spatial_ref": self.crs_wkt})
+                for name in self.variables:
+                    ds[name].attrs["grid_mapping"] = "crs"
+            encoding = {name: {"chunks": self._chunks()} for name in self.variables}
+            encoding["time"] = {"units": "seconds since 1970-01-01 00:00:00", "dtype": "int64"}
+            ds.to_zarr(self.path, mode="w", encoding=encoding, consolidated=False)
+        else:
+            ds.to_zarr(self.path, append_dim="time", consolidated=False)
+
+    def close(self) -> None:
+        if self._nc is not None:
+            self._nc.close()
+            self._nc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def convert_forcings(src, dst, kind: str = "prcp", start_time=None, end_time=None, conversion_factor: float = 1.0,
+                     chunk_steps: int = 24, format: str | None = None) -> str:
+    """Convert a folder of dated GeoTIFF files (one step each) into a chunked, compressed NetCDF
+    file or Zarr store, a window of `chunk_steps` files at a time.
+
+    The store keeps the rasters' grid (cell centres from their transform) and CRS, one step per file
+    stamped with the file's date (the end of its step, as smash reads the folders), the values times
+    `conversion_factor` in float32 (as smash scales them) with units "mm" (degC for temp), nodata
+    and non-finite values as NaN. A model reads it with ``setup["<kind>_directory"] = dst``
+    (smash.inputs.stores); chunks along time make its window reads fast.
+
+    Parameters
+    ----------
+    src : str
+        Folder of GeoTIFF files whose names carry their date (searched recursively).
+    dst : str
+        The store to write: ``*.nc`` (NetCDF) or ``*.zarr`` (Zarr), or see `format`.
+    kind : str, default "prcp"
+        The variable name (``prcp``, ``pet``, ``snow``, ``temp``).
+    start_time, end_time : str or datetime, optional
+        Keep the files stamped within (start_time, end_time] only.
+    conversion_factor : float, default 1.0
+        Factor to mm per step (the setup's ``<kind>_conversion_factor`` of these files).
+    chunk_steps : int, default 24
+        Steps per chunk along time.
+    format : str, optional
+        "netcdf" or "zarr" (from `dst` by default).
+
+    Returns
+    -------
+    str
+        `dst`.
+    """
+    import rasterio
+
+    from smash.inputs.atmos import files_by_time
+    from smash.model_setup import parse_time
+
+    files = files_by_time(src, "tif", "src")
+    lo = parse_time(start_time, "start_time") if start_time is not None else _dt.datetime.min
+    hi = parse_time(end_time, "end_time") if end_time is not None else _dt.datetime.max
+    stamps = [stamp for stamp in sorted(files) if lo < stamp <= hi]
+    if not stamps:
+        raise FileNotFoundError(f"convert_forcings: no dated GeoTIFF file in {src!r} within the period")
+    with rasterio.open(files[stamps[0]]) as first:
+        transform, shape, crs = first.transform, first.shape, first.crs
+    x = transform.c + (np.arange(shape[1]) + 0.5) * transform.a
+    y = transform.f + (np.arange(shape[0]) + 0.5) * transform.e
+    factor = np.float32(conversion_factor)
+    units = "degC" if kind == "temp" else "mm"
+    with StoreWriter(dst, x, y, {kind: {"units": units, "long_name": f"{kind} per time step"}},
+                     crs.to_wkt() if crs else None, chunk_steps, format) as writer:
+        for w0 in range(0, len(stamps), writer.chunk_steps):
+            window = stamps[w0:w0 + writer.chunk_steps]
+            block = np.empty((len(window), *shape), dtype=np.float32)
+            for i, stamp in enumerate(window):
+                with rasterio.open(files[stamp]) as raster:
+                    if raster.shape != shape or raster.transform != transform:
+                        raise ValueError(f"convert_forcings: {files[stamp]} is not on the grid of "
+                                         f"{files[stamps[0]]}; convert series of one grid")
+                    band = raster.read(1, masked=True)
+                values = np.asarray(band.filled(0), dtype=np.float32)
+                missing = np.ma.getmaskarray(band) | ~np.isfinite(values)
+                values = values * factor
+                values[missing] = np.nan
+                block[i] = values
+            writer.append(window, {kind: block})
+    return str(dst)

@@ -1,0 +1,108 @@
+"""NetCDF and Zarr forcing stores (smash.inputs.stores) made by smash.io.convert_forcings from the GeoTIFF
+series: the same forcings as the GeoTIFF files, and, streamed or held whole, the same discharge, final
+states and gradient bit for bit as the GeoTIFF model held whole (Lez: prcp and PET stores; Cance: a prcp
+store beside daily interannual PET maps)."""
+
+import datetime as dt
+import functools
+
+import numpy as np
+import pytest
+
+import smash
+from smash import _testing
+
+xr = pytest.importorskip("xarray", reason="the netcdf extra (xarray, h5netcdf, zarr) is not installed")
+
+PERIODS = {"Lez": ("2012-08-01", "2012-09-20"), "Cance": ("2014-09-15 00:00", "2014-09-22 00:00")}
+
+
+@functools.cache
+def _dataset(data_dir, name):
+    setup, mesh = smash.factory.load_dataset(name, path=data_dir)
+    start, end = PERIODS[name]
+    return dict(setup, read_descriptor=False, start_time=start, end_time=end), mesh
+
+
+@functools.cache
+def _stores(data_dir, name, suffix, folder):
+    setup, _ = _dataset(data_dir, name)
+    kinds = ["prcp"] if setup.get("daily_interannual_pet") else ["prcp", "pet"]
+    return {f"{kind}_directory": smash.io.convert_forcings(
+        setup[f"{kind}_directory"], f"{folder}/{name}_{kind}.{suffix}", kind, setup["start_time"], setup["end_time"],
+        setup.get(f"{kind}_conversion_factor", 1.0), chunk_steps=10) for kind in kinds}
+
+
+@pytest.fixture(scope="module")
+def store_folder(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("stores"))
+
+
+def _gradient(model):
+    return model.backward_run(mapping="distributed", return_options={"cost": True, "grad": True})
+
+
+@pytest.mark.parametrize("suffix", ["nc", "zarr"])
+@pytest.mark.parametrize("name", ["Lez", "Cance"])
+def test_store_models_equal_the_geotiff_model(data_dir, store_folder, name, suffix):
+    setup, mesh = _dataset(data_dir, name)
+    tiff = smash.Model(setup, mesh)
+    _testing.core_setup(tiff).checkpoint_steps = 8
+    paths = _stores(data_dir, name, suffix, store_folder)
+    held = smash.Model(dict(setup, **paths), mesh)
+    streamed = smash.Model(dict(setup, forcing_storage="stream", forcing_window=8, **paths), mesh)
+    assert _testing.forcing_stream(streamed) is not None
+    for kind in ("prcp", "pet"):
+        assert np.array_equal(getattr(tiff.atmos_data, kind), getattr(held.atmos_data, kind)), kind
+    assert np.array_equal(tiff.rr_parameters.values, streamed.rr_parameters.values)
+    for model in (tiff, held, streamed):
+        model.forward_run()
+    for model in (held, streamed):
+        assert np.array_equal(tiff.response.q, model.response.q)
+        assert np.array_equal(tiff.rr_final_states.values, model.rr_final_states.values)
+    ref, got = _gradient(tiff), _gradient(streamed)
+    assert ref.cost == got.cost and np.array_equal(ref.grad, got.grad)
+
+
+def test_store_units_time_and_axes(data_dir, tmp_path):
+    """A hand-made CF store: rates in kg m-2 s-1, y running south to north, a missing value, a step absent."""
+    setup, mesh = _dataset(data_dir, "Lez")
+    setup = dict(setup, end_time="2012-08-06")
+    tiff = smash.Model(setup, mesh)
+    nrow, ncol = mesh["nrow"], mesh["ncol"]
+    x = mesh["xmin"] + (np.arange(ncol) + 0.5) * mesh["xres"]
+    y = mesh["ymax"] - (np.arange(nrow) + 0.5) * mesh["yres"]
+    prcp = np.moveaxis(np.asarray(tiff.atmos_data.prcp, dtype=np.float32), -1, 0).copy()  # (time, y, x)
+    prcp[2, 3, 4] = np.nan
+    times = [np.datetime64(dt.datetime(2012, 8, 2) + dt.timedelta(days=t)) for t in range(5)]
+    keep = [0, 1, 2, 4]  # the fourth step absent
+    rate = prcp[keep][:, ::-1] / np.float32(86400)
+    ds = xr.Dataset({"rain": (("time", "y", "x"), rate, {"units": "kg m-2 s-1"})},
+                    coords={"time": np.array(times)[keep], "y": y[::-1], "x": x})
+    path = tmp_path / "rain.nc"
+    ds.to_netcdf(path)
+    model = smash.Model(dict(setup, prcp_directory=str(path)), mesh)
+    got = np.moveaxis(np.asarray(model.atmos_data.prcp), -1, 0)
+    active = mesh["active_cell"].astype(bool)
+    expected = prcp.copy()
+    expected[3] = -99.0
+    expected[2, 3, 4] = -99.0
+    np.testing.assert_allclose(got[:, active], expected[:, active], rtol=1e-6)
+    assert (got[3][active] == -99.0).all()
+
+
+def test_store_errors_name_the_problem(data_dir, tmp_path):
+    setup, mesh = _dataset(data_dir, "Lez")
+    x = mesh["xmin"] + (np.arange(mesh["ncol"]) + 0.5) * mesh["xres"]
+    y = mesh["ymax"] - (np.arange(mesh["nrow"]) + 0.5) * mesh["yres"]
+    shape = (3, mesh["nrow"], mesh["ncol"])
+    hourly = np.arange("2012-08-02T00", "2012-08-02T03", dtype="datetime64[h]").astype("datetime64[ns]")
+    xr.Dataset({"prcp": (("time", "y", "x"), np.zeros(shape, np.float32), {"units": "mm"})},
+               coords={"time": hourly, "y": y, "x": x}).to_netcdf(tmp_path / "hourly.nc")
+    with pytest.raises(ValueError, match="3600 s apart but the model's dt is 86400"):
+        smash.Model(dict(setup, prcp_directory=str(tmp_path / "hourly.nc")), mesh)
+    daily = np.arange("2012-08-02", "2012-08-05", dtype="datetime64[D]").astype("datetime64[ns]")
+    xr.Dataset({"prcp": (("time", "y", "x"), np.zeros(shape, np.float32), {"units": "furlongs"})},
+               coords={"time": daily, "y": y, "x": x}).to_netcdf(tmp_path / "units.nc")
+    with pytest.raises(ValueError, match="units 'furlongs'"):
+        smash.Model(dict(setup, prcp_directory=str(tmp_path / "units.nc")), mesh)
