@@ -106,3 +106,39 @@ def test_store_errors_name_the_problem(data_dir, tmp_path):
                coords={"time": daily, "y": y, "x": x}).to_netcdf(tmp_path / "units.nc")
     with pytest.raises(ValueError, match="units 'furlongs'"):
         smash.Model(dict(setup, prcp_directory=str(tmp_path / "units.nc")), mesh)
+
+
+@pytest.mark.parametrize("suffix", ["nc", "zarr"])
+def test_series_written_to_a_store_as_the_run_goes(data_dir, tmp_path, suffix):
+    """return_options output_store: the store holds what the run would return, streamed (slots reused
+    window by window) or not; the model's own results are unchanged."""
+    setup, mesh = _dataset(data_dir, "Cance")
+    held = smash.Model(setup, mesh)
+    streamed = smash.Model(dict(setup, forcing_storage="stream", forcing_window=40), mesh)
+    asked = {"q_domain": True, "rr_states": True, "internal_fluxes": True,
+             "time_step": pd_steps(held)}
+    ref = held.forward_run(return_options=asked)
+    q_ref = held.response.q.copy()
+    for model, name in ((held, "held"), (streamed, "streamed")):
+        path = tmp_path / f"{name}.{suffix}"
+        got = model.forward_run(return_options=dict(asked, output_store=str(path)))
+        assert got.output_store == str(path) and not hasattr(got, "q_domain")
+        assert np.array_equal(model.response.q, q_ref)
+        # Off the mesh the store holds the returned -99.
+        ds = xr.open_dataset(path, engine="zarr" if suffix == "zarr" else None, mask_and_scale=False)
+        assert np.array_equal(ds["time"].values.astype("datetime64[s]"), ref.time_step)
+        assert np.array_equal(np.moveaxis(ds["q_domain"].values, 0, -1), ref.q_domain)
+        for i, state in enumerate(ref.rr_states):
+            for j, key in enumerate(state.keys):
+                assert np.array_equal(ds[f"state_{key}"].values[i], state.values[..., j].astype(np.float32)), key
+        for key, grid in ref.internal_fluxes.items():
+            assert np.array_equal(np.moveaxis(ds[f"flux_{key}"].values, 0, -1), grid), key
+        ds.close()
+
+
+def pd_steps(model):
+    """Every third step from the 5th: returned steps that leave some windows with fewer of them."""
+    import smash.time_axis as ta
+
+    axis = ta.TimeAxis.of(model.setup)
+    return [axis.time(t) for t in range(5, model.setup.ntime_step + 1, 3)]

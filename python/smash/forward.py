@@ -16,7 +16,7 @@ from smash.model_setup import parse_time
 from smash.results import Result
 from smash.time_axis import TimeAxis
 
-RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs")
+RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs", "output_store")
 COMMON_KEYS = ("ncpu", "verbose")
 
 
@@ -26,7 +26,8 @@ class ForwardRun(Result):
     Attributes present depending on the options: `time_step` (end times of
     the returned steps), `rr_states` (list of RRStates), `q_domain`
     (nrow, ncol, n) m3/s, `internal_fluxes` (dict of (nrow, ncol, n) arrays),
-    `cost`, `jobs`.
+    `cost`, `jobs`; with return option ``output_store`` (a ``*.nc`` or ``*.zarr`` path) the series
+    asked for are written there as the run goes (smash.stream.outputs) and `output_store` holds the path.
     """
 
 
@@ -95,12 +96,23 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     want_states, want_q, want_fluxes = (bool(ret.get(k)) for k in ("rr_states", "q_domain", "internal_fluxes"))
     any_series = want_states or want_q or want_fluxes
     structure = model.structure
+    store = None
+    if ret.get("output_store"):
+        if not any_series:
+            raise ValueError("return_options['output_store'] needs series to write: rr_states, q_domain or "
+                             "internal_fluxes")
+        from smash.stream.outputs import OutputStore
+
+        streamed = getattr(_core.inputs_of(model), "stream", None)
+        store = OutputStore(model, ret["output_store"], steps, want_q, want_states, want_fluxes,
+                            streamed.windows["forward"] if streamed is not None else None)
+    nslot = store.nslot if store is not None else steps.size
     layout = (net.gauge_cell.size, net.nac, s.ntime_step, len(structure.rr_states), len(structure.fluxes),
-              steps.size if any_series else 0, want_q, want_states, want_fluxes)
+              nslot if any_series else 0, want_q, want_states, want_fluxes)
     # Runs without saved series reuse the model's last output: allocating and first touching
     # the final states of a country-sized grid again each run cost about 1 % of a run.
     if any_series:
-        memory.check(memory.series_estimate(model, steps.size, want_q, want_states, want_fluxes))
+        memory.check(memory.series_estimate(model, nslot, want_q, want_states, want_fluxes))
     cached = model.__dict__.get("_last_output")
     if not any_series and cached is not None and cached[0] == layout:
         fo = cached[1]
@@ -108,12 +120,18 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
         fo = _core.new_output(*layout)
         model._last_output = None if any_series else (layout, fo)
     if any_series:
-        fo.save_slot[steps - 1] = np.arange(1, steps.size + 1)
+        fo.save_slot[steps - 1] = store.slots if store is not None else np.arange(1, steps.size + 1)
 
     model._sync_parameters()
     work_split.use_threads(model, common["ncpu"])
     t0 = time.perf_counter()
-    _core.run_forward(model, fcost, fo)
+    if store is not None:
+        try:
+            _run_writing(model, fcost, fo, store)
+        finally:
+            store.close()
+    else:
+        _core.run_forward(model, fcost, fo)
     elapsed = time.perf_counter() - t0
     if common["verbose"]:
         print(f"</> Forward Run ({elapsed:.3f} s)")
@@ -129,6 +147,9 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     end_times = [axis.time(t) for t in steps]
     if any_series:
         out["time_step"] = np.array(end_times, dtype="datetime64[s]")
+    if store is not None:
+        out["output_store"] = store.path
+        want_states = want_q = want_fluxes = False
     if want_states:
         series = np.array(fo.rr_states)
         out["rr_states"] = [
@@ -145,6 +166,20 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     if ret.get("jobs"):
         out["jobs"] = float(fo.cost)
     return ForwardRun(**out)
+
+
+def _run_writing(model, fcost, fo, store) -> None:
+    """The forward run with its series written to `store` (smash.stream.outputs): on streamed forcings
+    each window's steps when the core asks for the next window, the rest after the run."""
+    streamed = getattr(_core.inputs_of(model), "stream", None)
+    if streamed is not None:
+        streamed.window_hook = lambda t0: store.flush(fo, t0 - 1)
+    try:
+        _core.run_forward(model, fcost, fo)
+    finally:
+        if streamed is not None:
+            streamed.window_hook = None
+    store.flush(fo, model.setup.ntime_step)
 
 
 def forward_run(model, cost_options=None, common_options=None, return_options=None):

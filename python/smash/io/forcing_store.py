@@ -3,9 +3,9 @@
 `StoreWriter` appends windows of (time, y, x) arrays without ever holding the whole period: the
 forcing converter (`convert_forcings`), the synthetic national-scale generator
 (smash.factory.synthetic_store) and the run outputs written as they go (smash.stream.outputs)
-use it. NetCDF is written with h5netcdf, Zarr through xarray; both follow the CF conventions that
-smash.inputs.stores reads back: a ``time`` coordinate (end of each step), ``x`` / ``y`` cell
-centres in the grid's CRS (WKT in the ``crs`` variable), a ``units`` attribute.
+use it. NetCDF is written with h5netcdf, Zarr with zarr (format 2, xarray's dimension attributes);
+both follow the CF conventions that smash.inputs.stores reads back: a ``time`` coordinate (end of
+each step), ``x`` / ``y`` cell centres in the grid's CRS (WKT in the ``crs`` variable), a ``units`` attribute.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import os
 import shutil
 
 import numpy as np
-
-from smash.inputs.stores import xarray
 
 EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
 
@@ -52,10 +50,14 @@ class StoreWriter:
         Steps per chunk along time (a window read touches few chunks).
     fmt : str, optional
         "netcdf" or "zarr" (from the path by default).
+    nstep : int, optional
+        The number of steps that will be written, when known: the arrays are made that long at once
+        (appending to a Zarr array rewrites its metadata at every window).
     """
 
     def __init__(self, path, x, y, variables: dict, crs_wkt: str | None = None, chunk_steps: int = 24,
-                 fmt: str | None = None):
+                 fmt: str | None = None, nstep: int | None = None):
+        self.total = nstep
         self.path, self.fmt = str(path), format_of(path, fmt)
         self.x, self.y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         self.variables, self.crs_wkt = dict(variables), crs_wkt
@@ -66,6 +68,7 @@ class StoreWriter:
         elif os.path.exists(self.path):
             os.remove(self.path)
         self._nc = self._open_netcdf() if self.fmt == "netcdf" else None
+        self._zarr = None
 
     def _chunks(self) -> tuple[int, int, int]:
         return (self.chunk_steps, self.y.size, self.x.size)
@@ -114,28 +117,60 @@ class StoreWriter:
             self._append_zarr(times, values)
         self.nstep += n
 
+    def _open_zarr(self):
+        """The Zarr group (format 2 with xarray's dimension attributes, which every xarray reads)."""
+        try:
+            import zarr
+        except ImportError as error:
+            raise ImportError("Writing Zarr stores needs zarr: pip install 'smash-hydrology[netcdf]'") from error
+        group = zarr.open_group(self.path, mode="w", zarr_format=2)
+        group.attrs["Conventions"] = "CF-1.8"
+        length = self.total or 0
+        time = group.create_array("time", shape=(length,), chunks=(4096,), dtype="i8")
+        time.attrs.update({"_ARRAY_DIMENSIONS": ["time"], "units": "seconds since 1970-01-01 00:00:00",
+                           "calendar": "standard", "standard_name": "time", "long_name": "end of the time step"})
+        for name, values in (("x", self.x), ("y", self.y)):
+            coord = group.create_array(name, shape=values.shape, dtype="f8")
+            coord[:] = values
+            coord.attrs.update({"_ARRAY_DIMENSIONS": [name], "standard_name": f"projection_{name}_coordinate"})
+        if self.crs_wkt:
+            crs = group.create_array("crs", shape=(), dtype="i4")
+            crs.attrs.update({"_ARRAY_DIMENSIONS": [], "crs_wkt": self.crs_wkt, "spatial_ref": self.crs_wkt})
+        for name, attrs in self.variables.items():
+            var = group.create_array(name, shape=(length, self.y.size, self.x.size), chunks=self._chunks(), dtype="f4",
+                                     fill_value=np.float32(np.nan))
+            var.attrs.update(dict(attrs, _ARRAY_DIMENSIONS=["time", "y", "x"],
+                                  **({"grid_mapping": "crs"} if self.crs_wkt else {})))
+        return group
+
     def _append_zarr(self, times, values: dict) -> None:
-        xr = xarray()
-        data = {name: (("time", "y", "x"), np.asarray(values[name], dtype=np.float32), attrs)
-                for name, attrs in self.variables.items()}
-        ds = xr.Dataset(data, coords={"time": times.astype("datetime64[ns]"), "y": self.y, "x": self.x})
-        for name in ("x", "y"):
-            ds[name].attrs["standard_name"] = f"projection_{name}_coordinate"
-        if self.nstep == 0:
-            if self.crs_wkt:
-                ds["crs"] = xr.DataArray(np.int32(0), attrs={"crs_wkt": self.crs_wkt, "spatial_ref": self.crs_wkt})
-                for name in self.variables:
-                    ds[name].attrs["grid_mapping"] = "crs"
-            encoding = {name: {"chunks": self._chunks()} for name in self.variables}
-            encoding["time"] = {"units": "seconds since 1970-01-01 00:00:00", "dtype": "int64"}
-            ds.to_zarr(self.path, mode="w", encoding=encoding, consolidated=False)
-        else:
-            ds.to_zarr(self.path, append_dim="time", consolidated=False)
+        if self._zarr is None:
+            self._zarr = self._open_zarr()
+        seconds = (times - EPOCH).astype(np.int64)
+        if self.total is not None and self.nstep + times.size <= self.total:
+            span = slice(self.nstep, self.nstep + times.size)
+            self._zarr["time"][span] = seconds
+            for name in self.variables:
+                self._zarr[name][span] = np.asarray(values[name], dtype=np.float32)
+            return
+        self._zarr["time"].append(seconds)
+        for name in self.variables:
+            self._zarr[name].append(np.asarray(values[name], dtype=np.float32), axis=0)
 
     def close(self) -> None:
+        if self._zarr is not None and self.total is not None and self.nstep < self.total:
+            # Fewer steps written than announced: cut the arrays to what was written.
+            for name in ("time", *self.variables):
+                self._zarr[name].resize((self.nstep, *self._zarr[name].shape[1:]))
+        if self._zarr is not None:
+            import zarr
+
+            # One metadata file for the whole store: readers open it at once.
+            zarr.consolidate_metadata(self.path, zarr_format=2)
         if self._nc is not None:
             self._nc.close()
             self._nc = None
+        self._zarr = None
 
     def __enter__(self):
         return self
@@ -195,7 +230,7 @@ def convert_forcings(src, dst, kind: str = "prcp", start_time=None, end_time=Non
     factor = np.float32(conversion_factor)
     units = "degC" if kind == "temp" else "mm"
     with StoreWriter(dst, x, y, {kind: {"units": units, "long_name": f"{kind} per time step"}},
-                     crs.to_wkt() if crs else None, chunk_steps, format) as writer:
+                     crs.to_wkt() if crs else None, chunk_steps, format, nstep=len(stamps)) as writer:
         for w0 in range(0, len(stamps), writer.chunk_steps):
             window = stamps[w0:w0 + writer.chunk_steps]
             block = np.empty((len(window), *shape), dtype=np.float32)

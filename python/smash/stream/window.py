@@ -53,6 +53,9 @@ class ForcingStream:
         self._served = None         # weak reference to the core inputs `loaded` refers to
         self._callback = _FETCH_TYPE(self._fetch)
         self.reads = 0              # windows read from the source (tests, benchmarks)
+        # Called with t0 before the window starting at step t0 is served (smash.stream.outputs writes
+        # the previous window's returned series then).
+        self.window_hook = None
 
     # ------------------------------------------------------------ reading
     def read_steps(self, kind: str, first: int, count: int, ncell: int) -> np.ndarray:
@@ -86,6 +89,8 @@ class ForcingStream:
         if self._error is not None:
             return
         try:
+            if self.window_hook is not None:
+                self.window_hook(t0)
             if self.loaded != (t0, t1):
                 ahead, self._ahead = self._ahead, None
                 values = ahead[1].result() if ahead is not None and ahead[0] == (t0, t1) else \
