@@ -33,6 +33,12 @@ def format_of(path, fmt: str | None = None) -> str:
     raise ValueError(f"Cannot tell the store format of {path!r}: name it *.nc or *.zarr, or give format=")
 
 
+def _fast_compressor():
+    from numcodecs import Blosc
+
+    return Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+
+
 class StoreWriter:
     """A store of (time, y, x) float32 variables on one grid, written window by window.
 
@@ -137,8 +143,10 @@ class StoreWriter:
             crs = group.create_array("crs", shape=(), dtype="i4")
             crs.attrs.update({"_ARRAY_DIMENSIONS": [], "crs_wkt": self.crs_wkt, "spatial_ref": self.crs_wkt})
         for name, attrs in self.variables.items():
+            # LZ4 with byte shuffling: several times faster to write than the default zstd, about as small
+            # on forcings (dry cells, nights).
             var = group.create_array(name, shape=(length, self.y.size, self.x.size), chunks=self._chunks(), dtype="f4",
-                                     fill_value=np.float32(np.nan))
+                                     fill_value=np.float32(np.nan), compressors=_fast_compressor())
             var.attrs.update(dict(attrs, _ARRAY_DIMENSIONS=["time", "y", "x"],
                                   **({"grid_mapping": "crs"} if self.crs_wkt else {})))
         return group
