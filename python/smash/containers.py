@@ -217,7 +217,14 @@ class AtmosData:
         inputs it derives from, which copies of a model share until one of them writes."""
         fi = _core.inputs_of(self._model)
         if getattr(fi, "cell_work", None) is None:
-            fi.cell_work = work_split.cell_work(self._model._forcing("prcp"), self._model._forcing("pet"))
+            prcp, pet = self._model._forcing("prcp"), self._model._forcing("pet")
+            stream = getattr(fi, "stream", None)
+            if stream is not None:
+                # Streamed: the first steps read at once (steps spread over the period would each
+                # decompress a chunk of the store).
+                span = min(stream.ntime_step, work_split.SAMPLED_STEPS)
+                prcp, pet = prcp[:, :span], pet[:, :span]
+            fi.cell_work = work_split.cell_work(prcp, pet)
         return fi.cell_work
 
     def _mean(self, kind):

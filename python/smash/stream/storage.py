@@ -34,17 +34,16 @@ def window_steps(setup: dict, nac: int, gradient: bool) -> int:
 
     A gradient streams by the chunks of the adjoint's checkpointing (the reverse sweep re-runs one
     chunk at a time), so its windows are the in-memory run's chunks and its numbers are the same bit
-    for bit. A forward run needs no checkpoints: its window is a fixed budget of memory
-    (FORWARD_WINDOW_BYTES per kind), so its memory does not grow with the period, capped at the
-    chunk. ``setup["forcing_window"]`` sets both.
+    for bit. A forward run needs no checkpoints (its numbers do not depend on the chunks): its
+    window is a fixed budget of memory (FORWARD_WINDOW_BYTES per kind), so its memory does not grow
+    with the period. ``setup["forcing_window"]`` sets both.
     """
     nt = int(setup["ntime_step"])
     if setup.get("forcing_window"):
         return min(int(setup["forcing_window"]), nt)
-    chunk = chunk_steps(setup, nac)
     if gradient:
-        return chunk
-    return max(1, min(chunk, FORWARD_WINDOW_BYTES // max(1, nac * memory.F32)))
+        return chunk_steps(setup, nac)
+    return max(1, min(nt, FORWARD_WINDOW_BYTES // max(1, nac * memory.F32)))
 
 
 def _streamable(setup: dict) -> bool:
