@@ -75,9 +75,6 @@ def worker(data_dir, store, steps, mode, run, ncpu):
     if run == "forward":
         model.forward_run(common_options={"ncpu": ncpu})
     else:
-        import numpy as np
-
-        model.response_data.q = np.full((1, steps), 500.0, dtype=np.float32)
         # France has no gauge, hence no cost to differentiate: the case reports the memory the gradient
         # would take (memory.gradient_estimate: the adjoint's tape of one chunk and the checkpoints).
         estimate = memory.gradient_estimate(model)
