@@ -142,3 +142,20 @@ def pd_steps(model):
 
     axis = ta.TimeAxis.of(model.setup)
     return [axis.time(t) for t in range(5, model.setup.ntime_step + 1, 3)]
+
+
+def test_many_netcdf_files_are_one_series(data_dir, store_folder, tmp_path):
+    """A glob pattern of NetCDF files (a month per file, as SAFRAN or COMEPHORE come), merged by time."""
+    setup, mesh = _dataset(data_dir, "Lez")
+    whole = xr.open_dataset(_stores(data_dir, "Lez", "nc", store_folder)["prcp_directory"])
+    for part, (lo, hi) in enumerate((("2012-08-01", "2012-08-31"), ("2012-08-31", "2012-09-30"))):
+        piece = whole.sel(time=slice(np.datetime64(lo) + np.timedelta64(1, "D"), np.datetime64(hi)))
+        piece.to_netcdf(tmp_path / f"prcp_{part}.nc")
+    whole.close()
+    tiff = smash.Model(setup, mesh)
+    split = smash.Model(dict(setup, prcp_directory=str(tmp_path / "prcp_*.nc"), forcing_storage="stream",
+                             forcing_window=9), mesh)
+    assert _testing.core_inputs(split).prcp.shape == (split.mesh.nac, 9)
+    tiff.forward_run()
+    split.forward_run()
+    assert np.array_equal(tiff.response.q, split.response.q)
