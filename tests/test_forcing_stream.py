@@ -133,3 +133,26 @@ def test_bad_storage_settings_are_refused(data_dir):
         smash.Model(dict(setup, forcing_window=-3), mesh)
     with pytest.raises(ValueError, match="nothing to stream"):
         smash.Model(dict(setup, forcing_storage="stream", read_prcp=False, read_pet=False), mesh)
+
+
+def test_a_failed_window_read_fails_the_run(data_dir):
+    """An error of the reader thread (a file gone, a disk error) is raised once the core returns, never
+    a run on stale forcings; the next run reads again."""
+    held, streamed = _pair(data_dir, "Lez", window=10)
+    stream = _testing.forcing_stream(streamed)
+    source = stream.source
+
+    class Failing:
+        def read(self, kind, first, count):
+            if first >= 20:
+                raise OSError(f"disk error at step {first}")
+            return source.read(kind, first, count)
+
+    stream.source = Failing()
+    with pytest.raises(RuntimeError, match="streamed forcings failed") as caught:
+        streamed.forward_run()
+    assert "disk error at step 20" in str(caught.value.__cause__)
+    stream.source = source
+    streamed.forward_run()
+    held.forward_run()
+    assert np.array_equal(held.response.q, streamed.response.q)
