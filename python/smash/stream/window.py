@@ -91,18 +91,20 @@ class ForcingStream:
         try:
             if self.window_hook is not None:
                 self.window_hook(t0)
-            if self.loaded != (t0, t1):
+            # Asked again for the loaded window: in a gradient, the reverse sweep starting on the forward
+            # sweep's last window (after a gradient's reverse sweep a forward run starts on it too).
+            again = self.loaded == (t0, t1)
+            backward = (again and self._gradient) or (self.loaded is not None and self.loaded[0] > t0)
+            if not again:
                 ahead, self._ahead = self._ahead, None
                 values = ahead[1].result() if ahead is not None and ahead[0] == (t0, t1) else \
                     self._read_window(t0, t1)
                 n = t1 - t0 + 1
                 for kind, block in values.items():
                     getattr(self._input, kind)[:, :n] = block.T
-                previous, self.loaded = self.loaded, (t0, t1)
-            else:
-                previous = (t0 + 1, None)  # asked again: the reverse sweep starting on the last window
+                self.loaded = (t0, t1)
             w = self.windows["gradient" if self._gradient else "forward"]
-            if previous is not None and previous[0] > t0:
+            if backward:
                 self._read_ahead(t0 - w)        # the reverse sweep: windows last to first
             elif t1 < self.ntime_step:
                 self._read_ahead(t1 + 1)
