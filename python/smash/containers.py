@@ -220,9 +220,9 @@ class AtmosData:
             prcp, pet = self._model._forcing("prcp"), self._model._forcing("pet")
             stream = getattr(fi, "stream", None)
             if stream is not None:
-                # Streamed: the first steps read at once (steps spread over the period would each
-                # decompress a chunk of the store).
-                span = min(stream.ntime_step, work_split.SAMPLED_STEPS)
+                # Streamed: the first window's steps read at once (steps spread over the period would
+                # each decompress a chunk of the store; 256 steps of France are 0.9 GB a kind).
+                span = min(stream.ntime_step, work_split.SAMPLED_STEPS, stream.windows["forward"])
                 prcp, pet = prcp[:, :span], pet[:, :span]
             fi.cell_work = work_split.cell_work(prcp, pet)
         return fi.cell_work
