@@ -205,6 +205,8 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
         remedies.append("fewer hidden neurons (hidden_neuron)")
     if per_step >= total / 10:
         remedies += ["a shorter period (end_time)", "a longer time step (dt)"]
+        if not setup["sparse_storage"] and not window:
+            remedies.append("forcing_storage='stream' (forcings read from disk a window at a time)")
         if not setup["sparse_storage"]:
             remedies.append("sparse_storage=True (forcings mostly 0 then take less room)")
     if nac > 1e5 or not remedies:
