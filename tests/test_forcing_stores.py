@@ -159,3 +159,26 @@ def test_many_netcdf_files_are_one_series(data_dir, store_folder, tmp_path):
     tiff.forward_run()
     split.forward_run()
     assert np.array_equal(tiff.response.q, split.response.q)
+
+
+def test_missing_extra_is_named(monkeypatch):
+    """Without xarray the error names the extra that installs it (the package itself imports none of it)."""
+    import builtins
+    import subprocess
+    import sys
+
+    from smash.inputs import stores
+
+    real_import = builtins.__import__
+
+    def no_xarray(name, *args, **kwargs):
+        if name == "xarray":
+            raise ImportError("No module named 'xarray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_xarray)
+    with pytest.raises(ImportError, match=r"smash-hydrology\[netcdf\]"):
+        stores.xarray()
+    monkeypatch.undo()
+    code = "import sys, smash; print(sorted(m for m in ('xarray', 'zarr', 'h5netcdf') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
