@@ -21,8 +21,8 @@ class TiffSource:
     """Windows of the setup's GeoTIFF folders (and daily interannual PET), read by
     `smash.inputs.read_atmos` on the window's sub-period.
 
-    Each distinct reading warning (missing files, missing values, ...) is shown once per source,
-    not once per window.
+    A reading warning is shown for the first window with its kinds of problems (missing files,
+    missing values, misplaced rasters, ...), not again for each window.
     """
 
     def __init__(self, setup: dict, mesh: dict, cells: np.ndarray):
@@ -48,8 +48,8 @@ class TiffSource:
             values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells, plan=plan)
         with self._lock:
             for item in caught:
-                # The first line names the problem; counts and dates differ from window to window.
-                key = (item.category, str(item.message).split(":")[0][:120])
+                # Each line names a problem before its colon; counts and dates differ from window to window.
+                key = (item.category, tuple(line.split(":")[0].strip() for line in str(item.message).splitlines()))
                 if key not in self._shown:
                     self._shown.add(key)
                     warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
