@@ -18,8 +18,8 @@ import datetime as _dt
 import numpy as np
 
 from smash.inputs.atmos import HOURLY_PET_RATIO
-from smash.io.forcing_store import StoreWriter
 from smash.model_setup import parse_time
+from smash.stream.store_writer import StoreWriter
 
 # Coarse grid spacing of the random fields, in mesh cells (16 km on a 1 km mesh).
 COARSE_CELLS = 16

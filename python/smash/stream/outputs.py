@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from smash.internal_fluxes import fluxes_to_grids
-from smash.io.forcing_store import StoreWriter
+from smash.stream.store_writer import StoreWriter
 from smash.time_axis import TimeAxis
 
 # Returned steps written per append when the forcings are held whole.
