@@ -11,6 +11,7 @@ name its outputs in advance).
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,22 @@ KIND_MAP = {
     "integer": {"": "int", "4": "int", "8": "long_long"},
     "logical": {"": "int"},
 }
+
+
+# Runs that may read streamed forcings (smash.stream) while they compute: they release the GIL so
+# that the thread reading the next window runs alongside, and the window callback takes it back.
+NOGIL_CALLS = ("f90wrap_md_api__forward_run", "f90wrap_md_gradient__cost_gradient",
+               "f90wrap_md_gradient__cost_tangent", "f90wrap_md_api__estimate_interception_window")
+
+
+def release_gil(glue: str) -> str:
+    """The C glue with each call statement of NOGIL_CALLS wrapped in Py_BEGIN/END_ALLOW_THREADS."""
+    for name in NOGIL_CALLS:
+        call = re.compile(rf"^( +)(F90WRAP_F_SYMBOL\({name}\)\(.*?\);)$", re.M | re.S)
+        glue, count = call.subn(r"\1Py_BEGIN_ALLOW_THREADS\n\1\2\n\1Py_END_ALLOW_THREADS", glue)
+        if count != 1:
+            raise RuntimeError(f"run_f90wrap: expected one call of {name} in the C glue, found {count}")
+    return glue
 
 
 def main():
@@ -43,7 +60,10 @@ def main():
                 shutil.copy(produced, os.path.join(outdir, name))
             else:
                 open(os.path.join(outdir, name), "w").close()
-        shutil.copy(os.path.join(work, "_fcore.c"), os.path.join(outdir, "_fcore.c"))
+        with open(os.path.join(work, "_fcore.c")) as f:
+            glue = release_gil(f.read())
+        with open(os.path.join(outdir, "_fcore.c"), "w") as f:
+            f.write(glue)
         with open(os.path.join(work, "fcore.py")) as f:
             text = f.read()
         # The extension lives inside the package, next to this module.

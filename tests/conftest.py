@@ -80,6 +80,7 @@ SLOW_TESTS = {
     "test_posterior_sampling.py::test_posterior_contains_the_true_parameters",
     "test_bayesian_parity.py::test_bayesian_optimize_equals_smash",
     "test_bayesian_parity.py::test_defaults_and_bounds_equal_smash",
+    "test_forcing_stream.py::test_default_windows_follow_the_adjoint_chunks",
 }
 
 

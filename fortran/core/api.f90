@@ -8,9 +8,10 @@ module md_api
     use md_cost_options, only: CostOptionsDT
     use md_parameters, only: ParametersDT
     use md_forward, only: forward_cost
-    use md_interception_adjust, only: adjust_interception
+    use md_interception_adjust, only: adjust_interception, interception_window, interception_choice
     use md_metrics, only: metric_cost, TFM_KEEP
     use md_bayesian_cost, only: serr_moments
+    use md_forcing_stream, only: register_fetch => set_forcing_fetch
     implicit none
 
 contains
@@ -51,6 +52,26 @@ contains
         call adjust_interception(prcp, pet, day_of_step, ci)
     end subroutine estimate_interception_cells
 
+    !> estimate_interception over a window of steps of streamed forcings (md_interception_adjust's
+    !> running sums h, intercepted (ncandidate, ncell), pday, eday, target, day (ncell), zero before
+    !> the first window); estimate_interception_choice then gives ci.
+    subroutine estimate_interception_window(prcp, pet, day_of_step, h, intercepted, pday, eday, target, day)
+        real(sp), intent(in) :: prcp(:, :), pet(:, :)
+        integer, intent(in) :: day_of_step(:)
+        real(sp), intent(inout) :: h(:, :), intercepted(:, :), pday(:), eday(:), target(:)
+        integer, intent(inout) :: day(:)
+
+        call interception_window(prcp, pet, day_of_step, h, intercepted, pday, eday, target, day)
+    end subroutine estimate_interception_window
+
+    subroutine estimate_interception_choice(intercepted, pday, eday, target, day, ci)
+        real(sp), intent(in) :: intercepted(:, :), pday(:), eday(:), target(:)
+        integer, intent(in) :: day(:)
+        real(rk), intent(inout) :: ci(:)
+
+        call interception_choice(intercepted, pday, eday, target, day, ci)
+    end subroutine estimate_interception_choice
+
     !> One efficiency metric of a simulated series against observations (negative = missing),
     !> in the "to minimise" form of the cost (1 - NSE, ...): smash.evaluation reads the metric
     !> the calibration uses instead of keeping a second definition of it.
@@ -73,5 +94,12 @@ contains
         call serr_moments(options%serr_mu_mapping, options%serr_sigma_mapping, qsim, options%serr_mu, &
                           options%serr_sigma, mu, sigma)
     end subroutine serr_moments_of
+
+    !> Register the C function that fills a streamed model's forcing window (0 clears it).
+    subroutine set_forcing_fetch(address)
+        integer(8), intent(in) :: address
+
+        call register_fetch(address)
+    end subroutine set_forcing_fetch
 
 end module md_api

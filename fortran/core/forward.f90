@@ -65,6 +65,8 @@ contains
         ns = size(rr_initial_states, 2)
         ng = max(mesh%ng, 1)
         chunk = chunk_steps(setup, nac)
+        ! Streamed forcings: a chunk is one window of steps (md_input_data).
+        if (input%window_steps > 0) chunk = min(input%window_steps, setup%ntime_step)
         ! The shortest time blocks worth their parallel regions: Lez and Cance
         ! (hundreds of cells) run whole chunks, grids of thousands of cells a few
         ! steps, France one. Longer blocks push the block arrays out of cache
@@ -217,7 +219,12 @@ contains
         type(OutputDT), intent(inout) :: output
 
         integer :: b0, b1
+        !> Fills the forcing arrays with the window of steps t0 .. t1 (md_forcing_stream): outside
+        !> the differentiated sources, it is an external to Tapenade, whose checkpointed chunks
+        !> call it again when the reverse sweep re-runs them.
+        external :: forcing_window
 
+        if (input%window_steps > 0) call forcing_window(t0, t1)
         ! Whole-array assignments: they tell Tapenade the blocks hold nothing a
         ! chunk needs on entry, so its checkpoints do not save them. Every step
         ! writes a cell's entries before anything reads them, so the compiled code
@@ -494,8 +501,11 @@ contains
         real(sp) :: chunk(sparse_chunk, 4)
         integer :: a, b, n, j, nkind, coff, s1
         integer :: snow_row   ! first row of the snow forcings for these cells ((1, nt) without a snow module)
+        integer :: tw   ! column of step t in the forcing arrays (streamed: within the current window)
 
         s1 = size(states, 2)
+        tw = t
+        if (input%window_steps > 0) tw = t - ((t - 1)/input%window_steps)*input%window_steps
         if (input%sparse) then
             nkind = 2
             if (setup%snow_module == SNOW_SSN) nkind = 4
@@ -516,8 +526,8 @@ contains
         else
             snow_row = min(1 + off, size(input%snow, 1))
             !$AD NOCHECKPOINT
-            call rainfall_runoff_cells(setup, mesh, input%prcp(1 + off:mesh%nac, t), input%pet(1 + off:mesh%nac, t), &
-                                       input%snow(snow_row:, t), input%temp(snow_row:, t), &
+            call rainfall_runoff_cells(setup, mesh, input%prcp(1 + off:mesh%nac, tw), input%pet(1 + off:mesh%nac, tw), &
+                                       input%snow(snow_row:, tw), input%temp(snow_row:, tw), &
                                        input%imperviousness(1 + off:mesh%nac), t, k0, k1, off, &
                                        rr_parameters, nn_parameters, states, qlat, fluxes, liquid_prcp, output)
         end if

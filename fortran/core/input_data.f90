@@ -26,6 +26,10 @@ module md_input_data
         real(sp), allocatable :: sp_zvalue(:, :)
         real(sp), allocatable :: sp_values(:)
         integer, allocatable :: sp_index(:)
+        !> Streamed forcings (smash.stream): 0 when prcp .. temp hold every step; w > 0 when they
+        !> hold w steps only, those of the current window (steps (c - 1) w + 1 .. c w, column
+        !> t - (c - 1) w), which md_forward asks for at the start of each chunk (forcing_window).
+        integer :: window_steps = 0
     end type InputDataDT
 
 contains
@@ -63,6 +67,19 @@ contains
         allocate (this%imperviousness(nac))
         this%imperviousness = 0._sp
     end subroutine input_data_alloc_imperviousness
+
+    !> Dense forcings of `window` steps (streamed: md_input_data header) and (ng, ntime_step) discharge.
+    subroutine input_data_alloc_window(this, nac, ng, ntime_step, window, with_snow)
+        type(InputDataDT), intent(inout) :: this
+        integer, intent(in) :: nac, ng, ntime_step, window
+        logical, intent(in) :: with_snow
+
+        call input_data_alloc(this, nac, ng, window, with_snow)
+        deallocate (this%qobs)
+        allocate (this%qobs(max(ng, 1), ntime_step))
+        this%qobs = -99._sp
+        this%window_steps = window
+    end subroutine input_data_alloc_window
 
     !> Room for sparse forcings: nvalue values, nindex indices (md_input_data header).
     subroutine input_data_alloc_sparse(this, ntime_step, nvalue, nindex)
@@ -129,6 +146,7 @@ contains
         if (allocated(this%sp_start)) deallocate (this%sp_start, this%sp_istart, this%sp_coo, this%sp_zvalue)
         if (allocated(this%sp_values)) deallocate (this%sp_values, this%sp_index)
         this%sparse = .false.
+        this%window_steps = 0
     end subroutine input_data_dealloc
 
 end module md_input_data

@@ -8,6 +8,7 @@ handles in: the setup, the mesh, the inputs and the parameters, the four argumen
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,32 @@ def new_input_data(nrow_forcing: int, ng: int, ntime_step: int, with_snow: bool)
 def allocate_imperviousness(input_data, nac: int) -> None:
     """(Re)allocate the imperviousness of an InputDataDT for nac cells, zeroed."""
     fcore.md_input_data.input_data_alloc_imperviousness(input_data, nac)
+
+
+def new_input_window(nac: int, ng: int, ntime_step: int, window: int, with_snow: bool):
+    """An InputDataDT for streamed forcings: (nac, window) forcing arrays, (ng, ntime_step) discharge."""
+    data = fcore.md_input_data.InputDataDT()
+    fcore.md_input_data.input_data_alloc_window(data, nac, ng, ntime_step, window, with_snow)
+    return data
+
+
+def resize_forcing_window(input_data, window: int) -> None:
+    """Re-allocate the forcing arrays of a streamed InputDataDT for `window` steps (observations kept)."""
+    qobs = input_data.qobs.copy()
+    nac, with_snow = input_data.prcp.shape[0], input_data.snow.shape[0] > 1
+    fcore.md_input_data.input_data_alloc_window(input_data, nac, qobs.shape[0], qobs.shape[1], window, with_snow)
+    input_data.qobs[...] = qobs
+
+
+def set_forcing_fetch(address: int) -> None:
+    """Register the C function the core calls for each window of streamed forcings (0 clears it)."""
+    fcore.md_api.set_forcing_fetch(int(address or 0))
+
+
+def _streaming(input_data, gradient: bool):
+    """The window server of a run on streamed forcings (smash.stream), else nothing."""
+    stream = getattr(input_data, "stream", None)
+    return stream.session(input_data, gradient) if stream is not None else contextlib.nullcontext()
 
 
 def allocate_sparse_forcings(input_data, ntime_step: int, nvalue: int, nindex: int) -> None:
@@ -131,22 +158,25 @@ def set_threads(model, ncpu: int, rr_split=None) -> None:
 def run_forward(model, cost_options, output, mesh=None) -> None:
     """The forward model and its cost into `output` (`mesh` replaces the model's own when given)."""
     core = model._core
-    fcore.md_api.forward_run(core.setup, core.mesh if mesh is None else mesh, core.input, cost_options,
-                             core.parameters, output)
+    with _streaming(core.input, gradient=False):
+        fcore.md_api.forward_run(core.setup, core.mesh if mesh is None else mesh, core.input, cost_options,
+                                 core.parameters, output)
 
 
 def run_adjoint(model, cost_options, output, gradient, mesh=None) -> float:
     """The cost and its gradient (into the ParametersDT `gradient`) by the generated adjoint."""
     core = model._core
-    return fcore.md_gradient.cost_gradient(core.setup, core.mesh if mesh is None else mesh, core.input,
-                                           cost_options, core.parameters, output, gradient)
+    with _streaming(core.input, gradient=True):
+        return fcore.md_gradient.cost_gradient(core.setup, core.mesh if mesh is None else mesh, core.input,
+                                               cost_options, core.parameters, output, gradient)
 
 
 def run_tangent(model, cost_options, direction, output) -> tuple[float, float]:
     """(cost, its derivative along the ParametersDT `direction`) by the generated tangent model."""
     core = model._core
-    return fcore.md_gradient.cost_tangent(core.setup, core.mesh, core.input, cost_options, core.parameters,
-                                          direction, output)
+    with _streaming(core.input, gradient=True):
+        return fcore.md_gradient.cost_tangent(core.setup, core.mesh, core.input, cost_options, core.parameters,
+                                              direction, output)
 
 
 def tape_peak_bytes() -> int:
@@ -162,6 +192,19 @@ def estimate_interception(input_data, day_of_step, ci) -> None:
 def estimate_interception_cells(prcp, pet, day_of_step, ci) -> None:
     """The interception capacity from (cells, steps) prcp and pet arrays, into `ci`."""
     fcore.md_api.estimate_interception_cells(prcp, pet, day_of_step, ci)
+
+
+def estimate_interception_window(prcp, pet, day_of_step, sums: dict) -> None:
+    """estimate_interception over one window of streamed forcings ((ncell, n) float32, Fortran order),
+    the running `sums` (h, intercepted, pday, eday, target, day; zero before the first) updated."""
+    fcore.md_api.estimate_interception_window(prcp, pet, day_of_step, sums["h"], sums["intercepted"],
+                                              sums["pday"], sums["eday"], sums["target"], sums["day"])
+
+
+def estimate_interception_choice(sums: dict, ci) -> None:
+    """ci (float64, per cell) from the running sums of estimate_interception_window."""
+    fcore.md_api.estimate_interception_choice(sums["intercepted"], sums["pday"], sums["eday"], sums["target"],
+                                              sums["day"], ci)
 
 
 def metric_value(metric_id: int, sim, obs) -> float:

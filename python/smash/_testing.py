@@ -71,3 +71,8 @@ def tape_peak_bytes() -> int:
 def set_threads(model, ncpu: int) -> None:
     """Run the model's core on `ncpu` threads (rainfall-runoff cells split by expected work)."""
     work_split.use_threads(model, ncpu)
+
+
+def forcing_stream(model):
+    """The model's streamed forcings (smash.stream.ForcingStream), or None when they are held whole."""
+    return getattr(_core.inputs_of(model), "stream", None)

@@ -7,7 +7,7 @@ import weakref as _weakref
 
 import numpy as np
 
-from smash import _core, inputs, model_state
+from smash import _core, inputs, model_state, stream
 from smash.bayesian import serr as _serr
 from smash.calibration.multiset import run_multiset_estimate
 from smash.calibration.optimize import run_backward, run_optimize, set_control_optimize
@@ -80,12 +80,14 @@ class Model:
         if not self._bare_grid:
             self._check_mesh_geometry()
         # Before the core allocates or anything is read: an allocation too large kills the process.
-        memory.check_model(norm, self._structure, self._network)
+        # Forcings too large to hold whole are streamed from disk a window at a time (smash.stream).
+        windows = stream.stream_windows(norm, self._structure, self._network)
+        memory.check_model(norm, self._structure, self._network, max(windows.values()) if windows else None)
 
         self._core = _core.CoreHandles()  # the Fortran handles, reached only through smash._core
         self._build_setup()
         self._core.mesh = None if self._bare_grid else self._build_mesh()
-        self._read_inputs(inputs, norm, verbose)
+        self._read_inputs(inputs, norm, verbose, windows)
         self._init_parameters()
         # smash 1.3 marks discharge not yet simulated as missing.
         self.response = Response(np.full((self.mesh.ng, norm["ntime_step"]), -99.0, dtype=np.float32))
@@ -171,10 +173,11 @@ class Model:
         fm.up_area[:] = net.upstream_sum(dx * dy)
         return fm
 
-    def _read_inputs(self, inputs, s: dict, verbose):
-        """Forcings, observations and descriptors of the normalized setup `s` onto the model's cells."""
+    def _read_inputs(self, inputs, s: dict, verbose, windows=None):
+        """Forcings, observations and descriptors of the normalized setup `s` onto the model's cells
+        (with `windows`, streamed forcings: their reader, steps per window of forward runs and gradients)."""
         net = self._network
-        fi = self._new_core_input()
+        fi = self._new_core_input(windows["forward"] if windows else None)
         self._core.input, self._input_users = fi, _weakref.WeakSet([self])
         mesh = self.mesh.__dict__
         kinds = ["prcp", "pet"] + (["snow", "temp"] if s["snow_module"] != "zero" else [])
@@ -182,6 +185,11 @@ class Model:
         # The rain / snow split needs prcp, snow and temp at once: they are read whole, split, then stored.
         split = partitioning.SPLIT_KINDS if s["prcp_partitioning"] else ()
         to_split = {}
+        if windows:
+            read = [kind for kind in kinds if s.get(f"read_{kind}") or s["synthetic"]]
+            fi.stream = stream.ForcingStream(stream.source_of(s, mesh, net.flat, read), read, s["ntime_step"],
+                                             windows)
+            kinds = []
         for kind in kinds:
             if kind in split:
                 if s.get(f"read_{kind}") or s["synthetic"]:
@@ -243,10 +251,14 @@ class Model:
             if missing.any() and not self._bare_grid:
                 raise ValueError(f"descriptor {name!r} has missing values on active cells")
 
-    def _new_core_input(self):
+    def _new_core_input(self, window=None):
         """Empty core inputs: dense (nac, nt) forcings, or with sparse storage the forcings left to
-        md_input_data's sparse arrays (the dense ones are then one row)."""
+        md_input_data's sparse arrays (the dense ones are then one row), or streamed (`window`
+        steps per window, smash.stream)."""
         net, s = self._network, self.setup
+        if window:
+            return _core.new_input_window(net.nac, int(net.gauge_cell.size), s.ntime_step, window,
+                                          s.snow_module != "zero")
         nrow_forcing = 1 if s.sparse_storage else net.nac
         fi = _core.new_input_data(nrow_forcing, int(net.gauge_cell.size), s.ntime_step, s.snow_module != "zero")
         if s.sparse_storage:
@@ -258,6 +270,9 @@ class Model:
         or with sparse storage a view decoding the steps it is indexed with."""
         if self.setup.sparse_storage:
             return sparse_forcing.StepBlocks(self._core.input, kind, self._network.nac, self.setup.ntime_step)
+        streamed = getattr(self._core.input, "stream", None)
+        if streamed is not None:
+            return stream.StreamedSeries(streamed, kind, self._network.nac)
         return getattr(self._core.input, kind)
 
     def _gauge_mean(self, kind):
@@ -321,7 +336,10 @@ class Model:
             return
         day_of_step = self._day_of_step()
         ci = np.zeros(net.nac, dtype=np.float64)
-        if s.sparse_storage:
+        streamed = getattr(self._core.input, "stream", None)
+        if streamed is not None:
+            stream.estimate_interception(streamed, net.nac, day_of_step, ci)
+        elif s.sparse_storage:
             # A block of cells at a time: the estimate reads each cell's whole series.
             span = max(1, (1 << 22) // max(s.ntime_step, 1))
             for c0 in range(0, net.nac, span):
@@ -1011,9 +1029,12 @@ class Model:
         """
         if len(self._input_users) < 2:
             return
-        fi = self._new_core_input()
+        streamed = getattr(self._core.input, "stream", None)
+        fi = self._new_core_input(int(self._core.input.window_steps) if streamed is not None else None)
         for kind in ("prcp", "pet", "snow", "temp", "qobs", "imperviousness"):
             getattr(fi, kind)[...] = getattr(self._core.input, kind)
+        if streamed is not None:
+            fi.stream = streamed
         if self.setup.sparse_storage:
             old = self._core.input
             _core.allocate_sparse_forcings(fi, self.setup.ntime_step, old.sp_values.size, old.sp_index.size)

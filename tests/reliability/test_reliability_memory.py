@@ -45,7 +45,8 @@ def _dataset(data_dir, name, **changes):
 
 
 def test_france_over_one_year_is_refused_before_reading(data_dir, sixteen_gb, no_reading):
-    setup, mesh = _dataset(data_dir, "France", end_time="2013-01-01 00:00")
+    # Held in memory (forcing_storage "auto" streams it instead: test_france_over_one_year_streams_by_itself).
+    setup, mesh = _dataset(data_dir, "France", end_time="2013-01-01 00:00", forcing_storage="memory")
     t0 = time.perf_counter()
     with pytest.raises(MemoryError) as info:
         smash.Model(setup, mesh)
@@ -58,8 +59,32 @@ def test_france_over_one_year_is_refused_before_reading(data_dir, sixteen_gb, no
     assert "end_time" in text and "sparse_storage=True" in text
 
 
+def test_france_over_one_year_streams_by_itself(data_dir, sixteen_gb, caplog):
+    """forcing_storage "auto": the estimate of the whole period in memory (96 GB) exceeds the 16 GB, so the
+    forcings are streamed, which one log line says; the streamed model fits."""
+    import logging
+
+    from smash import stream
+    from smash.drainage.network import build_network
+    from smash.simulation.model_setup import normalize_setup, structure_of
+
+    setup, mesh = _dataset(data_dir, "France", end_time="2013-01-01 00:00")
+    norm, network = normalize_setup(setup), build_network(mesh)
+    with caplog.at_level(logging.INFO, logger="smash.stream"):
+        windows = stream.stream_windows(norm, structure_of(norm), network)
+    assert windows == {"forward": 37, "gradient": 94}
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "smash.stream"]
+    whole, _ = memory.model_estimate(norm, structure_of(norm), network.nrow, network.ncol, network.nac, 0)
+    assert whole.total > 90 * GB
+    assert "streamed from disk (37 steps per window)" in line and "16 GB is available" in line
+    assert f"would need about {memory.size_text(whole.total)}" in line
+    upper, _ = memory.model_estimate(norm, structure_of(norm), network.nrow, network.ncol, network.nac, 0,
+                                     max(windows.values()))
+    assert upper.total < 3 * GB  # with the gradient's windows of 94 steps (forward runs: 37)
+
+
 def test_lez_at_one_second_steps_is_refused(data_dir, sixteen_gb, no_reading):
-    setup, mesh = _dataset(data_dir, "Lez", dt=1)
+    setup, mesh = _dataset(data_dir, "Lez", dt=1, forcing_storage="memory")
     with pytest.raises(MemoryError, match=r"31,449,600 steps of 1 s.*forcing being read 21\.6 GB.*"
                                           r"a longer time step \(dt\)"):
         smash.Model(setup, mesh)

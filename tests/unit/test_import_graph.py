@@ -30,7 +30,7 @@ LAYERS = (
     ("smash.inputs",),
     ("smash.nn",),
     ("smash.analysis",),
-    ("smash.simulation",),
+    ("smash.simulation", "smash.stream"),
     ("smash.calibration", "smash.bayesian"),
     ("smash.interop",),
     ("smash.model", "smash.model_state"),

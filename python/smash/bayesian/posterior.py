@@ -153,19 +153,7 @@ def sample_posterior(model, mapping="uniform", optimize_options=None, cost_optio
         raise ValueError(f"sample_posterior samples low-dimensional controls: mapping must be one of "
                          f"{list(SAMPLING_MAPPINGS)}, not {mapping!r}")
     common = check_common_options(common_options)
-    options = dict(optimize_options or {})
-    if options.get("control_tfm", "normalize") != "normalize":
-        raise ValueError("sample_posterior works in the 'normalize' control space; leave control_tfm unset")
-    options["control_tfm"] = "normalize"
-    if not isinstance(n_steps, (int, np.integer)) or n_steps < 2:
-        raise ValueError(f"n_steps must be an integer >= 2, got {n_steps!r}")
-    burn = n_steps // 4 if burn is None else int(burn)
-    if not 0 <= burn < n_steps:
-        raise ValueError(f"burn must be in [0, n_steps), got {burn}")
-    qs = np.asarray(quantiles, dtype=float)
-    if qs.ndim != 1 or np.any((qs <= 0) | (qs >= 1)):
-        raise ValueError(f"quantiles must lie in (0, 1), got {quantiles!r}")
-
+    options, burn, qs = _checked_sampling(optimize_options, n_steps, burn, quantiles)
     work = model.copy()
     work_split.use_threads(work, common["ncpu"])
     _, _, fcost, _, control, priors = _prepare(work, mapping, "lbfgsb", options, cost_options)
@@ -209,6 +197,23 @@ def sample_posterior(model, mapping="uniform", optimize_options=None, cost_optio
                      q_quantiles=q_quantiles, q_median_sim=q_median_sim,
                      samples_per_second=n_walkers * n_steps / elapsed, n_walkers=n_walkers, n_steps=n_steps,
                      burn=burn, thin=thin)
+
+
+def _checked_sampling(optimize_options, n_steps, burn, quantiles):
+    """(optimize_options in the normalize space, burn, quantiles as an array), checked."""
+    options = dict(optimize_options or {})
+    if options.get("control_tfm", "normalize") != "normalize":
+        raise ValueError("sample_posterior works in the 'normalize' control space; leave control_tfm unset")
+    options["control_tfm"] = "normalize"
+    if not isinstance(n_steps, (int, np.integer)) or n_steps < 2:
+        raise ValueError(f"n_steps must be an integer >= 2, got {n_steps!r}")
+    burn = n_steps // 4 if burn is None else int(burn)
+    if not 0 <= burn < n_steps:
+        raise ValueError(f"burn must be in [0, n_steps), got {burn}")
+    qs = np.asarray(quantiles, dtype=float)
+    if qs.ndim != 1 or np.any((qs <= 0) | (qs >= 1)):
+        raise ValueError(f"quantiles must lie in (0, 1), got {quantiles!r}")
+    return options, burn, qs
 
 
 def _predictive(model, problem, control, samples, qs, n_predictive, rng):

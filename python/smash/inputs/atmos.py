@@ -20,6 +20,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 from smash.inputs.raster import GDAL_OPTIONS, MISSING, RasterSeries, ReadReport
+from smash.inputs.stores import read_store, store_format
 from smash.inputs.synthetic import synthetic_atmos
 from smash.progress import on_terminal, progress_bar
 from smash.time_axis import TimeAxis
@@ -205,6 +206,20 @@ class SeriesPlan:
                 lo, hi = lo.date(), hi.date()
             self.unused = sum(1 for stamp in files if lo < stamp <= hi and stamp not in used)
 
+    def window(self, first: int, count: int) -> SeriesPlan:
+        """The plan of steps first .. first + count - 1 alone (streamed forcings: the folder is
+        listed once, not at every window; files between the model steps are not counted)."""
+        part = SeriesPlan.__new__(SeriesPlan)
+        part.__dict__.update(self.__dict__)
+        part.ends = self.ends[first:first + count]
+        part.partial = [t - first for t in self.partial if first <= t < first + count]
+        part.unused = 0
+        if self.interannual:
+            part.day_keys = self.day_keys[first:first + count]
+        else:
+            part.groups = self.groups[first:first + count]
+        return part
+
 
 # Values beyond these per-step bounds are kept but warned about as implausible. Precipitation and
 # snowfall: the world-record envelope of point rainfall, 422 mm x (hours)^0.475 (Jennings 1950:
@@ -310,7 +325,8 @@ def _read_groups(series: RasterSeries, groups: list[list[str]], store, ncpu: int
             list(pool.map(read_chunk, [indices[w::nworker] for w in range(nworker)]))
 
 
-def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, verbose: bool = False, out=None):
+def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, verbose: bool = False, out=None,
+               plan: SeriesPlan | None = None):
     """Series of `kind` ("prcp", "pet", "snow", "temp") on the mesh, float32.
 
     `setup` is a normalized setup (`start_time`, int `dt` and `ntime_step`,
@@ -332,16 +348,20 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     error naming the file. Missing files and such placements give one
     UserWarning per call. `out` (with `cells`): an object taking each step as ``out[t] = values``
     (sparse_forcing.StepEncoder), returned instead of the array; steps without a file are left to it.
+    `plan`: the setup's SeriesPlan when the caller made it already (`SeriesPlan.window` of a longer period's).
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
     if setup.get("synthetic"):
         return synthetic_atmos(setup, mesh, kind, cells)
+    if store_format(setup, kind):
+        # NetCDF files or a Zarr store (xarray, the netcdf extra).
+        return read_store(setup, mesh, kind, cells, out)
 
     nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
     ntime_step, dt = int(setup["ntime_step"]), int(setup["dt"])
     selected = np.arange(nrow * ncol) if cells is None else np.asarray(cells, dtype=np.int64).ravel()
-    plan = SeriesPlan(setup, kind)
+    plan = SeriesPlan(setup, kind) if plan is None else plan
     report = ReadReport(KIND_NAMES[kind])
     tally = MissingTally(kind, dt)
     groups, needed = _file_groups(plan, report, dt)

@@ -92,11 +92,27 @@ def _output_variables(model, outputs, active: np.ndarray) -> tuple[dict, dict]:
     return variables, coords
 
 
+def _global_attributes(setup) -> dict:
+    """The Dataset's CF global attributes: conventions, version, structure and period."""
+    import smash
+
+    attrs = {
+        "Conventions": "CF-1.8",
+        "title": f"smash model {setup.structure}",
+        "source": f"smash {smash.__version__}",
+        "smash_version": str(smash.__version__),
+        "structure": str(setup.structure),
+        "dt": float(setup.dt),
+        "start_time": str(setup.start_time),
+        "end_time": str(setup.end_time),
+        "history": f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ} written by smash Model.to_xarray",
+    }
+    return attrs
+
+
 def model_dataset(model, outputs=None):
     """The model's gauge series and maps as an xarray Dataset (CF-1.8). See `Model.to_xarray`."""
     xr = require("xarray", "Model.to_xarray")
-    import smash
-
     mesh, setup = model.mesh, model.setup
     x, y = cell_centres(mesh)
     active = np.asarray(mesh.active_cell) == 1
@@ -142,15 +158,4 @@ def model_dataset(model, outputs=None):
     if epsg:
         data_vars["crs"] = ((), np.int32(0), grid_mapping_attributes(epsg))
 
-    attrs = {
-        "Conventions": "CF-1.8",
-        "title": f"smash model {setup.structure}",
-        "source": f"smash {smash.__version__}",
-        "smash_version": str(smash.__version__),
-        "structure": str(setup.structure),
-        "dt": float(setup.dt),
-        "start_time": str(setup.start_time),
-        "end_time": str(setup.end_time),
-        "history": f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ} written by smash Model.to_xarray",
-    }
-    return xr.Dataset(data_vars=data_vars, coords=coords, attrs=attrs)
+    return xr.Dataset(data_vars=data_vars, coords=coords, attrs=_global_attributes(setup))

@@ -176,6 +176,9 @@ class AtmosData:
         self._check_kind(kind)
         if m.setup.sparse_storage:
             arr = sparse_forcing.decode_steps(_core.inputs_of(m), kind, m.network.nac, 0, m.setup.ntime_step)
+        elif getattr(_core.inputs_of(m), "stream", None) is not None:
+            # Streamed (smash.stream): the whole period read from disk for this request.
+            arr = m._forcing(kind)[:, :]
         else:
             stored = getattr(_core.inputs_of(m), kind)
             arr = _tiled_copy(np.empty(stored.shape, dtype=np.float32), stored)
@@ -193,6 +196,10 @@ class AtmosData:
             raise ValueError(
                 f"atmos_data.{kind} must have shape (nrow, ncol, ntime_step) = {expected}, got {grid.shape}"
             )
+        if getattr(_core.inputs_of(m), "stream", None) is not None:
+            raise ValueError(f"atmos_data.{kind} cannot be assigned on a model whose forcings are streamed from disk "
+                             "(setup forcing_storage); build the model with forcing_storage='memory' to assign "
+                             "forcings by hand")
         active = m.network.from_grid(grid)
         _check_assigned_forcing(kind, active, int(m.setup.dt))
         m._own_input()
@@ -211,7 +218,14 @@ class AtmosData:
         inputs it derives from, which copies of a model share until one of them writes."""
         fi = _core.inputs_of(self._model)
         if getattr(fi, "cell_work", None) is None:
-            fi.cell_work = work_split.cell_work(self._model._forcing("prcp"), self._model._forcing("pet"))
+            prcp, pet = self._model._forcing("prcp"), self._model._forcing("pet")
+            stream = getattr(fi, "stream", None)
+            if stream is not None:
+                # Streamed: the first window's steps read at once (steps spread over the period would
+                # each decompress a chunk of the store; 256 steps of France are 0.9 GB a kind).
+                span = min(stream.ntime_step, work_split.SAMPLED_STEPS, stream.windows["forward"])
+                prcp, pet = prcp[:, :span], pet[:, :span]
+            fi.cell_work = work_split.cell_work(prcp, pet)
         return fi.cell_work
 
     def _mean(self, kind):

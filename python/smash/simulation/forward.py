@@ -16,9 +16,10 @@ from smash.results import Result
 from smash.simulation import memory, work_split
 from smash.simulation.containers import RRStates
 from smash.simulation.internal_fluxes import fluxes_to_grids
+from smash.stream.outputs import OutputStore
 from smash.time_axis import TimeAxis, parse_time
 
-RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs")
+RETURN_KEYS = ("time_step", "rr_states", "q_domain", "internal_fluxes", "cost", "jobs", "output_store")
 COMMON_KEYS = ("ncpu", "verbose")
 LOGGER = get_logger("forward")
 
@@ -29,7 +30,8 @@ class ForwardRun(Result):
     Attributes present depending on the options: `time_step` (end times of
     the returned steps), `rr_states` (list of RRStates), `q_domain`
     (nrow, ncol, n) m3/s, `internal_fluxes` (dict of (nrow, ncol, n) arrays),
-    `cost`, `jobs`.
+    `cost`, `jobs`; with return option ``output_store`` (a ``*.nc`` or ``*.zarr`` path) the series
+    asked for are written there as the run goes (smash.stream.outputs) and `output_store` holds the path.
 
     Parameters
     ----------
@@ -98,30 +100,22 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
             raise ValueError("return_options asks for the cost but the mesh has no gauge")
         check_observations(model, fcost)
 
-    s, net = model.setup, model.network
+    net = model.network
     steps = _time_steps(model, ret.get("time_step"))
     want_states, want_q, want_fluxes = (bool(ret.get(k)) for k in ("rr_states", "q_domain", "internal_fluxes"))
     any_series = want_states or want_q or want_fluxes
-    structure = model.structure
-    layout = (net.gauge_cell.size, net.nac, s.ntime_step, len(structure.rr_states), len(structure.fluxes),
-              steps.size if any_series else 0, want_q, want_states, want_fluxes)
-    # Runs without saved series reuse the model's last output: allocating and first touching
-    # the final states of a country-sized grid again each run cost about 1 % of a run.
-    if any_series:
-        memory.check(memory.series_estimate(model, steps.size, want_q, want_states, want_fluxes))
-    cached = model.__dict__.get("_last_output")
-    if not any_series and cached is not None and cached[0] == layout:
-        fo = cached[1]
-    else:
-        fo = _core.new_output(*layout)
-        model._last_output = None if any_series else (layout, fo)
-    if any_series:
-        fo.save_slot[steps - 1] = np.arange(1, steps.size + 1)
-
+    store = _output_store(model, ret, steps, any_series)
+    fo = _core_output(model, steps, store, (want_q, want_states, want_fluxes))
     model._sync_parameters()
     work_split.use_threads(model, common["ncpu"])
     t0 = time.perf_counter()
-    _core.run_forward(model, fcost, fo)
+    if store is not None:
+        try:
+            _run_writing(model, fcost, fo, store)
+        finally:
+            store.close()
+    else:
+        _core.run_forward(model, fcost, fo)
     elapsed = time.perf_counter() - t0
     LOGGER.log(logging.INFO if common["verbose"] else logging.DEBUG, "</> Forward Run (%.3f s)", elapsed)
 
@@ -131,11 +125,47 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     if not ret:
         return None
 
-    return ForwardRun(**_returned(model, fo, steps, ret))
+    return ForwardRun(**_returned(model, fo, steps, ret, store))
 
 
-def _returned(model, fo, steps: np.ndarray, ret: dict) -> dict:
-    """The outputs `return_options` asks for, from the core output `fo` of a run saving `steps`."""
+def _output_store(model, ret: dict, steps: np.ndarray, any_series: bool):
+    """The store the series go to when return_options names one (`output_store`), else None."""
+    if not ret.get("output_store"):
+        return None
+    if not any_series:
+        raise ValueError("return_options['output_store'] needs series to write: rr_states, q_domain or "
+                         "internal_fluxes")
+    want_states, want_q, want_fluxes = (bool(ret.get(k)) for k in ("rr_states", "q_domain", "internal_fluxes"))
+    streamed = getattr(_core.inputs_of(model), "stream", None)
+    return OutputStore(model, ret["output_store"], steps, want_q, want_states, want_fluxes,
+                       streamed.windows["forward"] if streamed is not None else None)
+
+
+def _core_output(model, steps: np.ndarray, store, wanted: tuple[bool, bool, bool]):
+    """The core's OutputDT of a run saving `steps` (in `store`'s window of slots when streamed);
+    `wanted`: (q_domain, rr_states, internal_fluxes) series asked for."""
+    s, net, structure = model.setup, model.network, model.structure
+    any_series = any(wanted)
+    nslot = store.nslot if store is not None else steps.size
+    layout = (net.gauge_cell.size, net.nac, s.ntime_step, len(structure.rr_states), len(structure.fluxes),
+              nslot if any_series else 0, *wanted)
+    # Runs without saved series reuse the model's last output: allocating and first touching
+    # the final states of a country-sized grid again each run cost about 1 % of a run.
+    if any_series:
+        memory.check(memory.series_estimate(model, nslot, *wanted))
+    cached = model.__dict__.get("_last_output")
+    if not any_series and cached is not None and cached[0] == layout:
+        return cached[1]
+    fo = _core.new_output(*layout)
+    model._last_output = None if any_series else (layout, fo)
+    if any_series:
+        fo.save_slot[steps - 1] = store.slots if store is not None else np.arange(1, steps.size + 1)
+    return fo
+
+
+def _returned(model, fo, steps: np.ndarray, ret: dict, store=None) -> dict:
+    """The outputs `return_options` asks for, from the core output `fo` of a run saving `steps` (the
+    series went to `store` instead when given)."""
     net, structure = model.network, model.structure
     want_states, want_q, want_fluxes = (bool(ret.get(k)) for k in ("rr_states", "q_domain", "internal_fluxes"))
     out = {}
@@ -143,6 +173,9 @@ def _returned(model, fo, steps: np.ndarray, ret: dict) -> dict:
     end_times = [axis.time(t) for t in steps]
     if want_states or want_q or want_fluxes:
         out["time_step"] = np.array(end_times, dtype="datetime64[s]")
+    if store is not None:
+        out["output_store"] = store.path
+        want_states = want_q = want_fluxes = False
     if want_states:
         series = np.array(fo.rr_states)
         out["rr_states"] = [
@@ -159,6 +192,20 @@ def _returned(model, fo, steps: np.ndarray, ret: dict) -> dict:
     if ret.get("jobs"):
         out["jobs"] = float(fo.cost)
     return out
+
+
+def _run_writing(model, fcost, fo, store) -> None:
+    """The forward run with its series written to `store` (smash.stream.outputs): on streamed forcings
+    each window's steps when the core asks for the next window, the rest after the run."""
+    streamed = getattr(_core.inputs_of(model), "stream", None)
+    if streamed is not None:
+        streamed.window_hook = lambda t0: store.flush(fo, t0 - 1)
+    try:
+        _core.run_forward(model, fcost, fo)
+    finally:
+        if streamed is not None:
+            streamed.window_hook = None
+    store.flush(fo, model.setup.ntime_step)
 
 
 def forward_run(model, cost_options=None, common_options=None, return_options=None):

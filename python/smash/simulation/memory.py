@@ -53,6 +53,11 @@ TAPE_SNAPSHOT_BYTES = 200
 TAPE_SMALL_RUN = 1e5
 
 
+def size_text(nbytes: float) -> str:
+    """`nbytes` for a message: '21.6 GB', '340 MB'."""
+    return _size(nbytes)
+
+
 def _size(nbytes: float) -> str:
     """`nbytes` for a message: '21.6 GB', '340 MB'."""
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
@@ -91,7 +96,12 @@ def available_bytes() -> tuple[int | None, str]:
     """(bytes this process can still take, where the figure comes from), or (None, reason).
 
     The smaller of the kernel's MemAvailable (/proc/meminfo) and, inside a container, the room
-    left under its cgroup memory limit (v2 memory.max - memory.current, or v1's limit and usage)."""
+    left under its cgroup memory limit (v2 memory.max - memory.current, or v1's limit and usage).
+    The environment variable ``SMASH_MEMORY_AVAILABLE`` (bytes) replaces the figure (a budget of the
+    user's, or a test's lowered limit)."""
+    given = os.environ.get("SMASH_MEMORY_AVAILABLE", "").strip()
+    if given:
+        return int(float(given)), "SMASH_MEMORY_AVAILABLE"
     found = []
     try:
         with open("/proc/meminfo") as stream:
@@ -148,11 +158,13 @@ def _nn_weights(structure, hidden: tuple[int, ...]) -> int:
     return sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1))
 
 
-def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: int) -> tuple[Estimate, Estimate]:
+def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: int,
+                   window: int | None = None) -> tuple[Estimate, Estimate]:
     """(upper, lower) memory estimates of building and running a model of normalized `setup`.
 
     They differ only under sparse storage, whose forcings take between nothing (every step dry)
-    and their dense size, depending on the data."""
+    and their dense size, depending on the data. With `window` (streamed forcings, smash.stream)
+    the forcings take a window of that many steps and the one being read ahead."""
     nt = int(setup["ntime_step"])
     cells = nrow * ncol
     snow = setup["snow_module"] != "zero"
@@ -161,7 +173,7 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
     npar, nst = len(structure.rr_parameters), len(structure.rr_states)
     nfx = max(len(structure.fluxes), 1)
     nweights = _nn_weights(structure, hidden_sizes(setup["hidden_neuron"]))
-    forcing_series = nac * nt * F32
+    forcing_series = nac * (2 * window if window else nt) * F32
     what = (f"The model ({nac:,} active cells of {nrow} x {ncol}, {nt:,} steps of {setup['dt']} s from "
             f"{setup['start_time']} to {setup['end_time']})")
     held = {
@@ -193,6 +205,8 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
         remedies.append("fewer hidden neurons (hidden_neuron)")
     if per_step >= total / 10:
         remedies += ["a shorter period (end_time)", "a longer time step (dt)"]
+        if not setup["sparse_storage"] and not window:
+            remedies.append("forcing_storage='stream' (forcings read from disk a window at a time)")
         if not setup["sparse_storage"]:
             remedies.append("sparse_storage=True (forcings mostly 0 then take less room)")
     if nac > 1e5 or not remedies:
@@ -201,10 +215,11 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
     return upper_estimate, (Estimate(what, lower, tuple(remedies)) if lower is not None else upper_estimate)
 
 
-def check_model(setup: dict, structure, network) -> None:
-    """Refuse, before anything is allocated or read, a model the memory available cannot hold."""
+def check_model(setup: dict, structure, network, window: int | None = None) -> None:
+    """Refuse, before anything is allocated or read, a model the memory available cannot hold
+    (`window`: steps per window of streamed forcings)."""
     upper, lower = model_estimate(setup, structure, network.nrow, network.ncol, network.nac,
-                                  int(network.gauge_cell.size))
+                                  int(network.gauge_cell.size), window)
     check(upper, lower if lower is not upper else None)
 
 

@@ -43,6 +43,11 @@ DEFAULTS = {
     "adjust_interception": True,
     "compute_mean_atmos": True,
     "sparse_storage": False,
+    # Forcings held whole ("memory"), read from disk a window of steps at a time during each run
+    # ("stream"), or chosen from the memory estimate ("auto"); smash.stream, docs/running.md.
+    "forcing_storage": "auto",
+    # Steps per streamed window (0: chosen by smash.stream.window_steps).
+    "forcing_window": 0,
     "hidden_neuron": 16,
     # Directory layout hints of smash 1.3 (e.g. "%Y/%m"): our readers always search the folder
     # recursively, which finds the same files; the hints are kept on the setup as given.
@@ -148,6 +153,7 @@ def normalize_setup(setup: dict) -> dict:
     _check_smash_only_options(out)
 
     _check_input_settings(out)
+    _check_forcing_storage(out)
     if out["read_descriptor"] and not out["descriptor_name"]:
         raise ValueError("setup['read_descriptor'] is True but setup['descriptor_name'] is empty")
     if not (out["read_descriptor"] or out["synthetic"]):
@@ -165,7 +171,7 @@ def normalize_setup(setup: dict) -> dict:
 
 
 # File formats of the input settings (smash 1.3's choices).
-FORMATS = ("tif", "nc")
+FORMATS = ("tif", "nc", "netcdf", "zarr")  # smash 1.3's, then the stores of smash.inputs.stores
 # Keys by the type of value they take (the others are checked where they are used).
 _BOOLEAN_KEYS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))
 _NUMBER_KEYS = ("dt", "prcp_conversion_factor", "pet_conversion_factor", "snow_conversion_factor")
@@ -254,6 +260,25 @@ def _check_input_settings(setup: dict) -> None:
             raise TypeError(f"setup[{key!r}] must be a number, got {value!r}")
         if not np.isfinite(float(value)) or value <= 0:
             raise ValueError(f"setup[{key!r}] must be a finite number greater than 0, got {value!r}")
+
+
+FORCING_STORAGES = ("auto", "memory", "stream")
+
+
+def _check_forcing_storage(setup: dict) -> None:
+    if setup["forcing_storage"] not in FORCING_STORAGES:
+        raise ValueError(f"Unknown setup['forcing_storage'] = {setup['forcing_storage']!r}; "
+                         f"choose one of {list(FORCING_STORAGES)}")
+    window = setup["forcing_window"]
+    if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)) or window < 0:
+        raise ValueError(f"setup['forcing_window'] must be a whole number of steps >= 0 (0: automatic), "
+                         f"got {window!r}")
+    if setup["forcing_storage"] == "stream" and setup["sparse_storage"]:
+        raise ValueError("setup['forcing_storage'] = 'stream' and setup['sparse_storage'] = True exclude each "
+                         "other: streamed forcings are read a window at a time, never stored whole")
+    if setup["forcing_storage"] == "stream" and setup.get("prcp_partitioning"):
+        raise ValueError("setup['forcing_storage'] = 'stream' and setup['prcp_partitioning'] = True exclude each "
+                         "other: the rain / snow split reads prcp, snow and temp whole; use forcing_storage='memory'")
 
 
 def _hidden_neuron(value):

@@ -1,0 +1,260 @@
+"""Forcing series from NetCDF files (CF conventions) and Zarr stores, read through xarray.
+
+A store holds many steps of one forcing on a regular grid in the mesh's CRS: a ``time``
+coordinate (the end of each step, as the GeoTIFF file stamps), ``x`` / ``y`` coordinates of the
+cell centres (or ``projection_x_coordinate`` / ``projection_y_coordinate``), and a variable
+named as the forcing kind (``prcp``, ``pet``, ``snow``, ``temp``) or the store's only variable
+on (time, y, x). Its ``units`` attribute converts the values to mm per step (degC for temp);
+without units the setup's conversion factor applies as for GeoTIFF files. NaN and the fill
+value are missing (-99). Steps the store lacks are missing.
+
+Chosen by ``setup["<kind>_format"]`` = "netcdf" or "zarr", or from the path: a ``.nc`` /
+``.nc4`` file, a glob pattern of NetCDF files, or a ``.zarr`` directory. Many NetCDF files (a
+folder with format "netcdf", or a pattern) are one series, their times merged.
+
+The extra ``netcdf`` installs xarray, h5netcdf and zarr (``pip install smash-hydrology[netcdf]``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import glob
+import os
+import threading
+import warnings
+
+import numpy as np
+
+from smash.inputs.raster import MISSING, axis_indices
+from smash.time_axis import TimeAxis
+
+STORE_FORMATS = ("netcdf", "zarr")
+_X_NAMES = ("x", "projection_x_coordinate", "lon", "longitude")
+_Y_NAMES = ("y", "projection_y_coordinate", "lat", "latitude")
+
+
+def xarray():
+    """xarray, or an ImportError naming the extra that installs it."""
+    try:
+        import xarray as xr
+    except ImportError as error:
+        raise ImportError("NetCDF and Zarr forcings need xarray (with h5netcdf or netCDF4, and zarr): "
+                          "pip install 'smash-hydrology[netcdf]'") from error
+    return xr
+
+
+def store_format(setup: dict, kind: str) -> str | None:
+    """"netcdf" or "zarr" when forcing `kind` of the normalized setup is read from a store, else None."""
+    fmt = setup.get(f"{kind}_format")
+    if fmt in STORE_FORMATS:
+        return fmt
+    path = setup.get(f"{kind}_directory")
+    if not path or (kind == "pet" and setup.get("daily_interannual_pet")):
+        return None
+    text = str(path).rstrip("/")
+    if text.endswith(".zarr"):
+        return "zarr"
+    if text.endswith((".nc", ".nc4")) and (os.path.isfile(text) or glob.has_magic(text)):
+        return "netcdf"
+    return None
+
+
+def _paths(path: str, fmt: str, key: str) -> list[str]:
+    if fmt == "zarr":
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"setup[{key!r}] = {path!r} is not a Zarr store (a directory)")
+        return [path]
+    if os.path.isdir(path):
+        found = sorted(glob.glob(os.path.join(glob.escape(path), "**", "*.nc"), recursive=True) +
+                       glob.glob(os.path.join(glob.escape(path), "**", "*.nc4"), recursive=True))
+    elif glob.has_magic(path):
+        found = sorted(glob.glob(path))
+    else:
+        found = [path] if os.path.isfile(path) else []
+    if not found:
+        raise FileNotFoundError(f"setup[{key!r}] = {path!r}: no NetCDF file found")
+    return found
+
+
+# Units of a precipitation-like store -> (factor to mm, per second of step or per step (None)).
+_DEPTH_UNITS = {"mm": 1.0, "kg m-2": 1.0, "kg/m2": 1.0, "kg m**-2": 1.0, "m": 1000.0}
+_RATE_UNITS = {"mm s-1": 1.0, "mm/s": 1.0, "kg m-2 s-1": 1.0, "kg/m2/s": 1.0, "m s-1": 1000.0,
+               "mm h-1": 1.0 / 3600, "mm/h": 1.0 / 3600, "mm hr-1": 1.0 / 3600,
+               "mm d-1": 1.0 / 86400, "mm/day": 1.0 / 86400, "mm day-1": 1.0 / 86400, "m d-1": 1000.0 / 86400}
+
+
+def _conversion(kind: str, units: str | None, dt: int, factor: float, where: str):
+    """(scale, offset) turning the store's values into the model's (mm per step, degC)."""
+    if units is None:
+        return np.float32(factor), None
+    text = " ".join(str(units).replace("^", "").split())
+    if kind == "temp":
+        if text in ("degC", "deg C", "celsius", "Celsius", "C"):
+            return None, None
+        if text in ("K", "kelvin", "Kelvin"):
+            return None, np.float32(-273.15)
+    elif text in _DEPTH_UNITS:
+        scale = _DEPTH_UNITS[text]
+        return (None if scale == 1.0 else np.float32(scale)), None
+    elif text in _RATE_UNITS:
+        return np.float32(_RATE_UNITS[text] * dt), None
+    raise ValueError(f"{where}: units {units!r} of {kind} are not understood; use mm (per step), kg m-2, m, "
+                     "mm s-1, kg m-2 s-1, mm h-1, mm d-1" + (" or degC / K" if kind == "temp" else ""))
+
+
+class _Part:
+    """One opened NetCDF file or Zarr store: its variable and the positions of its times."""
+
+    def __init__(self, xr, path: str, fmt: str, kind: str):
+        engine = "zarr" if fmt == "zarr" else None
+        self.path = path
+        with warnings.catch_warnings():
+            # A Zarr store without consolidated metadata (smash writes none: Zarr 3 has no such thing).
+            warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated metadata")
+            self.dataset = xr.open_dataset(path, engine=engine, chunks=None, mask_and_scale=True)
+        names = [name for name, var in self.dataset.data_vars.items() if "time" in var.dims and var.ndim == 3]
+        if kind in self.dataset.data_vars:
+            name = kind
+        elif len(names) == 1:
+            name = names[0]
+        else:
+            raise ValueError(f"{path}: no variable named {kind!r} and not one variable on (time, y, x) to take "
+                             f"for it (found {names})")
+        self.variable = self.dataset[name]
+        self.x = next((n for n in _X_NAMES if n in self.variable.dims), None)
+        self.y = next((n for n in _Y_NAMES if n in self.variable.dims), None)
+        if self.x is None or self.y is None:
+            raise ValueError(f"{path}: variable {name!r} has dimensions {self.variable.dims}; expected time and "
+                             f"x / y ({', '.join(_X_NAMES)} / {', '.join(_Y_NAMES)})")
+        self.variable = self.variable.transpose("time", self.y, self.x)
+        self.times = self.dataset["time"].values.astype("datetime64[s]")
+
+
+class StoreSeries:
+    """Windows of one forcing kind from NetCDF files or a Zarr store, on a mesh's cells.
+
+    Parameters
+    ----------
+    setup : dict
+        A normalized setup (its period, ``dt``, ``<kind>_directory`` / ``_format`` /
+        ``_conversion_factor``).
+    mesh : dict
+        The mesh (``nrow``, ``ncol``, ``xmin``, ``ymax``, ``xres``, ``yres``).
+    kind : str
+        "prcp", "pet", "snow" or "temp".
+    cells : array of int, optional
+        Flat row-major cells to read (all cells by default).
+    """
+
+    def __init__(self, setup: dict, mesh: dict, kind: str, cells=None):
+        xr = xarray()
+        self.kind, self.key = kind, f"{kind}_directory"
+        fmt = store_format(setup, kind)
+        path = str(setup.get(self.key) or "")
+        self.parts = [_Part(xr, p, fmt, kind) for p in _paths(path, fmt, self.key)]
+        self.axis = TimeAxis.of(setup)
+        self.dt = int(setup["dt"])
+        nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
+        self.cells = np.arange(nrow * ncol) if cells is None else np.asarray(cells, dtype=np.int64).ravel()
+        first = self.parts[0]
+        self._place(first, mesh, nrow, ncol)
+        factor = setup.get(f"{kind}_conversion_factor")
+        units = first.variable.attrs.get("units")
+        self.scale, self.offset = _conversion(kind, units, self.dt, 1.0 if factor is None else factor, first.path)
+        for part in self.parts:
+            gaps = np.diff(part.times).astype(np.int64)
+            if gaps.size:
+                values, counts = np.unique(gaps, return_counts=True)
+                step = int(values[np.argmax(counts)])
+                if step != self.dt:
+                    raise ValueError(f"{part.path}: its steps are {step} s apart but the model's dt is {self.dt} s; "
+                                     "use a store at the model's step")
+        # Step t (0-based) ends at start + (t + 1) dt: which part and position hold it (-1: none).
+        ends = np.array([np.datetime64(self.axis.time(t + 1), "s") for t in range(self.axis.ntime_step)])
+        self.part_of = np.full(ends.size, -1, dtype=np.int64)
+        self.index_of = np.full(ends.size, -1, dtype=np.int64)
+        for p, part in enumerate(self.parts):
+            positions = np.searchsorted(ends, part.times)
+            inside = positions < ends.size
+            hit = np.zeros(part.times.size, dtype=bool)
+            hit[inside] = ends[positions[inside]] == part.times[inside]
+            if np.any(self.part_of[positions[hit]] >= 0):
+                raise ValueError(f"Two entries of setup[{self.key!r}] carry the same time (in {part.path})")
+            self.part_of[positions[hit]] = p
+            self.index_of[positions[hit]] = np.nonzero(hit)[0]
+        self._lock = threading.Lock()
+
+    def _place(self, part: _Part, mesh: dict, nrow: int, ncol: int) -> None:
+        """Store row and column of each mesh cell (smash 1.3's placement of rasters, raster.axis_indices)."""
+        x = part.dataset[part.x].values.astype(np.float64)
+        y = part.dataset[part.y].values.astype(np.float64)
+        if x.size < 2 or y.size < 2:
+            raise ValueError(f"{part.path}: the store's grid needs at least 2 cells along x and y")
+        xres, yres = float(x[1] - x[0]), float(y[1] - y[0])
+        self.flip_y = yres > 0  # rows stored south to north
+        yres = abs(yres)
+        left, top = x[0] - xres / 2, (y.max() + yres / 2)
+        cols, _ = axis_indices((float(mesh["xmin"]) - left) / xres, ncol, float(mesh["xres"]), xres, x.size)
+        rows, _ = axis_indices((top - float(mesh["ymax"])) / yres, nrow, float(mesh["yres"]), yres, y.size)
+        if self.flip_y:
+            rows = np.where(rows >= 0, y.size - 1 - rows, -1)
+        r, c = np.divmod(self.cells, ncol)
+        self.store_row, self.store_col = rows[r], cols[c]
+        self.inside = (self.store_row >= 0) & (self.store_col >= 0)
+        if not self.inside.any():
+            raise ValueError(f"{part.path}: the store's grid does not cover the mesh")
+        # The bounding box read from the store, and each cell's place in it.
+        self.row_lo, self.row_hi = int(self.store_row[self.inside].min()), int(self.store_row[self.inside].max()) + 1
+        self.col_lo, self.col_hi = int(self.store_col[self.inside].min()), int(self.store_col[self.inside].max()) + 1
+
+    def read(self, first: int, count: int) -> np.ndarray:
+        """(count, ncell) float32 of steps first .. first + count - 1 (0-based)."""
+        out = np.full((count, self.cells.size), MISSING, dtype=np.float32)
+        part_of = self.part_of[first:first + count]
+        rows = self.store_row[self.inside] - self.row_lo
+        cols = self.store_col[self.inside] - self.col_lo
+        for p in np.unique(part_of[part_of >= 0]):
+            steps = np.nonzero(part_of == p)[0]
+            positions = self.index_of[first + steps]
+            # Consecutive store positions read as one slice (the usual case), else one by one.
+            with self._lock:
+                var = self.parts[p].variable[:, self.row_lo:self.row_hi, self.col_lo:self.col_hi]
+                if np.all(np.diff(positions) == 1):
+                    block = var[int(positions[0]):int(positions[-1]) + 1].values
+                else:
+                    block = var.isel(time=positions).values
+            values = np.asarray(block, dtype=np.float32)[:, rows, cols]
+            missing = ~np.isfinite(values)
+            if self.scale is not None:
+                values = values * self.scale
+            if self.offset is not None:
+                values = values + self.offset
+            values[missing] = MISSING
+            out[np.ix_(steps, np.nonzero(self.inside)[0])] = values
+        return out
+
+
+def read_store(setup: dict, mesh: dict, kind: str, cells=None, out=None):
+    """The whole period of forcing `kind` from its store: as `smash.inputs.read_atmos` returns it
+    ((ntime_step, ncell), or each step handed to ``out[t] = values``)."""
+    series = StoreSeries(setup, mesh, kind, cells)
+    nt = series.axis.ntime_step
+    span = max(1, (1 << 24) // max(series.cells.size, 1))
+    full = None
+    if out is None:
+        full = np.empty((nt, series.cells.size), dtype=np.float32)
+    for t0 in range(0, nt, span):
+        block = series.read(t0, min(span, nt - t0))
+        if full is not None:
+            full[t0:t0 + block.shape[0]] = block
+        else:
+            for i, values in enumerate(block):
+                out[t0 + i] = values
+    if full is None:
+        return out
+    return full if cells is not None else full.reshape(nt, int(mesh["nrow"]), int(mesh["ncol"]))
+
+
+def time_values(ends: list[_dt.datetime]) -> np.ndarray:
+    """datetime64[s] of step end times (what a store's time coordinate holds)."""
+    return np.array([np.datetime64(end, "s") for end in ends])

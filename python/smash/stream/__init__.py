@@ -1,0 +1,16 @@
+"""Forcings streamed from disk a window of steps at a time (setup ``forcing_storage``).
+
+A model whose forcings of the whole period would not fit in memory keeps only a window of steps
+in the core: each chunk of the time loop (md_forward) asks for its window through a callback,
+which copies it from a reader thread that read it from disk while the previous window was
+computed. `storage` decides the mode and the window, `sources` reads windows (GeoTIFF folders,
+NetCDF, Zarr), `window` serves them to the core during a run.
+"""
+
+from smash.stream.interception import estimate_interception
+from smash.stream.sources import source_of
+from smash.stream.storage import choose_storage, stream_windows, window_steps
+from smash.stream.window import ForcingStream, StreamedSeries
+
+__all__ = ["ForcingStream", "StreamedSeries", "choose_storage", "estimate_interception", "source_of",
+           "stream_windows", "window_steps"]

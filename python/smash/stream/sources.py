@@ -1,0 +1,96 @@
+"""Readers of a window of forcing steps on the model's cells.
+
+Every reader answers ``read(kind, first, count)``: the (count, ncell) float32 values of steps
+first .. first + count - 1 (0-based) of forcing `kind` at the model's cells, the same values bit
+for bit as the whole-period reading gives for those steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+
+from smash.inputs.atmos import SeriesPlan, read_atmos
+from smash.inputs.stores import StoreSeries, store_format
+from smash.time_axis import TimeAxis
+
+
+class TiffSource:
+    """Windows of the setup's GeoTIFF folders (and daily interannual PET), read by
+    `smash.inputs.read_atmos` on the window's sub-period.
+
+    A reading warning is shown for the first window with its kinds of problems (missing files,
+    missing values, misplaced rasters, ...), not again for each window.
+    """
+
+    def __init__(self, setup: dict, mesh: dict, cells: np.ndarray):
+        self.setup, self.mesh, self.cells = setup, mesh, np.asarray(cells)
+        self.axis = TimeAxis.of(setup)
+        self._shown: set = set()
+        self._lock = threading.Lock()
+        self._plans: dict = {}
+
+    def sub_setup(self, first: int, count: int) -> dict:
+        """The setup of steps first .. first + count - 1 alone."""
+        return dict(self.setup, start_time=self.axis.time(first), end_time=self.axis.time(first + count),
+                    ntime_step=count)
+
+    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with self._lock:
+                if kind not in self._plans:
+                    # The folder listed once; the whole plan's notes (unused files) shown once.
+                    self._plans[kind] = SeriesPlan(self.setup, kind)
+            plan = self._plans[kind].window(first, count)
+            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells, plan=plan)
+        with self._lock:
+            for item in caught:
+                # Each line names a problem before its colon; counts and dates differ from window to window.
+                key = (item.category, tuple(line.split(":")[0].strip() for line in str(item.message).splitlines()))
+                if key not in self._shown:
+                    self._shown.add(key)
+                    warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+        return values
+
+
+class ArraySource:
+    """Windows of whole-period arrays already in memory (synthetic forcings): kind -> (nt, ncell)."""
+
+    def __init__(self, series: dict):
+        self.series = series
+
+    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+        return self.series[kind][first:first + count]
+
+
+class StoreSource:
+    """Windows of a NetCDF / Zarr store (smash.inputs.stores)."""
+
+    def __init__(self, series):
+        self.series = series
+
+    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+        return self.series.read(first, count)
+
+
+class KindSources:
+    """One reader per forcing kind (prcp from a Zarr store, PET from interannual GeoTIFF maps, ...)."""
+
+    def __init__(self, by_kind: dict):
+        self.by_kind = by_kind
+
+    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+        return self.by_kind[kind].read(kind, first, count)
+
+
+def source_of(setup: dict, mesh: dict, cells: np.ndarray, kinds: list[str]):
+    """The reader of a normalized setup's forcings: per kind a NetCDF / Zarr store
+    (smash.inputs.stores), the synthetic series, or the GeoTIFF folders."""
+    if setup.get("synthetic"):
+        return ArraySource({kind: read_atmos(setup, mesh, kind, cells=cells) for kind in kinds})
+    tiff = TiffSource(setup, mesh, cells)
+    return KindSources({kind: StoreSource(StoreSeries(setup, mesh, kind, cells)) if store_format(setup, kind)
+                        else tiff for kind in kinds})

@@ -1,0 +1,186 @@
+"""Writing gridded series to chunked, compressed NetCDF files or Zarr stores, a window of steps at a time.
+
+`StoreWriter` appends windows of (time, y, x) arrays without ever holding the whole period: the
+forcing converter (smash.io.convert_forcings), the synthetic national-scale generator
+(smash.factory.generate_forcing_store) and the run outputs written as they go (smash.stream.outputs)
+use it. NetCDF is written with h5netcdf, Zarr with zarr (format 2, xarray's dimension attributes);
+both follow the CF conventions that smash.inputs.stores reads back: a ``time`` coordinate (end of
+each step), ``x`` / ``y`` cell centres in the grid's CRS (WKT in the ``crs`` variable), a ``units`` attribute.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+
+EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
+
+
+def format_of(path, fmt: str | None = None) -> str:
+    """"netcdf" or "zarr": `fmt` when given, else from the path (a ``.zarr`` directory or a NetCDF file)."""
+    if fmt is not None:
+        if fmt not in ("netcdf", "zarr"):
+            raise ValueError(f"Unknown store format {fmt!r}; choose 'netcdf' or 'zarr'")
+        return fmt
+    text = str(path).rstrip("/")
+    if text.endswith(".zarr"):
+        return "zarr"
+    if text.endswith((".nc", ".nc4")):
+        return "netcdf"
+    raise ValueError(f"Cannot tell the store format of {path!r}: name it *.nc or *.zarr, or give format=")
+
+
+def _fast_compressor():
+    from numcodecs import Blosc
+
+    return Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+
+
+class StoreWriter:
+    """A store of (time, y, x) float32 variables on one grid, written window by window.
+
+    Parameters
+    ----------
+    path : str
+        The NetCDF file or Zarr directory (replaced when it exists).
+    x, y : array
+        Cell centres along x (west to east) and y (north to south), in the grid's CRS.
+    variables : dict
+        Variable name -> attributes (``units``, ``long_name``, ...).
+    crs_wkt : str, optional
+        The grid's CRS as WKT.
+    chunk_steps : int, default 24
+        Steps per chunk along time (a window read touches few chunks).
+    fmt : str, optional
+        "netcdf" or "zarr" (from the path by default).
+    nstep : int, optional
+        The number of steps that will be written, when known: the arrays are made that long at once
+        (appending to a Zarr array rewrites its metadata at every window).
+    """
+
+    def __init__(self, path, x, y, variables: dict, crs_wkt: str | None = None, chunk_steps: int = 24,
+                 fmt: str | None = None, nstep: int | None = None):
+        self.total = nstep
+        self.path, self.fmt = str(path), format_of(path, fmt)
+        self.x, self.y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        self.variables, self.crs_wkt = dict(variables), crs_wkt
+        self.chunk_steps = max(1, int(chunk_steps))
+        self.nstep = 0
+        if os.path.isdir(self.path):
+            shutil.rmtree(self.path)
+        elif os.path.exists(self.path):
+            os.remove(self.path)
+        self._nc = self._open_netcdf() if self.fmt == "netcdf" else None
+        self._zarr = None
+
+    def _chunks(self) -> tuple[int, int, int]:
+        return (self.chunk_steps, self.y.size, self.x.size)
+
+    def _open_netcdf(self):
+        try:
+            import h5netcdf.legacyapi as netcdf
+        except ImportError as error:
+            raise ImportError("Writing NetCDF stores needs h5netcdf: pip install 'smash-hydrology[netcdf]'") from error
+        ds = netcdf.Dataset(self.path, "w")
+        ds.Conventions = "CF-1.8"
+        ds.createDimension("time", None)
+        ds.createDimension("y", self.y.size)
+        ds.createDimension("x", self.x.size)
+        time = ds.createVariable("time", "i8", ("time",))
+        time.units, time.calendar, time.standard_name = "seconds since 1970-01-01 00:00:00", "standard", "time"
+        time.long_name = "end of the time step"
+        for name, values, standard in (("x", self.x, "projection_x_coordinate"),
+                                       ("y", self.y, "projection_y_coordinate")):
+            var = ds.createVariable(name, "f8", (name,))
+            var[:] = values
+            var.standard_name = standard
+        if self.crs_wkt:
+            crs = ds.createVariable("crs", "i4", ())
+            crs.crs_wkt = crs.spatial_ref = self.crs_wkt
+        for name, attrs in self.variables.items():
+            var = ds.createVariable(name, "f4", ("time", "y", "x"), chunksizes=self._chunks(), zlib=True,
+                                    complevel=4, shuffle=True, fill_value=np.float32(np.nan))
+            for key, value in attrs.items():
+                setattr(var, key, value)
+            if self.crs_wkt:
+                var.grid_mapping = "crs"
+        return ds
+
+    def append(self, times, values: dict) -> None:
+        """Add steps: `times` their end times (datetime or datetime64), `values` name -> (n, ny, nx)."""
+        times = np.array([np.datetime64(t, "s") for t in times])
+        n = times.size
+        if self.fmt == "netcdf":
+            ds = self._nc
+            ds.resize_dimension("time", self.nstep + n)
+            ds["time"][self.nstep:self.nstep + n] = (times - EPOCH).astype(np.int64)
+            for name in self.variables:
+                ds[name][self.nstep:self.nstep + n] = np.asarray(values[name], dtype=np.float32)
+        else:
+            self._append_zarr(times, values)
+        self.nstep += n
+
+    def _open_zarr(self):
+        """The Zarr group (format 2 with xarray's dimension attributes, which every xarray reads)."""
+        try:
+            import zarr
+        except ImportError as error:
+            raise ImportError("Writing Zarr stores needs zarr: pip install 'smash-hydrology[netcdf]'") from error
+        group = zarr.open_group(self.path, mode="w", zarr_format=2)
+        group.attrs["Conventions"] = "CF-1.8"
+        length = self.total or 0
+        time = group.create_array("time", shape=(length,), chunks=(4096,), dtype="i8")
+        time.attrs.update({"_ARRAY_DIMENSIONS": ["time"], "units": "seconds since 1970-01-01 00:00:00",
+                           "calendar": "standard", "standard_name": "time", "long_name": "end of the time step"})
+        for name, values in (("x", self.x), ("y", self.y)):
+            coord = group.create_array(name, shape=values.shape, dtype="f8")
+            coord[:] = values
+            coord.attrs.update({"_ARRAY_DIMENSIONS": [name], "standard_name": f"projection_{name}_coordinate"})
+        if self.crs_wkt:
+            crs = group.create_array("crs", shape=(), dtype="i4")
+            crs.attrs.update({"_ARRAY_DIMENSIONS": [], "crs_wkt": self.crs_wkt, "spatial_ref": self.crs_wkt})
+        for name, attrs in self.variables.items():
+            # LZ4 with byte shuffling: several times faster to write than the default zstd, about as small
+            # on forcings (dry cells, nights).
+            var = group.create_array(name, shape=(length, self.y.size, self.x.size), chunks=self._chunks(), dtype="f4",
+                                     fill_value=np.float32(np.nan), compressors=_fast_compressor())
+            var.attrs.update(dict(attrs, _ARRAY_DIMENSIONS=["time", "y", "x"],
+                                  **({"grid_mapping": "crs"} if self.crs_wkt else {})))
+        return group
+
+    def _append_zarr(self, times, values: dict) -> None:
+        if self._zarr is None:
+            self._zarr = self._open_zarr()
+        seconds = (times - EPOCH).astype(np.int64)
+        if self.total is not None and self.nstep + times.size <= self.total:
+            span = slice(self.nstep, self.nstep + times.size)
+            self._zarr["time"][span] = seconds
+            for name in self.variables:
+                self._zarr[name][span] = np.asarray(values[name], dtype=np.float32)
+            return
+        self._zarr["time"].append(seconds)
+        for name in self.variables:
+            self._zarr[name].append(np.asarray(values[name], dtype=np.float32), axis=0)
+
+    def close(self) -> None:
+        if self._zarr is not None and self.total is not None and self.nstep < self.total:
+            # Fewer steps written than announced: cut the arrays to what was written.
+            for name in ("time", *self.variables):
+                self._zarr[name].resize((self.nstep, *self._zarr[name].shape[1:]))
+        if self._zarr is not None:
+            import zarr
+
+            # One metadata file for the whole store: readers open it at once.
+            zarr.consolidate_metadata(self.path, zarr_format=2)
+        if self._nc is not None:
+            self._nc.close()
+            self._nc = None
+        self._zarr = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

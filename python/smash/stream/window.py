@@ -1,0 +1,176 @@
+"""Serving windows of streamed forcings to the core during a run.
+
+md_forward asks for the window of each chunk (md_forcing_stream) through a C callback that
+`ForcingStream.session` registers for the run. The callback copies the window into the core's
+forcing arrays (nac, window) from a reader thread that read it while the previous window was
+computed (the core releases the GIL while it runs), then starts reading the window it expects
+next: the following one, or in the adjoint's reverse sweep (which re-runs the chunks last to
+first) the preceding one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from smash import _core
+
+# The callback's C type: void fetch(int t0, int t1), steps 1-based inclusive.
+_FETCH_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int)
+# One streamed run at a time: the core holds one window reader.
+_RUN_LOCK = threading.Lock()
+
+
+class ForcingStream:
+    """The streamed forcings of a model (and of its copies, which share its core inputs).
+
+    Parameters
+    ----------
+    source : object
+        A reader with ``read(kind, first, count) -> (count, ncell) float32`` (smash.stream.sources).
+    kinds : list of str
+        The forcing kinds read from the source (the others stay missing, as in memory).
+    ntime_step : int
+        Steps of the period.
+    windows : dict
+        Steps per window of forward runs ("forward") and of gradients ("gradient").
+    """
+
+    def __init__(self, source, kinds, ntime_step: int, windows: dict):
+        self.source, self.kinds, self.ntime_step = source, list(kinds), int(ntime_step)
+        self.windows = dict(windows)
+        self.loaded = None          # (t0, t1) of the window in the core's arrays
+        self._ahead = None          # ((t0, t1), future of its values)
+        self._pool = None
+        self._error = None
+        self._gradient = False
+        self._input = None
+        self._served = None         # weak reference to the core inputs `loaded` refers to
+        self._callback = _FETCH_TYPE(self._fetch)
+        self.reads = 0              # windows read from the source (tests, benchmarks)
+        # Called with t0 before the window starting at step t0 is served (smash.stream.outputs writes
+        # the previous window's returned series then).
+        self.window_hook = None
+
+    # ------------------------------------------------------------ reading
+    def read_steps(self, kind: str, first: int, count: int, ncell: int) -> np.ndarray:
+        """(count, ncell) float32 values of steps first .. first + count - 1 (0-based) of `kind`
+        (a kind not read is missing, -99, or 0 degC for temp, as the core's arrays start)."""
+        if kind not in self.kinds:
+            return np.full((count, ncell), 0.0 if kind == "temp" else -99.0, dtype=np.float32)
+        return np.asarray(self.source.read(kind, first, count), dtype=np.float32)
+
+    def _read_window(self, t0: int, t1: int) -> dict:
+        self.reads += 1
+        return {kind: np.ascontiguousarray(self.source.read(kind, t0 - 1, t1 - t0 + 1), dtype=np.float32)
+                for kind in self.kinds}
+
+    def _window_of(self, t0: int) -> tuple[int, int]:
+        w = self.windows["gradient" if self._gradient else "forward"]
+        return t0, min(t0 + w - 1, self.ntime_step)
+
+    def _read_ahead(self, t0: int) -> None:
+        if not 1 <= t0 <= self.ntime_step:
+            self._ahead = None
+            return
+        span = self._window_of(t0)
+        if self._ahead is not None and self._ahead[0] == span:
+            return
+        self._ahead = (span, self._pool.submit(self._read_window, *span))
+
+    # ------------------------------------------------------------ the callback
+    def _fetch(self, t0: int, t1: int) -> None:
+        """The core's request for steps t0 .. t1 (called from Fortran, GIL taken by ctypes)."""
+        if self._error is not None:
+            return
+        try:
+            if self.window_hook is not None:
+                self.window_hook(t0)
+            # Asked again for the loaded window: in a gradient, the reverse sweep starting on the forward
+            # sweep's last window (after a gradient's reverse sweep a forward run starts on it too).
+            again = self.loaded == (t0, t1)
+            backward = (again and self._gradient) or (self.loaded is not None and self.loaded[0] > t0)
+            if not again:
+                ahead, self._ahead = self._ahead, None
+                values = ahead[1].result() if ahead is not None and ahead[0] == (t0, t1) else \
+                    self._read_window(t0, t1)
+                n = t1 - t0 + 1
+                for kind, block in values.items():
+                    getattr(self._input, kind)[:, :n] = block.T
+                self.loaded = (t0, t1)
+            w = self.windows["gradient" if self._gradient else "forward"]
+            if backward:
+                self._read_ahead(t0 - w)        # the reverse sweep: windows last to first
+            elif t1 < self.ntime_step:
+                self._read_ahead(t1 + 1)
+            elif self._gradient:
+                self._read_ahead(t0 - w)        # the forward sweep's last window: the reverse sweep follows
+        except BaseException as error:  # noqa: BLE001 - re-raised by session() once the core returns
+            self._error = error
+
+    # ------------------------------------------------------------ a run
+    @contextlib.contextmanager
+    def session(self, core_input, gradient: bool):
+        """Serve the windows of one run of the core on `core_input` (its forcing arrays sized for the
+        run's window, re-allocated when a gradient follows forward runs or the reverse)."""
+        with _RUN_LOCK:
+            self._gradient = bool(gradient)
+            self._input = core_input
+            window = self.windows["gradient" if gradient else "forward"]
+            served = self._served() if self._served is not None else None
+            if served is not core_input:
+                # Another model's inputs (a copy that took its own): its arrays hold another window.
+                self.loaded = None
+                self._served = weakref.ref(core_input)
+            if int(core_input.window_steps) != window:
+                _core.resize_forcing_window(core_input, window)
+                self.loaded = None
+            self._error = None
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smash-forcing")
+            _core.set_forcing_fetch(ctypes.cast(self._callback, ctypes.c_void_p).value)
+            try:
+                yield self
+            finally:
+                _core.set_forcing_fetch(0)
+                if self._ahead is not None:
+                    self._ahead[1].cancel()
+                self._ahead = None
+                self._pool.shutdown(wait=True)
+                self._pool = None
+                self._input = None
+            if self._error is not None:
+                error, self._error = self._error, None
+                self.loaded = None
+                raise RuntimeError("Reading the streamed forcings failed during the run; its results are "
+                                   "not usable") from error
+
+
+class StreamedSeries:
+    """The (nac, ntime_step) series of one streamed forcing, read from disk when indexed as
+    ``series[:, steps]`` (a slice or an array of steps): what the model's gauge means and work
+    estimate read, without the whole period in memory."""
+
+    def __init__(self, stream: ForcingStream, kind: str, nac: int):
+        self.stream, self.kind = stream, kind
+        self.shape = (nac, stream.ntime_step)
+
+    def __getitem__(self, index):
+        rows, cols = index
+        if not (isinstance(rows, slice) and rows == slice(None)):
+            raise IndexError("a streamed forcing is indexed as series[:, steps]")
+        nac, nt = self.shape
+        if isinstance(cols, slice):
+            first, stop, step = cols.indices(nt)
+            if step != 1:
+                raise IndexError("a streamed forcing takes slices of consecutive steps")
+            return self.stream.read_steps(self.kind, first, max(0, stop - first), nac).T
+        steps = np.asarray(cols, dtype=np.int64).ravel()
+        out = np.empty((nac, steps.size), dtype=np.float32)
+        for i, t in enumerate(steps):
+            out[:, i] = self.stream.read_steps(self.kind, int(t), 1, nac)[0]
+        return out

@@ -1,0 +1,184 @@
+"""NetCDF and Zarr forcing stores (smash.inputs.stores) made by smash.io.convert_forcings from the GeoTIFF
+series: the same forcings as the GeoTIFF files, and, streamed or held whole, the same discharge, final
+states and gradient bit for bit as the GeoTIFF model held whole (Lez: prcp and PET stores; Cance: a prcp
+store beside daily interannual PET maps)."""
+
+import datetime as dt
+import functools
+
+import numpy as np
+import pytest
+
+import smash
+from smash import _testing
+
+xr = pytest.importorskip("xarray", reason="the netcdf extra (xarray, h5netcdf, zarr) is not installed")
+
+PERIODS = {"Lez": ("2012-08-01", "2012-09-20"), "Cance": ("2014-09-15 00:00", "2014-09-22 00:00")}
+
+
+@functools.cache
+def _dataset(data_dir, name):
+    setup, mesh = smash.factory.load_dataset(name, path=data_dir)
+    start, end = PERIODS[name]
+    return dict(setup, read_descriptor=False, start_time=start, end_time=end), mesh
+
+
+@functools.cache
+def _stores(data_dir, name, suffix, folder):
+    setup, _ = _dataset(data_dir, name)
+    kinds = ["prcp"] if setup.get("daily_interannual_pet") else ["prcp", "pet"]
+    return {f"{kind}_directory": smash.io.convert_forcings(
+        setup[f"{kind}_directory"], f"{folder}/{name}_{kind}.{suffix}", kind, setup["start_time"], setup["end_time"],
+        setup.get(f"{kind}_conversion_factor", 1.0), chunk_steps=10) for kind in kinds}
+
+
+@pytest.fixture(scope="module")
+def store_folder(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("stores"))
+
+
+def _gradient(model):
+    return model.backward_run(mapping="distributed", return_options={"cost": True, "grad": True})
+
+
+@pytest.mark.parametrize("suffix", ["nc", "zarr"])
+@pytest.mark.parametrize("name", ["Lez", "Cance"])
+def test_store_models_equal_the_geotiff_model(data_dir, store_folder, name, suffix):
+    setup, mesh = _dataset(data_dir, name)
+    tiff = smash.Model(setup, mesh)
+    _testing.core_setup(tiff).checkpoint_steps = 8
+    paths = _stores(data_dir, name, suffix, store_folder)
+    held = smash.Model(dict(setup, **paths), mesh)
+    streamed = smash.Model(dict(setup, forcing_storage="stream", forcing_window=8, **paths), mesh)
+    assert _testing.forcing_stream(streamed) is not None
+    for kind in ("prcp", "pet"):
+        assert np.array_equal(getattr(tiff.atmos_data, kind), getattr(held.atmos_data, kind)), kind
+    assert np.array_equal(tiff.rr_parameters.values, streamed.rr_parameters.values)
+    for model in (tiff, held, streamed):
+        model.forward_run()
+    for model in (held, streamed):
+        assert np.array_equal(tiff.response.q, model.response.q)
+        assert np.array_equal(tiff.rr_final_states.values, model.rr_final_states.values)
+    ref, got = _gradient(tiff), _gradient(streamed)
+    assert ref.cost == got.cost and np.array_equal(ref.grad, got.grad)
+
+
+def test_store_units_time_and_axes(data_dir, tmp_path):
+    """A hand-made CF store: rates in kg m-2 s-1, y running south to north, a missing value, a step absent."""
+    setup, mesh = _dataset(data_dir, "Lez")
+    setup = dict(setup, end_time="2012-08-06")
+    tiff = smash.Model(setup, mesh)
+    nrow, ncol = mesh["nrow"], mesh["ncol"]
+    x = mesh["xmin"] + (np.arange(ncol) + 0.5) * mesh["xres"]
+    y = mesh["ymax"] - (np.arange(nrow) + 0.5) * mesh["yres"]
+    prcp = np.moveaxis(np.asarray(tiff.atmos_data.prcp, dtype=np.float32), -1, 0).copy()  # (time, y, x)
+    prcp[2, 3, 4] = np.nan
+    times = [np.datetime64(dt.datetime(2012, 8, 2) + dt.timedelta(days=t)) for t in range(5)]
+    keep = [0, 1, 2, 4]  # the fourth step absent
+    rate = prcp[keep][:, ::-1] / np.float32(86400)
+    ds = xr.Dataset({"rain": (("time", "y", "x"), rate, {"units": "kg m-2 s-1"})},
+                    coords={"time": np.array(times)[keep], "y": y[::-1], "x": x})
+    path = tmp_path / "rain.nc"
+    ds.to_netcdf(path)
+    model = smash.Model(dict(setup, prcp_directory=str(path)), mesh)
+    got = np.moveaxis(np.asarray(model.atmos_data.prcp), -1, 0)
+    active = mesh["active_cell"].astype(bool)
+    expected = prcp.copy()
+    expected[3] = -99.0
+    expected[2, 3, 4] = -99.0
+    np.testing.assert_allclose(got[:, active], expected[:, active], rtol=1e-6)
+    assert (got[3][active] == -99.0).all()
+
+
+def test_store_errors_name_the_problem(data_dir, tmp_path):
+    setup, mesh = _dataset(data_dir, "Lez")
+    x = mesh["xmin"] + (np.arange(mesh["ncol"]) + 0.5) * mesh["xres"]
+    y = mesh["ymax"] - (np.arange(mesh["nrow"]) + 0.5) * mesh["yres"]
+    shape = (3, mesh["nrow"], mesh["ncol"])
+    hourly = np.arange("2012-08-02T00", "2012-08-02T03", dtype="datetime64[h]").astype("datetime64[ns]")
+    xr.Dataset({"prcp": (("time", "y", "x"), np.zeros(shape, np.float32), {"units": "mm"})},
+               coords={"time": hourly, "y": y, "x": x}).to_netcdf(tmp_path / "hourly.nc")
+    with pytest.raises(ValueError, match="3600 s apart but the model's dt is 86400"):
+        smash.Model(dict(setup, prcp_directory=str(tmp_path / "hourly.nc")), mesh)
+    daily = np.arange("2012-08-02", "2012-08-05", dtype="datetime64[D]").astype("datetime64[ns]")
+    xr.Dataset({"prcp": (("time", "y", "x"), np.zeros(shape, np.float32), {"units": "furlongs"})},
+               coords={"time": daily, "y": y, "x": x}).to_netcdf(tmp_path / "units.nc")
+    with pytest.raises(ValueError, match="units 'furlongs'"):
+        smash.Model(dict(setup, prcp_directory=str(tmp_path / "units.nc")), mesh)
+
+
+@pytest.mark.parametrize("suffix", ["nc", "zarr"])
+def test_series_written_to_a_store_as_the_run_goes(data_dir, tmp_path, suffix):
+    """return_options output_store: the store holds what the run would return, streamed (slots reused
+    window by window) or not; the model's own results are unchanged."""
+    setup, mesh = _dataset(data_dir, "Cance")
+    held = smash.Model(setup, mesh)
+    streamed = smash.Model(dict(setup, forcing_storage="stream", forcing_window=40), mesh)
+    asked = {"q_domain": True, "rr_states": True, "internal_fluxes": True,
+             "time_step": pd_steps(held)}
+    ref = held.forward_run(return_options=asked)
+    q_ref = held.response.q.copy()
+    for model, name in ((held, "held"), (streamed, "streamed")):
+        path = tmp_path / f"{name}.{suffix}"
+        got = model.forward_run(return_options=dict(asked, output_store=str(path)))
+        assert got.output_store == str(path) and not hasattr(got, "q_domain")
+        assert np.array_equal(model.response.q, q_ref)
+        # Off the mesh the store holds the returned -99.
+        ds = xr.open_dataset(path, engine="zarr" if suffix == "zarr" else None, mask_and_scale=False)
+        assert np.array_equal(ds["time"].values.astype("datetime64[s]"), ref.time_step)
+        assert np.array_equal(np.moveaxis(ds["q_domain"].values, 0, -1), ref.q_domain)
+        for i, state in enumerate(ref.rr_states):
+            for j, key in enumerate(state.keys):
+                assert np.array_equal(ds[f"state_{key}"].values[i], state.values[..., j].astype(np.float32)), key
+        for key, grid in ref.internal_fluxes.items():
+            assert np.array_equal(np.moveaxis(ds[f"flux_{key}"].values, 0, -1), grid), key
+        ds.close()
+
+
+def pd_steps(model):
+    """Every third step from the 5th: returned steps that leave some windows with fewer of them."""
+    import smash.time_axis as ta
+
+    axis = ta.TimeAxis.of(model.setup)
+    return [axis.time(t) for t in range(5, model.setup.ntime_step + 1, 3)]
+
+
+def test_many_netcdf_files_are_one_series(data_dir, store_folder, tmp_path):
+    """A glob pattern of NetCDF files (a month per file, as SAFRAN or COMEPHORE come), merged by time."""
+    setup, mesh = _dataset(data_dir, "Lez")
+    whole = xr.open_dataset(_stores(data_dir, "Lez", "nc", store_folder)["prcp_directory"])
+    for part, (lo, hi) in enumerate((("2012-08-01", "2012-08-31"), ("2012-08-31", "2012-09-30"))):
+        piece = whole.sel(time=slice(np.datetime64(lo) + np.timedelta64(1, "D"), np.datetime64(hi)))
+        piece.to_netcdf(tmp_path / f"prcp_{part}.nc")
+    whole.close()
+    tiff = smash.Model(setup, mesh)
+    split = smash.Model(dict(setup, prcp_directory=str(tmp_path / "prcp_*.nc"), forcing_storage="stream",
+                             forcing_window=9), mesh)
+    assert _testing.core_inputs(split).prcp.shape == (split.mesh.nac, 9)
+    tiff.forward_run()
+    split.forward_run()
+    assert np.array_equal(tiff.response.q, split.response.q)
+
+
+def test_missing_extra_is_named(monkeypatch):
+    """Without xarray the error names the extra that installs it (the package itself imports none of it)."""
+    import builtins
+    import subprocess
+    import sys
+
+    from smash.inputs import stores
+
+    real_import = builtins.__import__
+
+    def no_xarray(name, *args, **kwargs):
+        if name == "xarray":
+            raise ImportError("No module named 'xarray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_xarray)
+    with pytest.raises(ImportError, match=r"smash-hydrology\[netcdf\]"):
+        stores.xarray()
+    monkeypatch.undo()
+    code = "import sys, smash; print(sorted(m for m in ('xarray', 'zarr', 'h5netcdf') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
