@@ -63,9 +63,8 @@ CHUNK_COPIES = ("FORWARD_CHUNK", "FORWARD_CHUNK_D", "FORWARD_CHUNK_B", "FORWARD_
 # chunks. They are zero already: forward_cost_b zeroes them once, and the reverse sweep of
 # a block zeroes every entry it reads (a cell's discharge adjoint after its routing step,
 # its lateral inflow adjoint after its rainfall-runoff step), so each chunk hands the next
-# one all zeros (tests/adjoint/test_checkpointing.py compares gradients across chunkings). The
-# serial fill left every line of the blocks in the master thread's cache, and the other
-# threads fetched their halves from there: 1.3 ms of a 54 ms two-thread Cance gradient.
+# one all zeros (tests/adjoint/test_checkpointing.py compares gradients across chunkings).
+# Why the fill is worth removing: docs/performance-log.md.
 CHUNK_ADJOINT_FILLS = re.compile(r"^\s*(qlat_block_b|q_block_b) = 0\.0\s*$")
 CHUNK_REVERSE = ("FORWARD_CHUNK_B", "FORWARD_CHUNK_BWD")
 

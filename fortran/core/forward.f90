@@ -67,10 +67,7 @@ contains
         chunk = chunk_steps(setup, nac)
         ! Streamed forcings: a chunk is one window of steps (md_input_data).
         if (input%window_steps > 0) chunk = min(input%window_steps, setup%ntime_step)
-        ! The shortest time blocks worth their parallel regions: Lez and Cance
-        ! (hundreds of cells) run whole chunks, grids of thousands of cells a few
-        ! steps, France one. Longer blocks push the block arrays out of cache
-        ! (France: 2 steps 3% and 6 steps 6% slower than 1, on 1 and 2 threads).
+        ! The shortest time blocks worth their parallel regions (docs/performance-log.md).
         nblock = setup%block_steps
         if (nblock <= 0) nblock = 1 + int(block_cell_steps/real(nac, rk))
         nblock = max(1, min(chunk, nblock))
@@ -230,8 +227,7 @@ contains
         ! writes a cell's entries before anything reads them, so the compiled code
         ! need not fill them: OpenMP builds skip the fills here (Tapenade reads
         ! `!$` lines as comments) and tapenade/generate.py drops them from the
-        ! generated code. Serial fills of memory the threads then write were
-        ! 3 % of a two-thread Cance gradient.
+        ! generated code (serial fills cost time: docs/performance-log.md).
         !$ if (.false.) then
         qlat_block = 0._rk
         q_block = 0._rk
@@ -416,9 +412,7 @@ contains
             call rainfall_runoff_copies(setup, mesh, input, t0, t1, k0, k1, n, npr, nrr, nfx, nsteps, nac, nblock, &
                                         rr_parameters, nn_parameters, states, qlat_block, fluxes, output)
         else
-            ! Zeroed here by each thread for its cells, not by one thread before the
-            ! loop: that serial fill, with its page faults, made a two-thread France
-            ! run 0.73 s instead of 0.68 s.
+            ! Zeroed by each thread for its own cells (docs/performance-log.md).
             if (t0 == 1) fluxes(k0:k1, :) = 0._rk
             do t = t0, t1
                 j = t - t0 + 1
@@ -430,14 +424,8 @@ contains
     end subroutine rainfall_runoff_block
 
     !> rainfall_runoff_block on copies of the n cells k0..k1 (rows 1..n) in arrays
-    !> of the calling thread's own (local arrays: gfortran puts them on the
-    !> thread's heap). Writing its cells of the shared arrays at every step, each
-    !> thread made the hardware prefetchers pull the cache lines beside the other
-    !> thread's block back and forth: two threads on Cance (383 cells) ran its
-    !> gr4 cells 13 % slower than one thread did; bench/thread_boundary.c shows
-    !> the same in C, and that a gap between the threads' rows cures it. Grids
-    !> of thousands of cells run time blocks of a step or two, too short to
-    !> repay the copies, and feel it less. In the adjoint, a cell's parameter
+    !> of the calling thread's own, so threads never share cache lines of the
+    !> shared arrays (docs/performance-log.md, bench/thread_boundary.c). In the adjoint, a cell's parameter
     !> and state adjoints are summed over the block before they join the
     !> running totals.
     subroutine rainfall_runoff_copies(setup, mesh, input, t0, t1, k0, k1, n, npr, nrr, nfx, nsteps, nac, nblock, &

@@ -373,8 +373,7 @@ contains
                 if (law5) then
                     lexc = (1._rk + fl)*p(ikexc)*(h(GR4_S_HT) - p(iaexc))
                 else
-                    ! h**3.5 as h**3 * sqrt(h): same value to rounding, without a pow call
-                    ! (a pow per cell and step was 5 % of a forward run).
+                    ! h**3.5 as h**3 * sqrt(h): same value to rounding, no pow call (docs/performance-log.md).
                     lexc = (1._rk + fl)*p(ikexc)*h(GR4_S_HT)**3*sqrt(h(GR4_S_HT))
                 end if
             end if
@@ -642,8 +641,7 @@ contains
     !>
     !> One loop per structure with a single call in it: the private per-cell
     !> routines are then inlined, and the latency-bound chains of divisions
-    !> and square roots of consecutive cells overlap (a call per cell from
-    !> the forward loop ran 1.6x slower). Tapenade keeps the same layout in
+    !> and square roots of consecutive cells overlap (docs/performance-log.md). Tapenade keeps the same layout in
     !> the adjoint.
     !>
     !> Of a cell's fluxes only its routing-store outflows (fx(k, c1), fx(k, c2))

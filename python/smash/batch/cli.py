@@ -147,7 +147,7 @@ def main(argv=None) -> int:
         return 2
     from smash.batch.logs import configure_console
 
-    configure_console(_verbosity(args))
+    restore_console = configure_console(_verbosity(args))
     try:
         if args.command in ("run", "calibrate"):
             return _single(args, args.command)
@@ -158,6 +158,8 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:
         print(f"smash {args.command}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        restore_console()
 
 
 def console_main() -> None:

@@ -11,8 +11,10 @@ from smash import logs as smash_logs
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure_console(verbosity: int = 0) -> None:
-    """Show smash's log records on stderr: warnings only (-1, --quiet), progress (0) or details (1, --verbose)."""
+def configure_console(verbosity: int = 0):
+    """Show smash's log records on stderr: warnings only (-1, --quiet), progress (0) or details (1, --verbose).
+
+    Returns the function that puts smash's own console back."""
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     # The batch's stderr handler replaces smash's plain console one (each record shown once).
     smash_logs.configure(console=False, propagate=False, level=logging.DEBUG)
@@ -25,6 +27,13 @@ def configure_console(verbosity: int = 0) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
     handler._smash_console = True
     root.addHandler(handler)
+
+    def restore() -> None:
+        """Back to smash's own console (the command ran inside a longer-lived process, e.g. a test)."""
+        root.removeHandler(handler)
+        smash_logs.configure()
+
+    return restore
 
 
 @contextlib.contextmanager

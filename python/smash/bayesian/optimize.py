@@ -19,7 +19,6 @@ from smash.analysis.cost_options import build_cost_options
 from smash.bayesian import prior as _prior
 from smash.bayesian import serr as _serr
 from smash.bayesian.control import BayesianControl
-from smash.calibration.descriptor_mapping import UndefinedMapError
 from smash.calibration.optimize import (
     FORWARD_OUTPUTS,
     _build_control,
@@ -34,7 +33,7 @@ from smash.calibration.optimize import (
 )
 from smash.progress import OptimizerLog
 from smash.results import Result
-from smash.simulation import memory, work_split
+from smash.simulation import work_split
 from smash.simulation.forward import check_common_options, check_return_keys
 
 BAYESIAN_COST_KEYS = ("end_warmup", "gauge", "control_prior")
@@ -196,18 +195,10 @@ class _BayesianProblem(_Problem):
         return j
 
     def cost_grad(self, x):
-        try:
-            self._load(x)
-        except UndefinedMapError as err:
-            self.undefined = str(err)
-            self.nfg += 1
+        cost_lkh = self._adjoint(x)
+        if cost_lkh is None:
             return float("inf"), np.zeros(np.size(x))
         m = self.model
-        if not self.tape_checked:
-            memory.check_gradient(m)  # the adjoint's tape, before the core grows it
-            self.tape_checked = True
-        cost_lkh = _core.run_adjoint(m, self.fcost, self.output, self.grad, self.mesh)
-        self.nfg += 1
         log_lkh, _ = self.serr_terms(np.asarray(self.output.q, order="F"))
         ctrl = self.control
         grad_serr = []

@@ -214,20 +214,27 @@ class _Problem:
         self._record(x, j)
         return j
 
-    def cost_grad(self, x):
+    def _adjoint(self, x) -> float | None:
+        """Load `x` and run the forward model and its adjoint (gradients into self.grad): the cost, or
+        None where the mapping has no maps (`undefined` then says why)."""
         try:
             self._load(x)
         except UndefinedMapError as err:
-            # No maps there: an infinite cost makes a line search step back (smash's L-BFGS-B stops too).
             self.undefined = str(err)
             self.nfg += 1
-            return float("inf"), np.zeros(np.size(x))
-        m = self.model
+            return None
         if not self.tape_checked:
-            memory.check_gradient(m)  # the adjoint's tape, before the core grows it
+            memory.check_gradient(self.model)  # the adjoint's tape, before the core grows it
             self.tape_checked = True
-        cost = _core.run_adjoint(m, self.fcost, self.output, self.grad, self.mesh)
+        cost = _core.run_adjoint(self.model, self.fcost, self.output, self.grad, self.mesh)
         self.nfg += 1
+        return cost
+
+    def cost_grad(self, x):
+        cost = self._adjoint(x)
+        if cost is None:
+            # No maps there: an infinite cost makes a line search step back (smash's L-BFGS-B stops too).
+            return float("inf"), np.zeros(np.size(x))
         g = self.control.gradient_x(x, np.array(self.grad.rr_parameters), np.array(self.grad.rr_initial_states),
                                     np.array(self.grad.nn_parameters))
         self._record(x, float(cost))
