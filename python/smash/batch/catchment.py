@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 
+from smash.batch._deps import require
 from smash.batch.config import DIRECTORY_KEYS, Config, config_to_yaml, validate_config
 from smash.batch.logs import catchment_logger
 from smash.batch.outputs import write_discharge
@@ -168,6 +169,29 @@ def publish(partial: str, target: str) -> None:
         os.rename(partial, target)
 
 
+def _run_models(config: Config, mode: str, logger):
+    """({"calibration": model[, "validation": model]}, iterations) of a catchment."""
+    if mode == "run":
+        model = build_model(config)
+        model.forward_run(common_options={"ncpu": config.calibration.ncpu, "verbose": False})
+        return {"calibration": model}, None
+    models = {}
+    models["calibration"], n_iter, _ = calibrate(config, logger)
+    if config.periods.validation is not None:
+        models["validation"] = validate(config, models["calibration"], logger)
+    return models, n_iter
+
+
+@contextlib.contextmanager
+def blas_threads(ncpu: int):
+    """Limit the BLAS thread pool to the catchment's `ncpu` while it runs: numpy's OpenBLAS keeps a
+    thread per core busy-waiting after each call, which took a second core from every worker (two
+    workers on two cores ran no faster than one)."""
+    threadpoolctl = require("threadpoolctl", "smash batch")
+    with threadpoolctl.threadpool_limits(limits=int(ncpu), user_api="blas"):
+        yield
+
+
 def run_catchment(config_data: dict, source: str, code: str, outdir: str, base_dir: str | None = None,
                   mode: str = "calibrate") -> dict:
     """Run one catchment (`mode` "calibrate" or "run") and publish its folder; return its summary row.
@@ -191,15 +215,8 @@ def run_catchment(config_data: dict, source: str, code: str, outdir: str, base_d
                 config_yaml = config_to_yaml(config)
                 with open(os.path.join(partial, "config.yaml"), "w", encoding="utf-8") as stream:
                     stream.write(config_yaml)
-                models = {}
-                if mode == "run":
-                    model = build_model(config)
-                    model.forward_run(common_options={"ncpu": config.calibration.ncpu, "verbose": False})
-                    models["calibration"] = model
-                else:
-                    models["calibration"], n_iter, _ = calibrate(config, logger)
-                    if config.periods.validation is not None:
-                        models["validation"] = validate(config, models["calibration"], logger)
+                with blas_threads(config.calibration.ncpu):
+                    models, n_iter = _run_models(config, mode, logger)
                 gauge = str(np.asarray(models["calibration"].mesh.code)[_target_gauge(models["calibration"], code)])
                 for period, model in models.items():
                     window = getattr(config.periods, period)
