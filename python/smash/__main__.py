@@ -50,7 +50,7 @@ def main(argv=None):
 
     fig, _ = smash.plot.hydrograph(model, title=f"{args.dataset}: gauge {m.code[0]} ({s.structure})")
     fig.tight_layout()
-    from smash.io.atomic import atomic_write
+    from smash.atomic import atomic_write
 
     with atomic_write(args.out, "figure") as partial:
         # The format from the target's name: the temporary file's own ends in ".partial".

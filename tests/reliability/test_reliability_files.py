@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import smash
-import smash.io.atomic
+import smash.atomic
 
 from helpers import daily_setup, line_mesh
 
@@ -70,7 +70,7 @@ def _digest(path) -> str:
 
 def _partials(path) -> list[str]:
     folder, base = os.path.split(str(path))
-    return glob.glob(os.path.join(folder, f".{base}.*{smash.io.atomic.PARTIAL_SUFFIX}"))
+    return glob.glob(os.path.join(folder, f".{base}.*{smash.atomic.PARTIAL_SUFFIX}"))
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def test_every_writer_interrupted_before_the_rename_keeps_the_old_file(tmp_path,
         assert not directory and os.path.getsize(path) > 0
         raise fault("injected")
 
-    monkeypatch.setattr(smash.io.atomic, "_fsync_path", interrupted)
+    monkeypatch.setattr(smash.atomic, "_fsync_path", interrupted)
     with pytest.raises(fault, match="injected"):
         write(target)
     assert target.read_bytes() == b"the previous file"
@@ -258,10 +258,10 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     target = tmp_path / "s.yaml"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    host = smash.io.atomic._host()
-    stale = tmp_path / f".s.yaml.{host}-{dead.pid}-0000abcd{smash.io.atomic.PARTIAL_SUFFIX}"
+    host = smash.atomic._host()
+    stale = tmp_path / f".s.yaml.{host}-{dead.pid}-0000abcd{smash.atomic.PARTIAL_SUFFIX}"
     stale.write_text("half a file")
-    alive = tmp_path / f".s.yaml.{host}-{os.getppid()}-0000abcd{smash.io.atomic.PARTIAL_SUFFIX}"
+    alive = tmp_path / f".s.yaml.{host}-{os.getppid()}-0000abcd{smash.atomic.PARTIAL_SUFFIX}"
     alive.write_text("another process still writing")
     smash.io.save_setup(daily_setup(20), target)
     assert not stale.exists() and alive.exists()

@@ -14,9 +14,9 @@ import os
 import shutil
 import socket
 
+from smash.atomic import write_text
 from smash.batch.catchment import FAILED_DIR, RESULT_FILE, parse_partial
 from smash.batch.study import summary_frame
-from smash.io.atomic import write_text
 
 MANIFEST = "study.json"
 SUMMARY = "summary.csv"

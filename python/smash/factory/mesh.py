@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import rasterio
 
+from smash.atomic import atomic_write
 from smash.drainage import d8 as mesh_tools
 from smash.factory.flwdir_raster import FlwdirRaster, bbox_window, read_flwdir
 from smash.factory.gauges import check_area_errors, gauge_arrays, place_gauges
 from smash.inputs.raster import open_raster
-from smash.io.atomic import atomic_write
 
 
 def generate_mesh(flwdir_path, bbox=None, x=None, y=None, area=None, code=None, shp_path=None, max_depth=1,

@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
+from smash.atomic import atomic_write
 from smash.inputs.raster import ReadReport, read_raster_values, write_mesh_raster
-from smash.io.atomic import atomic_write
 from smash.registry import feasible_mask, parameter_default, state_default
 
 
@@ -45,7 +45,7 @@ def _model_tags(model) -> dict:
 def save_grid_parameters(model, path, parameters=None, save_active_cell=False) -> None:
     """Write parameter and state maps as GeoTIFF files, one per map.
 
-    Each file is written atomically (`smash.io.atomic`): an interrupted call leaves every map
+    Each file is written atomically (`smash.atomic`): an interrupted call leaves every map
     either as it was or wholly new, never a damaged one.
 
     Parameters

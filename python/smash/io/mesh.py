@@ -12,8 +12,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
+from smash.atomic import atomic_write
 from smash.io._hdf5 import open_hdf5, read_group, require
-from smash.io.atomic import atomic_write
 
 # README dtypes of the scalars, used when a mesh holds plain Python numbers.
 SCALAR_DTYPES = {"nrow": np.int64, "ncol": np.int64, "nac": np.int64, "ng": np.int64, "npar": np.int32,
@@ -56,7 +56,7 @@ def mesh_from_group(group) -> dict:
 
 
 def save_mesh(mesh: dict, path) -> None:
-    """Write a mesh in the layout `read_mesh` reads (atomically: see `smash.io.atomic`).
+    """Write a mesh in the layout `read_mesh` reads (atomically: see `smash.atomic`).
 
     Parameters
     ----------

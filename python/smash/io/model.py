@@ -7,8 +7,8 @@ import h5py
 import numpy as np
 import yaml
 
+from smash.atomic import atomic_write
 from smash.io._hdf5 import open_saved, read_group, require, write_group
-from smash.io.atomic import atomic_write
 from smash.io.mesh import mesh_from_group, mesh_to_group
 from smash.io.setup import setup_to_yaml
 from smash.model import Model, _user_setup_of
@@ -55,7 +55,7 @@ def save_model(model, path) -> None:
     initial and final states, simulated discharge, hybrid net) to one HDF5 file.
 
     The file is written whole to a temporary file beside `path`, then renamed over it: an error or
-    an interrupt during the write leaves an existing file at `path` unchanged (`smash.io.atomic`).
+    an interrupt during the write leaves an existing file at `path` unchanged (`smash.atomic`).
 
     Parameters
     ----------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
+from smash.atomic import atomic_write
 from smash.interop.optional import require
 from smash.interop.xarray_dataset import model_dataset
-from smash.io.atomic import atomic_write
 
 ENGINE = "h5netcdf"
 
@@ -32,7 +32,7 @@ def save_netcdf(model, path, outputs=None) -> None:
     its maps (parameters, initial and final states, descriptors, with x/y coordinates and the CRS as a
     CF grid mapping) to a NetCDF-4 file: `model.to_xarray()` written with the h5netcdf engine.
 
-    The file is written to a temporary name beside `path`, then renamed over it (`smash.io.atomic`).
+    The file is written to a temporary name beside `path`, then renamed over it (`smash.atomic`).
     Needs the ``netcdf`` extra (xarray, h5netcdf).
 
     Parameters

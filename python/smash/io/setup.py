@@ -7,7 +7,7 @@ import os
 
 import yaml
 
-from smash.io.atomic import write_text
+from smash.atomic import write_text
 
 
 def read_setup(path) -> dict:
@@ -68,7 +68,7 @@ def setup_to_yaml(setup: dict) -> str:
 
 
 def save_setup(setup: dict, path) -> None:
-    """Write a setup as YAML that `read_setup` reads back (atomically: see `smash.io.atomic`).
+    """Write a setup as YAML that `read_setup` reads back (atomically: see `smash.atomic`).
 
     Parameters
     ----------

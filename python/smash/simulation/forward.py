@@ -112,8 +112,10 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     if store is not None:
         try:
             _run_writing(model, fcost, fo, store)
-        finally:
-            store.close()
+        except BaseException:
+            store.abort()
+            raise
+        store.close()
     else:
         _core.run_forward(model, fcost, fo)
     elapsed = time.perf_counter() - t0

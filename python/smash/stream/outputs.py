@@ -105,3 +105,6 @@ class OutputStore:
 
     def close(self) -> None:
         self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.abort()

@@ -15,6 +15,8 @@ import shutil
 
 import numpy as np
 
+from smash.atomic import partial_name
+
 EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
 
 
@@ -68,10 +70,9 @@ class StoreWriter:
         self.variables, self.crs_wkt = dict(variables), crs_wkt
         self.chunk_steps = max(1, int(chunk_steps))
         self.nstep = 0
-        if os.path.isdir(self.path):
-            shutil.rmtree(self.path)
-        elif os.path.exists(self.path):
-            os.remove(self.path)
+        # Written under a temporary name beside the target and renamed over it by `close`: an interrupted
+        # or failed write (`abort`) leaves the previous store as it was (smash.atomic's rule).
+        self._partial = partial_name(self.path)
         self._nc = self._open_netcdf() if self.fmt == "netcdf" else None
         self._zarr = None
 
@@ -83,7 +84,7 @@ class StoreWriter:
             import h5netcdf.legacyapi as netcdf
         except ImportError as error:
             raise ImportError("Writing NetCDF stores needs h5netcdf: pip install 'smash-hydrology[netcdf]'") from error
-        ds = netcdf.Dataset(self.path, "w")
+        ds = netcdf.Dataset(self._partial, "w")
         ds.Conventions = "CF-1.8"
         ds.createDimension("time", None)
         ds.createDimension("y", self.y.size)
@@ -128,7 +129,7 @@ class StoreWriter:
             import zarr
         except ImportError as error:
             raise ImportError("Writing Zarr stores needs zarr: pip install 'smash-hydrology[netcdf]'") from error
-        group = zarr.open_group(self.path, mode="w", zarr_format=2)
+        group = zarr.open_group(self._partial, mode="w", zarr_format=2)
         group.attrs["Conventions"] = "CF-1.8"
         length = self.total or 0
         time = group.create_array("time", shape=(length,), chunks=(4096,), dtype="i8")
@@ -165,6 +166,9 @@ class StoreWriter:
             self._zarr[name].append(np.asarray(values[name], dtype=np.float32), axis=0)
 
     def close(self) -> None:
+        """Finish the store and put it in place of any previous one at `path`."""
+        if self.fmt == "zarr" and self._zarr is None and self._partial is not None:
+            self._zarr = self._open_zarr()  # a store with no step yet is still a store
         if self._zarr is not None and self.total is not None and self.nstep < self.total:
             # Fewer steps written than announced: cut the arrays to what was written.
             for name in ("time", *self.variables):
@@ -173,14 +177,38 @@ class StoreWriter:
             import zarr
 
             # One metadata file for the whole store: readers open it at once.
-            zarr.consolidate_metadata(self.path, zarr_format=2)
+            zarr.consolidate_metadata(self._partial, zarr_format=2)
         if self._nc is not None:
             self._nc.close()
             self._nc = None
         self._zarr = None
+        if self._partial is not None:
+            _remove(self.path)
+            os.replace(self._partial, self.path)
+            self._partial = None
+
+    def abort(self) -> None:
+        """Drop what was written; the previous store at `path`, if any, stays."""
+        if self._nc is not None:
+            self._nc.close()
+            self._nc = None
+        self._zarr = None
+        if self._partial is not None:
+            _remove(self._partial)
+            self._partial = None
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.exists(path):
+        os.remove(path)

@@ -182,3 +182,24 @@ def test_missing_extra_is_named(monkeypatch):
     monkeypatch.undo()
     code = "import sys, smash; print(sorted(m for m in ('xarray', 'zarr', 'h5netcdf') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["store.nc", "store.zarr"])
+def test_a_failed_store_write_leaves_the_previous_store_and_no_temporary(tmp_path, name):
+    pytest.importorskip("xarray")
+    from smash.stream.store_writer import StoreWriter
+
+    path = tmp_path / name
+    x, y = np.array([0.5, 1.5]), np.array([1.5, 0.5])
+    times = [np.datetime64("2020-01-01T01:00"), np.datetime64("2020-01-01T02:00")]
+    with StoreWriter(path, x, y, {"prcp": {"units": "mm"}}, nstep=2) as writer:
+        writer.append(times, {"prcp": np.ones((2, 2, 2))})
+    with pytest.raises(RuntimeError, match="stopped"):
+        with StoreWriter(path, x, y, {"prcp": {"units": "mm"}}, nstep=2) as writer:
+            writer.append(times[:1], {"prcp": np.full((1, 2, 2), 7.0)})
+            raise RuntimeError("stopped")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="zarr" if name.endswith(".zarr") else "h5netcdf") as data:
+        np.testing.assert_array_equal(data["prcp"].values, np.ones((2, 2, 2)))
