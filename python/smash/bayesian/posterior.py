@@ -16,6 +16,7 @@ import numpy as np
 
 from smash.bayesian import serr as _serr
 from smash.bayesian.optimize import _BayesianProblem, _prepare
+from smash.optional import require
 from smash.results import Result
 from smash.simulation import work_split
 from smash.simulation.forward import check_common_options
@@ -83,12 +84,7 @@ class Posterior(Result):
 
 
 def _import_emcee():
-    try:
-        import emcee
-    except ImportError as err:
-        raise ImportError("smash.sample_posterior needs emcee: pip install 'smash-hydrology[uncertainty]' "
-                          "(or pip install emcee)") from err
-    return emcee
+    return require("emcee", "smash.sample_posterior", "uncertainty")
 
 
 def split_rhat(chain: np.ndarray) -> np.ndarray:

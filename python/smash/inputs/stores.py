@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from smash.inputs.raster import MISSING, axis_indices
+from smash.optional import require
 from smash.time_axis import TimeAxis
 
 STORE_FORMATS = ("netcdf", "zarr")
@@ -35,12 +36,7 @@ _Y_NAMES = ("y", "projection_y_coordinate", "lat", "latitude")
 
 def xarray():
     """xarray, or an ImportError naming the extra that installs it."""
-    try:
-        import xarray as xr
-    except ImportError as error:
-        raise ImportError("NetCDF and Zarr forcings need xarray (with h5netcdf or netCDF4, and zarr): "
-                          "pip install 'smash-hydrology[netcdf]'") from error
-    return xr
+    return require("xarray", "NetCDF and Zarr forcings", "netcdf")
 
 
 def store_format(setup: dict, kind: str) -> str | None:

@@ -7,8 +7,8 @@ import datetime as _dt
 import numpy as np
 
 from smash.interop.grid import cell_centres, epsg_of, grid_mapping_attributes
-from smash.interop.optional import require
 from smash.interop.series import GAUGE_SERIES, available_series, end_times, gauge_codes, gauge_series
+from smash.optional import require
 
 NOT_RUN = -99.0
 
@@ -112,7 +112,7 @@ def _global_attributes(setup) -> dict:
 
 def model_dataset(model, outputs=None):
     """The model's gauge series and maps as an xarray Dataset (CF-1.8). See `Model.to_xarray`."""
-    xr = require("xarray", "Model.to_xarray")
+    xr = require("xarray", "Model.to_xarray", "netcdf")
     mesh, setup = model.mesh, model.setup
     x, y = cell_centres(mesh)
     active = np.asarray(mesh.active_cell) == 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from smash.atomic import atomic_write
-from smash.interop.optional import require
 from smash.interop.xarray_dataset import model_dataset
+from smash.optional import require
 
 ENGINE = "h5netcdf"
 
@@ -43,7 +43,7 @@ def save_netcdf(model, path, outputs=None) -> None:
     outputs : ForwardRun, Optimize or BackwardRun, optional
         Saved series of a run to add (see `Model.to_xarray`).
     """
-    require(ENGINE, "smash.io.save_netcdf")
+    require(ENGINE, "smash.io.save_netcdf", "netcdf")
     dataset = model_dataset(model, outputs)
     with atomic_write(path, "NetCDF file") as partial:
         dataset.to_netcdf(partial, engine=ENGINE, encoding=_encoding(dataset))
@@ -62,8 +62,8 @@ def read_netcdf(path):
         `qobs` and `qsim` (gauge, time) in m3/s with NaN where missing, the maps (y, x) with NaN off the
         active cells, `crs` holding the grid mapping.
     """
-    xr = require("xarray", "smash.io.read_netcdf")
-    require(ENGINE, "smash.io.read_netcdf")
+    xr = require("xarray", "smash.io.read_netcdf", "netcdf")
+    require(ENGINE, "smash.io.read_netcdf", "netcdf")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No NetCDF file at {os.fspath(path)!r}")
     with xr.open_dataset(path, engine=ENGINE) as dataset:

@@ -16,6 +16,7 @@ import shutil
 import numpy as np
 
 from smash.atomic import partial_name
+from smash.optional import require
 
 EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
 
@@ -80,10 +81,7 @@ class StoreWriter:
         return (self.chunk_steps, self.y.size, self.x.size)
 
     def _open_netcdf(self):
-        try:
-            import h5netcdf.legacyapi as netcdf
-        except ImportError as error:
-            raise ImportError("Writing NetCDF stores needs h5netcdf: pip install 'smash-hydrology[netcdf]'") from error
+        netcdf = require("h5netcdf.legacyapi", "Writing NetCDF stores", "netcdf")
         ds = netcdf.Dataset(self._partial, "w")
         ds.Conventions = "CF-1.8"
         ds.createDimension("time", None)
@@ -125,10 +123,7 @@ class StoreWriter:
 
     def _open_zarr(self):
         """The Zarr group (format 2 with xarray's dimension attributes, which every xarray reads)."""
-        try:
-            import zarr
-        except ImportError as error:
-            raise ImportError("Writing Zarr stores needs zarr: pip install 'smash-hydrology[netcdf]'") from error
+        zarr = require("zarr", "Writing Zarr stores", "netcdf")
         group = zarr.open_group(self._partial, mode="w", zarr_format=2)
         group.attrs["Conventions"] = "CF-1.8"
         length = self.total or 0
