@@ -34,15 +34,10 @@ def simulated_vs_observed(model, code=None, *, ax=None, title=None):
         When `code` is not a gauge of the model (naming it and the closest gauge code), or the gauge has
         no observation.
     """
-    index = _lookup.gauge_index(model, code)
-    obs, sim = _lookup.observed(model, index), _lookup.simulated(model, index)
-    seen = np.isfinite(obs)
-    gauge = str(np.asarray(model.mesh.code).ravel()[index])
-    if not seen.any():
-        raise ValueError(f"Gauge {gauge!r} has no observed discharge over the simulation period")
+    gauge, obs, sim = _observed_pairs(model, code)
     fig, ax = _lookup.axes(ax, figsize=(5, 5))
-    ax.scatter(obs[seen], sim[seen], s=6, alpha=0.5, color="tab:blue")
-    top = float(max(np.nanmax(obs[seen]), np.nanmax(sim[seen]), 0.0)) * 1.05 or 1.0
+    ax.scatter(obs, sim, s=6, alpha=0.5, color="tab:blue")
+    top = float(max(np.nanmax(obs), np.nanmax(sim), 0.0)) * 1.05 or 1.0
     ax.plot([0.0, top], [0.0, top], color="k", lw=1, ls="--", label="1:1")
     ax.set_xlim(0.0, top)
     ax.set_ylim(0.0, top)
@@ -87,14 +82,9 @@ def flow_duration_curve(model, code=None, *, ax=None, log=True, title=None):
         When `code` is not a gauge of the model (naming it and the closest gauge code), or the gauge has
         no observation.
     """
-    index = _lookup.gauge_index(model, code)
-    obs, sim = _lookup.observed(model, index), _lookup.simulated(model, index)
-    seen = np.isfinite(obs)
-    gauge = str(np.asarray(model.mesh.code).ravel()[index])
-    if not seen.any():
-        raise ValueError(f"Gauge {gauge!r} has no observed discharge over the simulation period")
+    gauge, obs, sim = _observed_pairs(model, code)
     fig, ax = _lookup.axes(ax, figsize=(6, 4))
-    for values, name, colour in ((obs[seen], "observed", "k"), (sim[seen], "simulated", "tab:blue")):
+    for values, name, colour in ((obs, "observed", "k"), (sim, "simulated", "tab:blue")):
         ordered = np.sort(values)[::-1]
         exceedance = 100.0 * np.arange(1, ordered.size + 1) / (ordered.size + 1)
         ax.plot(exceedance, ordered, color=colour, lw=1, label=name)
@@ -106,3 +96,14 @@ def flow_duration_curve(model, code=None, *, ax=None, log=True, title=None):
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return fig, ax
+
+
+def _observed_pairs(model, code):
+    """(gauge code, observed, simulated discharge) at the steps of one gauge with an observation."""
+    index = _lookup.gauge_index(model, code)
+    obs, sim = _lookup.observed(model, index), _lookup.simulated(model, index)
+    seen = np.isfinite(obs)
+    gauge = str(np.asarray(model.mesh.code).ravel()[index])
+    if not seen.any():
+        raise ValueError(f"Gauge {gauge!r} has no observed discharge over the simulation period")
+    return gauge, obs[seen], sim[seen]
