@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from smash.calibration.regularization import chord_distances
 from smash.results import Result
 from smash.simulation.forward import RETURN_KEYS as FORWARD_RETURN_KEYS
 from smash.simulation.forward import check_common_options, check_return_keys, run_forward
@@ -164,16 +165,8 @@ def lcurve_corner(costs: np.ndarray, distances: np.ndarray) -> int:
     if infinite.size:
         return int(infinite[0])
 
-    def unit(v):
-        span = v.max() - v.min()
-        return (v - v.min()) / span if span > 0 else np.zeros_like(v)
-
-    x, y = unit(distances), unit(costs)
-    dx, dy = x[-1] - x[0], y[-1] - y[0]
-    norm = np.hypot(dx, dy)
-    if norm == 0:
-        return 0
-    return int(np.argmax(np.abs(dy * (x - x[0]) - dx * (y - y[0])) / norm))
+    chord = chord_distances(distances, costs)
+    return 0 if chord is None else int(np.argmax(chord))
 
 
 def _set_maps(model, maps: dict[str, np.ndarray]) -> None:

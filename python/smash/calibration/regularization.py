@@ -73,20 +73,28 @@ def attach(model, control, fcost, reg: dict, x0: np.ndarray, mapping: str) -> No
     fcost.wjreg = reg["wjreg"] if not isinstance(reg["wjreg"], str) else 0.0
 
 
-def lcurve_choice(wjreg, jobs, jreg) -> tuple[float, np.ndarray]:
-    """Weight at the corner of the L-curve: the point farthest from the chord joining its ends."""
-    jobs, jreg = np.asarray(jobs, float), np.asarray(jreg, float)
+def chord_distances(x, y) -> np.ndarray | None:
+    """Distance of each point of an L-curve (x, y), both axes scaled to [0, 1], from the chord joining
+    its ends (the corner is the farthest point); None when the ends coincide."""
 
     def unit(v):
         span = v.max() - v.min()
         return (v - v.min()) / span if span > 0 else np.zeros_like(v)
 
-    x, y = unit(jreg), unit(jobs)
+    x, y = unit(np.asarray(x, float)), unit(np.asarray(y, float))
     dx, dy = x[-1] - x[0], y[-1] - y[0]
     norm = np.hypot(dx, dy)
-    distance = np.full(x.size, np.nan)
-    if norm > 0:
-        distance[1:-1] = np.abs(dy * (x[1:-1] - x[0]) - dx * (y[1:-1] - y[0])) / norm
+    if norm == 0:
+        return None
+    return np.abs(dy * (x - x[0]) - dx * (y - y[0])) / norm
+
+
+def lcurve_choice(wjreg, jobs, jreg) -> tuple[float, np.ndarray]:
+    """Weight at the corner of the L-curve: the point farthest from the chord joining its ends."""
+    chord = chord_distances(jreg, jobs)
+    distance = np.full(np.size(jobs), np.nan)
+    if chord is not None:
+        distance[1:-1] = chord[1:-1]
     best = int(np.nanargmax(distance)) if np.any(np.isfinite(distance)) else 0
     return float(np.asarray(wjreg)[best]), distance
 
