@@ -7,7 +7,7 @@ import datetime as _dt
 import numpy as np
 
 from smash.batch._deps import require
-from smash.time_axis import TimeAxis
+from smash.interop.series import end_times, gauge_codes, gauge_series
 
 
 def _engine() -> str:
@@ -31,15 +31,13 @@ def discharge_dataset(model, config_yaml: str = "", period: str = ""):
     from smash import __version__
 
     mesh, setup = model.mesh, model.setup
-    times = np.array(TimeAxis.of(setup).end_times(), dtype="datetime64[ns]")
-    codes = np.asarray(mesh.code).astype(str)
+    times, codes = end_times(model), np.array(gauge_codes(model), dtype=str)
     rows, cols = np.asarray(mesh.gauge_pos).T if mesh.ng else (np.zeros(0), np.zeros(0))
     # Cell centres of the gauges in the mesh's projection.
     x = float(mesh.xmin) + (cols + 0.5) * float(mesh.xres)
     y = float(mesh.ymax) - (rows + 0.5) * float(mesh.yres)
-    qsim = np.asarray(model.response.q, dtype=np.float32)
-    qobs = np.asarray(model.response_data.q, dtype=np.float32)
-    qobs = np.where(qobs >= 0, qobs, np.nan).astype(np.float32)
+    # The model's gauge series as Model.to_xarray gives them (float32, NaN where missing).
+    qsim, qobs = gauge_series(model, "qsim"), gauge_series(model, "qobs")
     flow = {"units": "m3 s-1", "standard_name": "water_volume_transport_in_river_channel",
             "cell_methods": "time: mean", "coordinates": "x y"}
     data = xr.Dataset(
