@@ -540,8 +540,7 @@ contains
         type(OutputDT), intent(inout) :: output
 
         integer :: k, p0, p1, s0, s1, slot, nn(5), first, sp1, ss1, f0, f1, fsnow, fsnow1
-        real(rk) :: prcp, mlt, inv_beta, cell_pet, cell_snow, cell_temp, cell_imperv
-        real(rk) :: ode_fx(GR4_ODE_NFX)
+        real(rk) :: prcp, mlt, inv_beta, cell_snow, cell_temp
         logical :: keep_all   ! store every flux of the step (a variable: Tapenade checkpoints calls with expressions)
 
         ! Column ranges of the snow and hydrological blocks.
@@ -580,19 +579,20 @@ contains
             call vic3l_cells(k0, k1, liquid_prcp, pet_in, rr_parameters(:, p0:p1), states(:, s0:s1), &
                              keep_all, qlat, fluxes)
         case (HY_GR4_ODE, HY_GR4_ODE_MLP)
-            ! Newton iterations dominate here, not the call.
-            do k = k0, k1
-                cell_pet = real(pet_in(k), rk)
-                cell_imperv = real(imperv_in(k), rk)
-                !$AD NOCHECKPOINT
-                call gr4_ode_step(liquid_prcp(k), cell_pet, cell_imperv, rr_parameters(k, p0:p1), &
-                                  states(k, s0:s1), nn, nn_parameters, qlat(k), ode_fx)
-                if (keep_all) fluxes(k, 1:GR4_ODE_NFX) = ode_fx
-            end do
-        case default
             !$AD NOCHECKPOINT
-            call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, inv_beta, &
-                          rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, qlat, fluxes)
+            call gr4_ode_cells(k0, k1, liquid_prcp, pet_in, imperv_in, rr_parameters(:, p0:p1), states(:, s0:s1), nn, &
+                               nn_parameters, keep_all, qlat, fluxes)
+        case default
+            if (nn(4) > 0) then
+                !$AD NOCHECKPOINT
+                call gr_hybrid_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, &
+                                     inv_beta, rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, &
+                                     qlat, fluxes)
+            else
+                !$AD NOCHECKPOINT
+                call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, inv_beta, &
+                              rr_parameters(:, p0:p1), states(:, s0:s1), nn, keep_all, qlat, fluxes)
+            end if
         end select
 
         do k = k0, k1

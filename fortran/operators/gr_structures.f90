@@ -48,7 +48,12 @@ module md_gr_structures
     ! The per-cell routines stay private: called from one loop each in
     ! gr_cells, the compiler inlines them there. gr_interception is shared
     ! with md_gr_ode.
-    public :: gr_cells, percolation_inv_beta, gr_interception
+    public :: gr_cells, gr_hybrid_cells, percolation_inv_beta, gr_interception, net_corrections, net_block
+
+    !> Cells of a hybrid's block: the net's inputs, hidden layers and outputs
+    !> of a block (5 + 2 x 16 + 5 values a cell for the default nets) stay in
+    !> the first-level cache.
+    integer, parameter :: net_block = 32
 
 contains
 
@@ -238,41 +243,6 @@ contains
         fx(iqt) = qt
     end subroutine repeat_routing_outflow
 
-    !> Corrections of a hybrid step: the net maps its inputs (states, pn, en)
-    !> to f(1:nout); f is zero everywhere else (and entirely without a net).
-    !> The input vector is built here, not in the step: a local array of the
-    !> step would be saved on the adjoint's tape at every cell and step, net or not.
-    subroutine corrections4(nn, w, x1, x2, x3, x4, f)
-        integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:), x1, x2, x3, x4
-        real(rk), intent(out) :: f(5)
-
-        real(rk) :: x(4)
-
-        f = 0._rk
-        if (nn(4) > 0) then
-            x = [x1, x2, x3, x4]
-            !$AD NOCHECKPOINT
-            call mlp_forward(nn, w, x, f)
-        end if
-    end subroutine corrections4
-
-    !> corrections4 for nets of five inputs.
-    subroutine corrections5(nn, w, x1, x2, x3, x4, x5, f)
-        integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:), x1, x2, x3, x4, x5
-        real(rk), intent(out) :: f(5)
-
-        real(rk) :: x(5)
-
-        f = 0._rk
-        if (nn(4) > 0) then
-            x = [x1, x2, x3, x4, x5]
-            !$AD NOCHECKPOINT
-            call mlp_forward(nn, w, x, f)
-        end if
-    end subroutine corrections5
-
     !> Two-branch transfer of gr4/gr5 and their variants: a share `split` of
     !> pr + perc goes straight to qd. The hybrid correction fc moves water
     !> from the routing store to the direct branch: 0.9 (1 - fc^2) / 0.1 + 0.9 fc^2.
@@ -299,7 +269,7 @@ contains
     !> the _ri_mlp_exc hybrids. States hi hp ht; fluxes
     !> pn en pr perc ps es lexc prr prd qr qd qt, all four structures (and their
     !> hybrids) in gr4's order (tests/test_registry_positions.py checks each).
-    subroutine gr_step(ri, law5, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, qt, fx)
+    subroutine gr_step(ri, law5, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, qt, fx)
         logical, intent(in) :: ri, law5
         real(rk), intent(in) :: prcp, pet, dt
         real(rk), intent(in) :: imperv   !< impervious share of the cell: scales pn and es by 1 - imperv
@@ -307,12 +277,12 @@ contains
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR4_NFX)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split, pn_cell
-        real(rk) :: f(5), fp, fe, fc, fl
+        real(rk) :: fp, fe, fc, fl
         integer :: ikexc, iaexc   ! positions of kexc and aexc (aexc: law5 only) among p
 
         if (prcp < 0._rk) then
@@ -341,18 +311,16 @@ contains
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(GR4_P_CI), h(GR4_S_HI), pn, en)
-                ! Only hybrids evaluate their net: the plain structures then neither
-                ! compute nor tape its inputs in every cell and step.
+                ! Only hybrids read the corrections (gr_hybrid_cells evaluates their net over
+                ! blocks of cells before their steps).
                 if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections4(nn, w, h(GR4_S_HP), h(GR4_S_HT), pn, en, f)
                     if (ri) then
-                        fl = f(GR4_RI_MLP_EXC_OUT_FL)
+                        fl = fnet(GR4_RI_MLP_EXC_OUT_FL)
                     else
-                        fp = f(GR4_MLP_OUT_FP)
-                        fe = f(GR4_MLP_OUT_FE)
-                        fc = f(GR4_MLP_OUT_FC)
-                        fl = f(GR4_MLP_OUT_FL)
+                        fp = fnet(GR4_MLP_OUT_FP)
+                        fe = fnet(GR4_MLP_OUT_FE)
+                        fc = fnet(GR4_MLP_OUT_FC)
+                        fl = fnet(GR4_MLP_OUT_FL)
                     end if
                 end if
                 ! The net reads the net rainfall of the whole cell, the production store gets its
@@ -397,18 +365,18 @@ contains
     !> gr6 and gr6_mlp: parameters ci cp ct be kexc aexc, states hi hp ht he;
     !> net outputs [fp, fe, fc1, fc2, fl] (fc2 shifts the routed share between
     !> the routing and exponential stores).
-    subroutine gr6_step(prcp, pet, imperv, inv_beta, p, h, nn, w, qt, fx)
+    subroutine gr6_step(prcp, pet, imperv, inv_beta, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR6_NFX)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe, routed
-        real(rk) :: f(5)
+        real(rk) :: f(NET_MAX)
 
         if (prcp < 0._rk) then
             ! Only the exponential store runs; qr and qd of the last computed step are released again.
@@ -426,10 +394,7 @@ contains
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(GR6_P_CI), h(GR6_S_HI), pn, en)
-                if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections5(nn, w, h(GR6_S_HP), h(GR6_S_HT), h(GR6_S_HE), pn, en, f)
-                end if
+                if (nn(4) > 0) f = fnet
                 pn = (1._rk - imperv)*pn
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(GR6_P_CP), inv_beta, f(GR6_MLP_OUT_FP), f(GR6_MLP_OUT_FE), &
@@ -465,17 +430,17 @@ contains
 
     !> grc and grc_mlp: parameters ci cp ct cl kexc, states hi hp ht hl;
     !> net outputs [fp, fe, fc1, fc2, fl].
-    subroutine grc_step(prcp, pet, imperv, p, h, nn, w, qt, fx)
+    subroutine grc_step(prcp, pet, imperv, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GRC_NFX)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql, routed
-        real(rk) :: f(5)
+        real(rk) :: f(NET_MAX)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -487,10 +452,7 @@ contains
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(GRC_P_CI), h(GRC_S_HI), pn, en)
-                if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections5(nn, w, h(GRC_S_HP), h(GRC_S_HT), h(GRC_S_HL), pn, en, f)
-                end if
+                if (nn(4) > 0) f = fnet
                 pn = (1._rk - imperv)*pn
                 ! smash 1.3's grc production store does not percolate.
                 !$AD NOCHECKPOINT
@@ -526,17 +488,17 @@ contains
     end subroutine grc_step
 
     !> grd and grd_mlp: parameters cp ct, states hp ht; net outputs [fp, fe].
-    subroutine grd_step(prcp, pet, imperv, p, h, nn, w, qt, fx)
+    subroutine grd_step(prcp, pet, imperv, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GRD_NFX)
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, qr, lexc
-        real(rk) :: f(5)
+        real(rk) :: f(NET_MAX)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -550,10 +512,7 @@ contains
                 !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
-                if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections4(nn, w, h(GRD_S_HP), h(GRD_S_HT), pn, en, f)
-                end if
+                if (nn(4) > 0) f = fnet
                 pn = (1._rk - imperv)*pn
                 ! smash 1.3's grd production store does not percolate.
                 !$AD NOCHECKPOINT
@@ -579,18 +538,18 @@ contains
 
     !> loieau and loieau_mlp: parameters ca cc kb, states ha hc; net outputs
     !> [fp, fe, fc].
-    subroutine loieau_step(prcp, pet, imperv, inv_beta, p, h, nn, w, qt, fx)
+    subroutine loieau_step(prcp, pet, imperv, inv_beta, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(LOIEAU_NFX)
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, lexc
-        real(rk) :: f(5)
+        real(rk) :: f(NET_MAX)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -604,10 +563,7 @@ contains
                 !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
-                if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections4(nn, w, h(LOIEAU_S_HA), h(LOIEAU_S_HC), pn, en, f)
-                end if
+                if (nn(4) > 0) f = fnet
                 pn = (1._rk - imperv)*pn
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(LOIEAU_P_CA), inv_beta, f(LOIEAU_MLP_OUT_FP), f(LOIEAU_MLP_OUT_FE), &
@@ -650,7 +606,7 @@ contains
     !> (keep_all); with fx cell-fastest, the carried outflows are a compact
     !> stream. Writing all fluxes of every cell at every step was a quarter of
     !> a France forward run.
-    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, keep_all, qt, fx)
+    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, keep_all, qt, fx)
         integer, intent(in) :: hy_module, k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
@@ -659,7 +615,6 @@ contains
         real(rk), intent(in) :: p(:, :)
         real(rk), intent(inout) :: h(:, :)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
         logical, intent(in) :: keep_all
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
@@ -669,12 +624,14 @@ contains
         real(rk) :: cell_pet   ! a plain variable, not an expression, in the call: Tapenade
                                ! only honours NOCHECKPOINT on a call with no argument to evaluate
         real(rk) :: cell_fx(MAX_FLUXES)
+        real(rk) :: no_net(NET_MAX)   ! the corrections of a structure without a net
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
         nh = size(h, 2)
         nfx = size(fx, 2)
         cell_fx = 0._rk
+        no_net = 0._rk
         select case (hy_module)
         case (HY_GR6, HY_GR6_MLP)
             c1 = GR6_FX_QR
@@ -684,7 +641,7 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -697,7 +654,7 @@ contains
                 cell_fx(c1) = fx(k, c1)
                 cell_fx(c2) = fx(k, c2)
                 !$AD NOCHECKPOINT
-                call grc_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call grc_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -709,7 +666,7 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call grd_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call grd_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -721,7 +678,8 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call loieau_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call loieau_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), &
+                                 cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -738,13 +696,225 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), &
+                call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), &
                              cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         end select
     end subroutine gr_cells
+
+    !> gr_cells for the hybrid structures (nn(4) > 0): the cells run in blocks
+    !> of net_block, the net of every cell of a block first (net_inputs, then
+    !> md_mlp::mlp_block, one matrix product per layer over the block), then
+    !> the cells' steps with their corrections. A routine of its own, so that
+    !> the conceptual structures' cell loops (gr_cells) stay as they were.
+    subroutine gr_hybrid_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, keep_all, qt, fx)
+        integer, intent(in) :: hy_module, k0, k1
+        real(rk), intent(in) :: prcp(:)
+        real(sp), intent(in) :: pet(:)
+        real(sp), intent(in) :: imperv(:)   !< impervious share of each cell
+        real(rk), intent(in) :: dt, inv_beta
+        real(rk), intent(in) :: p(:, :)
+        real(rk), intent(inout) :: h(:, :)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
+        logical, intent(in) :: keep_all
+        real(rk), intent(inout) :: qt(:), fx(:, :)
+
+        integer :: k, np, nh, nfx, c1, c2, kb, kb1, j
+        logical :: ri, law5
+        real(rk) :: fnet(NET_MAX, net_block)
+        real(rk) :: cell_pet, cell_imperv   ! plain variables in the calls (see gr_cells)
+        real(rk) :: cell_fx(MAX_FLUXES)
+
+        np = size(p, 2)
+        nh = size(h, 2)
+        nfx = size(fx, 2)
+        cell_fx = 0._rk
+        fnet = 0._rk
+        ri = hy_module == HY_GR4_RI_MLP_EXC .or. hy_module == HY_GR5_RI_MLP_EXC
+        law5 = hy_module == HY_GR5_MLP .or. hy_module == HY_GR5_RI_MLP_EXC
+        do kb = k0, k1, net_block
+            kb1 = min(k1, kb + net_block - 1)
+            !$AD NOCHECKPOINT
+            call net_corrections(hy_module, kb, kb1, prcp, pet, p, h, nn, w, fnet)
+            select case (hy_module)
+            case (HY_GR6_MLP)
+                c1 = GR6_FX_QR
+                c2 = GR6_FX_QR
+                do k = kb, kb1
+                    j = k - kb + 1
+                    cell_pet = real(pet(k), rk)
+                    cell_imperv = real(imperv(k), rk)
+                    cell_fx(c1) = fx(k, c1)
+                    !$AD NOCHECKPOINT
+                    call gr6_step(prcp(k), cell_pet, cell_imperv, &
+                                  inv_beta, p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), qt(k), &
+                                  cell_fx(1:nfx))
+                    !$AD NOCHECKPOINT
+                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
+                end do
+            case (HY_GRC_MLP)
+                c1 = GRC_FX_QR
+                c2 = GRC_FX_QL
+                do k = kb, kb1
+                    j = k - kb + 1
+                    cell_pet = real(pet(k), rk)
+                    cell_imperv = real(imperv(k), rk)
+                    cell_fx(c1) = fx(k, c1)
+                    cell_fx(c2) = fx(k, c2)
+                    !$AD NOCHECKPOINT
+                    call grc_step(prcp(k), cell_pet, cell_imperv, &
+                                  p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), qt(k), &
+                                  cell_fx(1:nfx))
+                    !$AD NOCHECKPOINT
+                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
+                end do
+            case (HY_GRD_MLP)
+                c1 = GRD_FX_QR
+                c2 = GRD_FX_QR
+                do k = kb, kb1
+                    j = k - kb + 1
+                    cell_pet = real(pet(k), rk)
+                    cell_imperv = real(imperv(k), rk)
+                    cell_fx(c1) = fx(k, c1)
+                    !$AD NOCHECKPOINT
+                    call grd_step(prcp(k), cell_pet, cell_imperv, &
+                                  p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), qt(k), &
+                                  cell_fx(1:nfx))
+                    !$AD NOCHECKPOINT
+                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
+                end do
+            case (HY_LOIEAU_MLP)
+                c1 = LOIEAU_FX_QR
+                c2 = LOIEAU_FX_QR
+                do k = kb, kb1
+                    j = k - kb + 1
+                    cell_pet = real(pet(k), rk)
+                    cell_imperv = real(imperv(k), rk)
+                    cell_fx(c1) = fx(k, c1)
+                    !$AD NOCHECKPOINT
+                    call loieau_step(prcp(k), cell_pet, cell_imperv, &
+                                     inv_beta, p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), qt(k), &
+                                     cell_fx(1:nfx))
+                    !$AD NOCHECKPOINT
+                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
+                end do
+            case default
+                ! gr4_mlp, gr5_mlp, gr4_ri_mlp_exc, gr5_ri_mlp_exc
+                c1 = GR4_FX_QR
+                c2 = GR4_FX_QR
+                do k = kb, kb1
+                    j = k - kb + 1
+                    cell_pet = real(pet(k), rk)
+                    cell_imperv = real(imperv(k), rk)
+                    cell_fx(c1) = fx(k, c1)
+                    !$AD NOCHECKPOINT
+                    call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, &
+                                 dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), &
+                                 qt(k), cell_fx(1:nfx))
+                    !$AD NOCHECKPOINT
+                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
+                end do
+            end select
+        end do
+    end subroutine gr_hybrid_cells
+
+    !> The hybrid net's corrections of cells kb..kb1 (at most net_block) into
+    !> columns 1..kb1 - kb + 1 of fnet (rows 1..nn(4)). The inputs are local
+    !> here, so that only hybrids save them for the adjoint; the sizes are set
+    !> here, at every call, so that the adjoint has them (see md_mlp::mlp_block).
+    subroutine net_corrections(hy_module, kb, kb1, prcp, pet, p, h, nn, w, fnet)
+        integer, intent(in) :: hy_module, kb, kb1
+        real(rk), intent(in) :: prcp(:)
+        real(sp), intent(in) :: pet(:)
+        real(rk), intent(in) :: p(:, :), h(:, :)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
+        real(rk), intent(inout) :: fnet(NET_MAX, net_block)
+
+        real(rk) :: xnet(NET_MAX, net_block)
+        integer :: nb, nin, nh1, nh2, nout
+
+        nb = kb1 - kb + 1
+        nin = nn(1)
+        nh1 = nn(2)
+        nh2 = nn(3)
+        nout = nn(4)
+        !$AD NOCHECKPOINT
+        call net_inputs(hy_module, kb, kb1, prcp, pet, p, h, xnet)
+        !$AD NOCHECKPOINT
+        call mlp_block(nin, nh1, nh2, nout, NET_MAX, nb, w, xnet, fnet)
+    end subroutine net_corrections
+
+    !> Inputs of the hybrid net of cells kb..kb1 (column k - kb + 1 of x): the
+    !> states it reads at the start of the step, then pn and en after
+    !> interception, computed here on a copy of the interception level (the
+    !> step then updates the level itself, by the same operations). Cells
+    !> whose step ignores the net (missing rainfall or PET) get zero inputs.
+    subroutine net_inputs(hy_module, kb, kb1, prcp, pet, p, h, x)
+        integer, intent(in) :: hy_module, kb, kb1
+        real(rk), intent(in) :: prcp(:)
+        real(sp), intent(in) :: pet(:)
+        real(rk), intent(in) :: p(:, :), h(:, :)
+        real(rk), intent(out) :: x(NET_MAX, net_block)
+
+        integer :: k, j
+        real(rk) :: cell_pet, hi, pn, en
+
+        do k = kb, kb1
+            j = k - kb + 1
+            cell_pet = real(pet(k), rk)
+            x(1:NET_MAX, j) = 0._rk
+            if (prcp(k) >= 0._rk .and. cell_pet >= 0._rk) then
+                select case (hy_module)
+                case (HY_GRD_MLP)
+                    !$AD NOCHECKPOINT
+                    call grd_interception(prcp(k), cell_pet, pn, en)
+                    x(GRD_MLP_IN_HP, j) = h(k, GRD_MLP_S_HP)
+                    x(GRD_MLP_IN_HT, j) = h(k, GRD_MLP_S_HT)
+                    x(GRD_MLP_IN_PN, j) = pn
+                    x(GRD_MLP_IN_EN, j) = en
+                case (HY_LOIEAU_MLP)
+                    !$AD NOCHECKPOINT
+                    call grd_interception(prcp(k), cell_pet, pn, en)
+                    x(LOIEAU_MLP_IN_HA, j) = h(k, LOIEAU_MLP_S_HA)
+                    x(LOIEAU_MLP_IN_HC, j) = h(k, LOIEAU_MLP_S_HC)
+                    x(LOIEAU_MLP_IN_PN, j) = pn
+                    x(LOIEAU_MLP_IN_EN, j) = en
+                case (HY_GR6_MLP)
+                    hi = h(k, GR6_MLP_S_HI)
+                    !$AD NOCHECKPOINT
+                    call gr_interception(prcp(k), cell_pet, p(k, GR6_MLP_P_CI), hi, pn, en)
+                    x(GR6_MLP_IN_HP, j) = h(k, GR6_MLP_S_HP)
+                    x(GR6_MLP_IN_HT, j) = h(k, GR6_MLP_S_HT)
+                    x(GR6_MLP_IN_HE, j) = h(k, GR6_MLP_S_HE)
+                    x(GR6_MLP_IN_PN, j) = pn
+                    x(GR6_MLP_IN_EN, j) = en
+                case (HY_GRC_MLP)
+                    hi = h(k, GRC_MLP_S_HI)
+                    !$AD NOCHECKPOINT
+                    call gr_interception(prcp(k), cell_pet, p(k, GRC_MLP_P_CI), hi, pn, en)
+                    x(GRC_MLP_IN_HP, j) = h(k, GRC_MLP_S_HP)
+                    x(GRC_MLP_IN_HT, j) = h(k, GRC_MLP_S_HT)
+                    x(GRC_MLP_IN_HL, j) = h(k, GRC_MLP_S_HL)
+                    x(GRC_MLP_IN_PN, j) = pn
+                    x(GRC_MLP_IN_EN, j) = en
+                case default
+                    ! gr4_mlp, and gr5_mlp, gr4_ri_mlp_exc, gr5_ri_mlp_exc and gr4_ode_mlp, whose
+                    ! ci, hi, hp, ht and net inputs sit at gr4_mlp's positions
+                    hi = h(k, GR4_MLP_S_HI)
+                    !$AD NOCHECKPOINT
+                    call gr_interception(prcp(k), cell_pet, p(k, GR4_MLP_P_CI), hi, pn, en)
+                    x(GR4_MLP_IN_HP, j) = h(k, GR4_MLP_S_HP)
+                    x(GR4_MLP_IN_HT, j) = h(k, GR4_MLP_S_HT)
+                    x(GR4_MLP_IN_PN, j) = pn
+                    x(GR4_MLP_IN_EN, j) = en
+                end select
+            end if
+        end do
+    end subroutine net_inputs
 
     !> A cell's fluxes after its step: all of them at a saved step, else only
     !> the outflows a later step may release again (see gr_cells).
