@@ -99,7 +99,7 @@ contains
 
         ! z: a layer's values before its activation, a: after.
         real(rk) :: z1(nh1, nb), a1(nh1, nb), z2(max(nh2, 1), nb), a2(max(nh2, 1), nb), z(nout, nb)
-        integer :: off, c, j
+        integer :: off
 
         !$AD NOCHECKPOINT
         call dense_block(nin, nh1, ldx, nb, w(1:nh1*(nin + 1)), x, z1)
@@ -118,11 +118,31 @@ contains
             !$AD NOCHECKPOINT
             call dense_block(nh1, nout, nh1, nb, w(off + 1:off + nout*(nh1 + 1)), a1, z)
         end if
-        do c = 1, nb
-            do j = 1, nout
-                y(j, c) = tanh(z(j, c))
+        !$AD NOCHECKPOINT
+        call tanh_block(nout, nb, z, ldx, y)
+    end subroutine mlp_block
+
+    !> TanH of every entry of z into rows 1..nr of y, from one exp of -2|z|:
+    !> tanh(z) = s (1 - e)/(1 + e), s = sign(1, z), e = exp(-2 z s), written
+    !> like silu_block (no branch, |z| = z s, e never overflows). The vector
+    !> exp of libmvec that gfortran calls here costs about 60 % of its vector
+    !> tanh (2.5 against 4.1 ns an entry, measured on this machine); the
+    !> values differ from tanh's by at most 2.2e-16 (absolute: near 0 the
+    !> relative error grows as 1 - e cancels, but the outputs only enter as
+    !> 1 + f).
+    subroutine tanh_block(nr, nc, z, ldy, y)
+        integer, intent(in) :: nr, nc, ldy
+        real(rk), intent(in) :: z(nr, nc)
+        real(rk), intent(inout) :: y(ldy, nc)
+
+        integer :: i, c
+
+        do c = 1, nc
+            do i = 1, nr
+                y(i, c) = sign(1._rk, z(i, c))*(1._rk - exp(-2._rk*z(i, c)*sign(1._rk, z(i, c)))) &
+                          /(1._rk + exp(-2._rk*z(i, c)*sign(1._rk, z(i, c))))
             end do
         end do
-    end subroutine mlp_block
+    end subroutine tanh_block
 
 end module md_mlp

@@ -1,6 +1,6 @@
 """The hybrid net evaluated over blocks of cells (md_mlp::mlp_block) gives each cell the net of its own inputs.
 
-The core runs a hybrid's net over blocks of up to 32 cells, one matrix product per layer. Here the
+The core runs a hybrid's net over blocks of up to 64 cells, one matrix product per layer. Here the
 net is evaluated again cell by cell and step by step in numpy, from the inputs the core reports
 (states at the start of the step, pn and en in float64 through smash._testing), and compared with
 the correction the core applied, read back from a flux that depends on it alone:
@@ -10,8 +10,8 @@ the correction the core applied, read back from a flux that depends on it alone:
 
 Tolerance: 1e-12 absolute on fl, which lies in (-1, 1). The block evaluates each cell by the same
 operations in the same order as a single cell; the gap to numpy is float64 rounding of a net of a few
-dozen terms and of the division that recovers fl (at most 1.1e-15 measured). The synthetic line has 70 cells: two full
-blocks and a partial one, so cells at every position of a block and a short block are checked.
+dozen terms and of the division that recovers fl (at most 1.1e-15 measured). The synthetic line has 70 cells: a full
+block and a partial one, so cells at every position of a block and a short block are checked.
 A run on two threads, whose split cuts the blocks elsewhere, must give the same bits.
 """
 
