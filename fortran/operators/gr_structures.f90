@@ -826,6 +826,9 @@ contains
     !> columns 1..kb1 - kb + 1 of fnet (rows 1..nn(4)). The inputs are local
     !> here, so that only hybrids save them for the adjoint; the sizes are set
     !> here, at every call, so that the adjoint has them (see md_mlp::mlp_block).
+    !> The net takes a row per cell (md_mlp::dense_block); its outputs are
+    !> turned to a column per cell here, so that each step reads its own
+    !> contiguous column.
     subroutine net_corrections(hy_module, kb, kb1, prcp, pet, p, h, nn, w, fnet)
         integer, intent(in) :: hy_module, kb, kb1
         real(rk), intent(in) :: prcp(:)
@@ -835,8 +838,8 @@ contains
         real(rk), intent(in) :: w(:)
         real(rk), intent(inout) :: fnet(NET_MAX, net_block)
 
-        real(rk) :: xnet(NET_MAX, net_block)
-        integer :: nb, nin, nh1, nh2, nout
+        real(rk) :: xnet(net_block, NET_MAX), ynet(net_block, NET_MAX)
+        integer :: nb, nin, nh1, nh2, nout, j, o
 
         nb = kb1 - kb + 1
         nin = nn(1)
@@ -846,10 +849,15 @@ contains
         !$AD NOCHECKPOINT
         call net_inputs(hy_module, kb, kb1, prcp, pet, p, h, xnet)
         !$AD NOCHECKPOINT
-        call mlp_block(nin, nh1, nh2, nout, NET_MAX, nb, w, xnet, fnet)
+        call mlp_block(nin, nh1, nh2, nout, net_block, nb, w, xnet, ynet)
+        do j = 1, nb
+            do o = 1, nout
+                fnet(o, j) = ynet(j, o)
+            end do
+        end do
     end subroutine net_corrections
 
-    !> Inputs of the hybrid net of cells kb..kb1 (column k - kb + 1 of x): the
+    !> Inputs of the hybrid net of cells kb..kb1 (row k - kb + 1 of x): the
     !> states it reads at the start of the step, then pn and en after
     !> interception, computed here on a copy of the interception level (the
     !> step then updates the level itself, by the same operations). Cells
@@ -859,7 +867,7 @@ contains
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
         real(rk), intent(in) :: p(:, :), h(:, :)
-        real(rk), intent(out) :: x(NET_MAX, net_block)
+        real(rk), intent(out) :: x(net_block, NET_MAX)
 
         integer :: k, j
         real(rk) :: cell_pet, hi, pn, en
@@ -867,51 +875,51 @@ contains
         do k = kb, kb1
             j = k - kb + 1
             cell_pet = real(pet(k), rk)
-            x(1:NET_MAX, j) = 0._rk
+            x(j, 1:NET_MAX) = 0._rk
             if (prcp(k) >= 0._rk .and. cell_pet >= 0._rk) then
                 select case (hy_module)
                 case (HY_GRD_MLP)
                     !$AD NOCHECKPOINT
                     call grd_interception(prcp(k), cell_pet, pn, en)
-                    x(GRD_MLP_IN_HP, j) = h(k, GRD_MLP_S_HP)
-                    x(GRD_MLP_IN_HT, j) = h(k, GRD_MLP_S_HT)
-                    x(GRD_MLP_IN_PN, j) = pn
-                    x(GRD_MLP_IN_EN, j) = en
+                    x(j, GRD_MLP_IN_HP) = h(k, GRD_MLP_S_HP)
+                    x(j, GRD_MLP_IN_HT) = h(k, GRD_MLP_S_HT)
+                    x(j, GRD_MLP_IN_PN) = pn
+                    x(j, GRD_MLP_IN_EN) = en
                 case (HY_LOIEAU_MLP)
                     !$AD NOCHECKPOINT
                     call grd_interception(prcp(k), cell_pet, pn, en)
-                    x(LOIEAU_MLP_IN_HA, j) = h(k, LOIEAU_MLP_S_HA)
-                    x(LOIEAU_MLP_IN_HC, j) = h(k, LOIEAU_MLP_S_HC)
-                    x(LOIEAU_MLP_IN_PN, j) = pn
-                    x(LOIEAU_MLP_IN_EN, j) = en
+                    x(j, LOIEAU_MLP_IN_HA) = h(k, LOIEAU_MLP_S_HA)
+                    x(j, LOIEAU_MLP_IN_HC) = h(k, LOIEAU_MLP_S_HC)
+                    x(j, LOIEAU_MLP_IN_PN) = pn
+                    x(j, LOIEAU_MLP_IN_EN) = en
                 case (HY_GR6_MLP)
                     hi = h(k, GR6_MLP_S_HI)
                     !$AD NOCHECKPOINT
                     call gr_interception(prcp(k), cell_pet, p(k, GR6_MLP_P_CI), hi, pn, en)
-                    x(GR6_MLP_IN_HP, j) = h(k, GR6_MLP_S_HP)
-                    x(GR6_MLP_IN_HT, j) = h(k, GR6_MLP_S_HT)
-                    x(GR6_MLP_IN_HE, j) = h(k, GR6_MLP_S_HE)
-                    x(GR6_MLP_IN_PN, j) = pn
-                    x(GR6_MLP_IN_EN, j) = en
+                    x(j, GR6_MLP_IN_HP) = h(k, GR6_MLP_S_HP)
+                    x(j, GR6_MLP_IN_HT) = h(k, GR6_MLP_S_HT)
+                    x(j, GR6_MLP_IN_HE) = h(k, GR6_MLP_S_HE)
+                    x(j, GR6_MLP_IN_PN) = pn
+                    x(j, GR6_MLP_IN_EN) = en
                 case (HY_GRC_MLP)
                     hi = h(k, GRC_MLP_S_HI)
                     !$AD NOCHECKPOINT
                     call gr_interception(prcp(k), cell_pet, p(k, GRC_MLP_P_CI), hi, pn, en)
-                    x(GRC_MLP_IN_HP, j) = h(k, GRC_MLP_S_HP)
-                    x(GRC_MLP_IN_HT, j) = h(k, GRC_MLP_S_HT)
-                    x(GRC_MLP_IN_HL, j) = h(k, GRC_MLP_S_HL)
-                    x(GRC_MLP_IN_PN, j) = pn
-                    x(GRC_MLP_IN_EN, j) = en
+                    x(j, GRC_MLP_IN_HP) = h(k, GRC_MLP_S_HP)
+                    x(j, GRC_MLP_IN_HT) = h(k, GRC_MLP_S_HT)
+                    x(j, GRC_MLP_IN_HL) = h(k, GRC_MLP_S_HL)
+                    x(j, GRC_MLP_IN_PN) = pn
+                    x(j, GRC_MLP_IN_EN) = en
                 case default
                     ! gr4_mlp, and gr5_mlp, gr4_ri_mlp_exc, gr5_ri_mlp_exc and gr4_ode_mlp, whose
                     ! ci, hi, hp, ht and net inputs sit at gr4_mlp's positions
                     hi = h(k, GR4_MLP_S_HI)
                     !$AD NOCHECKPOINT
                     call gr_interception(prcp(k), cell_pet, p(k, GR4_MLP_P_CI), hi, pn, en)
-                    x(GR4_MLP_IN_HP, j) = h(k, GR4_MLP_S_HP)
-                    x(GR4_MLP_IN_HT, j) = h(k, GR4_MLP_S_HT)
-                    x(GR4_MLP_IN_PN, j) = pn
-                    x(GR4_MLP_IN_EN, j) = en
+                    x(j, GR4_MLP_IN_HP) = h(k, GR4_MLP_S_HP)
+                    x(j, GR4_MLP_IN_HT) = h(k, GR4_MLP_S_HT)
+                    x(j, GR4_MLP_IN_PN) = pn
+                    x(j, GR4_MLP_IN_EN) = en
                 end select
             end if
         end do
