@@ -19,6 +19,7 @@ module md_forward
     use md_snow_ssn
     use md_gr_structures
     use md_gr_ode
+    use md_mlp   ! NET_MAX
     use md_vic3l
     use md_routing
     !$ use md_parallel, only: cell_block, split_block
@@ -541,6 +542,7 @@ contains
 
         integer :: k, p0, p1, s0, s1, slot, nn(5), first, sp1, ss1, f0, f1, fsnow, fsnow1
         real(rk) :: prcp, mlt, inv_beta, cell_snow, cell_temp
+        real(rk) :: no_net(NET_MAX, 1)   ! the corrections of a structure without a net (md_gr_structures::gr_cells)
         logical :: keep_all   ! store every flux of the step (a variable: Tapenade checkpoints calls with expressions)
 
         ! Column ranges of the snow and hydrological blocks.
@@ -589,9 +591,10 @@ contains
                                      inv_beta, rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, &
                                      qlat, fluxes)
             else
+                no_net = 0._rk
                 !$AD NOCHECKPOINT
                 call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, inv_beta, &
-                              rr_parameters(:, p0:p1), states(:, s0:s1), nn, keep_all, qlat, fluxes)
+                              rr_parameters(:, p0:p1), states(:, s0:s1), nn, no_net, keep_all, qlat, fluxes)
             end if
         end select
 

@@ -607,7 +607,7 @@ contains
     !> (keep_all); with fx cell-fastest, the carried outflows are a compact
     !> stream. Writing all fluxes of every cell at every step was a quarter of
     !> a France forward run.
-    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, keep_all, qt, fx)
+    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, keep_all, qt, fx)
         integer, intent(in) :: hy_module, k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
@@ -616,23 +616,28 @@ contains
         real(rk), intent(in) :: p(:, :)
         real(rk), intent(inout) :: h(:, :)
         integer, intent(in) :: nn(5)
+        !> The net's corrections: column k - k0 + 1 is cell k's (hybrids, from gr_hybrid_cells), or a
+        !> single column of zeros for all cells (structures without a net).
+        real(rk), intent(in) :: fnet(:, :)
         logical, intent(in) :: keep_all
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
         integer :: k, np, nh, nfx, c1, c2
+        integer :: cstride   ! 1: a column of fnet per cell, 0: one for all (an index, not a variable set per
+                             ! cell, which Tapenade would save at every cell)
         logical :: ri, law5
         real(rk) :: cell_imperv
         real(rk) :: cell_pet   ! a plain variable, not an expression, in the call: Tapenade
                                ! only honours NOCHECKPOINT on a call with no argument to evaluate
         real(rk) :: cell_fx(MAX_FLUXES)
-        real(rk) :: no_net(NET_MAX)   ! the corrections of a structure without a net
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
         nh = size(h, 2)
         nfx = size(fx, 2)
         cell_fx = 0._rk
-        no_net = 0._rk
+        cstride = 1
+        if (size(fnet, 2) == 1) cstride = 0
         select case (hy_module)
         case (HY_GR6, HY_GR6_MLP)
             c1 = GR6_FX_QR
@@ -642,7 +647,8 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), cell_fx(1:nfx))
+                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), &
+                              nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -655,7 +661,8 @@ contains
                 cell_fx(c1) = fx(k, c1)
                 cell_fx(c2) = fx(k, c2)
                 !$AD NOCHECKPOINT
-                call grc_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), cell_fx(1:nfx))
+                call grc_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), &
+                              nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -667,7 +674,8 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call grd_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), cell_fx(1:nfx))
+                call grd_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), &
+                              nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -679,7 +687,8 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call loieau_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), &
+                call loieau_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), &
+                                 nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
                                  cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
@@ -697,7 +706,8 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, no_net, qt(k), &
+                call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), h(k, 1:nh), &
+                             nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
                              cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
@@ -706,10 +716,13 @@ contains
     end subroutine gr_cells
 
     !> gr_cells for the hybrid structures (nn(4) > 0): the cells run in blocks
-    !> of net_block, the net of every cell of a block first (net_inputs, then
-    !> md_mlp::mlp_block, one matrix product per layer over the block), then
-    !> the cells' steps with their corrections. A routine of its own, so that
-    !> the conceptual structures' cell loops (gr_cells) stay as they were.
+    !> of net_block, the net of every cell of a block first (net_corrections:
+    !> net_inputs, then md_mlp::mlp_block, one matrix product per layer over
+    !> the block), then gr_cells on the block with a column of corrections per
+    !> cell. The steps keep a single call each (in gr_cells), so that the
+    !> compiler still inlines them there, in the adjoint too (called from a
+    !> second loop, they were not, and the conceptual structures' gradients
+    !> lost 13 %).
     subroutine gr_hybrid_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, keep_all, qt, fx)
         integer, intent(in) :: hy_module, k0, k1
         real(rk), intent(in) :: prcp(:)
@@ -723,102 +736,16 @@ contains
         logical, intent(in) :: keep_all
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
-        integer :: k, np, nh, nfx, c1, c2, kb, kb1, j
-        logical :: ri, law5
+        integer :: kb, kb1
         real(rk) :: fnet(NET_MAX, net_block)
-        real(rk) :: cell_pet, cell_imperv   ! plain variables in the calls (see gr_cells)
-        real(rk) :: cell_fx(MAX_FLUXES)
 
-        np = size(p, 2)
-        nh = size(h, 2)
-        nfx = size(fx, 2)
-        cell_fx = 0._rk
         fnet = 0._rk
-        ri = hy_module == HY_GR4_RI_MLP_EXC .or. hy_module == HY_GR5_RI_MLP_EXC
-        law5 = hy_module == HY_GR5_MLP .or. hy_module == HY_GR5_RI_MLP_EXC
         do kb = k0, k1, net_block
             kb1 = min(k1, kb + net_block - 1)
             !$AD NOCHECKPOINT
             call net_corrections(hy_module, kb, kb1, prcp, pet, p, h, nn, w, fnet)
-            select case (hy_module)
-            case (HY_GR6_MLP)
-                c1 = GR6_FX_QR
-                c2 = GR6_FX_QR
-                do k = kb, kb1
-                    j = k - kb + 1
-                    cell_pet = real(pet(k), rk)
-                    cell_imperv = real(imperv(k), rk)
-                    cell_fx(c1) = fx(k, c1)
-                    !$AD NOCHECKPOINT
-                    call gr6_step(prcp(k), cell_pet, cell_imperv, &
-                                  inv_beta, p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), qt(k), &
-                                  cell_fx(1:nfx))
-                    !$AD NOCHECKPOINT
-                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
-                end do
-            case (HY_GRC_MLP)
-                c1 = GRC_FX_QR
-                c2 = GRC_FX_QL
-                do k = kb, kb1
-                    j = k - kb + 1
-                    cell_pet = real(pet(k), rk)
-                    cell_imperv = real(imperv(k), rk)
-                    cell_fx(c1) = fx(k, c1)
-                    cell_fx(c2) = fx(k, c2)
-                    !$AD NOCHECKPOINT
-                    call grc_step(prcp(k), cell_pet, cell_imperv, &
-                                  p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), qt(k), &
-                                  cell_fx(1:nfx))
-                    !$AD NOCHECKPOINT
-                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
-                end do
-            case (HY_GRD_MLP)
-                c1 = GRD_FX_QR
-                c2 = GRD_FX_QR
-                do k = kb, kb1
-                    j = k - kb + 1
-                    cell_pet = real(pet(k), rk)
-                    cell_imperv = real(imperv(k), rk)
-                    cell_fx(c1) = fx(k, c1)
-                    !$AD NOCHECKPOINT
-                    call grd_step(prcp(k), cell_pet, cell_imperv, &
-                                  p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), qt(k), &
-                                  cell_fx(1:nfx))
-                    !$AD NOCHECKPOINT
-                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
-                end do
-            case (HY_LOIEAU_MLP)
-                c1 = LOIEAU_FX_QR
-                c2 = LOIEAU_FX_QR
-                do k = kb, kb1
-                    j = k - kb + 1
-                    cell_pet = real(pet(k), rk)
-                    cell_imperv = real(imperv(k), rk)
-                    cell_fx(c1) = fx(k, c1)
-                    !$AD NOCHECKPOINT
-                    call loieau_step(prcp(k), cell_pet, cell_imperv, &
-                                     inv_beta, p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), qt(k), &
-                                     cell_fx(1:nfx))
-                    !$AD NOCHECKPOINT
-                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
-                end do
-            case default
-                ! gr4_mlp, gr5_mlp, gr4_ri_mlp_exc, gr5_ri_mlp_exc
-                c1 = GR4_FX_QR
-                c2 = GR4_FX_QR
-                do k = kb, kb1
-                    j = k - kb + 1
-                    cell_pet = real(pet(k), rk)
-                    cell_imperv = real(imperv(k), rk)
-                    cell_fx(c1) = fx(k, c1)
-                    !$AD NOCHECKPOINT
-                    call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, &
-                                 dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, fnet(1:NET_MAX, j), &
-                                 qt(k), cell_fx(1:nfx))
-                    !$AD NOCHECKPOINT
-                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
-                end do
-            end select
+            !$AD NOCHECKPOINT
+            call gr_cells(hy_module, kb, kb1, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, keep_all, qt, fx)
         end do
     end subroutine gr_hybrid_cells
 
