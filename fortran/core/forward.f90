@@ -594,7 +594,7 @@ contains
                 no_net = 0._rk
                 !$AD NOCHECKPOINT
                 call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, inv_beta, &
-                              rr_parameters(:, p0:p1), states(:, s0:s1), nn, no_net, keep_all, qlat, fluxes)
+                              rr_parameters(:, p0:p1), states(:, s0:s1), nn, 1, no_net, keep_all, qlat, fluxes)
             end if
         end select
 

@@ -607,7 +607,7 @@ contains
     !> (keep_all); with fx cell-fastest, the carried outflows are a compact
     !> stream. Writing all fluxes of every cell at every step was a quarter of
     !> a France forward run.
-    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, keep_all, qt, fx)
+    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, ncol, fnet, keep_all, qt, fx)
         integer, intent(in) :: hy_module, k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
@@ -617,8 +617,11 @@ contains
         real(rk), intent(inout) :: h(:, :)
         integer, intent(in) :: nn(5)
         !> The net's corrections: column k - k0 + 1 is cell k's (hybrids, from gr_hybrid_cells), or a
-        !> single column of zeros for all cells (structures without a net).
-        real(rk), intent(in) :: fnet(:, :)
+        !> single column of zeros for all cells (structures without a net, ncol = 1). Explicit
+        !> shape: a column of an assumed-shape array may be strided, and gfortran packed it
+        !> into a copy at every cell.
+        integer, intent(in) :: ncol
+        real(rk), intent(in) :: fnet(NET_MAX, ncol)
         logical, intent(in) :: keep_all
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
@@ -637,7 +640,7 @@ contains
         nfx = size(fx, 2)
         cell_fx = 0._rk
         cstride = 1
-        if (size(fnet, 2) == 1) cstride = 0
+        if (ncol == 1) cstride = 0
         select case (hy_module)
         case (HY_GR6, HY_GR6_MLP)
             c1 = GR6_FX_QR
@@ -745,7 +748,8 @@ contains
             !$AD NOCHECKPOINT
             call net_corrections(hy_module, kb, kb1, prcp, pet, p, h, nn, w, fnet)
             !$AD NOCHECKPOINT
-            call gr_cells(hy_module, kb, kb1, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, keep_all, qt, fx)
+            call gr_cells(hy_module, kb, kb1, prcp, pet, imperv, dt, inv_beta, p, h, nn, net_block, fnet, keep_all, &
+                          qt, fx)
         end do
     end subroutine gr_hybrid_cells
 
