@@ -811,14 +811,14 @@ contains
                 select case (hy_module)
                 case (HY_GRD_MLP)
                     !$AD NOCHECKPOINT
-                    call grd_interception(prcp(k), cell_pet, pn, en)
+                    call net_interception(prcp(k), cell_pet, 0._rk, 0._rk, pn, en)
                     x(j, GRD_MLP_IN_HP) = h(k, GRD_MLP_S_HP)
                     x(j, GRD_MLP_IN_HT) = h(k, GRD_MLP_S_HT)
                     x(j, GRD_MLP_IN_PN) = pn
                     x(j, GRD_MLP_IN_EN) = en
                 case (HY_LOIEAU_MLP)
                     !$AD NOCHECKPOINT
-                    call grd_interception(prcp(k), cell_pet, pn, en)
+                    call net_interception(prcp(k), cell_pet, 0._rk, 0._rk, pn, en)
                     x(j, LOIEAU_MLP_IN_HA) = h(k, LOIEAU_MLP_S_HA)
                     x(j, LOIEAU_MLP_IN_HC) = h(k, LOIEAU_MLP_S_HC)
                     x(j, LOIEAU_MLP_IN_PN) = pn
@@ -826,7 +826,7 @@ contains
                 case (HY_GR6_MLP)
                     hi = h(k, GR6_MLP_S_HI)
                     !$AD NOCHECKPOINT
-                    call gr_interception(prcp(k), cell_pet, p(k, GR6_MLP_P_CI), hi, pn, en)
+                    call net_interception(prcp(k), cell_pet, p(k, GR6_MLP_P_CI), hi, pn, en)
                     x(j, GR6_MLP_IN_HP) = h(k, GR6_MLP_S_HP)
                     x(j, GR6_MLP_IN_HT) = h(k, GR6_MLP_S_HT)
                     x(j, GR6_MLP_IN_HE) = h(k, GR6_MLP_S_HE)
@@ -835,7 +835,7 @@ contains
                 case (HY_GRC_MLP)
                     hi = h(k, GRC_MLP_S_HI)
                     !$AD NOCHECKPOINT
-                    call gr_interception(prcp(k), cell_pet, p(k, GRC_MLP_P_CI), hi, pn, en)
+                    call net_interception(prcp(k), cell_pet, p(k, GRC_MLP_P_CI), hi, pn, en)
                     x(j, GRC_MLP_IN_HP) = h(k, GRC_MLP_S_HP)
                     x(j, GRC_MLP_IN_HT) = h(k, GRC_MLP_S_HT)
                     x(j, GRC_MLP_IN_HL) = h(k, GRC_MLP_S_HL)
@@ -846,7 +846,7 @@ contains
                     ! ci, hi, hp, ht and net inputs sit at gr4_mlp's positions
                     hi = h(k, GR4_MLP_S_HI)
                     !$AD NOCHECKPOINT
-                    call gr_interception(prcp(k), cell_pet, p(k, GR4_MLP_P_CI), hi, pn, en)
+                    call net_interception(prcp(k), cell_pet, p(k, GR4_MLP_P_CI), hi, pn, en)
                     x(j, GR4_MLP_IN_HP) = h(k, GR4_MLP_S_HP)
                     x(j, GR4_MLP_IN_HT) = h(k, GR4_MLP_S_HT)
                     x(j, GR4_MLP_IN_PN) = pn
@@ -855,6 +855,22 @@ contains
             end if
         end do
     end subroutine net_inputs
+
+    !> pn and en of gr_interception (capacity ci, level hi, left as it is), by
+    !> the same operations; with ci = hi = 0 those of grd_interception. A
+    !> routine of the net's own: one more caller of gr_interception and the
+    !> compiler stopped inlining its adjoint into the steps' (conceptual
+    !> gradients 2-3 % slower).
+    subroutine net_interception(prcp, pet, ci, hi, pn, en)
+        real(rk), intent(in) :: prcp, pet, ci, hi
+        real(rk), intent(out) :: pn, en
+
+        real(rk) :: ei
+
+        ei = min(pet, prcp + hi*ci)
+        pn = max(0._rk, prcp - ci*(1._rk - hi) - ei)
+        en = pet - ei
+    end subroutine net_interception
 
     !> A cell's fluxes after its step: all of them at a saved step, else only
     !> the outflows a later step may release again (see gr_cells).
