@@ -174,11 +174,11 @@ class AtmosData:
     def _get(self, kind):
         m = self._model
         self._check_kind(kind)
-        if m.setup.sparse_storage:
-            arr = sparse_forcing.decode_steps(_core.inputs_of(m), kind, m.network.nac, 0, m.setup.ntime_step)
-        elif getattr(_core.inputs_of(m), "stream", None) is not None:
+        if getattr(_core.inputs_of(m), "stream", None) is not None:
             # Streamed (smash.stream): the whole period read from disk for this request.
             arr = m._forcing(kind)[:, :]
+        elif m.setup.sparse_storage:
+            arr = sparse_forcing.decode_steps(_core.inputs_of(m), kind, m.network.nac, 0, m.setup.ntime_step)
         else:
             stored = getattr(_core.inputs_of(m), kind)
             arr = _tiled_copy(np.empty(stored.shape, dtype=np.float32), stored)

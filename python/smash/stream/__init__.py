@@ -8,9 +8,9 @@ NetCDF, Zarr), `window` serves them to the core during a run.
 """
 
 from smash.stream.interception import estimate_interception
-from smash.stream.sources import source_of
+from smash.stream.sources import source_of, streamed_kinds_of
 from smash.stream.storage import choose_storage, stream_windows, window_steps
 from smash.stream.window import ForcingStream, StreamedSeries
 
 __all__ = ["ForcingStream", "StreamedSeries", "choose_storage", "estimate_interception", "source_of",
-           "stream_windows", "window_steps"]
+           "stream_windows", "streamed_kinds_of", "window_steps"]

@@ -47,9 +47,7 @@ def window_steps(setup: dict, nac: int, gradient: bool) -> int:
 
 
 def _streamable(setup: dict) -> bool:
-    # The rain / snow split reads prcp, snow and temp whole: such models keep their forcings in memory.
-    return (not setup["sparse_storage"] and not setup.get("prcp_partitioning")
-            and any(setup.get(f"read_{kind}") for kind in streamed_kinds(setup)))
+    return any(setup.get(f"read_{kind}") for kind in streamed_kinds(setup))
 
 
 def choose_storage(setup: dict, structure, network) -> str:
