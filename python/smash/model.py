@@ -188,8 +188,7 @@ class Model:
         if windows:
             # Streamed: each window read (and split into rain and snow) when the core asks for it, dense
             # also under sparse_storage (a window is small; the layout compresses whole periods).
-            fi.stream = stream.ForcingStream(stream.source_of(s, mesh, net.flat, kinds),
-                                             stream.streamed_kinds_of(s, kinds), s["ntime_step"], windows)
+            fi.stream = stream.ForcingStream.of(s, mesh, net.flat, kinds, windows)
             kinds, split = [], ()
         for kind in kinds:
             if kind in split:
@@ -285,7 +284,7 @@ class Model:
             return mean  # left missing, as smash 1.3 leaves them
         # A few steps at a time: masks and gathers of the whole series would double the
         # memory of the forcings on a large grid.
-        span = max(1, (1 << 22) // max(net.nac, 1))
+        span = self.atmos_data.block_steps()
         for t0 in range(0, nt, span):
             block = data[:, t0:t0 + span]
             for g, cells in enumerate(net.gauge_upstream()):

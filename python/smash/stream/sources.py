@@ -15,6 +15,7 @@ import numpy as np
 from smash.inputs.atmos import SeriesPlan, read_atmos
 from smash.inputs.partitioning import SPLIT_KINDS, partition
 from smash.inputs.stores import StoreSeries, store_format
+from smash.stream.saved import SavedModelSource, saved_file
 from smash.time_axis import TimeAxis
 
 
@@ -137,6 +138,8 @@ class SplitSource:
 def streamed_kinds_of(setup: dict, kinds: list[str]) -> list[str]:
     """The kinds a streamed model's core is served out of the structure's `kinds`: those read from files,
     and with the rain / snow split all of prcp, snow and temp (the split fills them)."""
+    if saved_file() is not None:
+        return list(kinds)
     read = [kind for kind in kinds if setup.get(f"read_{kind}") or setup.get("synthetic")]
     if setup.get("prcp_partitioning"):
         read = [kind for kind in kinds if kind in read or kind in SPLIT_KINDS]
@@ -147,6 +150,10 @@ def source_of(setup: dict, mesh: dict, cells: np.ndarray, kinds: list[str]):
     """The reader of a normalized setup's forcings: per kind a NetCDF / Zarr store
     (smash.inputs.stores), the synthetic series, or the GeoTIFF folders; with ``prcp_partitioning``
     split into rain and snow window by window (`SplitSource`). `kinds`: the structure's forcing kinds."""
+    saved = saved_file()
+    if saved is not None:
+        # A model read back from a model file (smash.io.read_model): its forcings, already split.
+        return SavedModelSource(saved, cells)
     read = [kind for kind in kinds if setup.get(f"read_{kind}") or setup.get("synthetic")]
     if setup.get("synthetic"):
         source = ArraySource({kind: read_atmos(setup, mesh, kind, cells=cells) for kind in read})

@@ -57,6 +57,40 @@ class ForcingStream:
         # the previous window's returned series then).
         self.window_hook = None
 
+    @classmethod
+    def of(cls, setup: dict, mesh: dict, cells, kinds, windows: dict) -> ForcingStream:
+        """The streamed forcings of a normalized `setup` on `mesh`'s flat `cells` (`kinds`: the structure's
+        forcing kinds): its reader made by `smash.stream.sources.source_of`, remembered so that a pickled
+        stream (a pickled model sent to a worker) opens the same files again instead of carrying forcings."""
+        from smash.stream.saved import saved_file
+        from smash.stream.sources import source_of, streamed_kinds_of
+
+        stream = cls(source_of(setup, mesh, cells, kinds), streamed_kinds_of(setup, kinds), setup["ntime_step"],
+                     windows)
+        stream._recipe = (setup, mesh, np.asarray(cells), list(kinds), saved_file())
+        return stream
+
+    @classmethod
+    def _remade(cls, setup, mesh, cells, kinds, saved, windows) -> ForcingStream:
+        from smash.stream.saved import streaming_from
+
+        if saved is None:
+            return cls.of(setup, mesh, cells, kinds, windows)
+        with streaming_from(saved):
+            return cls.of(setup, mesh, cells, kinds, windows)
+
+    def __getstate__(self):
+        recipe = getattr(self, "_recipe", None)
+        if recipe is None:
+            raise TypeError("these streamed forcings were not made from a setup (ForcingStream.of): they cannot be "
+                            "pickled")
+        return {"recipe": recipe, "windows": self.windows}
+
+    def __setstate__(self, state):
+        made = ForcingStream._remade(*state["recipe"], state["windows"])
+        self.__dict__.update(made.__dict__)
+        self._callback = _FETCH_TYPE(self._fetch)  # bound to this object, not to `made`
+
     # ------------------------------------------------------------ reading
     def read_steps(self, kind: str, first: int, count: int, ncell: int) -> np.ndarray:
         """(count, ncell) float32 values of steps first .. first + count - 1 (0-based) of `kind`
