@@ -18,6 +18,9 @@ from smash.inputs.stores import StoreSeries, store_format
 from smash.stream.saved import SavedModelSource, saved_file
 from smash.time_axis import TimeAxis
 
+# Held while a GeoTIFF window is read with its warnings recorded (one reader of any model at a time).
+_WARNINGS_LOCK = threading.Lock()
+
 
 class TiffSource:
     """Windows of the setup's GeoTIFF folders (and daily interannual PET), read by
@@ -40,7 +43,9 @@ class TiffSource:
                     ntime_step=count)
 
     def read(self, kind: str, first: int, count: int) -> np.ndarray:
-        with warnings.catch_warnings(record=True) as caught:
+        # warnings.catch_warnings swaps the process's filters: readers of two streamed models at once would
+        # take each other's warnings (or let the rasters' NotGeoreferencedWarning through).
+        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with self._lock:
                 if kind not in self._plans:
