@@ -148,17 +148,19 @@ class _Part:
     def values(self, raw: np.ndarray) -> np.ndarray:
         """float32 values of raw stored values: unpacked (scale_factor, add_offset), NaN where missing
         (the fill values, NaN, inf)."""
-        missing = np.zeros(raw.shape, dtype=bool)
+        missing = None
         for value in (v for fill in self.fill for v in fill if not np.isnan(v)):
             # One value compared directly (np.isin costs a sort); NaN fills are caught as non-finite values.
-            missing |= raw == raw.dtype.type(value)
+            hit = raw == raw.dtype.type(value)
+            missing = hit if missing is None else missing | hit
         values = np.asarray(raw, dtype=np.float32)
         scale, offset = self.packing
         if scale is not None:
             values = values * scale
         if offset is not None:
             values = values + offset
-        values[missing] = np.nan
+        if missing is not None:
+            values[missing] = np.nan
         return values
 
 
@@ -269,6 +271,10 @@ class StoreSeries:
 
     def read(self, first: int, count: int) -> np.ndarray:
         """(count, ncell) float32 of steps first .. first + count - 1 (0-based)."""
+        parts = self.part_of[first:first + count, 0]
+        if self.nsub == 1 and parts.size and parts[0] >= 0 and (parts == parts[0]).all() and self.inside.all():
+            # The usual window: every step in one part, every cell covered: the values read are the window.
+            return self._read_part(int(parts[0]), self.index_of[first:first + count, 0])
         subs = np.full((self.nsub, count, self.cells.size), MISSING, dtype=np.float32)
         part_of = self.part_of[first:first + count]
         index_of = self.index_of[first:first + count]
@@ -276,7 +282,15 @@ class StoreSeries:
         for p in np.unique(part_of[part_of >= 0]):
             steps, ks = np.nonzero(part_of == p)
             values = self._read_part(int(p), index_of[steps, ks])
-            subs[ks[:, None], steps[:, None], columns[None, :]] = values
+            if self.nsub == 1 and steps[-1] - steps[0] + 1 == steps.size:
+                # Consecutive steps (the usual window): slices, not a gather.
+                target = subs[0, steps[0]:steps[-1] + 1]
+                if columns.size == self.cells.size:
+                    target[...] = values
+                else:
+                    target[:, columns] = values
+            else:
+                subs[ks[:, None], steps[:, None], columns[None, :]] = values
         if self.nsub == 1:
             return subs[0]
         # Sub-steps summed (temp averaged) in double precision; a cell missing in any of them is missing.
@@ -300,7 +314,9 @@ class StoreSeries:
             lo_index = np.searchsorted(np.unique(positions), positions)
         else:
             lo_index = positions - lo
-        values = part.values(np.asarray(block)[lo_index][:, rows, cols])
+        # The covered cells picked first, then the steps: the block of the whole bounding box is not copied.
+        picked = np.asarray(block)[:, rows, cols]
+        values = part.values(picked if np.array_equal(lo_index, np.arange(picked.shape[0])) else picked[lo_index])
         missing = ~np.isfinite(values)
         if self.scale is not None:
             values = values * self.scale
