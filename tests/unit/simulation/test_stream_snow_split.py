@@ -35,7 +35,7 @@ def lez(data_dir, tmp_path_factory):
     paths = syn.write_inputs(str(tmp_path_factory.mktemp("snow_split")))
     setup, mesh = smash.factory.load_dataset("Lez", data_dir)
     setup = dict(setup, read_descriptor=False, **syn.period(), temp_directory=paths["temp_directory"],
-                 snow_directory=paths["snow_directory"], **SPLIT)
+                 snow_directory=paths["snow_directory"], imperviousness_file=paths["imperviousness_file"], **SPLIT)
     return setup, mesh
 
 
@@ -61,10 +61,11 @@ def _assert_same(held, streamed):
     assert np.abs(grads[0].grad).max() > 0
 
 
-@pytest.mark.parametrize("read_snow", [False, True])
-def test_streamed_split_equals_the_split_held_whole(lez, read_snow):
+@pytest.mark.parametrize("read_snow, imperviousness", [(False, False), (True, True)])
+def test_streamed_split_equals_the_split_held_whole(lez, read_snow, imperviousness):
     setup, mesh = lez
-    held, streamed = _pair(dict(setup, read_snow=read_snow), mesh)
+    held, streamed = _pair(dict(setup, read_snow=read_snow, read_imperviousness=imperviousness), mesh)
+    assert (streamed.physio_data.imperviousness.max() > 0) == imperviousness
     assert isinstance(_testing.forcing_stream(streamed).source, SplitSource)
     # The split moved precipitation into snow on the cold days (not a split that does nothing).
     snow = held.atmos_data.snow[mesh["active_cell"] == 1]
