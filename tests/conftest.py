@@ -81,6 +81,8 @@ SLOW_TESTS = {
     "test_bayesian_parity.py::test_bayesian_optimize_equals_smash",
     "test_bayesian_parity.py::test_defaults_and_bounds_equal_smash",
     "test_forcing_stream.py::test_default_windows_follow_the_adjoint_chunks",
+    "test_stream_concurrency.py::test_two_streamed_models_interleaved",
+    "test_stream_concurrency.py::test_two_streamed_models_at_once_from_two_threads",
 }
 
 

@@ -14,6 +14,7 @@ from smash.io.setup import setup_to_yaml
 from smash.model import Model, _user_setup_of
 from smash.simulation.containers import NamedMaps, PhysioData, Response
 from smash.simulation.model_setup import normalize_setup, setup_attributes
+from smash.stream.saved import streaming_from
 
 MAPS = ("rr_parameters", "rr_initial_states", "rr_final_states")
 # A read model is built from the file alone: nothing read from data folders, no synthetic
@@ -68,7 +69,7 @@ def save_model(model, path) -> None:
         f.attrs["_save_func"] = "save_model"
         f.create_group("setup").attrs["yaml"] = setup_to_yaml(_user_setup(model))
         mesh_to_group(f.create_group("mesh"), {k: v for k, v in model.mesh.__dict__.items() if k[0] != "_"})
-        write_group(f.create_group("atmos_data"), {k: getattr(model.atmos_data, k) for k in _forcing_kinds(model)})
+        _write_forcings(f.create_group("atmos_data"), model)
         write_group(f.create_group("physio_data"), {"descriptor": model.physio_data.descriptor,
                                                     "descriptor_name": np.array(model.physio_data.names, dtype=str),
                                                     "imperviousness": model.physio_data.imperviousness})
@@ -77,6 +78,23 @@ def save_model(model, path) -> None:
         for name in MAPS:
             write_group(f.create_group(name), _maps(getattr(model, name)))
         write_group(f.create_group("nn_parameters"), _nn_parameters(model))
+
+
+def _write_forcings(group, model) -> None:
+    """The (nrow, ncol, ntime_step) forcing grids; streamed forcings read and written a block of steps at a
+    time (the whole period is never in memory), the same values as held whole."""
+    atmos = model.atmos_data
+    if not atmos.streamed:
+        write_group(group, {k: getattr(atmos, k) for k in _forcing_kinds(model)})
+        return
+    shape = (int(model.mesh.nrow), int(model.mesh.ncol), int(model.setup.ntime_step))
+    # Chunks of whole grids over a few steps (about 4 MB), gzip as write_group's datasets.
+    chunk_steps = max(1, min(shape[2], (1 << 20) // max(shape[0] * shape[1], 1)))
+    for kind in _forcing_kinds(model):
+        dataset = group.create_dataset(kind, shape=shape, dtype=np.float32, chunks=(*shape[:2], chunk_steps),
+                                       compression="gzip")
+        for t0, grid in atmos.blocks(kind):
+            dataset[:, :, t0:t0 + grid.shape[2]] = grid
 
 
 # What every model file holds: groups, and the members read from each.
@@ -101,7 +119,9 @@ def _read_saved_model(f, path) -> tuple[dict, dict, dict]:
         # YAML has no tuples; smash spells two hidden layers as a tuple.
         setup["hidden_neuron"] = tuple(setup["hidden_neuron"])
     mesh = mesh_from_group(f["mesh"])
-    data = {name: read_group(f[name]) for name in MODEL_GROUPS if name not in ("setup", "mesh")}
+    # The forcings are read once the model is built, and only when it holds them (not when it streams them).
+    data = {name: read_group(f[name]) for name in MODEL_GROUPS if name not in ("setup", "mesh", "atmos_data")}
+    data["atmos_data"] = list(f["atmos_data"].keys())
     return setup, mesh, data
 
 
@@ -129,7 +149,9 @@ def read_model(path):
     with open_saved(path, "save_model") as f:
         setup, mesh, data = _read_saved_model(f, path)
     try:
-        model = Model(dict(setup, **FROM_FILE_ONLY), mesh)
+        # A model whose forcings are streamed (its saved setup's forcing_storage) streams them from this file.
+        with streaming_from(path):
+            model = Model(dict(setup, **FROM_FILE_ONLY), mesh)
     except (ValueError, KeyError, TypeError) as err:
         raise type(err)(f"{path}: the saved setup and mesh do not make a model: {err}") from err
     # The setup as saved (read flags, folders, descriptor names), not the file-only one it was built with.
@@ -147,8 +169,10 @@ def _fill_model(model, data: dict, path) -> None:
     absent = [k for k in kinds if k not in data["atmos_data"]]
     if absent:
         raise ValueError(f"group 'atmos_data' has no {absent} (the structure {model.setup.structure} needs {kinds})")
-    for kind, grid in data["atmos_data"].items():
-        setattr(model.atmos_data, kind, grid)
+    if not model.atmos_data.streamed:
+        with open_saved(path, "save_model") as f:
+            for kind, grid in read_group(f["atmos_data"]).items():
+                setattr(model.atmos_data, kind, grid)
     physio = data["physio_data"]
     # Files written before imperviousness was read have none: 0.
     model.physio_data = PhysioData(physio["descriptor"], [str(n) for n in physio["descriptor_name"]],

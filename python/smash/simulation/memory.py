@@ -186,7 +186,7 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
     # The largest of what is held for a while only: a forcing series read before it is copied
     # into the core, or what a run gathers (the maps' copies, md_forward's work arrays, the net packed).
     run = cells * F64 * (npar + nst) + nac * (RUN_CELL_BYTES + F64 * (npar + 2 * nst + nfx)) + nweights * F64
-    if setup["sparse_storage"]:
+    if setup["sparse_storage"] and not window:
         records = nt * (len(read) * SPARSE_STEP_BYTES + 4 * 4 * F32)
         upper = dict(held, **{f"forcings ({', '.join(read)}, sparse: at most)": len(read) * forcing_series,
                               "sparse step records": records, "run work arrays": run})
@@ -205,9 +205,9 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
         remedies.append("fewer hidden neurons (hidden_neuron)")
     if per_step >= total / 10:
         remedies += ["a shorter period (end_time)", "a longer time step (dt)"]
-        if not setup["sparse_storage"] and not window:
+        if not window:
             remedies.append("forcing_storage='stream' (forcings read from disk a window at a time)")
-        if not setup["sparse_storage"]:
+        if not setup["sparse_storage"] and not window:
             remedies.append("sparse_storage=True (forcings mostly 0 then take less room)")
     if nac > 1e5 or not remedies:
         remedies.append("a smaller mesh (a coarser grid or fewer catchments)")

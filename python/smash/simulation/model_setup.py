@@ -273,12 +273,6 @@ def _check_forcing_storage(setup: dict) -> None:
     if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)) or window < 0:
         raise ValueError(f"setup['forcing_window'] must be a whole number of steps >= 0 (0: automatic), "
                          f"got {window!r}")
-    if setup["forcing_storage"] == "stream" and setup["sparse_storage"]:
-        raise ValueError("setup['forcing_storage'] = 'stream' and setup['sparse_storage'] = True exclude each "
-                         "other: streamed forcings are read a window at a time, never stored whole")
-    if setup["forcing_storage"] == "stream" and setup.get("prcp_partitioning"):
-        raise ValueError("setup['forcing_storage'] = 'stream' and setup['prcp_partitioning'] = True exclude each "
-                         "other: the rain / snow split reads prcp, snow and temp whole; use forcing_storage='memory'")
 
 
 def _hidden_neuron(value):

@@ -6,6 +6,7 @@ import logging
 import math
 
 from smash.simulation import memory
+from smash.stream.saved import saved_file
 
 LOGGER = logging.getLogger("smash.stream")
 
@@ -47,9 +48,7 @@ def window_steps(setup: dict, nac: int, gradient: bool) -> int:
 
 
 def _streamable(setup: dict) -> bool:
-    # The rain / snow split reads prcp, snow and temp whole: such models keep their forcings in memory.
-    return (not setup["sparse_storage"] and not setup.get("prcp_partitioning")
-            and any(setup.get(f"read_{kind}") for kind in streamed_kinds(setup)))
+    return saved_file() is not None or any(setup.get(f"read_{kind}") for kind in streamed_kinds(setup))
 
 
 def choose_storage(setup: dict, structure, network) -> str:
@@ -76,7 +75,7 @@ def stream_windows(setup: dict, structure, network) -> dict | None:
     """Steps per window of forward runs and gradients when the model's forcings are streamed, else None."""
     if choose_storage(setup, structure, network) != "stream":
         return None
-    if not any(setup.get(f"read_{kind}") or setup.get("synthetic") for kind in streamed_kinds(setup)):
+    if not (_streamable(setup) or setup.get("synthetic")):
         raise ValueError("setup['forcing_storage'] = 'stream' but no forcing is read from files (read_prcp, "
                          "read_pet, ...): there is nothing to stream")
     return {"forward": window_steps(setup, network.nac, gradient=False),
