@@ -15,13 +15,61 @@ module md_vic3l
     private
     ! vic3l_step stays private so that the compiler inlines it into the loop
     ! of vic3l_cells (see md_gr_structures::gr_cells).
-    public :: vic3l_cells
+    public :: vic3l_cells, vic3l_constants, VIC3L_NC
 
     !> Terms of the ARNO evaporation power series (Liang et al. 1994, eq. 15):
     !> smash 1.3 truncates it after 5 terms (found by experiment).
     integer, parameter :: arno_terms = 5
 
+    !> Columns of the per-cell constants (vic3l_constants): values of the
+    !> parameters alone that a step would otherwise compute again, most of
+    !> them divisions. VIC3L_C_ARNO .. VIC3L_C_ARNO + arno_terms - 1 hold
+    !> b/(n + b), the ARNO series' coefficients.
+    integer, parameter :: VIC3L_C_INV_CUSL = 1, VIC3L_C_INV_CMSL = 2, VIC3L_C_INV_CBSL = 3
+    integer, parameter :: VIC3L_C_CUMSL = 4      !< cusl + cmsl
+    integer, parameter :: VIC3L_C_INV_CUMSL = 5  !< 1/(cusl + cmsl)
+    integer, parameter :: VIC3L_C_B1 = 6         !< 1 + b
+    integer, parameter :: VIC3L_C_INV_B1 = 7     !< 1/(1 + b)
+    integer, parameter :: VIC3L_C_IM = 8         !< (1 + b)(cusl + cmsl), the largest infiltration capacity
+    integer, parameter :: VIC3L_C_INV_IM = 9
+    integer, parameter :: VIC3L_C_QB_LIN = 10    !< dsm ds/ws, the linear baseflow rate
+    integer, parameter :: VIC3L_C_QB_QUAD = 11   !< ds (1 - dsm/ws)/(1 - ws)**2, the quadratic one
+    integer, parameter :: VIC3L_C_ARNO = 12
+    integer, parameter :: VIC3L_NC = VIC3L_C_ARNO + arno_terms - 1
+
 contains
+
+    !> The per-cell constants of cells k0..k1 (VIC3L_C_*) from their
+    !> parameters p (VIC3L_P_* columns). md_forward computes them once per
+    !> run, not at every step; the adjoint sums their adjoints over the run
+    !> and passes them to the parameters once.
+    subroutine vic3l_constants(k0, k1, p, c)
+        integer, intent(in) :: k0, k1
+        real(rk), intent(in) :: p(:, :)
+        real(rk), intent(inout) :: c(:, :)
+
+        integer :: k, n
+        real(rk) :: b, ws
+
+        do k = k0, k1
+            b = p(k, VIC3L_P_B)
+            ws = p(k, VIC3L_P_WS)
+            c(k, VIC3L_C_INV_CUSL) = 1._rk/p(k, VIC3L_P_CUSL)
+            c(k, VIC3L_C_INV_CMSL) = 1._rk/p(k, VIC3L_P_CMSL)
+            c(k, VIC3L_C_INV_CBSL) = 1._rk/p(k, VIC3L_P_CBSL)
+            c(k, VIC3L_C_CUMSL) = p(k, VIC3L_P_CUSL) + p(k, VIC3L_P_CMSL)
+            c(k, VIC3L_C_INV_CUMSL) = 1._rk/c(k, VIC3L_C_CUMSL)
+            c(k, VIC3L_C_B1) = 1._rk + b
+            c(k, VIC3L_C_INV_B1) = 1._rk/(1._rk + b)
+            c(k, VIC3L_C_IM) = (1._rk + b)*c(k, VIC3L_C_CUMSL)
+            c(k, VIC3L_C_INV_IM) = 1._rk/c(k, VIC3L_C_IM)
+            c(k, VIC3L_C_QB_LIN) = p(k, VIC3L_P_DSM)*p(k, VIC3L_P_DS)/ws
+            c(k, VIC3L_C_QB_QUAD) = p(k, VIC3L_P_DS)*(1._rk - p(k, VIC3L_P_DSM)/ws)/((1._rk - ws)*(1._rk - ws))
+            do n = 1, arno_terms
+                c(k, VIC3L_C_ARNO + n - 1) = b/(n + b)
+            end do
+        end do
+    end subroutine vic3l_constants
 
     !> x**y for x >= 0 and a real (possibly active) exponent y, written with
     !> exp/log so that Tapenade needs no run-time guard on the base.
@@ -39,11 +87,12 @@ contains
     !> Fraction of potential evaporation the upper layer delivers when only part
     !> of the cell is saturated, from u = (1 - h)**(1/(1+b)) (so i0/im = 1 - u):
     !> the saturated fraction is 1 - (1 - i0/im)**b = 1 - u**b and dry**(1/b) = u,
-    !> so the whole series needs the one power u already computed.
-    pure function arno_beta(u, ub, b) result(beta)
+    !> so the whole series needs the one power u already computed. a holds the
+    !> series' coefficients b/(n + b) (vic3l_constants).
+    pure function arno_beta(u, ub, a) result(beta)
         real(rk), intent(in) :: u    !< (1 - h)**(1/(1+b))
         real(rk), intent(in) :: ub   !< u**b, the dry fraction
-        real(rk), intent(in) :: b
+        real(rk), intent(in) :: a(arno_terms)
         real(rk) :: beta
 
         real(rk) :: series, term
@@ -53,14 +102,14 @@ contains
         series = 1._rk
         do n = 1, arno_terms
             term = term*u
-            series = series + b/(n + b)*term
+            series = series + a(n)*term
         end do
         beta = (1._rk - ub) + (1._rk - u)*ub*series
     end function arno_beta
 
     !> Gravity drainage from an upper to a lower layer, limited by what the
     !> upper layer holds and what the lower one can still take. inv_c_up and
-    !> inv_c_low are 1/c_up and 1/c_low (see vic3l_step).
+    !> inv_c_low are 1/c_up and 1/c_low (vic3l_constants).
     subroutine drain(ks, pbc, c_up, c_low, inv_c_up, inv_c_low, h_up, h_low)
         real(rk), intent(in) :: ks, pbc, c_up, c_low, inv_c_up, inv_c_low
         real(rk), intent(inout) :: h_up, h_low
@@ -75,13 +124,14 @@ contains
 
     !> Upper layer evaporation, infiltration into the two upper layers and
     !> gravity drainage down to the bottom layer; qr is the surface runoff.
-    subroutine soil_layers(pn, en, b, cusl, cmsl, cbsl, inv_c, ks, pbc, h, qr)
-        real(rk), intent(in) :: pn, en, b, cusl, cmsl, cbsl, ks, pbc
-        real(rk), intent(in) :: inv_c(3)   !< 1/cusl, 1/cmsl, 1/cbsl
+    !> p: the cell's parameters (VIC3L_P_*), c: its constants (VIC3L_C_*).
+    subroutine soil_layers(pn, en, p, c, h, qr)
+        real(rk), intent(in) :: pn, en
+        real(rk), intent(in) :: p(:), c(:)
         real(rk), intent(inout) :: h(:)
         real(rk), intent(out) :: qr
 
-        real(rk) :: im, i0, es, cumsl, wumsl, infil, iusl, imsl, lw, u
+        real(rk) :: i0, es, wumsl, infil, iusl, imsl, lw, u
 
         ! Upper layer evaporation. Both powers of the ARNO curve share the base
         ! 1 - h: u = (1-h)^(1/(1+b)) from one log and one exp, and the dry
@@ -94,57 +144,56 @@ contains
             es = 0._rk
         else if (h(VIC3L_S_HUSL) < 1._rk) then
             lw = log(1._rk - h(VIC3L_S_HUSL))
-            u = exp(lw/(1._rk + b))
-            es = arno_beta(u, (1._rk - h(VIC3L_S_HUSL))/u, b)*en
+            u = exp(lw*c(VIC3L_C_INV_B1))
+            es = arno_beta(u, (1._rk - h(VIC3L_S_HUSL))/u, c(VIC3L_C_ARNO:VIC3L_NC))*en
         else
             es = en
         end if
-        es = min(es, h(VIC3L_S_HUSL)*cusl)
-        h(VIC3L_S_HUSL) = h(VIC3L_S_HUSL) - es*inv_c(1)
+        es = min(es, h(VIC3L_S_HUSL)*p(VIC3L_P_CUSL))
+        h(VIC3L_S_HUSL) = h(VIC3L_S_HUSL) - es*c(VIC3L_C_INV_CUSL)
 
         ! Infiltration into the upper two layers seen as one
-        cumsl = cusl + cmsl
-        wumsl = h(VIC3L_S_HUSL)*cusl + h(VIC3L_S_HMSL)*cmsl
+        wumsl = h(VIC3L_S_HUSL)*p(VIC3L_P_CUSL) + h(VIC3L_S_HMSL)*p(VIC3L_P_CMSL)
         if (pn <= 0._rk) then
             infil = 0._rk
         else
-            im = (1._rk + b)*cumsl
-            i0 = im*(1._rk - powr(1._rk - wumsl/cumsl, 1._rk/(1._rk + b)))
-            if (i0 + pn > im) then
-                infil = cumsl - wumsl
+            i0 = c(VIC3L_C_IM)*(1._rk - powr(1._rk - wumsl*c(VIC3L_C_INV_CUMSL), c(VIC3L_C_INV_B1)))
+            if (i0 + pn > c(VIC3L_C_IM)) then
+                infil = c(VIC3L_C_CUMSL) - wumsl
             else
-                infil = cumsl - wumsl - cumsl*powr(1._rk - (i0 + pn)/im, b + 1._rk)
+                infil = c(VIC3L_C_CUMSL) - wumsl &
+                        - c(VIC3L_C_CUMSL)*powr(1._rk - (i0 + pn)*c(VIC3L_C_INV_IM), c(VIC3L_C_B1))
             end if
             infil = max(0._rk, min(infil, pn))
         end if
-        iusl = min((1._rk - h(VIC3L_S_HUSL))*cusl, infil)
-        imsl = min((1._rk - h(VIC3L_S_HMSL))*cmsl, infil - iusl)
-        h(VIC3L_S_HUSL) = h(VIC3L_S_HUSL) + iusl*inv_c(1)
-        h(VIC3L_S_HMSL) = h(VIC3L_S_HMSL) + imsl*inv_c(2)
+        iusl = min((1._rk - h(VIC3L_S_HUSL))*p(VIC3L_P_CUSL), infil)
+        imsl = min((1._rk - h(VIC3L_S_HMSL))*p(VIC3L_P_CMSL), infil - iusl)
+        h(VIC3L_S_HUSL) = h(VIC3L_S_HUSL) + iusl*c(VIC3L_C_INV_CUSL)
+        h(VIC3L_S_HMSL) = h(VIC3L_S_HMSL) + imsl*c(VIC3L_C_INV_CMSL)
         qr = pn - (iusl + imsl)
 
-        call drain(ks, pbc, cusl, cmsl, inv_c(1), inv_c(2), h(VIC3L_S_HUSL), h(VIC3L_S_HMSL))
-        call drain(ks, pbc, cmsl, cbsl, inv_c(2), inv_c(3), h(VIC3L_S_HMSL), h(VIC3L_S_HBSL))
+        !$AD NOCHECKPOINT
+        call drain(p(VIC3L_P_KS), p(VIC3L_P_PBC), p(VIC3L_P_CUSL), p(VIC3L_P_CMSL), c(VIC3L_C_INV_CUSL), &
+                   c(VIC3L_C_INV_CMSL), h(VIC3L_S_HUSL), h(VIC3L_S_HMSL))
+        !$AD NOCHECKPOINT
+        call drain(p(VIC3L_P_KS), p(VIC3L_P_PBC), p(VIC3L_P_CMSL), p(VIC3L_P_CBSL), c(VIC3L_C_INV_CMSL), &
+                   c(VIC3L_C_INV_CBSL), h(VIC3L_S_HMSL), h(VIC3L_S_HBSL))
     end subroutine soil_layers
 
-    subroutine vic3l_step(prcp, pet, p, h, qt, fx)
+    !> One step of one cell: p its parameters (VIC3L_P_*), c its constants (VIC3L_C_*).
+    subroutine vic3l_step(prcp, pet, p, c, h, qt, fx)
         real(rk), intent(in) :: prcp, pet
         real(rk), intent(in) :: p(:)        ! VIC3L_P_*
+        real(rk), intent(in) :: c(:)        ! VIC3L_C_*
         real(rk), intent(inout) :: h(:)     ! VIC3L_S_* (a strided row: assumed shape, no copy)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(:)    ! VIC3L_FX_*
 
-        real(rk) :: b, cusl, cmsl, cbsl, ks, pbc, ds, dsm, ws
-        real(rk) :: ec, pn, en, qr, qb, inv_c(3)
+        real(rk) :: ec, pn, en, qr, qb
 
-        b = p(VIC3L_P_B); cusl = p(VIC3L_P_CUSL); cmsl = p(VIC3L_P_CMSL); cbsl = p(VIC3L_P_CBSL)
-        ks = p(VIC3L_P_KS); pbc = p(VIC3L_P_PBC); ds = p(VIC3L_P_DS); dsm = p(VIC3L_P_DSM); ws = p(VIC3L_P_WS)
-        ! The levels' updates multiply by these inverses, computed from the
-        ! parameters alone, instead of dividing: the divisions then leave the
-        ! chain from one layer to the next (log, exp, update), which is what a
-        ! vic3l step waits on.
-        inv_c = 1._rk/[cusl, cmsl, cbsl]
-
+        ! The parameters and constants are read where they are used, not
+        ! copied into locals: the adjoint's forward sweep would save every
+        ! such local at every cell and step.
         ! A missing rainfall or PET skips the canopy, the soil layers and the
         ! drainage (smash 1.3); only the bottom layer's baseflow still runs.
         pn = 0._rk
@@ -159,19 +208,22 @@ contains
             pn = max(0._rk, prcp - (1._rk - h(VIC3L_S_HCL)) - ec)
             en = pet - ec
             h(VIC3L_S_HCL) = h(VIC3L_S_HCL) + prcp - ec - pn
-            call soil_layers(pn, en, b, cusl, cmsl, cbsl, inv_c, ks, pbc, h(1:VIC3L_NS), qr)
+            ! Taped, not checkpointed: a checkpoint made the adjoint run the
+            ! layers' logs and exps once more in its reverse sweep.
+            !$AD NOCHECKPOINT
+            call soil_layers(pn, en, p, c, h(1:VIC3L_NS), qr)
         end if
 
         ! ARNO baseflow: linear below the threshold moisture ws, quadratic above.
         ! smash 1.3 swaps ds and dsm in the quadratic term with respect to ARNO
         ! (and to its own documentation): ds*(1 - dsm/ws), found by experiment.
-        if (h(VIC3L_S_HBSL) <= ws) then
-            qb = dsm*ds/ws*h(VIC3L_S_HBSL)
+        if (h(VIC3L_S_HBSL) <= p(VIC3L_P_WS)) then
+            qb = c(VIC3L_C_QB_LIN)*h(VIC3L_S_HBSL)
         else
-            qb = dsm*ds/ws*h(VIC3L_S_HBSL) + ds*(1._rk - dsm/ws)*((h(VIC3L_S_HBSL) - ws)/(1._rk - ws))**2
+            qb = c(VIC3L_C_QB_LIN)*h(VIC3L_S_HBSL) + c(VIC3L_C_QB_QUAD)*(h(VIC3L_S_HBSL) - p(VIC3L_P_WS))**2
         end if
-        qb = min(qb, h(VIC3L_S_HBSL)*cbsl)
-        h(VIC3L_S_HBSL) = h(VIC3L_S_HBSL) - qb*inv_c(3)
+        qb = min(qb, h(VIC3L_S_HBSL)*p(VIC3L_P_CBSL))
+        h(VIC3L_S_HBSL) = h(VIC3L_S_HBSL) - qb*c(VIC3L_C_INV_CBSL)
 
         qt = qr + qb
         fx(VIC3L_FX_PN) = pn
@@ -181,12 +233,14 @@ contains
         fx(VIC3L_FX_QT) = qt
     end subroutine vic3l_step
 
-    !> vic3l on cells k0..k1 for one step (arguments as md_gr_structures::gr_cells).
-    subroutine vic3l_cells(k0, k1, prcp, pet, p, h, keep_all, qt, fx)
+    !> vic3l on cells k0..k1 for one step (arguments as md_gr_structures::gr_cells);
+    !> c: the cells' vic3l_constants.
+    subroutine vic3l_cells(k0, k1, prcp, pet, p, c, h, keep_all, qt, fx)
         integer, intent(in) :: k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
         real(rk), intent(in) :: p(:, :)
+        real(rk), intent(in) :: c(:, :)
         real(rk), intent(inout) :: h(:, :)
         logical, intent(in) :: keep_all   !< store the fluxes: none outlives its step, so only when saved
         real(rk), intent(inout) :: qt(:), fx(:, :)
@@ -202,7 +256,7 @@ contains
         do k = k0, k1
             cell_pet = real(pet(k), rk)
             !$AD NOCHECKPOINT
-            call vic3l_step(prcp(k), cell_pet, p(k, 1:np), h(k, 1:nh), qt(k), cell_fx)
+            call vic3l_step(prcp(k), cell_pet, p(k, 1:np), c(k, 1:VIC3L_NC), h(k, 1:nh), qt(k), cell_fx)
             if (keep_all) fx(k, 1:nfx) = cell_fx(1:nfx)
         end do
     end subroutine vic3l_cells
