@@ -13,8 +13,8 @@ module md_vic3l
     use md_registry
     implicit none
     private
-    ! vic3l_step stays private so that the compiler inlines it into the loop
-    ! of vic3l_cells (see md_gr_structures::gr_cells).
+    ! The operators of a cell stay private so that the compiler inlines them into
+    ! the loops of vic3l_cells (see md_gr_structures::gr_cells).
     public :: vic3l_cells, vic3l_constants, VIC3L_NC
 
     !> Terms of the ARNO evaporation power series (Liang et al. 1994, eq. 15):
@@ -122,37 +122,71 @@ contains
         h_low = h_low + d*inv_c_low
     end subroutine drain
 
-    !> Upper layer evaporation, infiltration into the two upper layers and
-    !> gravity drainage down to the bottom layer; qr is the surface runoff.
+    !> Canopy store (1 mm) of one cell: its evaporation ec, the net rainfall pn
+    !> and the evaporation demand en left for the soil. A missing rainfall or PET
+    !> (negative) skips the canopy, the soil layers and the drainage (smash 1.3):
+    !> wet is false then, and pn = en = 0.
+    subroutine canopy(prcp, pet, hcl, pn, en, wet)
+        real(rk), intent(in) :: prcp, pet
+        real(rk), intent(inout) :: hcl
+        real(rk), intent(out) :: pn, en
+        logical, intent(out) :: wet
+
+        real(rk) :: ec
+
+        pn = 0._rk
+        en = 0._rk
+        wet = prcp >= 0._rk .and. pet >= 0._rk
+        if (wet) then
+            if (pet > 0._rk) then
+                ec = min(pet*powr(hcl, 2._rk/3._rk), prcp + hcl)
+            else
+                ec = 0._rk
+            end if
+            pn = max(0._rk, prcp - (1._rk - hcl) - ec)
+            en = pet - ec
+            hcl = hcl + prcp - ec - pn
+        end if
+    end subroutine canopy
+
+    !> Upper layer evaporation of one cell (level husl) under the demand en.
     !> p: the cell's parameters (VIC3L_P_*), c: its constants (VIC3L_C_*).
-    subroutine soil_layers(pn, en, p, c, h, qr)
-        real(rk), intent(in) :: pn, en
+    subroutine soil_evaporation(en, p, c, husl)
+        real(rk), intent(in) :: en
+        real(rk), intent(in) :: p(:), c(:)
+        real(rk), intent(inout) :: husl
+
+        real(rk) :: es, lw, u
+
+        ! Both powers of the ARNO curve share the base 1 - h: u = (1-h)^(1/(1+b))
+        ! from one log and one exp, and the dry fraction (1-h)^(b/(1+b)) = (1-h)/u
+        ! (the exp/log pairs dominate the cost of vic3l).
+        ! No evaporation demand (night, or the canopy took it all): es = 0 exactly,
+        ! without the curve's log and exp. Same for infiltration without rain.
+        ! Over a country at hourly steps most cells take these shortcuts.
+        if (en <= 0._rk) then
+            es = 0._rk
+        else if (husl < 1._rk) then
+            lw = log(1._rk - husl)
+            u = exp(lw*c(VIC3L_C_INV_B1))
+            es = arno_beta(u, (1._rk - husl)/u, c(VIC3L_C_ARNO:VIC3L_NC))*en
+        else
+            es = en
+        end if
+        es = min(es, husl*p(VIC3L_P_CUSL))
+        husl = husl - es*c(VIC3L_C_INV_CUSL)
+    end subroutine soil_evaporation
+
+    !> Infiltration of the net rainfall pn into the upper two layers of one cell,
+    !> seen as one (levels h(VIC3L_S_HUSL), h(VIC3L_S_HMSL)); qr is the surface runoff.
+    subroutine soil_infiltration(pn, p, c, h, qr)
+        real(rk), intent(in) :: pn
         real(rk), intent(in) :: p(:), c(:)
         real(rk), intent(inout) :: h(:)
         real(rk), intent(out) :: qr
 
-        real(rk) :: i0, es, wumsl, infil, iusl, imsl, lw, u
+        real(rk) :: i0, wumsl, infil, iusl, imsl
 
-        ! Upper layer evaporation. Both powers of the ARNO curve share the base
-        ! 1 - h: u = (1-h)^(1/(1+b)) from one log and one exp, and the dry
-        ! fraction (1-h)^(b/(1+b)) = (1-h)/u (the exp/log pairs dominate the
-        ! cost of vic3l).
-        ! No evaporation demand (night, or the canopy took it all): es = 0 exactly,
-        ! without the curve's log and exp. Same below for infiltration without
-        ! rain. Over a country at hourly steps most cells take these shortcuts.
-        if (en <= 0._rk) then
-            es = 0._rk
-        else if (h(VIC3L_S_HUSL) < 1._rk) then
-            lw = log(1._rk - h(VIC3L_S_HUSL))
-            u = exp(lw*c(VIC3L_C_INV_B1))
-            es = arno_beta(u, (1._rk - h(VIC3L_S_HUSL))/u, c(VIC3L_C_ARNO:VIC3L_NC))*en
-        else
-            es = en
-        end if
-        es = min(es, h(VIC3L_S_HUSL)*p(VIC3L_P_CUSL))
-        h(VIC3L_S_HUSL) = h(VIC3L_S_HUSL) - es*c(VIC3L_C_INV_CUSL)
-
-        ! Infiltration into the upper two layers seen as one
         wumsl = h(VIC3L_S_HUSL)*p(VIC3L_P_CUSL) + h(VIC3L_S_HMSL)*p(VIC3L_P_CMSL)
         if (pn <= 0._rk) then
             infil = 0._rk
@@ -171,70 +205,38 @@ contains
         h(VIC3L_S_HUSL) = h(VIC3L_S_HUSL) + iusl*c(VIC3L_C_INV_CUSL)
         h(VIC3L_S_HMSL) = h(VIC3L_S_HMSL) + imsl*c(VIC3L_C_INV_CMSL)
         qr = pn - (iusl + imsl)
+    end subroutine soil_infiltration
 
-        !$AD NOCHECKPOINT
-        call drain(p(VIC3L_P_KS), p(VIC3L_P_PBC), p(VIC3L_P_CUSL), p(VIC3L_P_CMSL), c(VIC3L_C_INV_CUSL), &
-                   c(VIC3L_C_INV_CMSL), h(VIC3L_S_HUSL), h(VIC3L_S_HMSL))
-        !$AD NOCHECKPOINT
-        call drain(p(VIC3L_P_KS), p(VIC3L_P_PBC), p(VIC3L_P_CMSL), p(VIC3L_P_CBSL), c(VIC3L_C_INV_CMSL), &
-                   c(VIC3L_C_INV_CBSL), h(VIC3L_S_HMSL), h(VIC3L_S_HBSL))
-    end subroutine soil_layers
+    !> ARNO baseflow qb of one cell from its bottom layer (level hbsl): linear below
+    !> the threshold moisture ws, quadratic above. smash 1.3 swaps ds and dsm in the
+    !> quadratic term with respect to ARNO (and to its own documentation):
+    !> ds*(1 - dsm/ws), found by experiment.
+    subroutine baseflow(p, c, hbsl, qb)
+        real(rk), intent(in) :: p(:), c(:)
+        real(rk), intent(inout) :: hbsl
+        real(rk), intent(out) :: qb
 
-    !> One step of one cell: p its parameters (VIC3L_P_*), c its constants (VIC3L_C_*).
-    subroutine vic3l_step(prcp, pet, p, c, h, qt, fx)
-        real(rk), intent(in) :: prcp, pet
-        real(rk), intent(in) :: p(:)        ! VIC3L_P_*
-        real(rk), intent(in) :: c(:)        ! VIC3L_C_*
-        real(rk), intent(inout) :: h(:)     ! VIC3L_S_* (a strided row: assumed shape, no copy)
-        real(rk), intent(out) :: qt
-        real(rk), intent(inout) :: fx(:)    ! VIC3L_FX_*
-
-        real(rk) :: ec, pn, en, qr, qb
-
-        ! The parameters and constants are read where they are used, not
-        ! copied into locals: the adjoint's forward sweep would save every
-        ! such local at every cell and step.
-        ! A missing rainfall or PET skips the canopy, the soil layers and the
-        ! drainage (smash 1.3); only the bottom layer's baseflow still runs.
-        pn = 0._rk
-        en = 0._rk
-        qr = 0._rk
-        if (prcp >= 0._rk .and. pet >= 0._rk) then
-            if (pet > 0._rk) then
-                ec = min(pet*powr(h(VIC3L_S_HCL), 2._rk/3._rk), prcp + h(VIC3L_S_HCL))
-            else
-                ec = 0._rk
-            end if
-            pn = max(0._rk, prcp - (1._rk - h(VIC3L_S_HCL)) - ec)
-            en = pet - ec
-            h(VIC3L_S_HCL) = h(VIC3L_S_HCL) + prcp - ec - pn
-            ! Taped, not checkpointed: a checkpoint made the adjoint run the
-            ! layers' logs and exps once more in its reverse sweep.
-            !$AD NOCHECKPOINT
-            call soil_layers(pn, en, p, c, h(1:VIC3L_NS), qr)
-        end if
-
-        ! ARNO baseflow: linear below the threshold moisture ws, quadratic above.
-        ! smash 1.3 swaps ds and dsm in the quadratic term with respect to ARNO
-        ! (and to its own documentation): ds*(1 - dsm/ws), found by experiment.
-        if (h(VIC3L_S_HBSL) <= p(VIC3L_P_WS)) then
-            qb = c(VIC3L_C_QB_LIN)*h(VIC3L_S_HBSL)
+        if (hbsl <= p(VIC3L_P_WS)) then
+            qb = c(VIC3L_C_QB_LIN)*hbsl
         else
-            qb = c(VIC3L_C_QB_LIN)*h(VIC3L_S_HBSL) + c(VIC3L_C_QB_QUAD)*(h(VIC3L_S_HBSL) - p(VIC3L_P_WS))**2
+            qb = c(VIC3L_C_QB_LIN)*hbsl + c(VIC3L_C_QB_QUAD)*(hbsl - p(VIC3L_P_WS))**2
         end if
-        qb = min(qb, h(VIC3L_S_HBSL)*p(VIC3L_P_CBSL))
-        h(VIC3L_S_HBSL) = h(VIC3L_S_HBSL) - qb*c(VIC3L_C_INV_CBSL)
-
-        qt = qr + qb
-        fx(VIC3L_FX_PN) = pn
-        fx(VIC3L_FX_EN) = en
-        fx(VIC3L_FX_QR) = qr
-        fx(VIC3L_FX_QB) = qb
-        fx(VIC3L_FX_QT) = qt
-    end subroutine vic3l_step
+        qb = min(qb, hbsl*p(VIC3L_P_CBSL))
+        hbsl = hbsl - qb*c(VIC3L_C_INV_CBSL)
+    end subroutine baseflow
 
     !> vic3l on cells k0..k1 for one step (arguments as md_gr_structures::gr_cells);
     !> c: the cells' vic3l_constants.
+    !>
+    !> Operator by operator over all the cells, not cell by cell: within a cell,
+    !> each operator waits on the previous one's log and exp (canopy, evaporation,
+    !> infiltration, two drainages: up to five in a chain); across cells the
+    !> operators are independent, so one loop per operator lets the core overlap
+    !> the chains of neighbouring cells. Each cell goes through the same
+    !> operations in the same order as cell by cell (same results to the bit).
+    !> The parameters and constants are read where they are used, not copied into
+    !> locals: the adjoint's forward sweep would save every such local at every
+    !> cell and step.
     subroutine vic3l_cells(k0, k1, prcp, pet, p, c, h, keep_all, qt, fx)
         integer, intent(in) :: k0, k1
         real(rk), intent(in) :: prcp(:)
@@ -245,20 +247,61 @@ contains
         logical, intent(in) :: keep_all   !< store the fluxes: none outlives its step, so only when saved
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
-        integer :: k, np, nh, nfx
+        integer :: k, np, nh
         real(rk) :: cell_pet   ! see md_gr_structures::gr_cells
-        real(rk) :: cell_fx(VIC3L_NFX)
+        ! The cells' net rainfall, evaporation demand, surface runoff and baseflow, between the loops.
+        real(rk) :: pn(k0:k1), en(k0:k1), qr(k0:k1), qb(k0:k1)
+        logical :: wet(k0:k1)   ! rainfall and PET known (see canopy)
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
         nh = size(h, 2)
-        nfx = size(fx, 2)
         do k = k0, k1
             cell_pet = real(pet(k), rk)
             !$AD NOCHECKPOINT
-            call vic3l_step(prcp(k), cell_pet, p(k, 1:np), c(k, 1:VIC3L_NC), h(k, 1:nh), qt(k), cell_fx)
-            if (keep_all) fx(k, 1:nfx) = cell_fx(1:nfx)
+            call canopy(prcp(k), cell_pet, h(k, VIC3L_S_HCL), pn(k), en(k), wet(k))
         end do
+        do k = k0, k1
+            if (wet(k)) then
+                !$AD NOCHECKPOINT
+                call soil_evaporation(en(k), p(k, 1:np), c(k, 1:VIC3L_NC), h(k, VIC3L_S_HUSL))
+            end if
+        end do
+        do k = k0, k1
+            qr(k) = 0._rk
+            if (wet(k)) then
+                !$AD NOCHECKPOINT
+                call soil_infiltration(pn(k), p(k, 1:np), c(k, 1:VIC3L_NC), h(k, 1:nh), qr(k))
+            end if
+        end do
+        ! Gravity drainage: upper to middle layer, then middle to bottom.
+        do k = k0, k1
+            if (wet(k)) then
+                !$AD NOCHECKPOINT
+                call drain(p(k, VIC3L_P_KS), p(k, VIC3L_P_PBC), p(k, VIC3L_P_CUSL), p(k, VIC3L_P_CMSL), &
+                           c(k, VIC3L_C_INV_CUSL), c(k, VIC3L_C_INV_CMSL), h(k, VIC3L_S_HUSL), h(k, VIC3L_S_HMSL))
+            end if
+        end do
+        do k = k0, k1
+            if (wet(k)) then
+                !$AD NOCHECKPOINT
+                call drain(p(k, VIC3L_P_KS), p(k, VIC3L_P_PBC), p(k, VIC3L_P_CMSL), p(k, VIC3L_P_CBSL), &
+                           c(k, VIC3L_C_INV_CMSL), c(k, VIC3L_C_INV_CBSL), h(k, VIC3L_S_HMSL), h(k, VIC3L_S_HBSL))
+            end if
+        end do
+        ! Only the bottom layer's baseflow runs when rainfall or PET is missing.
+        do k = k0, k1
+            !$AD NOCHECKPOINT
+            call baseflow(p(k, 1:np), c(k, 1:VIC3L_NC), h(k, VIC3L_S_HBSL), qb(k))
+            qt(k) = qr(k) + qb(k)
+        end do
+        if (keep_all) then
+            fx(k0:k1, VIC3L_FX_PN) = pn
+            fx(k0:k1, VIC3L_FX_EN) = en
+            fx(k0:k1, VIC3L_FX_QR) = qr
+            fx(k0:k1, VIC3L_FX_QB) = qb
+            fx(k0:k1, VIC3L_FX_QT) = qt(k0:k1)
+        end if
     end subroutine vic3l_cells
 
 end module md_vic3l
