@@ -99,7 +99,7 @@ contains
         real(rk), intent(in) :: qup, q_prev, qlat, qlat_prev, up_area, d1, ab, e
         real(rk), intent(out) :: q
 
-        real(rk) :: qim1j, qijm1, qlij, qlijm1, d2
+        real(rk) :: qim1j, qijm1, qlij, qlijm1, d2, lq
 
         if (up_area > 0._rk) then
             qim1j = max(kw_min_discharge, qup)
@@ -107,8 +107,11 @@ contains
             qlij = max(kw_min_discharge, qlat)
             qlijm1 = max(kw_min_discharge, qlat_prev)
             ! exp/log form: the exponent is a parameter, and Tapenade cannot write
-            ! the derivative of x**y with an active y without run-time guards.
-            d2 = ab*exp(e*log(0.5_rk*(qijm1 + qim1j)))
+            ! the derivative of x**y with an active y without run-time guards. The
+            ! log in a variable of its own: the adjoint's forward sweep saves it, and
+            ! its reverse sweep does not compute it again.
+            lq = log(0.5_rk*(qijm1 + qim1j))
+            d2 = ab*exp(e*lq)
             q = (d1*qim1j + d2*qijm1 + d1*0.5_rk*(qlijm1 + qlij))/(d1 + d2)
         else
             q = qlat
