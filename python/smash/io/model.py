@@ -17,6 +17,10 @@ from smash.simulation.model_setup import normalize_setup, setup_attributes
 from smash.stream.saved import streaming_from
 
 MAPS = ("rr_parameters", "rr_initial_states", "rr_final_states")
+# The structural error parameters of a Bayesian estimation (per gauge: (ng, n) values) and the
+# observation uncertainty, kept as smash 1.3's save_model keeps them; files written before have none
+# and read as a new model's defaults.
+SERR_MAPS = ("serr_mu_parameters", "serr_sigma_parameters")
 # A read model is built from the file alone: nothing read from data folders, no synthetic
 # inputs drawn and no interception re-estimated (the saved ci is the one that was used).
 FROM_FILE_ONLY = {"read_prcp": False, "read_pet": False, "read_snow": False, "read_temp": False,
@@ -53,7 +57,8 @@ def _maps(maps: NamedMaps) -> dict:
 
 def save_model(model, path) -> None:
     """Write everything a Model holds (setup, mesh, forcings, observations, descriptors, parameters,
-    initial and final states, simulated discharge, hybrid net) to one HDF5 file.
+    initial and final states, simulated discharge, hybrid net, structural error parameters and
+    observation uncertainty) to one HDF5 file.
 
     The file is written whole to a temporary file beside `path`, then renamed over it: an error or
     an interrupt during the write leaves an existing file at `path` unchanged (`smash.atomic`).
@@ -78,6 +83,9 @@ def save_model(model, path) -> None:
         for name in MAPS:
             write_group(f.create_group(name), _maps(getattr(model, name)))
         write_group(f.create_group("nn_parameters"), _nn_parameters(model))
+        for name in SERR_MAPS:
+            write_group(f.create_group(name), _maps(getattr(model, name)))
+        write_group(f.create_group("u_response_data"), {"q_stdev": model.u_response_data.q_stdev})
 
 
 def _write_forcings(group, model) -> None:
@@ -122,6 +130,9 @@ def _read_saved_model(f, path) -> tuple[dict, dict, dict]:
     # The forcings are read once the model is built, and only when it holds them (not when it streams them).
     data = {name: read_group(f[name]) for name in MODEL_GROUPS if name not in ("setup", "mesh", "atmos_data")}
     data["atmos_data"] = list(f["atmos_data"].keys())
+    for name in (*SERR_MAPS, "u_response_data"):
+        if name in f:
+            data[name] = read_group(f[name])
     return setup, mesh, data
 
 
@@ -194,6 +205,30 @@ def _fill_model(model, data: dict, path) -> None:
         n_layers = len(nn) // 2
         model.set_nn_parameters_weight([nn[f"weight_{i}"] for i in range(1, n_layers + 1)])
         model.set_nn_parameters_bias([nn[f"bias_{i}"] for i in range(1, n_layers + 1)])
+    _fill_serr(model, data)
+
+
+def _fill_serr(model, data: dict) -> None:
+    """The structural error parameters and observation uncertainty of a model file (absent: the defaults)."""
+    for name in SERR_MAPS:
+        if name not in data:
+            continue
+        saved, maps = data[name], getattr(model, name)
+        keys = [str(k) for k in saved.get("keys", [])]
+        if keys != [str(k) for k in maps.keys]:
+            mapping = model.setup.serr_mu_mapping if name == "serr_mu_parameters" else model.setup.serr_sigma_mapping
+            raise ValueError(f"{name} keys {keys} do not match the saved mapping {mapping!r} ({list(maps.keys)})")
+        values = np.array(saved.get("values"), dtype=np.float64)
+        if values.shape != maps.values.shape:
+            raise ValueError(f"group {name!r}: values have shape {values.shape}, expected {maps.values.shape} "
+                             "(ng, number of parameters)")
+        if not np.all(np.isfinite(values)) or (name == "serr_sigma_parameters" and np.any(values <= 0)):
+            raise ValueError(f"group {name!r}: values must be finite (and positive for sigma's parameters)")
+        maps.values[...] = values
+    if "u_response_data" in data:
+        if "q_stdev" not in data["u_response_data"]:
+            raise ValueError("group 'u_response_data' has no 'q_stdev'")
+        model.u_response_data.q_stdev = data["u_response_data"]["q_stdev"]
 
 
 def save_model_ddt(model, path) -> None:
