@@ -187,18 +187,30 @@ contains
         real(rk), intent(inout) :: h
         real(rk), intent(out) :: q
 
-        real(rk) :: h_star, root
+        real(rk) :: h_star
 
         h_star = max(0._rk, h + inflow/c)
         if (n == 4) then
+            ! In a routine of its own: gr_transfer stays small enough to be inlined.
             !$AD NOCHECKPOINT
-            call cube_root(1._rk + h_star**3, root)
-            h = h_star/root
+            call cube_root_level(h_star, h)
         else
             h = h_star/sqrt(sqrt(1._rk + h_star**4))
         end if
         q = (h_star - h)*c
     end subroutine gr_transfer
+
+    !> Level h_star / (1 + h_star^3)^(1/3) left in loieau's routing store.
+    subroutine cube_root_level(h_star, h)
+        real(rk), intent(in) :: h_star
+        real(rk), intent(out) :: h
+
+        real(rk) :: root
+
+        !$AD NOCHECKPOINT
+        call cube_root(1._rk + h_star**3, root)
+        h = h_star/root
+    end subroutine cube_root_level
 
     !> c = a**(1/3) for a >= 1 (loieau's routing store), without the pow call
     !> that was a third of a loieau run: a Halley step (cubic convergence) from
