@@ -382,7 +382,7 @@ contains
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR4_NFX)
 
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split, pn_cell
+        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split, pn_cell, pervious
         real(rk) :: f(5), fp, fe, fc, fl
         integer :: ikexc, iaexc   ! positions of kexc and aexc (aexc: law5 only) among p
 
@@ -429,16 +429,19 @@ contains
                 ! The net reads the net rainfall of the whole cell, the production store gets its
                 ! pervious share (the intensity term of the _ri structures takes the whole).
                 pn_cell = pn
-                pn = (1._rk - imperv)*pn
+                ! A variable, not an expression, in the production's call: Tapenade
+                ! checkpoints a call with an argument to evaluate (NOCHECKPOINT ignored).
+                pervious = 1._rk - imperv
+                pn = pervious*pn
                 if (ri) then
                     !$AD NOCHECKPOINT
                     call gr_ri_production(pn, pn_cell, en, p(GR4_RI_P_CP), inv_beta, p(GR4_RI_P_ALPHA1), dt, &
-                                          1._rk - imperv, h(GR4_S_HP), &
+                                          pervious, h(GR4_S_HP), &
                                           pr, perc, ps, es)
                     if (pn > 0._rk) split = 0.9_rk*tanh(p(GR4_RI_P_ALPHA2)*pn)**2 + 0.1_rk
                 else
                     !$AD NOCHECKPOINT
-                    call gr_production(pn, en, p(GR4_P_CP), inv_beta, fp, fe, 1._rk - imperv, h(GR4_S_HP), pr, perc, &
+                    call gr_production(pn, en, p(GR4_P_CP), inv_beta, fp, fe, pervious, h(GR4_S_HP), pr, perc, &
                                        ps, es)
                 end if
                 if (law5) then
@@ -478,7 +481,7 @@ contains
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR6_NFX)
 
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe, routed
+        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe, routed, pervious
         real(rk) :: f(5)
 
         if (prcp < 0._rk) then
@@ -501,10 +504,13 @@ contains
                     !$AD NOCHECKPOINT
                     call corrections5(nn, w, h(GR6_S_HP), h(GR6_S_HT), h(GR6_S_HE), pn, en, f)
                 end if
-                pn = (1._rk - imperv)*pn
+                ! A variable, not an expression, in the production's call: Tapenade
+                ! checkpoints a call with an argument to evaluate (NOCHECKPOINT ignored).
+                pervious = 1._rk - imperv
+                pn = pervious*pn
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(GR6_P_CP), inv_beta, f(GR6_MLP_OUT_FP), f(GR6_MLP_OUT_FE), &
-                                   1._rk - imperv, h(GR6_S_HP), pr, perc, ps, es)
+                                   pervious, h(GR6_S_HP), pr, perc, ps, es)
                 lexc = (1._rk + f(GR6_MLP_OUT_FL))*p(GR6_P_KEXC)*(h(GR6_S_HT) - p(GR6_P_AEXC))
             end if
             routed = 0.9_rk*(1._rk - f(GR6_MLP_OUT_FC1)*f(GR6_MLP_OUT_FC1))*(pr + perc)
@@ -545,7 +551,7 @@ contains
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GRC_NFX)
 
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql, routed
+        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql, routed, pervious
         real(rk) :: f(5)
 
         if (prcp < 0._rk) then
@@ -562,11 +568,14 @@ contains
                     !$AD NOCHECKPOINT
                     call corrections5(nn, w, h(GRC_S_HP), h(GRC_S_HT), h(GRC_S_HL), pn, en, f)
                 end if
-                pn = (1._rk - imperv)*pn
+                ! A variable, not an expression, in the production's call: Tapenade
+                ! checkpoints a call with an argument to evaluate (NOCHECKPOINT ignored).
+                pervious = 1._rk - imperv
+                pn = pervious*pn
                 ! smash 1.3's grc production store does not percolate.
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(GRC_P_CP), 0._rk, f(GRC_MLP_OUT_FP), f(GRC_MLP_OUT_FE), &
-                                   1._rk - imperv, h(GRC_S_HP), pr, perc, ps, es)
+                                   pervious, h(GRC_S_HP), pr, perc, ps, es)
                 lexc = (1._rk + f(GRC_MLP_OUT_FL))*p(GRC_P_KEXC)*h(GRC_S_HT)**3*sqrt(h(GRC_S_HT))
             end if
             routed = 0.9_rk*(1._rk - f(GRC_MLP_OUT_FC1)*f(GRC_MLP_OUT_FC1))*(pr + perc)
@@ -606,7 +615,7 @@ contains
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GRD_NFX)
 
-        real(rk) :: ei, pn, en, pr, perc, ps, es, prr, qr, lexc
+        real(rk) :: ei, pn, en, pr, perc, ps, es, prr, qr, lexc, pervious
         real(rk) :: f(5)
 
         if (prcp < 0._rk) then
@@ -625,11 +634,14 @@ contains
                     !$AD NOCHECKPOINT
                     call corrections4(nn, w, h(GRD_S_HP), h(GRD_S_HT), pn, en, f)
                 end if
-                pn = (1._rk - imperv)*pn
+                ! A variable, not an expression, in the production's call: Tapenade
+                ! checkpoints a call with an argument to evaluate (NOCHECKPOINT ignored).
+                pervious = 1._rk - imperv
+                pn = pervious*pn
                 ! smash 1.3's grd production store does not percolate.
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(GRD_P_CP), 0._rk, f(GRD_MLP_OUT_FP), f(GRD_MLP_OUT_FE), &
-                                   1._rk - imperv, h(GRD_S_HP), pr, perc, ps, es)
+                                   pervious, h(GRD_S_HP), pr, perc, ps, es)
             end if
             prr = pr + perc
             !$AD NOCHECKPOINT
@@ -660,7 +672,7 @@ contains
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(LOIEAU_NFX)
 
-        real(rk) :: ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, lexc
+        real(rk) :: ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, lexc, pervious
         real(rk) :: f(5)
 
         if (prcp < 0._rk) then
@@ -679,10 +691,13 @@ contains
                     !$AD NOCHECKPOINT
                     call corrections4(nn, w, h(LOIEAU_S_HA), h(LOIEAU_S_HC), pn, en, f)
                 end if
-                pn = (1._rk - imperv)*pn
+                ! A variable, not an expression, in the production's call: Tapenade
+                ! checkpoints a call with an argument to evaluate (NOCHECKPOINT ignored).
+                pervious = 1._rk - imperv
+                pn = pervious*pn
                 !$AD NOCHECKPOINT
                 call gr_production(pn, en, p(LOIEAU_P_CA), inv_beta, f(LOIEAU_MLP_OUT_FP), f(LOIEAU_MLP_OUT_FE), &
-                                   1._rk - imperv, h(LOIEAU_S_HA), pr, perc, ps, es)
+                                   pervious, h(LOIEAU_S_HA), pr, perc, ps, es)
             end if
             prr = 0.9_rk*(1._rk - f(LOIEAU_MLP_OUT_FC)*f(LOIEAU_MLP_OUT_FC))*(pr + perc)
             prd = (pr + perc) - prr
