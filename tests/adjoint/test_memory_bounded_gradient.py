@@ -90,3 +90,11 @@ def test_a_tape_within_the_budget_keeps_the_chunks_asked():
     plan = memory.plan_checkpoints(1000, 100, 300, 150, chunk=10, budget=1e9)
     assert (plan.chunk, plan.segment, plan.spill_limit) == (10, 0, 0)
     assert plan.tape_bytes == 1000 * (10 * 300 + 10 * 150)
+
+
+@pytest.mark.parametrize("bad", [-1, "3GB", True, float("nan")])
+def test_a_bad_adjoint_memory_is_refused(bad):
+    from helpers import daily_setup, line_mesh
+
+    with pytest.raises(ValueError, match=r"setup\['adjoint_memory'\] must be a number of bytes >= 0"):
+        smash.Model(daily_setup(5, adjoint_memory=bad), line_mesh(3))
