@@ -136,12 +136,13 @@ def gradient_case(model, out, ncpu, twin_file):
     """The outlet NSE's gradient against the twin observations (see twin) into `out`."""
     import numpy as np
 
-    from smash import _core
+    from smash import _core, _testing
     from smash.simulation import memory
 
     q = np.full(model.response_data.q.shape, -99.0, dtype=np.float32)   # observed at the outlet only
     q[0] = np.load(twin_file)[0, : model.setup.ntime_step]
     model.response_data.q = q
+    _testing.set_threads(model, ncpu)      # the plan splits the budget between the threads' tapes
     plan = memory.gradient_plan(model)
     out.update(chunk=plan.chunk, segment=plan.segment, spill_limit_gb=plan.spill_limit / 1e9,
                budget_gb=plan.budget / 1e9)
