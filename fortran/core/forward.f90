@@ -175,7 +175,7 @@ contains
         type(OutputDT), intent(inout) :: output
         real(rk), intent(out) :: cost
 
-        integer :: c, nchunk
+        integer :: s, nseg, seg
         real(rk) :: jobs, jreg
 
         states = rr_initial_states
@@ -184,18 +184,20 @@ contains
         qsim = 0._rk
         liquid_prcp = 0._rk
 
-        nchunk = (setup%ntime_step + chunk - 1)/chunk
-        if (nchunk == 1) then
+        ! Segments of whole chunks, each checkpointed (nested checkpointing: SetupDT%checkpoint_segment_steps).
+        seg = setup%ntime_step
+        if (setup%checkpoint_segment_steps > chunk) seg = (setup%checkpoint_segment_steps/chunk)*chunk
+        nseg = (setup%ntime_step + seg - 1)/seg
+        if (nseg == 1) then
             !$AD NOCHECKPOINT
-            call forward_chunk(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, nblock, rr_parameters, &
-                               hy_c, rt_c, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
-                               qlat_block, q_block, output)
+            call forward_segment(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, chunk, nblock, &
+                                 rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                                 qlat_block, q_block, output)
         else
-            do c = 1, nchunk
-                call forward_chunk(setup, mesh, input, (c - 1)*chunk + 1, min(c*chunk, setup%ntime_step), &
-                                   nac, ns, ng, nfx, nblock, rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, &
-                                   qlat, q, &
-                                   fluxes, liquid_prcp, qlat_block, q_block, output)
+            do s = 1, nseg
+                call forward_segment(setup, mesh, input, (s - 1)*seg + 1, min(s*seg, setup%ntime_step), nac, ns, ng, &
+                                     nfx, chunk, nblock, rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, &
+                                     qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
             end do
         end if
 
@@ -208,6 +210,40 @@ contains
         output%jreg = jreg
         output%cost = cost
     end subroutine forward_loop
+
+    !> Time steps t0 .. t1 of the forward loop (one segment of the adjoint's nested checkpointing),
+    !> by chunks of `chunk` steps, each checkpointed when there are several.
+    subroutine forward_segment(setup, mesh, input, t0, t1, nac, ns, ng, nfx, chunk, nblock, rr_parameters, hy_c, rt_c, &
+                               nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, chunk, nblock
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: hy_c(:, :), rt_c(nac, RT_NC)
+        real(rk), intent(in) :: nn_parameters(:)
+        real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
+        real(rk), intent(inout) :: qlat(nac), q(nac)
+        real(rk), intent(inout) :: fluxes(nac, nfx), liquid_prcp(nac)
+        real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
+        type(OutputDT), intent(inout) :: output
+
+        integer :: c, nchunk
+
+        nchunk = (t1 - t0 + chunk)/chunk
+        if (nchunk == 1) then
+            !$AD NOCHECKPOINT
+            call forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, &
+                               hy_c, rt_c, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                               qlat_block, q_block, output)
+        else
+            do c = 1, nchunk
+                call forward_chunk(setup, mesh, input, t0 + (c - 1)*chunk, min(t0 + c*chunk - 1, t1), &
+                                   nac, ns, ng, nfx, nblock, rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, &
+                                   qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+            end do
+        end if
+    end subroutine forward_segment
 
     !> Time steps t0 .. t1 of the forward loop (one chunk of the adjoint's
     !> checkpointing), by time blocks of nblock steps.
