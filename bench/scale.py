@@ -2,6 +2,7 @@
 
     python bench/scale.py --data DIR [--steps 720,2160,8784] [--memory-steps 720] [--gradient-steps 720]
                           [--store /tmp/smash-scale/france_prcp.zarr] [--ncpu 2] [--out bench/results]
+                          [--adjoint-memory 3e9]
 
 The France mesh (906 044 active cells, gr4-lr, hourly) with synthetic precipitation
 (smash.factory.generate_forcing_store, written once to a chunked Zarr store for the longest
@@ -9,9 +10,13 @@ period, window by window) and the dataset's daily interannual PET maps. A fresh 
 builds the model and runs it; it reports the forward (or gradient) time, the build time and its
 peak resident memory (getrusage). Cases: forward runs with streamed forcings over each of
 --steps, the same with the forcings held whole over --memory-steps (those that fit), and
-gradients over --gradient-steps: France has no gauge (no cost to differentiate), so those report
-the memory a gradient would take by smash.simulation.memory's estimate. A case whose memory estimate exceeds
-the machine's reports the estimate instead.
+gradients over --gradient-steps. France has no gauge: the gradient cases put one at the outlet of
+largest drained area (and at every other cell whose flow leaves the domain, unobserved) and observe
+there a twin forward run with other parameters (computed once, over the longest gradient period, on
+that outlet's catchment alone, with streamed forcings: only its gauge series is kept, in --out); the
+gradient is then that of the NSE at default parameters, its tape kept within --adjoint-memory bytes
+(smash.simulation.memory.plan_checkpoints: smaller chunks, nested segments, snapshots spilled to the
+temporary folder). A case whose memory estimate exceeds the machine's reports the estimate instead.
 Writes scale.md into --out. The interception re-estimate is off (it is one more pass over the
 forcings, timed apart in the build when on).
 """
@@ -49,21 +54,120 @@ def make_store(data_dir, path, steps):
     return time.perf_counter() - t0
 
 
-def worker(data_dir, store, steps, mode, run, ncpu):
-    """One case in this process; prints one JSON line."""
+def outlet_gauge(mesh):
+    """`mesh` with a gauge at every cell whose flow leaves the active domain (a gauged mesh must see all
+    its water leave), the first, coded OUTLET, at the active cell of largest drained area."""
+    import numpy as np
+
+    from smash.drainage.network import _active_downstream
+
+    active = mesh["active_cell"] == 1
+    no_direction = active & ~np.isin(mesh["flwdir"], np.arange(1, 9))
+    dn, _ = _active_downstream(mesh["flwdir"], active, no_direction)
+    rows, cols = np.nonzero(active)
+    outlets = np.flatnonzero(dn < 0)
+    outlets = outlets[np.argsort(-mesh["flwacc"][rows[outlets], cols[outlets]], kind="stable")]
+    pos = np.stack([rows[outlets], cols[outlets]], axis=1).astype(np.int32)
+    area = mesh["flwacc"][pos[:, 0], pos[:, 1]].astype(np.float64)
+    codes = np.array(["OUTLET"] + [f"O{i}" for i in range(1, len(pos))])
+    return dict(mesh, ng=len(pos), gauge_pos=pos, code=codes, area=area, area_dln=area)
+
+
+def outlet_catchment(mesh):
+    """`mesh` reduced to the catchment of its OUTLET gauge (outlet_gauge), gauged there only: the twin
+    run's discharge at the outlet for a sixth of France's cost (no cell outside drains into it)."""
+    import numpy as np
+
+    from smash.drainage.network import _active_downstream
+
+    active = mesh["active_cell"] == 1
+    no_direction = active & ~np.isin(mesh["flwdir"], np.arange(1, 9))
+    dn, _ = _active_downstream(mesh["flwdir"], active, no_direction)
+    rows, cols = np.nonzero(active)
+    # Each cell's outlet by pointer jumping: 2**24 cells of flow path is beyond any mesh.
+    end = np.where(dn < 0, np.arange(dn.size), dn)
+    for _ in range(24):
+        end = end[end]
+    row, col = mesh["gauge_pos"][0]
+    outlet = int(np.flatnonzero((rows == row) & (cols == col))[0])
+    inside = end == outlet
+    catchment = np.zeros_like(mesh["active_cell"])
+    catchment[rows[inside], cols[inside]] = 1
+    return dict(mesh, active_cell=catchment, nac=int(inside.sum()), ng=1, gauge_pos=mesh["gauge_pos"][:1],
+                code=mesh["code"][:1], area=mesh["area"][:1], area_dln=mesh["area_dln"][:1])
+
+
+def france_model(data_dir, store, steps, mode, gauge=False, adjoint_memory=0, catchment=False):
     import smash
-    from smash import _testing
-    from smash.simulation import memory
 
     mesh = smash.io.read_mesh(os.path.join(data_dir, "France", "mesh_France.hdf5"))
     setup = dict(hydrological_module="gr4", routing_module="lr", dt=3600, start_time=START, end_time=period_end(steps),
                  read_prcp=True, prcp_directory=store, read_pet=True, daily_interannual_pet=True,
                  pet_directory=os.path.join(data_dir, "France", "pet"), adjust_interception=False,
-                 forcing_storage=mode)
+                 forcing_storage=mode, adjoint_memory=adjoint_memory)
+    if gauge:
+        mesh = outlet_catchment(outlet_gauge(mesh)) if catchment else outlet_gauge(mesh)
+    return smash.Model(setup, mesh)
+
+
+def twin_path(out_dir, steps):
+    return os.path.join(out_dir, f"france_outlet_twin_{steps}.npy")
+
+
+def twin(data_dir, store, steps, ncpu, out_dir):
+    """The twin run's discharge at the outlet gauge (other parameters than the default), saved for the
+    gradient cases; prints one JSON line."""
+    import numpy as np
+
+    model = france_model(data_dir, store, steps, "stream", gauge=True, catchment=True)
+    for name, factor in (("cp", 1.6), ("ct", 0.6), ("kexc", 0.0), ("llr", 2.0)):
+        values = model.get_rr_parameters(name)
+        model.set_rr_parameters(name, values * factor if factor else values - 0.5)
+    t0 = time.perf_counter()
+    model.forward_run(common_options={"ncpu": ncpu})
+    q = np.asarray(model.response.q[:1], dtype=np.float32)
+    os.makedirs(out_dir, exist_ok=True)
+    np.save(twin_path(out_dir, steps), q)
+    print(json.dumps({"steps": steps, "run": "twin", "nac": int(model.network.nac), "run_s": time.perf_counter() - t0,
+                      "q_mean": float(q[:, 1:].mean())}))
+
+
+def gradient_case(model, out, ncpu, twin_file):
+    """The outlet NSE's gradient against the twin observations (see twin) into `out`."""
+    import numpy as np
+
+    from smash import _core, _testing
+    from smash.simulation import memory
+
+    q = np.full(model.response_data.q.shape, -99.0, dtype=np.float32)   # observed at the outlet only
+    q[0] = np.load(twin_file)[0, : model.setup.ntime_step]
+    model.response_data.q = q
+    _testing.set_threads(model, ncpu)      # the plan splits the budget between the threads' tapes
+    plan = memory.gradient_plan(model)
+    out.update(chunk=plan.chunk, segment=plan.segment, spill_limit_gb=plan.spill_limit / 1e9,
+               budget_gb=plan.budget / 1e9)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    ret = model.backward_run(cost_options={"gauge": "OUTLET"}, common_options={"ncpu": ncpu})
+    out["run_s"] = time.perf_counter() - t0
+    out["cpu_s"] = time.process_time() - cpu0
+    out["cost"] = float(ret.cost)
+    out["grad_norm"] = float(np.linalg.norm(ret.grad))
+    out["tape_peak_gb"] = _core.tape_peak_bytes() / 1e9
+    out["spilled_gb"] = _core.tape_spilled_bytes() / 1e9
+
+
+def worker(args, steps, mode, run):
+    """One case in this process; prints one JSON line."""
+    from smash import _testing
+
+    if run == "twin":
+        twin(args.data, args.store, steps, args.ncpu, args.out)
+        return
     out = {"steps": steps, "mode": mode, "run": run}
     t0 = time.perf_counter()
     try:
-        model = smash.Model(setup, mesh)
+        model = france_model(args.data, args.store, steps, mode, gauge=run == "gradient",
+                             adjoint_memory=args.adjoint_memory)
     except MemoryError as error:
         out["refused"] = str(error).split(" To need less")[0]
         print(json.dumps(out))
@@ -72,26 +176,23 @@ def worker(data_dir, store, steps, mode, run, ncpu):
     stream = _testing.forcing_stream(model)
     if stream is not None:
         out["windows"] = stream.windows
-    t0 = time.perf_counter()
     if run == "forward":
-        model.forward_run(common_options={"ncpu": ncpu})
+        t0 = time.perf_counter()
+        model.forward_run(common_options={"ncpu": args.ncpu})
+        out["run_s"] = time.perf_counter() - t0
     else:
-        # France has no gauge, hence no cost to differentiate: the case reports the memory the gradient
-        # would take (memory.gradient_estimate: the adjoint's tape of one chunk and the checkpoints).
-        estimate = memory.gradient_estimate(model)
-        out["refused"] = f"gradient needs about {estimate.total / 1e9:.1f} GB ({estimate.describe()})"
-        print(json.dumps(out))
-        return
-    out["run_s"] = time.perf_counter() - t0
+        gradient_case(model, out, args.ncpu, twin_path(args.out, max(args.gradient_steps_list)))
     if stream is not None:
         out["reads"] = stream.reads
     out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    out["load"] = os.getloadavg()[0]
     print(json.dumps(out))
 
 
 def run_case(args, steps, mode, run):
     cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--store", args.store, "--ncpu", str(args.ncpu),
-           "--case", f"{steps},{mode},{run}"]
+           "--case", f"{steps},{mode},{run}", "--out", args.out, "--gradient-steps", args.gradient_steps,
+           "--adjoint-memory", str(args.adjoint_memory)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
@@ -103,7 +204,10 @@ def table(results, generation_s) -> str:
     lines = ["| run | steps | forcings | build (s) | run (s) | s per step | peak memory (GB) | windows |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        if "run_s" in r:
+        if r["run"] == "twin" and "run_s" in r:
+            lines.append(f"| twin forward | {r['steps']} | stream | - | {r['run_s']:.1f} | "
+                         f"{r['run_s'] / r['steps']:.4f} | - | - |")
+        elif "run_s" in r:
             per = r["run_s"] / r["steps"]
             windows = r.get("windows", {}).get("gradient" if r["run"] == "gradient" else "forward", "-")
             lines.append(f"| {r['run']} | {r['steps']} | {r['mode']} | {r['build_s']:.1f} | {r['run_s']:.1f} | "
@@ -111,6 +215,12 @@ def table(results, generation_s) -> str:
         else:
             lines.append(f"| {r['run']} | {r['steps']} | {r['mode']} | - | - | - | - | "
                          f"{r.get('refused') or r.get('error', '')[-200:]} |")
+    grads = [r for r in results if r["run"] == "gradient" and "run_s" in r]
+    if grads:
+        lines += ["", "| gradient steps | chunk | segment | tape peak (GB) | spilled (GB) | CPU (s) | load |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['steps']} | {r['chunk']} | {r['segment'] or '-'} | {r['tape_peak_gb']:.2f} | "
+                  f"{r['spilled_gb']:.2f} | {r['cpu_s']:.0f} | {r['load']:.1f} |" for r in grads]
     if generation_s:
         lines.append(f"\nSynthetic precipitation store generated in {generation_s:.0f} s.")
     return "\n".join(lines)
@@ -125,12 +235,15 @@ def main():
     parser.add_argument("--store", default="/tmp/smash-scale/france_prcp.zarr")
     parser.add_argument("--ncpu", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument("--adjoint-memory", type=float, default=3e9,
+                        help="bytes the gradients' adjoint tape may hold in memory (setup adjoint_memory)")
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--case", default="")
     args = parser.parse_args()
+    args.gradient_steps_list = [int(s) for s in args.gradient_steps.split(",") if s]
     if args.worker:
         steps, mode, run = args.case.split(",")
-        worker(args.data, args.store, int(steps), mode, run, args.ncpu)
+        worker(args, int(steps), mode, run)
         return
     steps = [int(s) for s in args.steps.split(",") if s]
     memory_steps = [int(s) for s in args.memory_steps.split(",") if s]
@@ -138,8 +251,10 @@ def main():
     longest = max(steps + memory_steps + gradient_steps)
     generation_s = make_store(args.data, args.store, longest)
     print(f"store ready ({generation_s:.0f} s)", flush=True)
+    twin_case = [(max(gradient_steps), "stream", "twin")] if gradient_steps and not os.path.exists(
+        twin_path(args.out, max(gradient_steps))) else []
     cases = [(n, "stream", "forward") for n in steps] + [(n, "memory", "forward") for n in memory_steps] + \
-        [(n, "stream", "gradient") for n in gradient_steps]
+        twin_case + [(n, "stream", "gradient") for n in gradient_steps]
     results = []
     for case in cases:
         results.append(run_case(args, *case))

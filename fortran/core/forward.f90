@@ -59,8 +59,9 @@ contains
         ! the stack) and reach the time loop as explicit-shape arguments, so
         ! that the generated adjoint knows their sizes.
         real(rk), allocatable :: states(:, :), qsim(:, :), qlat(:), q(:)
-        real(rk), allocatable :: fluxes(:, :), liquid_prcp(:), qlat_block(:, :), q_block(:, :), lr_c(:)
-        integer :: nac, ns, ng, nfx, chunk, nblock, p0, p1
+        real(rk), allocatable :: fluxes(:, :), liquid_prcp(:), qlat_block(:, :), q_block(:, :)
+        real(rk), allocatable :: hy_c(:, :), rt_c(:, :)
+        integer :: nac, ns, ng, nfx, nhc, chunk, nblock, p0, p1
 
         nac = mesh%nac
         ns = size(rr_initial_states, 2)
@@ -77,21 +78,29 @@ contains
         allocate (qlat_block(nac, nblock), q_block(nac, nblock))
         nfx = max(setup%nhy_fluxes, 1)
         allocate (fluxes(nac, nfx))
-        ! The linear reservoirs' release shares depend on the parameters alone:
-        ! once per run, not at every cell-step (the exponential was most of the
-        ! routing's time), and the adjoint sums their adjoints over the run.
-        allocate (lr_c(nac))
-        if (setup%routing_module == RT_LR) then
-            call block_columns(setup, parameter_columns, rt_block, p0, p1)
+        ! Values of the parameters alone that the operators would otherwise compute
+        ! at every cell-step (the linear reservoirs' release shares, the kinematic
+        ! wave's and vic3l's ratios and inverses): once per run, and the adjoint
+        ! sums their adjoints over the run before it passes them to the parameters.
+        allocate (rt_c(nac, RT_NC))
+        call block_columns(setup, parameter_columns, rt_block, p0, p1)
+        !$AD NOCHECKPOINT
+        call routing_constants(setup%routing_module, 1, nac, setup%dt, mesh%dx, rr_parameters(:, p0:p1), rt_c)
+        call block_columns(setup, parameter_columns, hy_block, p0, p1)
+        ! One allocation for both cases: allocated in the two branches of an IF,
+        ! the tangent zeroed a column of the constants' derivatives after it.
+        nhc = 1
+        if (setup%hydrological_module == HY_VIC3L) nhc = VIC3L_NC
+        allocate (hy_c(nac, nhc))
+        hy_c = 0._rk
+        if (setup%hydrological_module == HY_VIC3L) then
             !$AD NOCHECKPOINT
-            call lr_coefficients(1, nac, setup%dt, rr_parameters(:, p0:p1), lr_c)
-        else
-            lr_c = 0._rk
+            call vic3l_constants(1, nac, rr_parameters(:, p0:p1), hy_c)
         end if
         ! Taped, not checkpointed: a checkpoint here made the adjoint run the
         ! whole forward once more before its own forward sweep.
         !$AD NOCHECKPOINT
-        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, lr_c, &
+        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, hy_c, rt_c, &
                           rr_initial_states, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                           qlat_block, q_block, output, cost)
     end subroutine forward_cost
@@ -142,7 +151,7 @@ contains
         last = first + n(block) - 1
     end subroutine block_columns
 
-    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, lr_c, &
+    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, hy_c, rt_c, &
                             rr_initial_states, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
                             qlat_block, q_block, output, cost)
         type(SetupDT), intent(in) :: setup
@@ -151,7 +160,8 @@ contains
         type(CostOptionsDT), intent(in) :: options
         integer, intent(in) :: nac, ns, ng, nfx, chunk, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
-        real(rk), intent(in) :: lr_c(nac)   !< md_routing::lr_coefficients of each cell (lr routing)
+        real(rk), intent(in) :: hy_c(:, :)        !< per-cell constants of the hydrological module (vic3l_constants)
+        real(rk), intent(in) :: rt_c(nac, RT_NC)  !< md_routing::routing_constants of each cell
         real(rk), intent(in) :: rr_initial_states(nac, ns)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
@@ -166,7 +176,7 @@ contains
         type(OutputDT), intent(inout) :: output
         real(rk), intent(out) :: cost
 
-        integer :: c, nchunk
+        integer :: s, nseg, seg
         real(rk) :: jobs, jreg
 
         states = rr_initial_states
@@ -175,17 +185,20 @@ contains
         qsim = 0._rk
         liquid_prcp = 0._rk
 
-        nchunk = (setup%ntime_step + chunk - 1)/chunk
-        if (nchunk == 1) then
+        ! Segments of whole chunks, each checkpointed (nested checkpointing: SetupDT%checkpoint_segment_steps).
+        seg = setup%ntime_step
+        if (setup%checkpoint_segment_steps > chunk) seg = (setup%checkpoint_segment_steps/chunk)*chunk
+        nseg = (setup%ntime_step + seg - 1)/seg
+        if (nseg == 1) then
             !$AD NOCHECKPOINT
-            call forward_chunk(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, nblock, rr_parameters, &
-                               lr_c, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
-                               qlat_block, q_block, output)
+            call forward_segment(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, chunk, nblock, &
+                                 rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                                 qlat_block, q_block, output)
         else
-            do c = 1, nchunk
-                call forward_chunk(setup, mesh, input, (c - 1)*chunk + 1, min(c*chunk, setup%ntime_step), &
-                                   nac, ns, ng, nfx, nblock, rr_parameters, lr_c, nn_parameters, states, qsim, qlat, q, &
-                                   fluxes, liquid_prcp, qlat_block, q_block, output)
+            do s = 1, nseg
+                call forward_segment(setup, mesh, input, (s - 1)*seg + 1, min(s*seg, setup%ntime_step), nac, ns, ng, &
+                                     nfx, chunk, nblock, rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, &
+                                     qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
             end do
         end if
 
@@ -199,16 +212,50 @@ contains
         output%cost = cost
     end subroutine forward_loop
 
+    !> Time steps t0 .. t1 of the forward loop (one segment of the adjoint's nested checkpointing),
+    !> by chunks of `chunk` steps, each checkpointed when there are several.
+    subroutine forward_segment(setup, mesh, input, t0, t1, nac, ns, ng, nfx, chunk, nblock, rr_parameters, hy_c, rt_c, &
+                               nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, chunk, nblock
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: hy_c(:, :), rt_c(nac, RT_NC)
+        real(rk), intent(in) :: nn_parameters(:)
+        real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
+        real(rk), intent(inout) :: qlat(nac), q(nac)
+        real(rk), intent(inout) :: fluxes(nac, nfx), liquid_prcp(nac)
+        real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
+        type(OutputDT), intent(inout) :: output
+
+        integer :: c, nchunk
+
+        nchunk = (t1 - t0 + chunk)/chunk
+        if (nchunk == 1) then
+            !$AD NOCHECKPOINT
+            call forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, &
+                               hy_c, rt_c, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+                               qlat_block, q_block, output)
+        else
+            do c = 1, nchunk
+                call forward_chunk(setup, mesh, input, t0 + (c - 1)*chunk, min(t0 + c*chunk - 1, t1), &
+                                   nac, ns, ng, nfx, nblock, rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, &
+                                   qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+            end do
+        end if
+    end subroutine forward_segment
+
     !> Time steps t0 .. t1 of the forward loop (one chunk of the adjoint's
     !> checkpointing), by time blocks of nblock steps.
-    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, lr_c, &
+    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, hy_c, rt_c, &
                              nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         integer, intent(in) :: t0, t1, nac, ns, ng, nfx, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
-        real(rk), intent(in) :: lr_c(nac)
+        real(rk), intent(in) :: hy_c(:, :), rt_c(nac, RT_NC)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         real(rk), intent(inout) :: qlat(nac), q(nac)
@@ -236,7 +283,7 @@ contains
         do b0 = t0, t1, nblock
             b1 = min(b0 + nblock - 1, t1)
             !$AD NOCHECKPOINT
-            call forward_block(setup, mesh, input, b0, b1, nac, ns, ng, nfx, nblock, rr_parameters, lr_c, &
+            call forward_block(setup, mesh, input, b0, b1, nac, ns, ng, nfx, nblock, rr_parameters, hy_c, rt_c, &
                                nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         end do
     end subroutine forward_chunk
@@ -246,14 +293,14 @@ contains
     !> of cells; then each thread routes its sub-catchments over the steps,
     !> then the trunks below them (md_mesh). A few parallel regions per block,
     !> not one per step and routing level.
-    subroutine forward_block(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, lr_c, &
+    subroutine forward_block(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, hy_c, rt_c, &
                              nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         integer, intent(in) :: t0, t1, nac, ns, ng, nfx, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
-        real(rk), intent(in) :: lr_c(nac)
+        real(rk), intent(in) :: hy_c(:, :), rt_c(nac, RT_NC)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
         !> Lateral inflow and discharge of each cell at the step before t0 (the kinematic wave reads them).
@@ -274,12 +321,12 @@ contains
             !$ call split_block(nac, setup%rr_split, k_first, k_last)
             !$AD NOCHECKPOINT
             call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, nblock, rr_parameters, &
-                                       nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
+                                       hy_c, nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
             !$omp end parallel
         else
             !$AD NOCHECKPOINT
             call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, nblock, rr_parameters, &
-                                       nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
+                                       hy_c, nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
         end if
         ! Routing: with 2**d threads, the 2**d tree nodes of depth d side by side,
         ! each over its whole range, then the trunks of the shallower nodes.
@@ -294,13 +341,13 @@ contains
                 !$omp parallel num_threads(setup%ncpu) default(shared) private(g_first, g_last)
                 !$ call cell_block(2**level, g_first, g_last)
                 !$AD NOCHECKPOINT
-                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rr_parameters, &
-                                   lr_c, states, qlat_block, q_block, qlat, q, output)
+                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rt_c, &
+                                   states, qlat_block, q_block, qlat, q, output)
                 !$omp end parallel
             else
                 !$AD NOCHECKPOINT
-                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rr_parameters, &
-                                   lr_c, states, qlat_block, q_block, qlat, q, output)
+                call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rt_c, &
+                                   states, qlat_block, q_block, qlat, q, output)
             end if
         end do
         do t = t0, t1
@@ -320,13 +367,12 @@ contains
     !> one depth never drain into one another: each thread takes its own), each
     !> over its whole range at the deepest level run (`depth`), else only its
     !> own trunk (its halves are done).
-    subroutine routing_nodes(setup, mesh, level, depth, g0, g1, t0, t1, nac, nblock, rr_parameters, lr_c, states, &
+    subroutine routing_nodes(setup, mesh, level, depth, g0, g1, t0, t1, nac, nblock, rt_c, states, &
                              qlat_block, q_block, qlat_last, q_last, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         integer, intent(in) :: level, depth, g0, g1, t0, t1, nac, nblock
-        real(rk), intent(in) :: rr_parameters(:, :)
-        real(rk), intent(in) :: lr_c(nac)
+        real(rk), intent(in) :: rt_c(nac, RT_NC)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
         real(rk), intent(inout) :: q_block(nac, nblock)
@@ -344,7 +390,7 @@ contains
             k1 = mesh%node_last(n)
             if (k0 <= k1) then
                 !$AD NOCHECKPOINT
-                call routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rr_parameters, lr_c, states, qlat_block, &
+                call routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rt_c, states, qlat_block, &
                                   q_block, qlat_last, q_last, output)
             end if
         end do
@@ -352,27 +398,25 @@ contains
 
     !> Routing of the cells k0 .. k1 over steps t0..t1, step after step; saves their routing states, inflow and discharge at the
     !> steps asked for (later steps of the block overwrite the states).
-    subroutine routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rr_parameters, lr_c, states, qlat_block, &
+    subroutine routing_span(setup, mesh, k0, k1, t0, t1, nac, nblock, rt_c, states, qlat_block, &
                             q_block, qlat_last, q_last, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         integer, intent(in) :: k0, k1, t0, t1, nac, nblock
-        real(rk), intent(in) :: rr_parameters(:, :)
-        real(rk), intent(in) :: lr_c(nac)
+        real(rk), intent(in) :: rt_c(nac, RT_NC)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
         real(rk), intent(inout) :: q_block(nac, nblock)
         type(OutputDT), intent(inout) :: output
 
-        integer :: t, j, p0, p1, s0, s1
+        integer :: t, j, s0, s1
 
-        call block_columns(setup, parameter_columns, rt_block, p0, p1)
         call block_columns(setup, state_columns, rt_block, s0, s1)
         do t = t0, t1
             j = t - t0 + 1
             !$AD NOCHECKPOINT
-            call routing_cells(setup%routing_module, k0, k1, mesh%up_start, mesh%up_cell, mesh%up_area, mesh%dx, &
-                               setup%dt, rr_parameters(:, p0:p1), lr_c, states(:, s0:s1), j, nac, nblock, &
+            call routing_cells(setup%routing_module, k0, k1, mesh%up_start, mesh%up_cell, mesh%up_area, &
+                               setup%dt, rt_c, states(:, s0:s1), j, nac, nblock, &
                                qlat_block, q_block, qlat_last, q_last)
             if (output%save_slot(t) > 0) call save_routing(setup, mesh, output, t, k0, k1, states, q_block(1:nac, j))
         end do
@@ -380,13 +424,14 @@ contains
 
     !> Snow and hydrological operators of cells k0..k1 for steps t0..t1, the
     !> lateral inflow of step t into column t - t0 + 1 of qlat_block.
-    subroutine rainfall_runoff_block(setup, mesh, input, t0, t1, k0, k1, nac, nblock, rr_parameters, nn_parameters, &
-                                     states, qlat_block, fluxes, liquid_prcp, output)
+    subroutine rainfall_runoff_block(setup, mesh, input, t0, t1, k0, k1, nac, nblock, rr_parameters, hy_c, &
+                                     nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         integer, intent(in) :: t0, t1, k0, k1, nac, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: hy_c(:, :)   !< per-cell constants of the hydrological module (forward_cost)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat_block(nac, nblock)
@@ -394,9 +439,10 @@ contains
         real(rk), intent(inout) :: liquid_prcp(nac)
         type(OutputDT), intent(inout) :: output
 
-        integer :: t, j, n, npr, nrr, nfx, nsteps, first
+        integer :: t, j, n, npr, nrr, nfx, nhc, nsteps, first
 
         n = k1 - k0 + 1
+        nhc = size(hy_c, 2)
         nsteps = t1 - t0 + 1
         ! Rainfall-runoff reads the snow and hydrological columns, 1 .. the hydrological block's last.
         call block_columns(setup, parameter_columns, hy_block, first, npr)
@@ -408,34 +454,35 @@ contains
         ! In real arithmetic: with blocks of thousands of steps, a country's cell count
         ! times the values per cell overflows a default integer.
         if (nblock >= own_block_steps .and. n > 0 .and. &
-            real(nac, rk)*real(npr + nrr + nfx + nblock + 1, rk) <= real(own_max_values, rk)) then
+            real(nac, rk)*real(npr + nhc + nrr + nfx + nblock + 1, rk) <= real(own_max_values, rk)) then
             !$AD NOCHECKPOINT
-            call rainfall_runoff_copies(setup, mesh, input, t0, t1, k0, k1, n, npr, nrr, nfx, nsteps, nac, nblock, &
-                                        rr_parameters, nn_parameters, states, qlat_block, fluxes, output)
+            call rainfall_runoff_copies(setup, mesh, input, t0, t1, k0, k1, n, npr, nhc, nrr, nfx, nsteps, nac, &
+                                        nblock, rr_parameters, hy_c, nn_parameters, states, qlat_block, fluxes, output)
         else
             ! Zeroed by each thread for its own cells (docs/performance-log.md).
             if (t0 == 1) fluxes(k0:k1, :) = 0._rk
             do t = t0, t1
                 j = t - t0 + 1
                 !$AD NOCHECKPOINT
-                call rainfall_runoff_step(setup, mesh, input, t, k0, k1, 0, rr_parameters, nn_parameters, states, &
-                                          qlat_block(1:nac, j), fluxes, liquid_prcp, output)
+                call rainfall_runoff_step(setup, mesh, input, t, k0, k1, 0, rr_parameters, hy_c, nn_parameters, &
+                                          states, qlat_block(1:nac, j), fluxes, liquid_prcp, output)
             end do
         end if
     end subroutine rainfall_runoff_block
 
     !> rainfall_runoff_block on copies of the n cells k0..k1 (rows 1..n) in arrays
     !> of the calling thread's own, so threads never share cache lines of the
-    !> shared arrays (docs/performance-log.md, bench/thread_boundary.c). In the adjoint, a cell's parameter
-    !> and state adjoints are summed over the block before they join the
+    !> shared arrays (docs/performance-log.md, bench/thread_boundary.c). In the adjoint, a cell's parameter,
+    !> constant and state adjoints are summed over the block before they join the
     !> running totals.
-    subroutine rainfall_runoff_copies(setup, mesh, input, t0, t1, k0, k1, n, npr, nrr, nfx, nsteps, nac, nblock, &
-                                      rr_parameters, nn_parameters, states, qlat_block, fluxes, output)
+    subroutine rainfall_runoff_copies(setup, mesh, input, t0, t1, k0, k1, n, npr, nhc, nrr, nfx, nsteps, nac, nblock, &
+                                      rr_parameters, hy_c, nn_parameters, states, qlat_block, fluxes, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
-        integer, intent(in) :: t0, t1, k0, k1, n, npr, nrr, nfx, nsteps, nac, nblock
+        integer, intent(in) :: t0, t1, k0, k1, n, npr, nhc, nrr, nfx, nsteps, nac, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: hy_c(:, :)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat_block(nac, nblock)
@@ -443,12 +490,13 @@ contains
         type(OutputDT), intent(inout) :: output
 
         real(rk) :: own_parameters(n, npr), own_states(n, nrr), own_fluxes(n, nfx), own_qlat(n, nsteps)
-        real(rk) :: own_prcp(n)
+        real(rk) :: own_constants(n, nhc), own_prcp(n)
         integer :: t, j
         integer :: off   ! a variable, not k0 - 1 in the call: Tapenade ignores NOCHECKPOINT on expressions
 
         off = k0 - 1
         own_parameters = rr_parameters(k0:k1, 1:npr)
+        own_constants = hy_c(k0:k1, 1:nhc)
         own_states = states(k0:k1, 1:nrr)
         if (t0 == 1) then
             own_fluxes = 0._rk
@@ -459,8 +507,8 @@ contains
         do t = t0, t1
             j = t - t0 + 1
             !$AD NOCHECKPOINT
-            call rainfall_runoff_step(setup, mesh, input, t, 1, n, off, own_parameters, nn_parameters, own_states, &
-                                      own_qlat(1:n, j), own_fluxes, own_prcp, output)
+            call rainfall_runoff_step(setup, mesh, input, t, 1, n, off, own_parameters, own_constants, nn_parameters, &
+                                      own_states, own_qlat(1:n, j), own_fluxes, own_prcp, output)
         end do
         states(k0:k1, 1:nrr) = own_states
         fluxes(k0:k1, 1:nfx) = own_fluxes
@@ -470,13 +518,14 @@ contains
     !> Snow and hydrological operators of cells k0..k1 for step t. Row k of the
     !> cell arrays holds cell k + off (rainfall_runoff_copies); input, mesh and
     !> output are indexed by cell.
-    subroutine rainfall_runoff_step(setup, mesh, input, t, k0, k1, off, rr_parameters, nn_parameters, states, qlat, &
-                                    fluxes, liquid_prcp, output)
+    subroutine rainfall_runoff_step(setup, mesh, input, t, k0, k1, off, rr_parameters, hy_c, nn_parameters, states, &
+                                    qlat, fluxes, liquid_prcp, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         integer, intent(in) :: t, k0, k1, off
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: hy_c(:, :)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat(:)   !< lateral inflow of each cell, m3/s
@@ -509,7 +558,8 @@ contains
                 !$AD NOCHECKPOINT
                 call rainfall_runoff_cells(setup, mesh, chunk(1:n, 1), chunk(1:n, 2), chunk(1:n, 3), chunk(1:n, 4), &
                                            input%imperviousness(a + off:b + off), &
-                                           t, 1, n, coff, rr_parameters(a:b, :), nn_parameters, states(a:b, 1:s1), &
+                                           t, 1, n, coff, rr_parameters(a:b, :), hy_c(a:b, :), nn_parameters, &
+                                           states(a:b, 1:s1), &
                                            qlat(a:b), fluxes(a:b, :), liquid_prcp(a:b), output)
             end do
         else
@@ -518,13 +568,13 @@ contains
             call rainfall_runoff_cells(setup, mesh, input%prcp(1 + off:mesh%nac, tw), input%pet(1 + off:mesh%nac, tw), &
                                        input%snow(snow_row:, tw), input%temp(snow_row:, tw), &
                                        input%imperviousness(1 + off:mesh%nac), t, k0, k1, off, &
-                                       rr_parameters, nn_parameters, states, qlat, fluxes, liquid_prcp, output)
+                                       rr_parameters, hy_c, nn_parameters, states, qlat, fluxes, liquid_prcp, output)
         end if
     end subroutine rainfall_runoff_step
 
     !> rainfall_runoff_step once the step's forcings of the cells are at hand.
     subroutine rainfall_runoff_cells(setup, mesh, prcp_in, pet_in, snow_in, temp_in, imperv_in, t, k0, k1, off, &
-                                     rr_parameters, nn_parameters, states, qlat, fluxes, liquid_prcp, output)
+                                     rr_parameters, hy_c, nn_parameters, states, qlat, fluxes, liquid_prcp, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         !> This step's forcings: entry k is cell k + off's (snow, temp: only with a snow module).
@@ -533,6 +583,7 @@ contains
         real(sp), intent(in) :: imperv_in(:)
         integer, intent(in) :: t, k0, k1, off
         real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: hy_c(:, :)   !< per-cell constants of the hydrological module (forward_cost)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(:, :)
         real(rk), intent(inout) :: qlat(:)   !< lateral inflow of each cell, m3/s
@@ -578,7 +629,7 @@ contains
         select case (setup%hydrological_module)
         case (HY_VIC3L)
             !$AD NOCHECKPOINT
-            call vic3l_cells(k0, k1, liquid_prcp, pet_in, rr_parameters(:, p0:p1), states(:, s0:s1), &
+            call vic3l_cells(k0, k1, liquid_prcp, pet_in, rr_parameters(:, p0:p1), hy_c, states(:, s0:s1), &
                              keep_all, qlat, fluxes)
         case (HY_GR4_ODE, HY_GR4_ODE_MLP)
             !$AD NOCHECKPOINT

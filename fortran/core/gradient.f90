@@ -1,7 +1,7 @@
 !> Cost gradient and directional derivative through the Tapenade-generated
 !> adjoint and tangent of md_forward::forward_cost (fortran/generated).
 module md_gradient
-    use, intrinsic :: iso_c_binding, only: c_double
+    use, intrinsic :: iso_c_binding, only: c_double, c_char, c_int
     use md_kinds, only: rk, sp
     use md_setup, only: SetupDT
     use md_mesh, only: MeshDT
@@ -20,10 +20,22 @@ module md_gradient
             import :: c_double
             real(c_double) :: bytes
         end function smash_tape_peak_bytes
+        function smash_tape_spilled_bytes() bind(c, name="smash_tape_spilled_bytes_") result(bytes)
+            import :: c_double
+            real(c_double) :: bytes
+        end function smash_tape_spilled_bytes
+        subroutine smash_tape_spill_configure(limit, folder, n) bind(c, name="smash_tape_spill_configure_")
+            import :: c_double, c_char, c_int
+            real(c_double), intent(in) :: limit
+            character(kind=c_char), intent(in) :: folder(*)
+            integer(c_int), intent(in) :: n
+        end subroutine smash_tape_spill_configure
     end interface
 
     !> Peak tape size (bytes) of the last cost_gradient: the adjoint's memory beyond the forward's.
     real(rk), save :: last_tape_peak = 0._rk
+    !> Bytes the tapes of the last cost_gradient wrote to their spill files (fortran/runtime/ad_stack.c).
+    real(rk), save :: last_tape_spilled = 0._rk
 
 contains
 
@@ -38,7 +50,7 @@ contains
         type(ParametersDT), intent(inout) :: gradient
         real(rk), intent(out) :: cost
 
-        real(rk) :: costb, peak
+        real(rk) :: costb, peak, spilled
 
         costb = 1._rk
         gradient%rr_parameters = 0._rk
@@ -49,12 +61,31 @@ contains
                             parameters%nn_parameters, gradient%nn_parameters, output, cost, costb)
         ! Every thread of the cell sweeps kept a tape: add up their peaks, empty them all.
         peak = 0._rk
-        !$omp parallel num_threads(max(setup%ncpu, 1)) if (setup%ncpu > 1) reduction(+:peak)
+        spilled = 0._rk
+        !$omp parallel num_threads(max(setup%ncpu, 1)) if (setup%ncpu > 1) reduction(+:peak, spilled)
         peak = peak + smash_tape_peak_bytes()
+        spilled = spilled + smash_tape_spilled_bytes()
         call smash_tape_release()
         !$omp end parallel
         last_tape_peak = peak
+        last_tape_spilled = spilled
     end subroutine cost_gradient
+
+    !> Bytes written to the tapes' spill files by the last gradient.
+    function tape_spilled_bytes() result(bytes)
+        real(rk) :: bytes
+
+        bytes = last_tape_spilled
+    end function tape_spilled_bytes
+
+    !> Let each thread's adjoint tape hold at most `limit` bytes in memory (0: no limit), the
+    !> oldest bytes beyond it waiting in a temporary file of `folder` (deleted when the gradient ends).
+    subroutine set_tape_spill(limit, folder)
+        real(rk), intent(in) :: limit
+        character(len=*), intent(in) :: folder
+
+        call smash_tape_spill_configure(real(limit, c_double), folder, int(len_trim(folder), c_int))
+    end subroutine set_tape_spill
 
     !> Peak tape size in bytes of the last gradient (f90wrap exposes functions, not module variables).
     function tape_peak_bytes() result(bytes)

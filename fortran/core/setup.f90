@@ -44,6 +44,11 @@ module md_setup
         !> sqrt(ntime_step)). The reverse sweep keeps one snapshot of the states per
         !> chunk and the tape of one chunk, instead of the tape of every step.
         integer :: checkpoint_steps = 0
+        !> Time steps per checkpointed segment of chunks (0: one segment, no nesting). Nested
+        !> checkpointing: the reverse sweep re-runs a segment from its snapshot, keeping one snapshot
+        !> per chunk of it, so the snapshots held at once are one per segment plus one per chunk of a
+        !> segment. Rounded down to whole chunks.
+        integer :: checkpoint_segment_steps = 0
         !> Time steps per block of a chunk that rainfall-runoff, then routing, run
         !> through at once (0: just above 2**14 cell-steps).
         integer :: block_steps = 0

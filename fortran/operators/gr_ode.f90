@@ -1,13 +1,20 @@
 !> gr4_ode: the GR4 production and transfer stores as a continuous
-!> state-space model, integrated over each step by implicit Euler solved with
-!> Newton's method (explicit 2x2 Jacobian, lower triangular here since the
-!> production store does not depend on the transfer store). Fluxes are
+!> state-space model, integrated over each step by implicit Euler. Fluxes are
 !> per step, so the step length does not enter.
 !>
 !> Checked against smash 1.3.0 (black box, ~1e-6): one implicit Euler step
-!> per time step, Newton to |dx|+|dy| < 1e-12 (at most 20 iterations), both
-!> levels clamped to [0, 1]; the closure qt uses the new levels. A missing
-!> rainfall or PET skips the cell (states frozen, qt = 0, fluxes 0).
+!> per time step solved to convergence (smash: Newton to |dx|+|dy| < 1e-12),
+!> both levels clamped to [0, 1]; the closure qt uses the new levels. A
+!> missing rainfall or PET skips the cell (states frozen, qt = 0, fluxes 0).
+!>
+!> How it is solved (docs/performance-log.md): the production level does not
+!> depend on the transfer level and its implicit Euler equation is a quadratic,
+!> solved in closed form; the transfer level then solves one scalar equation
+!> by Newton's method. Only the last Newton step is differentiated: the
+!> iterations before it find the start ($AD DO-NOT-DIFF) and one step from a
+!> converged start carries the derivatives of the solution (the implicit
+!> function theorem, up to the size of the residual), so the adjoint tapes
+!> one step per cell instead of every iteration.
 !>
 !> gr4_ode_mlp (smash 1.3's gr4_ude): a net reads [hp, ht, pn, en] with the
 !> levels at the start of the step and scales the four terms of the
@@ -25,41 +32,86 @@ module md_gr_ode
     public :: gr4_ode_cells
 
     integer, parameter :: max_newton = 20
-    real(rk), parameter :: newton_tol = 1.e-12_rk
+    !> The start of the last Newton step is converged once an iteration moves the level by
+    !> less than this: the error left is then about (newton_start_tol)**2 and, after the
+    !> last step, its square (below 1e-20, where smash stops at steps below 1e-12).
+    real(rk), parameter :: newton_start_tol = 1.e-6_rk
 
 contains
 
     !> One implicit Euler step of the production (x) and transfer (y) levels
-    !> over a whole time step, the fluxes being expressed per step.
+    !> over a whole time step, the fluxes being expressed per step, under the
+    !> net's corrections f (zeros without a net).
+    !>
+    !> Production: cp (x - hp0) = (1 - x^2) pn gp - x (2 - x) en ge, that is
+    !> (pn gp - en ge) x^2 + (cp + 2 en ge) x - (cp hp0 + pn gp) = 0, whose root
+    !> in [0, 1] (for hp0 in [0, 1]) is 2 m / (b + sqrt(b^2 + 4 a m)) with
+    !> a = pn gp - en ge, b = cp + 2 en ge, m = cp hp0 + pn gp (no cancellation:
+    !> b > 0, and b^2 + 4 a m > 0 since pn and en are never both positive).
     subroutine implicit_euler(pn, en, cp, ct, kexc, f, x, y)
         real(rk), intent(in) :: pn, en, cp, ct, kexc
         real(rk), intent(in) :: f(NET_MAX)   !< the net's corrections (zeros without a net)
         real(rk), intent(inout) :: x, y
 
-        real(rk) :: hp0, ht0, r1, r2, j11, j21, j22, dx, dy, gp, ge, gl, gt
-        integer :: it
+        real(rk) :: ht0, inflow, a, b, m, gp, ge, gl, gt, r, j, y_start
 
-        hp0 = x
         ht0 = y
         gp = 1._rk + f(GR4_ODE_MLP_OUT_FP)
         ge = 1._rk + f(GR4_ODE_MLP_OUT_FE)
         gl = 1._rk + f(GR4_ODE_MLP_OUT_FL)
         gt = 1._rk + f(GR4_ODE_MLP_OUT_FT)
-        do it = 1, max_newton
-            r1 = cp*(x - hp0) - ((1._rk - x*x)*pn*gp - x*(2._rk - x)*en*ge)
-            r2 = ct*(y - ht0) - (0.9_rk*x*x*pn*gp + kexc*y**3.5_rk*gl - 0.25_rk*ct*y**5*gt)
-            j11 = cp + 2._rk*x*pn*gp + (2._rk - 2._rk*x)*en*ge
-            j21 = -1.8_rk*x*pn*gp
-            j22 = ct - (3.5_rk*kexc*y**2.5_rk*gl - 1.25_rk*ct*y**4*gt)
-            dx = -r1/j11
-            dy = -(r2 + j21*dx)/j22
-            ! Both levels are kept in [0, 1] (smash 1.3 clamps the transfer level too:
-            ! a full transfer store then releases exactly kexc + ct/4).
-            x = min(1._rk, max(0._rk, x + dx))
-            y = min(1._rk, max(0._rk, y + dy))
-            if (abs(dx) + abs(dy) < newton_tol) exit
-        end do
+        a = pn*gp - en*ge
+        b = cp + 2._rk*en*ge
+        m = cp*x + pn*gp
+        x = min(1._rk, max(0._rk, 2._rk*m/(b + sqrt(b*b + 4._rk*a*m))))
+        inflow = 0.9_rk*x*x*pn*gp
+        ! The start is y's value here: the region is identity for the derivatives.
+        y_start = y
+        !$AD DO-NOT-DIFF
+        call transfer_newton_start(ht0, inflow, ct, kexc, gl, gt, y_start)
+        !$AD END-DO-NOT-DIFF
+        y = y_start
+        !$AD NOCHECKPOINT
+        call transfer_residual(y, ht0, inflow, ct, kexc, gl, gt, r, j)
+        y = min(1._rk, max(0._rk, y - r/j))
     end subroutine implicit_euler
+
+    !> Residual r and its derivative j of the transfer level's implicit Euler
+    !> equation at level y: ct (y - ht0) - (inflow + kexc y^3.5 gl - ct/4 y^5 gt).
+    !> y^3.5 and y^2.5 as y^3 sqrt(y), y^2 sqrt(y): no pow call.
+    subroutine transfer_residual(y, ht0, inflow, ct, kexc, gl, gt, r, j)
+        real(rk), intent(in) :: y, ht0, inflow, ct, kexc, gl, gt
+        real(rk), intent(out) :: r, j
+
+        real(rk) :: y2, y_sqrt
+
+        y2 = y*y
+        y_sqrt = sqrt(y)
+        r = ct*(y - ht0) - (inflow + kexc*y2*y*y_sqrt*gl - 0.25_rk*ct*y2*y2*y*gt)
+        j = ct - (3.5_rk*kexc*y2*y_sqrt*gl - 1.25_rk*ct*y2*y2*gt)
+    end subroutine transfer_residual
+
+    !> Newton iterations on the transfer level from y (the level at the start
+    !> of the step), kept in [0, 1], until a step moves it by less than
+    !> newton_start_tol (or stays at a bound): the start of implicit_euler's
+    !> last, differentiated step.
+    subroutine transfer_newton_start(ht0, inflow, ct, kexc, gl, gt, y)
+        real(rk), intent(in) :: ht0, inflow, ct, kexc, gl, gt
+        real(rk), intent(inout) :: y
+
+        real(rk) :: r, j, y_next
+        integer :: it
+
+        do it = 1, max_newton
+            call transfer_residual(y, ht0, inflow, ct, kexc, gl, gt, r, j)
+            y_next = min(1._rk, max(0._rk, y - r/j))
+            if (abs(y_next - y) < newton_start_tol) then
+                y = y_next
+                exit
+            end if
+            y = y_next
+        end do
+    end subroutine transfer_newton_start
 
     subroutine gr4_ode_step(prcp, pet, imperv, p, h, f, qt, fx)
         real(rk), intent(in) :: prcp, pet
@@ -78,13 +130,16 @@ contains
             qt = 0._rk
             fx(1:GR4_ODE_NFX) = 0._rk
         else
+            !$AD NOCHECKPOINT
             call gr_interception(prcp, pet, p(GR4_ODE_P_CI), h(GR4_ODE_S_HI), pn, en)
             ! Only the rainfall of the pervious share enters (smash 1.3 leaves evaporation whole here);
             ! the net read the whole cell's pn (net_inputs).
             pn = (1._rk - imperv)*pn
+            !$AD NOCHECKPOINT
             call implicit_euler(pn, en, p(GR4_ODE_P_CP), p(GR4_ODE_P_CT), p(GR4_ODE_P_KEXC), f, &
                                 h(GR4_ODE_S_HP), h(GR4_ODE_S_HT))
-            lexc = p(GR4_ODE_P_KEXC)*h(GR4_ODE_S_HT)**3.5_rk*(1._rk + f(GR4_ODE_MLP_OUT_FL))
+            ! ht**3.5 as ht**3 * sqrt(ht): no pow call.
+            lexc = p(GR4_ODE_P_KEXC)*h(GR4_ODE_S_HT)**3*sqrt(h(GR4_ODE_S_HT))*(1._rk + f(GR4_ODE_MLP_OUT_FL))
             qt = 0.1_rk*h(GR4_ODE_S_HP)*h(GR4_ODE_S_HP)*pn*(1._rk + f(GR4_ODE_MLP_OUT_FP)) + lexc &
                  + 0.25_rk*p(GR4_ODE_P_CT)*h(GR4_ODE_S_HT)**5*(1._rk + f(GR4_ODE_MLP_OUT_FT))
             fx(GR4_ODE_FX_PN) = pn

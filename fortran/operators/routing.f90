@@ -22,9 +22,14 @@ module md_routing
     private
     ! The per-cell steps stay private so that the compiler inlines them into
     ! the loops of routing_cells (see md_gr_structures::gr_cells).
-    public :: routing_cells, lr_coefficients
+    public :: routing_cells, routing_constants, RT_NC
 
     real(rk), parameter :: kw_min_discharge = 1.e-6_rk
+
+    !> Columns of the per-cell routing constants (routing_constants): lr the share
+    !> LR_C_SHARE, kw dt/dx, akw*bkw and bkw - 1.
+    integer, parameter :: RT_NC = 3
+    integer, parameter :: LR_C_SHARE = 1, KW_C_D1 = 1, KW_C_AB = 2, KW_C_E = 3
 
 contains
 
@@ -36,25 +41,41 @@ contains
         q = qup + qlat
     end subroutine lag0_step
 
-    !> Share of its content a linear reservoir of lag llr (minutes) releases in
-    !> a step dt, 1 - exp(-dt / (60 llr)), for the cells k0 .. k1 (p: the cells'
-    !> llr column). It does not change with time: md_forward computes it once
-    !> per run, not at every step (the exponential was most of the routing).
-    subroutine lr_coefficients(k0, k1, dt, p, c)
-        integer, intent(in) :: k0, k1
+    !> Values of routing module `rt_module` that depend on the parameters (p:
+    !> the cells' routing columns) and the mesh alone, for the cells k0 .. k1
+    !> (RT_NC columns; unused ones are 0). md_forward computes them once per run,
+    !> not at every step, and the adjoint sums their adjoints over the run.
+    !> - lr: the share of its content a linear reservoir of lag llr (minutes)
+    !>   releases in a step dt, 1 - exp(-dt / (60 llr)) (the exponential was
+    !>   most of the routing);
+    !> - kw: dt/dx (dx the cell length, m), akw*bkw and bkw - 1 (a division and
+    !>   two operations less per cell and step, with the same values).
+    subroutine routing_constants(rt_module, k0, k1, dt, dx, p, c)
+        integer, intent(in) :: rt_module, k0, k1
         real(rk), intent(in) :: dt
+        real(rk), intent(in) :: dx(:)
         real(rk), intent(in) :: p(:, :)
-        real(rk), intent(out) :: c(k0:k1)
+        real(rk), intent(inout) :: c(:, :)
 
         integer :: k
 
-        do k = k0, k1
-            c(k) = 1._rk - exp(-dt/(60._rk*p(k, LR_P_LLR)))
-        end do
-    end subroutine lr_coefficients
+        c(k0:k1, 1:RT_NC) = 0._rk
+        select case (rt_module)
+        case (RT_LR)
+            do k = k0, k1
+                c(k, LR_C_SHARE) = 1._rk - exp(-dt/(60._rk*p(k, LR_P_LLR)))
+            end do
+        case (RT_KW)
+            do k = k0, k1
+                c(k, KW_C_D1) = dt/dx(k)
+                c(k, KW_C_AB) = p(k, KW_P_AKW)*p(k, KW_P_BKW)
+                c(k, KW_C_E) = p(k, KW_P_BKW) - 1._rk
+            end do
+        end select
+    end subroutine routing_constants
 
     !> Linear reservoir on the upstream inflow, expressed as a depth over the
-    !> upstream drained area `up_area` (m2); c from lr_coefficients.
+    !> upstream drained area `up_area` (m2); c from routing_constants.
     subroutine lr_step(qup, qlat, up_area, dt, c, h, q)
         real(rk), intent(in) :: qup, qlat, up_area, dt, c
         real(rk), intent(inout) :: h(:)    ! hlr (mm over up_area)
@@ -72,23 +93,25 @@ contains
         end if
     end subroutine lr_step
 
-    !> Kinematic wave for one cell; dx is the cell length (m).
-    subroutine kw_step(qup, q_prev, qlat, qlat_prev, up_area, dx, dt, p, q)
-        real(rk), intent(in) :: qup, q_prev, qlat, qlat_prev, up_area, dx, dt
-        real(rk), intent(in) :: p(:)       ! akw bkw
+    !> Kinematic wave for one cell; d1 = dt/dx (dx the cell length, m), ab = akw*bkw
+    !> and e = bkw - 1 (routing_constants).
+    subroutine kw_step(qup, q_prev, qlat, qlat_prev, up_area, d1, ab, e, q)
+        real(rk), intent(in) :: qup, q_prev, qlat, qlat_prev, up_area, d1, ab, e
         real(rk), intent(out) :: q
 
-        real(rk) :: qim1j, qijm1, qlij, qlijm1, d1, d2
+        real(rk) :: qim1j, qijm1, qlij, qlijm1, d2, lq
 
         if (up_area > 0._rk) then
             qim1j = max(kw_min_discharge, qup)
             qijm1 = max(kw_min_discharge, q_prev)
             qlij = max(kw_min_discharge, qlat)
             qlijm1 = max(kw_min_discharge, qlat_prev)
-            d1 = dt/dx
             ! exp/log form: the exponent is a parameter, and Tapenade cannot write
-            ! the derivative of x**y with an active y without run-time guards.
-            d2 = p(KW_P_AKW)*p(KW_P_BKW)*exp((p(KW_P_BKW) - 1._rk)*log(0.5_rk*(qijm1 + qim1j)))
+            ! the derivative of x**y with an active y without run-time guards. The
+            ! log in a variable of its own: the adjoint's forward sweep saves it, and
+            ! its reverse sweep does not compute it again.
+            lq = log(0.5_rk*(qijm1 + qim1j))
+            d2 = ab*exp(e*lq)
             q = (d1*qim1j + d2*qijm1 + d1*0.5_rk*(qlijm1 + qlij))/(d1 + d2)
         else
             q = qlat
@@ -117,24 +140,22 @@ contains
     !> it with the cell's own runoff. qlat_block and q_block hold the lateral
     !> inflow and discharge (m3/s) of every cell at each step of the block;
     !> qlat_last and q_last those of the step before the block (kw only).
-    !> Cells are laid out as in the mesh (m, m2, s); p and h are the cells'
-    !> routing parameter and state columns, lr_c the cells' lr_coefficients (lr only).
-    subroutine routing_cells(rt_module, k0, k1, up_start, up_cell, up_area, dx, dt, p, lr_c, h, j, nac, nblock, &
+    !> Cells are laid out as in the mesh (m2, s); h holds the cells' routing state
+    !> columns, c their routing_constants (every value of the parameters a step needs).
+    subroutine routing_cells(rt_module, k0, k1, up_start, up_cell, up_area, dt, c, h, j, nac, nblock, &
                              qlat_block, q_block, qlat_last, q_last)
         integer, intent(in) :: rt_module, k0, k1, j, nac, nblock
         integer, intent(in) :: up_start(:), up_cell(:)
-        real(rk), intent(in) :: up_area(:), dx(:), dt
-        real(rk), intent(in) :: p(:, :)
-        real(rk), intent(in) :: lr_c(:)
+        real(rk), intent(in) :: up_area(:), dt
+        real(rk), intent(in) :: c(nac, RT_NC)
         real(rk), intent(inout) :: h(:, :)
         real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
         real(rk), intent(inout) :: q_block(nac, nblock)
 
-        integer :: k, np, nh
+        integer :: k, nh
         real(rk) :: qup, q_prev, qlat_prev
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
-        np = size(p, 2)
         nh = size(h, 2)
         select case (rt_module)
         case (RT_LAG0)
@@ -149,7 +170,7 @@ contains
                 !$AD NOCHECKPOINT
                 call upstream_inflow(k, j, up_start, up_cell, nac, nblock, q_block, qup)
                 !$AD NOCHECKPOINT
-                call lr_step(qup, qlat_block(k, j), up_area(k), dt, lr_c(k), h(k, 1:nh), q_block(k, j))
+                call lr_step(qup, qlat_block(k, j), up_area(k), dt, c(k, LR_C_SHARE), h(k, 1:nh), q_block(k, j))
             end do
         case (RT_KW)
             do k = k0, k1
@@ -163,8 +184,8 @@ contains
                     qlat_prev = qlat_last(k)
                 end if
                 !$AD NOCHECKPOINT
-                call kw_step(qup, q_prev, qlat_block(k, j), qlat_prev, up_area(k), dx(k), dt, p(k, 1:np), &
-                             q_block(k, j))
+                call kw_step(qup, q_prev, qlat_block(k, j), qlat_prev, up_area(k), c(k, KW_C_D1), c(k, KW_C_AB), &
+                             c(k, KW_C_E), q_block(k, j))
             end do
         case default
             ! No routing: each cell only passes on its own runoff.

@@ -20,28 +20,51 @@
  * Each thread has its own stacks: an OpenMP loop with a static schedule gives
  * a thread the same iterations in the forward and the reverse sweep, so what
  * a thread pushes is exactly what it pops.
+ *
+ * Spilling (smash_tape_spill_configure): a tape holding more than a limit writes
+ * its oldest bytes to a temporary file and reads them back when pops reach them.
+ * A stack is only ever used at its top, so the checkpoint snapshots of a long run
+ * (pushed first, popped one per chunk of the reverse sweep) wait on disk while
+ * the memory holds the newest part. The file is unlinked as soon as it is made
+ * (the system frees it when the tape is released or the process ends, even on
+ * a crash), and bytes read back that stay unchanged are not written again.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Only code of the same extension module calls these: hidden symbols make
  * those calls direct instead of going through the PLT. */
 #pragma GCC visibility push(hidden)
 
 typedef struct {
-    unsigned char *data;
-    size_t top;
+    unsigned char *data; /* the newest bytes of the tape: those above `base` */
+    size_t top;          /* bytes held in data */
+    size_t end;          /* pushes beyond it take the cold path: the capacity, or less under a spill limit */
     size_t capacity;
-    size_t peak; /* largest top seen by a pop since the last release */
+    size_t peak;         /* largest top seen by a pop since the last release */
+    size_t floor;        /* file_valid - base: data[0 .. floor) equals the spill file's copy */
+    size_t base;         /* bytes of the tape below data[0], in the spill file */
+    size_t file_valid;   /* the spill file's first file_valid bytes are the tape's (base <= it <= base + top) */
+    size_t written;      /* bytes written to the spill file since the last release */
+    int fd;              /* spill file, -1 before the first spill */
 } tape;
+
+#define EMPTY_TAPE {NULL, 0, 0, 0, 0, 0, 0, 0, 0, -1}
 
 /* initial-exec: the library's few bytes of thread-local data sit in the static
  * TLS block, so each push reads them directly instead of calling __tls_get_addr. */
 #define SMASH_TLS _Thread_local __attribute__((tls_model("initial-exec")))
-static SMASH_TLS tape values = {NULL, 0, 0, 0};
-static SMASH_TLS tape controls = {NULL, 0, 0, 0};
+static SMASH_TLS tape values = EMPTY_TAPE;
+static SMASH_TLS tape controls = EMPTY_TAPE;
+
+/* Spilling, for every thread's tapes: the bytes a tape may hold in memory (0: no
+ * spilling) and the folder of the spill files. Set between gradients only. */
+static size_t spill_limit = 0;
+static char spill_folder[4096] = "/tmp";
 
 /* A tape up to this size stays allocated between gradients: a calibration makes
  * thousands of them, and each fresh tape was page-faulted in again (4-7 % of a Cance
@@ -49,9 +72,30 @@ static SMASH_TLS tape controls = {NULL, 0, 0, 0};
 #define KEEP_BYTES ((size_t)64 << 20)
 #define SLOT(bytes) (((size_t)(bytes) + 7) & ~(size_t)7)
 
-static __attribute__((noinline, cold)) void grow(tape *t, size_t extra) {
-    size_t capacity = t->capacity ? t->capacity : ((size_t)1 << 20);
-    while (capacity < t->top + extra) capacity *= 2;
+static __attribute__((noinline, cold, noreturn)) void spill_failed(const char *what, size_t bytes) {
+    fprintf(stderr,
+            "smash adjoint: %s the tape's spill file in %s failed (%s) at %zu bytes: "
+            "the gradient cannot go on (free disk space there, set TMPDIR to another folder, "
+            "or give the adjoint more memory with setup adjoint_memory)\n",
+            what, spill_folder, strerror(errno), bytes);
+    abort();
+}
+
+static void file_io(tape *t, int writing, unsigned char *buffer, size_t n, size_t offset) {
+    while (n > 0) {
+        ssize_t done = writing ? pwrite(t->fd, buffer, n, (off_t)offset) : pread(t->fd, buffer, n, (off_t)offset);
+        if (done <= 0) {
+            if (done < 0 && errno == EINTR) continue;
+            if (done == 0) errno = writing ? ENOSPC : EIO;
+            spill_failed(writing ? "writing" : "reading", offset + n);
+        }
+        buffer += done;
+        n -= (size_t)done;
+        offset += (size_t)done;
+    }
+}
+
+static void reserve(tape *t, size_t capacity) {
     unsigned char *data = realloc(t->data, capacity);
     if (data == NULL) {
         fprintf(stderr, "smash adjoint: out of memory growing the tape to %zu bytes\n", capacity);
@@ -61,14 +105,80 @@ static __attribute__((noinline, cold)) void grow(tape *t, size_t extra) {
     t->capacity = capacity;
 }
 
+/* Write the oldest `n` bytes held in memory to the spill file (those not there already) and drop them. */
+static void spill(tape *t, size_t n) {
+    if (t->fd < 0) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/smash-tape-XXXXXX", spill_folder);
+        t->fd = mkstemp(path);
+        if (t->fd < 0) spill_failed("creating", 0);
+        unlink(path); /* gone from the folder now; its space is freed when the tape closes it */
+    }
+    size_t end = t->base + n;
+    if (end > t->file_valid) {
+        size_t from = t->file_valid - t->base; /* file_valid >= base */
+        file_io(t, 1, t->data + from, n - from, t->file_valid);
+        t->written += n - from;
+        t->file_valid = end;
+    }
+    memmove(t->data, t->data + n, t->top - n);
+    t->top -= n;
+    t->base = end;
+    t->floor = t->file_valid - t->base; /* invariant: data[0 .. floor) is the file's [base, file_valid) */
+}
+
+/* Room for `extra` more bytes: past the spill limit, spill the oldest bytes down to half the limit (the
+ * newest half stays: the pops that follow pushes find it in memory); grow when that is not enough. */
+static __attribute__((noinline, cold)) void grow(tape *t, size_t extra) {
+    if (spill_limit > 0 && t->top + extra > spill_limit) {
+        size_t keep = spill_limit / 2 > extra ? spill_limit / 2 - extra : 0;
+        if (t->top > keep) spill(t, t->top - keep);
+    }
+    if (t->top + extra > t->capacity) {
+        size_t capacity = t->capacity ? t->capacity : ((size_t)1 << 20);
+        while (capacity < t->top + extra) capacity *= 2;
+        if (spill_limit > 0 && capacity > spill_limit && t->top + extra <= spill_limit) capacity = spill_limit;
+        reserve(t, capacity);
+    }
+    /* The next push past the limit comes back here (this one may exceed it: an array larger than half of it). */
+    size_t limit = t->top + extra > spill_limit ? t->top + extra : spill_limit;
+    t->end = spill_limit > 0 && limit < t->capacity ? limit : t->capacity;
+}
+
 static __attribute__((noinline, cold)) void underflow(size_t n, size_t held) {
     fprintf(stderr, "smash adjoint: tape underflow (pop of %zu bytes, %zu held)\n", n, held);
     abort();
 }
 
+/* A pop of n bytes from below the floor: either the bytes are in memory (the spill file's copy of
+ * what lies above the new top is stale from now on) or the older ones are read back first. */
+static __attribute__((noinline, cold)) void pop_below_floor(tape *t, size_t n) {
+    if (n > t->top) {
+        if (n > t->top + t->base) underflow(n, t->top + t->base);
+        /* Read back up to half the limit (at least the missing bytes) below what memory holds. */
+        size_t want = spill_limit / 2 > n - t->top ? spill_limit / 2 : n - t->top;
+        size_t back = want < t->base ? want : t->base;
+        if (t->top + back > t->capacity) {
+            reserve(t, t->top + back);
+            t->end = t->capacity;
+        }
+        memmove(t->data + back, t->data, t->top);
+        file_io(t, 0, t->data, back, t->base - back);
+        t->base -= back;
+        t->top += back;
+        t->floor = t->file_valid - t->base;
+    }
+    /* Pushes will overwrite what lies above the new top: the file's copy of it is stale. The floor
+     * follows down (each pop below it comes here), so that hot pops never pass file_valid unseen. */
+    if (t->top - n < t->floor) {
+        t->floor = t->top - n;
+        t->file_valid = t->base + t->floor;
+    }
+}
+
 /* Address of n new bytes on top of t. */
 static inline void *push_at(tape *t, size_t n) {
-    if (__builtin_expect(t->top + n > t->capacity, 0)) grow(t, n);
+    if (__builtin_expect(t->top + n > t->end, 0)) grow(t, n);
     void *p = t->data + t->top;
     t->top += n;
     return p;
@@ -78,31 +188,55 @@ static inline void *push_at(tape *t, size_t n) {
  * a tape is at its largest just before a pop follows pushes. */
 static inline void *pop_at(tape *t, size_t n) {
     if (t->top > t->peak) t->peak = t->top;
-    if (__builtin_expect(n > t->top, 0)) underflow(n, t->top);
+    if (__builtin_expect(n + t->floor > t->top, 0)) pop_below_floor(t, n);
     t->top -= n;
     return t->data + t->top;
 }
 
-/* Bytes currently held by the calling thread's tapes (for diagnostics). */
+/* Bytes currently held in memory by the calling thread's tapes (for diagnostics). */
 size_t smash_tape_bytes(void) { return values.top + controls.top; }
 
-/* Peak size of the calling thread's tapes since their last release (the two
+/* Peak size in memory of the calling thread's tapes since their last release (the two
  * peaks are reached at the same turn of the sweep, so their sum is the peak). */
 double smash_tape_peak_bytes_(void) { return (double)(values.peak + controls.peak); }
 
+/* Bytes the calling thread's tapes wrote to their spill files since their last release. */
+double smash_tape_spilled_bytes_(void) { return (double)(values.written + controls.written); }
+
 static void release(tape *t) {
+    if (t->fd >= 0) close(t->fd);
     if (t->capacity > KEEP_BYTES) {
         free(t->data);
-        *t = (tape){NULL, 0, 0, 0};
+        *t = (tape)EMPTY_TAPE;
     } else {
-        t->top = t->peak = 0;
+        unsigned char *data = t->data;
+        size_t capacity = t->capacity;
+        *t = (tape)EMPTY_TAPE;
+        t->data = data;
+        t->capacity = capacity;
     }
 }
 
-/* Empty the calling thread's tapes after a gradient, freeing the large ones. */
+/* Empty the calling thread's tapes after a gradient, freeing the large ones and closing
+ * (hence deleting) their spill files. */
 void smash_tape_release_(void) {
     release(&values);
     release(&controls);
+}
+
+/* Let every thread's tapes hold at most *limit bytes in memory (0: no limit), spilling the
+ * rest to files in `folder` (n characters, not terminated). Called between gradients. */
+void smash_tape_spill_configure_(const double *limit, const char *folder, const int *n) {
+    spill_limit = *limit > 0 ? (size_t)*limit : 0;
+    if (spill_limit > 0 && spill_limit < ((size_t)64 << 10)) spill_limit = (size_t)64 << 10; /* room for a few pushes */
+    size_t length = *n > 0 ? (size_t)*n : 0;
+    if (length >= sizeof spill_folder) length = sizeof spill_folder - 1;
+    if (length == 0) {
+        strcpy(spill_folder, "/tmp");
+    } else {
+        memcpy(spill_folder, folder, length);
+        spill_folder[length] = 0;
+    }
 }
 
 /* Arrays and types without a fast path: byte copies into whole slots. */

@@ -180,8 +180,19 @@ def run_tangent(model, cost_options, direction, output) -> tuple[float, float]:
 
 
 def tape_peak_bytes() -> int:
-    """The largest the adjoint's tape grew, in bytes, over the adjoint runs so far."""
+    """The largest the adjoint's tape grew in memory, in bytes, in the last adjoint run."""
     return fcore.md_gradient.tape_peak_bytes()
+
+
+def tape_spilled_bytes() -> int:
+    """The bytes the adjoint's tapes wrote to their spill files in the last adjoint run."""
+    return int(fcore.md_gradient.tape_spilled_bytes())
+
+
+def set_tape_spill(limit: float, folder: str) -> None:
+    """Let each thread's adjoint tape hold at most `limit` bytes in memory (0: no limit), the rest in
+    a temporary file of `folder`."""
+    fcore.md_gradient.set_tape_spill(float(limit), str(folder))
 
 
 def estimate_interception(input_data, day_of_step, ci) -> None:

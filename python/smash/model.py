@@ -186,10 +186,10 @@ class Model:
         split = partitioning.SPLIT_KINDS if s["prcp_partitioning"] else ()
         to_split = {}
         if windows:
-            read = [kind for kind in kinds if s.get(f"read_{kind}") or s["synthetic"]]
-            fi.stream = stream.ForcingStream(stream.source_of(s, mesh, net.flat, read), read, s["ntime_step"],
-                                             windows)
-            kinds = []
+            # Streamed: each window read (and split into rain and snow) when the core asks for it, dense
+            # also under sparse_storage (a window is small; the layout compresses whole periods).
+            fi.stream = stream.ForcingStream.of(s, mesh, net.flat, kinds, windows)
+            kinds, split = [], ()
         for kind in kinds:
             if kind in split:
                 if s.get(f"read_{kind}") or s["synthetic"]:
@@ -214,7 +214,7 @@ class Model:
                     encoded[kind] = [sparse_forcing.encode_step(row) for row in arr]
                 else:
                     getattr(fi, kind)[...] = arr.T
-        if s["sparse_storage"]:
+        if s["sparse_storage"] and not windows:
             sparse_forcing.store(fi, encoded, s["ntime_step"])
         if s["read_qobs"] and net.gauge_cell.size and not s["synthetic"]:
             fi.qobs[: net.gauge_cell.size] = inputs.read_qobs(s, mesh)
@@ -268,11 +268,11 @@ class Model:
     def _forcing(self, kind):
         """The (nac, ntime_step) forcing of active cells (core order) for reading: the core's array,
         or with sparse storage a view decoding the steps it is indexed with."""
-        if self.setup.sparse_storage:
-            return sparse_forcing.StepBlocks(self._core.input, kind, self._network.nac, self.setup.ntime_step)
         streamed = getattr(self._core.input, "stream", None)
         if streamed is not None:
             return stream.StreamedSeries(streamed, kind, self._network.nac)
+        if self.setup.sparse_storage:
+            return sparse_forcing.StepBlocks(self._core.input, kind, self._network.nac, self.setup.ntime_step)
         return getattr(self._core.input, kind)
 
     def _gauge_mean(self, kind):
@@ -284,7 +284,7 @@ class Model:
             return mean  # left missing, as smash 1.3 leaves them
         # A few steps at a time: masks and gathers of the whole series would double the
         # memory of the forcings on a large grid.
-        span = max(1, (1 << 22) // max(net.nac, 1))
+        span = self.atmos_data.block_steps()
         for t0 in range(0, nt, span):
             block = data[:, t0:t0 + span]
             for g, cells in enumerate(net.gauge_upstream()):
@@ -1035,7 +1035,7 @@ class Model:
             getattr(fi, kind)[...] = getattr(self._core.input, kind)
         if streamed is not None:
             fi.stream = streamed
-        if self.setup.sparse_storage:
+        elif self.setup.sparse_storage:
             old = self._core.input
             _core.allocate_sparse_forcings(fi, self.setup.ntime_step, old.sp_values.size, old.sp_index.size)
             for name in ("sp_start", "sp_istart", "sp_coo", "sp_zvalue", "sp_values", "sp_index"):

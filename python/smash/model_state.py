@@ -25,10 +25,13 @@ def model_state(model) -> dict:
     state = {key: value for key, value in model.__dict__.items()
              if key not in PROCESS_ONLY and not _core.holds_core_object(value)}
     core = model._core
+    streamed = getattr(core.input, "stream", None)
     state[CORE] = {
         "setup": _core.setup_fields(core.setup),
-        "input": _core.input_arrays(core.input, bool(model.setup.sparse_storage)),
+        "input": _core.input_arrays(core.input, bool(model.setup.sparse_storage) and streamed is None),
         "cell_work": getattr(core.input, "cell_work", None),
+        # Streamed forcings travel as their reader's recipe (the files are opened again where unpickled).
+        "stream": streamed,
     }
     return state
 
@@ -43,9 +46,12 @@ def restore(model, state: dict) -> None:
     model._build_setup()
     _core.set_setup_fields(model._core.setup, values["setup"])
     model._core.mesh = None if model._bare_grid else model._build_mesh()
-    inputs = model._new_core_input()
+    streamed = values.get("stream")
+    inputs = model._new_core_input(values["input"]["prcp"].shape[1] if streamed is not None else None)
     _core.fill_input(inputs, values["input"], int(model.setup.ntime_step))
     inputs.cell_work = values["cell_work"]
+    if streamed is not None:
+        inputs.stream = streamed
     model._core.input, model._input_users = inputs, weakref.WeakSet([model])
     model._core.parameters = model._new_core_parameters()
     model._synced_maps = {}

@@ -72,7 +72,9 @@ def test_france_over_one_year_streams_by_itself(data_dir, sixteen_gb, caplog):
     norm, network = normalize_setup(setup), build_network(mesh)
     with caplog.at_level(logging.INFO, logger="smash.stream"):
         windows = stream.stream_windows(norm, structure_of(norm), network)
-    assert windows == {"forward": 37, "gradient": 94}
+    # A gradient's windows are its checkpoint chunks, which the adjoint's budget (half of the 16 GB) caps:
+    # 0.4 x 8 GB of taped steps at 320 bytes a cell-step (memory.plan_checkpoints), instead of sqrt(8784).
+    assert windows == {"forward": 37, "gradient": 11}
     (line,) = [r.getMessage() for r in caplog.records if r.name == "smash.stream"]
     whole, _ = memory.model_estimate(norm, structure_of(norm), network.nrow, network.ncol, network.nac, 0)
     assert whole.total > 90 * GB
@@ -80,7 +82,7 @@ def test_france_over_one_year_streams_by_itself(data_dir, sixteen_gb, caplog):
     assert f"would need about {memory.size_text(whole.total)}" in line
     upper, _ = memory.model_estimate(norm, structure_of(norm), network.nrow, network.ncol, network.nac, 0,
                                      max(windows.values()))
-    assert upper.total < 3 * GB  # with the gradient's windows of 94 steps (forward runs: 37)
+    assert upper.total < 3 * GB  # with the forward runs' windows of 37 steps (gradients: 11)
 
 
 def test_lez_at_one_second_steps_is_refused(data_dir, sixteen_gb, no_reading):
@@ -140,7 +142,15 @@ def test_the_adjoint_tape_is_checked_before_a_gradient(monkeypatch):
     model = smash.Model(daily_setup(20), line_mesh(5))
     model.response_data.q = np.linspace(1.0, 2.0, 20, dtype=np.float32)[None, :]
     tape = memory.tape_bytes(model)
+    plain = model.backward_run(common_options={"verbose": False})
     monkeypatch.setattr(memory, "available_bytes", lambda: (tape // 2, "test figure"))
+    # By default the tape keeps to half the memory available (smaller chunks in nested segments): the
+    # same gradient but for the order of a few additions (tests/adjoint/test_checkpointing.py).
+    assert memory.gradient_plan(model).segment > 0
+    bounded = model.backward_run(common_options={"verbose": False})
+    np.testing.assert_allclose(bounded.grad, plain.grad, rtol=1e-12)
+    # A budget the user gives beyond the memory available is refused.
+    model.setup.adjoint_memory = tape
     with pytest.raises(MemoryError, match=r"A gradient of the model .*adjoint tape 32 kB.*a gradient-free optimizer"):
         smash.backward_run(model, common_options={"verbose": False})
     # A gradient-free calibration needs no tape.

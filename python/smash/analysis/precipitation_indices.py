@@ -112,37 +112,37 @@ def precipitation_indices(model, gap_cells: str = "catchment") -> PrecipitationI
     prcp = model._forcing("prcp")  # (nac, ntime_step), cells in network order
     nt = model.setup.ntime_step
     out = {name: np.full((net.gauge_cell.size, nt), np.nan) for name in INDICES}
-    for g, cells in enumerate(net.gauge_upstream()):
-        dist = flwdst[cells] - flwdst[net.gauge_cell[g]]
-        # Steps in blocks: a large catchment's (cells, steps) float64 copies stay bounded.
-        span = max(1, (1 << 22) // cells.size)
-        for t0 in range(0, nt, span):
-            block = np.asarray(prcp[cells, t0:t0 + span], dtype=np.float64)
-            for name, values in catchment_indices(block, dist).items():
-                out[name][g, t0:t0 + span] = values
-    if gap_cells == "farther":
-        _farther_gaps(net, flwdst, prcp, out)
+    # Steps in blocks, each read once for every gauge (streamed forcings: from disk, a block at a time):
+    # the (cells, steps) float64 copies stay bounded.
+    span = model.atmos_data.block_steps()
+    for t0 in range(0, nt, span):
+        block = prcp[:, t0:t0 + span]
+        steps = slice(t0, t0 + block.shape[1])
+        for g, cells in enumerate(net.gauge_upstream()):
+            dist = flwdst[cells] - flwdst[net.gauge_cell[g]]
+            for name, values in catchment_indices(np.asarray(block[cells], dtype=np.float64), dist).items():
+                out[name][g, steps] = values
+        if gap_cells == "farther":
+            _farther_gaps(net, flwdst, block, steps, out)
     return PrecipitationIndices(**out)
 
 
-def _farther_gaps(net, flwdst, prcp, out) -> None:
-    """vg, hg over every active cell at least as far from the outlet as the gauge (smash 1.3)."""
-    nt = prcp.shape[1]
+def _farther_gaps(net, flwdst, block, steps: slice, out) -> None:
+    """vg, hg of the steps `steps` (`block` their (nac, n) precipitation) over every active cell at least as
+    far from the outlet as the gauge (smash 1.3)."""
     for g, gauge in enumerate(net.gauge_cell):
         cells = np.flatnonzero(flwdst >= flwdst[gauge])
         dist = flwdst[cells] - flwdst[gauge]
-        span = max(1, (1 << 22) // cells.size)
-        for t0 in range(0, nt, span):
-            rain = np.clip(np.asarray(prcp[cells, t0:t0 + span], dtype=np.float64), 0.0, None)
-            # The area curve counts the gauge and the cells beyond it, not the other cells at
-            # the gauge's own distance (smash 1.3 under uniform rain, Cance and Lez).
-            counted = np.repeat(((dist > 0) | (cells == gauge))[:, None], rain.shape[1], axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                vg, hg = _gaps(rain, counted, dist, rain.sum(axis=0), counted[:, 0].sum())
-            # Steps without rain over the catchment stay NaN, as for the other indices.
-            dry = np.isnan(out["d1"][g, t0:t0 + span]) & np.isnan(out["std"][g, t0:t0 + span])
-            out["vg"][g, t0:t0 + span] = np.where(dry, np.nan, vg)
-            out["hg"][g, t0:t0 + span] = np.where(dry, np.nan, hg)
+        rain = np.clip(np.asarray(block[cells], dtype=np.float64), 0.0, None)
+        # The area curve counts the gauge and the cells beyond it, not the other cells at
+        # the gauge's own distance (smash 1.3 under uniform rain, Cance and Lez).
+        counted = np.repeat(((dist > 0) | (cells == gauge))[:, None], rain.shape[1], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vg, hg = _gaps(rain, counted, dist, rain.sum(axis=0), counted[:, 0].sum())
+        # Steps without rain over the catchment stay NaN, as for the other indices.
+        dry = np.isnan(out["d1"][g, steps]) & np.isnan(out["std"][g, steps])
+        out["vg"][g, steps] = np.where(dry, np.nan, vg)
+        out["hg"][g, steps] = np.where(dry, np.nan, hg)
 
 
 def catchment_indices(prcp: np.ndarray, dist: np.ndarray) -> dict[str, np.ndarray]:

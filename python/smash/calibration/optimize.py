@@ -181,6 +181,7 @@ class _Problem:
         self.grad = model._new_core_parameters()
         self.nfg = 0
         self.tape_checked = False  # the adjoint's tape size is checked against the memory once
+        self.checkpoints = None   # memory.CheckpointPlan of the gradients, chosen with that check
         self.undefined = None     # message of the last control whose maps had no value
         self.n_iter = None        # the optimizer's own iteration count, where it differs from len(costs) - 1
         self.reset_best()
@@ -225,8 +226,12 @@ class _Problem:
             return None
         if not self.tape_checked:
             memory.check_gradient(self.model)  # the adjoint's tape, before the core grows it
+            # One checkpointing for the whole calibration (its chunks fix the order of a few additions).
+            self.checkpoints = memory.gradient_plan(self.model)
+            memory.log_plan(self.checkpoints)
             self.tape_checked = True
-        cost = _core.run_adjoint(self.model, self.fcost, self.output, self.grad, self.mesh)
+        with memory.gradient_checkpoints(self.model, self.checkpoints):
+            cost = _core.run_adjoint(self.model, self.fcost, self.output, self.grad, self.mesh)
         self.nfg += 1
         return cost
 

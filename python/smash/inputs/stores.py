@@ -84,18 +84,32 @@ def _conversion(kind: str, units: str | None, dt: int, factor: float, where: str
     if units is None:
         return np.float32(factor), None
     text = " ".join(str(units).replace("^", "").split())
+    multiplier = 1.0
+    head, _, rest = text.partition(" ")
+    if kind != "temp" and rest and _is_number(head):
+        # A count of a unit: "0.1 mm" (tenths of mm, integer stores), "10 kg m-2".
+        multiplier, text = float(head), rest
     if kind == "temp":
         if text in ("degC", "deg C", "celsius", "Celsius", "C"):
             return None, None
         if text in ("K", "kelvin", "Kelvin"):
             return None, np.float32(-273.15)
     elif text in _DEPTH_UNITS:
-        scale = _DEPTH_UNITS[text]
+        scale = _DEPTH_UNITS[text] * multiplier
         return (None if scale == 1.0 else np.float32(scale)), None
     elif text in _RATE_UNITS:
-        return np.float32(_RATE_UNITS[text] * dt), None
+        return np.float32(_RATE_UNITS[text] * dt * multiplier), None
     raise ValueError(f"{where}: units {units!r} of {kind} are not understood; use mm (per step), kg m-2, m, "
-                     "mm s-1, kg m-2 s-1, mm h-1, mm d-1" + (" or degC / K" if kind == "temp" else ""))
+                     "mm s-1, kg m-2 s-1, mm h-1, mm d-1, optionally counted (\"0.1 mm\")"
+                     + (" or degC / K" if kind == "temp" else ""))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class _Part:
@@ -107,7 +121,9 @@ class _Part:
         with warnings.catch_warnings():
             # A Zarr store without consolidated metadata (smash writes none: Zarr 3 has no such thing).
             warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated metadata")
-            self.dataset = xr.open_dataset(path, engine=engine, chunks=None, mask_and_scale=True)
+            # Packing and fill values applied here, in single precision as the GeoTIFF values are scaled
+            # (xarray would unpack int16 with a float64 scale_factor in double precision).
+            self.dataset = xr.open_dataset(path, engine=engine, chunks=None, mask_and_scale=False)
         names = [name for name, var in self.dataset.data_vars.items() if "time" in var.dims and var.ndim == 3]
         if kind in self.dataset.data_vars:
             name = kind
@@ -124,6 +140,28 @@ class _Part:
                              f"x / y ({', '.join(_X_NAMES)} / {', '.join(_Y_NAMES)})")
         self.variable = self.variable.transpose("time", self.y, self.x)
         self.times = self.dataset["time"].values.astype("datetime64[s]")
+        attrs = self.variable.attrs
+        self.fill = [np.asarray(attrs[key], dtype=np.float64).ravel() for key in ("_FillValue", "missing_value")
+                     if key in attrs]
+        self.packing = tuple(np.float32(attrs[key]) if key in attrs else None for key in ("scale_factor", "add_offset"))
+
+    def values(self, raw: np.ndarray) -> np.ndarray:
+        """float32 values of raw stored values: unpacked (scale_factor, add_offset), NaN where missing
+        (the fill values, NaN, inf)."""
+        missing = None
+        for value in (v for fill in self.fill for v in fill if not np.isnan(v)):
+            # One value compared directly (np.isin costs a sort); NaN fills are caught as non-finite values.
+            hit = raw == raw.dtype.type(value)
+            missing = hit if missing is None else missing | hit
+        values = np.asarray(raw, dtype=np.float32)
+        scale, offset = self.packing
+        if scale is not None:
+            values = values * scale
+        if offset is not None:
+            values = values + offset
+        if missing is not None:
+            values[missing] = np.nan
+        return values
 
 
 class StoreSeries:
@@ -157,28 +195,56 @@ class StoreSeries:
         factor = setup.get(f"{kind}_conversion_factor")
         units = first.variable.attrs.get("units")
         self.scale, self.offset = _conversion(kind, units, self.dt, 1.0 if factor is None else factor, first.path)
-        for part in self.parts:
-            gaps = np.diff(part.times).astype(np.int64)
-            if gaps.size:
-                values, counts = np.unique(gaps, return_counts=True)
-                step = int(values[np.argmax(counts)])
-                if step != self.dt:
-                    raise ValueError(f"{part.path}: its steps are {step} s apart but the model's dt is {self.dt} s; "
-                                     "use a store at the model's step")
-        # Step t (0-based) ends at start + (t + 1) dt: which part and position hold it (-1: none).
-        ends = np.array([np.datetime64(self.axis.time(t + 1), "s") for t in range(self.axis.ntime_step)])
-        self.part_of = np.full(ends.size, -1, dtype=np.int64)
-        self.index_of = np.full(ends.size, -1, dtype=np.int64)
-        for p, part in enumerate(self.parts):
-            positions = np.searchsorted(ends, part.times)
-            inside = positions < ends.size
-            hit = np.zeros(part.times.size, dtype=bool)
-            hit[inside] = ends[positions[inside]] == part.times[inside]
-            if np.any(self.part_of[positions[hit]] >= 0):
-                raise ValueError(f"Two entries of setup[{self.key!r}] carry the same time (in {part.path})")
-            self.part_of[positions[hit]] = p
-            self.index_of[positions[hit]] = np.nonzero(hit)[0]
+        self._match_times(setup)
         self._lock = threading.Lock()
+
+    def _match_times(self, setup: dict) -> None:
+        """Which part and position hold each sub-step of each model step (-1: none). A store at the model's
+        step gives each model step one time; a finer one (hourly values for daily steps) the dt / step
+        times summed into it (temp averaged), as GeoTIFF files finer than the model step are."""
+        gaps = np.concatenate([np.diff(part.times).astype(np.int64) for part in self.parts])
+        values, counts = np.unique(gaps[gaps > 0], return_counts=True)
+        step = int(values[np.argmax(counts)]) if values.size else self.dt
+        where = self.parts[int(np.argmax([part.times.size for part in self.parts]))].path
+        if step > self.dt or self.dt % step:
+            raise ValueError(f"{where}: its steps are {step} s apart but the model's dt is {self.dt} s; use a store "
+                             "whose step is the model's or divides it (finer steps are summed into each model step)")
+        self.nsub = self.dt // step
+        # Sub-step k (0-based) of step t (0-based) ends at start + (t + 1) dt - (nsub - 1 - k) step.
+        ends = np.array([np.datetime64(self.axis.time(t + 1), "s") for t in range(self.axis.ntime_step)])
+        subs = (ends[:, None] - (self.nsub - 1 - np.arange(self.nsub))[None, :] * np.timedelta64(step, "s")).ravel()
+        self.part_of = np.full(subs.size, -1, dtype=np.int64)
+        self.index_of = np.full(subs.size, -1, dtype=np.int64)
+        order = np.argsort(subs, kind="stable")
+        for p, part in enumerate(self.parts):
+            positions = np.searchsorted(subs[order], part.times)
+            inside = positions < subs.size
+            hit = np.zeros(part.times.size, dtype=bool)
+            hit[inside] = subs[order][positions[inside]] == part.times[inside]
+            slots = order[positions[hit]]
+            if np.any(self.part_of[slots] >= 0):
+                raise ValueError(f"Two entries of setup[{self.key!r}] carry the same time (in {part.path})")
+            self.part_of[slots] = p
+            self.index_of[slots] = np.nonzero(hit)[0]
+        self.part_of = self.part_of.reshape(ends.size, self.nsub)
+        self.index_of = self.index_of.reshape(ends.size, self.nsub)
+        self._warn_gaps(ends)
+
+    def _warn_gaps(self, ends: np.ndarray) -> None:
+        """One warning for the model steps the store lacks (missing, -99) or lacks some sub-steps of."""
+        found = (self.part_of >= 0).sum(axis=1)
+        absent, partial = np.flatnonzero(found == 0), np.flatnonzero((found > 0) & (found < self.nsub))
+        lines = []
+        if absent.size:
+            shown = ", ".join(repr(str(ends[t]).replace("T", " ")[:16]) for t in absent[:5])
+            lines.append(f"Missing steps: {absent.size} model step(s) have no time in the store and are left missing "
+                         f"(-99); first: {shown}" + (", ..." if absent.size > 5 else ""))
+        if partial.size:
+            shown = ", ".join(repr(str(ends[t]).replace("T", " ")[:16]) for t in partial[:5])
+            lines.append(f"Incomplete steps: {partial.size} model step(s) lack some of their {self.nsub} sub-steps in "
+                         f"the store and are left missing (-99); first: {shown}")
+        if lines:
+            warnings.warn(f"{self.kind} store {self.parts[0].path}:\n" + "\n".join(lines), UserWarning, stacklevel=5)
 
     def _place(self, part: _Part, mesh: dict, nrow: int, ncol: int) -> None:
         """Store row and column of each mesh cell (smash 1.3's placement of rasters, raster.axis_indices)."""
@@ -205,29 +271,59 @@ class StoreSeries:
 
     def read(self, first: int, count: int) -> np.ndarray:
         """(count, ncell) float32 of steps first .. first + count - 1 (0-based)."""
-        out = np.full((count, self.cells.size), MISSING, dtype=np.float32)
+        parts = self.part_of[first:first + count, 0]
+        if self.nsub == 1 and parts.size and parts[0] >= 0 and (parts == parts[0]).all() and self.inside.all():
+            # The usual window: every step in one part, every cell covered: the values read are the window.
+            return self._read_part(int(parts[0]), self.index_of[first:first + count, 0])
+        subs = np.full((self.nsub, count, self.cells.size), MISSING, dtype=np.float32)
         part_of = self.part_of[first:first + count]
+        index_of = self.index_of[first:first + count]
+        columns = np.nonzero(self.inside)[0]
+        for p in np.unique(part_of[part_of >= 0]):
+            steps, ks = np.nonzero(part_of == p)
+            values = self._read_part(int(p), index_of[steps, ks])
+            if self.nsub == 1 and steps[-1] - steps[0] + 1 == steps.size:
+                # Consecutive steps (the usual window): slices, not a gather.
+                target = subs[0, steps[0]:steps[-1] + 1]
+                if columns.size == self.cells.size:
+                    target[...] = values
+                else:
+                    target[:, columns] = values
+            else:
+                subs[ks[:, None], steps[:, None], columns[None, :]] = values
+        if self.nsub == 1:
+            return subs[0]
+        # Sub-steps summed (temp averaged) in double precision; a cell missing in any of them is missing.
+        valid = (subs > MISSING) if self.kind == "temp" else (subs >= 0)
+        total = subs.sum(axis=0, dtype=np.float64)
+        if self.kind == "temp":
+            total /= self.nsub
+        return np.where(valid.all(axis=0), total, MISSING).astype(np.float32)
+
+    def _read_part(self, p: int, positions: np.ndarray) -> np.ndarray:
+        """(len(positions), covered cells) model values of part `p` at store positions `positions`."""
         rows = self.store_row[self.inside] - self.row_lo
         cols = self.store_col[self.inside] - self.col_lo
-        for p in np.unique(part_of[part_of >= 0]):
-            steps = np.nonzero(part_of == p)[0]
-            positions = self.index_of[first + steps]
-            # Consecutive store positions read as one slice (the usual case), else one by one.
-            with self._lock:
-                var = self.parts[p].variable[:, self.row_lo:self.row_hi, self.col_lo:self.col_hi]
-                if np.all(np.diff(positions) == 1):
-                    block = var[int(positions[0]):int(positions[-1]) + 1].values
-                else:
-                    block = var.isel(time=positions).values
-            values = np.asarray(block, dtype=np.float32)[:, rows, cols]
-            missing = ~np.isfinite(values)
-            if self.scale is not None:
-                values = values * self.scale
-            if self.offset is not None:
-                values = values + self.offset
-            values[missing] = MISSING
-            out[np.ix_(steps, np.nonzero(self.inside)[0])] = values
-        return out
+        part = self.parts[p]
+        lo, hi = int(positions.min()), int(positions.max()) + 1
+        with self._lock:
+            var = part.variable[:, self.row_lo:self.row_hi, self.col_lo:self.col_hi]
+            # The span of store positions read as one slice (the usual case: consecutive steps).
+            block = var[lo:hi].values if hi - lo <= 2 * positions.size else var.isel(time=np.unique(positions)).values
+        if hi - lo > 2 * positions.size:
+            lo_index = np.searchsorted(np.unique(positions), positions)
+        else:
+            lo_index = positions - lo
+        # The covered cells picked first, then the steps: the block of the whole bounding box is not copied.
+        picked = np.asarray(block)[:, rows, cols]
+        values = part.values(picked if np.array_equal(lo_index, np.arange(picked.shape[0])) else picked[lo_index])
+        missing = ~np.isfinite(values)
+        if self.scale is not None:
+            values = values * self.scale
+        if self.offset is not None:
+            values = values + self.offset
+        values[missing] = MISSING
+        return values
 
 
 def read_store(setup: dict, mesh: dict, kind: str, cells=None, out=None):

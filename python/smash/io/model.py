@@ -14,8 +14,13 @@ from smash.io.setup import setup_to_yaml
 from smash.model import Model, _user_setup_of
 from smash.simulation.containers import NamedMaps, PhysioData, Response
 from smash.simulation.model_setup import normalize_setup, setup_attributes
+from smash.stream.saved import streaming_from
 
 MAPS = ("rr_parameters", "rr_initial_states", "rr_final_states")
+# The structural error parameters of a Bayesian estimation (per gauge: (ng, n) values) and the
+# observation uncertainty, kept as smash 1.3's save_model keeps them; files written before have none
+# and read as a new model's defaults.
+SERR_MAPS = ("serr_mu_parameters", "serr_sigma_parameters")
 # A read model is built from the file alone: nothing read from data folders, no synthetic
 # inputs drawn and no interception re-estimated (the saved ci is the one that was used).
 FROM_FILE_ONLY = {"read_prcp": False, "read_pet": False, "read_snow": False, "read_temp": False,
@@ -52,7 +57,8 @@ def _maps(maps: NamedMaps) -> dict:
 
 def save_model(model, path) -> None:
     """Write everything a Model holds (setup, mesh, forcings, observations, descriptors, parameters,
-    initial and final states, simulated discharge, hybrid net) to one HDF5 file.
+    initial and final states, simulated discharge, hybrid net, structural error parameters and
+    observation uncertainty) to one HDF5 file.
 
     The file is written whole to a temporary file beside `path`, then renamed over it: an error or
     an interrupt during the write leaves an existing file at `path` unchanged (`smash.atomic`).
@@ -68,7 +74,7 @@ def save_model(model, path) -> None:
         f.attrs["_save_func"] = "save_model"
         f.create_group("setup").attrs["yaml"] = setup_to_yaml(_user_setup(model))
         mesh_to_group(f.create_group("mesh"), {k: v for k, v in model.mesh.__dict__.items() if k[0] != "_"})
-        write_group(f.create_group("atmos_data"), {k: getattr(model.atmos_data, k) for k in _forcing_kinds(model)})
+        _write_forcings(f.create_group("atmos_data"), model)
         write_group(f.create_group("physio_data"), {"descriptor": model.physio_data.descriptor,
                                                     "descriptor_name": np.array(model.physio_data.names, dtype=str),
                                                     "imperviousness": model.physio_data.imperviousness})
@@ -77,6 +83,26 @@ def save_model(model, path) -> None:
         for name in MAPS:
             write_group(f.create_group(name), _maps(getattr(model, name)))
         write_group(f.create_group("nn_parameters"), _nn_parameters(model))
+        for name in SERR_MAPS:
+            write_group(f.create_group(name), _maps(getattr(model, name)))
+        write_group(f.create_group("u_response_data"), {"q_stdev": model.u_response_data.q_stdev})
+
+
+def _write_forcings(group, model) -> None:
+    """The (nrow, ncol, ntime_step) forcing grids; streamed forcings read and written a block of steps at a
+    time (the whole period is never in memory), the same values as held whole."""
+    atmos = model.atmos_data
+    if not atmos.streamed:
+        write_group(group, {k: getattr(atmos, k) for k in _forcing_kinds(model)})
+        return
+    shape = (int(model.mesh.nrow), int(model.mesh.ncol), int(model.setup.ntime_step))
+    # Chunks of whole grids over a few steps (about 4 MB), gzip as write_group's datasets.
+    chunk_steps = max(1, min(shape[2], (1 << 20) // max(shape[0] * shape[1], 1)))
+    for kind in _forcing_kinds(model):
+        dataset = group.create_dataset(kind, shape=shape, dtype=np.float32, chunks=(*shape[:2], chunk_steps),
+                                       compression="gzip")
+        for t0, grid in atmos.blocks(kind):
+            dataset[:, :, t0:t0 + grid.shape[2]] = grid
 
 
 # What every model file holds: groups, and the members read from each.
@@ -101,7 +127,12 @@ def _read_saved_model(f, path) -> tuple[dict, dict, dict]:
         # YAML has no tuples; smash spells two hidden layers as a tuple.
         setup["hidden_neuron"] = tuple(setup["hidden_neuron"])
     mesh = mesh_from_group(f["mesh"])
-    data = {name: read_group(f[name]) for name in MODEL_GROUPS if name not in ("setup", "mesh")}
+    # The forcings are read once the model is built, and only when it holds them (not when it streams them).
+    data = {name: read_group(f[name]) for name in MODEL_GROUPS if name not in ("setup", "mesh", "atmos_data")}
+    data["atmos_data"] = list(f["atmos_data"].keys())
+    for name in (*SERR_MAPS, "u_response_data"):
+        if name in f:
+            data[name] = read_group(f[name])
     return setup, mesh, data
 
 
@@ -129,7 +160,9 @@ def read_model(path):
     with open_saved(path, "save_model") as f:
         setup, mesh, data = _read_saved_model(f, path)
     try:
-        model = Model(dict(setup, **FROM_FILE_ONLY), mesh)
+        # A model whose forcings are streamed (its saved setup's forcing_storage) streams them from this file.
+        with streaming_from(path):
+            model = Model(dict(setup, **FROM_FILE_ONLY), mesh)
     except (ValueError, KeyError, TypeError) as err:
         raise type(err)(f"{path}: the saved setup and mesh do not make a model: {err}") from err
     # The setup as saved (read flags, folders, descriptor names), not the file-only one it was built with.
@@ -147,8 +180,10 @@ def _fill_model(model, data: dict, path) -> None:
     absent = [k for k in kinds if k not in data["atmos_data"]]
     if absent:
         raise ValueError(f"group 'atmos_data' has no {absent} (the structure {model.setup.structure} needs {kinds})")
-    for kind, grid in data["atmos_data"].items():
-        setattr(model.atmos_data, kind, grid)
+    if not model.atmos_data.streamed:
+        with open_saved(path, "save_model") as f:
+            for kind, grid in read_group(f["atmos_data"]).items():
+                setattr(model.atmos_data, kind, grid)
     physio = data["physio_data"]
     # Files written before imperviousness was read have none: 0.
     model.physio_data = PhysioData(physio["descriptor"], [str(n) for n in physio["descriptor_name"]],
@@ -170,6 +205,30 @@ def _fill_model(model, data: dict, path) -> None:
         n_layers = len(nn) // 2
         model.set_nn_parameters_weight([nn[f"weight_{i}"] for i in range(1, n_layers + 1)])
         model.set_nn_parameters_bias([nn[f"bias_{i}"] for i in range(1, n_layers + 1)])
+    _fill_serr(model, data)
+
+
+def _fill_serr(model, data: dict) -> None:
+    """The structural error parameters and observation uncertainty of a model file (absent: the defaults)."""
+    for name in SERR_MAPS:
+        if name not in data:
+            continue
+        saved, maps = data[name], getattr(model, name)
+        keys = [str(k) for k in saved.get("keys", [])]
+        if keys != [str(k) for k in maps.keys]:
+            mapping = model.setup.serr_mu_mapping if name == "serr_mu_parameters" else model.setup.serr_sigma_mapping
+            raise ValueError(f"{name} keys {keys} do not match the saved mapping {mapping!r} ({list(maps.keys)})")
+        values = np.array(saved.get("values"), dtype=np.float64)
+        if values.shape != maps.values.shape:
+            raise ValueError(f"group {name!r}: values have shape {values.shape}, expected {maps.values.shape} "
+                             "(ng, number of parameters)")
+        if not np.all(np.isfinite(values)) or (name == "serr_sigma_parameters" and np.any(values <= 0)):
+            raise ValueError(f"group {name!r}: values must be finite (and positive for sigma's parameters)")
+        maps.values[...] = values
+    if "u_response_data" in data:
+        if "q_stdev" not in data["u_response_data"]:
+            raise ValueError("group 'u_response_data' has no 'q_stdev'")
+        model.u_response_data.q_stdev = data["u_response_data"]["q_stdev"]
 
 
 def save_model_ddt(model, path) -> None:

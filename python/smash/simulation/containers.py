@@ -174,15 +174,50 @@ class AtmosData:
     def _get(self, kind):
         m = self._model
         self._check_kind(kind)
-        if m.setup.sparse_storage:
-            arr = sparse_forcing.decode_steps(_core.inputs_of(m), kind, m.network.nac, 0, m.setup.ntime_step)
-        elif getattr(_core.inputs_of(m), "stream", None) is not None:
+        if getattr(_core.inputs_of(m), "stream", None) is not None:
             # Streamed (smash.stream): the whole period read from disk for this request.
             arr = m._forcing(kind)[:, :]
+        elif m.setup.sparse_storage:
+            arr = sparse_forcing.decode_steps(_core.inputs_of(m), kind, m.network.nac, 0, m.setup.ntime_step)
         else:
             stored = getattr(_core.inputs_of(m), kind)
             arr = _tiled_copy(np.empty(stored.shape, dtype=np.float32), stored)
         return _readonly(m.network.to_grid(arr, fill=-99.0, dtype=np.float32))
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the forcings are streamed from disk (setup ``forcing_storage``): reading a whole attribute
+        then reads the whole period; `blocks` reads it a block of steps at a time."""
+        return getattr(_core.inputs_of(self._model), "stream", None) is not None
+
+    def block_steps(self) -> int:
+        """Steps read at a time by whole-period computations (`blocks`, gauge means, precipitation indices):
+        a forward run's window of streamed forcings (the steps read together from disk), else about 16 MB
+        of active cells."""
+        stream = getattr(_core.inputs_of(self._model), "stream", None)
+        if stream is not None:
+            return int(stream.windows["forward"])
+        return max(1, (1 << 22) // max(self._model.network.nac, 1))
+
+    def blocks(self, kind: str, steps: int | None = None):
+        """Forcing `kind` a block of steps at a time: yields (first step, (nrow, ncol, n) float32 grid, -99
+        outside the active cells) in time order, what ``atmos_data.<kind>[..., first:first + n]`` holds,
+        without the whole period in memory (streamed forcings are read from disk a block at a time).
+
+        Parameters
+        ----------
+        kind : str
+            "prcp", "pet", "snow" or "temp".
+        steps : int, optional
+            Steps per block (by default `block_steps`).
+        """
+        m = self._model
+        self._check_kind(kind)
+        nt, net = m.setup.ntime_step, m.network
+        steps = self.block_steps() if steps is None else int(steps)
+        data = m._forcing(kind)
+        for t0 in range(0, nt, steps):
+            yield t0, net.to_grid(np.asarray(data[:, t0:t0 + steps]), fill=-99.0, dtype=np.float32)
 
     def _sparse(self, kind):
         self._check_kind(kind)

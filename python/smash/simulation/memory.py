@@ -16,13 +16,22 @@ the check off (for a machine whose swap or overcommit the user trusts).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
 import math
 import os
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from smash import _core
 from smash.nn.hybrid import hidden_sizes
+
+LOGGER = logging.getLogger("smash.memory")
 
 # Bytes of a float32 forcing or observation value, and of a float64 core value.
 F32, F64 = 4, 8
@@ -44,13 +53,24 @@ SPARSE_STEP_BYTES = 400
 # Adjoint tape (md_forward's checkpointed time loop), bytes per cell and taped step, measured with
 # md_gradient.tape_peak_bytes on every structure: 100-290 for the conceptual modules (gr4-lr 242,
 # gr6-kw 286), +30 with the ssn snow module; the hybrids 430 + 18 per hidden neuron. Bytes per
-# cell and checkpoint snapshot: 140-145 for gr4-lr.
+# cell and checkpoint snapshot: 140-145 for gr4-lr (snapshot_bytes counts them).
 TAPE_STEP_BYTES = 320
 TAPE_HYBRID_STEP_BYTES = 460
 TAPE_NEURON_BYTES = 18
-TAPE_SNAPSHOT_BYTES = 200
+# Per cell and snapshot beyond the arrays snapshot_bytes counts (Tapenade's 8-byte slots of the bounds).
+SNAPSHOT_SLACK_BYTES = 4
 # md_forward's small_run: runs of at most this many cell-steps tape every step at once.
 TAPE_SMALL_RUN = 1e5
+# A gradient's tape may hold this share of the memory available (setup adjoint_memory = 0); beyond
+# it one chunk's taped steps take CHUNK_SHARE of that budget, the snapshots of a segment's chunks
+# SEGMENT_SHARE, and the rest the newest segment snapshots and the threads' uneven shares of a chunk.
+ADJOINT_MEMORY_SHARE = 0.5
+CHUNK_SHARE = 0.4
+SEGMENT_SHARE = 0.35
+# Fewest bytes a tape may hold in memory under spilling (fortran/runtime/ad_stack.c's floor).
+MIN_SPILL_LIMIT = 64 << 10
+# Free disk asked for beyond the estimate of the snapshots a gradient spills.
+SPILL_DISK_MARGIN = 1.1
 
 
 def size_text(nbytes: float) -> str:
@@ -186,7 +206,7 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
     # The largest of what is held for a while only: a forcing series read before it is copied
     # into the core, or what a run gathers (the maps' copies, md_forward's work arrays, the net packed).
     run = cells * F64 * (npar + nst) + nac * (RUN_CELL_BYTES + F64 * (npar + 2 * nst + nfx)) + nweights * F64
-    if setup["sparse_storage"]:
+    if setup["sparse_storage"] and not window:
         records = nt * (len(read) * SPARSE_STEP_BYTES + 4 * 4 * F32)
         upper = dict(held, **{f"forcings ({', '.join(read)}, sparse: at most)": len(read) * forcing_series,
                               "sparse step records": records, "run work arrays": run})
@@ -205,9 +225,9 @@ def model_estimate(setup: dict, structure, nrow: int, ncol: int, nac: int, ng: i
         remedies.append("fewer hidden neurons (hidden_neuron)")
     if per_step >= total / 10:
         remedies += ["a shorter period (end_time)", "a longer time step (dt)"]
-        if not setup["sparse_storage"] and not window:
+        if not window:
             remedies.append("forcing_storage='stream' (forcings read from disk a window at a time)")
-        if not setup["sparse_storage"]:
+        if not setup["sparse_storage"] and not window:
             remedies.append("sparse_storage=True (forcings mostly 0 then take less room)")
     if nac > 1e5 or not remedies:
         remedies.append("a smaller mesh (a coarser grid or fewer catchments)")
@@ -238,21 +258,172 @@ def series_estimate(model, nsave: int, q_domain: bool, rr_states: bool, fluxes: 
                     ("fewer returned steps (return_options time_step)", "fewer returned series"))
 
 
-def tape_bytes(model) -> int:
-    """Peak size of the adjoint's tape for one gradient of `model` (md_forward's checkpointing)."""
-    s, structure = model.setup, model.structure
-    nac, nt = int(model.network.nac), int(s.ntime_step)
+def tape_step_bytes(structure, hidden_neuron) -> int:
+    """Bytes of adjoint tape per active cell and taped step of `structure` (TAPE_STEP_BYTES and kin)."""
     if structure.is_hybrid:
-        hidden = hidden_sizes(tuple(int(n) for n in s.hidden_neuron if n > 0) or 1)
-        per_step = TAPE_HYBRID_STEP_BYTES + TAPE_NEURON_BYTES * sum(hidden)
-    else:
-        per_step = TAPE_STEP_BYTES
-    chunk = int(getattr(_core.setup_of(model), "checkpoint_steps", 0) or 0)
-    if chunk <= 0:
-        chunk = nt if nac * nt <= TAPE_SMALL_RUN else math.ceil(math.sqrt(nt))
-    chunk = min(chunk, nt)
-    snapshots = math.ceil(nt / chunk) if chunk < nt else 0
-    return nac * (chunk * per_step + snapshots * TAPE_SNAPSHOT_BYTES)
+        hidden = hidden_sizes(tuple(int(n) for n in np.ravel(hidden_neuron) if n > 0) or 1)
+        return TAPE_HYBRID_STEP_BYTES + TAPE_NEURON_BYTES * sum(hidden)
+    return TAPE_STEP_BYTES
+
+
+def snapshot_bytes(structure) -> int:
+    """Bytes per active cell of one checkpoint snapshot: what a chunk of md_forward's time loop reads
+    on entry and overwrites (the states, the hydrological fluxes, lateral inflow, discharge and liquid
+    rain of the last step) and Tapenade saves before it."""
+    return F64 * (len(structure.rr_states) + max(len(structure.fluxes), 1) + 3) + SNAPSHOT_SLACK_BYTES
+
+
+def default_chunk(nac: int, nt: int, checkpoint_steps: int = 0) -> int:
+    """md_forward::chunk_steps: `checkpoint_steps` when set, else one chunk for a run of at most
+    TAPE_SMALL_RUN cell-steps, else ceil(sqrt(nt)) steps."""
+    if checkpoint_steps > 0:
+        return min(checkpoint_steps, nt)
+    return nt if nac * nt <= TAPE_SMALL_RUN else min(nt, math.isqrt(nt - 1) + 1)
+
+
+@dataclass(frozen=True)
+class CheckpointPlan:
+    """How a gradient checkpoints its time loop within a memory budget (see plan_checkpoints)."""
+
+    chunk: int           #: steps per checkpointed chunk (the tape holds one chunk's steps)
+    segment: int         #: steps per checkpointed segment of chunks (0: no nesting)
+    spill_limit: int     #: bytes each thread's tape may hold in memory, the rest in a file (0: no limit)
+    tape_bytes: int      #: the tape's peak in memory (estimate)
+    spill_bytes: int     #: bytes the snapshots put on disk (estimate)
+    budget: int          #: the memory budget the plan keeps to
+    whole_bytes: int = 0  #: the tape of the chunk asked, without nesting nor spilling
+    source: str = ""     #: where the budget comes from
+
+    @property
+    def spills(self) -> bool:
+        return self.spill_limit > 0
+
+    @property
+    def changes(self) -> bool:
+        """Whether the plan departs from the unnested chunks asked (nesting or spilling)."""
+        return self.segment > 0 or self.spills
+
+
+def _snapshots(nt: int, span: int) -> int:
+    return math.ceil(nt / span) if span < nt else 0
+
+
+def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk: int, budget: float,
+                     ncpu: int = 1, chunk_fixed: bool = False) -> CheckpointPlan:
+    """The checkpointing of a gradient over `nt` steps of `nac` cells whose tape fits in `budget` bytes.
+
+    With the `chunk` asked (md_forward's default or the setup's), the tape holds one chunk's steps
+    (`step_bytes` a cell-step) and a snapshot per chunk (`snap_bytes` a cell). Beyond the budget:
+    unless `chunk_fixed`, the chunk shrinks to CHUNK_SHARE of the budget; the chunks are grouped in
+    segments, each checkpointed (nested checkpointing: one snapshot per segment, plus one per chunk of
+    the segment being reversed, SEGMENT_SHARE of the budget); and when the segments' snapshots do not
+    fit either, the oldest wait on disk (the tape spills to a temporary file, fortran/runtime/ad_stack.c).
+    Memory then depends on the budget, not on the number of steps; the disk holds one snapshot per
+    segment. The master thread's tape, which holds the snapshots, may take the budget less the other
+    `ncpu` - 1 threads' shares of a chunk."""
+    chunk = max(1, min(chunk, nt))
+    whole = nac * (chunk * step_bytes + _snapshots(nt, chunk) * snap_bytes)
+    if whole <= budget:
+        return CheckpointPlan(chunk, 0, 0, whole, 0, int(budget), whole)
+    if not chunk_fixed:
+        chunk = max(1, min(chunk, int(CHUNK_SHARE * budget // (nac * step_bytes))))
+    taped = nac * chunk * step_bytes
+    flat = taped + nac * _snapshots(nt, chunk) * snap_bytes
+    if flat <= budget:
+        return CheckpointPlan(chunk, 0, 0, flat, 0, int(budget), whole)
+    per_segment = max(2, int(SEGMENT_SHARE * budget // (nac * snap_bytes)))
+    segment = per_segment * chunk if per_segment * chunk < nt else 0
+    inner = nac * min(per_segment, _snapshots(nt, chunk)) * snap_bytes
+    outer = nac * _snapshots(nt, segment or nt) * snap_bytes
+    if taped + inner + outer <= budget:
+        return CheckpointPlan(chunk, segment, 0, taped + inner + outer, 0, int(budget), whole)
+    ncpu = max(ncpu, 1)
+    limit = max(int(budget - (ncpu - 1) * taped / ncpu), MIN_SPILL_LIMIT)
+    in_memory = min(taped + inner + outer, limit + (ncpu - 1) * taped // ncpu)
+    return CheckpointPlan(chunk, segment, limit, in_memory, max(0, outer - limit // 2), int(budget), whole)
+
+
+def adjoint_budget(setup) -> tuple[int, str]:
+    """(bytes the adjoint's tape may hold in memory, where the figure comes from): setup
+    ``adjoint_memory`` when given (bytes), else ADJOINT_MEMORY_SHARE of the memory available."""
+    given = float(_setup_value(setup, "adjoint_memory", 0) or 0)
+    if given > 0:
+        return int(given), "setup adjoint_memory"
+    available, source = available_bytes()
+    if available is None:
+        return 2**62, source
+    return (int(ADJOINT_MEMORY_SHARE * available),
+            f"{ADJOINT_MEMORY_SHARE:.0%} of the {_size(available)} available; setup adjoint_memory sets it")
+
+
+def _setup_value(setup, key, default):
+    return setup.get(key, default) if isinstance(setup, dict) else getattr(setup, key, default)
+
+
+def gradient_plan(model) -> CheckpointPlan:
+    """The checkpointing of `model`'s next gradient (plan_checkpoints with the model's figures): the
+    chunk is the streamed forcings' gradient window or the core's checkpoint_steps when either is set."""
+    core_setup = _core.setup_of(model)
+    nac, nt = int(model.network.nac), int(model.setup.ntime_step)
+    window = int(getattr(_core.inputs_of(model), "window_steps", 0) or 0)
+    stream = getattr(_core.inputs_of(model), "stream", None)
+    if stream is not None:
+        window = int(stream.windows["gradient"])
+    asked = int(getattr(core_setup, "checkpoint_steps", 0) or 0)
+    chunk = window or default_chunk(nac, nt, asked)
+    budget, source = adjoint_budget(model.setup)
+    plan = plan_checkpoints(nac, nt, tape_step_bytes(model.structure, model.setup.hidden_neuron),
+                            snapshot_bytes(model.structure), chunk, budget, max(int(core_setup.ncpu), 1),
+                            chunk_fixed=bool(window or asked))
+    return dataclasses.replace(plan, source=source)
+
+
+def tape_bytes(model) -> int:
+    """Peak size in memory of the adjoint's tape for one gradient of `model` (md_forward's checkpointing,
+    spilling beyond the budget: gradient_plan)."""
+    return gradient_plan(model).tape_bytes
+
+
+def log_plan(plan: CheckpointPlan) -> None:
+    """Say in one log line (logger smash.memory) how a gradient keeps its tape within the budget."""
+    if plan.changes:
+        nesting = f"in segments of {plan.segment} steps, " if plan.segment else ""
+        spill = (f"the oldest snapshots spilled to {tempfile.gettempdir()} (about {_size(plan.spill_bytes)})"
+                 if plan.spills else "no spill")
+        LOGGER.info("Adjoint checkpoints every %s steps, %s%s: the tape would need about %s in memory but may "
+                    "take %s (%s)", plan.chunk, nesting, spill, _size(plan.whole_bytes), _size(plan.budget),
+                    plan.source)
+
+
+@contextlib.contextmanager
+def gradient_checkpoints(model, plan: CheckpointPlan | None = None):
+    """Run the gradients of the block under `plan` (by default gradient_plan(model), logged): its chunks,
+    segments and the tapes' spill limit, spilling to the folder of temporary files (tempfile.gettempdir(),
+    TMPDIR). The disk must hold what spills: a clear OSError before anything runs if it cannot. Restores
+    the core's settings after."""
+    if plan is None:
+        plan = gradient_plan(model)
+        log_plan(plan)
+    if not plan.changes:
+        yield plan
+        return
+    folder = tempfile.gettempdir()
+    if plan.spills:
+        free = shutil.disk_usage(folder).free
+        if plan.spill_bytes * SPILL_DISK_MARGIN > free:
+            raise OSError(f"A gradient of the model would write about {_size(plan.spill_bytes)} of checkpoints to "
+                          f"{folder} (its tape may take {_size(plan.budget)} of memory) but only {_size(free)} is "
+                          f"free there: point TMPDIR to a larger disk, or give the adjoint more memory "
+                          f"(setup adjoint_memory)")
+    core_setup = _core.setup_of(model)
+    asked = (int(core_setup.checkpoint_steps), int(core_setup.checkpoint_segment_steps))
+    core_setup.checkpoint_steps, core_setup.checkpoint_segment_steps = plan.chunk, plan.segment
+    _core.set_tape_spill(plan.spill_limit, folder)
+    try:
+        yield plan
+    finally:
+        _core.set_tape_spill(0, folder)
+        core_setup.checkpoint_steps, core_setup.checkpoint_segment_steps = asked
 
 
 def gradient_estimate(model) -> Estimate:

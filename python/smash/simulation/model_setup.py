@@ -48,6 +48,9 @@ DEFAULTS = {
     "forcing_storage": "auto",
     # Steps per streamed window (0: chosen by smash.stream.window_steps).
     "forcing_window": 0,
+    # Bytes a gradient's adjoint tape may hold in memory, its oldest checkpoints spilling to a temporary
+    # file beyond (0: half the memory available; smash.simulation.memory.plan_checkpoints).
+    "adjoint_memory": 0,
     "hidden_neuron": 16,
     # Directory layout hints of smash 1.3 (e.g. "%Y/%m"): our readers always search the folder
     # recursively, which finds the same files; the hints are kept on the setup as given.
@@ -273,12 +276,10 @@ def _check_forcing_storage(setup: dict) -> None:
     if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)) or window < 0:
         raise ValueError(f"setup['forcing_window'] must be a whole number of steps >= 0 (0: automatic), "
                          f"got {window!r}")
-    if setup["forcing_storage"] == "stream" and setup["sparse_storage"]:
-        raise ValueError("setup['forcing_storage'] = 'stream' and setup['sparse_storage'] = True exclude each "
-                         "other: streamed forcings are read a window at a time, never stored whole")
-    if setup["forcing_storage"] == "stream" and setup.get("prcp_partitioning"):
-        raise ValueError("setup['forcing_storage'] = 'stream' and setup['prcp_partitioning'] = True exclude each "
-                         "other: the rain / snow split reads prcp, snow and temp whole; use forcing_storage='memory'")
+    budget = setup["adjoint_memory"]
+    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, (int, float, np.integer, np.floating)) or \
+            not np.isfinite(budget) or budget < 0:
+        raise ValueError(f"setup['adjoint_memory'] must be a number of bytes >= 0 (0: automatic), got {budget!r}")
 
 
 def _hidden_neuron(value):

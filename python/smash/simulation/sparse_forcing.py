@@ -204,7 +204,14 @@ class SparseSeries:
             t += n
         if not 0 <= t < n:
             raise IndexError(f"sparse_{self._kind} has {n} steps, no step {t}")
-        step = step_of(_core.inputs_of(self._model), self._kind, t)
+        finput = _core.inputs_of(self._model)
+        streamed = getattr(finput, "stream", None)
+        if streamed is not None:
+            # Streamed forcings are served dense: the step read from disk, encoded as the core would hold it.
+            step = encode_step(streamed.read_steps(self._kind, t, 1, self._model.network.nac)[0]) \
+                if self._kind in streamed.kinds else missing_step()
+        else:
+            step = step_of(finput, self._kind, t)
         rank = self._model.network.column_major_rank()
         if step.coo:
             ranks = rank[step.index - 1]

@@ -13,8 +13,13 @@ import warnings
 import numpy as np
 
 from smash.inputs.atmos import SeriesPlan, read_atmos
+from smash.inputs.partitioning import SPLIT_KINDS, partition
 from smash.inputs.stores import StoreSeries, store_format
+from smash.stream.saved import SavedModelSource, saved_file
 from smash.time_axis import TimeAxis
+
+# Held while a GeoTIFF window is read with its warnings recorded (one reader of any model at a time).
+_WARNINGS_LOCK = threading.Lock()
 
 
 class TiffSource:
@@ -38,7 +43,9 @@ class TiffSource:
                     ntime_step=count)
 
     def read(self, kind: str, first: int, count: int) -> np.ndarray:
-        with warnings.catch_warnings(record=True) as caught:
+        # warnings.catch_warnings swaps the process's filters: readers of two streamed models at once would
+        # take each other's warnings (or let the rasters' NotGeoreferencedWarning through).
+        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with self._lock:
                 if kind not in self._plans:
@@ -86,11 +93,79 @@ class KindSources:
         return self.by_kind[kind].read(kind, first, count)
 
 
+class SplitSource:
+    """The rain / snow split (setup ``prcp_partitioning``, smash.inputs.partitioning) of the windows
+    of another reader: prcp and snow are the rain and snow of the prcp, snow and temp read, temp and
+    pet pass through. The split is cell by cell and step by step, so a window of it equals the
+    whole period's split on those steps bit for bit.
+
+    Parameters
+    ----------
+    source : object
+        The reader of the kinds read from files (``read(kind, first, count)``).
+    read : list of str
+        The kinds `source` holds; prcp or snow not read are missing, no snow read is none.
+    ncell : int
+        Cells per step.
+    """
+
+    def __init__(self, source, read, ncell: int):
+        self.source, self.read_kinds, self.ncell = source, set(read), int(ncell)
+        self._lock = threading.Lock()
+        # The last window split: the core asks for its prcp then its snow.
+        self._last = None
+
+    def _split(self, first: int, count: int) -> dict:
+        with self._lock:
+            if self._last is not None and self._last[0] == (first, count):
+                return self._last[1]
+
+        def read(kind):
+            if kind in self.read_kinds:
+                return np.asarray(self.source.read(kind, first, count), dtype=np.float32)
+            return None
+
+        prcp, snow, temp = (read(kind) for kind in SPLIT_KINDS)
+        if prcp is None:
+            prcp = np.full((count, self.ncell), -99.0, dtype=np.float32)
+        rain, solid = partition(prcp, snow, temp)
+        split = {"prcp": rain, "snow": solid, "temp": temp}
+        with self._lock:
+            self._last = ((first, count), split)
+        return split
+
+    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+        if kind not in SPLIT_KINDS:
+            return self.source.read(kind, first, count)
+        return self._split(first, count)[kind]
+
+
+def streamed_kinds_of(setup: dict, kinds: list[str]) -> list[str]:
+    """The kinds a streamed model's core is served out of the structure's `kinds`: those read from files,
+    and with the rain / snow split all of prcp, snow and temp (the split fills them)."""
+    if saved_file() is not None:
+        return list(kinds)
+    read = [kind for kind in kinds if setup.get(f"read_{kind}") or setup.get("synthetic")]
+    if setup.get("prcp_partitioning"):
+        read = [kind for kind in kinds if kind in read or kind in SPLIT_KINDS]
+    return read
+
+
 def source_of(setup: dict, mesh: dict, cells: np.ndarray, kinds: list[str]):
     """The reader of a normalized setup's forcings: per kind a NetCDF / Zarr store
-    (smash.inputs.stores), the synthetic series, or the GeoTIFF folders."""
+    (smash.inputs.stores), the synthetic series, or the GeoTIFF folders; with ``prcp_partitioning``
+    split into rain and snow window by window (`SplitSource`). `kinds`: the structure's forcing kinds."""
+    saved = saved_file()
+    if saved is not None:
+        # A model read back from a model file (smash.io.read_model): its forcings, already split.
+        return SavedModelSource(saved, cells)
+    read = [kind for kind in kinds if setup.get(f"read_{kind}") or setup.get("synthetic")]
     if setup.get("synthetic"):
-        return ArraySource({kind: read_atmos(setup, mesh, kind, cells=cells) for kind in kinds})
-    tiff = TiffSource(setup, mesh, cells)
-    return KindSources({kind: StoreSource(StoreSeries(setup, mesh, kind, cells)) if store_format(setup, kind)
-                        else tiff for kind in kinds})
+        source = ArraySource({kind: read_atmos(setup, mesh, kind, cells=cells) for kind in read})
+    else:
+        tiff = TiffSource(setup, mesh, cells)
+        source = KindSources({kind: StoreSource(StoreSeries(setup, mesh, kind, cells)) if store_format(setup, kind)
+                              else tiff for kind in read})
+    if setup.get("prcp_partitioning"):
+        return SplitSource(source, read, np.asarray(cells).size)
+    return source

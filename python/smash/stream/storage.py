@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import math
 
 from smash.simulation import memory
+from smash.stream.saved import saved_file
 
 LOGGER = logging.getLogger("smash.stream")
 
 # Bytes a forward run's window of forcings may take (each forcing kind, per copy): France
 # (906 044 cells) then reads 35 hourly steps at a time, a window of 127 MB per kind.
 FORWARD_WINDOW_BYTES = 128 * 2**20
-# md_forward's small_run: up to this many cell-steps a gradient is taped in one chunk.
-SMALL_RUN = memory.TAPE_SMALL_RUN
 
 
 def streamed_kinds(setup: dict) -> list[str]:
@@ -21,15 +19,19 @@ def streamed_kinds(setup: dict) -> list[str]:
     return ["prcp", "pet"] + (["snow", "temp"] if setup["snow_module"] != "zero" else [])
 
 
-def chunk_steps(setup: dict, nac: int) -> int:
-    """The time loop's default chunk (md_forward::chunk_steps): a gradient's checkpoint spacing."""
+def chunk_steps(setup: dict, nac: int, structure=None) -> int:
+    """A gradient's checkpoint spacing: the time loop's default chunk (md_forward::chunk_steps), or
+    with `structure` the one memory.plan_checkpoints keeps within the adjoint's memory budget."""
     nt = int(setup["ntime_step"])
-    if nac * nt <= SMALL_RUN:
-        return nt
-    return min(nt, math.isqrt(nt - 1) + 1)
+    chunk = memory.default_chunk(nac, nt)
+    if structure is None:
+        return chunk
+    budget, _ = memory.adjoint_budget(setup)
+    return memory.plan_checkpoints(nac, nt, memory.tape_step_bytes(structure, setup["hidden_neuron"]),
+                                   memory.snapshot_bytes(structure), chunk, budget).chunk
 
 
-def window_steps(setup: dict, nac: int, gradient: bool) -> int:
+def window_steps(setup: dict, nac: int, gradient: bool, structure=None) -> int:
     """Steps per window of a streamed run.
 
     A gradient streams by the chunks of the adjoint's checkpointing (the reverse sweep re-runs one
@@ -42,14 +44,12 @@ def window_steps(setup: dict, nac: int, gradient: bool) -> int:
     if setup.get("forcing_window"):
         return min(int(setup["forcing_window"]), nt)
     if gradient:
-        return chunk_steps(setup, nac)
+        return chunk_steps(setup, nac, structure)
     return max(1, min(nt, FORWARD_WINDOW_BYTES // max(1, nac * memory.F32)))
 
 
 def _streamable(setup: dict) -> bool:
-    # The rain / snow split reads prcp, snow and temp whole: such models keep their forcings in memory.
-    return (not setup["sparse_storage"] and not setup.get("prcp_partitioning")
-            and any(setup.get(f"read_{kind}") for kind in streamed_kinds(setup)))
+    return saved_file() is not None or any(setup.get(f"read_{kind}") for kind in streamed_kinds(setup))
 
 
 def choose_storage(setup: dict, structure, network) -> str:
@@ -76,8 +76,8 @@ def stream_windows(setup: dict, structure, network) -> dict | None:
     """Steps per window of forward runs and gradients when the model's forcings are streamed, else None."""
     if choose_storage(setup, structure, network) != "stream":
         return None
-    if not any(setup.get(f"read_{kind}") or setup.get("synthetic") for kind in streamed_kinds(setup)):
+    if not (_streamable(setup) or setup.get("synthetic")):
         raise ValueError("setup['forcing_storage'] = 'stream' but no forcing is read from files (read_prcp, "
                          "read_pet, ...): there is nothing to stream")
     return {"forward": window_steps(setup, network.nac, gradient=False),
-            "gradient": window_steps(setup, network.nac, gradient=True)}
+            "gradient": window_steps(setup, network.nac, gradient=True, structure=structure)}

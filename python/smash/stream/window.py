@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
+import sys
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +24,43 @@ from smash import _core
 
 # The callback's C type: void fetch(int t0, int t1), steps 1-based inclusive.
 _FETCH_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int)
-# One streamed run at a time: the core holds one window reader.
-_RUN_LOCK = threading.Lock()
+# The core holds one window reader for the process: this dispatcher, which serves each request from the
+# stream running in the calling thread (the core asks from the thread that called it, outside its
+# OpenMP regions). So runs of different streamed models go on at once from several Python threads.
+_SERVING: dict = {}           # thread ident -> the ForcingStream whose run that thread is in
+_SERVING_LOCK = threading.Lock()
+
+
+def _dispatch(t0: int, t1: int) -> None:
+    stream = _SERVING.get(threading.get_ident())
+    if stream is None:
+        # A run on streamed forcings outside ForcingStream.session would compute on stale windows: stop, as
+        # the core does when no reader is registered at all.
+        sys.stderr.write("smash: streamed forcings asked for by a thread running no streamed session\n")
+        sys.stderr.flush()
+        os._exit(1)
+    stream._fetch(t0, t1)
+
+
+_DISPATCH = _FETCH_TYPE(_dispatch)
+
+
+@contextlib.contextmanager
+def _serving(stream):
+    """Register `stream` as the server of this thread's run (the dispatcher registered with the core
+    while any stream serves a run)."""
+    ident = threading.get_ident()
+    with _SERVING_LOCK:
+        if not _SERVING:
+            _core.set_forcing_fetch(ctypes.cast(_DISPATCH, ctypes.c_void_p).value)
+        _SERVING[ident] = stream
+    try:
+        yield
+    finally:
+        with _SERVING_LOCK:
+            del _SERVING[ident]
+            if not _SERVING:
+                _core.set_forcing_fetch(0)
 
 
 class ForcingStream:
@@ -51,11 +88,45 @@ class ForcingStream:
         self._gradient = False
         self._input = None
         self._served = None         # weak reference to the core inputs `loaded` refers to
-        self._callback = _FETCH_TYPE(self._fetch)
+        # Held by the run this stream serves: a model and its copies share the stream (and maybe core inputs).
+        self._busy = threading.Lock()
         self.reads = 0              # windows read from the source (tests, benchmarks)
         # Called with t0 before the window starting at step t0 is served (smash.stream.outputs writes
         # the previous window's returned series then).
         self.window_hook = None
+
+    @classmethod
+    def of(cls, setup: dict, mesh: dict, cells, kinds, windows: dict) -> ForcingStream:
+        """The streamed forcings of a normalized `setup` on `mesh`'s flat `cells` (`kinds`: the structure's
+        forcing kinds): its reader made by `smash.stream.sources.source_of`, remembered so that a pickled
+        stream (a pickled model sent to a worker) opens the same files again instead of carrying forcings."""
+        from smash.stream.saved import saved_file
+        from smash.stream.sources import source_of, streamed_kinds_of
+
+        stream = cls(source_of(setup, mesh, cells, kinds), streamed_kinds_of(setup, kinds), setup["ntime_step"],
+                     windows)
+        stream._recipe = (setup, mesh, np.asarray(cells), list(kinds), saved_file())
+        return stream
+
+    @classmethod
+    def _remade(cls, setup, mesh, cells, kinds, saved, windows) -> ForcingStream:
+        from smash.stream.saved import streaming_from
+
+        if saved is None:
+            return cls.of(setup, mesh, cells, kinds, windows)
+        with streaming_from(saved):
+            return cls.of(setup, mesh, cells, kinds, windows)
+
+    def __getstate__(self):
+        recipe = getattr(self, "_recipe", None)
+        if recipe is None:
+            raise TypeError("these streamed forcings were not made from a setup (ForcingStream.of): they cannot be "
+                            "pickled")
+        return {"recipe": recipe, "windows": self.windows}
+
+    def __setstate__(self, state):
+        made = ForcingStream._remade(*state["recipe"], state["windows"])
+        self.__dict__.update(made.__dict__)
 
     # ------------------------------------------------------------ reading
     def read_steps(self, kind: str, first: int, count: int, ncell: int) -> np.ndarray:
@@ -118,36 +189,46 @@ class ForcingStream:
     def session(self, core_input, gradient: bool):
         """Serve the windows of one run of the core on `core_input` (its forcing arrays sized for the
         run's window, re-allocated when a gradient follows forward runs or the reverse)."""
-        with _RUN_LOCK:
-            self._gradient = bool(gradient)
-            self._input = core_input
-            window = self.windows["gradient" if gradient else "forward"]
-            served = self._served() if self._served is not None else None
-            if served is not core_input:
-                # Another model's inputs (a copy that took its own): its arrays hold another window.
-                self.loaded = None
-                self._served = weakref.ref(core_input)
-            if int(core_input.window_steps) != window:
-                _core.resize_forcing_window(core_input, window)
-                self.loaded = None
-            self._error = None
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smash-forcing")
-            _core.set_forcing_fetch(ctypes.cast(self._callback, ctypes.c_void_p).value)
-            try:
-                yield self
-            finally:
-                _core.set_forcing_fetch(0)
-                if self._ahead is not None:
-                    self._ahead[1].cancel()
-                self._ahead = None
-                self._pool.shutdown(wait=True)
-                self._pool = None
-                self._input = None
-            if self._error is not None:
-                error, self._error = self._error, None
-                self.loaded = None
-                raise RuntimeError("Reading the streamed forcings failed during the run; its results are "
-                                   "not usable") from error
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("This model's streamed forcings are serving a run in another thread: a model and its "
+                               "copies (Model.copy, the models forward_run returns) share one window reader, so they "
+                               "run one at a time. To run at once from several threads, build a model per thread "
+                               "(smash.Model, or pickle.loads(pickle.dumps(model)), which opens the files again)")
+        try:
+            with _serving(self):
+                yield from self._serve(core_input, gradient)
+        finally:
+            self._busy.release()
+
+    def _serve(self, core_input, gradient: bool):
+        """The body of `session` (this stream's lock held, registered for this thread)."""
+        self._gradient = bool(gradient)
+        self._input = core_input
+        window = self.windows["gradient" if gradient else "forward"]
+        served = self._served() if self._served is not None else None
+        if served is not core_input:
+            # Another model's inputs (a copy that took its own): its arrays hold another window.
+            self.loaded = None
+            self._served = weakref.ref(core_input)
+        if int(core_input.window_steps) != window:
+            _core.resize_forcing_window(core_input, window)
+            self.loaded = None
+        self._error = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smash-forcing")
+        try:
+            yield self
+        finally:
+            if self._ahead is not None:
+                self._ahead[1].cancel()
+            self._ahead = None
+            self._pool.shutdown(wait=True)
+            self._pool = None
+            self._input = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            self.loaded = None
+            raise RuntimeError("Reading the streamed forcings failed during the run; its results are "
+                               "not usable") from error
 
 
 class StreamedSeries:

@@ -81,7 +81,8 @@ def test_store_units_time_and_axes(data_dir, tmp_path):
                     coords={"time": np.array(times)[keep], "y": y[::-1], "x": x})
     path = tmp_path / "rain.nc"
     ds.to_netcdf(path)
-    model = smash.Model(dict(setup, prcp_directory=str(path)), mesh)
+    with pytest.warns(UserWarning, match=r"Missing steps: 1 model step\(s\) have no time in the store.*2012-08-05"):
+        model = smash.Model(dict(setup, prcp_directory=str(path)), mesh)
     got = np.moveaxis(np.asarray(model.atmos_data.prcp), -1, 0)
     active = mesh["active_cell"].astype(bool)
     expected = prcp.copy()
@@ -96,11 +97,11 @@ def test_store_errors_name_the_problem(data_dir, tmp_path):
     x = mesh["xmin"] + (np.arange(mesh["ncol"]) + 0.5) * mesh["xres"]
     y = mesh["ymax"] - (np.arange(mesh["nrow"]) + 0.5) * mesh["yres"]
     shape = (3, mesh["nrow"], mesh["ncol"])
-    hourly = np.arange("2012-08-02T00", "2012-08-02T03", dtype="datetime64[h]").astype("datetime64[ns]")
+    two_daily = np.arange("2012-08-02", "2012-08-08", 2, dtype="datetime64[D]").astype("datetime64[ns]")
     xr.Dataset({"prcp": (("time", "y", "x"), np.zeros(shape, np.float32), {"units": "mm"})},
-               coords={"time": hourly, "y": y, "x": x}).to_netcdf(tmp_path / "hourly.nc")
-    with pytest.raises(ValueError, match="3600 s apart but the model's dt is 86400"):
-        smash.Model(dict(setup, prcp_directory=str(tmp_path / "hourly.nc")), mesh)
+               coords={"time": two_daily, "y": y, "x": x}).to_netcdf(tmp_path / "coarse.nc")
+    with pytest.raises(ValueError, match="172800 s apart but the model's dt is 86400"):
+        smash.Model(dict(setup, prcp_directory=str(tmp_path / "coarse.nc")), mesh)
     daily = np.arange("2012-08-02", "2012-08-05", dtype="datetime64[D]").astype("datetime64[ns]")
     xr.Dataset({"prcp": (("time", "y", "x"), np.zeros(shape, np.float32), {"units": "furlongs"})},
                coords={"time": daily, "y": y, "x": x}).to_netcdf(tmp_path / "units.nc")

@@ -127,8 +127,6 @@ def test_bad_storage_settings_are_refused(data_dir):
     setup, mesh = _setup(data_dir, "Lez")
     with pytest.raises(ValueError, match="forcing_storage"):
         smash.Model(dict(setup, forcing_storage="disk"), mesh)
-    with pytest.raises(ValueError, match="exclude each other"):
-        smash.Model(dict(setup, forcing_storage="stream", sparse_storage=True), mesh)
     with pytest.raises(ValueError, match="forcing_window"):
         smash.Model(dict(setup, forcing_window=-3), mesh)
     with pytest.raises(ValueError, match="nothing to stream"):

@@ -1,0 +1,100 @@
+"""Gradients within a memory budget (setup adjoint_memory, smash.simulation.memory.plan_checkpoints):
+nested checkpointing and a tape that spills its oldest bytes to a temporary file give the same
+gradient bit for bit as the plain checkpointed adjoint, in memory and with streamed forcings, on 1
+and 2 threads; the plan's memory does not grow with the number of steps."""
+
+import functools
+import os
+
+import numpy as np
+import pytest
+
+import smash
+from smash import _core, _testing
+from smash.simulation import memory
+
+
+@functools.cache
+def _dataset(data_dir, name):
+    return smash.factory.load_dataset(name, path=data_dir)
+
+
+def _model(data_dir, name, chunk, **extra):
+    setup, mesh = _dataset(data_dir, name)
+    end = {"Lez": "2012-10-01", "Cance": "2014-09-25 00:00"}[name]
+    model = smash.Model(dict(setup, read_descriptor=False, end_time=end, **extra), mesh)
+    # The chunk fixes the order of a few additions (tests/adjoint/test_checkpointing.py): both runs share it.
+    _testing.core_setup(model).checkpoint_steps = chunk
+    return model
+
+
+def _gradient(model, ncpu):
+    ret = model.backward_run(mapping="distributed", common_options={"ncpu": ncpu},
+                             return_options={"cost": True, "grad": True})
+    return ret.cost, ret.grad, _testing.tape_peak_bytes(), _core.tape_spilled_bytes()
+
+
+@pytest.mark.parametrize("name, chunk, storage", [("Lez", 7, "memory"), ("Cance", 5, "memory"),
+                                                  ("Cance", 5, "stream")])
+@pytest.mark.parametrize("ncpu", [1, 2])
+def test_nested_and_spilled_gradients_equal_the_plain_ones(data_dir, tmp_path, monkeypatch, name, chunk, storage,
+                                                           ncpu):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)     # gettempdir() reads TMPDIR again
+    window = {"forcing_window": chunk} if storage == "stream" else {}
+    plain = _model(data_dir, name, chunk, forcing_storage=storage, **window)
+    cost, grad, peak, spilled = _gradient(plain, ncpu)
+    assert memory.gradient_plan(plain).changes is False and spilled == 0
+    # A budget of a twentieth of the plain tape: segments of chunks, and the oldest snapshots on disk.
+    bounded = _model(data_dir, name, chunk, forcing_storage=storage, adjoint_memory=peak / 20, **window)
+    plan = memory.gradient_plan(bounded)
+    assert plan.chunk == chunk and plan.segment > chunk and plan.spills
+    cost_b, grad_b, peak_b, spilled_b = _gradient(bounded, ncpu)
+    assert cost_b == cost and np.array_equal(grad_b, grad) and np.abs(grad).max() > 0
+    assert spilled_b > 0 and peak_b < peak / 2
+    # The spill files were unlinked when made: nothing is left in the folder.
+    assert os.listdir(tmp_path) == []
+    # The core's own checkpointing settings are back.
+    assert _testing.core_setup(bounded).checkpoint_segment_steps == 0
+    assert _testing.core_setup(bounded).checkpoint_steps == chunk
+
+
+def test_a_full_disk_is_refused_before_the_gradient_runs(data_dir, monkeypatch):
+    model = _model(data_dir, "Lez", 7, adjoint_memory=20_000)
+    assert memory.gradient_plan(model).spills
+    monkeypatch.setattr("shutil.disk_usage", lambda path: type("Usage", (), {"free": 10})())
+    with pytest.raises(OSError, match="free there: point TMPDIR"):
+        model.backward_run(mapping="distributed")
+
+
+FRANCE = dict(nac=906_044, step_bytes=memory.TAPE_STEP_BYTES, snap_bytes=164)
+
+
+@pytest.mark.parametrize("budget", [2e9, 3e9, 8e9])
+def test_the_plan_keeps_a_budget_whatever_the_number_of_steps(budget):
+    plans = [memory.plan_checkpoints(nt=nt, chunk=memory.default_chunk(FRANCE["nac"], nt), budget=budget, ncpu=2,
+                                     **FRANCE) for nt in (720, 2160, 8784)]
+    for plan in plans:
+        # In memory: the taped steps of one chunk, the snapshots of one segment's chunks and whatever
+        # of the segments' snapshots the master thread's tape keeps.
+        taped = FRANCE["nac"] * plan.chunk * FRANCE["step_bytes"]
+        inner = FRANCE["nac"] * (plan.segment // plan.chunk) * FRANCE["snap_bytes"]
+        assert plan.tape_bytes <= budget and taped + inner <= budget
+        assert plan.spill_limit + taped / 2 <= budget
+    # The same chunks and segments over a month, a quarter and a year; only the disk grows.
+    assert len({(p.chunk, p.segment) for p in plans}) == 1
+    assert plans[0].spill_bytes <= plans[1].spill_bytes < plans[2].spill_bytes
+
+
+def test_a_tape_within_the_budget_keeps_the_chunks_asked():
+    plan = memory.plan_checkpoints(1000, 100, 300, 150, chunk=10, budget=1e9)
+    assert (plan.chunk, plan.segment, plan.spill_limit) == (10, 0, 0)
+    assert plan.tape_bytes == 1000 * (10 * 300 + 10 * 150)
+
+
+@pytest.mark.parametrize("bad", [-1, "3GB", True, float("nan")])
+def test_a_bad_adjoint_memory_is_refused(bad):
+    from helpers import daily_setup, line_mesh
+
+    with pytest.raises(ValueError, match=r"setup\['adjoint_memory'\] must be a number of bytes >= 0"):
+        smash.Model(daily_setup(5, adjoint_memory=bad), line_mesh(3))
