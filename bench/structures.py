@@ -3,7 +3,7 @@
     python bench/structures.py [--data DIR] [--anchor /path/to/python] [--repeat N]
                                [--datasets Lez,Cance] [--structures gr4-lr,vic3l-kw,...]
                                [--json out.json] [--anchor-json earlier.json] [--ours-json earlier.json]
-                               [--before-json earlier.json]
+                               [--before-json earlier.json] [--before-python /path/to/python]
 
 The cases are every hydrological module of the registry (python/smash/registry/structures.yaml)
 with `lr` routing, and gr4 with every routing module, all without snow. For each
@@ -15,7 +15,9 @@ work, the CPU time leaves out the time the process waited for a core, and the mi
 is the run least disturbed (caches, frequency) by the others. The first table is CPU time.
 With --anchor the same worker runs under that interpreter (where `import smash` is
 hydro-smash 1.3, run as a black box) and the table shows the ratios smash 1.3 time / ours
-(>1: we are faster). --anchor-json reuses
+(>1: we are faster). --before-python runs the same worker under the interpreter of an earlier build
+of ours, dataset by dataset between our run and smash 1.3's (before/after in one run, under the
+same load), and shows its times beside ours with the speed-ups. --anchor-json reuses
 the smash 1.3 numbers of an earlier --json output instead of measuring them again, --ours-json
 ours (to measure each package at a different time, or rebuild a table).
 
@@ -177,6 +179,8 @@ def main():
     parser.add_argument("--ours-json", default=None, help="reuse our records of an earlier --json")
     parser.add_argument("--before-json", default=None,
                         help="our records of an earlier build (--json output), shown beside ours with speed-ups")
+    parser.add_argument("--before-python", default=None,
+                        help="python interpreter of an earlier build of ours, measured in this run")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--datasets", default="Lez,Cance")
     parser.add_argument("--structures", default=None, help="comma-separated hydrological-routing pairs")
@@ -190,14 +194,22 @@ def main():
         worker(args.data, args.worker, structures, args.repeat)
         return
 
-    ours, anchor = {}, {}
+    ours, anchor, before = {}, {}, None
     if args.anchor_json:
         with open(args.anchor_json) as f:
             anchor = json.load(f)["smash 1.3"]
     if args.ours_json:
         with open(args.ours_json) as f:
             ours = json.load(f)["ours"]
+    if args.before_json:
+        with open(args.before_json) as f:
+            before = json.load(f)["ours"]
     for dataset in args.datasets.split(","):
+        if args.before_python:
+            before = {} if before is None else before
+            for structure, record in run_package(args.before_python, args.data, dataset, structures,
+                                                 args.repeat).items():
+                before[f"{dataset}:{structure}"] = record
         if not args.ours_json:
             for structure, record in run_package(sys.executable, args.data, dataset, structures, args.repeat).items():
                 ours[f"{dataset}:{structure}"] = record
@@ -206,11 +218,7 @@ def main():
                 anchor[f"{dataset}:{structure}"] = record
     if args.json:  # first: a table that fails must not lose the measurements
         with open(args.json, "w") as f:
-            json.dump({"ours": ours, "smash 1.3": anchor}, f, indent=1)
-    before = None
-    if args.before_json:
-        with open(args.before_json) as f:
-            before = json.load(f)["ours"]
+            json.dump({"ours": ours, "smash 1.3": anchor, "before": before or {}}, f, indent=1)
     print("CPU time of the process (minimum over runs):\n")
     print("\n".join(table(ours, anchor, before=before)))
     print("\nWall time (minimum over runs):\n")

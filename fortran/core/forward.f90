@@ -19,6 +19,7 @@ module md_forward
     use md_snow_ssn
     use md_gr_structures
     use md_gr_ode
+    use md_mlp   ! NET_MAX
     use md_vic3l
     use md_routing
     !$ use md_parallel, only: cell_block, split_block
@@ -591,8 +592,8 @@ contains
         type(OutputDT), intent(inout) :: output
 
         integer :: k, p0, p1, s0, s1, slot, nn(5), first, sp1, ss1, f0, f1, fsnow, fsnow1
-        real(rk) :: prcp, mlt, inv_beta, cell_pet, cell_snow, cell_temp, cell_imperv
-        real(rk) :: ode_fx(GR4_ODE_NFX)
+        real(rk) :: prcp, mlt, inv_beta, cell_snow, cell_temp
+        real(rk) :: no_net(NET_MAX, 1)   ! the corrections of a structure without a net (md_gr_structures::gr_cells)
         logical :: keep_all   ! store every flux of the step (a variable: Tapenade checkpoints calls with expressions)
 
         ! Column ranges of the snow and hydrological blocks.
@@ -631,19 +632,21 @@ contains
             call vic3l_cells(k0, k1, liquid_prcp, pet_in, rr_parameters(:, p0:p1), hy_c, states(:, s0:s1), &
                              keep_all, qlat, fluxes)
         case (HY_GR4_ODE, HY_GR4_ODE_MLP)
-            ! Newton iterations dominate here, not the call.
-            do k = k0, k1
-                cell_pet = real(pet_in(k), rk)
-                cell_imperv = real(imperv_in(k), rk)
-                !$AD NOCHECKPOINT
-                call gr4_ode_step(liquid_prcp(k), cell_pet, cell_imperv, rr_parameters(k, p0:p1), &
-                                  states(k, s0:s1), nn, nn_parameters, qlat(k), ode_fx)
-                if (keep_all) fluxes(k, 1:GR4_ODE_NFX) = ode_fx
-            end do
-        case default
             !$AD NOCHECKPOINT
-            call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, inv_beta, &
-                          rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, qlat, fluxes)
+            call gr4_ode_cells(k0, k1, liquid_prcp, pet_in, imperv_in, rr_parameters(:, p0:p1), states(:, s0:s1), nn, &
+                               nn_parameters, keep_all, qlat, fluxes)
+        case default
+            if (nn(4) > 0) then
+                !$AD NOCHECKPOINT
+                call gr_hybrid_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, &
+                                     inv_beta, rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, &
+                                     qlat, fluxes)
+            else
+                no_net = 0._rk
+                !$AD NOCHECKPOINT
+                call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, inv_beta, &
+                              rr_parameters(:, p0:p1), states(:, s0:s1), nn, 1, no_net, keep_all, qlat, fluxes)
+            end if
         end select
 
         do k = k0, k1

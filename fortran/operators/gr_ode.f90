@@ -23,13 +23,13 @@
 !> during the step, so the Jacobian needs no derivative of the net (matches
 !> smash 1.3 to ~5e-7; evaluating the net at each Newton iterate gives 2e-3).
 module md_gr_ode
-    use md_kinds, only: rk
+    use md_kinds, only: rk, sp
     use md_registry
     use md_gr_structures   ! whole: Tapenade drops adjoint names from ONLY lists
     use md_mlp
     implicit none
     private
-    public :: gr4_ode_step
+    public :: gr4_ode_cells
 
     integer, parameter :: max_newton = 20
     !> The start of the last Newton step is converged once an iteration moves the level by
@@ -39,46 +39,23 @@ module md_gr_ode
 
 contains
 
-    subroutine ode_corrections(nn, w, x, y, pn, en, f)
-        integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:), x, y, pn, en
-        real(rk), intent(out) :: f(4)
-
-        real(rk) :: nn_x(4)
-
-        f = 0._rk
-        if (nn(4) > 0) then
-            nn_x = [x, y, pn, en]
-            !$AD NOCHECKPOINT
-            call mlp_forward(nn, w, nn_x, f)
-        end if
-    end subroutine ode_corrections
-
     !> One implicit Euler step of the production (x) and transfer (y) levels
-    !> over a whole time step, the fluxes being expressed per step. On exit f
-    !> holds the corrections used.
+    !> over a whole time step, the fluxes being expressed per step, under the
+    !> net's corrections f (zeros without a net).
     !>
     !> Production: cp (x - hp0) = (1 - x^2) pn gp - x (2 - x) en ge, that is
     !> (pn gp - en ge) x^2 + (cp + 2 en ge) x - (cp hp0 + pn gp) = 0, whose root
     !> in [0, 1] (for hp0 in [0, 1]) is 2 m / (b + sqrt(b^2 + 4 a m)) with
     !> a = pn gp - en ge, b = cp + 2 en ge, m = cp hp0 + pn gp (no cancellation:
     !> b > 0, and b^2 + 4 a m > 0 since pn and en are never both positive).
-    subroutine implicit_euler(pn, pn_cell, en, cp, ct, kexc, nn, w, x, y, f)
+    subroutine implicit_euler(pn, en, cp, ct, kexc, f, x, y)
         real(rk), intent(in) :: pn, en, cp, ct, kexc
-        real(rk), intent(in) :: pn_cell   !< net rainfall of the whole cell, the net's input (pn: its pervious share)
-        integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: f(NET_MAX)   !< the net's corrections (zeros without a net)
         real(rk), intent(inout) :: x, y
-        real(rk), intent(out) :: f(4)
 
         real(rk) :: ht0, inflow, a, b, m, gp, ge, gl, gt, r, j, y_start
 
         ht0 = y
-        ! Checkpointed, not taped: its re-run in the reverse sweep reads nn, which
-        ! makes Tapenade save nn in md_forward::rainfall_runoff_cells. It misses
-        ! that the net's adjoint sizes its local arrays with nn and would leave
-        ! nn unset there (no other use of nn remains in the reverse sweep).
-        call ode_corrections(nn, w, x, y, pn_cell, en, f)
         gp = 1._rk + f(GR4_ODE_MLP_OUT_FP)
         ge = 1._rk + f(GR4_ODE_MLP_OUT_FE)
         gl = 1._rk + f(GR4_ODE_MLP_OUT_FL)
@@ -136,17 +113,16 @@ contains
         end do
     end subroutine transfer_newton_start
 
-    subroutine gr4_ode_step(prcp, pet, imperv, p, h, nn, w, qt, fx)
+    subroutine gr4_ode_step(prcp, pet, imperv, p, h, f, qt, fx)
         real(rk), intent(in) :: prcp, pet
         real(rk), intent(in) :: imperv   !< impervious share of the cell
         real(rk), intent(in) :: p(:)        ! GR4_ODE_P_*
         real(rk), intent(inout) :: h(:)     ! GR4_ODE_S_*
-        integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: f(NET_MAX)  !< the net's corrections (zeros without a net)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR4_ODE_NFX)
 
-        real(rk) :: pn, en, lexc, f(4), pn_cell
+        real(rk) :: pn, en, lexc
 
         ! smash 1.3 skips the whole step of a cell with missing rainfall or
         ! PET: stores frozen, no runoff.
@@ -156,12 +132,12 @@ contains
         else
             !$AD NOCHECKPOINT
             call gr_interception(prcp, pet, p(GR4_ODE_P_CI), h(GR4_ODE_S_HI), pn, en)
-            ! Only the rainfall of the pervious share enters (smash 1.3 leaves evaporation whole here).
-            pn_cell = pn
+            ! Only the rainfall of the pervious share enters (smash 1.3 leaves evaporation whole here);
+            ! the net read the whole cell's pn (net_inputs).
             pn = (1._rk - imperv)*pn
             !$AD NOCHECKPOINT
-            call implicit_euler(pn, pn_cell, en, p(GR4_ODE_P_CP), p(GR4_ODE_P_CT), p(GR4_ODE_P_KEXC), nn, w, &
-                                h(GR4_ODE_S_HP), h(GR4_ODE_S_HT), f)
+            call implicit_euler(pn, en, p(GR4_ODE_P_CP), p(GR4_ODE_P_CT), p(GR4_ODE_P_KEXC), f, &
+                                h(GR4_ODE_S_HP), h(GR4_ODE_S_HT))
             ! ht**3.5 as ht**3 * sqrt(ht): no pow call.
             lexc = p(GR4_ODE_P_KEXC)*h(GR4_ODE_S_HT)**3*sqrt(h(GR4_ODE_S_HT))*(1._rk + f(GR4_ODE_MLP_OUT_FL))
             qt = 0.1_rk*h(GR4_ODE_S_HP)*h(GR4_ODE_S_HP)*pn*(1._rk + f(GR4_ODE_MLP_OUT_FP)) + lexc &
@@ -172,5 +148,51 @@ contains
             fx(GR4_ODE_FX_QT) = qt
         end if
     end subroutine gr4_ode_step
+
+    !> gr4_ode and gr4_ode_mlp on cells k0..k1 for one step (arguments as
+    !> md_gr_structures::gr_cells; fx(k, :) receives a cell's fluxes at saved
+    !> steps only). The hybrid's net runs over blocks of cells before their
+    !> steps, as in gr_cells.
+    subroutine gr4_ode_cells(k0, k1, prcp, pet, imperv, p, h, nn, w, keep_all, qt, fx)
+        integer, intent(in) :: k0, k1
+        real(rk), intent(in) :: prcp(:)
+        real(sp), intent(in) :: pet(:)
+        real(sp), intent(in) :: imperv(:)   !< impervious share of each cell
+        real(rk), intent(in) :: p(:, :)
+        real(rk), intent(inout) :: h(:, :)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
+        logical, intent(in) :: keep_all
+        real(rk), intent(inout) :: qt(:), fx(:, :)
+
+        integer :: k, kb, kb1, span, j, np, nh
+        real(rk) :: cell_pet, cell_imperv, ode_fx(GR4_ODE_NFX)
+        real(rk) :: fnet(NET_MAX, net_block)
+
+        np = size(p, 2)
+        nh = size(h, 2)
+        fnet = 0._rk
+        span = net_block
+        ! Without a net, k0..k1 is one block and every cell reads the zeros of
+        ! the last column of fnet (the column index is capped at net_block).
+        if (nn(4) == 0) span = max(1, k1 - k0 + 1)
+        do kb = k0, k1, span
+            kb1 = min(k1, kb + span - 1)
+            if (nn(4) > 0) then
+                !$AD NOCHECKPOINT
+                call net_corrections(HY_GR4_ODE_MLP, kb, kb1, prcp, pet, p, h, nn, w, fnet)
+            end if
+            ! Newton iterations dominate here, not the call.
+            do k = kb, kb1
+                j = min(k - kb + 1, net_block)
+                cell_pet = real(pet(k), rk)
+                cell_imperv = real(imperv(k), rk)
+                !$AD NOCHECKPOINT
+                call gr4_ode_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), fnet(1:NET_MAX, j), &
+                                  qt(k), ode_fx)
+                if (keep_all) fx(k, 1:GR4_ODE_NFX) = ode_fx
+            end do
+        end do
+    end subroutine gr4_ode_cells
 
 end module md_gr_ode

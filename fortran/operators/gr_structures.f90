@@ -48,7 +48,13 @@ module md_gr_structures
     ! The per-cell routines stay private: called from one loop each in
     ! gr_cells, the compiler inlines them there. gr_interception is shared
     ! with md_gr_ode.
-    public :: gr_cells, percolation_inv_beta, gr_interception
+    public :: gr_cells, gr_hybrid_cells, percolation_inv_beta, gr_interception, net_corrections, net_block
+
+    !> Cells of a hybrid's block: the net's inputs, hidden layers and outputs
+    !> of a block (5 + 2 x 16 + 5 values a cell for the default nets, 21 KB)
+    !> stay in the first-level cache. 64 rather than 32: fewer calls and loop
+    !> set-ups per cell (Cance gr4_mlp forward 3-5 % faster, gradient equal).
+    integer, parameter :: net_block = 64
 
 contains
 
@@ -309,41 +315,6 @@ contains
         fx(iqt) = qt
     end subroutine repeat_routing_outflow
 
-    !> Corrections of a hybrid step: the net maps its inputs (states, pn, en)
-    !> to f(1:nout); f is zero everywhere else (and entirely without a net).
-    !> The input vector is built here, not in the step: a local array of the
-    !> step would be saved on the adjoint's tape at every cell and step, net or not.
-    subroutine corrections4(nn, w, x1, x2, x3, x4, f)
-        integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:), x1, x2, x3, x4
-        real(rk), intent(out) :: f(5)
-
-        real(rk) :: x(4)
-
-        f = 0._rk
-        if (nn(4) > 0) then
-            x = [x1, x2, x3, x4]
-            !$AD NOCHECKPOINT
-            call mlp_forward(nn, w, x, f)
-        end if
-    end subroutine corrections4
-
-    !> corrections4 for nets of five inputs.
-    subroutine corrections5(nn, w, x1, x2, x3, x4, x5, f)
-        integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:), x1, x2, x3, x4, x5
-        real(rk), intent(out) :: f(5)
-
-        real(rk) :: x(5)
-
-        f = 0._rk
-        if (nn(4) > 0) then
-            x = [x1, x2, x3, x4, x5]
-            !$AD NOCHECKPOINT
-            call mlp_forward(nn, w, x, f)
-        end if
-    end subroutine corrections5
-
     !> Two-branch transfer of gr4/gr5 and their variants: a share `split` of
     !> pr + perc goes straight to qd. The hybrid correction fc moves water
     !> from the routing store to the direct branch: 0.9 (1 - fc^2) / 0.1 + 0.9 fc^2.
@@ -370,7 +341,7 @@ contains
     !> the _ri_mlp_exc hybrids. States hi hp ht; fluxes
     !> pn en pr perc ps es lexc prr prd qr qd qt, all four structures (and their
     !> hybrids) in gr4's order (tests/test_registry_positions.py checks each).
-    subroutine gr_step(ri, law5, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, qt, fx)
+    subroutine gr_step(ri, law5, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, qt, fx)
         logical, intent(in) :: ri, law5
         real(rk), intent(in) :: prcp, pet, dt
         real(rk), intent(in) :: imperv   !< impervious share of the cell: scales pn and es by 1 - imperv
@@ -378,12 +349,12 @@ contains
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR4_NFX)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split, pn_cell, pervious
-        real(rk) :: f(5), fp, fe, fc, fl
+        real(rk) :: fp, fe, fc, fl
         integer :: ikexc, iaexc   ! positions of kexc and aexc (aexc: law5 only) among p
 
         if (prcp < 0._rk) then
@@ -412,18 +383,16 @@ contains
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(GR4_P_CI), h(GR4_S_HI), pn, en)
-                ! Only hybrids evaluate their net: the plain structures then neither
-                ! compute nor tape its inputs in every cell and step.
+                ! Only hybrids read the corrections (gr_hybrid_cells evaluates their net over
+                ! blocks of cells before their steps).
                 if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections4(nn, w, h(GR4_S_HP), h(GR4_S_HT), pn, en, f)
                     if (ri) then
-                        fl = f(GR4_RI_MLP_EXC_OUT_FL)
+                        fl = fnet(GR4_RI_MLP_EXC_OUT_FL)
                     else
-                        fp = f(GR4_MLP_OUT_FP)
-                        fe = f(GR4_MLP_OUT_FE)
-                        fc = f(GR4_MLP_OUT_FC)
-                        fl = f(GR4_MLP_OUT_FL)
+                        fp = fnet(GR4_MLP_OUT_FP)
+                        fe = fnet(GR4_MLP_OUT_FE)
+                        fc = fnet(GR4_MLP_OUT_FC)
+                        fl = fnet(GR4_MLP_OUT_FL)
                     end if
                 end if
                 ! The net reads the net rainfall of the whole cell, the production store gets its
@@ -471,18 +440,18 @@ contains
     !> gr6 and gr6_mlp: parameters ci cp ct be kexc aexc, states hi hp ht he;
     !> net outputs [fp, fe, fc1, fc2, fl] (fc2 shifts the routed share between
     !> the routing and exponential stores).
-    subroutine gr6_step(prcp, pet, imperv, inv_beta, p, h, nn, w, qt, fx)
+    subroutine gr6_step(prcp, pet, imperv, inv_beta, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR6_NFX)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe, routed, pervious
-        real(rk) :: f(5)
+        real(rk) :: f(NET_MAX)
 
         if (prcp < 0._rk) then
             ! Only the exponential store runs; qr and qd of the last computed step are released again.
@@ -500,10 +469,7 @@ contains
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(GR6_P_CI), h(GR6_S_HI), pn, en)
-                if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections5(nn, w, h(GR6_S_HP), h(GR6_S_HT), h(GR6_S_HE), pn, en, f)
-                end if
+                if (nn(4) > 0) f = fnet
                 ! A variable, not an expression, in the production's call: Tapenade
                 ! checkpoints a call with an argument to evaluate (NOCHECKPOINT ignored).
                 pervious = 1._rk - imperv
@@ -542,17 +508,17 @@ contains
 
     !> grc and grc_mlp: parameters ci cp ct cl kexc, states hi hp ht hl;
     !> net outputs [fp, fe, fc1, fc2, fl].
-    subroutine grc_step(prcp, pet, imperv, p, h, nn, w, qt, fx)
+    subroutine grc_step(prcp, pet, imperv, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GRC_NFX)
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, prl, qr, qd, ql, routed, pervious
-        real(rk) :: f(5)
+        real(rk) :: f(NET_MAX)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -564,10 +530,7 @@ contains
             if (pet >= 0._rk) then
                 !$AD NOCHECKPOINT
                 call gr_interception(prcp, pet, p(GRC_P_CI), h(GRC_S_HI), pn, en)
-                if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections5(nn, w, h(GRC_S_HP), h(GRC_S_HT), h(GRC_S_HL), pn, en, f)
-                end if
+                if (nn(4) > 0) f = fnet
                 ! A variable, not an expression, in the production's call: Tapenade
                 ! checkpoints a call with an argument to evaluate (NOCHECKPOINT ignored).
                 pervious = 1._rk - imperv
@@ -606,17 +569,17 @@ contains
     end subroutine grc_step
 
     !> grd and grd_mlp: parameters cp ct, states hp ht; net outputs [fp, fe].
-    subroutine grd_step(prcp, pet, imperv, p, h, nn, w, qt, fx)
+    subroutine grd_step(prcp, pet, imperv, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GRD_NFX)
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, qr, lexc, pervious
-        real(rk) :: f(5)
+        real(rk) :: f(NET_MAX)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -630,10 +593,7 @@ contains
                 !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
-                if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections4(nn, w, h(GRD_S_HP), h(GRD_S_HT), pn, en, f)
-                end if
+                if (nn(4) > 0) f = fnet
                 ! A variable, not an expression, in the production's call: Tapenade
                 ! checkpoints a call with an argument to evaluate (NOCHECKPOINT ignored).
                 pervious = 1._rk - imperv
@@ -662,18 +622,18 @@ contains
 
     !> loieau and loieau_mlp: parameters ca cc kb, states ha hc; net outputs
     !> [fp, fe, fc].
-    subroutine loieau_step(prcp, pet, imperv, inv_beta, p, h, nn, w, qt, fx)
+    subroutine loieau_step(prcp, pet, imperv, inv_beta, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(LOIEAU_NFX)
 
         real(rk) :: ei, pn, en, pr, perc, ps, es, prr, prd, qr, qd, lexc, pervious
-        real(rk) :: f(5)
+        real(rk) :: f(NET_MAX)
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
@@ -687,10 +647,7 @@ contains
                 !$AD NOCHECKPOINT
                 call grd_interception(prcp, pet, pn, en)
                 ei = pet - en
-                if (nn(4) > 0) then
-                    !$AD NOCHECKPOINT
-                    call corrections4(nn, w, h(LOIEAU_S_HA), h(LOIEAU_S_HC), pn, en, f)
-                end if
+                if (nn(4) > 0) f = fnet
                 ! A variable, not an expression, in the production's call: Tapenade
                 ! checkpoints a call with an argument to evaluate (NOCHECKPOINT ignored).
                 pervious = 1._rk - imperv
@@ -736,7 +693,7 @@ contains
     !> (keep_all); with fx cell-fastest, the carried outflows are a compact
     !> stream. Writing all fluxes of every cell at every step was a quarter of
     !> a France forward run.
-    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, keep_all, qt, fx)
+    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, ncol, fnet, keep_all, qt, fx)
         integer, intent(in) :: hy_module, k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
@@ -745,11 +702,18 @@ contains
         real(rk), intent(in) :: p(:, :)
         real(rk), intent(inout) :: h(:, :)
         integer, intent(in) :: nn(5)
-        real(rk), intent(in) :: w(:)
+        !> The net's corrections: column k - k0 + 1 is cell k's (hybrids, from gr_hybrid_cells), or a
+        !> single column of zeros for all cells (structures without a net, ncol = 1). Explicit
+        !> shape: a column of an assumed-shape array may be strided, and gfortran packed it
+        !> into a copy at every cell.
+        integer, intent(in) :: ncol
+        real(rk), intent(in) :: fnet(NET_MAX, ncol)
         logical, intent(in) :: keep_all
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
         integer :: k, np, nh, nfx, c1, c2
+        integer :: cstride   ! 1: a column of fnet per cell, 0: one for all (an index, not a variable set per
+                             ! cell, which Tapenade would save at every cell)
         logical :: ri, law5
         real(rk) :: cell_imperv
         real(rk) :: cell_pet   ! a plain variable, not an expression, in the call: Tapenade
@@ -761,6 +725,8 @@ contains
         nh = size(h, 2)
         nfx = size(fx, 2)
         cell_fx = 0._rk
+        cstride = 1
+        if (ncol == 1) cstride = 0
         select case (hy_module)
         case (HY_GR6, HY_GR6_MLP)
             c1 = GR6_FX_QR
@@ -770,7 +736,8 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), &
+                              nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -783,7 +750,8 @@ contains
                 cell_fx(c1) = fx(k, c1)
                 cell_fx(c2) = fx(k, c2)
                 !$AD NOCHECKPOINT
-                call grc_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call grc_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), &
+                              nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -795,7 +763,8 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call grd_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call grd_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), &
+                              nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -807,7 +776,9 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call loieau_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), cell_fx(1:nfx))
+                call loieau_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), &
+                                 nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
+                                 cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
@@ -824,13 +795,168 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), h(k, 1:nh), nn, w, qt(k), &
+                call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), h(k, 1:nh), &
+                             nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
                              cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
             end do
         end select
     end subroutine gr_cells
+
+    !> gr_cells for the hybrid structures (nn(4) > 0): the cells run in blocks
+    !> of net_block, the net of every cell of a block first (net_corrections:
+    !> net_inputs, then md_mlp::mlp_block, one matrix product per layer over
+    !> the block), then gr_cells on the block with a column of corrections per
+    !> cell. The steps keep a single call each (in gr_cells), so that the
+    !> compiler still inlines them there, in the adjoint too (called from a
+    !> second loop, they were not, and the conceptual structures' gradients
+    !> lost 13 %).
+    subroutine gr_hybrid_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, keep_all, qt, fx)
+        integer, intent(in) :: hy_module, k0, k1
+        real(rk), intent(in) :: prcp(:)
+        real(sp), intent(in) :: pet(:)
+        real(sp), intent(in) :: imperv(:)   !< impervious share of each cell
+        real(rk), intent(in) :: dt, inv_beta
+        real(rk), intent(in) :: p(:, :)
+        real(rk), intent(inout) :: h(:, :)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
+        logical, intent(in) :: keep_all
+        real(rk), intent(inout) :: qt(:), fx(:, :)
+
+        integer :: kb, kb1
+        real(rk) :: fnet(NET_MAX, net_block)
+
+        fnet = 0._rk
+        do kb = k0, k1, net_block
+            kb1 = min(k1, kb + net_block - 1)
+            !$AD NOCHECKPOINT
+            call net_corrections(hy_module, kb, kb1, prcp, pet, p, h, nn, w, fnet)
+            !$AD NOCHECKPOINT
+            call gr_cells(hy_module, kb, kb1, prcp, pet, imperv, dt, inv_beta, p, h, nn, net_block, fnet, keep_all, &
+                          qt, fx)
+        end do
+    end subroutine gr_hybrid_cells
+
+    !> The hybrid net's corrections of cells kb..kb1 (at most net_block) into
+    !> columns 1..kb1 - kb + 1 of fnet (rows 1..nn(4)). The inputs are local
+    !> here, so that only hybrids save them for the adjoint; the sizes are set
+    !> here, at every call, so that the adjoint has them (see md_mlp::mlp_block).
+    !> The net takes a row per cell (md_mlp::dense_block); its outputs are
+    !> turned to a column per cell here, so that each step reads its own
+    !> contiguous column.
+    subroutine net_corrections(hy_module, kb, kb1, prcp, pet, p, h, nn, w, fnet)
+        integer, intent(in) :: hy_module, kb, kb1
+        real(rk), intent(in) :: prcp(:)
+        real(sp), intent(in) :: pet(:)
+        real(rk), intent(in) :: p(:, :), h(:, :)
+        integer, intent(in) :: nn(5)
+        real(rk), intent(in) :: w(:)
+        real(rk), intent(inout) :: fnet(NET_MAX, net_block)
+
+        real(rk) :: xnet(net_block, NET_MAX), ynet(net_block, NET_MAX)
+        integer :: nb, nin, nh1, nh2, nout, j, o
+
+        nb = kb1 - kb + 1
+        nin = nn(1)
+        nh1 = nn(2)
+        nh2 = nn(3)
+        nout = nn(4)
+        !$AD NOCHECKPOINT
+        call net_inputs(hy_module, kb, kb1, prcp, pet, p, h, xnet)
+        !$AD NOCHECKPOINT
+        call mlp_block(nin, nh1, nh2, nout, net_block, nb, w, xnet, ynet)
+        do j = 1, nb
+            do o = 1, nout
+                fnet(o, j) = ynet(j, o)
+            end do
+        end do
+    end subroutine net_corrections
+
+    !> Inputs of the hybrid net of cells kb..kb1 (row k - kb + 1 of x): the
+    !> states it reads at the start of the step, then pn and en after
+    !> interception, computed here on a copy of the interception level (the
+    !> step then updates the level itself, by the same operations). Cells
+    !> whose step ignores the net (missing rainfall or PET) get zero inputs.
+    subroutine net_inputs(hy_module, kb, kb1, prcp, pet, p, h, x)
+        integer, intent(in) :: hy_module, kb, kb1
+        real(rk), intent(in) :: prcp(:)
+        real(sp), intent(in) :: pet(:)
+        real(rk), intent(in) :: p(:, :), h(:, :)
+        real(rk), intent(out) :: x(net_block, NET_MAX)
+
+        integer :: k, j
+        real(rk) :: cell_pet, hi, pn, en
+
+        do k = kb, kb1
+            j = k - kb + 1
+            cell_pet = real(pet(k), rk)
+            x(j, 1:NET_MAX) = 0._rk
+            if (prcp(k) >= 0._rk .and. cell_pet >= 0._rk) then
+                select case (hy_module)
+                case (HY_GRD_MLP)
+                    !$AD NOCHECKPOINT
+                    call net_interception(prcp(k), cell_pet, 0._rk, 0._rk, pn, en)
+                    x(j, GRD_MLP_IN_HP) = h(k, GRD_MLP_S_HP)
+                    x(j, GRD_MLP_IN_HT) = h(k, GRD_MLP_S_HT)
+                    x(j, GRD_MLP_IN_PN) = pn
+                    x(j, GRD_MLP_IN_EN) = en
+                case (HY_LOIEAU_MLP)
+                    !$AD NOCHECKPOINT
+                    call net_interception(prcp(k), cell_pet, 0._rk, 0._rk, pn, en)
+                    x(j, LOIEAU_MLP_IN_HA) = h(k, LOIEAU_MLP_S_HA)
+                    x(j, LOIEAU_MLP_IN_HC) = h(k, LOIEAU_MLP_S_HC)
+                    x(j, LOIEAU_MLP_IN_PN) = pn
+                    x(j, LOIEAU_MLP_IN_EN) = en
+                case (HY_GR6_MLP)
+                    hi = h(k, GR6_MLP_S_HI)
+                    !$AD NOCHECKPOINT
+                    call net_interception(prcp(k), cell_pet, p(k, GR6_MLP_P_CI), hi, pn, en)
+                    x(j, GR6_MLP_IN_HP) = h(k, GR6_MLP_S_HP)
+                    x(j, GR6_MLP_IN_HT) = h(k, GR6_MLP_S_HT)
+                    x(j, GR6_MLP_IN_HE) = h(k, GR6_MLP_S_HE)
+                    x(j, GR6_MLP_IN_PN) = pn
+                    x(j, GR6_MLP_IN_EN) = en
+                case (HY_GRC_MLP)
+                    hi = h(k, GRC_MLP_S_HI)
+                    !$AD NOCHECKPOINT
+                    call net_interception(prcp(k), cell_pet, p(k, GRC_MLP_P_CI), hi, pn, en)
+                    x(j, GRC_MLP_IN_HP) = h(k, GRC_MLP_S_HP)
+                    x(j, GRC_MLP_IN_HT) = h(k, GRC_MLP_S_HT)
+                    x(j, GRC_MLP_IN_HL) = h(k, GRC_MLP_S_HL)
+                    x(j, GRC_MLP_IN_PN) = pn
+                    x(j, GRC_MLP_IN_EN) = en
+                case default
+                    ! gr4_mlp, and gr5_mlp, gr4_ri_mlp_exc, gr5_ri_mlp_exc and gr4_ode_mlp, whose
+                    ! ci, hi, hp, ht and net inputs sit at gr4_mlp's positions
+                    hi = h(k, GR4_MLP_S_HI)
+                    !$AD NOCHECKPOINT
+                    call net_interception(prcp(k), cell_pet, p(k, GR4_MLP_P_CI), hi, pn, en)
+                    x(j, GR4_MLP_IN_HP) = h(k, GR4_MLP_S_HP)
+                    x(j, GR4_MLP_IN_HT) = h(k, GR4_MLP_S_HT)
+                    x(j, GR4_MLP_IN_PN) = pn
+                    x(j, GR4_MLP_IN_EN) = en
+                end select
+            end if
+        end do
+    end subroutine net_inputs
+
+    !> pn and en of gr_interception (capacity ci, level hi, left as it is), by
+    !> the same operations; with ci = hi = 0 those of grd_interception. A
+    !> routine of the net's own: one more caller of gr_interception and the
+    !> compiler stopped inlining its adjoint into the steps' (conceptual
+    !> gradients 2-3 % slower).
+    subroutine net_interception(prcp, pet, ci, hi, pn, en)
+        real(rk), intent(in) :: prcp, pet, ci, hi
+        real(rk), intent(out) :: pn, en
+
+        real(rk) :: ei
+
+        ei = min(pet, prcp + hi*ci)
+        pn = max(0._rk, prcp - ci*(1._rk - hi) - ei)
+        en = pet - ei
+    end subroutine net_interception
 
     !> A cell's fluxes after its step: all of them at a saved step, else only
     !> the outflows a later step may release again (see gr_cells).

@@ -76,3 +76,22 @@ def set_threads(model, ncpu: int) -> None:
 def forcing_stream(model):
     """The model's streamed forcings (smash.stream.ForcingStream), or None when they are held whole."""
     return getattr(_core.inputs_of(model), "stream", None)
+
+
+def saved_series(model, ncpu: int = 1):
+    """States and fluxes of every cell at the end of every step, as the core computes them (float64,
+    network order): arrays (nac, nstates, ntime_step) and (nac, nfluxes, ntime_step), from a forward
+    run of the maps as they stand on `ncpu` threads. forward_run returns the fluxes in float32."""
+    import numpy as np
+
+    from smash.analysis.cost_options import build_cost_options
+
+    net, structure, nt = model.network, model.structure, model.setup.ntime_step
+    output = _core.new_output(net.gauge_cell.size, net.nac, nt, len(structure.rr_states), len(structure.fluxes),
+                              nt, False, True, True)
+    output.save_slot[:] = np.arange(1, nt + 1)
+    _, cost_options = build_cost_options(model, None)
+    model._sync_parameters()
+    work_split.use_threads(model, ncpu)
+    _core.run_forward(model, cost_options, output)
+    return np.array(output.rr_states), np.array(output.fluxes)
