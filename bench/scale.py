@@ -40,14 +40,20 @@ def period_end(steps: int) -> str:
 
 
 def make_store(data_dir, path, steps):
+    import glob
+
     import smash
 
     mesh = smash.io.read_mesh(os.path.join(data_dir, "France", "mesh_France.hdf5"))
-    marker = path + f".{steps}.done"
-    if os.path.exists(marker):
+    # A marker `<store>.<steps>.done` says the store holds that many steps from START: a longer one serves too.
+    markers = glob.glob(glob.escape(path) + ".*.done")
+    if any(int(m.rsplit(".", 2)[-2]) >= steps for m in markers if m.rsplit(".", 2)[-2].isdigit()):
         return 0.0
     t0 = time.perf_counter()
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    for old in markers:  # the store is written anew: no marker may vouch for the old one
+        os.remove(old)
+    marker = path + f".{steps}.done"
     smash.factory.generate_forcing_store(mesh, path, START, period_end(steps), kinds=("prcp",), window=48,
                                          chunk_steps=24)
     open(marker, "w").close()
