@@ -1,5 +1,7 @@
 """Small builders shared by tests (meshes made by hand, no files)."""
 
+import functools
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +61,14 @@ def core_gradient(model, fcost):
     grad = _testing.new_core_parameters(model)
     cost = _testing.run_adjoint(model, fcost, fo, grad)
     return cost, grad, fo
+
+
+@functools.cache
+def snow_inputs_writer():
+    """tools/anchor_refs/snow_imperviousness_inputs.py as a module: the synthetic temperature, snow and
+    imperviousness rasters the smash 1.3 references were made on (shared by the tests that rebuild them)."""
+    path = REPO_ROOT / "tools" / "anchor_refs" / "snow_imperviousness_inputs.py"
+    spec = importlib.util.spec_from_file_location("snow_imperviousness_inputs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

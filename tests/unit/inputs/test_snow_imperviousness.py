@@ -6,7 +6,6 @@ rasters that tools/anchor_refs/snow_imperviousness_inputs.py writes; this test w
 files with the same code into a temporary folder.
 """
 
-import importlib.util
 import json
 
 import numpy as np
@@ -15,18 +14,10 @@ import pytest
 import smash
 from smash.inputs.partitioning import liquid_ratio, partition
 
-from helpers import ANCHOR_REFS, REPO_ROOT
+from helpers import ANCHOR_REFS, snow_inputs_writer
 
 REF = ANCHOR_REFS / "Lez" / "snow_imperviousness.npz"
-WRITER = REPO_ROOT / "tools" / "anchor_refs" / "snow_imperviousness_inputs.py"
 HYBRIDS = ("imperv_gr4_mlp", "imperv_gr6_mlp", "imperv_gr4_ude")
-
-
-def _writer():
-    spec = importlib.util.spec_from_file_location("snow_imperviousness_inputs", WRITER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +28,7 @@ def ref():
 @pytest.fixture(scope="module")
 def lez(data_dir, tmp_path_factory):
     """(setup, mesh) of Lez on the synthetic period, with the synthetic folders filled in."""
-    syn = _writer()
+    syn = snow_inputs_writer()
     paths = syn.write_inputs(str(tmp_path_factory.mktemp("snow_imperviousness")))
     setup, mesh = smash.factory.load_dataset("Lez", data_dir)
     setup.update(read_descriptor=False, **syn.period(), **paths)
@@ -117,7 +108,7 @@ def test_bad_snow_and_imperviousness_settings_are_refused(lez, tmp_path):
         smash.Model(dict(setup, snow_module="ssn", prcp_partitioning=True), mesh)
     with pytest.raises(ValueError, match="imperviousness_file"):
         smash.Model(dict(setup, read_imperviousness=True, imperviousness_file=None), mesh)
-    syn = _writer()
+    syn = snow_inputs_writer()
     values = syn.imperviousness()
     row, col = np.argwhere(mesh["active_cell"] == 1)[0]
     values[row, col] = -99.0

@@ -3,8 +3,6 @@ the same split forcings, discharge, final states and gradient bit for bit as the
 the synthetic temperature and snow rasters of the snow parity tests (tools/anchor_refs/snow_imperviousness_inputs.py),
 read from the GeoTIFF folders and from NetCDF / Zarr stores."""
 
-import functools
-import importlib.util
 
 import numpy as np
 import pytest
@@ -13,25 +11,16 @@ import smash
 from smash import _testing
 from smash.stream.sources import SplitSource
 
-from helpers import REPO_ROOT
+from helpers import snow_inputs_writer
 
-WRITER = REPO_ROOT / "tools" / "anchor_refs" / "snow_imperviousness_inputs.py"
 SPLIT = {"snow_module": "ssn", "read_temp": True, "prcp_partitioning": True}
 WINDOW = 7
-
-
-@functools.cache
-def _writer():
-    spec = importlib.util.spec_from_file_location("snow_imperviousness_inputs", WRITER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def lez(data_dir, tmp_path_factory):
     """(setup, mesh) of Lez over the synthetic snow period, temperature and snow folders filled in."""
-    syn = _writer()
+    syn = snow_inputs_writer()
     paths = syn.write_inputs(str(tmp_path_factory.mktemp("snow_split")))
     setup, mesh = smash.factory.load_dataset("Lez", data_dir)
     setup = dict(setup, read_descriptor=False, **syn.period(), temp_directory=paths["temp_directory"],
