@@ -11,6 +11,7 @@ from smash import _core, inputs, model_state, stream
 from smash.bayesian import serr as _serr
 from smash.calibration.multiset import run_multiset_estimate
 from smash.calibration.optimize import run_backward, run_optimize, set_control_optimize
+from smash.docparams import shared_parameters
 from smash.drainage import routing_tree
 from smash.drainage.mesh_checks import check_drained_mesh, check_mesh
 from smash.drainage.network import bare_grid_network, build_network
@@ -787,17 +788,14 @@ class Model:
             self._own_input()
             self._core.input.imperviousness[...] = values
 
+    @shared_parameters
     def forward_run(self, cost_options=None, common_options=None, return_options=None):
         """Run the model in place over its whole period (see `smash.forward_run`).
 
         Parameters
         ----------
-        cost_options : dict, optional
-            The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
-            ``wgauge``, ``end_warmup``, ``event_seg``, and for calibrations ``jreg_cmpt``, ``wjreg_cmpt``,
-            ``wjreg`` (see the Calibration page). Default: 1 - NSE at the most downstream gauge.
-        common_options : dict, optional
-            ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+        {{cost_options}}
+        {{common_options}}
         return_options : dict, optional
             Outputs to return (see `smash.forward_run`).
 
@@ -808,26 +806,18 @@ class Model:
         """
         return run_forward(self, cost_options, common_options, return_options)
 
+    @shared_parameters
     def optimize(self, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
                  common_options=None, return_options=None, callback=None):
         """Calibrate the model in place (see `smash.optimize`).
 
         Parameters
         ----------
-        mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
-            How the control vector makes the parameter maps (see the Calibration page).
-        optimizer : str, optional
-            ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
-            ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
-        optimize_options : dict, optional
-            ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
-            ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
-        cost_options : dict, optional
-            The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
-            ``wgauge``, ``end_warmup``, ``event_seg``, and for calibrations ``jreg_cmpt``, ``wjreg_cmpt``,
-            ``wjreg`` (see the Calibration page). Default: 1 - NSE at the most downstream gauge.
-        common_options : dict, optional
-            ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+        {{mapping}}
+        {{optimizer}}
+        {{optimize_options}}
+        {{cost_options}}
+        {{common_options}}
         return_options : dict, optional
             Results to return (see `smash.optimize`).
         callback : callable, optional
@@ -841,6 +831,7 @@ class Model:
         return run_optimize(self, mapping, optimizer, optimize_options, cost_options, common_options,
                             return_options, callback)
 
+    @shared_parameters
     def set_control_optimize(self, control_vector, mapping="uniform", optimizer=None, optimize_options=None):
         """Set the parameters and states (and a hybrid net) from an optimization control vector.
 
@@ -851,17 +842,13 @@ class Model:
         ----------
         control_vector : numpy.ndarray
             The control vector, in the control_tfm space of the options.
-        mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
-            How the control vector makes the parameter maps (see the Calibration page).
-        optimizer : str, optional
-            ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
-            ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
-        optimize_options : dict, optional
-            ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
-            ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
+        {{mapping}}
+        {{optimizer}}
+        {{optimize_options}}
         """
         set_control_optimize(self, control_vector, mapping, optimizer, optimize_options)
 
+    @shared_parameters
     def backward_run(self, diff_target="j", cotangent=None, mapping="uniform", optimizer=None,
                      optimize_options=None, cost_options=None, common_options=None, return_options=None):
         """Compute the cost and its gradient with respect to the control vector (see `smash.backward_run`).
@@ -872,20 +859,11 @@ class Model:
             Differentiate the cost, or the discharge on the active cells.
         cotangent : float or numpy.ndarray, optional
             The seed of the adjoint: a factor of the cost for "j", a (nac, ntime_step) array for "q".
-        mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
-            How the control vector makes the parameter maps (see the Calibration page).
-        optimizer : str, optional
-            ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
-            ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
-        optimize_options : dict, optional
-            ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
-            ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
-        cost_options : dict, optional
-            The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
-            ``wgauge``, ``end_warmup``, ``event_seg``, and for calibrations ``jreg_cmpt``, ``wjreg_cmpt``,
-            ``wjreg`` (see the Calibration page). Default: 1 - NSE at the most downstream gauge.
-        common_options : dict, optional
-            ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+        {{mapping}}
+        {{optimizer}}
+        {{optimize_options}}
+        {{cost_options}}
+        {{common_options}}
         return_options : dict, optional
             Results to return (see `smash.backward_run`).
 

@@ -18,6 +18,7 @@ from smash.calibration.descriptor_mapping import (
     UndefinedMapError,
     descriptor_choice,
 )
+from smash.docparams import shared_parameters
 from smash.nn import regionalization
 from smash.nn.adaptive import AdaptiveStep, BestIterate
 from smash.nn.regionalization import normalized_descriptors
@@ -43,6 +44,7 @@ def _default_optimizer(mapping):
     return {"uniform": "sbs", "ann": "adam"}.get(mapping, "lbfgsb")
 
 
+@shared_parameters
 def default_optimize_options(model, mapping: str = "uniform", optimizer: str | None = None) -> dict:
     """Get the calibration options used when none are given.
 
@@ -50,11 +52,8 @@ def default_optimize_options(model, mapping: str = "uniform", optimizer: str | N
     ----------
     model : Model
         The model (its structure gives the parameters, its descriptors the regionalization's inputs).
-    mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
-        How the control vector makes the parameter maps (see the Calibration page).
-    optimizer : str, optional
-        ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
-        ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
+    {{mapping}}
+    {{optimizer}}
 
     Returns
     -------
@@ -703,6 +702,7 @@ def _ann_control_info(model, optimizer, options) -> dict:
             "x": x, "x_raw": x.copy()}
 
 
+@shared_parameters
 def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, cost_options=None,
              common_options=None, return_options=None, callback=None):
     """Calibrate a copy of a model.
@@ -711,20 +711,11 @@ def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, co
     ----------
     model : Model
         The model to calibrate (left unchanged); its current parameters are the first guess.
-    mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
-        How the control vector makes the parameter maps (see the Calibration page).
-    optimizer : str, optional
-        ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
-        ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
-    optimize_options : dict, optional
-        ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
-        ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
-    cost_options : dict, optional
-        The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
-        ``wgauge``, ``end_warmup``, ``event_seg``, ``jreg_cmpt``, ``wjreg_cmpt``, ``wjreg`` (see the
-        Calibration page). Default: 1 - NSE at the most downstream gauge.
-    common_options : dict, optional
-        ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+    {{mapping}}
+    {{optimizer}}
+    {{optimize_options}}
+    {{cost_options}}
+    {{common_options}}
     return_options : dict, optional
         Results to return, as ``{name: True}``: ``cost``, ``jobs``, ``jreg``, ``lcurve_wjreg``,
         ``control_vector``, ``n_iter``, ``projg``, ``iter_cost``, ``iter_projg``, ``net`` (ann), and the
@@ -752,6 +743,7 @@ def optimize(model, mapping="uniform", optimizer=None, optimize_options=None, co
     return (new, result) if return_options else new
 
 
+@shared_parameters
 def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_options=None) -> dict:
     """Describe the control vector of a calibration, as smash 1.3 does.
 
@@ -759,14 +751,9 @@ def optimize_control_info(model, mapping="uniform", optimizer=None, optimize_opt
     ----------
     model : Model
         The model to calibrate.
-    mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
-        How the control vector makes the parameter maps (see the Calibration page).
-    optimizer : str, optional
-        ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
-        ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
-    optimize_options : dict, optional
-        ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
-        ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
+    {{mapping}}
+    {{optimizer}}
+    {{optimize_options}}
 
     Returns
     -------
@@ -895,6 +882,7 @@ def _backward_q(model, control, cotangent, common, return_options) -> BackwardRu
     return BackwardRun(**out)
 
 
+@shared_parameters
 def backward_run(model, diff_target="j", cotangent=None, mapping="uniform", optimizer=None, optimize_options=None,
                  cost_options=None, common_options=None, return_options=None):
     """Compute the cost and its gradient with respect to the control vector.
@@ -910,20 +898,11 @@ def backward_run(model, diff_target="j", cotangent=None, mapping="uniform", opti
         Differentiate the cost, or the discharge on the active cells.
     cotangent : float or numpy.ndarray, optional
         The seed of the adjoint: a factor of the cost for "j", a (nac, ntime_step) array for "q".
-    mapping : {"uniform", "distributed", "multi-linear", "multi-polynomial", "ann"}, default "uniform"
-        How the control vector makes the parameter maps (see the Calibration page).
-    optimizer : str, optional
-        ``"sbs"``, ``"lbfgsb"``, ``"nelder-mead"``, ``"powell"``, ``"adam"``, ``"sgd"``, ``"adagrad"`` or
-        ``"rmsprop"``; the mapping's default (sbs for uniform, adam for ann, lbfgsb otherwise) when not given.
-    optimize_options : dict, optional
-        ``parameters``, ``bounds``, ``control_tfm``, ``descriptor``, ``termination_crit``, ``net``,
-        ``learning_rate``, ``random_state``; `default_optimize_options` gives the defaults.
-    cost_options : dict, optional
-        The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
-        ``wgauge``, ``end_warmup``, ``event_seg``, ``jreg_cmpt``, ``wjreg_cmpt``, ``wjreg`` (see the
-        Calibration page). Default: 1 - NSE at the most downstream gauge.
-    common_options : dict, optional
-        ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+    {{mapping}}
+    {{optimizer}}
+    {{optimize_options}}
+    {{cost_options}}
+    {{common_options}}
     return_options : dict, optional
         Results to return, as ``{name: True}``: ``cost``, ``jobs``, ``jreg``, ``grad``, and the forward
         outputs ``time_step``, ``rr_states``, ``q_domain``, ``internal_fluxes``.

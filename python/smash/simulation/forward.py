@@ -11,6 +11,7 @@ import numpy as np
 
 from smash import _core
 from smash.analysis.cost_options import build_cost_options, check_observations
+from smash.docparams import shared_parameters
 from smash.logs import get_logger
 from smash.results import Result
 from smash.simulation import memory, work_split
@@ -210,6 +211,7 @@ def _run_writing(model, fcost, fo, store) -> None:
     store.flush(fo, model.setup.ntime_step)
 
 
+@shared_parameters
 def forward_run(model, cost_options=None, common_options=None, return_options=None):
     """Run a copy of a model over its whole period.
 
@@ -217,12 +219,8 @@ def forward_run(model, cost_options=None, common_options=None, return_options=No
     ----------
     model : Model
         The model to run (left unchanged).
-    cost_options : dict, optional
-        The cost: ``jobs_cmpt`` (metrics and signatures), ``wjobs_cmpt``, ``jobs_cmpt_tfm``, ``gauge``,
-        ``wgauge``, ``end_warmup``, ``event_seg``, and for calibrations ``jreg_cmpt``, ``wjreg_cmpt``,
-        ``wjreg`` (see the Calibration page). Default: 1 - NSE at the most downstream gauge.
-    common_options : dict, optional
-        ``ncpu`` (threads, default 1) and ``verbose`` (logs and progress bar).
+    {{cost_options}}
+    {{common_options}}
     return_options : dict, optional
         Outputs to return, as ``{name: True}``: ``time_step``, ``rr_states``, ``q_domain``,
         ``internal_fluxes``, ``cost``, ``jobs``.
