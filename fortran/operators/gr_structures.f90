@@ -856,17 +856,20 @@ contains
         real(rk), intent(inout) :: fnet(NET_MAX, net_block)
 
         real(rk) :: xnet(net_block, NET_MAX), ynet(net_block, NET_MAX)
-        integer :: nb, nin, nh1, nh2, nout, j, o
+        integer :: nb, nbl, nin, nh1, nh2, nout, j, o
 
         nb = kb1 - kb + 1
+        ! the net runs on whole groups of NET_LANES rows: the rows past the
+        ! block's cells hold zeros (net_inputs), their outputs are not read
+        nbl = (nb + NET_LANES - 1)/NET_LANES*NET_LANES
         nin = nn(1)
         nh1 = nn(2)
         nh2 = nn(3)
         nout = nn(4)
         !$AD NOCHECKPOINT
-        call net_inputs(hy_module, kb, kb1, prcp, pet, p, h, xnet)
+        call net_inputs(hy_module, kb, kb1, nbl, prcp, pet, p, h, xnet)
         !$AD NOCHECKPOINT
-        call mlp_block(nin, nh1, nh2, nout, net_block, nb, w, xnet, ynet)
+        call mlp_block(nin, nh1, nh2, nout, net_block, nbl, w, xnet, ynet)
         do j = 1, nb
             do o = 1, nout
                 fnet(o, j) = ynet(j, o)
@@ -878,9 +881,10 @@ contains
     !> states it reads at the start of the step, then pn and en after
     !> interception, computed here on a copy of the interception level (the
     !> step then updates the level itself, by the same operations). Cells
-    !> whose step ignores the net (missing rainfall or PET) get zero inputs.
-    subroutine net_inputs(hy_module, kb, kb1, prcp, pet, p, h, x)
-        integer, intent(in) :: hy_module, kb, kb1
+    !> whose step ignores the net (missing rainfall or PET) get zero inputs,
+    !> and so do the rows past the cells up to row nbl.
+    subroutine net_inputs(hy_module, kb, kb1, nbl, prcp, pet, p, h, x)
+        integer, intent(in) :: hy_module, kb, kb1, nbl
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
         real(rk), intent(in) :: p(:, :), h(:, :)
@@ -889,6 +893,9 @@ contains
         integer :: k, j
         real(rk) :: cell_pet, hi, pn, en
 
+        do j = kb1 - kb + 2, nbl
+            x(j, 1:NET_MAX) = 0._rk
+        end do
         do k = kb, kb1
             j = k - kb + 1
             cell_pet = real(pet(k), rk)
