@@ -341,8 +341,12 @@ contains
     !> the _ri_mlp_exc hybrids. States hi hp ht; fluxes
     !> pn en pr perc ps es lexc prr prd qr qd qt, all four structures (and their
     !> hybrids) in gr4's order (tests/test_registry_positions.py checks each).
-    subroutine gr_step(ri, law5, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, qt, fx)
+    !> ikexc, iaexc: positions of kexc and aexc (aexc: law5 only, else 0) among
+    !> p, set once per loop by gr_cells: set here, at every cell, the adjoint's
+    !> forward sweep saved both and the branch that chose them at every cell-step.
+    subroutine gr_step(ri, law5, ikexc, iaexc, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, qt, fx)
         logical, intent(in) :: ri, law5
+        integer, intent(in) :: ikexc, iaexc
         real(rk), intent(in) :: prcp, pet, dt
         real(rk), intent(in) :: imperv   !< impervious share of the cell: scales pn and es by 1 - imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt), once per step by the caller
@@ -355,24 +359,11 @@ contains
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split, pn_cell, pervious
         real(rk) :: fp, fe, fc, fl
-        integer :: ikexc, iaexc   ! positions of kexc and aexc (aexc: law5 only) among p
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, GR4_NFX, GR4_FX_QR, 0, GR4_FX_QT, 1._rk, qt)
         else
-            iaexc = 0
-            if (ri .and. law5) then
-                ikexc = GR5_RI_P_KEXC
-                iaexc = GR5_RI_P_AEXC
-            else if (ri) then
-                ikexc = GR4_RI_P_KEXC
-            else if (law5) then
-                ikexc = GR5_P_KEXC
-                iaexc = GR5_P_AEXC
-            else
-                ikexc = GR4_P_KEXC
-            end if
             fp = 0._rk
             fe = 0._rk
             fc = 0._rk
@@ -712,6 +703,7 @@ contains
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
         integer :: k, np, nh, nfx, c1, c2
+        integer :: ikexc, iaexc   ! positions of kexc and aexc among p (gr_step)
         integer :: cstride   ! 1: a column of fnet per cell, 0: one for all (an index, not a variable set per
                              ! cell, which Tapenade would save at every cell)
         logical :: ri, law5
@@ -788,6 +780,18 @@ contains
                  .or. hy_module == HY_GR5_RI_MLP_EXC
             law5 = hy_module == HY_GR5 .or. hy_module == HY_GR5_RI .or. hy_module == HY_GR5_MLP &
                    .or. hy_module == HY_GR5_RI_MLP_EXC
+            iaexc = 0
+            if (ri .and. law5) then
+                ikexc = GR5_RI_P_KEXC
+                iaexc = GR5_RI_P_AEXC
+            else if (ri) then
+                ikexc = GR4_RI_P_KEXC
+            else if (law5) then
+                ikexc = GR5_P_KEXC
+                iaexc = GR5_P_AEXC
+            else
+                ikexc = GR4_P_KEXC
+            end if
             c1 = GR4_FX_QR
             c2 = GR4_FX_QR
             do k = k0, k1
@@ -795,8 +799,8 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), h(k, 1:nh), &
-                             nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
+                call gr_step(ri, law5, ikexc, iaexc, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), &
+                             h(k, 1:nh), nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
                              cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
