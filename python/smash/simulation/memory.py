@@ -61,6 +61,10 @@ TAPE_NEURON_BYTES = 18
 SNAPSHOT_SLACK_BYTES = 4
 # md_forward's small_run: runs of at most this many cell-steps tape every step at once.
 TAPE_SMALL_RUN = 1e5
+# md_forward's hybrid_chunk_cell_steps and own_block_steps: a hybrid's chunks hold at most this many
+# cell-steps, but at least this many steps.
+HYBRID_CHUNK_CELL_STEPS = 4000
+HYBRID_MIN_CHUNK = 8
 # A gradient's tape may hold this share of the memory available (setup adjoint_memory = 0); beyond
 # it one chunk's taped steps take CHUNK_SHARE of that budget, the snapshots of a segment's chunks
 # SEGMENT_SHARE, and the rest the newest segment snapshots and the threads' uneven shares of a chunk.
@@ -273,12 +277,18 @@ def snapshot_bytes(structure) -> int:
     return F64 * (len(structure.rr_states) + max(len(structure.fluxes), 1) + 3) + SNAPSHOT_SLACK_BYTES
 
 
-def default_chunk(nac: int, nt: int, checkpoint_steps: int = 0) -> int:
+def default_chunk(nac: int, nt: int, checkpoint_steps: int = 0, hybrid: bool = False) -> int:
     """md_forward::chunk_steps: `checkpoint_steps` when set, else one chunk for a run of at most
-    TAPE_SMALL_RUN cell-steps, else ceil(sqrt(nt)) steps."""
+    TAPE_SMALL_RUN cell-steps, else ceil(sqrt(nt)) steps; for a `hybrid` structure, at most
+    HYBRID_CHUNK_CELL_STEPS cell-steps but at least HYBRID_MIN_CHUNK steps."""
     if checkpoint_steps > 0:
         return min(checkpoint_steps, nt)
-    return nt if nac * nt <= TAPE_SMALL_RUN else min(nt, math.isqrt(nt - 1) + 1)
+    if nac * nt <= TAPE_SMALL_RUN:
+        return nt
+    chunk = min(nt, math.isqrt(nt - 1) + 1)
+    if hybrid:
+        chunk = min(chunk, max(HYBRID_MIN_CHUNK, int(HYBRID_CHUNK_CELL_STEPS // max(nac, 1))))
+    return chunk
 
 
 @dataclass(frozen=True)
@@ -370,7 +380,7 @@ def gradient_plan(model) -> CheckpointPlan:
     if stream is not None:
         window = int(stream.windows["gradient"])
     asked = int(getattr(core_setup, "checkpoint_steps", 0) or 0)
-    chunk = window or default_chunk(nac, nt, asked)
+    chunk = window or default_chunk(nac, nt, asked, model.structure.is_hybrid)
     budget, source = adjoint_budget(model.setup)
     plan = plan_checkpoints(nac, nt, tape_step_bytes(model.structure, model.setup.hidden_neuron),
                             snapshot_bytes(model.structure), chunk, budget, max(int(core_setup.ncpu), 1),
