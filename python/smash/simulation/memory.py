@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from smash import _core
-from smash.nn.hybrid import hidden_sizes
+from smash.nn.hybrid import core_sizes, hidden_sizes, layer_shapes
 
 LOGGER = logging.getLogger("smash.memory")
 
@@ -52,11 +52,14 @@ STEP_BYTES = 200
 SPARSE_STEP_BYTES = 400
 # Adjoint tape (md_forward's checkpointed time loop), bytes per cell and taped step, measured with
 # md_gradient.tape_peak_bytes on every structure: 100-290 for the conceptual modules (gr4-lr 242,
-# gr6-kw 286), +30 with the ssn snow module; the hybrids 430 + 18 per hidden neuron. Bytes per
+# gr6-kw 286), +30 with the ssn snow module; the hybrids 430 + 18 per hidden neuron, + 0.5 per
+# weight of the net (md_mlp::dense_block saves its NET_LANES = 4 copies of a layer's weights, 8 bytes
+# each, once per block of 64 cells; Cance's gr4_mlp with (64, 64) hidden neurons: 4 850). Bytes per
 # cell and checkpoint snapshot: 140-145 for gr4-lr (snapshot_bytes counts them).
 TAPE_STEP_BYTES = 320
 TAPE_HYBRID_STEP_BYTES = 460
 TAPE_NEURON_BYTES = 18
+TAPE_WEIGHT_BYTES = 0.5
 # Per cell and snapshot beyond the arrays snapshot_bytes counts (Tapenade's 8-byte slots of the bounds).
 SNAPSHOT_SLACK_BYTES = 4
 # md_forward's small_run: runs of at most this many cell-steps tape every step at once.
@@ -266,7 +269,8 @@ def tape_step_bytes(structure, hidden_neuron) -> int:
     """Bytes of adjoint tape per active cell and taped step of `structure` (TAPE_STEP_BYTES and kin)."""
     if structure.is_hybrid:
         hidden = hidden_sizes(tuple(int(n) for n in np.ravel(hidden_neuron) if n > 0) or 1)
-        return TAPE_HYBRID_STEP_BYTES + TAPE_NEURON_BYTES * sum(hidden)
+        nweights = core_sizes(layer_shapes(len(structure.nn_inputs), hidden, len(structure.nn_outputs)))[4]
+        return TAPE_HYBRID_STEP_BYTES + TAPE_NEURON_BYTES * sum(hidden) + math.ceil(TAPE_WEIGHT_BYTES * nweights)
     return TAPE_STEP_BYTES
 
 
