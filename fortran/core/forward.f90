@@ -115,11 +115,13 @@ contains
     !> in total) besides the snapshots. A run whose whole tape is small (at
     !> most small_run cell-steps, a few tens of MB) is one chunk taped
     !> straight through, without that extra run. A hybrid's chunks hold at
-    !> most hybrid_chunk_cell_steps, but never fewer than own_block_steps
-    !> steps: its tape then stays in the caches while it is re-read (Cance's
-    !> hybrid gradients 10-15 % faster with 8-10 steps than with 38; the
-    !> conceptual structures' gradients are as fast from 19 to 76 steps, and
-    !> slower with 8). python/smash/simulation/memory.py::default_chunk mirrors this.
+    !> most hybrid_chunk_cell_steps when that is at least own_block_steps steps
+    !> (grids of up to 500 active cells): its tape then stays in the caches
+    !> while it is re-read (Cance's hybrid gradients 10-15 % faster with 8-10
+    !> steps than with 38; the conceptual structures' gradients are as fast
+    !> from 19 to 76 steps, and slower with 8). On larger grids a chunk's tape
+    !> outgrows the caches anyway, and shorter chunks would only add snapshots.
+    !> python/smash/simulation/memory.py::default_chunk mirrors this.
     integer function chunk_steps(setup, nac) result(chunk)
         type(SetupDT), intent(in) :: setup
         integer, intent(in) :: nac
@@ -137,7 +139,7 @@ contains
                 if (chunk*chunk < setup%ntime_step) chunk = chunk + 1
                 if (setup%nn_nout > 0) then
                     cached = int(hybrid_chunk_cell_steps/real(max(nac, 1), rk))
-                    chunk = min(chunk, max(own_block_steps, cached))
+                    if (cached >= own_block_steps) chunk = min(chunk, cached)
                 end if
             end if
         end if

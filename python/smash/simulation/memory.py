@@ -65,7 +65,7 @@ SNAPSHOT_SLACK_BYTES = 4
 # md_forward's small_run: runs of at most this many cell-steps tape every step at once.
 TAPE_SMALL_RUN = 1e5
 # md_forward's hybrid_chunk_cell_steps and own_block_steps: a hybrid's chunks hold at most this many
-# cell-steps, but at least this many steps.
+# cell-steps when that makes at least this many steps (grids of up to 500 active cells).
 HYBRID_CHUNK_CELL_STEPS = 4000
 HYBRID_MIN_CHUNK = 8
 # A gradient's tape may hold this share of the memory available (setup adjoint_memory = 0); beyond
@@ -284,14 +284,15 @@ def snapshot_bytes(structure) -> int:
 def default_chunk(nac: int, nt: int, checkpoint_steps: int = 0, hybrid: bool = False) -> int:
     """md_forward::chunk_steps: `checkpoint_steps` when set, else one chunk for a run of at most
     TAPE_SMALL_RUN cell-steps, else ceil(sqrt(nt)) steps; for a `hybrid` structure, at most
-    HYBRID_CHUNK_CELL_STEPS cell-steps but at least HYBRID_MIN_CHUNK steps."""
+    HYBRID_CHUNK_CELL_STEPS cell-steps when that is at least HYBRID_MIN_CHUNK steps."""
     if checkpoint_steps > 0:
         return min(checkpoint_steps, nt)
     if nac * nt <= TAPE_SMALL_RUN:
         return nt
     chunk = min(nt, math.isqrt(nt - 1) + 1)
-    if hybrid:
-        chunk = min(chunk, max(HYBRID_MIN_CHUNK, int(HYBRID_CHUNK_CELL_STEPS // max(nac, 1))))
+    cached = int(HYBRID_CHUNK_CELL_STEPS // max(nac, 1))
+    if hybrid and cached >= HYBRID_MIN_CHUNK:
+        chunk = min(chunk, cached)
     return chunk
 
 
