@@ -30,6 +30,10 @@ from smash.optional import require
 from smash.time_axis import TimeAxis
 
 STORE_FORMATS = ("netcdf", "zarr")
+# Decoded time chunks kept per series (the two a window's ends share with its neighbours), each at most this
+# large (a NetCDF file chunked by years is read by slices instead).
+_DECODED_CHUNKS = 2
+_DECODED_CHUNK_BYTES = 512 << 20
 _X_NAMES = ("x", "projection_x_coordinate", "lon", "longitude")
 _Y_NAMES = ("y", "projection_y_coordinate", "lat", "latitude")
 
@@ -144,6 +148,17 @@ class _Part:
         self.fill = [np.asarray(attrs[key], dtype=np.float64).ravel() for key in ("_FillValue", "missing_value")
                      if key in attrs]
         self.packing = tuple(np.float32(attrs[key]) if key in attrs else None for key in ("scale_factor", "add_offset"))
+        # Steps per stored chunk along time (Zarr, chunked NetCDF-4): a chunk is decoded whole whatever part of
+        # it is asked for, so StoreSeries keeps the last ones decoded for the next windows. None: not chunked.
+        chunk = self.variable.encoding.get("preferred_chunks", {}).get("time")
+        self.time_chunk = int(chunk) if chunk and 1 < int(chunk) < self.times.size else None
+        # A Zarr variable stored as (time, y, x) is also read through zarr itself, into buffers the reader keeps:
+        # xarray's reading allocates and copies each chunk anew (1.4 ms of CPU a step of France's 1.24 M cells).
+        self.zarr_array = None
+        if fmt == "zarr" and self.dataset[name].dims == ("time", self.y, self.x):
+            import zarr
+
+            self.zarr_array = zarr.open_array(os.path.join(path, name), mode="r")
 
     def values(self, raw: np.ndarray) -> np.ndarray:
         """float32 values of raw stored values: unpacked (scale_factor, add_offset), NaN where missing
@@ -197,6 +212,7 @@ class StoreSeries:
         self.scale, self.offset = _conversion(kind, units, self.dt, 1.0 if factor is None else factor, first.path)
         self._match_times(setup)
         self._lock = threading.Lock()
+        self._decoded: dict = {}    # (part, chunk) -> its decoded bounding box, oldest first (_chunk)
 
     def _match_times(self, setup: dict) -> None:
         """Which part and position hold each sub-step of each model step (-1: none). A store at the model's
@@ -265,9 +281,11 @@ class StoreSeries:
         self.inside = (self.store_row >= 0) & (self.store_col >= 0)
         if not self.inside.any():
             raise ValueError(f"{part.path}: the store's grid does not cover the mesh")
-        # The bounding box read from the store, and each cell's place in it.
+        # The bounding box read from the store, and each covered cell's place in it (flat, row-major).
         self.row_lo, self.row_hi = int(self.store_row[self.inside].min()), int(self.store_row[self.inside].max()) + 1
         self.col_lo, self.col_hi = int(self.store_col[self.inside].min()), int(self.store_col[self.inside].max()) + 1
+        self.box_index = ((self.store_row[self.inside] - self.row_lo) * (self.col_hi - self.col_lo)
+                          + self.store_col[self.inside] - self.col_lo).astype(np.intp)
 
     def read(self, first: int, count: int) -> np.ndarray:
         """(count, ncell) float32 of steps first .. first + count - 1 (0-based)."""
@@ -300,23 +318,64 @@ class StoreSeries:
             total /= self.nsub
         return np.where(valid.all(axis=0), total, MISSING).astype(np.float32)
 
+    def _box(self, p: int, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
+        """(hi - lo, box cells) raw stored values of part `p` at store positions lo .. hi - 1 (the bounding box
+        flattened), into `out` when given and of that size."""
+        part = self.parts[p]
+        rows, cols = slice(self.row_lo, self.row_hi), slice(self.col_lo, self.col_hi)
+        shape = (hi - lo, self.row_hi - self.row_lo, self.col_hi - self.col_lo)
+        if part.zarr_array is not None:
+            from zarr.core.buffer.cpu import NDBuffer
+
+            if out is None or out.size != np.prod(shape):
+                out = np.empty(shape, dtype=part.zarr_array.dtype)
+            block = out.reshape(shape)
+            part.zarr_array.get_basic_selection((slice(lo, hi), rows, cols), out=NDBuffer.from_numpy_array(block))
+            return out.reshape(hi - lo, -1)
+        return np.ascontiguousarray(part.variable[lo:hi, rows, cols].values).reshape(hi - lo, -1)
+
+    def _chunk(self, p: int, c: int, steps: int) -> np.ndarray:
+        """Chunk `c` of part `p` (`steps` store positions a chunk) decoded, from the last ones kept (called
+        with the lock held). Consecutive windows share the chunks at their ends (a window of 37 steps on chunks
+        of 24 would otherwise decode about 1.6 times its steps), and the adjoint's short windows share chunks
+        with their neighbours."""
+        key = (p, c)
+        block = self._decoded.pop(key, None)
+        if block is None:
+            # The oldest chunk kept makes room, its buffer decoded into again (no fresh pages for each chunk).
+            spare = self._decoded.pop(next(iter(self._decoded))) if len(self._decoded) >= _DECODED_CHUNKS else None
+            lo = c * steps
+            block = self._box(p, lo, min(lo + steps, self.parts[p].times.size), out=spare)
+        self._decoded[key] = block
+        return block
+
     def _read_part(self, p: int, positions: np.ndarray) -> np.ndarray:
         """(len(positions), covered cells) model values of part `p` at store positions `positions`."""
-        rows = self.store_row[self.inside] - self.row_lo
-        cols = self.store_col[self.inside] - self.col_lo
         part = self.parts[p]
-        lo, hi = int(positions.min()), int(positions.max()) + 1
+        picked = np.empty((positions.size, self.box_index.size), dtype=part.variable.dtype)
+        steps = part.time_chunk
+        box_size = (self.row_hi - self.row_lo) * (self.col_hi - self.col_lo)
         with self._lock:
-            var = part.variable[:, self.row_lo:self.row_hi, self.col_lo:self.col_hi]
-            # The span of store positions read as one slice (the usual case: consecutive steps).
-            block = var[lo:hi].values if hi - lo <= 2 * positions.size else var.isel(time=np.unique(positions)).values
-        if hi - lo > 2 * positions.size:
-            lo_index = np.searchsorted(np.unique(positions), positions)
-        else:
-            lo_index = positions - lo
-        # The covered cells picked first, then the steps: the block of the whole bounding box is not copied.
-        picked = np.asarray(block)[:, rows, cols]
-        values = part.values(picked if np.array_equal(lo_index, np.arange(picked.shape[0])) else picked[lo_index])
+            if steps is not None and steps * box_size * picked.itemsize <= _DECODED_CHUNK_BYTES:
+                which = positions // steps
+                for c in np.unique(which):
+                    block = self._chunk(p, int(c), steps)
+                    for i in np.flatnonzero(which == c):
+                        np.take(block[positions[i] - c * steps], self.box_index, out=picked[i])
+            else:
+                lo, hi = int(positions.min()), int(positions.max()) + 1
+                if hi - lo <= 2 * positions.size:
+                    # The span of store positions read as one slice (the usual case: consecutive steps).
+                    block, at = self._box(p, lo, hi), positions - lo
+                else:
+                    unique = np.unique(positions)
+                    var = part.variable[:, self.row_lo:self.row_hi, self.col_lo:self.col_hi]
+                    block = np.ascontiguousarray(var.isel(time=unique).values).reshape(unique.size, -1)
+                    at = np.searchsorted(unique, positions)
+                for i, row in enumerate(at):
+                    np.take(block[row], self.box_index, out=picked[i])
+        # The covered cells picked by a flat gather (a 2-D fancy index costs about twice as much).
+        values = part.values(picked)
         missing = ~np.isfinite(values)
         if self.scale is not None:
             values = values * self.scale

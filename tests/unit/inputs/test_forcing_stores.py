@@ -204,3 +204,32 @@ def test_a_failed_store_write_leaves_the_previous_store_and_no_temporary(tmp_pat
 
     with xr.open_dataset(path, engine="zarr" if name.endswith(".zarr") else "h5netcdf") as data:
         np.testing.assert_array_equal(data["prcp"].values, np.ones((2, 2, 2)))
+
+
+@pytest.mark.parametrize("suffix", ["nc", "zarr"])
+def test_windows_across_chunks_decode_each_chunk_once(data_dir, store_folder, suffix, monkeypatch):
+    """Windows that straddle the store's 10-step chunks, read forward then backward (the adjoint's reverse
+    sweep) and at random, equal the whole period read at once; read in order, each chunk is decoded once."""
+    from smash.inputs import stores
+    from smash.simulation.model_setup import normalize_setup
+
+    setup, mesh = _dataset(data_dir, "Lez")
+    paths = _stores(data_dir, "Lez", suffix, store_folder)
+    setup = normalize_setup(dict(setup, **paths))
+    whole = stores.read_store(setup, mesh, "prcp", cells=np.flatnonzero(mesh["active_cell"]))
+    series = stores.StoreSeries(setup, mesh, "prcp", cells=np.flatnonzero(mesh["active_cell"]))
+    assert series.parts[0].time_chunk == 10
+    decoded = []
+    box = series._box
+    monkeypatch.setattr(series, "_box", lambda p, lo, hi, out=None: decoded.append((lo, hi)) or box(p, lo, hi, out))
+    nt = whole.shape[0]
+    starts = list(range(0, nt, 7))
+    for first in starts:
+        assert np.array_equal(series.read(first, min(7, nt - first)), whole[first:first + 7])
+    assert sorted(decoded) == [(lo, min(lo + 10, nt)) for lo in range(0, nt, 10)]
+    for first in reversed(starts):
+        assert np.array_equal(series.read(first, min(7, nt - first)), whole[first:first + 7])
+    rng = np.random.default_rng(0)
+    for first in rng.integers(0, nt - 1, 20):
+        count = int(rng.integers(1, 30))
+        assert np.array_equal(series.read(int(first), min(count, nt - int(first))), whole[first:first + count])
