@@ -287,12 +287,22 @@ class StoreSeries:
         self.box_index = ((self.store_row[self.inside] - self.row_lo) * (self.col_hi - self.col_lo)
                           + self.store_col[self.inside] - self.col_lo).astype(np.intp)
 
-    def read(self, first: int, count: int) -> np.ndarray:
-        """(count, ncell) float32 of steps first .. first + count - 1 (0-based)."""
+    def read(self, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        """(count, ncell) float32 of steps first .. first + count - 1 (0-based), written into `out` and `out`
+        returned when given ((count, ncell) float32, C order)."""
         parts = self.part_of[first:first + count, 0]
         if self.nsub == 1 and parts.size and parts[0] >= 0 and (parts == parts[0]).all() and self.inside.all():
             # The usual window: every step in one part, every cell covered: the values read are the window.
-            return self._read_part(int(parts[0]), self.index_of[first:first + count, 0])
+            return self._read_part(int(parts[0]), self.index_of[first:first + count, 0], out)
+        values = self._read_mixed(first, count)
+        if out is None:
+            return values
+        out[...] = values
+        return out
+
+    def _read_mixed(self, first: int, count: int) -> np.ndarray:
+        """`read` of a window whose steps lie in several parts, are missing, sum sub-steps or whose cells
+        are not all covered."""
         subs = np.full((self.nsub, count, self.cells.size), MISSING, dtype=np.float32)
         part_of = self.part_of[first:first + count]
         index_of = self.index_of[first:first + count]
@@ -349,10 +359,17 @@ class StoreSeries:
         self._decoded[key] = block
         return block
 
-    def _read_part(self, p: int, positions: np.ndarray) -> np.ndarray:
-        """(len(positions), covered cells) model values of part `p` at store positions `positions`."""
+    def _read_part(self, p: int, positions: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(len(positions), covered cells) model values of part `p` at store positions `positions` (into `out`
+        when given, which must then be of that shape, float32, C order)."""
         part = self.parts[p]
-        picked = np.empty((positions.size, self.box_index.size), dtype=part.variable.dtype)
+        shape = (positions.size, self.box_index.size)
+        dtype = part.variable.dtype
+        unpacked = part.packing == (None, None) and all(np.isnan(v).all() for v in part.fill)
+        if out is not None and dtype == np.float32 and unpacked:
+            picked = out     # float32 values needing no unpacking: gathered straight into `out`
+        else:
+            picked = np.empty(shape, dtype=dtype)
         steps = part.time_chunk
         box_size = (self.row_hi - self.row_lo) * (self.col_hi - self.col_lo)
         with self._lock:
@@ -382,6 +399,9 @@ class StoreSeries:
         if self.offset is not None:
             values = values + self.offset
         values[missing] = MISSING
+        if out is not None and values is not out:
+            out[...] = values
+            return out
         return values
 
 
@@ -395,11 +415,11 @@ def read_store(setup: dict, mesh: dict, kind: str, cells=None, out=None):
     if out is None:
         full = np.empty((nt, series.cells.size), dtype=np.float32)
     for t0 in range(0, nt, span):
-        block = series.read(t0, min(span, nt - t0))
+        count = min(span, nt - t0)
         if full is not None:
-            full[t0:t0 + block.shape[0]] = block
+            series.read(t0, count, out=full[t0:t0 + count])
         else:
-            for i, values in enumerate(block):
+            for i, values in enumerate(series.read(t0, count)):
                 out[t0 + i] = values
     if full is None:
         return out

@@ -142,9 +142,8 @@ class ForcingStream:
         self.reads += 1
         n = t1 - t0 + 1
         for kind in self.kinds:
-            block = self.source.read(kind, t0 - 1, n)
-            # (n, nac) C order is the core's (nac, n) Fortran order: a plain copy.
-            getattr(self._input, f"{kind}_next")[:, :n] = np.asarray(block, dtype=np.float32).T
+            # The core's (nac, n) Fortran order is (n, nac) in C order: the readers write there directly.
+            self.source.read(kind, t0 - 1, n, out=getattr(self._input, f"{kind}_next")[:, :n].T)
         return t0, t1
 
     def _window_of(self, t0: int) -> tuple[int, int]:
