@@ -15,6 +15,7 @@ import ctypes
 import os
 import sys
 import threading
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
@@ -91,6 +92,7 @@ class ForcingStream:
         # Held by the run this stream serves: a model and its copies share the stream (and maybe core inputs).
         self._busy = threading.Lock()
         self.reads = 0              # windows read from the source (tests, benchmarks)
+        self.wait_seconds = 0.0     # time runs spent waiting for windows in the callback (benchmarks)
         # Called with t0 before the window starting at step t0 is served (smash.stream.outputs writes
         # the previous window's returned series then).
         self.window_hook = None
@@ -166,6 +168,7 @@ class ForcingStream:
         """The core's request for steps t0 .. t1 (called from Fortran, GIL taken by ctypes)."""
         if self._error is not None:
             return
+        started = time.perf_counter()
         try:
             if self.window_hook is not None:
                 self.window_hook(t0)
@@ -190,6 +193,7 @@ class ForcingStream:
                 self._read_ahead(t0 - w)        # the forward sweep's last window: the reverse sweep follows
         except BaseException as error:  # noqa: BLE001 - re-raised by session() once the core returns
             self._error = error
+        self.wait_seconds += time.perf_counter() - started
 
     # ------------------------------------------------------------ a run
     @contextlib.contextmanager
