@@ -378,7 +378,7 @@ class StoreSeries:
                 for c in np.unique(which):
                     block = self._chunk(p, int(c), steps)
                     for i in np.flatnonzero(which == c):
-                        np.take(block[positions[i] - c * steps], self.box_index, out=picked[i])
+                        np.take(block[positions[i] - c * steps], self.box_index, out=picked[i], mode="clip")
             else:
                 lo, hi = int(positions.min()), int(positions.max()) + 1
                 if hi - lo <= 2 * positions.size:
@@ -390,15 +390,18 @@ class StoreSeries:
                     block = np.ascontiguousarray(var.isel(time=unique).values).reshape(unique.size, -1)
                     at = np.searchsorted(unique, positions)
                 for i, row in enumerate(at):
-                    np.take(block[row], self.box_index, out=picked[i])
-        # The covered cells picked by a flat gather (a 2-D fancy index costs about twice as much).
+                    np.take(block[row], self.box_index, out=picked[i], mode="clip")
+        # The covered cells picked by a flat gather (a 2-D fancy index costs about twice as much; the indices are
+        # inside the box by construction, and "clip" skips their check).
         values = part.values(picked)
-        missing = ~np.isfinite(values)
+        # One pass tells whether any value is NaN or infinite (their sum is not finite); most windows have none.
+        missing = None if np.isfinite(values.sum()) else ~np.isfinite(values)
         if self.scale is not None:
             values = values * self.scale
         if self.offset is not None:
             values = values + self.offset
-        values[missing] = MISSING
+        if missing is not None:
+            values[missing] = MISSING
         if out is not None and values is not out:
             out[...] = values
             return out
