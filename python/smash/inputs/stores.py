@@ -4,8 +4,13 @@ A store holds many steps of one forcing on a regular grid in the mesh's CRS: a `
 coordinate (the end of each step, as the GeoTIFF file stamps), ``x`` / ``y`` coordinates of the
 cell centres (or ``projection_x_coordinate`` / ``projection_y_coordinate``), and a variable
 named as the forcing kind (``prcp``, ``pet``, ``snow``, ``temp``) or the store's only variable
-on (time, y, x). Its ``units`` attribute converts the values to mm per step (degC for temp);
-without units the setup's conversion factor applies as for GeoTIFF files. NaN and the fill
+on (time, y, x). A store may also hold a list of cells instead of a grid: a variable on (time,
+cell) with ``x`` / ``y`` coordinates along ``cell``, the centres of cells of the mesh's grid (what
+``generate_forcing_store(..., layout="cells")`` and ``convert_forcings(..., mesh=...)`` write, in
+the order a model of that mesh holds its cells: a window is then read without a gather, the
+fastest store for runs that read the period again and again). Its ``units`` attribute converts
+the values to mm per step (degC for temp); without units the setup's conversion factor applies
+as for GeoTIFF files. NaN and the fill
 value are missing (-99). Steps the store lacks are missing.
 
 Chosen by ``setup["<kind>_format"]`` = "netcdf" or "zarr", or from the path: a ``.nc`` /
@@ -128,21 +133,28 @@ class _Part:
             # Packing and fill values applied here, in single precision as the GeoTIFF values are scaled
             # (xarray would unpack int16 with a float64 scale_factor in double precision).
             self.dataset = xr.open_dataset(path, engine=engine, chunks=None, mask_and_scale=False)
-        names = [name for name, var in self.dataset.data_vars.items() if "time" in var.dims and var.ndim == 3]
+        names = [name for name, var in self.dataset.data_vars.items()
+                 if "time" in var.dims and var.ndim in (2, 3) and name not in _X_NAMES + _Y_NAMES]
         if kind in self.dataset.data_vars:
             name = kind
         elif len(names) == 1:
             name = names[0]
         else:
-            raise ValueError(f"{path}: no variable named {kind!r} and not one variable on (time, y, x) to take "
-                             f"for it (found {names})")
+            raise ValueError(f"{path}: no variable named {kind!r} and not one variable on (time, y, x) or (time, "
+                             f"cell) to take for it (found {names})")
         self.variable = self.dataset[name]
-        self.x = next((n for n in _X_NAMES if n in self.variable.dims), None)
-        self.y = next((n for n in _Y_NAMES if n in self.variable.dims), None)
-        if self.x is None or self.y is None:
+        # (time, y, x) on a grid, or (time, cell) on a list of cells whose centres are x(cell), y(cell).
+        self.cell = next((d for d in self.variable.dims if d != "time"), None) if self.variable.ndim == 2 else None
+        where = self.variable.dims if self.cell is None else [n for n in self.dataset.coords
+                                                                if self.dataset[n].dims == (self.cell,)]
+        self.x = next((n for n in _X_NAMES if n in where), None)
+        self.y = next((n for n in _Y_NAMES if n in where), None)
+        if self.x is None or self.y is None or "time" not in self.variable.dims:
             raise ValueError(f"{path}: variable {name!r} has dimensions {self.variable.dims}; expected time and "
-                             f"x / y ({', '.join(_X_NAMES)} / {', '.join(_Y_NAMES)})")
-        self.variable = self.variable.transpose("time", self.y, self.x)
+                             f"x / y ({', '.join(_X_NAMES)} / {', '.join(_Y_NAMES)}), or time and a cell dimension "
+                             f"with x / y coordinates along it")
+        space = (self.y, self.x) if self.cell is None else (self.cell,)
+        self.variable = self.variable.transpose("time", *space)
         self.times = self.dataset["time"].values.astype("datetime64[s]")
         attrs = self.variable.attrs
         self.fill = [np.asarray(attrs[key], dtype=np.float64).ravel() for key in ("_FillValue", "missing_value")
@@ -155,7 +167,7 @@ class _Part:
         # A Zarr variable stored as (time, y, x) is also read through zarr itself, into buffers the reader keeps:
         # xarray's reading allocates and copies each chunk anew (1.4 ms of CPU a step of France's 1.24 M cells).
         self.zarr_array = None
-        if fmt == "zarr" and self.dataset[name].dims == ("time", self.y, self.x):
+        if fmt == "zarr" and self.dataset[name].dims == ("time", *space):
             import zarr
 
             self.zarr_array = zarr.open_array(os.path.join(path, name), mode="r")
@@ -262,8 +274,36 @@ class StoreSeries:
         if lines:
             warnings.warn(f"{self.kind} store {self.parts[0].path}:\n" + "\n".join(lines), UserWarning, stacklevel=5)
 
+    def _place_cells(self, part: _Part, mesh: dict, nrow: int, ncol: int) -> None:
+        """Position of each mesh cell in a (time, cell) store: the store cell whose centre is the mesh cell's."""
+        x = part.dataset[part.x].values.astype(np.float64)
+        y = part.dataset[part.y].values.astype(np.float64)
+        xres, yres = float(mesh["xres"]), float(mesh["yres"])
+        col = (x - float(mesh["xmin"])) / xres - 0.5
+        row = (float(mesh["ymax"]) - y) / yres - 0.5
+        on_grid = (np.abs(col - np.round(col)) < 1e-3) & (np.abs(row - np.round(row)) < 1e-3)
+        if not on_grid.all():
+            i = int(np.flatnonzero(~on_grid)[0])
+            raise ValueError(f"{part.path}: cell {i} of the store (x {x[i]}, y {y[i]}) is not the centre of a cell "
+                             "of the mesh's grid; a store of cells must be on the mesh's grid")
+        col, row = np.round(col).astype(np.int64), np.round(row).astype(np.int64)
+        inside = (col >= 0) & (col < ncol) & (row >= 0) & (row < nrow)
+        position = np.full(nrow * ncol, -1, dtype=np.int64)
+        position[row[inside] * ncol + col[inside]] = np.flatnonzero(inside)
+        where = position[self.cells]
+        self.inside = where >= 0
+        if not self.inside.any():
+            raise ValueError(f"{part.path}: the store holds none of the mesh's cells")
+        self.box_size = x.size
+        self.box_index = where[self.inside].astype(np.intp)
+        # The store in the model's own order (written for it): each step is a copy, not a gather.
+        self.in_order = self.box_index.size == x.size and np.array_equal(self.box_index, np.arange(x.size))
+
     def _place(self, part: _Part, mesh: dict, nrow: int, ncol: int) -> None:
         """Store row and column of each mesh cell (smash 1.3's placement of rasters, raster.axis_indices)."""
+        if part.cell is not None:
+            self._place_cells(part, mesh, nrow, ncol)
+            return
         x = part.dataset[part.x].values.astype(np.float64)
         y = part.dataset[part.y].values.astype(np.float64)
         if x.size < 2 or y.size < 2:
@@ -286,6 +326,8 @@ class StoreSeries:
         self.col_lo, self.col_hi = int(self.store_col[self.inside].min()), int(self.store_col[self.inside].max()) + 1
         self.box_index = ((self.store_row[self.inside] - self.row_lo) * (self.col_hi - self.col_lo)
                           + self.store_col[self.inside] - self.col_lo).astype(np.intp)
+        self.box_size = (self.row_hi - self.row_lo) * (self.col_hi - self.col_lo)
+        self.in_order = False
 
     def read(self, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
         """(count, ncell) float32 of steps first .. first + count - 1 (0-based), written into `out` and `out`
@@ -330,19 +372,22 @@ class StoreSeries:
 
     def _box(self, p: int, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
         """(hi - lo, box cells) raw stored values of part `p` at store positions lo .. hi - 1 (the bounding box
-        flattened), into `out` when given and of that size."""
+        flattened, or a store's cells), into `out` when given and of that size."""
         part = self.parts[p]
-        rows, cols = slice(self.row_lo, self.row_hi), slice(self.col_lo, self.col_hi)
-        shape = (hi - lo, self.row_hi - self.row_lo, self.col_hi - self.col_lo)
+        if part.cell is None:
+            space = (slice(self.row_lo, self.row_hi), slice(self.col_lo, self.col_hi))
+            shape = (hi - lo, self.row_hi - self.row_lo, self.col_hi - self.col_lo)
+        else:
+            space, shape = (slice(None),), (hi - lo, self.box_size)
         if part.zarr_array is not None:
             from zarr.core.buffer.cpu import NDBuffer
 
             if out is None or out.size != np.prod(shape):
                 out = np.empty(shape, dtype=part.zarr_array.dtype)
             block = out.reshape(shape)
-            part.zarr_array.get_basic_selection((slice(lo, hi), rows, cols), out=NDBuffer.from_numpy_array(block))
+            part.zarr_array.get_basic_selection((slice(lo, hi), *space), out=NDBuffer.from_numpy_array(block))
             return out.reshape(hi - lo, -1)
-        return np.ascontiguousarray(part.variable[lo:hi, rows, cols].values).reshape(hi - lo, -1)
+        return np.ascontiguousarray(part.variable[(slice(lo, hi), *space)].values).reshape(hi - lo, -1)
 
     def _chunk(self, p: int, c: int, steps: int) -> np.ndarray:
         """Chunk `c` of part `p` (`steps` store positions a chunk) decoded, from the last ones kept (called
@@ -359,6 +404,15 @@ class StoreSeries:
         self._decoded[key] = block
         return block
 
+    def _pick(self, step: np.ndarray, into: np.ndarray) -> None:
+        """The model's cells out of one step of the box (or of a store's cells) into `into`: a flat gather (a 2-D
+        fancy index on the box costs about twice as much)."""
+        if self.in_order:
+            into[...] = step
+        else:
+            # The indices are inside the box by construction: "clip" skips their check.
+            np.take(step, self.box_index, out=into, mode="clip")
+
     def _read_part(self, p: int, positions: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(len(positions), covered cells) model values of part `p` at store positions `positions` (into `out`
         when given, which must then be of that shape, float32, C order)."""
@@ -371,14 +425,13 @@ class StoreSeries:
         else:
             picked = np.empty(shape, dtype=dtype)
         steps = part.time_chunk
-        box_size = (self.row_hi - self.row_lo) * (self.col_hi - self.col_lo)
         with self._lock:
-            if steps is not None and steps * box_size * picked.itemsize <= _DECODED_CHUNK_BYTES:
+            if steps is not None and steps * self.box_size * picked.itemsize <= _DECODED_CHUNK_BYTES:
                 which = positions // steps
                 for c in np.unique(which):
                     block = self._chunk(p, int(c), steps)
                     for i in np.flatnonzero(which == c):
-                        np.take(block[positions[i] - c * steps], self.box_index, out=picked[i], mode="clip")
+                        self._pick(block[positions[i] - c * steps], picked[i])
             else:
                 lo, hi = int(positions.min()), int(positions.max()) + 1
                 if hi - lo <= 2 * positions.size:
@@ -386,13 +439,12 @@ class StoreSeries:
                     block, at = self._box(p, lo, hi), positions - lo
                 else:
                     unique = np.unique(positions)
-                    var = part.variable[:, self.row_lo:self.row_hi, self.col_lo:self.col_hi]
+                    var = part.variable if part.cell is not None else \
+                        part.variable[:, self.row_lo:self.row_hi, self.col_lo:self.col_hi]
                     block = np.ascontiguousarray(var.isel(time=unique).values).reshape(unique.size, -1)
                     at = np.searchsorted(unique, positions)
                 for i, row in enumerate(at):
-                    np.take(block[row], self.box_index, out=picked[i], mode="clip")
-        # The covered cells picked by a flat gather (a 2-D fancy index costs about twice as much; the indices are
-        # inside the box by construction, and "clip" skips their check).
+                    self._pick(block[row], picked[i])
         values = part.values(picked)
         # One pass tells whether any value is NaN or infinite (their sum is not finite); most windows have none.
         missing = None if np.isfinite(values.sum()) else ~np.isfinite(values)

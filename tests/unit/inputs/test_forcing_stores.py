@@ -25,12 +25,13 @@ def _dataset(data_dir, name):
 
 
 @functools.cache
-def _stores(data_dir, name, suffix, folder):
-    setup, _ = _dataset(data_dir, name)
+def _stores(data_dir, name, suffix, folder, layout="grid"):
+    setup, mesh = _dataset(data_dir, name)
     kinds = ["prcp"] if setup.get("daily_interannual_pet") else ["prcp", "pet"]
     return {f"{kind}_directory": smash.io.convert_forcings(
-        setup[f"{kind}_directory"], f"{folder}/{name}_{kind}.{suffix}", kind, setup["start_time"], setup["end_time"],
-        setup.get(f"{kind}_conversion_factor", 1.0), chunk_steps=10) for kind in kinds}
+        setup[f"{kind}_directory"], f"{folder}/{name}_{kind}_{layout}.{suffix}", kind, setup["start_time"],
+        setup["end_time"], setup.get(f"{kind}_conversion_factor", 1.0), chunk_steps=10,
+        mesh=mesh if layout == "cells" else None) for kind in kinds}
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +43,20 @@ def _gradient(model):
     return model.backward_run(mapping="distributed", return_options={"cost": True, "grad": True})
 
 
+@pytest.mark.parametrize("layout", ["grid", "cells"])
 @pytest.mark.parametrize("suffix", ["nc", "zarr"])
 @pytest.mark.parametrize("name", ["Lez", "Cance"])
-def test_store_models_equal_the_geotiff_model(data_dir, store_folder, name, suffix):
+def test_store_models_equal_the_geotiff_model(data_dir, store_folder, name, suffix, layout):
+    """Stores of the grid, and of the mesh's cells in the model's order (read without a gather)."""
     setup, mesh = _dataset(data_dir, name)
     tiff = smash.Model(setup, mesh)
     _testing.core_setup(tiff).checkpoint_steps = 8
-    paths = _stores(data_dir, name, suffix, store_folder)
+    paths = _stores(data_dir, name, suffix, store_folder, layout)
     held = smash.Model(dict(setup, **paths), mesh)
     streamed = smash.Model(dict(setup, forcing_storage="stream", forcing_window=8, **paths), mesh)
-    assert _testing.forcing_stream(streamed) is not None
+    stream = _testing.forcing_stream(streamed)
+    assert stream is not None
+    assert stream.source.by_kind["prcp"].series.in_order == (layout == "cells")
     for kind in ("prcp", "pet"):
         assert np.array_equal(getattr(tiff.atmos_data, kind), getattr(held.atmos_data, kind)), kind
     assert np.array_equal(tiff.rr_parameters.values, streamed.rr_parameters.values)
@@ -233,3 +238,37 @@ def test_windows_across_chunks_decode_each_chunk_once(data_dir, store_folder, su
     for first in rng.integers(0, nt - 1, 20):
         count = int(rng.integers(1, 30))
         assert np.array_equal(series.read(int(first), min(count, nt - int(first))), whole[first:first + count])
+
+
+def test_a_store_of_cells_in_another_order(data_dir, store_folder):
+    """A store of cells written for another model's order (a mesh whose gauges differ reorders the cells), or
+    holding a cell the mesh lacks: read by a gather, the same values as the grid store."""
+    from smash.inputs import stores
+    from smash.simulation.model_setup import normalize_setup
+
+    setup, mesh = _dataset(data_dir, "Lez")
+    grid = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder)))
+    cells = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder, "cells")))
+    order = smash.factory.forcing_generator.model_cells(mesh)
+    shuffled = np.random.default_rng(1).permutation(order)
+    ref = stores.StoreSeries(grid, mesh, "prcp", cells=shuffled)
+    got = stores.StoreSeries(cells, mesh, "prcp", cells=shuffled)
+    assert not got.in_order and ref.box_index.size == got.box_index.size == order.size
+    nt = int(grid["ntime_step"])
+    assert np.array_equal(got.read(3, nt - 3), ref.read(3, nt - 3))
+    # A mesh cell the store does not hold is missing.
+    outside = np.concatenate([shuffled, [np.flatnonzero(np.asarray(mesh["active_cell"]).ravel() == 0)[0]]])
+    values = stores.StoreSeries(cells, mesh, "prcp", cells=outside).read(0, 5)
+    assert np.array_equal(values[:, :-1], ref.read(0, 5)) and (values[:, -1] == -99).all()
+
+
+def test_cells_store_needs_the_mesh_grid(data_dir, tmp_path):
+    setup, mesh = _dataset(data_dir, "Lez")
+    moved = dict(mesh, xmin=mesh["xmin"] + mesh["xres"] / 3)
+    with pytest.raises(ValueError, match="not aligned with the mesh"):
+        smash.io.convert_forcings(setup["prcp_directory"], str(tmp_path / "p.zarr"), "prcp", setup["start_time"],
+                                  setup["end_time"], mesh=moved)
+    coarse = dict(mesh, xres=mesh["xres"] * 2)
+    with pytest.raises(ValueError, match="needs rasters on its grid"):
+        smash.io.convert_forcings(setup["prcp_directory"], str(tmp_path / "p.zarr"), "prcp", setup["start_time"],
+                                  setup["end_time"], mesh=coarse)
