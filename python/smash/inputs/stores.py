@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from smash.inputs.raster import MISSING, axis_indices
+from smash.inputs.zarr_chunks import ZarrChunks
 from smash.optional import require
 from smash.time_axis import TimeAxis
 
@@ -171,6 +172,11 @@ class _Part:
             import zarr
 
             self.zarr_array = zarr.open_array(os.path.join(path, name), mode="r")
+        # Its time chunks decoded by the codec alone when its layout allows (smash.inputs.zarr_chunks).
+        self.zarr_chunks = None
+        if self.zarr_array is not None and self.time_chunk is not None:
+            chunks = ZarrChunks.of(self.zarr_array)
+            self.zarr_chunks = chunks if chunks is not None and chunks.chunk_steps == self.time_chunk else None
 
     def values(self, raw: np.ndarray) -> np.ndarray:
         """float32 values of raw stored values: unpacked (scale_factor, add_offset), NaN where missing
@@ -390,19 +396,30 @@ class StoreSeries:
         return np.ascontiguousarray(part.variable[(slice(lo, hi), *space)].values).reshape(hi - lo, -1)
 
     def _chunk(self, p: int, c: int, steps: int) -> np.ndarray:
-        """Chunk `c` of part `p` (`steps` store positions a chunk) decoded, from the last ones kept (called
-        with the lock held). Consecutive windows share the chunks at their ends (a window of 37 steps on chunks
-        of 24 would otherwise decode about 1.6 times its steps), and the adjoint's short windows share chunks
-        with their neighbours."""
+        """Chunk `c` of part `p` (`steps` store positions a chunk) decoded, (its steps, box cells), from the last
+        ones kept (called with the lock held). Consecutive windows share the chunks at their ends (a window of
+        37 steps on chunks of 24 would otherwise decode about 1.6 times its steps), and the adjoint's short
+        windows share chunks with their neighbours."""
         key = (p, c)
-        block = self._decoded.pop(key, None)
-        if block is None:
+        kept = self._decoded.pop(key, None)
+        if kept is None:
             # The oldest chunk kept makes room, its buffer decoded into again (no fresh pages for each chunk).
-            spare = self._decoded.pop(next(iter(self._decoded))) if len(self._decoded) >= _DECODED_CHUNKS else None
+            spare = self._decoded.pop(next(iter(self._decoded)))[0] if len(self._decoded) >= _DECODED_CHUNKS else None
+            part = self.parts[p]
             lo = c * steps
-            block = self._box(p, lo, min(lo + steps, self.parts[p].times.size), out=spare)
-        self._decoded[key] = block
-        return block
+            if part.zarr_chunks is not None and self.box_size == int(np.prod(part.zarr_chunks.shape[1:])):
+                # The box is all the store holds (a store of cells, or a grid the mesh's cells span): the chunk's
+                # file decoded straight into the kept buffer.
+                size = steps * self.box_size
+                buffer = spare if spare is not None and spare.size == size else \
+                    np.empty(size, dtype=part.zarr_chunks.dtype)
+                block = part.zarr_chunks.decode(c, buffer).reshape(-1, self.box_size)
+            else:
+                block = self._box(p, lo, min(lo + steps, part.times.size), out=spare)
+                buffer = block.reshape(-1)
+            kept = (buffer, block)
+        self._decoded[key] = kept
+        return kept[1]
 
     def _pick(self, step: np.ndarray, into: np.ndarray) -> None:
         """The model's cells out of one step of the box (or of a store's cells) into `into`: a flat gather (a 2-D

@@ -222,12 +222,18 @@ def test_windows_across_chunks_decode_each_chunk_once(data_dir, store_folder, su
     paths = _stores(data_dir, "Lez", suffix, store_folder)
     setup = normalize_setup(dict(setup, **paths))
     whole = stores.read_store(setup, mesh, "prcp", cells=np.flatnonzero(mesh["active_cell"]))
+    nt = whole.shape[0]
     series = stores.StoreSeries(setup, mesh, "prcp", cells=np.flatnonzero(mesh["active_cell"]))
     assert series.parts[0].time_chunk == 10
     decoded = []
     box = series._box
     monkeypatch.setattr(series, "_box", lambda p, lo, hi, out=None: decoded.append((lo, hi)) or box(p, lo, hi, out))
-    nt = whole.shape[0]
+    chunks = series.parts[0].zarr_chunks
+    assert (chunks is not None) == (suffix == "zarr")   # a Zarr store's chunks decoded by its codec alone
+    if chunks is not None:
+        decode = chunks.decode
+        monkeypatch.setattr(chunks, "decode", lambda c, out: decoded.append((10 * c, min(10 * c + 10, nt)))
+                            or decode(c, out))
     starts = list(range(0, nt, 7))
     for first in starts:
         assert np.array_equal(series.read(first, min(7, nt - first)), whole[first:first + 7])
@@ -272,3 +278,28 @@ def test_cells_store_needs_the_mesh_grid(data_dir, tmp_path):
     with pytest.raises(ValueError, match="needs rasters on its grid"):
         smash.io.convert_forcings(setup["prcp_directory"], str(tmp_path / "p.zarr"), "prcp", setup["start_time"],
                                   setup["end_time"], mesh=coarse)
+
+
+def test_zarr_chunks_decode_as_zarr_reads(tmp_path):
+    """smash.inputs.zarr_chunks against zarr itself: full chunks, the short last chunk, a chunk never written
+    (its fill value), and layouts it leaves to zarr (chunks across space, filters)."""
+    import zarr
+
+    from smash.inputs.zarr_chunks import ZarrChunks
+    from smash.stream.store_writer import _fast_compressor
+
+    values = np.random.default_rng(2).gamma(0.3, 2.0, size=(23, 5, 7)).astype(np.float32)
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w", zarr_format=2)
+    array = group.create_array("v", shape=values.shape, chunks=(10, 5, 7), dtype="f4", fill_value=np.float32(np.nan),
+                               compressors=_fast_compressor())
+    array[:20] = values[:20]   # the last chunk (steps 20-22) never written
+    array = zarr.open_array(str(tmp_path / "s.zarr" / "v"), mode="r")
+    chunks = ZarrChunks.of(array)
+    assert chunks is not None and chunks.chunk_steps == 10
+    buffer = np.empty(10 * 35, dtype=np.float32)
+    for c in range(3):
+        got = chunks.decode(c, buffer)
+        assert np.array_equal(got, array[10 * c:10 * c + 10], equal_nan=True), c
+    assert got.shape == (3, 5, 7) and np.isnan(got).all()
+    spatial = group.create_array("w", shape=values.shape, chunks=(10, 5, 4), dtype="f4")
+    assert ZarrChunks.of(spatial) is None
