@@ -1,24 +1,25 @@
 """France over months to a year of hourly steps: memory and time with forcings streamed from disk.
 
     python bench/scale.py --data DIR [--steps 720,2160,8784] [--memory-steps 720] [--gradient-steps 720]
-                          [--store /tmp/smash-scale/france_prcp.zarr] [--ncpu 2] [--out bench/results]
-                          [--adjoint-memory 3e9]
+                          [--store /tmp/smash-scale/france_prcp_<layout>.zarr] [--layout cells|grid]
+                          [--ncpu 2] [--out bench/results] [--adjoint-memory 3e9]
 
 The France mesh (906 044 active cells, gr4-lr, hourly) with synthetic precipitation
-(smash.factory.generate_forcing_store, written once to a chunked Zarr store for the longest
-period, window by window) and the dataset's daily interannual PET maps. A fresh worker per case
-builds the model and runs it; it reports the forward (or gradient) time, the build time and its
-peak resident memory (getrusage). Cases: forward runs with streamed forcings over each of
---steps, the same with the forcings held whole over --memory-steps (those that fit), and
-gradients over --gradient-steps. France has no gauge: the gradient cases put one at the outlet of
-largest drained area (and at every other cell whose flow leaves the domain, unobserved) and observe
-there a twin forward run with other parameters (computed once, over the longest gradient period, on
-that outlet's catchment alone, with streamed forcings: only its gauge series is kept, in --out); the
-gradient is then that of the NSE at default parameters, its tape kept within --adjoint-memory bytes
-(smash.simulation.memory.plan_checkpoints: smaller chunks, nested segments, snapshots spilled to the
-temporary folder). A case whose memory estimate exceeds the machine's reports the estimate instead.
-Writes scale.md into --out. The interception re-estimate is off (it is one more pass over the
-forcings, timed apart in the build when on).
+(smash.factory.generate_forcing_store, written once to a chunked Zarr store for the longest period,
+window by window: by default a store of France's active cells in the model's order, read without a
+gather; --layout grid for the (time, y, x) store of the whole grid) and the dataset's daily
+interannual PET maps. A fresh worker per case builds the model and runs it; it reports the forward
+(or gradient) time, the build time and its peak resident memory (getrusage). Cases: forward runs
+with streamed forcings over each of --steps, the same with the forcings held whole over --memory-
+steps (those that fit), and gradients over --gradient-steps. France has no gauge: the gradient cases
+put one at the outlet of largest drained area (and at every other cell whose flow leaves the domain,
+unobserved) and observe there a twin forward run with other parameters (computed once, over the
+longest gradient period, on that outlet's catchment alone, with streamed forcings: only its gauge
+series is kept, in --out); the gradient is then that of the NSE at default parameters, its tape kept
+within --adjoint-memory bytes (smash.simulation.memory.plan_checkpoints: smaller chunks, nested
+segments, snapshots spilled to the temporary folder). A case whose memory estimate exceeds the
+machine's reports the estimate instead. Writes scale.md into --out. The interception re-estimate is
+off (it is one more pass over the forcings, timed apart in the build when on).
 """
 
 import argparse
@@ -39,7 +40,7 @@ def period_end(steps: int) -> str:
     return (dt.datetime(2012, 1, 1) + dt.timedelta(hours=steps)).strftime("%Y-%m-%d %H:%M")
 
 
-def make_store(data_dir, path, steps):
+def make_store(data_dir, path, steps, layout="grid"):
     import glob
 
     import smash
@@ -55,7 +56,7 @@ def make_store(data_dir, path, steps):
         os.remove(old)
     marker = path + f".{steps}.done"
     smash.factory.generate_forcing_store(mesh, path, START, period_end(steps), kinds=("prcp",), window=48,
-                                         chunk_steps=24)
+                                         chunk_steps=24, layout=layout)
     open(marker, "w").close()
     return time.perf_counter() - t0
 
@@ -183,13 +184,15 @@ def worker(args, steps, mode, run):
     if stream is not None:
         out["windows"] = stream.windows
     if run == "forward":
-        t0 = time.perf_counter()
+        cpu0, t0 = time.process_time(), time.perf_counter()
         model.forward_run(common_options={"ncpu": args.ncpu})
         out["run_s"] = time.perf_counter() - t0
+        out["cpu_s"] = time.process_time() - cpu0     # computing and, streamed, reading: all threads
     else:
         gradient_case(model, out, args.ncpu, twin_path(args.out, max(args.gradient_steps_list)))
     if stream is not None:
         out["reads"] = stream.reads
+        out["wait_s"] = stream.wait_seconds     # the run waiting for its windows (reading not hidden)
     out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
     out["load"] = os.getloadavg()[0]
     print(json.dumps(out))
@@ -207,20 +210,27 @@ def run_case(args, steps, mode, run):
 
 
 def table(results, generation_s) -> str:
-    lines = ["| run | steps | forcings | build (s) | run (s) | s per step | peak memory (GB) | windows |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | steps | forcings | build (s) | run (s) | s per step | CPU (s) | waiting for windows (s) | "
+             "peak memory (GB) | windows |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if r["run"] == "twin" and "run_s" in r:
             lines.append(f"| twin forward | {r['steps']} | stream | - | {r['run_s']:.1f} | "
-                         f"{r['run_s'] / r['steps']:.4f} | - | - |")
+                         f"{r['run_s'] / r['steps']:.4f} | - | - | - | - |")
         elif "run_s" in r:
             per = r["run_s"] / r["steps"]
             windows = r.get("windows", {}).get("gradient" if r["run"] == "gradient" else "forward", "-")
+            wait = f"{r['wait_s']:.1f}" if "wait_s" in r else "-"
             lines.append(f"| {r['run']} | {r['steps']} | {r['mode']} | {r['build_s']:.1f} | {r['run_s']:.1f} | "
-                         f"{per:.4f} | {r['peak_gb']:.2f} | {windows} |")
+                         f"{per:.4f} | {r.get('cpu_s', 0):.1f} | {wait} | {r['peak_gb']:.2f} | {windows} |")
         else:
-            lines.append(f"| {r['run']} | {r['steps']} | {r['mode']} | - | - | - | - | "
+            lines.append(f"| {r['run']} | {r['steps']} | {r['mode']} | - | - | - | - | - | - | "
                          f"{r.get('refused') or r.get('error', '')[-200:]} |")
+    # Streamed against in-memory over the same steps: the share of reading not hidden behind computing.
+    held = {r["steps"]: r for r in results if r["run"] == "forward" and r["mode"] == "memory" and "run_s" in r}
+    for r in results:
+        if r["run"] == "forward" and r["mode"] == "stream" and "run_s" in r and r["steps"] in held:
+            ratio = r["run_s"] / held[r["steps"]]["run_s"]
+            lines.append(f"\nStreamed / in-memory run time over {r['steps']} steps: {ratio:.3f}.")
     grads = [r for r in results if r["run"] == "gradient" and "run_s" in r]
     if grads:
         lines += ["", "| gradient steps | chunk | segment | tape peak (GB) | spilled (GB) | CPU (s) | load |",
@@ -238,7 +248,9 @@ def main():
     parser.add_argument("--steps", default="720,2160,8784")
     parser.add_argument("--memory-steps", default="720")
     parser.add_argument("--gradient-steps", default="720")
-    parser.add_argument("--store", default="/tmp/smash-scale/france_prcp.zarr")
+    parser.add_argument("--store", default="", help="the store (default /tmp/smash-scale/france_prcp_<layout>.zarr)")
+    parser.add_argument("--layout", default="cells", choices=("cells", "grid"),
+                        help="the synthetic store's layout: France's cells in the model's order, or the whole grid")
     parser.add_argument("--ncpu", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--adjoint-memory", type=float, default=3e9,
@@ -247,6 +259,7 @@ def main():
     parser.add_argument("--case", default="")
     args = parser.parse_args()
     args.gradient_steps_list = [int(s) for s in args.gradient_steps.split(",") if s]
+    args.store = args.store or f"/tmp/smash-scale/france_prcp_{args.layout}.zarr"
     if args.worker:
         steps, mode, run = args.case.split(",")
         worker(args, int(steps), mode, run)
@@ -255,7 +268,7 @@ def main():
     memory_steps = [int(s) for s in args.memory_steps.split(",") if s]
     gradient_steps = [int(s) for s in args.gradient_steps.split(",") if s]
     longest = max(steps + memory_steps + gradient_steps)
-    generation_s = make_store(args.data, args.store, longest)
+    generation_s = make_store(args.data, args.store, longest, args.layout)
     print(f"store ready ({generation_s:.0f} s)", flush=True)
     twin_case = [(max(gradient_steps), "stream", "twin")] if gradient_steps and not os.path.exists(
         twin_path(args.out, max(gradient_steps))) else []

@@ -30,6 +30,12 @@ module md_input_data
         !> hold w steps only, those of the current window (steps (c - 1) w + 1 .. c w, column
         !> t - (c - 1) w), which md_forward asks for at the start of each chunk (forcing_window).
         integer :: window_steps = 0
+        !> Streamed: the window read ahead while the current one is computed, the size of prcp .. temp;
+        !> input_data_swap_window makes it the current one (no copy).
+        real(sp), allocatable :: prcp_next(:, :)
+        real(sp), allocatable :: pet_next(:, :)
+        real(sp), allocatable :: snow_next(:, :)
+        real(sp), allocatable :: temp_next(:, :)
     end type InputDataDT
 
 contains
@@ -79,7 +85,37 @@ contains
         allocate (this%qobs(max(ng, 1), ntime_step))
         this%qobs = -99._sp
         this%window_steps = window
+        allocate (this%prcp_next, mold=this%prcp)
+        allocate (this%pet_next, mold=this%pet)
+        allocate (this%snow_next, mold=this%snow)
+        allocate (this%temp_next, mold=this%temp)
+        this%prcp_next = -99._sp
+        this%pet_next = -99._sp
+        this%snow_next = -99._sp
+        this%temp_next = 0._sp
     end subroutine input_data_alloc_window
+
+    !> Streamed: the window read ahead (prcp_next .. temp_next) becomes the current one, and the
+    !> current one the room for the next (the arrays swapped, not copied: the reader fills one while
+    !> the core computes on the other).
+    subroutine input_data_swap_window(this)
+        type(InputDataDT), intent(inout) :: this
+
+        real(sp), allocatable :: held(:, :)
+
+        call move_alloc(this%prcp, held)
+        call move_alloc(this%prcp_next, this%prcp)
+        call move_alloc(held, this%prcp_next)
+        call move_alloc(this%pet, held)
+        call move_alloc(this%pet_next, this%pet)
+        call move_alloc(held, this%pet_next)
+        call move_alloc(this%snow, held)
+        call move_alloc(this%snow_next, this%snow)
+        call move_alloc(held, this%snow_next)
+        call move_alloc(this%temp, held)
+        call move_alloc(this%temp_next, this%temp)
+        call move_alloc(held, this%temp_next)
+    end subroutine input_data_swap_window
 
     !> Room for sparse forcings: nvalue values, nindex indices (md_input_data header).
     subroutine input_data_alloc_sparse(this, ntime_step, nvalue, nindex)
@@ -141,6 +177,7 @@ contains
         if (allocated(this%pet)) deallocate (this%pet)
         if (allocated(this%snow)) deallocate (this%snow)
         if (allocated(this%temp)) deallocate (this%temp)
+        if (allocated(this%prcp_next)) deallocate (this%prcp_next, this%pet_next, this%snow_next, this%temp_next)
         if (allocated(this%qobs)) deallocate (this%qobs)
         if (allocated(this%imperviousness)) deallocate (this%imperviousness)
         if (allocated(this%sp_start)) deallocate (this%sp_start, this%sp_istart, this%sp_coo, this%sp_zvalue)

@@ -70,6 +70,12 @@ def resize_forcing_window(input_data, window: int) -> None:
     input_data.qobs[...] = qobs
 
 
+def swap_forcing_window(input_data) -> None:
+    """Make the window read ahead into a streamed InputDataDT's ``<kind>_next`` arrays the current one
+    (the arrays swapped, not copied)."""
+    fcore.md_input_data.input_data_swap_window(input_data)
+
+
 def set_forcing_fetch(address: int) -> None:
     """Register the C function the core calls for each window of streamed forcings (0 clears it)."""
     fcore.md_api.set_forcing_fetch(int(address or 0))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rasterio.transform import Affine
 
 import smash
-from smash.inputs.atmos import plausible_max, read_atmos
+from smash.inputs.atmos import HOURLY_PET_RATIO, plausible_max, read_atmos
 from smash.registry import module_names
 
 from helpers import ANCHOR_REFS, daily_setup, line_mesh
@@ -240,6 +240,27 @@ def test_implausible_rain_in_a_file_warns(data_dir, tmp_path):
     assert 1800 < bound < 2000   # the 24 h world record is 1 825 mm
     with pytest.warns(UserWarning, match=r"(?s)Implausible values: 1 value.*2012-10-20"):
         smash.Model(setup, mesh)
+
+
+def test_implausible_interannual_pet_counted_per_hour(data_dir, tmp_path):
+    """An interannual PET map implausibly large everywhere (100 mm a day): the hours whose share of it
+    exceeds the hourly bound are counted on every cell (the steps of a day are checked only where the day's
+    largest value could exceed it)."""
+    setup, mesh = smash.factory.load_dataset("Cance", path=str(data_dir))
+    pet_dir = tmp_path / "pet"
+    shutil.copytree(setup["pet_directory"], pet_dir)
+    setup = dict(setup, pet_directory=str(pet_dir), start_time="2014-09-15 00:00", end_time="2014-09-17 00:00",
+                 read_prcp=False)
+    factor = setup.get("pet_conversion_factor", 1.0)
+    _rewrite(_file_of(pet_dir, "0915"), lambda v: np.where(v >= 0, np.float32(100.0 / factor), v))
+    bound = plausible_max("pet", 3600)
+    # The 24 steps ending 2014-09-16 01:00 .. 2014-09-17 00:00 take the 09-15 map.
+    hours = sum(100.0 * ratio > bound for ratio in HOURLY_PET_RATIO)
+    assert 0 < hours < 24
+    nac = int(np.asarray(mesh["active_cell"]).sum())
+    with pytest.warns(UserWarning, match=rf"(?s)Implausible values: {hours * nac} value\(s\).*2014-09-16"):
+        model = smash.Model(setup, mesh)
+    assert (model.atmos_data.pet[np.asarray(mesh["active_cell"]) == 1] > bound).sum() == hours * nac
 
 
 def _shifted_copy(path, extra_cols):

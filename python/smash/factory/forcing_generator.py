@@ -95,7 +95,7 @@ def _pet_step(fields, pet, when, dt: int, season: float, daily_modulation: dict)
 
 def generate_forcing_store(mesh: dict, path, start_time, end_time, dt: int = 3600, kinds=("prcp", "pet"),
                            seed: int = 0, chunk_steps: int = 24, window: int = 96, fmt: str | None = None,
-                           mean_rain_per_day: float = 2.5) -> str:
+                           mean_rain_per_day: float = 2.5, layout: str = "grid") -> str:
     """Write synthetic forcings on `mesh` for the period (start_time, end_time] to a store.
 
     Parameters
@@ -123,6 +123,11 @@ def generate_forcing_store(mesh: dict, path, start_time, end_time, dt: int = 360
         "netcdf" or "zarr" (from `path` by default).
     mean_rain_per_day : float, default 2.5
         Mean rainfall over the grid, mm per day (about France's).
+    layout : {"grid", "cells"}, default "grid"
+        "grid": (time, y, x) variables over the whole grid. "cells": (time, cell) variables over the
+        mesh's active cells, in the order a model of this mesh holds them (smash.inputs.stores reads
+        each window without a gather: the fastest store for a model run many times). The same values
+        at every active cell either way.
 
     Returns
     -------
@@ -147,6 +152,9 @@ def generate_forcing_store(mesh: dict, path, start_time, end_time, dt: int = 360
         from rasterio.crs import CRS
 
         crs = CRS.from_epsg(int(epsg)).to_wkt()
+    if layout not in ("grid", "cells"):
+        raise ValueError(f"generate_forcing_store: unknown layout {layout!r}; choose 'grid' or 'cells'")
+    cells = model_cells(mesh) if layout == "cells" else None
     fields = _Fields(nrow, ncol, dt, seed)
     hours = dt / 3600.0
     # Rain = scale x (z - threshold)+ ^ 1.5 of a unit normal z: with a threshold of 1.2 about 12 % of the
@@ -155,7 +163,8 @@ def generate_forcing_store(mesh: dict, path, start_time, end_time, dt: int = 360
     attrs = {"prcp": {"units": "mm", "long_name": "precipitation per time step (synthetic)"},
              "pet": {"units": "mm", "long_name": "potential evapotranspiration per time step (synthetic)"}}
     daily_modulation = {}  # the PET modulation of the current day (it changes over days)
-    with StoreWriter(path, x, y, {kind: attrs[kind] for kind in kinds}, crs, chunk_steps, fmt, nstep=nt) as writer:
+    with StoreWriter(path, x, y, {kind: attrs[kind] for kind in kinds}, crs, chunk_steps, fmt, nstep=nt,
+                     cells=cells) as writer:
         for w0 in range(0, nt, window):
             count = min(window, nt - w0)
             block = {kind: np.empty((count, nrow, ncol), dtype=np.float32) for kind in kinds}
@@ -171,3 +180,11 @@ def generate_forcing_store(mesh: dict, path, start_time, end_time, dt: int = 360
                 values.reshape(count, -1)[:, off] = np.nan
             writer.append(ends, block)
     return str(path)
+
+
+def model_cells(mesh: dict) -> np.ndarray:
+    """The flat row-major cells of `mesh`'s grid in the order a model of this mesh holds them (its drainage
+    network's order, which its gauges shape): the order of a store of cells read without a gather."""
+    from smash.drainage.network import build_network
+
+    return build_network(mesh).flat

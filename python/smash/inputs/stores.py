@@ -4,8 +4,13 @@ A store holds many steps of one forcing on a regular grid in the mesh's CRS: a `
 coordinate (the end of each step, as the GeoTIFF file stamps), ``x`` / ``y`` coordinates of the
 cell centres (or ``projection_x_coordinate`` / ``projection_y_coordinate``), and a variable
 named as the forcing kind (``prcp``, ``pet``, ``snow``, ``temp``) or the store's only variable
-on (time, y, x). Its ``units`` attribute converts the values to mm per step (degC for temp);
-without units the setup's conversion factor applies as for GeoTIFF files. NaN and the fill
+on (time, y, x). A store may also hold a list of cells instead of a grid: a variable on (time,
+cell) with ``x`` / ``y`` coordinates along ``cell``, the centres of cells of the mesh's grid (what
+``generate_forcing_store(..., layout="cells")`` and ``convert_forcings(..., mesh=...)`` write, in
+the order a model of that mesh holds its cells: a window is then read without a gather, the
+fastest store for runs that read the period again and again). Its ``units`` attribute converts
+the values to mm per step (degC for temp); without units the setup's conversion factor applies
+as for GeoTIFF files. NaN and the fill
 value are missing (-99). Steps the store lacks are missing.
 
 Chosen by ``setup["<kind>_format"]`` = "netcdf" or "zarr", or from the path: a ``.nc`` /
@@ -26,10 +31,15 @@ import warnings
 import numpy as np
 
 from smash.inputs.raster import MISSING, axis_indices
+from smash.inputs.zarr_chunks import ZarrChunks
 from smash.optional import require
 from smash.time_axis import TimeAxis
 
 STORE_FORMATS = ("netcdf", "zarr")
+# Decoded time chunks kept per series (the two a window's ends share with its neighbours), each at most this
+# large (a NetCDF file chunked by years is read by slices instead).
+_DECODED_CHUNKS = 2
+_DECODED_CHUNK_BYTES = 512 << 20
 _X_NAMES = ("x", "projection_x_coordinate", "lon", "longitude")
 _Y_NAMES = ("y", "projection_y_coordinate", "lat", "latitude")
 
@@ -124,26 +134,49 @@ class _Part:
             # Packing and fill values applied here, in single precision as the GeoTIFF values are scaled
             # (xarray would unpack int16 with a float64 scale_factor in double precision).
             self.dataset = xr.open_dataset(path, engine=engine, chunks=None, mask_and_scale=False)
-        names = [name for name, var in self.dataset.data_vars.items() if "time" in var.dims and var.ndim == 3]
+        names = [name for name, var in self.dataset.data_vars.items()
+                 if "time" in var.dims and var.ndim in (2, 3) and name not in _X_NAMES + _Y_NAMES]
         if kind in self.dataset.data_vars:
             name = kind
         elif len(names) == 1:
             name = names[0]
         else:
-            raise ValueError(f"{path}: no variable named {kind!r} and not one variable on (time, y, x) to take "
-                             f"for it (found {names})")
+            raise ValueError(f"{path}: no variable named {kind!r} and not one variable on (time, y, x) or (time, "
+                             f"cell) to take for it (found {names})")
         self.variable = self.dataset[name]
-        self.x = next((n for n in _X_NAMES if n in self.variable.dims), None)
-        self.y = next((n for n in _Y_NAMES if n in self.variable.dims), None)
-        if self.x is None or self.y is None:
+        # (time, y, x) on a grid, or (time, cell) on a list of cells whose centres are x(cell), y(cell).
+        self.cell = next((d for d in self.variable.dims if d != "time"), None) if self.variable.ndim == 2 else None
+        where = self.variable.dims if self.cell is None else [n for n in self.dataset.coords
+                                                                if self.dataset[n].dims == (self.cell,)]
+        self.x = next((n for n in _X_NAMES if n in where), None)
+        self.y = next((n for n in _Y_NAMES if n in where), None)
+        if self.x is None or self.y is None or "time" not in self.variable.dims:
             raise ValueError(f"{path}: variable {name!r} has dimensions {self.variable.dims}; expected time and "
-                             f"x / y ({', '.join(_X_NAMES)} / {', '.join(_Y_NAMES)})")
-        self.variable = self.variable.transpose("time", self.y, self.x)
+                             f"x / y ({', '.join(_X_NAMES)} / {', '.join(_Y_NAMES)}), or time and a cell dimension "
+                             f"with x / y coordinates along it")
+        space = (self.y, self.x) if self.cell is None else (self.cell,)
+        self.variable = self.variable.transpose("time", *space)
         self.times = self.dataset["time"].values.astype("datetime64[s]")
         attrs = self.variable.attrs
         self.fill = [np.asarray(attrs[key], dtype=np.float64).ravel() for key in ("_FillValue", "missing_value")
                      if key in attrs]
         self.packing = tuple(np.float32(attrs[key]) if key in attrs else None for key in ("scale_factor", "add_offset"))
+        # Steps per stored chunk along time (Zarr, chunked NetCDF-4): a chunk is decoded whole whatever part of
+        # it is asked for, so StoreSeries keeps the last ones decoded for the next windows. None: not chunked.
+        chunk = self.variable.encoding.get("preferred_chunks", {}).get("time")
+        self.time_chunk = int(chunk) if chunk and 1 < int(chunk) < self.times.size else None
+        # A Zarr variable stored as (time, y, x) is also read through zarr itself, into buffers the reader keeps:
+        # xarray's reading allocates and copies each chunk anew (1.4 ms of CPU a step of France's 1.24 M cells).
+        self.zarr_array = None
+        if fmt == "zarr" and self.dataset[name].dims == ("time", *space):
+            import zarr
+
+            self.zarr_array = zarr.open_array(os.path.join(path, name), mode="r")
+        # Its time chunks decoded by the codec alone when its layout allows (smash.inputs.zarr_chunks).
+        self.zarr_chunks = None
+        if self.zarr_array is not None and self.time_chunk is not None:
+            chunks = ZarrChunks.of(self.zarr_array)
+            self.zarr_chunks = chunks if chunks is not None and chunks.chunk_steps == self.time_chunk else None
 
     def values(self, raw: np.ndarray) -> np.ndarray:
         """float32 values of raw stored values: unpacked (scale_factor, add_offset), NaN where missing
@@ -197,6 +230,7 @@ class StoreSeries:
         self.scale, self.offset = _conversion(kind, units, self.dt, 1.0 if factor is None else factor, first.path)
         self._match_times(setup)
         self._lock = threading.Lock()
+        self._decoded: dict = {}    # (part, chunk) -> its decoded bounding box, oldest first (_chunk)
 
     def _match_times(self, setup: dict) -> None:
         """Which part and position hold each sub-step of each model step (-1: none). A store at the model's
@@ -246,8 +280,36 @@ class StoreSeries:
         if lines:
             warnings.warn(f"{self.kind} store {self.parts[0].path}:\n" + "\n".join(lines), UserWarning, stacklevel=5)
 
+    def _place_cells(self, part: _Part, mesh: dict, nrow: int, ncol: int) -> None:
+        """Position of each mesh cell in a (time, cell) store: the store cell whose centre is the mesh cell's."""
+        x = part.dataset[part.x].values.astype(np.float64)
+        y = part.dataset[part.y].values.astype(np.float64)
+        xres, yres = float(mesh["xres"]), float(mesh["yres"])
+        col = (x - float(mesh["xmin"])) / xres - 0.5
+        row = (float(mesh["ymax"]) - y) / yres - 0.5
+        on_grid = (np.abs(col - np.round(col)) < 1e-3) & (np.abs(row - np.round(row)) < 1e-3)
+        if not on_grid.all():
+            i = int(np.flatnonzero(~on_grid)[0])
+            raise ValueError(f"{part.path}: cell {i} of the store (x {x[i]}, y {y[i]}) is not the centre of a cell "
+                             "of the mesh's grid; a store of cells must be on the mesh's grid")
+        col, row = np.round(col).astype(np.int64), np.round(row).astype(np.int64)
+        inside = (col >= 0) & (col < ncol) & (row >= 0) & (row < nrow)
+        position = np.full(nrow * ncol, -1, dtype=np.int64)
+        position[row[inside] * ncol + col[inside]] = np.flatnonzero(inside)
+        where = position[self.cells]
+        self.inside = where >= 0
+        if not self.inside.any():
+            raise ValueError(f"{part.path}: the store holds none of the mesh's cells")
+        self.box_size = x.size
+        self.box_index = where[self.inside].astype(np.intp)
+        # The store in the model's own order (written for it): each step is a copy, not a gather.
+        self.in_order = self.box_index.size == x.size and np.array_equal(self.box_index, np.arange(x.size))
+
     def _place(self, part: _Part, mesh: dict, nrow: int, ncol: int) -> None:
         """Store row and column of each mesh cell (smash 1.3's placement of rasters, raster.axis_indices)."""
+        if part.cell is not None:
+            self._place_cells(part, mesh, nrow, ncol)
+            return
         x = part.dataset[part.x].values.astype(np.float64)
         y = part.dataset[part.y].values.astype(np.float64)
         if x.size < 2 or y.size < 2:
@@ -265,16 +327,30 @@ class StoreSeries:
         self.inside = (self.store_row >= 0) & (self.store_col >= 0)
         if not self.inside.any():
             raise ValueError(f"{part.path}: the store's grid does not cover the mesh")
-        # The bounding box read from the store, and each cell's place in it.
+        # The bounding box read from the store, and each covered cell's place in it (flat, row-major).
         self.row_lo, self.row_hi = int(self.store_row[self.inside].min()), int(self.store_row[self.inside].max()) + 1
         self.col_lo, self.col_hi = int(self.store_col[self.inside].min()), int(self.store_col[self.inside].max()) + 1
+        self.box_index = ((self.store_row[self.inside] - self.row_lo) * (self.col_hi - self.col_lo)
+                          + self.store_col[self.inside] - self.col_lo).astype(np.intp)
+        self.box_size = (self.row_hi - self.row_lo) * (self.col_hi - self.col_lo)
+        self.in_order = False
 
-    def read(self, first: int, count: int) -> np.ndarray:
-        """(count, ncell) float32 of steps first .. first + count - 1 (0-based)."""
+    def read(self, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        """(count, ncell) float32 of steps first .. first + count - 1 (0-based), written into `out` and `out`
+        returned when given ((count, ncell) float32, C order)."""
         parts = self.part_of[first:first + count, 0]
         if self.nsub == 1 and parts.size and parts[0] >= 0 and (parts == parts[0]).all() and self.inside.all():
             # The usual window: every step in one part, every cell covered: the values read are the window.
-            return self._read_part(int(parts[0]), self.index_of[first:first + count, 0])
+            return self._read_part(int(parts[0]), self.index_of[first:first + count, 0], out)
+        values = self._read_mixed(first, count)
+        if out is None:
+            return values
+        out[...] = values
+        return out
+
+    def _read_mixed(self, first: int, count: int) -> np.ndarray:
+        """`read` of a window whose steps lie in several parts, are missing, sum sub-steps or whose cells
+        are not all covered."""
         subs = np.full((self.nsub, count, self.cells.size), MISSING, dtype=np.float32)
         part_of = self.part_of[first:first + count]
         index_of = self.index_of[first:first + count]
@@ -300,29 +376,104 @@ class StoreSeries:
             total /= self.nsub
         return np.where(valid.all(axis=0), total, MISSING).astype(np.float32)
 
-    def _read_part(self, p: int, positions: np.ndarray) -> np.ndarray:
-        """(len(positions), covered cells) model values of part `p` at store positions `positions`."""
-        rows = self.store_row[self.inside] - self.row_lo
-        cols = self.store_col[self.inside] - self.col_lo
+    def _box(self, p: int, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
+        """(hi - lo, box cells) raw stored values of part `p` at store positions lo .. hi - 1 (the bounding box
+        flattened, or a store's cells), into `out` when given and of that size."""
         part = self.parts[p]
-        lo, hi = int(positions.min()), int(positions.max()) + 1
-        with self._lock:
-            var = part.variable[:, self.row_lo:self.row_hi, self.col_lo:self.col_hi]
-            # The span of store positions read as one slice (the usual case: consecutive steps).
-            block = var[lo:hi].values if hi - lo <= 2 * positions.size else var.isel(time=np.unique(positions)).values
-        if hi - lo > 2 * positions.size:
-            lo_index = np.searchsorted(np.unique(positions), positions)
+        if part.cell is None:
+            space = (slice(self.row_lo, self.row_hi), slice(self.col_lo, self.col_hi))
+            shape = (hi - lo, self.row_hi - self.row_lo, self.col_hi - self.col_lo)
         else:
-            lo_index = positions - lo
-        # The covered cells picked first, then the steps: the block of the whole bounding box is not copied.
-        picked = np.asarray(block)[:, rows, cols]
-        values = part.values(picked if np.array_equal(lo_index, np.arange(picked.shape[0])) else picked[lo_index])
-        missing = ~np.isfinite(values)
+            space, shape = (slice(None),), (hi - lo, self.box_size)
+        if part.zarr_array is not None:
+            from zarr.core.buffer.cpu import NDBuffer
+
+            if out is None or out.size != np.prod(shape):
+                out = np.empty(shape, dtype=part.zarr_array.dtype)
+            block = out.reshape(shape)
+            part.zarr_array.get_basic_selection((slice(lo, hi), *space), out=NDBuffer.from_numpy_array(block))
+            return out.reshape(hi - lo, -1)
+        return np.ascontiguousarray(part.variable[(slice(lo, hi), *space)].values).reshape(hi - lo, -1)
+
+    def _chunk(self, p: int, c: int, steps: int) -> np.ndarray:
+        """Chunk `c` of part `p` (`steps` store positions a chunk) decoded, (its steps, box cells), from the last
+        ones kept (called with the lock held). Consecutive windows share the chunks at their ends (a window of
+        37 steps on chunks of 24 would otherwise decode about 1.6 times its steps), and the adjoint's short
+        windows share chunks with their neighbours."""
+        key = (p, c)
+        kept = self._decoded.pop(key, None)
+        if kept is None:
+            # The oldest chunk kept makes room, its buffer decoded into again (no fresh pages for each chunk).
+            spare = self._decoded.pop(next(iter(self._decoded)))[0] if len(self._decoded) >= _DECODED_CHUNKS else None
+            part = self.parts[p]
+            lo = c * steps
+            if part.zarr_chunks is not None and self.box_size == int(np.prod(part.zarr_chunks.shape[1:])):
+                # The box is all the store holds (a store of cells, or a grid the mesh's cells span): the chunk's
+                # file decoded straight into the kept buffer.
+                size = steps * self.box_size
+                buffer = spare if spare is not None and spare.size == size else \
+                    np.empty(size, dtype=part.zarr_chunks.dtype)
+                block = part.zarr_chunks.decode(c, buffer).reshape(-1, self.box_size)
+            else:
+                block = self._box(p, lo, min(lo + steps, part.times.size), out=spare)
+                buffer = block.reshape(-1)
+            kept = (buffer, block)
+        self._decoded[key] = kept
+        return kept[1]
+
+    def _pick(self, step: np.ndarray, into: np.ndarray) -> None:
+        """The model's cells out of one step of the box (or of a store's cells) into `into`: a flat gather (a 2-D
+        fancy index on the box costs about twice as much)."""
+        if self.in_order:
+            into[...] = step
+        else:
+            # The indices are inside the box by construction: "clip" skips their check.
+            np.take(step, self.box_index, out=into, mode="clip")
+
+    def _read_part(self, p: int, positions: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(len(positions), covered cells) model values of part `p` at store positions `positions` (into `out`
+        when given, which must then be of that shape, float32, C order)."""
+        part = self.parts[p]
+        shape = (positions.size, self.box_index.size)
+        dtype = part.variable.dtype
+        unpacked = part.packing == (None, None) and all(np.isnan(v).all() for v in part.fill)
+        if out is not None and dtype == np.float32 and unpacked:
+            picked = out     # float32 values needing no unpacking: gathered straight into `out`
+        else:
+            picked = np.empty(shape, dtype=dtype)
+        steps = part.time_chunk
+        with self._lock:
+            if steps is not None and steps * self.box_size * picked.itemsize <= _DECODED_CHUNK_BYTES:
+                which = positions // steps
+                for c in np.unique(which):
+                    block = self._chunk(p, int(c), steps)
+                    for i in np.flatnonzero(which == c):
+                        self._pick(block[positions[i] - c * steps], picked[i])
+            else:
+                lo, hi = int(positions.min()), int(positions.max()) + 1
+                if hi - lo <= 2 * positions.size:
+                    # The span of store positions read as one slice (the usual case: consecutive steps).
+                    block, at = self._box(p, lo, hi), positions - lo
+                else:
+                    unique = np.unique(positions)
+                    var = part.variable if part.cell is not None else \
+                        part.variable[:, self.row_lo:self.row_hi, self.col_lo:self.col_hi]
+                    block = np.ascontiguousarray(var.isel(time=unique).values).reshape(unique.size, -1)
+                    at = np.searchsorted(unique, positions)
+                for i, row in enumerate(at):
+                    self._pick(block[row], picked[i])
+        values = part.values(picked)
+        # One pass tells whether any value is NaN or infinite (their sum is not finite); most windows have none.
+        missing = None if np.isfinite(values.sum()) else ~np.isfinite(values)
         if self.scale is not None:
             values = values * self.scale
         if self.offset is not None:
             values = values + self.offset
-        values[missing] = MISSING
+        if missing is not None:
+            values[missing] = MISSING
+        if out is not None and values is not out:
+            out[...] = values
+            return out
         return values
 
 
@@ -336,11 +487,11 @@ def read_store(setup: dict, mesh: dict, kind: str, cells=None, out=None):
     if out is None:
         full = np.empty((nt, series.cells.size), dtype=np.float32)
     for t0 in range(0, nt, span):
-        block = series.read(t0, min(span, nt - t0))
+        count = min(span, nt - t0)
         if full is not None:
-            full[t0:t0 + block.shape[0]] = block
+            series.read(t0, count, out=full[t0:t0 + count])
         else:
-            for i, values in enumerate(block):
+            for i, values in enumerate(series.read(t0, count)):
                 out[t0 + i] = values
     if full is None:
         return out

@@ -10,7 +10,7 @@ from smash.stream.store_writer import StoreWriter
 
 
 def convert_forcings(src, dst, kind: str = "prcp", start_time=None, end_time=None, conversion_factor: float = 1.0,
-                     chunk_steps: int = 24, format: str | None = None) -> str:
+                     chunk_steps: int = 24, format: str | None = None, mesh: dict | None = None) -> str:
     """Convert a folder of dated GeoTIFF files (one step each) into a chunked, compressed NetCDF
     file or Zarr store, a window of `chunk_steps` files at a time.
 
@@ -36,6 +36,11 @@ def convert_forcings(src, dst, kind: str = "prcp", start_time=None, end_time=Non
         Steps per chunk along time.
     format : str, optional
         "netcdf" or "zarr" (from `dst` by default).
+    mesh : dict, optional
+        Store only this mesh's active cells, as (time, cell) variables in the order a model of the
+        mesh holds them, with their centres as ``x`` / ``y`` coordinates: each window is then read
+        without a gather (the fastest store for a model run many times, as in a calibration). The
+        rasters must be on the mesh's grid (same resolution, cells aligned) and cover its cells.
 
     Returns
     -------
@@ -57,10 +62,11 @@ def convert_forcings(src, dst, kind: str = "prcp", start_time=None, end_time=Non
         transform, shape, crs = first.transform, first.shape, first.crs
     x = transform.c + (np.arange(shape[1]) + 0.5) * transform.a
     y = transform.f + (np.arange(shape[0]) + 0.5) * transform.e
+    cells = None if mesh is None else _raster_cells(mesh, transform, shape, files[stamps[0]])
     factor = np.float32(conversion_factor)
     units = "degC" if kind == "temp" else "mm"
     with StoreWriter(dst, x, y, {kind: {"units": units, "long_name": f"{kind} per time step"}},
-                     crs.to_wkt() if crs else None, chunk_steps, format, nstep=len(stamps)) as writer:
+                     crs.to_wkt() if crs else None, chunk_steps, format, nstep=len(stamps), cells=cells) as writer:
         for w0 in range(0, len(stamps), writer.chunk_steps):
             window = stamps[w0:w0 + writer.chunk_steps]
             block = np.empty((len(window), *shape), dtype=np.float32)
@@ -77,3 +83,22 @@ def convert_forcings(src, dst, kind: str = "prcp", start_time=None, end_time=Non
                 block[i] = values
             writer.append(window, {kind: block})
     return str(dst)
+
+
+def _raster_cells(mesh: dict, transform, shape, path) -> np.ndarray:
+    """Flat indices into the rasters' grid of the mesh's active cells, in a model's order of them."""
+    from smash.factory.forcing_generator import model_cells
+
+    xres, yres = float(mesh["xres"]), float(mesh["yres"])
+    if not (np.isclose(transform.a, xres) and np.isclose(-transform.e, yres)):
+        raise ValueError(f"convert_forcings: {path} has {transform.a} x {-transform.e} cells and the mesh "
+                         f"{xres} x {yres}; a store of the mesh's cells needs rasters on its grid")
+    col_off = (float(mesh["xmin"]) - transform.c) / xres
+    row_off = (transform.f - float(mesh["ymax"])) / yres
+    if abs(col_off - round(col_off)) > 1e-6 or abs(row_off - round(row_off)) > 1e-6:
+        raise ValueError(f"convert_forcings: the cells of {path} are not aligned with the mesh's")
+    rows, cols = np.divmod(model_cells(mesh), int(mesh["ncol"]))
+    rows, cols = rows + int(round(row_off)), cols + int(round(col_off))
+    if rows.min() < 0 or cols.min() < 0 or rows.max() >= shape[0] or cols.max() >= shape[1]:
+        raise ValueError(f"convert_forcings: {path} does not cover the mesh's active cells")
+    return rows * shape[1] + cols

@@ -42,7 +42,9 @@ class SavedModelSource:
     def __init__(self, path: str, cells):
         self.path, self.cells = str(path), np.asarray(cells, dtype=np.int64)
 
-    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+    def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        from smash.stream.sources import written
+
         with h5py.File(self.path, "r") as f:
             grids = np.asarray(f["atmos_data"][kind][:, :, first:first + count], dtype=np.float32)
-        return np.ascontiguousarray(grids.reshape(-1, grids.shape[2])[self.cells].T)
+        return written(np.ascontiguousarray(grids.reshape(-1, grids.shape[2])[self.cells].T), out)

@@ -1,8 +1,9 @@
 """Readers of a window of forcing steps on the model's cells.
 
-Every reader answers ``read(kind, first, count)``: the (count, ncell) float32 values of steps
-first .. first + count - 1 (0-based) of forcing `kind` at the model's cells, the same values bit
-for bit as the whole-period reading gives for those steps.
+Every reader answers ``read(kind, first, count, out=None)``: the (count, ncell) float32 values of
+steps first .. first + count - 1 (0-based) of forcing `kind` at the model's cells, the same values
+bit for bit as the whole-period reading gives for those steps; written into `out` ((count, ncell)
+float32, C order) and returned when it is given (the core's next-window arrays: smash.stream.window).
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from smash.time_axis import TimeAxis
 
 # Held while a GeoTIFF window is read with its warnings recorded (one reader of any model at a time).
 _WARNINGS_LOCK = threading.Lock()
+
+
+def written(values: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """`values`, copied into `out` and `out` returned when it is given (the readers' `out` contract)."""
+    if out is None:
+        return values
+    out[...] = values
+    return out
 
 
 class TiffSource:
@@ -42,7 +51,9 @@ class TiffSource:
         return dict(self.setup, start_time=self.axis.time(first), end_time=self.axis.time(first + count),
                     ntime_step=count)
 
-    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+    def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        if out is not None:
+            out[...] = -99.0    # steps without a file (or a day without a map) are left to the caller: missing
         # warnings.catch_warnings swaps the process's filters: readers of two streamed models at once would
         # take each other's warnings (or let the rasters' NotGeoreferencedWarning through).
         with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
@@ -52,7 +63,7 @@ class TiffSource:
                     # The folder listed once; the whole plan's notes (unused files) shown once.
                     self._plans[kind] = SeriesPlan(self.setup, kind)
             plan = self._plans[kind].window(first, count)
-            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells, plan=plan)
+            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells, plan=plan, out=out)
         with self._lock:
             for item in caught:
                 # Each line names a problem before its colon; counts and dates differ from window to window.
@@ -69,8 +80,8 @@ class ArraySource:
     def __init__(self, series: dict):
         self.series = series
 
-    def read(self, kind: str, first: int, count: int) -> np.ndarray:
-        return self.series[kind][first:first + count]
+    def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        return written(self.series[kind][first:first + count], out)
 
 
 class StoreSource:
@@ -79,8 +90,8 @@ class StoreSource:
     def __init__(self, series):
         self.series = series
 
-    def read(self, kind: str, first: int, count: int) -> np.ndarray:
-        return self.series.read(first, count)
+    def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        return self.series.read(first, count, out)
 
 
 class KindSources:
@@ -89,8 +100,8 @@ class KindSources:
     def __init__(self, by_kind: dict):
         self.by_kind = by_kind
 
-    def read(self, kind: str, first: int, count: int) -> np.ndarray:
-        return self.by_kind[kind].read(kind, first, count)
+    def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        return self.by_kind[kind].read(kind, first, count, out)
 
 
 class SplitSource:
@@ -134,10 +145,10 @@ class SplitSource:
             self._last = ((first, count), split)
         return split
 
-    def read(self, kind: str, first: int, count: int) -> np.ndarray:
+    def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
         if kind not in SPLIT_KINDS:
-            return self.source.read(kind, first, count)
-        return self._split(first, count)[kind]
+            return self.source.read(kind, first, count, out)
+        return written(self._split(first, count)[kind], out)
 
 
 def streamed_kinds_of(setup: dict, kinds: list[str]) -> list[str]:

@@ -42,7 +42,8 @@ def _fast_compressor():
 
 
 class StoreWriter:
-    """A store of (time, y, x) float32 variables on one grid, written window by window.
+    """A store of (time, y, x) float32 variables on one grid (or (time, cell) on some of its cells), written
+    window by window.
 
     Parameters
     ----------
@@ -61,13 +62,21 @@ class StoreWriter:
     nstep : int, optional
         The number of steps that will be written, when known: the arrays are made that long at once
         (appending to a Zarr array rewrites its metadata at every window).
+    cells : array of int, optional
+        Flat row-major cells of the grid to store, in this order: the variables are then (time, cell),
+        with the cells' centres as ``x`` / ``y`` coordinates along ``cell`` (smash.inputs.stores reads
+        such a store without a gather when the cells are in a model's order).
     """
 
     def __init__(self, path, x, y, variables: dict, crs_wkt: str | None = None, chunk_steps: int = 24,
-                 fmt: str | None = None, nstep: int | None = None):
+                 fmt: str | None = None, nstep: int | None = None, cells=None):
         self.total = nstep
         self.path, self.fmt = str(path), format_of(path, fmt)
         self.x, self.y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        self.cells = None if cells is None else np.asarray(cells, dtype=np.int64).ravel()
+        if self.cells is not None and (self.cells.size == 0 or self.cells.min() < 0
+                                       or self.cells.max() >= self.x.size * self.y.size):
+            raise ValueError(f"StoreWriter: cells must be flat indices into the {self.y.size} x {self.x.size} grid")
         self.variables, self.crs_wkt = dict(variables), crs_wkt
         self.chunk_steps = max(1, int(chunk_steps))
         self.nstep = 0
@@ -77,32 +86,54 @@ class StoreWriter:
         self._nc = self._open_netcdf() if self.fmt == "netcdf" else None
         self._zarr = None
 
-    def _chunks(self) -> tuple[int, int, int]:
-        return (self.chunk_steps, self.y.size, self.x.size)
+    def _space(self) -> tuple[tuple, tuple]:
+        """The dimensions after time and their sizes: (y, x) of the grid, or (cell,) of the cells."""
+        if self.cells is None:
+            return ("y", "x"), (self.y.size, self.x.size)
+        return ("cell",), (self.cells.size,)
+
+    def _coordinates(self) -> list:
+        """(name, values, dimensions) of the x / y coordinates: the grid's axes, or each cell's centre."""
+        if self.cells is None:
+            return [("x", self.x, ("x",)), ("y", self.y, ("y",))]
+        rows, cols = np.divmod(self.cells, self.x.size)
+        return [("x", self.x[cols], ("cell",)), ("y", self.y[rows], ("cell",))]
+
+    def _chunks(self) -> tuple:
+        return (self.chunk_steps, *self._space()[1])
+
+    def _values(self, values, n: int) -> np.ndarray:
+        """A window of one variable as stored: (n, ny, nx) grids, picked at the cells for a store of cells
+        (which also takes (n, ncell) already picked)."""
+        values = np.asarray(values, dtype=np.float32)
+        if self.cells is None or values.shape == (n, self.cells.size):
+            return values
+        return values.reshape(n, -1)[:, self.cells]
 
     def _open_netcdf(self):
         netcdf = require("h5netcdf.legacyapi", "Writing NetCDF stores", "netcdf")
         ds = netcdf.Dataset(self._partial, "w")
         ds.Conventions = "CF-1.8"
         ds.createDimension("time", None)
-        ds.createDimension("y", self.y.size)
-        ds.createDimension("x", self.x.size)
+        for dim, size in zip(*self._space(), strict=True):
+            ds.createDimension(dim, size)
         time = ds.createVariable("time", "i8", ("time",))
         time.units, time.calendar, time.standard_name = "seconds since 1970-01-01 00:00:00", "standard", "time"
         time.long_name = "end of the time step"
-        for name, values, standard in (("x", self.x, "projection_x_coordinate"),
-                                       ("y", self.y, "projection_y_coordinate")):
-            var = ds.createVariable(name, "f8", (name,))
+        for name, values, dims in self._coordinates():
+            var = ds.createVariable(name, "f8", dims)
             var[:] = values
-            var.standard_name = standard
+            var.standard_name = f"projection_{name}_coordinate"
         if self.crs_wkt:
             crs = ds.createVariable("crs", "i4", ())
             crs.crs_wkt = crs.spatial_ref = self.crs_wkt
         for name, attrs in self.variables.items():
-            var = ds.createVariable(name, "f4", ("time", "y", "x"), chunksizes=self._chunks(), zlib=True,
+            var = ds.createVariable(name, "f4", ("time", *self._space()[0]), chunksizes=self._chunks(), zlib=True,
                                     complevel=4, shuffle=True, fill_value=np.float32(np.nan))
             for key, value in attrs.items():
                 setattr(var, key, value)
+            if self.cells is not None:
+                var.coordinates = "y x"
             if self.crs_wkt:
                 var.grid_mapping = "crs"
         return ds
@@ -116,7 +147,7 @@ class StoreWriter:
             ds.resize_dimension("time", self.nstep + n)
             ds["time"][self.nstep:self.nstep + n] = (times - EPOCH).astype(np.int64)
             for name in self.variables:
-                ds[name][self.nstep:self.nstep + n] = np.asarray(values[name], dtype=np.float32)
+                ds[name][self.nstep:self.nstep + n] = self._values(values[name], n)
         else:
             self._append_zarr(times, values)
         self.nstep += n
@@ -130,20 +161,22 @@ class StoreWriter:
         time = group.create_array("time", shape=(length,), chunks=(4096,), dtype="i8")
         time.attrs.update({"_ARRAY_DIMENSIONS": ["time"], "units": "seconds since 1970-01-01 00:00:00",
                            "calendar": "standard", "standard_name": "time", "long_name": "end of the time step"})
-        for name, values in (("x", self.x), ("y", self.y)):
+        for name, values, dims in self._coordinates():
             coord = group.create_array(name, shape=values.shape, dtype="f8")
             coord[:] = values
-            coord.attrs.update({"_ARRAY_DIMENSIONS": [name], "standard_name": f"projection_{name}_coordinate"})
+            coord.attrs.update({"_ARRAY_DIMENSIONS": list(dims), "standard_name": f"projection_{name}_coordinate"})
         if self.crs_wkt:
             crs = group.create_array("crs", shape=(), dtype="i4")
             crs.attrs.update({"_ARRAY_DIMENSIONS": [], "crs_wkt": self.crs_wkt, "spatial_ref": self.crs_wkt})
         for name, attrs in self.variables.items():
             # LZ4 with byte shuffling: several times faster to write than the default zstd, about as small
             # on forcings (dry cells, nights).
-            var = group.create_array(name, shape=(length, self.y.size, self.x.size), chunks=self._chunks(), dtype="f4",
+            dims, sizes = self._space()
+            var = group.create_array(name, shape=(length, *sizes), chunks=self._chunks(), dtype="f4",
                                      fill_value=np.float32(np.nan), compressors=_fast_compressor())
-            var.attrs.update(dict(attrs, _ARRAY_DIMENSIONS=["time", "y", "x"],
-                                  **({"grid_mapping": "crs"} if self.crs_wkt else {})))
+            var.attrs.update(dict(attrs, _ARRAY_DIMENSIONS=["time", *dims],
+                                  **({"grid_mapping": "crs"} if self.crs_wkt else {}),
+                                  **({"coordinates": "y x"} if self.cells is not None else {})))
         return group
 
     def _append_zarr(self, times, values: dict) -> None:
@@ -154,11 +187,11 @@ class StoreWriter:
             span = slice(self.nstep, self.nstep + times.size)
             self._zarr["time"][span] = seconds
             for name in self.variables:
-                self._zarr[name][span] = np.asarray(values[name], dtype=np.float32)
+                self._zarr[name][span] = self._values(values[name], times.size)
             return
         self._zarr["time"].append(seconds)
         for name in self.variables:
-            self._zarr[name].append(np.asarray(values[name], dtype=np.float32), axis=0)
+            self._zarr[name].append(self._values(values[name], times.size), axis=0)
 
     def close(self) -> None:
         """Finish the store and put it in place of any previous one at `path`."""

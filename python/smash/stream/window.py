@@ -1,11 +1,11 @@
 """Serving windows of streamed forcings to the core during a run.
 
 md_forward asks for the window of each chunk (md_forcing_stream) through a C callback that
-`ForcingStream.session` registers for the run. The callback copies the window into the core's
-forcing arrays (nac, window) from a reader thread that read it while the previous window was
-computed (the core releases the GIL while it runs), then starts reading the window it expects
-next: the following one, or in the adjoint's reverse sweep (which re-runs the chunks last to
-first) the preceding one.
+`ForcingStream.session` registers for the run. The callback makes the core's arrays of the next
+window (``<kind>_next``, (nac, window)) the current ones, swapped, not copied: a reader thread filled
+them while the previous window was computed (the core releases the GIL while it runs). It then starts
+reading the window it expects next into the arrays swapped out: the following one, or in the
+adjoint's reverse sweep (which re-runs the chunks last to first) the preceding one.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import ctypes
 import os
 import sys
 import threading
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
@@ -91,6 +92,7 @@ class ForcingStream:
         # Held by the run this stream serves: a model and its copies share the stream (and maybe core inputs).
         self._busy = threading.Lock()
         self.reads = 0              # windows read from the source (tests, benchmarks)
+        self.wait_seconds = 0.0     # time runs spent waiting for windows in the callback (benchmarks)
         # Called with t0 before the window starting at step t0 is served (smash.stream.outputs writes
         # the previous window's returned series then).
         self.window_hook = None
@@ -136,10 +138,15 @@ class ForcingStream:
             return np.full((count, ncell), 0.0 if kind == "temp" else -99.0, dtype=np.float32)
         return np.asarray(self.source.read(kind, first, count), dtype=np.float32)
 
-    def _read_window(self, t0: int, t1: int) -> dict:
+    def _read_window(self, t0: int, t1: int) -> tuple[int, int]:
+        """Read steps t0 .. t1 into the core's arrays of the next window (``<kind>_next``, made current by
+        `_fetch`): in the reader thread, so the copy too overlaps the computation."""
         self.reads += 1
-        return {kind: np.ascontiguousarray(self.source.read(kind, t0 - 1, t1 - t0 + 1), dtype=np.float32)
-                for kind in self.kinds}
+        n = t1 - t0 + 1
+        for kind in self.kinds:
+            # The core's (nac, n) Fortran order is (n, nac) in C order: the readers write there directly.
+            self.source.read(kind, t0 - 1, n, out=getattr(self._input, f"{kind}_next")[:, :n].T)
+        return t0, t1
 
     def _window_of(self, t0: int) -> tuple[int, int]:
         w = self.windows["gradient" if self._gradient else "forward"]
@@ -150,8 +157,10 @@ class ForcingStream:
             self._ahead = None
             return
         span = self._window_of(t0)
-        if self._ahead is not None and self._ahead[0] == span:
-            return
+        if self._ahead is not None:
+            if self._ahead[0] == span:
+                return
+            self._ahead[1].result()     # it writes the arrays the new read would: let it finish first
         self._ahead = (span, self._pool.submit(self._read_window, *span))
 
     # ------------------------------------------------------------ the callback
@@ -159,6 +168,7 @@ class ForcingStream:
         """The core's request for steps t0 .. t1 (called from Fortran, GIL taken by ctypes)."""
         if self._error is not None:
             return
+        started = time.perf_counter()
         try:
             if self.window_hook is not None:
                 self.window_hook(t0)
@@ -168,11 +178,11 @@ class ForcingStream:
             backward = (again and self._gradient) or (self.loaded is not None and self.loaded[0] > t0)
             if not again:
                 ahead, self._ahead = self._ahead, None
-                values = ahead[1].result() if ahead is not None and ahead[0] == (t0, t1) else \
+                # The read ahead fills the next window's arrays: wait for it even when it read another window.
+                done = ahead[1].result() if ahead is not None else None
+                if done != (t0, t1):
                     self._read_window(t0, t1)
-                n = t1 - t0 + 1
-                for kind, block in values.items():
-                    getattr(self._input, kind)[:, :n] = block.T
+                _core.swap_forcing_window(self._input)
                 self.loaded = (t0, t1)
             w = self.windows["gradient" if self._gradient else "forward"]
             if backward:
@@ -183,6 +193,7 @@ class ForcingStream:
                 self._read_ahead(t0 - w)        # the forward sweep's last window: the reverse sweep follows
         except BaseException as error:  # noqa: BLE001 - re-raised by session() once the core returns
             self._error = error
+        self.wait_seconds += time.perf_counter() - started
 
     # ------------------------------------------------------------ a run
     @contextlib.contextmanager

@@ -51,3 +51,33 @@ def test_generated_forcings_look_like_weather_and_drive_a_model(data_dir, tmp_pa
     assert np.array_equal(model.atmos_data.prcp[active], prcp.T)
     model.forward_run()
     assert (model.response.q > 0).all()
+
+
+@pytest.mark.parametrize("ext", ["zarr", "nc"])
+def test_cells_layout_holds_the_grid_values_in_model_order(data_dir, tmp_path, ext):
+    """layout="cells": the grid layout's values at the active cells, in a model's order of them, and a model
+    streaming either store gives the same discharge."""
+    setup, mesh = _mesh(data_dir)
+    engine = "zarr" if ext == "zarr" else None
+    kw = dict(seed=5, chunk_steps=12)
+    grid = smash.factory.generate_forcing_store(mesh, tmp_path / f"g.{ext}", "2014-01-01", "2014-01-03", **kw)
+    cells = smash.factory.generate_forcing_store(mesh, tmp_path / f"c.{ext}", "2014-01-01", "2014-01-03",
+                                                 layout="cells", **kw)
+    order = smash.factory.forcing_generator.model_cells(mesh)
+    with xr.open_dataset(grid, engine=engine) as g, xr.open_dataset(cells, engine=engine) as c:
+        assert c["prcp"].dims == ("time", "cell")
+        for kind in ("prcp", "pet"):
+            expected = g[kind].values.reshape(g[kind].shape[0], -1)[:, order]
+            assert np.array_equal(c[kind].values, expected), kind
+        rows, cols = np.divmod(order, mesh["ncol"])
+        assert np.allclose(c["x"].values, g["x"].values[cols]) and np.allclose(c["y"].values, g["y"].values[rows])
+    base = dict(setup, start_time="2014-01-01 00:00", end_time="2014-01-03 00:00", read_prcp=True, read_pet=True,
+                daily_interannual_pet=False, forcing_storage="stream", forcing_window=10)
+    runs = []
+    for path in (grid, cells):
+        model = smash.Model(dict(base, prcp_directory=str(path), pet_directory=str(path)), mesh)
+        model.forward_run()
+        runs.append(model.response.q)
+    assert np.array_equal(*runs) and np.nanmax(runs[0]) > 0
+    with pytest.raises(ValueError, match="unknown layout"):
+        smash.factory.generate_forcing_store(mesh, tmp_path / "x.zarr", "2014-01-01", "2014-01-02", layout="rows")

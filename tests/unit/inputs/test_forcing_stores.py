@@ -25,12 +25,13 @@ def _dataset(data_dir, name):
 
 
 @functools.cache
-def _stores(data_dir, name, suffix, folder):
-    setup, _ = _dataset(data_dir, name)
+def _stores(data_dir, name, suffix, folder, layout="grid"):
+    setup, mesh = _dataset(data_dir, name)
     kinds = ["prcp"] if setup.get("daily_interannual_pet") else ["prcp", "pet"]
     return {f"{kind}_directory": smash.io.convert_forcings(
-        setup[f"{kind}_directory"], f"{folder}/{name}_{kind}.{suffix}", kind, setup["start_time"], setup["end_time"],
-        setup.get(f"{kind}_conversion_factor", 1.0), chunk_steps=10) for kind in kinds}
+        setup[f"{kind}_directory"], f"{folder}/{name}_{kind}_{layout}.{suffix}", kind, setup["start_time"],
+        setup["end_time"], setup.get(f"{kind}_conversion_factor", 1.0), chunk_steps=10,
+        mesh=mesh if layout == "cells" else None) for kind in kinds}
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +43,20 @@ def _gradient(model):
     return model.backward_run(mapping="distributed", return_options={"cost": True, "grad": True})
 
 
+@pytest.mark.parametrize("layout", ["grid", "cells"])
 @pytest.mark.parametrize("suffix", ["nc", "zarr"])
 @pytest.mark.parametrize("name", ["Lez", "Cance"])
-def test_store_models_equal_the_geotiff_model(data_dir, store_folder, name, suffix):
+def test_store_models_equal_the_geotiff_model(data_dir, store_folder, name, suffix, layout):
+    """Stores of the grid, and of the mesh's cells in the model's order (read without a gather)."""
     setup, mesh = _dataset(data_dir, name)
     tiff = smash.Model(setup, mesh)
     _testing.core_setup(tiff).checkpoint_steps = 8
-    paths = _stores(data_dir, name, suffix, store_folder)
+    paths = _stores(data_dir, name, suffix, store_folder, layout)
     held = smash.Model(dict(setup, **paths), mesh)
     streamed = smash.Model(dict(setup, forcing_storage="stream", forcing_window=8, **paths), mesh)
-    assert _testing.forcing_stream(streamed) is not None
+    stream = _testing.forcing_stream(streamed)
+    assert stream is not None
+    assert stream.source.by_kind["prcp"].series.in_order == (layout == "cells")
     for kind in ("prcp", "pet"):
         assert np.array_equal(getattr(tiff.atmos_data, kind), getattr(held.atmos_data, kind)), kind
     assert np.array_equal(tiff.rr_parameters.values, streamed.rr_parameters.values)
@@ -204,3 +209,97 @@ def test_a_failed_store_write_leaves_the_previous_store_and_no_temporary(tmp_pat
 
     with xr.open_dataset(path, engine="zarr" if name.endswith(".zarr") else "h5netcdf") as data:
         np.testing.assert_array_equal(data["prcp"].values, np.ones((2, 2, 2)))
+
+
+@pytest.mark.parametrize("suffix", ["nc", "zarr"])
+def test_windows_across_chunks_decode_each_chunk_once(data_dir, store_folder, suffix, monkeypatch):
+    """Windows that straddle the store's 10-step chunks, read forward then backward (the adjoint's reverse
+    sweep) and at random, equal the whole period read at once; read in order, each chunk is decoded once."""
+    from smash.inputs import stores
+    from smash.simulation.model_setup import normalize_setup
+
+    setup, mesh = _dataset(data_dir, "Lez")
+    paths = _stores(data_dir, "Lez", suffix, store_folder)
+    setup = normalize_setup(dict(setup, **paths))
+    whole = stores.read_store(setup, mesh, "prcp", cells=np.flatnonzero(mesh["active_cell"]))
+    nt = whole.shape[0]
+    series = stores.StoreSeries(setup, mesh, "prcp", cells=np.flatnonzero(mesh["active_cell"]))
+    assert series.parts[0].time_chunk == 10
+    decoded = []
+    box = series._box
+    monkeypatch.setattr(series, "_box", lambda p, lo, hi, out=None: decoded.append((lo, hi)) or box(p, lo, hi, out))
+    chunks = series.parts[0].zarr_chunks
+    assert (chunks is not None) == (suffix == "zarr")   # a Zarr store's chunks decoded by its codec alone
+    if chunks is not None:
+        decode = chunks.decode
+        monkeypatch.setattr(chunks, "decode", lambda c, out: decoded.append((10 * c, min(10 * c + 10, nt)))
+                            or decode(c, out))
+    starts = list(range(0, nt, 7))
+    for first in starts:
+        assert np.array_equal(series.read(first, min(7, nt - first)), whole[first:first + 7])
+    assert sorted(decoded) == [(lo, min(lo + 10, nt)) for lo in range(0, nt, 10)]
+    for first in reversed(starts):
+        assert np.array_equal(series.read(first, min(7, nt - first)), whole[first:first + 7])
+    rng = np.random.default_rng(0)
+    for first in rng.integers(0, nt - 1, 20):
+        count = int(rng.integers(1, 30))
+        assert np.array_equal(series.read(int(first), min(count, nt - int(first))), whole[first:first + count])
+
+
+def test_a_store_of_cells_in_another_order(data_dir, store_folder):
+    """A store of cells written for another model's order (a mesh whose gauges differ reorders the cells), or
+    holding a cell the mesh lacks: read by a gather, the same values as the grid store."""
+    from smash.inputs import stores
+    from smash.simulation.model_setup import normalize_setup
+
+    setup, mesh = _dataset(data_dir, "Lez")
+    grid = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder)))
+    cells = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder, "cells")))
+    order = smash.factory.forcing_generator.model_cells(mesh)
+    shuffled = np.random.default_rng(1).permutation(order)
+    ref = stores.StoreSeries(grid, mesh, "prcp", cells=shuffled)
+    got = stores.StoreSeries(cells, mesh, "prcp", cells=shuffled)
+    assert not got.in_order and ref.box_index.size == got.box_index.size == order.size
+    nt = int(grid["ntime_step"])
+    assert np.array_equal(got.read(3, nt - 3), ref.read(3, nt - 3))
+    # A mesh cell the store does not hold is missing.
+    outside = np.concatenate([shuffled, [np.flatnonzero(np.asarray(mesh["active_cell"]).ravel() == 0)[0]]])
+    values = stores.StoreSeries(cells, mesh, "prcp", cells=outside).read(0, 5)
+    assert np.array_equal(values[:, :-1], ref.read(0, 5)) and (values[:, -1] == -99).all()
+
+
+def test_cells_store_needs_the_mesh_grid(data_dir, tmp_path):
+    setup, mesh = _dataset(data_dir, "Lez")
+    moved = dict(mesh, xmin=mesh["xmin"] + mesh["xres"] / 3)
+    with pytest.raises(ValueError, match="not aligned with the mesh"):
+        smash.io.convert_forcings(setup["prcp_directory"], str(tmp_path / "p.zarr"), "prcp", setup["start_time"],
+                                  setup["end_time"], mesh=moved)
+    coarse = dict(mesh, xres=mesh["xres"] * 2)
+    with pytest.raises(ValueError, match="needs rasters on its grid"):
+        smash.io.convert_forcings(setup["prcp_directory"], str(tmp_path / "p.zarr"), "prcp", setup["start_time"],
+                                  setup["end_time"], mesh=coarse)
+
+
+def test_zarr_chunks_decode_as_zarr_reads(tmp_path):
+    """smash.inputs.zarr_chunks against zarr itself: full chunks, the short last chunk, a chunk never written
+    (its fill value), and layouts it leaves to zarr (chunks across space, filters)."""
+    import zarr
+
+    from smash.inputs.zarr_chunks import ZarrChunks
+    from smash.stream.store_writer import _fast_compressor
+
+    values = np.random.default_rng(2).gamma(0.3, 2.0, size=(23, 5, 7)).astype(np.float32)
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w", zarr_format=2)
+    array = group.create_array("v", shape=values.shape, chunks=(10, 5, 7), dtype="f4", fill_value=np.float32(np.nan),
+                               compressors=_fast_compressor())
+    array[:20] = values[:20]   # the last chunk (steps 20-22) never written
+    array = zarr.open_array(str(tmp_path / "s.zarr" / "v"), mode="r")
+    chunks = ZarrChunks.of(array)
+    assert chunks is not None and chunks.chunk_steps == 10
+    buffer = np.empty(10 * 35, dtype=np.float32)
+    for c in range(3):
+        got = chunks.decode(c, buffer)
+        assert np.array_equal(got, array[10 * c:10 * c + 10], equal_nan=True), c
+    assert got.shape == (3, 5, 7) and np.isnan(got).all()
+    spatial = group.create_array("w", shape=values.shape, chunks=(10, 5, 4), dtype="f4")
+    assert ZarrChunks.of(spatial) is None

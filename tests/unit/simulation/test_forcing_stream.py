@@ -141,10 +141,10 @@ def test_a_failed_window_read_fails_the_run(data_dir):
     source = stream.source
 
     class Failing:
-        def read(self, kind, first, count):
+        def read(self, kind, first, count, out=None):
             if first >= 20:
                 raise OSError(f"disk error at step {first}")
-            return source.read(kind, first, count)
+            return source.read(kind, first, count, out)
 
     stream.source = Failing()
     with pytest.raises(RuntimeError, match="streamed forcings failed") as caught:

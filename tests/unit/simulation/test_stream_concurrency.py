@@ -54,11 +54,11 @@ class _Gate:
         self.source, self.barrier, self.waited = stream.source, barrier, False
         stream.source = self
 
-    def read(self, kind, first, count):
+    def read(self, kind, first, count, out=None):
         if not self.waited:
             self.waited = True
             self.barrier.wait(timeout=60)
-        return self.source.read(kind, first, count)
+        return self.source.read(kind, first, count, out)
 
 
 def test_two_streamed_models_interleaved(data_dir):
@@ -109,10 +109,10 @@ def test_a_model_and_its_copy_at_once_are_refused(data_dir):
     source, entered, refused = stream.source, threading.Event(), threading.Event()
 
     class Held:
-        def read(self, kind, first, count):
+        def read(self, kind, first, count, out=None):
             entered.set()
             refused.wait(timeout=60)
-            return source.read(kind, first, count)
+            return source.read(kind, first, count, out)
 
     stream.source = Held()
     runner = threading.Thread(target=lambda: streamed.forward_run())

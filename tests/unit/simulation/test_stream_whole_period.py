@@ -36,10 +36,10 @@ def _windows_only(streamed):
     source, asked = stream.source, []
 
     class WindowOnly:
-        def read(self, kind, first, count):
+        def read(self, kind, first, count, out=None):
             assert count <= WINDOW, f"{count} steps of {kind} read at once"
             asked.append(count)
-            return source.read(kind, first, count)
+            return source.read(kind, first, count, out)
 
     stream.source = WindowOnly()
     return asked

@@ -1,0 +1,79 @@
+"""Whole time chunks of a local Zarr (format 2) array decoded straight into a reader's buffer.
+
+Reading a window of a national grid through zarr costs about three times the decompression itself
+(France, 906 044 cells an hour: 3.3 ms of CPU a step through ``get_basic_selection(out=...)``,
+1.2 ms for the codec alone), zarr decoding each chunk into a buffer of its own and copying it out.
+For the simple layout that smash writes and most forcing stores use (a local directory, format 2,
+a compressor and no filter, C order, chunks that span all but the time axis), a chunk is one file
+holding the compressed bytes of the chunk's values: `ZarrChunks` reads it and lets the array's own
+codec (numcodecs) decode it into the caller's buffer. Any other layout is left to zarr.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+class ZarrChunks:
+    """Decoder of the time chunks of one array (`of` says whether the array allows it).
+
+    Parameters
+    ----------
+    folder : str
+        The array's directory.
+    codec : numcodecs.abc.Codec
+        Its compressor.
+    chunk_steps : int
+        Steps per chunk (the first axis).
+    shape : tuple of int
+        The array's shape (time first).
+    dtype : numpy.dtype
+        The stored values' type.
+    separator : str
+        The chunk keys' separator ("." or "/").
+    fill_value : float
+        The value of a chunk never written (no file).
+    """
+
+    def __init__(self, folder: str, codec, chunk_steps: int, shape: tuple, dtype, separator: str, fill_value):
+        self.folder, self.codec, self.chunk_steps = folder, codec, int(chunk_steps)
+        self.shape, self.dtype, self.separator, self.fill_value = tuple(shape), np.dtype(dtype), separator, fill_value
+
+    @classmethod
+    def of(cls, array) -> ZarrChunks | None:
+        """The decoder of a zarr array (zarr.Array), or None when its layout is not the simple one."""
+        meta = getattr(array, "metadata", None)
+        store = getattr(array, "store", None)
+        root = getattr(store, "root", None)
+        if meta is None or getattr(meta, "zarr_format", None) != 2 or root is None:
+            return None
+        codec = getattr(meta, "compressor", None)
+        if codec is None or meta.filters or meta.order != "C" or not hasattr(codec, "decode"):
+            return None
+        if tuple(meta.chunks[1:]) != tuple(meta.shape[1:]):
+            return None
+        dtype = np.dtype(array.dtype)
+        if dtype.byteorder not in ("=", "|", "<" if np.little_endian else ">"):
+            return None
+        folder = os.path.join(str(root), str(array.path or ""))
+        return cls(folder, codec, meta.chunks[0], meta.shape, dtype, meta.dimension_separator or ".",
+                   meta.fill_value)
+
+    def decode(self, c: int, out: np.ndarray) -> np.ndarray:
+        """Chunk `c` (steps c x chunk_steps onwards) into `out`, a C-contiguous buffer of `dtype` holding at
+        least a whole chunk; returns the chunk's steps that lie in the array, (steps, rest of the shape)."""
+        rest = self.shape[1:]
+        whole = out.reshape(-1)[:self.chunk_steps * int(np.prod(rest))].reshape(self.chunk_steps, *rest)
+        key = self.separator.join([str(c)] + ["0"] * len(rest))
+        try:
+            with open(os.path.join(self.folder, key), "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            whole[...] = self.fill_value
+        else:
+            # Zarr 2 stores a chunk at the end of the time axis at full size: decoded whole, then cut.
+            self.codec.decode(raw, out=whole)
+        steps = min(self.chunk_steps, self.shape[0] - c * self.chunk_steps)
+        return whole[:steps]
