@@ -53,12 +53,15 @@ SPARSE_STEP_BYTES = 400
 # Adjoint tape (md_forward's checkpointed time loop), bytes per cell and taped step, measured with
 # md_gradient.tape_peak_bytes on every structure: 100-290 for the conceptual modules (gr4-lr 242,
 # gr6-kw 286), +30 with the ssn snow module; the hybrids 430 + 18 per hidden neuron. Bytes per
-# cell and checkpoint snapshot: 140-145 for gr4-lr (snapshot_bytes counts them).
+# cell and checkpoint snapshot: snapshot_bytes counts them exactly (40 for gr4-lr).
 TAPE_STEP_BYTES = 320
 TAPE_HYBRID_STEP_BYTES = 460
 TAPE_NEURON_BYTES = 18
-# Per cell and snapshot beyond the arrays snapshot_bytes counts (Tapenade's 8-byte slots of the bounds).
-SNAPSHOT_SLACK_BYTES = 4
+# Flux columns a time step reads of the step before (md_forward::carried_columns): the routing-store
+# outflows a GR structure releases again when the rainfall is missing; 1 for the structures not named.
+CARRIED_FLUXES = {"grc": 2, "grc_mlp": 2, "gr4_ode": 0, "gr4_ode_mlp": 0, "vic3l": 0}
+# Columns the kinematic wave carries from a step to the next (each cell's lateral inflow and discharge).
+KW_CARRIED = 2
 # md_forward's small_run: runs of at most this many cell-steps tape every step at once.
 TAPE_SMALL_RUN = 1e5
 # A gradient's tape may hold this share of the memory available (setup adjoint_memory = 0); beyond
@@ -266,11 +269,17 @@ def tape_step_bytes(structure, hidden_neuron) -> int:
     return TAPE_STEP_BYTES
 
 
+def carried_columns(structure) -> int:
+    """Columns of values per cell a time step reads of the steps before it besides the states
+    (md_forward::carried_columns): CARRIED_FLUXES, and KW_CARRIED under the kinematic wave."""
+    return CARRIED_FLUXES.get(structure.hydrological, 1) + (KW_CARRIED if structure.routing == "kw" else 0)
+
+
 def snapshot_bytes(structure) -> int:
     """Bytes per active cell of one checkpoint snapshot: what a chunk of md_forward's time loop reads
-    on entry and overwrites (the states, the hydrological fluxes, lateral inflow, discharge and liquid
-    rain of the last step) and Tapenade saves before it."""
-    return F64 * (len(structure.rr_states) + max(len(structure.fluxes), 1) + 3) + SNAPSHOT_SLACK_BYTES
+    on entry and overwrites, which Tapenade saves before it: the states and the carried columns
+    (carried_columns), 40 bytes a cell for gr4-lr (a few bytes per snapshot besides: its bounds)."""
+    return F64 * (len(structure.rr_states) + carried_columns(structure))
 
 
 def default_chunk(nac: int, nt: int, checkpoint_steps: int = 0) -> int:
