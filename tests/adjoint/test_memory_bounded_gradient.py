@@ -28,6 +28,14 @@ def _model(data_dir, name, chunk, **extra):
     return model
 
 
+def _tape_budget(monkeypatch, model, tape):
+    """The setup adjoint_memory that leaves `tape` bytes to the tape of `model`'s gradient: the budget
+    bounds the whole process, here taken to hold nothing before the gradient (the resident memory of a
+    test process varies with the tests before it)."""
+    monkeypatch.setattr(memory, "resident_bytes", lambda: 0)
+    return memory.gradient_run_bytes(model) + tape
+
+
 def _gradient(model, ncpu):
     ret = model.backward_run(mapping="distributed", common_options={"ncpu": ncpu},
                              return_options={"cost": True, "grad": True})
@@ -46,7 +54,8 @@ def test_nested_and_spilled_gradients_equal_the_plain_ones(data_dir, tmp_path, m
     cost, grad, peak, spilled = _gradient(plain, ncpu)
     assert memory.gradient_plan(plain).changes is False and spilled == 0
     # A budget of a twentieth of the plain tape: segments of chunks, and the oldest snapshots on disk.
-    bounded = _model(data_dir, name, chunk, forcing_storage=storage, adjoint_memory=peak / 20, **window)
+    bounded = _model(data_dir, name, chunk, forcing_storage=storage, **window)
+    bounded.setup.adjoint_memory = _tape_budget(monkeypatch, bounded, peak / 20)
     plan = memory.gradient_plan(bounded)
     assert plan.chunk == chunk and plan.segment > chunk and plan.spills
     cost_b, grad_b, peak_b, spilled_b = _gradient(bounded, ncpu)
@@ -60,7 +69,8 @@ def test_nested_and_spilled_gradients_equal_the_plain_ones(data_dir, tmp_path, m
 
 
 def test_a_full_disk_is_refused_before_the_gradient_runs(data_dir, monkeypatch):
-    model = _model(data_dir, "Lez", 7, adjoint_memory=20_000)
+    model = _model(data_dir, "Lez", 7)
+    model.setup.adjoint_memory = _tape_budget(monkeypatch, model, 20_000)
     assert memory.gradient_plan(model).spills
     monkeypatch.setattr("shutil.disk_usage", lambda path: type("Usage", (), {"free": 10})())
     with pytest.raises(OSError, match="free there: point TMPDIR"):
@@ -156,3 +166,98 @@ def test_a_bad_adjoint_memory_is_refused(bad):
 
     with pytest.raises(ValueError, match=r"setup\['adjoint_memory'\] must be a number of bytes >= 0"):
         smash.Model(daily_setup(5, adjoint_memory=bad), line_mesh(3))
+
+
+SPILL_FAILURE = """
+import errno, json, os, resource, signal, sys
+import numpy as np
+import smash
+from smash import _testing
+from smash.simulation import memory
+
+setup, mesh = smash.factory.load_dataset("Lez", path=os.environ["SMASH_DATA_DIR"])
+model = smash.Model(dict(setup, read_descriptor=False, end_time="2012-10-01"), mesh)
+_testing.core_setup(model).checkpoint_steps = 7
+plain = model.backward_run(mapping="distributed", return_options={"grad": True})
+memory.resident_bytes = lambda: 0      # the budget below is the run's arrays and 20 kB of tape
+model.setup.adjoint_memory = memory.gradient_run_bytes(model) + 20_000
+assert memory.gradient_plan(model).spills
+# Files of the process may grow to 4 kB: the spill file's first write fails (EFBIG, the signal ignored).
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+try:
+    model.backward_run(mapping="distributed", return_options={"grad": True})
+    failure = None
+except OSError as err:
+    failure = {"errno": err.errno, "message": str(err), "filename": err.filename}
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+# The failure is cleared: the next gradient spills and gives the plain gradient.
+again = model.backward_run(mapping="distributed", return_options={"grad": True})
+print(json.dumps({"failure": failure, "equal": bool(np.array_equal(again.grad, plain.grad)),
+                  "spilled": smash._core.tape_spilled_bytes()}))
+"""
+
+
+def test_a_disk_that_fills_during_the_gradient_raises_an_oserror(data_dir, tmp_path):
+    # Past the check before the run, the spill file cannot grow (a file size limit stands for a disk
+    # that filled up meanwhile): the tape keeps its bytes in memory, the gradient ends, and Python
+    # gets an OSError naming the folder; the process goes on and its next gradient is right.
+    import errno
+    import json
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TMPDIR=str(tmp_path), SMASH_DATA_DIR=str(data_dir))
+    proc = subprocess.run([sys.executable, "-c", SPILL_FAILURE], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["failure"] is not None and out["failure"]["errno"] == errno.EFBIG
+    assert out["failure"]["filename"] == str(tmp_path)
+    assert str(tmp_path) in out["failure"]["message"] and "could not be written" in out["failure"]["message"]
+    assert out["equal"] and out["spilled"] > 0
+    assert os.listdir(tmp_path) == []
+
+
+PROCESS_PEAK = """
+import json, resource, sys
+import numpy as np
+import smash
+from smash import _core
+from smash.simulation import memory
+from helpers import line_mesh
+
+n = 100_000
+model = smash.Model({"start_time": "2020-01-01", "end_time": "2020-03-01", "dt": 86400, "hydrological_module": "gr4",
+                     "routing_module": "lr"}, line_mesh(n))
+rng = np.random.default_rng(0)
+shape = (1, n, model.setup.ntime_step)
+model.atmos_data.prcp = rng.gamma(0.6, 10.0, size=shape).astype(np.float32)
+model.atmos_data.pet = np.full(shape, 2.0, np.float32)
+model.response_data.q = (1 + rng.random(model.response_data.q.shape)).astype(np.float32)
+# What the process holds and the gradient's arrays, and 150 MB for the tape (it would take 290 MB).
+budget = memory.resident_bytes() + memory.gradient_run_bytes(model) + 150e6
+model.setup.adjoint_memory = budget
+plan = memory.gradient_plan(model)
+model.backward_run(mapping="distributed")
+print(json.dumps({"budget": budget, "expected": plan.peak_bytes, "whole": plan.whole_bytes,
+                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "tape": _core.tape_peak_bytes()}))
+"""
+
+
+def test_the_budget_bounds_the_whole_process():
+    # setup adjoint_memory bounds the process's resident memory during a gradient, not just its tape:
+    # the peak (in a fresh process: building the model peaks lower) stays within the budget and
+    # uses most of it, and the plan's expected peak bounds it.
+    import json
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(__file__)),
+                                                         os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", PROCESS_PEAK], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["whole"] > 1.5 * 150e6
+    assert 0.75 * out["budget"] <= out["peak"] <= out["expected"] <= out["budget"], out
