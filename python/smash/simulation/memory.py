@@ -79,6 +79,10 @@ CHUNK_SHARE = 0.4
 SEGMENT_SHARE = 0.35
 # Fewest bytes a tape may hold in memory under spilling (fortran/runtime/ad_stack.c's floor).
 MIN_SPILL_LIMIT = 64 << 10
+# Share of its limit a spilling tape keeps in memory (ad_stack.c spills an eighth at a time): the
+# master thread's working set (its share of a chunk, the snapshots of the segment being reversed)
+# must fit in it, or each chunk's tape goes to disk and back.
+SPILL_KEEP = 7 / 8
 # Free disk asked for beyond the estimate of the snapshots a gradient spills.
 SPILL_DISK_MARGIN = 1.1
 
@@ -402,8 +406,16 @@ def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk:
         return CheckpointPlan(chunk, segment, 0, taped + inner + outer, 0, int(budget), whole)
     ncpu = max(ncpu, 1)
     limit = max(int(budget - (ncpu - 1) * taped / ncpu), MIN_SPILL_LIMIT)
+    # Fewer chunks a segment when the master's share of a chunk and the segment's snapshots would not
+    # stay in memory (France's 4-step streamed windows within 3 GB wrote 20.9 GB over 720 steps).
+    room = SPILL_KEEP * limit - taped / ncpu
+    per_segment = max(2, min(per_segment, int(room // (nac * snap_bytes))))
+    segment = per_segment * chunk if per_segment * chunk < nt else 0
+    inner = nac * min(per_segment, _snapshots(nt, chunk)) * snap_bytes
+    outer = nac * _snapshots(nt, segment or nt) * snap_bytes
     in_memory = min(taped + inner + outer, limit + (ncpu - 1) * taped // ncpu)
-    return CheckpointPlan(chunk, segment, limit, in_memory, max(0, outer - limit // 2), int(budget), whole)
+    kept = max(0, int(room - inner))     # the segments' snapshots the master's tape keeps in memory
+    return CheckpointPlan(chunk, segment, limit, in_memory, max(0, outer - kept), int(budget), whole)
 
 
 def adjoint_budget(setup, held: int | None = None) -> tuple[int, str]:
