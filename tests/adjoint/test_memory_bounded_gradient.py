@@ -148,6 +148,10 @@ def test_the_plan_keeps_a_budget_whatever_the_number_of_steps(budget):
         inner = FRANCE["nac"] * (plan.segment // plan.chunk) * FRANCE["snap_bytes"]
         assert plan.tape_bytes <= budget and taped + inner <= budget
         assert plan.spill_limit + taped / 2 <= budget
+        # The master thread's working set stays in the part of its limit ad_stack.c keeps in memory
+        # (down to segments of 2 chunks, when a chunk alone leaves no room).
+        if plan.spills and plan.segment > 2 * plan.chunk:
+            assert taped / 2 + inner <= memory.SPILL_KEEP * plan.spill_limit
     # The same chunks and segments over a month, a quarter and a year (a month may need no segments);
     # only the disk grows.
     assert len({p.chunk for p in plans}) == 1 and len({p.segment for p in plans if p.segment}) == 1
@@ -261,3 +265,14 @@ def test_the_budget_bounds_the_whole_process():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["whole"] > 1.5 * 150e6
     assert 0.75 * out["budget"] <= out["peak"] <= out["expected"] <= out["budget"], out
+
+
+def test_a_spilling_plan_keeps_the_segment_being_reversed_in_memory():
+    # France's chunks of 4 steps within 2 GB of tape on 2 threads: each thread's share of a chunk is
+    # 580 MB (320 bytes a cell-step), the master's limit 2 GB less the other's share, 1.42 GB, of
+    # which ad_stack.c keeps 7/8 in memory, 1.24 GB: room for the snapshots of 18 chunks (36.2 MB
+    # each) beside the master's share, where 35 % of the budget would have taken 19.
+    plan = memory.plan_checkpoints(906_044, 720, 320, 40, 4, 2e9, ncpu=2, chunk_fixed=True)
+    assert plan.spills and plan.segment == 4 * 18
+    # Too small a budget for even that: segments of 2 chunks.
+    assert memory.plan_checkpoints(906_044, 720, 320, 40, 4, 1.2e9, ncpu=2, chunk_fixed=True).segment == 8

@@ -73,7 +73,7 @@ TAPE_SMALL_RUN = 1e5
 ADJOINT_MEMORY_SHARE = 0.5
 # Per active cell, what a gradient allocates beside its tape and the arrays gradient_run_bytes counts
 # (the Python copies of the parameters and gradients, the cost's per-cell work): gr4-lr on a line of
-# 100 000 cells added 881 bytes a cell to the process beside its tape, 821 of them counted apart.
+# 100 000 cells added 881 bytes a cell to the process beside its tape, 720 of them counted apart.
 GRADIENT_CELL_BYTES = 160
 CHUNK_SHARE = 0.4
 SEGMENT_SHARE = 0.35
