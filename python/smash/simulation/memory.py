@@ -418,17 +418,17 @@ def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk:
     return CheckpointPlan(chunk, segment, limit, in_memory, max(0, outer - kept), int(budget), whole)
 
 
-def adjoint_budget(setup, held: int | None = None) -> tuple[int, str]:
+def adjoint_budget(setup, held: int = 0) -> tuple[int, str]:
     """(bytes the process may hold during a gradient, where the figure comes from): setup
-    ``adjoint_memory`` when given (bytes), else what the process holds (`held`, by default its
-    resident memory now) plus ADJOINT_MEMORY_SHARE of the memory available."""
+    ``adjoint_memory`` when given (bytes), else what the process holds (`held`: gradient_plan gives
+    its resident memory; 0, the tape's share alone, for a window chosen before the model exists)
+    plus ADJOINT_MEMORY_SHARE of the memory available."""
     given = float(_setup_value(setup, "adjoint_memory", 0) or 0)
     if given > 0:
         return int(given), "setup adjoint_memory"
     available, source = available_bytes()
     if available is None:
         return 2**62, source
-    held = resident_bytes() if held is None else held
     return (int(held + ADJOINT_MEMORY_SHARE * available),
             f"the process's {_size(held)} and {ADJOINT_MEMORY_SHARE:.0%} of the {_size(available)} available; "
             f"setup adjoint_memory sets it")
@@ -472,19 +472,17 @@ def tape_bytes(model) -> int:
 
 
 def log_plan(plan: CheckpointPlan) -> None:
-    """Say in one log line (logger smash.memory) how a gradient keeps within the budget, and the peak
-    of the process it expects."""
-    peak = (f"expected peak about {_size(plan.peak_bytes)} (the process {_size(plan.held_bytes)}, the run's "
-            f"arrays {_size(plan.run_bytes)}, the tape {_size(plan.tape_bytes)}) within "
-            f"{_size(plan.process_budget)} ({plan.source})")
+    """Say in one log line (logger smash.memory) how a gradient keeps within the budget when that
+    changes its checkpointing, and the peak of the process it expects."""
     if plan.changes:
         nesting = f"in segments of {plan.segment} steps, " if plan.segment else ""
         spill = (f"the oldest snapshots spilled to {tempfile.gettempdir()} (about {_size(plan.spill_bytes)})"
                  if plan.spills else "no spill")
-        LOGGER.info("Adjoint checkpoints every %s steps, %s%s: the tape would need about %s in memory; %s",
-                    plan.chunk, nesting, spill, _size(plan.whole_bytes), peak)
-    else:
-        LOGGER.info("Adjoint checkpoints every %s steps: %s", plan.chunk, peak)
+        LOGGER.info("Adjoint checkpoints every %s steps, %s%s: the tape would need about %s in memory; expected "
+                    "peak about %s (the process %s, the gradient's arrays %s, the tape %s) within %s (%s)",
+                    plan.chunk, nesting, spill, _size(plan.whole_bytes), _size(plan.peak_bytes),
+                    _size(plan.held_bytes), _size(plan.run_bytes), _size(plan.tape_bytes),
+                    _size(plan.process_budget), plan.source)
 
 
 @contextlib.contextmanager
