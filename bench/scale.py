@@ -15,9 +15,10 @@ steps (those that fit), and gradients over --gradient-steps. France has no gauge
 put one at the outlet of largest drained area (and at every other cell whose flow leaves the domain,
 unobserved) and observe there a twin forward run with other parameters (computed once, over the
 longest gradient period, on that outlet's catchment alone, with streamed forcings: only its gauge
-series is kept, in --out); the gradient is then that of the NSE at default parameters, its tape kept
-within --adjoint-memory bytes (smash.simulation.memory.plan_checkpoints: smaller chunks, nested
-segments, snapshots spilled to the temporary folder). A case whose memory estimate exceeds the
+series is kept, in --out); the gradient is then that of the NSE at default parameters, the process
+kept within --adjoint-memory bytes (setup adjoint_memory: what the process holds, the gradient's
+arrays and the tape, whose share smash.simulation.memory.plan_checkpoints keeps with smaller chunks,
+nested segments, snapshots spilled to the temporary folder). A case whose memory estimate exceeds the
 machine's reports the estimate instead. Writes scale.md into --out. The interception re-estimate is
 off (it is one more pass over the forcings, timed apart in the build when on).
 """
@@ -151,8 +152,10 @@ def gradient_case(model, out, ncpu, twin_file):
     model.response_data.q = q
     _testing.set_threads(model, ncpu)      # the plan splits the budget between the threads' tapes
     plan = memory.gradient_plan(model)
+    # The budget bounds the process: what it holds now, the gradient's arrays and the tape's share.
     out.update(chunk=plan.chunk, segment=plan.segment, spill_limit_gb=plan.spill_limit / 1e9,
-               budget_gb=plan.budget / 1e9)
+               budget_gb=plan.budget / 1e9, held_gb=plan.held_bytes / 1e9, run_arrays_gb=plan.run_bytes / 1e9,
+               expected_peak_gb=plan.peak_bytes / 1e9)
     cpu0, t0 = time.process_time(), time.perf_counter()
     ret = model.backward_run(cost_options={"gauge": "OUTLET"}, common_options={"ncpu": ncpu})
     out["run_s"] = time.perf_counter() - t0
@@ -233,10 +236,12 @@ def table(results, generation_s) -> str:
             lines.append(f"\nStreamed / in-memory run time over {r['steps']} steps: {ratio:.3f}.")
     grads = [r for r in results if r["run"] == "gradient" and "run_s" in r]
     if grads:
-        lines += ["", "| gradient steps | chunk | segment | tape peak (GB) | spilled (GB) | CPU (s) | load |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['steps']} | {r['chunk']} | {r['segment'] or '-'} | {r['tape_peak_gb']:.2f} | "
-                  f"{r['spilled_gb']:.2f} | {r['cpu_s']:.0f} | {r['load']:.1f} |" for r in grads]
+        lines += ["", "| gradient steps | chunk | segment | expected peak (GB) | peak (GB) | tape peak (GB) | "
+                      "spilled (GB) | CPU (s) | CPU per step (s) | load |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['steps']} | {r['chunk']} | {r['segment'] or '-'} | {r.get('expected_peak_gb', 0):.2f} | "
+                  f"{r['peak_gb']:.2f} | {r['tape_peak_gb']:.2f} | {r['spilled_gb']:.2f} | {r['cpu_s']:.0f} | "
+                  f"{r['cpu_s'] / r['steps']:.3f} | {r['load']:.1f} |" for r in grads]
     if generation_s:
         lines.append(f"\nSynthetic precipitation store generated in {generation_s:.0f} s.")
     return "\n".join(lines)
@@ -254,7 +259,7 @@ def main():
     parser.add_argument("--ncpu", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--adjoint-memory", type=float, default=3e9,
-                        help="bytes the gradients' adjoint tape may hold in memory (setup adjoint_memory)")
+                        help="bytes the gradients' process may hold (setup adjoint_memory)")
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--case", default="")
     args = parser.parse_args()

@@ -53,9 +53,12 @@ THREADED_CALLS = {
 }
 
 
-# Fills that only tell Tapenade a time block's arrays hold nothing a chunk needs (md_forward::
-# forward_chunk): the primal's OpenMP build skips them, and so does the generated code.
-CHECKPOINT_ONLY_FILLS = re.compile(r"^\s*(qlat_block|q_block) = 0\._rk\s*$")
+# Fills that only tell Tapenade a chunk's work arrays hold nothing it needs on entry (md_forward::
+# forward_chunk: the time block's arrays, the fluxes, liquid rain and the routing's last step, whose
+# few values a step reads of the one before come in through `carry`): the primal's OpenMP build
+# skips them, and so does the generated code.
+CHECKPOINT_ONLY_FILLS = re.compile(r"^\s*(qlat_block|q_block|fluxes|liquid_prcp|qlat|q) = 0\._rk\s*$")
+CHECKPOINT_ONLY_FILL_COUNT = 6
 CHUNK_COPIES = ("FORWARD_CHUNK", "FORWARD_CHUNK_D", "FORWARD_CHUNK_B", "FORWARD_CHUNK_FWD")
 
 # Their counterparts in the reverse sweep of each chunk (FORWARD_CHUNK_B, FORWARD_CHUNK_BWD):
@@ -245,7 +248,8 @@ def main():
         # Post-process everything before touching OUT: a failure leaves the old files in place.
         texts = {path.name: merge_scalar_tape_calls(parallelize_cells(drop_omp(path.read_text())))
                  for path in generated}
-        forward = drop_fills(texts["forward_db.f90"], CHECKPOINT_ONLY_FILLS, CHUNK_COPIES, 2 * len(CHUNK_COPIES))
+        forward = drop_fills(texts["forward_db.f90"], CHECKPOINT_ONLY_FILLS, CHUNK_COPIES,
+                             CHECKPOINT_ONLY_FILL_COUNT * len(CHUNK_COPIES))
         texts["forward_db.f90"] = drop_fills(forward, CHUNK_ADJOINT_FILLS, CHUNK_REVERSE, 2 * len(CHUNK_REVERSE))
         if OUT.exists():
             shutil.rmtree(OUT)

@@ -64,8 +64,8 @@ contains
         ! that the generated adjoint knows their sizes.
         real(rk), allocatable :: states(:, :), qsim(:, :), qlat(:), q(:)
         real(rk), allocatable :: fluxes(:, :), liquid_prcp(:), qlat_block(:, :), q_block(:, :)
-        real(rk), allocatable :: hy_c(:, :), rt_c(:, :)
-        integer :: nac, ns, ng, nfx, nhc, chunk, nblock, p0, p1
+        real(rk), allocatable :: hy_c(:, :), rt_c(:, :), carry(:, :)
+        integer :: nac, ns, ng, nfx, nhc, chunk, nblock, p0, p1, ncarry, nfc, carried(2)
 
         nac = mesh%nac
         ns = size(rr_initial_states, 2)
@@ -82,6 +82,8 @@ contains
         allocate (qlat_block(nac, nblock), q_block(nac, nblock))
         nfx = max(setup%nhy_fluxes, 1)
         allocate (fluxes(nac, nfx))
+        call carried_columns(setup, carried, nfc, ncarry)
+        allocate (carry(nac, ncarry))
         ! Values of the parameters alone that the operators would otherwise compute
         ! at every cell-step (the linear reservoirs' release shares, the kinematic
         ! wave's and vic3l's ratios and inverses): once per run, and the adjoint
@@ -104,8 +106,8 @@ contains
         ! Taped, not checkpointed: a checkpoint here made the adjoint run the
         ! whole forward once more before its own forward sweep.
         !$AD NOCHECKPOINT
-        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, hy_c, rt_c, &
-                          rr_initial_states, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+        call forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, ncarry, chunk, nblock, rr_parameters, hy_c, &
+                          rt_c, rr_initial_states, nn_parameters, states, carry, qsim, qlat, q, fluxes, liquid_prcp, &
                           qlat_block, q_block, output, cost)
     end subroutine forward_cost
 
@@ -146,6 +148,36 @@ contains
         chunk = min(chunk, setup%ntime_step)
     end function chunk_steps
 
+    !> What a time step reads of the steps before it besides the states (md_forward's `carry`):
+    !> the `nfc` flux columns `cols` that a GR structure's step with missing rainfall releases
+    !> again (md_gr_structures::gr_cells: the routing-store outflows qr, and ql for grc; the
+    !> ODE gr4 and vic3l carry none), then, for the kinematic wave, each cell's lateral inflow
+    !> and discharge of the last step; `ncarry` columns in all.
+    subroutine carried_columns(setup, cols, nfc, ncarry)
+        type(SetupDT), intent(in) :: setup
+        integer, intent(out) :: cols(2), nfc, ncarry
+
+        cols = 1
+        nfc = 1
+        select case (setup%hydrological_module)
+        case (HY_GR4_ODE, HY_GR4_ODE_MLP, HY_VIC3L)
+            nfc = 0
+        case (HY_GR6, HY_GR6_MLP)
+            cols(1) = GR6_FX_QR
+        case (HY_GRC, HY_GRC_MLP)
+            nfc = 2
+            cols = [GRC_FX_QR, GRC_FX_QL]
+        case (HY_GRD, HY_GRD_MLP)
+            cols(1) = GRD_FX_QR
+        case (HY_LOIEAU, HY_LOIEAU_MLP)
+            cols(1) = LOIEAU_FX_QR
+        case default
+            cols(1) = GR4_FX_QR
+        end select
+        ncarry = nfc
+        if (setup%routing_module == RT_KW) ncarry = nfc + 2
+    end subroutine carried_columns
+
     !> First and last column of `block` (snow_block, hy_block, rt_block) among the
     !> parameter, state or flux columns (`kind`), laid out [snow | hydrological | routing]:
     !> the one place that knows that layout. An empty block has last = first - 1.
@@ -168,20 +200,23 @@ contains
         last = first + n(block) - 1
     end subroutine block_columns
 
-    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, chunk, nblock, rr_parameters, hy_c, rt_c, &
-                            rr_initial_states, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+    subroutine forward_loop(setup, mesh, input, options, nac, ns, ng, nfx, ncarry, chunk, nblock, rr_parameters, hy_c, &
+                            rt_c, rr_initial_states, nn_parameters, states, carry, qsim, qlat, q, fluxes, liquid_prcp, &
                             qlat_block, q_block, output, cost)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
         type(CostOptionsDT), intent(in) :: options
-        integer, intent(in) :: nac, ns, ng, nfx, chunk, nblock
+        integer, intent(in) :: nac, ns, ng, nfx, ncarry, chunk, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: hy_c(:, :)        !< per-cell constants of the hydrological module (vic3l_constants)
         real(rk), intent(in) :: rt_c(nac, RT_NC)  !< md_routing::routing_constants of each cell
         real(rk), intent(in) :: rr_initial_states(nac, ns)
         real(rk), intent(in) :: nn_parameters(:)
         real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
+        !> What a step reads of the steps before it besides the states (carried_columns): all a chunk
+        !> needs on entry, with the states, so all that the adjoint's checkpoints save.
+        real(rk), intent(inout) :: carry(nac, ncarry)
         !> Lateral inflow and discharge of each cell at the last step of the previous time block.
         real(rk), intent(inout) :: qlat(nac), q(nac)
         !> Hydrological fluxes (nac, nfx), cell fastest: at saved steps all of them, else
@@ -197,6 +232,7 @@ contains
         real(rk) :: jobs, jreg
 
         states = rr_initial_states
+        carry = 0._rk
         q = 0._rk
         qlat = 0._rk
         qsim = 0._rk
@@ -208,14 +244,14 @@ contains
         nseg = (setup%ntime_step + seg - 1)/seg
         if (nseg == 1) then
             !$AD NOCHECKPOINT
-            call forward_segment(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, chunk, nblock, &
-                                 rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
-                                 qlat_block, q_block, output)
+            call forward_segment(setup, mesh, input, 1, setup%ntime_step, nac, ns, ng, nfx, ncarry, chunk, nblock, &
+                                 rr_parameters, hy_c, rt_c, nn_parameters, states, carry, qsim, qlat, q, fluxes, &
+                                 liquid_prcp, qlat_block, q_block, output)
         else
             do s = 1, nseg
                 call forward_segment(setup, mesh, input, (s - 1)*seg + 1, min(s*seg, setup%ntime_step), nac, ns, ng, &
-                                     nfx, chunk, nblock, rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, &
-                                     qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+                                     nfx, ncarry, chunk, nblock, rr_parameters, hy_c, rt_c, nn_parameters, states, &
+                                     carry, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
             end do
         end if
 
@@ -231,16 +267,17 @@ contains
 
     !> Time steps t0 .. t1 of the forward loop (one segment of the adjoint's nested checkpointing),
     !> by chunks of `chunk` steps, each checkpointed when there are several.
-    subroutine forward_segment(setup, mesh, input, t0, t1, nac, ns, ng, nfx, chunk, nblock, rr_parameters, hy_c, rt_c, &
-                               nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+    subroutine forward_segment(setup, mesh, input, t0, t1, nac, ns, ng, nfx, ncarry, chunk, nblock, rr_parameters, hy_c, &
+                               rt_c, nn_parameters, states, carry, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, &
+                               output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
-        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, chunk, nblock
+        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, ncarry, chunk, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: hy_c(:, :), rt_c(nac, RT_NC)
         real(rk), intent(in) :: nn_parameters(:)
-        real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
+        real(rk), intent(inout) :: states(nac, ns), carry(nac, ncarry), qsim(ng, setup%ntime_step)
         real(rk), intent(inout) :: qlat(nac), q(nac)
         real(rk), intent(inout) :: fluxes(nac, nfx), liquid_prcp(nac)
         real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
@@ -251,36 +288,36 @@ contains
         nchunk = (t1 - t0 + chunk)/chunk
         if (nchunk == 1) then
             !$AD NOCHECKPOINT
-            call forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, &
-                               hy_c, rt_c, nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, &
+            call forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, ncarry, nblock, rr_parameters, &
+                               hy_c, rt_c, nn_parameters, states, carry, qsim, qlat, q, fluxes, liquid_prcp, &
                                qlat_block, q_block, output)
         else
             do c = 1, nchunk
                 call forward_chunk(setup, mesh, input, t0 + (c - 1)*chunk, min(t0 + c*chunk - 1, t1), &
-                                   nac, ns, ng, nfx, nblock, rr_parameters, hy_c, rt_c, nn_parameters, states, qsim, &
-                                   qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+                                   nac, ns, ng, nfx, ncarry, nblock, rr_parameters, hy_c, rt_c, nn_parameters, states, &
+                                   carry, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
             end do
         end if
     end subroutine forward_segment
 
     !> Time steps t0 .. t1 of the forward loop (one chunk of the adjoint's
     !> checkpointing), by time blocks of nblock steps.
-    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, nblock, rr_parameters, hy_c, rt_c, &
-                             nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
+    subroutine forward_chunk(setup, mesh, input, t0, t1, nac, ns, ng, nfx, ncarry, nblock, rr_parameters, hy_c, rt_c, &
+                             nn_parameters, states, carry, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         type(SetupDT), intent(in) :: setup
         type(MeshDT), intent(in) :: mesh
         type(InputDataDT), intent(in) :: input
-        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, nblock
+        integer, intent(in) :: t0, t1, nac, ns, ng, nfx, ncarry, nblock
         real(rk), intent(in) :: rr_parameters(:, :)
         real(rk), intent(in) :: hy_c(:, :), rt_c(nac, RT_NC)
         real(rk), intent(in) :: nn_parameters(:)
-        real(rk), intent(inout) :: states(nac, ns), qsim(ng, setup%ntime_step)
+        real(rk), intent(inout) :: states(nac, ns), carry(nac, ncarry), qsim(ng, setup%ntime_step)
         real(rk), intent(inout) :: qlat(nac), q(nac)
         real(rk), intent(inout) :: fluxes(nac, nfx), liquid_prcp(nac)
         real(rk), intent(inout) :: qlat_block(nac, nblock), q_block(nac, nblock)
         type(OutputDT), intent(inout) :: output
 
-        integer :: b0, b1
+        integer :: b0, b1, i, nfc, carried(2), ncols
         !> Fills the forcing arrays with the window of steps t0 .. t1 (md_forcing_stream): outside
         !> the differentiated sources, it is an external to Tapenade, whose checkpointed chunks
         !> call it again when the reverse sweep re-runs them.
@@ -293,16 +330,39 @@ contains
         ! need not fill them: OpenMP builds skip the fills here (Tapenade reads
         ! `!$` lines as comments) and tapenade/generate.py drops them from the
         ! generated code (serial fills cost time: docs/performance-log.md).
+        ! The same holds for the fluxes, the liquid rain and the routing's last step, whose few
+        ! values a step reads of the step before (the outflows released again under missing
+        ! rain, the kinematic wave's previous discharge) come in through `carry`: the snapshots
+        ! hold those and the states only, not every flux of every cell.
         !$ if (.false.) then
         qlat_block = 0._rk
         q_block = 0._rk
+        fluxes = 0._rk
+        liquid_prcp = 0._rk
+        qlat = 0._rk
+        q = 0._rk
         !$ end if
+        call carried_columns(setup, carried, nfc, ncols)
+        do i = 1, nfc
+            fluxes(1:nac, carried(i)) = carry(1:nac, i)
+        end do
+        if (ncarry > nfc) then
+            qlat = carry(1:nac, nfc + 1)
+            q = carry(1:nac, nfc + 2)
+        end if
         do b0 = t0, t1, nblock
             b1 = min(b0 + nblock - 1, t1)
             !$AD NOCHECKPOINT
             call forward_block(setup, mesh, input, b0, b1, nac, ns, ng, nfx, nblock, rr_parameters, hy_c, rt_c, &
                                nn_parameters, states, qsim, qlat, q, fluxes, liquid_prcp, qlat_block, q_block, output)
         end do
+        do i = 1, nfc
+            carry(1:nac, i) = fluxes(1:nac, carried(i))
+        end do
+        if (ncarry > nfc) then
+            carry(1:nac, nfc + 1) = qlat
+            carry(1:nac, nfc + 2) = q
+        end if
     end subroutine forward_chunk
 
     !> Time steps t0 .. t1 (at most nblock). Rainfall-runoff never reads the

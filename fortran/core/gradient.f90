@@ -24,6 +24,11 @@ module md_gradient
             import :: c_double
             real(c_double) :: bytes
         end function smash_tape_spilled_bytes
+        function smash_tape_spill_failure(bytes) bind(c, name="smash_tape_spill_failure_") result(code)
+            import :: c_double, c_int
+            real(c_double), intent(out) :: bytes
+            integer(c_int) :: code
+        end function smash_tape_spill_failure
         subroutine smash_tape_spill_configure(limit, folder, n) bind(c, name="smash_tape_spill_configure_")
             import :: c_double, c_char, c_int
             real(c_double), intent(in) :: limit
@@ -36,6 +41,10 @@ module md_gradient
     real(rk), save :: last_tape_peak = 0._rk
     !> Bytes the tapes of the last cost_gradient wrote to their spill files (fortran/runtime/ad_stack.c).
     real(rk), save :: last_tape_spilled = 0._rk
+    !> The last cost_gradient's first failed spill (ad_stack.c): its errno (0: none) and the size
+    !> its spill file would have reached; that tape went on in memory.
+    integer, save :: last_spill_errno = 0
+    real(rk), save :: last_spill_failed_bytes = 0._rk
 
 contains
 
@@ -51,6 +60,7 @@ contains
         real(rk), intent(out) :: cost
 
         real(rk) :: costb, peak, spilled
+        real(c_double) :: failed_bytes
 
         costb = 1._rk
         gradient%rr_parameters = 0._rk
@@ -69,7 +79,19 @@ contains
         !$omp end parallel
         last_tape_peak = peak
         last_tape_spilled = spilled
+        last_spill_errno = int(smash_tape_spill_failure(failed_bytes))
+        last_spill_failed_bytes = real(failed_bytes, rk)
     end subroutine cost_gradient
+
+    !> The last gradient's first failed spill: `code` its errno (0: none), `bytes` the size its spill
+    !> file would have reached (the gradient went on with that tape in memory).
+    subroutine tape_spill_failure(code, bytes)
+        integer, intent(out) :: code
+        real(rk), intent(out) :: bytes
+
+        code = last_spill_errno
+        bytes = last_spill_failed_bytes
+    end subroutine tape_spill_failure
 
     !> Bytes written to the tapes' spill files by the last gradient.
     function tape_spilled_bytes() result(bytes)

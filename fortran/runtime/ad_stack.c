@@ -22,12 +22,18 @@
  * a thread pushes is exactly what it pops.
  *
  * Spilling (smash_tape_spill_configure): a tape holding more than a limit writes
- * its oldest bytes to a temporary file and reads them back when pops reach them.
+ * its oldest bytes (an eighth of the limit at a time) to a temporary file and reads them back when pops reach them.
  * A stack is only ever used at its top, so the checkpoint snapshots of a long run
  * (pushed first, popped one per chunk of the reverse sweep) wait on disk while
  * the memory holds the newest part. The file is unlinked as soon as it is made
  * (the system frees it when the tape is released or the process ends, even on
  * a crash), and bytes read back that stay unchanged are not written again.
+ *
+ * A spill file that cannot be made or written (a full disk, a file size limit) does not stop
+ * the gradient: that tape keeps its bytes in memory from then on (beyond the limit), and the
+ * first failure's errno and size wait for smash_tape_spill_failure_, which the gradient's
+ * caller reads to raise a Python OSError once the gradient is over. Only a failed read back
+ * of bytes already spilled, which the sweep cannot do without, still aborts.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -51,9 +57,10 @@ typedef struct {
     size_t file_valid;   /* the spill file's first file_valid bytes are the tape's (base <= it <= base + top) */
     size_t written;      /* bytes written to the spill file since the last release */
     int fd;              /* spill file, -1 before the first spill */
+    int held;            /* 1 once spilling failed: the tape keeps every byte in memory */
 } tape;
 
-#define EMPTY_TAPE {NULL, 0, 0, 0, 0, 0, 0, 0, 0, -1}
+#define EMPTY_TAPE {NULL, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0}
 
 /* initial-exec: the library's few bytes of thread-local data sit in the static
  * TLS block, so each push reads them directly instead of calling __tls_get_addr. */
@@ -66,33 +73,49 @@ static SMASH_TLS tape controls = EMPTY_TAPE;
 static size_t spill_limit = 0;
 static char spill_folder[4096] = "/tmp";
 
+/* The first spill that failed since the last smash_tape_spill_failure_: its errno (0: none) and the
+ * size the tape's file would have reached. Any thread may fail: the first to claim the errno writes. */
+static int spill_errno = 0;
+static size_t spill_failed_bytes = 0;
+
 /* A tape up to this size stays allocated between gradients: a calibration makes
  * thousands of them, and each fresh tape was page-faulted in again (4-7 % of a Cance
  * gradient). Larger tapes (country-sized grids) are freed after each gradient. */
 #define KEEP_BYTES ((size_t)64 << 20)
 #define SLOT(bytes) (((size_t)(bytes) + 7) & ~(size_t)7)
 
-static __attribute__((noinline, cold, noreturn)) void spill_failed(const char *what, size_t bytes) {
+static __attribute__((noinline, cold, noreturn)) void read_back_failed(size_t bytes) {
     fprintf(stderr,
-            "smash adjoint: %s the tape's spill file in %s failed (%s) at %zu bytes: "
-            "the gradient cannot go on (free disk space there, set TMPDIR to another folder, "
-            "or give the adjoint more memory with setup adjoint_memory)\n",
-            what, spill_folder, strerror(errno), bytes);
+            "smash adjoint: reading back the tape's spill file in %s failed (%s) at %zu bytes: "
+            "the gradient cannot go on\n",
+            spill_folder, strerror(errno), bytes);
     abort();
 }
 
-static void file_io(tape *t, int writing, unsigned char *buffer, size_t n, size_t offset) {
+/* Remember the first failed spill (errno, bytes); the tape keeps its bytes in memory from now on. */
+static __attribute__((noinline, cold)) void spill_failed(tape *t, size_t bytes) {
+    int expected = 0, code = errno ? errno : EIO;
+    if (__atomic_compare_exchange_n(&spill_errno, &expected, code, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        spill_failed_bytes = bytes;
+    t->held = 1;
+}
+
+/* Copy n bytes between buffer and the spill file at offset: 0, or -1 with errno set (writes only:
+ * a failed read aborts). */
+static int file_io(tape *t, int writing, unsigned char *buffer, size_t n, size_t offset) {
     while (n > 0) {
         ssize_t done = writing ? pwrite(t->fd, buffer, n, (off_t)offset) : pread(t->fd, buffer, n, (off_t)offset);
         if (done <= 0) {
             if (done < 0 && errno == EINTR) continue;
             if (done == 0) errno = writing ? ENOSPC : EIO;
-            spill_failed(writing ? "writing" : "reading", offset + n);
+            if (!writing) read_back_failed(offset + n);
+            return -1;
         }
         buffer += done;
         n -= (size_t)done;
         offset += (size_t)done;
     }
+    return 0;
 }
 
 static void reserve(tape *t, size_t capacity) {
@@ -105,19 +128,27 @@ static void reserve(tape *t, size_t capacity) {
     t->capacity = capacity;
 }
 
-/* Write the oldest `n` bytes held in memory to the spill file (those not there already) and drop them. */
+/* Write the oldest `n` bytes held in memory to the spill file (those not there already) and drop
+ * them; when the file cannot take them, keep them (and every later byte) in memory (spill_failed). */
 static void spill(tape *t, size_t n) {
     if (t->fd < 0) {
         char path[4200];
         snprintf(path, sizeof path, "%s/smash-tape-XXXXXX", spill_folder);
         t->fd = mkstemp(path);
-        if (t->fd < 0) spill_failed("creating", 0);
+        if (t->fd < 0) {
+            spill_failed(t, n);
+            return;
+        }
         unlink(path); /* gone from the folder now; its space is freed when the tape closes it */
     }
     size_t end = t->base + n;
     if (end > t->file_valid) {
         size_t from = t->file_valid - t->base; /* file_valid >= base */
-        file_io(t, 1, t->data + from, n - from, t->file_valid);
+        /* A partial write changes nothing the tape reads: file_valid stays where it was. */
+        if (file_io(t, 1, t->data + from, n - from, t->file_valid) != 0) {
+            spill_failed(t, end);
+            return;
+        }
         t->written += n - from;
         t->file_valid = end;
     }
@@ -127,22 +158,32 @@ static void spill(tape *t, size_t n) {
     t->floor = t->file_valid - t->base; /* invariant: data[0 .. floor) is the file's [base, file_valid) */
 }
 
-/* Room for `extra` more bytes: past the spill limit, spill the oldest bytes down to half the limit (the
- * newest half stays: the pops that follow pushes find it in memory); grow when that is not enough. */
+/* Bytes a spill or a read back moves at a time: an eighth of the limit. A tape then stays between
+ * 7/8 of its limit and the limit, so a working set (a chunk's taped steps and the snapshots being
+ * reversed) that fits in 7/8 of it never goes to disk; spilling down to half the limit sent a
+ * France chunk's own tape to disk and back at every chunk (20.9 GB written over 720 steps). */
+#define SPILL_STEP(limit) ((limit) / 8)
+
+/* Room for `extra` more bytes: past the spill limit, spill the oldest bytes down to the limit less
+ * SPILL_STEP (the newest stay: the pops that follow pushes find them in memory); grow when that is
+ * not enough. */
 static __attribute__((noinline, cold)) void grow(tape *t, size_t extra) {
-    if (spill_limit > 0 && t->top + extra > spill_limit) {
-        size_t keep = spill_limit / 2 > extra ? spill_limit / 2 - extra : 0;
+    size_t cap = t->held ? 0 : spill_limit; /* a tape whose spill failed grows in memory */
+    if (cap > 0 && t->top + extra > cap) {
+        size_t room = cap - SPILL_STEP(cap);
+        size_t keep = room > extra ? room - extra : 0;
         if (t->top > keep) spill(t, t->top - keep);
+        if (t->held) cap = 0;
     }
     if (t->top + extra > t->capacity) {
         size_t capacity = t->capacity ? t->capacity : ((size_t)1 << 20);
         while (capacity < t->top + extra) capacity *= 2;
-        if (spill_limit > 0 && capacity > spill_limit && t->top + extra <= spill_limit) capacity = spill_limit;
+        if (cap > 0 && capacity > cap && t->top + extra <= cap) capacity = cap;
         reserve(t, capacity);
     }
     /* The next push past the limit comes back here (this one may exceed it: an array larger than half of it). */
-    size_t limit = t->top + extra > spill_limit ? t->top + extra : spill_limit;
-    t->end = spill_limit > 0 && limit < t->capacity ? limit : t->capacity;
+    size_t limit = t->top + extra > cap ? t->top + extra : cap;
+    t->end = cap > 0 && limit < t->capacity ? limit : t->capacity;
 }
 
 static __attribute__((noinline, cold)) void underflow(size_t n, size_t held) {
@@ -155,8 +196,8 @@ static __attribute__((noinline, cold)) void underflow(size_t n, size_t held) {
 static __attribute__((noinline, cold)) void pop_below_floor(tape *t, size_t n) {
     if (n > t->top) {
         if (n > t->top + t->base) underflow(n, t->top + t->base);
-        /* Read back up to half the limit (at least the missing bytes) below what memory holds. */
-        size_t want = spill_limit / 2 > n - t->top ? spill_limit / 2 : n - t->top;
+        /* Read back SPILL_STEP (at least the missing bytes) below what memory holds. */
+        size_t want = SPILL_STEP(spill_limit) > n - t->top ? SPILL_STEP(spill_limit) : n - t->top;
         size_t back = want < t->base ? want : t->base;
         if (t->top + back > t->capacity) {
             reserve(t, t->top + back);
@@ -215,6 +256,15 @@ static void release(tape *t) {
         t->data = data;
         t->capacity = capacity;
     }
+}
+
+/* The first spill that failed since the last call (errno, 0 if none) and, in *bytes, the size the
+ * tape's file would have reached; clears them. Called between gradients. */
+int smash_tape_spill_failure_(double *bytes) {
+    int code = __atomic_exchange_n(&spill_errno, 0, __ATOMIC_SEQ_CST);
+    *bytes = code ? (double)spill_failed_bytes : 0.0;
+    spill_failed_bytes = 0;
+    return code;
 }
 
 /* Empty the calling thread's tapes after a gradient, freeing the large ones and closing

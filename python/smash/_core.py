@@ -195,6 +195,13 @@ def tape_spilled_bytes() -> int:
     return int(fcore.md_gradient.tape_spilled_bytes())
 
 
+def tape_spill_failure() -> tuple[int, int]:
+    """(errno, bytes) of the first spill of the last adjoint run that its folder could not take (errno 0:
+    none), bytes the size its file would have reached; that tape went on in memory."""
+    code, nbytes = fcore.md_gradient.tape_spill_failure()
+    return int(code), int(nbytes)
+
+
 def set_tape_spill(limit: float, folder: str) -> None:
     """Let each thread's adjoint tape hold at most `limit` bytes in memory (0: no limit), the rest in
     a temporary file of `folder`."""

@@ -143,15 +143,26 @@ def test_the_adjoint_tape_is_checked_before_a_gradient(monkeypatch):
     model.response_data.q = np.linspace(1.0, 2.0, 20, dtype=np.float32)[None, :]
     tape = memory.tape_bytes(model)
     plain = model.backward_run(common_options={"verbose": False})
-    monkeypatch.setattr(memory, "available_bytes", lambda: (tape // 2, "test figure"))
-    # By default the tape keeps to half the memory available (smaller chunks in nested segments): the
-    # same gradient but for the order of a few additions (tests/adjoint/test_checkpointing.py).
-    assert memory.gradient_plan(model).segment > 0
+    # The budget bounds the process: what it holds (fixed here at 1 MB), the gradient's arrays, the tape.
+    held, run = 1 << 20, memory.gradient_run_bytes(model)
+    monkeypatch.setattr(memory, "resident_bytes", lambda: held)
+    monkeypatch.setattr(memory, "available_bytes", lambda: (run + tape, "test figure"))
+    # By default the process may take half the memory available more: the arrays and half the tape
+    # (smaller chunks than the run's 20 steps), the same gradient but for the order of a few additions
+    # (tests/adjoint/test_checkpointing.py).
+    plan = memory.gradient_plan(model)
+    assert plan.chunk < 20 and plan.budget == (run + tape) // 2 - run and plan.tape_bytes <= plan.budget
+    assert plan.peak_bytes <= held + (run + tape) // 2
     bounded = model.backward_run(common_options={"verbose": False})
     np.testing.assert_allclose(bounded.grad, plain.grad, rtol=1e-12)
     # A budget the user gives beyond the memory available is refused.
-    model.setup.adjoint_memory = tape
+    monkeypatch.setattr(memory, "available_bytes", lambda: (tape // 2, "test figure"))
+    model.setup.adjoint_memory = held + run + tape
     with pytest.raises(MemoryError, match=r"A gradient of the model .*adjoint tape 32 kB.*a gradient-free optimizer"):
+        smash.backward_run(model, common_options={"verbose": False})
+    # So is one that leaves nothing to the tape beside what the process holds.
+    model.setup.adjoint_memory = held + run
+    with pytest.raises(MemoryError, match=r"leaves no room for a gradient's tape: the process holds 1.05 MB already"):
         smash.backward_run(model, common_options={"verbose": False})
     # A gradient-free calibration needs no tape.
     smash.optimize(model, optimizer="sbs", optimize_options={"termination_crit": {"maxiter": 1}},

@@ -55,27 +55,41 @@ SPARSE_STEP_BYTES = 400
 # gr6-kw 286), +30 with the ssn snow module; the hybrids 430 + 18 per hidden neuron, + 0.5 per
 # weight of the net (md_mlp::dense_block saves its NET_LANES = 4 copies of a layer's weights, 8 bytes
 # each, once per block of 64 cells; Cance's gr4_mlp with (64, 64) hidden neurons: 4 850). Bytes per
-# cell and checkpoint snapshot: 140-145 for gr4-lr (snapshot_bytes counts them).
+# cell and checkpoint snapshot: snapshot_bytes counts them exactly (40 for gr4-lr).
 TAPE_STEP_BYTES = 320
+TAPE_SNOW_STEP_BYTES = 40
 TAPE_HYBRID_STEP_BYTES = 460
 TAPE_NEURON_BYTES = 18
 TAPE_WEIGHT_BYTES = 0.5
-# Per cell and snapshot beyond the arrays snapshot_bytes counts (Tapenade's 8-byte slots of the bounds).
-SNAPSHOT_SLACK_BYTES = 4
+# Flux columns a time step reads of the step before (md_forward::carried_columns): the routing-store
+# outflows a GR structure releases again when the rainfall is missing; 1 for the structures not named.
+CARRIED_FLUXES = {"grc": 2, "grc_mlp": 2, "gr4_ode": 0, "gr4_ode_mlp": 0, "vic3l": 0}
+# Columns the kinematic wave carries from a step to the next (each cell's lateral inflow and discharge).
+KW_CARRIED = 2
 # md_forward's small_run: runs of at most this many cell-steps tape every step at once.
 TAPE_SMALL_RUN = 1e5
 # md_forward's hybrid_chunk_cell_steps and own_block_steps: a hybrid's chunks hold at most this many
 # cell-steps when that makes at least this many steps (grids of up to 500 active cells).
 HYBRID_CHUNK_CELL_STEPS = 4000
 HYBRID_MIN_CHUNK = 8
-# A gradient's tape may hold this share of the memory available (setup adjoint_memory = 0); beyond
-# it one chunk's taped steps take CHUNK_SHARE of that budget, the snapshots of a segment's chunks
-# SEGMENT_SHARE, and the rest the newest segment snapshots and the threads' uneven shares of a chunk.
+# A gradient's process may take, beside what it holds when the gradient starts, this share of the
+# memory available (setup adjoint_memory = 0). Of what is left for the tape (the budget less the
+# process and the run's arrays, gradient_run_bytes), one chunk's taped steps take CHUNK_SHARE,
+# the snapshots of a segment's chunks SEGMENT_SHARE, and the rest the newest segment snapshots and
+# the threads' uneven shares of a chunk.
 ADJOINT_MEMORY_SHARE = 0.5
+# Per active cell, what a gradient allocates beside its tape and the arrays gradient_run_bytes counts
+# (the Python copies of the parameters and gradients, the cost's per-cell work): gr4-lr on a line of
+# 100 000 cells added 881 bytes a cell to the process beside its tape, 720 of them counted apart.
+GRADIENT_CELL_BYTES = 160
 CHUNK_SHARE = 0.4
 SEGMENT_SHARE = 0.35
 # Fewest bytes a tape may hold in memory under spilling (fortran/runtime/ad_stack.c's floor).
 MIN_SPILL_LIMIT = 64 << 10
+# Share of its limit a spilling tape keeps in memory (ad_stack.c spills an eighth at a time): the
+# master thread's working set (its share of a chunk, the snapshots of the segment being reversed)
+# must fit in it, or each chunk's tape goes to disk and back.
+SPILL_KEEP = 7 / 8
 # Free disk asked for beyond the estimate of the snapshots a gradient spills.
 SPILL_DISK_MARGIN = 1.1
 
@@ -266,19 +280,26 @@ def series_estimate(model, nsave: int, q_domain: bool, rr_states: bool, fluxes: 
 
 
 def tape_step_bytes(structure, hidden_neuron) -> int:
-    """Bytes of adjoint tape per active cell and taped step of `structure` (TAPE_STEP_BYTES and kin)."""
+    """Bytes of adjoint tape per active cell and taped step of `structure` (TAPE_STEP_BYTES, and
+    TAPE_SNOW_STEP_BYTES more with a snow module; the hybrids' own)."""
     if structure.is_hybrid:
         hidden = hidden_sizes(tuple(int(n) for n in np.ravel(hidden_neuron) if n > 0) or 1)
         nweights = core_sizes(layer_shapes(len(structure.nn_inputs), hidden, len(structure.nn_outputs)))[4]
         return TAPE_HYBRID_STEP_BYTES + TAPE_NEURON_BYTES * sum(hidden) + math.ceil(TAPE_WEIGHT_BYTES * nweights)
-    return TAPE_STEP_BYTES
+    return TAPE_STEP_BYTES + (TAPE_SNOW_STEP_BYTES if structure.snow != "zero" else 0)
+
+
+def carried_columns(structure) -> int:
+    """Columns of values per cell a time step reads of the steps before it besides the states
+    (md_forward::carried_columns): CARRIED_FLUXES, and KW_CARRIED under the kinematic wave."""
+    return CARRIED_FLUXES.get(structure.hydrological, 1) + (KW_CARRIED if structure.routing == "kw" else 0)
 
 
 def snapshot_bytes(structure) -> int:
     """Bytes per active cell of one checkpoint snapshot: what a chunk of md_forward's time loop reads
-    on entry and overwrites (the states, the hydrological fluxes, lateral inflow, discharge and liquid
-    rain of the last step) and Tapenade saves before it."""
-    return F64 * (len(structure.rr_states) + max(len(structure.fluxes), 1) + 3) + SNAPSHOT_SLACK_BYTES
+    on entry and overwrites, which Tapenade saves before it: the states and the carried columns
+    (carried_columns), 40 bytes a cell for gr4-lr (a few bytes per snapshot besides: its bounds)."""
+    return F64 * (len(structure.rr_states) + carried_columns(structure))
 
 
 def default_chunk(nac: int, nt: int, checkpoint_steps: int = 0, hybrid: bool = False) -> int:
@@ -305,9 +326,21 @@ class CheckpointPlan:
     spill_limit: int     #: bytes each thread's tape may hold in memory, the rest in a file (0: no limit)
     tape_bytes: int      #: the tape's peak in memory (estimate)
     spill_bytes: int     #: bytes the snapshots put on disk (estimate)
-    budget: int          #: the memory budget the plan keeps to
+    budget: int          #: the memory budget the plan's tape keeps to
     whole_bytes: int = 0  #: the tape of the chunk asked, without nesting nor spilling
     source: str = ""     #: where the budget comes from
+    held_bytes: int = 0  #: what the process held when the plan was made (resident memory)
+    run_bytes: int = 0   #: what the gradient allocates beside its tape (gradient_run_bytes)
+
+    @property
+    def process_budget(self) -> int:
+        """The budget of the whole process (setup adjoint_memory): what it held, the run's arrays, the tape's."""
+        return self.held_bytes + self.run_bytes + self.budget
+
+    @property
+    def peak_bytes(self) -> int:
+        """The process's expected peak during the gradient: what it held, the run's arrays, the tape."""
+        return self.held_bytes + self.run_bytes + self.tape_bytes
 
     @property
     def spills(self) -> bool:
@@ -317,6 +350,40 @@ class CheckpointPlan:
     def changes(self) -> bool:
         """Whether the plan departs from the unnested chunks asked (nesting or spilling)."""
         return self.segment > 0 or self.spills
+
+
+def resident_bytes() -> int:
+    """Resident memory of this process now (/proc/self/statm; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/statm") as stream:
+            return int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
+
+
+def gradient_run_bytes(model) -> int:
+    """Bytes a gradient of `model` allocates beside its tape, on top of what the process holds before:
+    md_forward's work arrays (states, fluxes, carried columns, lateral inflow and discharge of a
+    time block, liquid rain, the routing and hydrological constants) and their adjoints, the
+    parameters' and states' gathers, adjoints and gradients, the gauges' simulated series and their
+    adjoints, the streamed forcings' window read ahead, and GRADIENT_CELL_BYTES a cell."""
+    net, structure = model.network, model.structure
+    nac, cells, nt = int(net.nac), int(net.nrow) * int(net.ncol), int(model.setup.ntime_step)
+    npar, nst, nfx = len(structure.rr_parameters), len(structure.rr_states), max(len(structure.fluxes), 1)
+    core_setup = _core.setup_of(model)
+    nblock = int(getattr(core_setup, "block_steps", 0) or 0) or 1 + (1 << 14) // max(nac, 1)
+    nblock = max(1, min(nblock, nt))
+    # rt_c (3), hy_c (1, or vic3l's constants), the carried columns, qlat, q, liquid rain, two block arrays.
+    work = nst + nfx + 3 + 3 + (4 if structure.hydrological == "vic3l" else 1) + carried_columns(structure) \
+        + 2 * nblock
+    window = 0
+    inputs = _core.inputs_of(model)
+    stream = getattr(inputs, "stream", None)
+    if stream is not None:
+        window = int(stream.windows["gradient"]) * len(getattr(stream, "kinds", ("prcp", "pet"))) * F32
+    ng = max(int(net.gauge_cell.size), 1)
+    return int(nac * (2 * F64 * work + 3 * F64 * (npar + nst) + window + GRADIENT_CELL_BYTES)
+               + cells * F64 * (npar + nst) + 2 * ng * nt * F64 + int(core_setup.nn_nweights) * 3 * F64)
 
 
 def _snapshots(nt: int, span: int) -> int:
@@ -354,21 +421,32 @@ def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk:
         return CheckpointPlan(chunk, segment, 0, taped + inner + outer, 0, int(budget), whole)
     ncpu = max(ncpu, 1)
     limit = max(int(budget - (ncpu - 1) * taped / ncpu), MIN_SPILL_LIMIT)
+    # Fewer chunks a segment when the master's share of a chunk and the segment's snapshots would not
+    # stay in memory (France's 4-step streamed windows within 3 GB wrote 20.9 GB over 720 steps).
+    room = SPILL_KEEP * limit - taped / ncpu
+    per_segment = max(2, min(per_segment, int(room // (nac * snap_bytes))))
+    segment = per_segment * chunk if per_segment * chunk < nt else 0
+    inner = nac * min(per_segment, _snapshots(nt, chunk)) * snap_bytes
+    outer = nac * _snapshots(nt, segment or nt) * snap_bytes
     in_memory = min(taped + inner + outer, limit + (ncpu - 1) * taped // ncpu)
-    return CheckpointPlan(chunk, segment, limit, in_memory, max(0, outer - limit // 2), int(budget), whole)
+    kept = max(0, int(room - inner))     # the segments' snapshots the master's tape keeps in memory
+    return CheckpointPlan(chunk, segment, limit, in_memory, max(0, outer - kept), int(budget), whole)
 
 
-def adjoint_budget(setup) -> tuple[int, str]:
-    """(bytes the adjoint's tape may hold in memory, where the figure comes from): setup
-    ``adjoint_memory`` when given (bytes), else ADJOINT_MEMORY_SHARE of the memory available."""
+def adjoint_budget(setup, held: int = 0) -> tuple[int, str]:
+    """(bytes the process may hold during a gradient, where the figure comes from): setup
+    ``adjoint_memory`` when given (bytes), else what the process holds (`held`: gradient_plan gives
+    its resident memory; 0, the tape's share alone, for a window chosen before the model exists)
+    plus ADJOINT_MEMORY_SHARE of the memory available."""
     given = float(_setup_value(setup, "adjoint_memory", 0) or 0)
     if given > 0:
         return int(given), "setup adjoint_memory"
     available, source = available_bytes()
     if available is None:
         return 2**62, source
-    return (int(ADJOINT_MEMORY_SHARE * available),
-            f"{ADJOINT_MEMORY_SHARE:.0%} of the {_size(available)} available; setup adjoint_memory sets it")
+    return (int(held + ADJOINT_MEMORY_SHARE * available),
+            f"the process's {_size(held)} and {ADJOINT_MEMORY_SHARE:.0%} of the {_size(available)} available; "
+            f"setup adjoint_memory sets it")
 
 
 def _setup_value(setup, key, default):
@@ -386,11 +464,20 @@ def gradient_plan(model) -> CheckpointPlan:
         window = int(stream.windows["gradient"])
     asked = int(getattr(core_setup, "checkpoint_steps", 0) or 0)
     chunk = window or default_chunk(nac, nt, asked, model.structure.is_hybrid)
-    budget, source = adjoint_budget(model.setup)
+    held, run = resident_bytes(), gradient_run_bytes(model)
+    budget, source = adjoint_budget(model.setup, held)
+    ncpu = max(int(core_setup.ncpu), 1)
+    tape_budget = budget - held - run
+    # Any room left serves (a tape below ad_stack.c's floor, MIN_SPILL_LIMIT a thread, spills the rest).
+    if tape_budget <= 0:
+        raise MemoryError(
+            f"setup adjoint_memory ({_size(budget)}) leaves no room for a gradient's tape: the process holds "
+            f"{_size(held)} already and the gradient's arrays take about {_size(run)}. Give adjoint_memory more "
+            f"than {_size(held + run)} (0: automatic).")
     plan = plan_checkpoints(nac, nt, tape_step_bytes(model.structure, model.setup.hidden_neuron),
-                            snapshot_bytes(model.structure), chunk, budget, max(int(core_setup.ncpu), 1),
+                            snapshot_bytes(model.structure), chunk, tape_budget, ncpu,
                             chunk_fixed=bool(window or asked))
-    return dataclasses.replace(plan, source=source)
+    return dataclasses.replace(plan, source=source, held_bytes=held, run_bytes=run)
 
 
 def tape_bytes(model) -> int:
@@ -400,14 +487,17 @@ def tape_bytes(model) -> int:
 
 
 def log_plan(plan: CheckpointPlan) -> None:
-    """Say in one log line (logger smash.memory) how a gradient keeps its tape within the budget."""
+    """Say in one log line (logger smash.memory) how a gradient keeps within the budget when that
+    changes its checkpointing, and the peak of the process it expects."""
     if plan.changes:
         nesting = f"in segments of {plan.segment} steps, " if plan.segment else ""
         spill = (f"the oldest snapshots spilled to {tempfile.gettempdir()} (about {_size(plan.spill_bytes)})"
                  if plan.spills else "no spill")
-        LOGGER.info("Adjoint checkpoints every %s steps, %s%s: the tape would need about %s in memory but may "
-                    "take %s (%s)", plan.chunk, nesting, spill, _size(plan.whole_bytes), _size(plan.budget),
-                    plan.source)
+        LOGGER.info("Adjoint checkpoints every %s steps, %s%s: the tape would need about %s in memory; expected "
+                    "peak about %s (the process %s, the gradient's arrays %s, the tape %s) within %s (%s)",
+                    plan.chunk, nesting, spill, _size(plan.whole_bytes), _size(plan.peak_bytes),
+                    _size(plan.held_bytes), _size(plan.run_bytes), _size(plan.tape_bytes),
+                    _size(plan.process_budget), plan.source)
 
 
 @contextlib.contextmanager
@@ -439,6 +529,21 @@ def gradient_checkpoints(model, plan: CheckpointPlan | None = None):
     finally:
         _core.set_tape_spill(0, folder)
         core_setup.checkpoint_steps, core_setup.checkpoint_segment_steps = asked
+    if plan.spills:
+        raise_spill_failure(folder, plan)
+
+
+def raise_spill_failure(folder: str, plan: CheckpointPlan) -> None:
+    """Raise an OSError when the last gradient's tape could not spill to `folder` (a disk that filled
+    up after the check, a file size limit): that tape went on in memory, beyond the budget."""
+    code, nbytes = _core.tape_spill_failure()
+    if code:
+        raise OSError(code, f"The gradient's checkpoints could not be written to {folder} ({os.strerror(code)}) "
+                            f"when its spill file reached {_size(nbytes)} (the plan expected about "
+                            f"{_size(plan.spill_bytes)} there): the gradient went on with them in memory, beyond "
+                            f"the budget of {_size(plan.process_budget)}, and its results were dropped. Free disk "
+                            f"space there, point TMPDIR to a larger disk, or give the adjoint more memory "
+                            f"(setup adjoint_memory)", folder)
 
 
 def gradient_estimate(model) -> Estimate:
