@@ -9,8 +9,9 @@ BMI1/2, F16C, LZCNT, MOVBE: a fixed level, never the build machine's own). The f
   not built or this CPU lacks what it needs); unset, empty or ``auto``: the next rule;
 - the x86-64-v3 variant when it is built and the CPU has every feature of that level, else the baseline.
 
-The two variants give the same results up to rounding: fused multiply-adds and wider vector reductions
-change the last bits (tests/unit/test_cpu_variant.py bounds the differences).
+The two variants give the same results: the x86-64-v3 one is built without fused multiply-adds and does
+the same operations in the same order, only in wider vectors; the vector exponentials of libmvec may
+round an entry differently (tests/unit/test_cpu_variant.py bounds the differences to a few ulps).
 """
 
 from __future__ import annotations
