@@ -4,6 +4,7 @@
                                [--datasets Lez,Cance] [--structures gr4-lr,vic3l-kw,...]
                                [--json out.json] [--anchor-json earlier.json] [--ours-json earlier.json]
                                [--before-json earlier.json] [--before-python /path/to/python]
+                               [--before-cpu-variant baseline]
 
 The cases are every hydrological module of the registry (python/smash/registry/structures.yaml)
 with `lr` routing, and gr4 with every routing module, all without snow. For each
@@ -17,7 +18,10 @@ With --anchor the same worker runs under that interpreter (where `import smash` 
 hydro-smash 1.3, run as a black box) and the table shows the ratios smash 1.3 time / ours
 (>1: we are faster). --before-python runs the same worker under the interpreter of an earlier build
 of ours, dataset by dataset between our run and smash 1.3's (before/after in one run, under the
-same load), and shows its times beside ours with the speed-ups. --anchor-json reuses
+same load), and shows its times beside ours with the speed-ups; --before-cpu-variant runs that
+earlier worker with SMASH_CPU_VARIANT set (under this interpreter unless --before-python names
+another): `SMASH_CPU_VARIANT=x86-64-v3 ... --before-cpu-variant baseline` compares the two variants
+of one build. --anchor-json reuses
 the smash 1.3 numbers of an earlier --json output instead of measuring them again, --ours-json
 ours (to measure each package at a different time, or rebuild a table).
 
@@ -80,9 +84,13 @@ def worker(data_dir, dataset, structures, repeat):
     import smash
 
     spent = _core_timer(smash)
+    # The variant of our compiled core this worker runs (smash 1.3 has no such thing).
+    variant = smash.show_config(display=False)["cpu_variant"] if hasattr(smash, "show_config") else None
     options = {"ncpu": 1, "verbose": False}
     for structure in structures:
         record = {"dataset": dataset, "structure": structure}
+        if variant:
+            record["cpu_variant"] = variant
         try:
             if spent is None:  # smash 1.3 names some modules differently
                 hydro, routing = structure.split("-")
@@ -115,11 +123,14 @@ def worker(data_dir, dataset, structures, repeat):
         print(json.dumps(record), flush=True)
 
 
-def run_package(python, data_dir, dataset, structures, repeat):
-    """{structure: record} of one worker process under `python`, single-threaded."""
+def run_package(python, data_dir, dataset, structures, repeat, cpu_variant=None):
+    """{structure: record} of one worker process under `python`, single-threaded (with
+    SMASH_CPU_VARIANT=`cpu_variant` when given)."""
     cmd = [python, os.path.abspath(__file__), "--worker", dataset, "--data", os.path.abspath(data_dir),
            "--repeat", str(repeat), "--structures", ",".join(structures)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    if cpu_variant:
+        env["SMASH_CPU_VARIANT"] = cpu_variant
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/tmp")
     records = {}
     for line in proc.stdout.splitlines():
@@ -181,6 +192,8 @@ def main():
                         help="our records of an earlier build (--json output), shown beside ours with speed-ups")
     parser.add_argument("--before-python", default=None,
                         help="python interpreter of an earlier build of ours, measured in this run")
+    parser.add_argument("--before-cpu-variant", default=None,
+                        help="SMASH_CPU_VARIANT of the earlier worker (default interpreter: this one)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--datasets", default="Lez,Cance")
     parser.add_argument("--structures", default=None, help="comma-separated hydrological-routing pairs")
@@ -194,6 +207,8 @@ def main():
         worker(args.data, args.worker, structures, args.repeat)
         return
 
+    if args.before_cpu_variant and not args.before_python:
+        args.before_python = sys.executable
     ours, anchor, before = {}, {}, None
     if args.anchor_json:
         with open(args.anchor_json) as f:
@@ -208,7 +223,7 @@ def main():
         if args.before_python:
             before = {} if before is None else before
             for structure, record in run_package(args.before_python, args.data, dataset, structures,
-                                                 args.repeat).items():
+                                                 args.repeat, args.before_cpu_variant).items():
                 before[f"{dataset}:{structure}"] = record
         if not args.ours_json:
             for structure, record in run_package(sys.executable, args.data, dataset, structures, args.repeat).items():
@@ -219,6 +234,10 @@ def main():
     if args.json:  # first: a table that fails must not lose the measurements
         with open(args.json, "w") as f:
             json.dump({"ours": ours, "smash 1.3": anchor, "before": before or {}}, f, indent=1)
+    for name, records in (("ours", ours), ("before", before or {})):
+        variants = sorted({r["cpu_variant"] for r in records.values() if "cpu_variant" in r})
+        if variants:
+            print(f"CPU variant of the core, {name}: {', '.join(variants)}")
     print("CPU time of the process (minimum over runs):\n")
     print("\n".join(table(ours, anchor, before=before)))
     print("\nWall time (minimum over runs):\n")

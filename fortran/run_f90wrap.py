@@ -66,8 +66,12 @@ def main():
             f.write(glue)
         with open(os.path.join(work, "fcore.py")) as f:
             text = f.read()
-        # The extension lives inside the package, next to this module.
-        text = text.replace("import _fcore\n", "from smash import _fcore\n", 1)
+        # The extension lives inside the package, next to this module, in one variant per CPU level:
+        # smash._cpu_variant imports the one this CPU runs.
+        text, count = re.subn(r"^import _fcore$", "from smash._cpu_variant import extension as _fcore", text,
+                              count=1, flags=re.M)
+        if count != 1:
+            raise RuntimeError("run_f90wrap: expected `import _fcore` in f90wrap's fcore.py")
         with open(os.path.join(outdir, "fcore.py"), "w") as f:
             f.write(text)
 

@@ -57,6 +57,7 @@ def tutorials_dir() -> Path:
 #   below as `file::test` (every parametrization) or `file::test[id]`.
 DATA_FIXTURES = ("data_dir", "reference_dir", "tutorials_dir")
 SLOW_TESTS = {
+    "test_cpu_variant.py::test_both_variants_give_the_same_discharge_cost_and_gradient",
     "test_batch_cli.py::test_lez_cance_study_through_batch_equals_the_python_api_study",
     "test_tutorials.py::test_hybrid_process_parameterization_tutorial",
     "test_tutorials.py::test_advanced_learnable_regionalization_tutorial",

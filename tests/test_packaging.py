@@ -7,6 +7,7 @@ installed in a fresh virtual environment and run with gfortran's libraries hidde
 checked by tests/wheel_check.py (see docs/development.md).
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,7 +15,10 @@ import sys
 
 import pytest
 
-import smash._fcore
+from smash import _cpu_variant
+
+# Every CPU variant of the extension built here (smash._fcore and, on x86_64, smash._fcore_v3).
+EXTENSIONS = [f"smash.{_cpu_variant.VARIANTS[name]}" for name in _cpu_variant.built_variants()]
 
 # Libraries of glibc and libgcc-s1, both in every base Debian system ("required" packages).
 BASE_SYSTEM = {"libc.so.6", "libm.so.6", "libmvec.so.1", "libpthread.so.0", "libdl.so.2", "librt.so.1",
@@ -36,8 +40,9 @@ def _dynamic_section(path: str) -> tuple[list[str], list[str], list[str]]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF shared objects: Linux only")
-def test_extension_needs_only_base_system_libraries_and_the_bundled_runtime():
-    module = smash._fcore.__file__
+@pytest.mark.parametrize("extension", EXTENSIONS)
+def test_extension_needs_only_base_system_libraries_and_the_bundled_runtime(extension):
+    module = importlib.util.find_spec(extension).origin
     folder = os.path.dirname(module)
     needed, rpath, runpath = _dynamic_section(module)
     assert "libgfortran.so.5" in needed or any(name.startswith("libgfortran.") for name in needed)
@@ -62,11 +67,12 @@ def test_extension_needs_only_base_system_libraries_and_the_bundled_runtime():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
-def test_the_bundled_runtime_is_the_one_loaded():
+@pytest.mark.parametrize("extension", EXTENSIONS)
+def test_the_bundled_runtime_is_the_one_loaded(extension):
     # Even where gfortran's libraries are installed, importing the extension maps the
     # shipped copies, never the system's: what a machine without them will load.
     script = (
-        "import os, smash._fcore as f\n"
+        f"import os, {extension} as f\n"
         "folder = os.path.dirname(os.path.realpath(f.__file__))\n"
         "paths = {line.split()[-1] for line in open('/proc/self/maps') if len(line.split()) == 6}\n"
         "runtime = sorted(p for p in paths if os.path.basename(p).startswith(('libgfortran.', 'libquadmath.', "

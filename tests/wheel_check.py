@@ -9,7 +9,8 @@ Proves that the wheel runs on a machine without gfortran, in three steps:
 2. in a fresh virtual environment, a forward run of the synthetic catchment in a
    private mount namespace where every libgfortran/libquadmath/libgomp file of the
    system is replaced by an empty file (checked: loading the system's libgfortran
-   fails there) gives the same cost as outside it;
+   fails there) gives the same cost as outside it, in each CPU variant of the core
+   the wheel holds and this CPU runs (SMASH_CPU_VARIANT);
 3. control: hiding also the wheel's own copies makes the import fail, so step 2 did
    run on the shipped libraries.
 
@@ -37,6 +38,11 @@ FORWARD_RUN = (
     "setup, mesh = smash.factory.load_dataset('synthetic')\n"
     "model = smash.Model(setup, mesh)\n"
     "print(repr(model.forward_run(return_options={'cost': True}).cost))\n"
+)
+# The CPU variants of the core in the wheel that this CPU runs (smash/_cpu_variant.py).
+VARIANTS_HERE = (
+    "from smash import _cpu_variant as c\n"
+    "print(*[v for v in c.built_variants() if v == 'baseline' or not c.missing_for_v3()])\n"
 )
 
 
@@ -116,15 +122,21 @@ def hidden_runtime_files():
                    if os.path.basename(path).startswith(RUNTIME_PREFIXES) and os.path.isfile(path)})
 
 
-def run_hidden(python, hide, code):
-    """Run `code` with `python` in a mount namespace where each file of `hide` is an empty file."""
+def variant_env(variant):
+    """The environment of a run forced onto one CPU variant of the core (None: the automatic choice)."""
+    return dict(os.environ, SMASH_CPU_VARIANT=variant) if variant else dict(os.environ)
+
+
+def run_hidden(python, hide, code, variant=None):
+    """Run `code` with `python` in a mount namespace where each file of `hide` is an empty file (with
+    SMASH_CPU_VARIANT=`variant` when given)."""
     empty = tempfile.NamedTemporaryFile(delete=False)
     empty.close()
     mounts = "".join(f"mount --bind {empty.name} '{path}' && " for path in hide)
     try:
         return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                                f"{mounts}exec '{python}' -c \"$0\"", code], text=True, capture_output=True,
-                              cwd=tempfile.gettempdir())
+                              cwd=tempfile.gettempdir(), env=variant_env(variant))
     finally:
         os.unlink(empty.name)
 
@@ -155,17 +167,21 @@ def main():
         start = time.perf_counter()
         subprocess.run([python, "-m", "pip", "install", "-q", wheel], check=True)
         print(f"installed in a fresh venv in {time.perf_counter() - start:.0f} s")
-        cost = run([python, "-c", FORWARD_RUN], cwd=tempfile.gettempdir()).strip()
+        variants = run([python, "-c", VARIANTS_HERE], cwd=tempfile.gettempdir()).split()
 
         hide = hidden_runtime_files()
         print(f"2. hiding {len(hide)} system files: {', '.join(hide)}")
         probe = run_hidden(python, hide, "import ctypes; ctypes.CDLL('libgfortran.so.5')")
         if probe.returncode == 0:
             raise SystemExit("FAIL: the system's libgfortran still loads in the namespace: the check proves nothing")
-        hidden = run_hidden(python, hide, FORWARD_RUN)
-        if hidden.returncode != 0 or hidden.stdout.strip() != cost:
-            raise SystemExit(f"FAIL: forward run without the system's runtime: {hidden.stdout}{hidden.stderr}")
-        print(f"   forward run (synthetic) cost {hidden.stdout.strip()} == {cost} with the system's runtime")
+        for variant in variants:
+            cost = run([python, "-c", FORWARD_RUN], cwd=tempfile.gettempdir(), env=variant_env(variant)).strip()
+            hidden = run_hidden(python, hide, FORWARD_RUN, variant)
+            if hidden.returncode != 0 or hidden.stdout.strip() != cost:
+                raise SystemExit(f"FAIL: forward run ({variant} core) without the system's runtime: "
+                                 f"{hidden.stdout}{hidden.stderr}")
+            print(f"   forward run (synthetic, {variant} core) cost {hidden.stdout.strip()} == {cost} "
+                  "with the system's runtime")
 
         package = run([python, "-c", "import os, smash; print(os.path.dirname(smash.__file__))"],
                       cwd=tempfile.gettempdir()).strip()

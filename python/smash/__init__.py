@@ -11,6 +11,7 @@ from smash.bayesian.optimize import (
     default_bayesian_optimize_options,
 )
 from smash.bayesian.posterior import Posterior, plot_predictive, sample_posterior
+from smash.build_info import show_config
 from smash.calibration.multiset import MultisetEstimate, multiset_estimate
 from smash.calibration.optimize import (
     BackwardRun,
@@ -30,7 +31,7 @@ __all__ = ["Model", "ForwardRun", "forward_run", "MultipleForwardRun", "multiple
            "optimize_control_info", "BackwardRun", "backward_run", "Signatures", "signatures",
            "hydrograph_segmentation", "PrecipitationIndices", "precipitation_indices", "evaluation", "factory", "io",
            "logs", "plot", "BayesianOptimize", "bayesian_optimize", "bayesian_optimize_control_info",
-           "default_bayesian_optimize_options", "Posterior", "sample_posterior", "plot_predictive"]
+           "default_bayesian_optimize_options", "Posterior", "sample_posterior", "plot_predictive", "show_config"]
 __version__ = "0.1.0"
 
 

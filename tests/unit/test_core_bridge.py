@@ -20,7 +20,9 @@ PACKAGE_ROOT = Path(importlib.util.find_spec("smash").origin).parent
 BRIDGE = PACKAGE_ROOT / "_core.py"
 # f90wrap's generated Python wrapper of the compiled core (a build output, not package code).
 WRAPPER = PACKAGE_ROOT / "fcore.py"
-CORE_MODULES = {"fcore", "_fcore"}  # the f90wrap layer and the f2py extension under it
+# The f90wrap layer and the extension under it, in each CPU variant (smash._cpu_variant, which
+# fcore.py asks for the one to load, imports it by name).
+CORE_MODULES = {"fcore", "_fcore", "_fcore_v3"}
 
 
 def _imports_core(path: Path) -> list[int]:

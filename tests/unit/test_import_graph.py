@@ -25,7 +25,8 @@ KNOWN_CYCLES: dict = {}
 # never one above (docs/architecture.md draws them). A module's layer is that of its longest listed prefix.
 LAYERS = (
     ("smash.registry", "smash.time_axis", "smash.results", "smash.progress", "smash.logs", "smash.atomic",
-     "smash.optional", "smash.docparams", "smash._core", "smash.fcore", "smash._fcore"),
+     "smash.optional", "smash.docparams", "smash._core", "smash.fcore", "smash._fcore", "smash._fcore_v3",
+     "smash._cpu_variant", "smash.build_info"),
     ("smash.drainage",),
     ("smash.inputs",),
     ("smash.nn",),

@@ -244,3 +244,10 @@ def bare_grid_network(mesh: dict) -> Network:
     none = np.zeros(0, dtype=np.int64)
     return Network(nrow, ncol, rows, cols, np.arange(n, dtype=np.int64), np.full(n, -1, dtype=np.int64),
                    np.zeros(n + 1, dtype=np.int64), none, none, np.ones(n, dtype=np.int64), none, none, none)
+
+
+def model_cell_order(mesh: dict) -> np.ndarray:
+    """The flat row-major cells of `mesh`'s grid in the order a model of this mesh holds them (its drainage
+    network's order, which its gauges shape): the order of a store of cells read without a gather
+    (smash.io.convert_forcings(..., mesh=), smash.factory.generate_forcing_store(..., layout="cells"))."""
+    return build_network(mesh).flat

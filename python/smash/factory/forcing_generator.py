@@ -17,6 +17,7 @@ import datetime as _dt
 
 import numpy as np
 
+from smash.drainage.network import model_cell_order
 from smash.inputs.atmos import HOURLY_PET_RATIO
 from smash.simulation.model_setup import parse_time
 from smash.stream.store_writer import StoreWriter
@@ -154,7 +155,7 @@ def generate_forcing_store(mesh: dict, path, start_time, end_time, dt: int = 360
         crs = CRS.from_epsg(int(epsg)).to_wkt()
     if layout not in ("grid", "cells"):
         raise ValueError(f"generate_forcing_store: unknown layout {layout!r}; choose 'grid' or 'cells'")
-    cells = model_cells(mesh) if layout == "cells" else None
+    cells = model_cell_order(mesh) if layout == "cells" else None
     fields = _Fields(nrow, ncol, dt, seed)
     hours = dt / 3600.0
     # Rain = scale x (z - threshold)+ ^ 1.5 of a unit normal z: with a threshold of 1.2 about 12 % of the
@@ -180,11 +181,3 @@ def generate_forcing_store(mesh: dict, path, start_time, end_time, dt: int = 360
                 values.reshape(count, -1)[:, off] = np.nan
             writer.append(ends, block)
     return str(path)
-
-
-def model_cells(mesh: dict) -> np.ndarray:
-    """The flat row-major cells of `mesh`'s grid in the order a model of this mesh holds them (its drainage
-    network's order, which its gauges shape): the order of a store of cells read without a gather."""
-    from smash.drainage.network import build_network
-
-    return build_network(mesh).flat

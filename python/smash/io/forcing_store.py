@@ -87,7 +87,7 @@ def convert_forcings(src, dst, kind: str = "prcp", start_time=None, end_time=Non
 
 def _raster_cells(mesh: dict, transform, shape, path) -> np.ndarray:
     """Flat indices into the rasters' grid of the mesh's active cells, in a model's order of them."""
-    from smash.factory.forcing_generator import model_cells
+    from smash.drainage.network import model_cell_order
 
     xres, yres = float(mesh["xres"]), float(mesh["yres"])
     if not (np.isclose(transform.a, xres) and np.isclose(-transform.e, yres)):
@@ -97,7 +97,7 @@ def _raster_cells(mesh: dict, transform, shape, path) -> np.ndarray:
     row_off = (transform.f - float(mesh["ymax"])) / yres
     if abs(col_off - round(col_off)) > 1e-6 or abs(row_off - round(row_off)) > 1e-6:
         raise ValueError(f"convert_forcings: the cells of {path} are not aligned with the mesh's")
-    rows, cols = np.divmod(model_cells(mesh), int(mesh["ncol"]))
+    rows, cols = np.divmod(model_cell_order(mesh), int(mesh["ncol"]))
     rows, cols = rows + int(round(row_off)), cols + int(round(col_off))
     if rows.min() < 0 or cols.min() < 0 or rows.max() >= shape[0] or cols.max() >= shape[1]:
         raise ValueError(f"convert_forcings: {path} does not cover the mesh's active cells")

@@ -43,8 +43,10 @@ class SavedModelSource:
         self.path, self.cells = str(path), np.asarray(cells, dtype=np.int64)
 
     def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
-        from smash.stream.sources import written
-
         with h5py.File(self.path, "r") as f:
             grids = np.asarray(f["atmos_data"][kind][:, :, first:first + count], dtype=np.float32)
-        return written(np.ascontiguousarray(grids.reshape(-1, grids.shape[2])[self.cells].T), out)
+        values = grids.reshape(-1, grids.shape[2])[self.cells].T
+        if out is None:
+            return np.ascontiguousarray(values)
+        out[...] = values
+        return out

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import smash
+from smash.drainage.network import model_cell_order
 
 xr = pytest.importorskip("xarray", reason="the netcdf extra (xarray, h5netcdf, zarr) is not installed")
 
@@ -63,7 +64,7 @@ def test_cells_layout_holds_the_grid_values_in_model_order(data_dir, tmp_path, e
     grid = smash.factory.generate_forcing_store(mesh, tmp_path / f"g.{ext}", "2014-01-01", "2014-01-03", **kw)
     cells = smash.factory.generate_forcing_store(mesh, tmp_path / f"c.{ext}", "2014-01-01", "2014-01-03",
                                                  layout="cells", **kw)
-    order = smash.factory.forcing_generator.model_cells(mesh)
+    order = model_cell_order(mesh)
     with xr.open_dataset(grid, engine=engine) as g, xr.open_dataset(cells, engine=engine) as c:
         assert c["prcp"].dims == ("time", "cell")
         for kind in ("prcp", "pet"):

@@ -11,6 +11,7 @@ import pytest
 
 import smash
 from smash import _testing
+from smash.drainage.network import model_cell_order
 
 xr = pytest.importorskip("xarray", reason="the netcdf extra (xarray, h5netcdf, zarr) is not installed")
 
@@ -255,7 +256,7 @@ def test_a_store_of_cells_in_another_order(data_dir, store_folder):
     setup, mesh = _dataset(data_dir, "Lez")
     grid = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder)))
     cells = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder, "cells")))
-    order = smash.factory.forcing_generator.model_cells(mesh)
+    order = model_cell_order(mesh)
     shuffled = np.random.default_rng(1).permutation(order)
     ref = stores.StoreSeries(grid, mesh, "prcp", cells=shuffled)
     got = stores.StoreSeries(cells, mesh, "prcp", cells=shuffled)
