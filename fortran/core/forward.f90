@@ -31,6 +31,10 @@ module md_forward
     !> at once rather than checkpointing (about 400 bytes of tape per
     !> cell-step for gr4-lr: Lez is below, Cance above).
     real(rk), parameter :: small_run = 1.e5_rk
+    !> Most cell-steps in a checkpointed chunk of a hybrid structure (chunk_steps): the net's
+    !> activations make its tape 2-4 times a conceptual structure's per cell-step, and a chunk of
+    !> ~sqrt(nt) steps taped more than the caches hold (Cance: 38 steps of 383 cells, 12 MB).
+    real(rk), parameter :: hybrid_chunk_cell_steps = 4000._rk
     !> Work (cells x steps) of a time block that outweighs starting its parallel regions.
     real(rk), parameter :: block_cell_steps = 2._rk**14
     !> Shortest time block, and most values (8 bytes each) of all cells' copies, for which
@@ -112,10 +116,19 @@ contains
     !> so the tape never holds more than `chunk` steps (one extra forward run
     !> in total) besides the snapshots. A run whose whole tape is small (at
     !> most small_run cell-steps, a few tens of MB) is one chunk taped
-    !> straight through, without that extra run.
+    !> straight through, without that extra run. A hybrid's chunks hold at
+    !> most hybrid_chunk_cell_steps when that is at least own_block_steps steps
+    !> (grids of up to 500 active cells): its tape then stays in the caches
+    !> while it is re-read (Cance's hybrid gradients 10-15 % faster with 8-10
+    !> steps than with 38; the conceptual structures' gradients are as fast
+    !> from 19 to 76 steps, and slower with 8). On larger grids a chunk's tape
+    !> outgrows the caches anyway, and shorter chunks would only add snapshots.
+    !> python/smash/simulation/memory.py::default_chunk mirrors this.
     integer function chunk_steps(setup, nac) result(chunk)
         type(SetupDT), intent(in) :: setup
         integer, intent(in) :: nac
+
+        integer :: cached
 
         chunk = setup%checkpoint_steps
         if (chunk <= 0) then
@@ -126,6 +139,10 @@ contains
                 ! chunks of sqrt(nt)/2 steps made France's tape larger (more snapshots).
                 chunk = max(1, int(sqrt(real(setup%ntime_step))))
                 if (chunk*chunk < setup%ntime_step) chunk = chunk + 1
+                if (setup%nn_nout > 0) then
+                    cached = int(hybrid_chunk_cell_steps/real(max(nac, 1), rk))
+                    if (cached >= own_block_steps) chunk = min(chunk, cached)
+                end if
             end if
         end if
         chunk = min(chunk, setup%ntime_step)

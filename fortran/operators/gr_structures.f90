@@ -341,8 +341,12 @@ contains
     !> the _ri_mlp_exc hybrids. States hi hp ht; fluxes
     !> pn en pr perc ps es lexc prr prd qr qd qt, all four structures (and their
     !> hybrids) in gr4's order (tests/test_registry_positions.py checks each).
-    subroutine gr_step(ri, law5, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, qt, fx)
+    !> ikexc, iaexc: positions of kexc and aexc (aexc: law5 only, else 0) among
+    !> p, set once per loop by gr_cells: set here, at every cell, the adjoint's
+    !> forward sweep saved both and the branch that chose them at every cell-step.
+    subroutine gr_step(ri, law5, ikexc, iaexc, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, qt, fx)
         logical, intent(in) :: ri, law5
+        integer, intent(in) :: ikexc, iaexc
         real(rk), intent(in) :: prcp, pet, dt
         real(rk), intent(in) :: imperv   !< impervious share of the cell: scales pn and es by 1 - imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt), once per step by the caller
@@ -355,24 +359,11 @@ contains
 
         real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, qr, qd, split, pn_cell, pervious
         real(rk) :: fp, fe, fc, fl
-        integer :: ikexc, iaexc   ! positions of kexc and aexc (aexc: law5 only) among p
 
         if (prcp < 0._rk) then
             !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, GR4_NFX, GR4_FX_QR, 0, GR4_FX_QT, 1._rk, qt)
         else
-            iaexc = 0
-            if (ri .and. law5) then
-                ikexc = GR5_RI_P_KEXC
-                iaexc = GR5_RI_P_AEXC
-            else if (ri) then
-                ikexc = GR4_RI_P_KEXC
-            else if (law5) then
-                ikexc = GR5_P_KEXC
-                iaexc = GR5_P_AEXC
-            else
-                ikexc = GR4_P_KEXC
-            end if
             fp = 0._rk
             fe = 0._rk
             fc = 0._rk
@@ -712,6 +703,7 @@ contains
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
         integer :: k, np, nh, nfx, c1, c2
+        integer :: ikexc, iaexc   ! positions of kexc and aexc among p (gr_step)
         integer :: cstride   ! 1: a column of fnet per cell, 0: one for all (an index, not a variable set per
                              ! cell, which Tapenade would save at every cell)
         logical :: ri, law5
@@ -788,6 +780,18 @@ contains
                  .or. hy_module == HY_GR5_RI_MLP_EXC
             law5 = hy_module == HY_GR5 .or. hy_module == HY_GR5_RI .or. hy_module == HY_GR5_MLP &
                    .or. hy_module == HY_GR5_RI_MLP_EXC
+            iaexc = 0
+            if (ri .and. law5) then
+                ikexc = GR5_RI_P_KEXC
+                iaexc = GR5_RI_P_AEXC
+            else if (ri) then
+                ikexc = GR4_RI_P_KEXC
+            else if (law5) then
+                ikexc = GR5_P_KEXC
+                iaexc = GR5_P_AEXC
+            else
+                ikexc = GR4_P_KEXC
+            end if
             c1 = GR4_FX_QR
             c2 = GR4_FX_QR
             do k = k0, k1
@@ -795,8 +799,8 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr_step(ri, law5, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), h(k, 1:nh), &
-                             nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
+                call gr_step(ri, law5, ikexc, iaexc, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), &
+                             h(k, 1:nh), nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
                              cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
@@ -856,17 +860,20 @@ contains
         real(rk), intent(inout) :: fnet(NET_MAX, net_block)
 
         real(rk) :: xnet(net_block, NET_MAX), ynet(net_block, NET_MAX)
-        integer :: nb, nin, nh1, nh2, nout, j, o
+        integer :: nb, nbl, nin, nh1, nh2, nout, j, o
 
         nb = kb1 - kb + 1
+        ! the net runs on whole groups of NET_LANES rows: the rows past the
+        ! block's cells hold zeros (net_inputs), their outputs are not read
+        nbl = (nb + NET_LANES - 1)/NET_LANES*NET_LANES
         nin = nn(1)
         nh1 = nn(2)
         nh2 = nn(3)
         nout = nn(4)
         !$AD NOCHECKPOINT
-        call net_inputs(hy_module, kb, kb1, prcp, pet, p, h, xnet)
+        call net_inputs(hy_module, kb, kb1, nbl, prcp, pet, p, h, xnet)
         !$AD NOCHECKPOINT
-        call mlp_block(nin, nh1, nh2, nout, net_block, nb, w, xnet, ynet)
+        call mlp_block(nin, nh1, nh2, nout, net_block, nbl, w, xnet, ynet)
         do j = 1, nb
             do o = 1, nout
                 fnet(o, j) = ynet(j, o)
@@ -878,9 +885,10 @@ contains
     !> states it reads at the start of the step, then pn and en after
     !> interception, computed here on a copy of the interception level (the
     !> step then updates the level itself, by the same operations). Cells
-    !> whose step ignores the net (missing rainfall or PET) get zero inputs.
-    subroutine net_inputs(hy_module, kb, kb1, prcp, pet, p, h, x)
-        integer, intent(in) :: hy_module, kb, kb1
+    !> whose step ignores the net (missing rainfall or PET) get zero inputs,
+    !> and so do the rows past the cells up to row nbl.
+    subroutine net_inputs(hy_module, kb, kb1, nbl, prcp, pet, p, h, x)
+        integer, intent(in) :: hy_module, kb, kb1, nbl
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
         real(rk), intent(in) :: p(:, :), h(:, :)
@@ -889,6 +897,9 @@ contains
         integer :: k, j
         real(rk) :: cell_pet, hi, pn, en
 
+        do j = kb1 - kb + 2, nbl
+            x(j, 1:NET_MAX) = 0._rk
+        end do
         do k = kb, kb1
             j = k - kb + 1
             cell_pet = real(pet(k), rk)

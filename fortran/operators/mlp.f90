@@ -15,7 +15,10 @@ module md_mlp
     !> Most inputs, and most outputs, of the net of any hybrid structure (the
     !> leading dimension of the blocks of inputs and outputs).
     integer, parameter :: NET_MAX = 5
-    public :: mlp_block, mlp_nweights, NET_MAX
+    !> Cells per group in a block (dense_block): the block's cell count passed to
+    !> mlp_block is a multiple of it.
+    integer, parameter :: NET_LANES = 4
+    public :: mlp_block, mlp_nweights, NET_MAX, NET_LANES
 
 contains
 
@@ -38,22 +41,40 @@ contains
     !> evaluation, bias first. Cells fastest: the innermost loop runs over the
     !> block's cells with one weight, a long vector loop; with the neurons
     !> fastest it ran over a layer's 4 to 16 neurons (Cance's default net:
-    !> 53 against 20 ns a cell for both layers; the generated adjoint of this
-    !> form sums each weight's adjoint along the cells, 84 against 70 ns).
+    !> 53 against 20 ns a cell for both layers).
+    !>
+    !> The cells go by groups of NET_LANES (nb a multiple of it), and the
+    !> weights are read from NET_LANES copies, one a cell of the group
+    !> (wl(l, :) for its l-th cell). The values are those of w itself; the copies
+    !> are for the generated adjoint, which adds each weight's adjoint over the
+    !> cells: read from a single w(m) it summed the block's nb terms one after
+    !> the other into w_b(m), a chain of dependent additions (most of a hybrid's
+    !> net adjoint); into wl_b(1:NET_LANES, m) it runs NET_LANES independent sums,
+    !> a vector addition per group, added into w_b once per block.
     subroutine dense_block(nin, nout, ldx, nb, w, x, z)
         integer, intent(in) :: nin, nout, ldx, nb
         real(rk), intent(in) :: w(nout*(nin + 1)), x(ldx, nin)
         real(rk), intent(out) :: z(nb, nout)
 
-        integer :: c, i, j
+        real(rk) :: wl(NET_LANES, nout*(nin + 1))
+        integer :: g, l, i, j, m
 
+        do m = 1, nout*(nin + 1)
+            do l = 1, NET_LANES
+                wl(l, m) = w(m)
+            end do
+        end do
         do j = 1, nout
-            do c = 1, nb
-                z(c, j) = w(nout*nin + j)
+            do g = 0, nb/NET_LANES - 1
+                do l = 1, NET_LANES
+                    z(g*NET_LANES + l, j) = wl(l, nout*nin + j)
+                end do
             end do
             do i = 1, nin
-                do c = 1, nb
-                    z(c, j) = z(c, j) + w((i - 1)*nout + j)*x(c, i)
+                do g = 0, nb/NET_LANES - 1
+                    do l = 1, NET_LANES
+                        z(g*NET_LANES + l, j) = z(g*NET_LANES + l, j) + wl(l, (i - 1)*nout + j)*x(g*NET_LANES + l, i)
+                    end do
                 end do
             end do
         end do
@@ -69,11 +90,13 @@ contains
     !> temporaries, z left as it is: the adjoint recomputes e from z instead
     !> of saving values entry by entry (that tape traffic was most of a
     !> hybrid's gradient), and |z| has no branch for it to record.
-    !> Rows are cells (see dense_block), and the loop over a cell's entries
-    !> is the inner one: gfortran calls libmvec's vector exp in the vector
-    !> part of a loop and the scalar exp in its remainder, which differ in the
-    !> last bit; looping over the cells inside, a cell's values would depend
-    !> on its place in the block, hence on the thread count.
+    !> Rows are cells (see dense_block), and the loop over the cells is the
+    !> inner one, a contiguous vector loop in both sweeps. gfortran calls
+    !> libmvec's vector exp in the vector part of a loop and the scalar exp in
+    !> its remainder, which differ in the last bit: nr is a multiple of
+    !> NET_LANES (mlp_block), so the vector part (2 or 4 doubles) takes every
+    !> cell, and a cell's values do not depend on its place in the block, nor
+    !> on the thread count.
     subroutine silu_block(nr, nc, z, a)
         integer, intent(in) :: nr, nc
         real(rk), intent(in) :: z(nr, nc)
@@ -81,8 +104,8 @@ contains
 
         integer :: i, c
 
-        do i = 1, nr
-            do c = 1, nc
+        do c = 1, nc
+            do i = 1, nr
                 a(i, c) = z(i, c)*(0.5_rk + sign(0.5_rk, z(i, c)) &
                                    + (0.5_rk - sign(0.5_rk, z(i, c)))*exp(-z(i, c)*sign(1._rk, z(i, c)))) &
                           /(1._rk + exp(-z(i, c)*sign(1._rk, z(i, c))))
@@ -92,7 +115,10 @@ contains
 
     !> The net over a block of nb cells at once: row c of x (columns 1..nin)
     !> holds the inputs of the block's c-th cell, row c of y (columns 1..nout)
-    !> receives its outputs; ldx rows are declared in both. The sizes are those
+    !> receives its outputs; ldx rows are declared in both. nb is a multiple
+    !> of NET_LANES (see dense_block): callers round their cell count up and
+    !> give the rows past their cells finite inputs (zeros), whose outputs
+    !> they ignore. The sizes are those
     !> of md_mlp's nn (nin, nh1, nh2, nout), passed one by one: the callers set
     !> them for every block, so that Tapenade saves them for the adjoint, which
     !> sizes its work arrays with them. Each layer is one
@@ -148,8 +174,8 @@ contains
 
         integer :: i, c
 
-        do i = 1, nr
-            do c = 1, nc
+        do c = 1, nc
+            do i = 1, nr
                 y(i, c) = sign(1._rk, z(i, c))*(1._rk - exp(-2._rk*z(i, c)*sign(1._rk, z(i, c)))) &
                           /(1._rk + exp(-2._rk*z(i, c)*sign(1._rk, z(i, c))))
             end do

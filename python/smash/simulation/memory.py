@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from smash import _core
-from smash.nn.hybrid import hidden_sizes
+from smash.nn.hybrid import core_sizes, hidden_sizes, layer_shapes
 
 LOGGER = logging.getLogger("smash.memory")
 
@@ -52,12 +52,15 @@ STEP_BYTES = 200
 SPARSE_STEP_BYTES = 400
 # Adjoint tape (md_forward's checkpointed time loop), bytes per cell and taped step, measured with
 # md_gradient.tape_peak_bytes on every structure: 100-290 for the conceptual modules (gr4-lr 242,
-# gr6-kw 286), +30 with the ssn snow module; the hybrids 430 + 18 per hidden neuron. Bytes per
+# gr6-kw 286), +30 with the ssn snow module; the hybrids 430 + 18 per hidden neuron, + 0.5 per
+# weight of the net (md_mlp::dense_block saves its NET_LANES = 4 copies of a layer's weights, 8 bytes
+# each, once per block of 64 cells; Cance's gr4_mlp with (64, 64) hidden neurons: 4 850). Bytes per
 # cell and checkpoint snapshot: snapshot_bytes counts them exactly (40 for gr4-lr).
 TAPE_STEP_BYTES = 320
 TAPE_SNOW_STEP_BYTES = 40
 TAPE_HYBRID_STEP_BYTES = 460
 TAPE_NEURON_BYTES = 18
+TAPE_WEIGHT_BYTES = 0.5
 # Flux columns a time step reads of the step before (md_forward::carried_columns): the routing-store
 # outflows a GR structure releases again when the rainfall is missing; 1 for the structures not named.
 CARRIED_FLUXES = {"grc": 2, "grc_mlp": 2, "gr4_ode": 0, "gr4_ode_mlp": 0, "vic3l": 0}
@@ -65,6 +68,10 @@ CARRIED_FLUXES = {"grc": 2, "grc_mlp": 2, "gr4_ode": 0, "gr4_ode_mlp": 0, "vic3l
 KW_CARRIED = 2
 # md_forward's small_run: runs of at most this many cell-steps tape every step at once.
 TAPE_SMALL_RUN = 1e5
+# md_forward's hybrid_chunk_cell_steps and own_block_steps: a hybrid's chunks hold at most this many
+# cell-steps when that makes at least this many steps (grids of up to 500 active cells).
+HYBRID_CHUNK_CELL_STEPS = 4000
+HYBRID_MIN_CHUNK = 8
 # A gradient's process may take, beside what it holds when the gradient starts, this share of the
 # memory available (setup adjoint_memory = 0). Of what is left for the tape (the budget less the
 # process and the run's arrays, gradient_run_bytes), one chunk's taped steps take CHUNK_SHARE,
@@ -277,7 +284,8 @@ def tape_step_bytes(structure, hidden_neuron) -> int:
     TAPE_SNOW_STEP_BYTES more with a snow module; the hybrids' own)."""
     if structure.is_hybrid:
         hidden = hidden_sizes(tuple(int(n) for n in np.ravel(hidden_neuron) if n > 0) or 1)
-        return TAPE_HYBRID_STEP_BYTES + TAPE_NEURON_BYTES * sum(hidden)
+        nweights = core_sizes(layer_shapes(len(structure.nn_inputs), hidden, len(structure.nn_outputs)))[4]
+        return TAPE_HYBRID_STEP_BYTES + TAPE_NEURON_BYTES * sum(hidden) + math.ceil(TAPE_WEIGHT_BYTES * nweights)
     return TAPE_STEP_BYTES + (TAPE_SNOW_STEP_BYTES if structure.snow != "zero" else 0)
 
 
@@ -294,12 +302,19 @@ def snapshot_bytes(structure) -> int:
     return F64 * (len(structure.rr_states) + carried_columns(structure))
 
 
-def default_chunk(nac: int, nt: int, checkpoint_steps: int = 0) -> int:
+def default_chunk(nac: int, nt: int, checkpoint_steps: int = 0, hybrid: bool = False) -> int:
     """md_forward::chunk_steps: `checkpoint_steps` when set, else one chunk for a run of at most
-    TAPE_SMALL_RUN cell-steps, else ceil(sqrt(nt)) steps."""
+    TAPE_SMALL_RUN cell-steps, else ceil(sqrt(nt)) steps; for a `hybrid` structure, at most
+    HYBRID_CHUNK_CELL_STEPS cell-steps when that is at least HYBRID_MIN_CHUNK steps."""
     if checkpoint_steps > 0:
         return min(checkpoint_steps, nt)
-    return nt if nac * nt <= TAPE_SMALL_RUN else min(nt, math.isqrt(nt - 1) + 1)
+    if nac * nt <= TAPE_SMALL_RUN:
+        return nt
+    chunk = min(nt, math.isqrt(nt - 1) + 1)
+    cached = int(HYBRID_CHUNK_CELL_STEPS // max(nac, 1))
+    if hybrid and cached >= HYBRID_MIN_CHUNK:
+        chunk = min(chunk, cached)
+    return chunk
 
 
 @dataclass(frozen=True)
@@ -448,7 +463,7 @@ def gradient_plan(model) -> CheckpointPlan:
     if stream is not None:
         window = int(stream.windows["gradient"])
     asked = int(getattr(core_setup, "checkpoint_steps", 0) or 0)
-    chunk = window or default_chunk(nac, nt, asked)
+    chunk = window or default_chunk(nac, nt, asked, model.structure.is_hybrid)
     held, run = resident_bytes(), gradient_run_bytes(model)
     budget, source = adjoint_budget(model.setup, held)
     ncpu = max(int(core_setup.ncpu), 1)

@@ -23,7 +23,7 @@ def chunk_steps(setup: dict, nac: int, structure=None) -> int:
     """A gradient's checkpoint spacing: the time loop's default chunk (md_forward::chunk_steps), or
     with `structure` the one memory.plan_checkpoints keeps within the adjoint's memory budget."""
     nt = int(setup["ntime_step"])
-    chunk = memory.default_chunk(nac, nt)
+    chunk = memory.default_chunk(nac, nt, hybrid=structure is not None and structure.is_hybrid)
     if structure is None:
         return chunk
     budget, _ = memory.adjoint_budget(setup)
