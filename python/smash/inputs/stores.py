@@ -44,6 +44,15 @@ _X_NAMES = ("x", "projection_x_coordinate", "lon", "longitude")
 _Y_NAMES = ("y", "projection_y_coordinate", "lat", "latitude")
 
 
+def written(values: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """`values`, copied into `out` and `out` returned when it is given: the ``out=`` contract of the forcing
+    readers (StoreSeries.read and smash.stream.sources), whose callers pass the core's window arrays."""
+    if out is None or values is out:
+        return values
+    out[...] = values
+    return out
+
+
 def xarray():
     """xarray, or an ImportError naming the extra that installs it."""
     return require("xarray", "NetCDF and Zarr forcings", "netcdf")
@@ -161,6 +170,8 @@ class _Part:
         self.fill = [np.asarray(attrs[key], dtype=np.float64).ravel() for key in ("_FillValue", "missing_value")
                      if key in attrs]
         self.packing = tuple(np.float32(attrs[key]) if key in attrs else None for key in ("scale_factor", "add_offset"))
+        # Raw values that are the values: no packing, and no fill value but NaN (`values` leaves them as read).
+        self.unpacked = self.packing == (None, None) and all(np.isnan(v).all() for v in self.fill)
         # Steps per stored chunk along time (Zarr, chunked NetCDF-4): a chunk is decoded whole whatever part of
         # it is asked for, so StoreSeries keeps the last ones decoded for the next windows. None: not chunked.
         chunk = self.variable.encoding.get("preferred_chunks", {}).get("time")
@@ -342,11 +353,7 @@ class StoreSeries:
         if self.nsub == 1 and parts.size and parts[0] >= 0 and (parts == parts[0]).all() and self.inside.all():
             # The usual window: every step in one part, every cell covered: the values read are the window.
             return self._read_part(int(parts[0]), self.index_of[first:first + count, 0], out)
-        values = self._read_mixed(first, count)
-        if out is None:
-            return values
-        out[...] = values
-        return out
+        return written(self._read_mixed(first, count), out)
 
     def _read_mixed(self, first: int, count: int) -> np.ndarray:
         """`read` of a window whose steps lie in several parts, are missing, sum sub-steps or whose cells
@@ -436,8 +443,7 @@ class StoreSeries:
         part = self.parts[p]
         shape = (positions.size, self.box_index.size)
         dtype = part.variable.dtype
-        unpacked = part.packing == (None, None) and all(np.isnan(v).all() for v in part.fill)
-        if out is not None and dtype == np.float32 and unpacked:
+        if out is not None and dtype == np.float32 and part.unpacked:
             picked = out     # float32 values needing no unpacking: gathered straight into `out`
         else:
             picked = np.empty(shape, dtype=dtype)
@@ -471,10 +477,7 @@ class StoreSeries:
             values = values + self.offset
         if missing is not None:
             values[missing] = MISSING
-        if out is not None and values is not out:
-            out[...] = values
-            return out
-        return values
+        return written(values, out)
 
 
 def read_store(setup: dict, mesh: dict, kind: str, cells=None, out=None):

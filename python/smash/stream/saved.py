@@ -9,6 +9,8 @@ import contextvars
 import h5py
 import numpy as np
 
+from smash.inputs.stores import written
+
 # The model file whose forcings the model being built streams (set by smash.io.read_model around Model()).
 _SAVED_FILE: contextvars.ContextVar = contextvars.ContextVar("smash_saved_forcings", default=None)
 
@@ -46,7 +48,4 @@ class SavedModelSource:
         with h5py.File(self.path, "r") as f:
             grids = np.asarray(f["atmos_data"][kind][:, :, first:first + count], dtype=np.float32)
         values = grids.reshape(-1, grids.shape[2])[self.cells].T
-        if out is None:
-            return np.ascontiguousarray(values)
-        out[...] = values
-        return out
+        return written(values if out is not None else np.ascontiguousarray(values), out)

@@ -15,20 +15,12 @@ import numpy as np
 
 from smash.inputs.atmos import SeriesPlan, read_atmos
 from smash.inputs.partitioning import SPLIT_KINDS, partition
-from smash.inputs.stores import StoreSeries, store_format
+from smash.inputs.stores import StoreSeries, store_format, written
 from smash.stream.saved import SavedModelSource, saved_file
 from smash.time_axis import TimeAxis
 
 # Held while a GeoTIFF window is read with its warnings recorded (one reader of any model at a time).
 _WARNINGS_LOCK = threading.Lock()
-
-
-def written(values: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """`values`, copied into `out` and `out` returned when it is given (the readers' `out` contract)."""
-    if out is None:
-        return values
-    out[...] = values
-    return out
 
 
 class TiffSource:
