@@ -7,7 +7,7 @@ module md_api
     use md_output, only: OutputDT
     use md_cost_options, only: CostOptionsDT
     use md_parameters, only: ParametersDT
-    use md_forward, only: forward_cost
+    use md_forward, only: forward_cost, carried_columns
     use md_interception_adjust, only: adjust_interception, interception_window, interception_choice
     use md_metrics, only: metric_cost, TFM_KEEP
     use md_bayesian_cost, only: serr_moments
@@ -31,6 +31,20 @@ contains
         call forward_cost(setup, mesh, input, options, parameters%rr_parameters, &
                           parameters%rr_initial_states, parameters%nn_parameters, output, cost)
     end subroutine forward_run
+
+    !> Columns per cell a time step of the structure with these module ids reads of the steps
+    !> before it besides the states (md_forward::carried_columns): what an adjoint snapshot keeps.
+    function carried_column_count(hydrological_module, routing_module) result(ncarry)
+        integer, intent(in) :: hydrological_module, routing_module
+        integer :: ncarry
+
+        type(SetupDT) :: setup
+        integer :: cols(2), nfc
+
+        setup%hydrological_module = hydrological_module
+        setup%routing_module = routing_module
+        call carried_columns(setup, cols, nfc, ncarry)
+    end function carried_column_count
 
     !> Sub-daily runs: per-cell interception capacity matching the daily
     !> interception implied by the forcings (smash 1.3 `adjust_interception`).

@@ -25,7 +25,7 @@ module md_forward
     !$ use md_parallel, only: cell_block, split_block
     implicit none
     private
-    public :: forward_cost
+    public :: forward_cost, carried_columns
 
     !> Largest run (active cells x time steps) whose adjoint tapes every step
     !> at once rather than checkpointing (about 400 bytes of tape per

@@ -185,6 +185,12 @@ def run_tangent(model, cost_options, direction, output) -> tuple[float, float]:
                                               direction, output)
 
 
+def carried_column_count(hydrological_id: int, routing_id: int) -> int:
+    """Columns per cell a time step reads of the steps before it besides the states, for the modules of
+    these registry ids (md_forward::carried_columns, the core's own rule)."""
+    return int(fcore.md_api.carried_column_count(int(hydrological_id), int(routing_id)))
+
+
 def tape_peak_bytes() -> int:
     """The largest the adjoint's tape grew in memory, in bytes, in the last adjoint run."""
     return fcore.md_gradient.tape_peak_bytes()

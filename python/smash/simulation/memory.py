@@ -61,11 +61,6 @@ TAPE_SNOW_STEP_BYTES = 40
 TAPE_HYBRID_STEP_BYTES = 460
 TAPE_NEURON_BYTES = 18
 TAPE_WEIGHT_BYTES = 0.5
-# Flux columns a time step reads of the step before (md_forward::carried_columns): the routing-store
-# outflows a GR structure releases again when the rainfall is missing; 1 for the structures not named.
-CARRIED_FLUXES = {"grc": 2, "grc_mlp": 2, "gr4_ode": 0, "gr4_ode_mlp": 0, "vic3l": 0}
-# Columns the kinematic wave carries from a step to the next (each cell's lateral inflow and discharge).
-KW_CARRIED = 2
 # md_forward's small_run: runs of at most this many cell-steps tape every step at once.
 TAPE_SMALL_RUN = 1e5
 # md_forward's hybrid_chunk_cell_steps and own_block_steps: a hybrid's chunks hold at most this many
@@ -290,9 +285,12 @@ def tape_step_bytes(structure, hidden_neuron) -> int:
 
 
 def carried_columns(structure) -> int:
-    """Columns of values per cell a time step reads of the steps before it besides the states
-    (md_forward::carried_columns): CARRIED_FLUXES, and KW_CARRIED under the kinematic wave."""
-    return CARRIED_FLUXES.get(structure.hydrological, 1) + (KW_CARRIED if structure.routing == "kw" else 0)
+    """Columns of values per cell a time step reads of the steps before it besides the states: the
+    routing-store outflows a GR structure releases again when the rainfall is missing, and under the
+    kinematic wave each cell's lateral inflow and discharge. Asked of the core (md_forward::carried_columns)
+    so that the estimate and the snapshots follow one rule."""
+    _, hydrological, routing = structure.ids()
+    return _core.carried_column_count(hydrological, routing)
 
 
 def snapshot_bytes(structure) -> int:
