@@ -89,6 +89,35 @@ def drop_fills(text: str, pattern: re.Pattern, routines: tuple, expected: int) -
     return "\n".join(kept) + "\n"
 
 
+# Routines of the untaped forward run alone (md_forward: threads taking pieces of cells and tree
+# nodes in turn, reached through `!$` lines only). Tapenade copies them into the generated module
+# though nothing there calls them: drop them.
+PRIMAL_ONLY = ("RR_PIECE_CELLS", "RAINFALL_RUNOFF_PIECES", "ROUTING_NODES_IN_TURN")
+
+
+def drop_routines(text: str, names: tuple) -> str:
+    """`text` without the routines `names` (SUBROUTINE or FUNCTION through its END line); exits
+    when one is missing, so a renamed routine cannot pass unnoticed."""
+    lines, out, skipping, found = text.splitlines(), [], None, set()
+    head = re.compile(r"^\s*(?:\w+\s+)?(SUBROUTINE|FUNCTION)\s+(" + "|".join(names) + r")\b", re.IGNORECASE)
+    for ln in lines:
+        if skipping is None:
+            m = head.match(ln)
+            if m:
+                while out and out[-1].lstrip().startswith("!>"):   # its doc comment goes with it
+                    out.pop()
+                skipping = m.group(2).upper()
+                found.add(skipping)
+                continue
+            out.append(ln)
+        elif re.match(r"^\s*END\s+(SUBROUTINE|FUNCTION)\s+" + skipping + r"\b", ln, re.IGNORECASE):
+            skipping = None
+    missing = set(names) - found
+    if missing or skipping:
+        sys.exit(f"generate.py: primal-only routines not found whole in the generated code: {sorted(missing)}")
+    return "\n".join(out) + "\n"
+
+
 def drop_omp(text: str) -> str:
     """Tapenade copies our OpenMP directives without the derivative variables and misplaces
     the closing ones in the primal copies: drop them all, with the `!$ ` conditional lines
@@ -246,8 +275,9 @@ def main():
         if proc.returncode or not generated:
             sys.exit(f"Tapenade failed:\n{log}")
         # Post-process everything before touching OUT: a failure leaves the old files in place.
-        texts = {path.name: merge_scalar_tape_calls(parallelize_cells(drop_omp(path.read_text())))
-                 for path in generated}
+        texts = {path.name: drop_omp(path.read_text()) for path in generated}
+        texts["forward_db.f90"] = drop_routines(texts["forward_db.f90"], PRIMAL_ONLY)
+        texts = {name: merge_scalar_tape_calls(parallelize_cells(text)) for name, text in texts.items()}
         forward = drop_fills(texts["forward_db.f90"], CHECKPOINT_ONLY_FILLS, CHUNK_COPIES,
                              CHECKPOINT_ONLY_FILL_COUNT * len(CHUNK_COPIES))
         texts["forward_db.f90"] = drop_fills(forward, CHUNK_ADJOINT_FILLS, CHUNK_REVERSE, 2 * len(CHUNK_REVERSE))

@@ -40,6 +40,9 @@ module md_forward
     !> Shortest time block, and most values (8 bytes each) of all cells' copies, for which
     !> the rainfall-runoff works on copies of each thread's cells (rainfall_runoff_copies).
     integer, parameter :: own_block_steps = 8, own_max_values = 2**20
+    !> Cells of a piece of the rainfall-runoff that the threads of a forward run take in turn
+    !> (rr_piece_cells), and the fewest pieces a thread must have for them to be used.
+    integer, parameter :: piece_cells = 8192, pieces_per_thread = 8
     !> Blocks of the parameter, state and flux columns, in their order: [snow | hydrological | routing].
     integer, parameter :: snow_block = 1, hy_block = 2, rt_block = 3
     !> Kinds of columns block_columns lays out.
@@ -387,18 +390,28 @@ contains
         type(OutputDT), intent(inout) :: output
 
         integer :: t, g, k_first, k_last, g_first, g_last, depth, level, nsteps
+        !$ integer :: piece
 
         k_first = 1
         k_last = nac
         ! One thread enters no parallel region at all: an inactive region still
         ! allocates and frees a team. tapenade/generate.py wraps the adjoint's
         ! calls the same way.
+        ! A forward run's threads take pieces of cells and tree nodes in turn rather than a fixed
+        ! share (rr_piece_cells): lines Tapenade reads as comments, so the adjoint, whose sweeps
+        ! must give each thread the same cells, keeps the fixed split (tapenade/generate.py).
+        !$ piece = rr_piece_cells(setup, nac)
         if (setup%ncpu > 1) then
             !$omp parallel num_threads(setup%ncpu) default(shared) private(k_first, k_last)
+            !$ if (piece > 0) then
+            !$     call rainfall_runoff_pieces(setup, mesh, input, t0, t1, piece, nac, nblock, rr_parameters, &
+            !$                                 hy_c, nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
+            !$ else
             !$ call split_block(nac, setup%rr_split, k_first, k_last)
             !$AD NOCHECKPOINT
             call rainfall_runoff_block(setup, mesh, input, t0, t1, k_first, k_last, nac, nblock, rr_parameters, &
                                        hy_c, nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
+            !$ end if
             !$omp end parallel
         else
             !$AD NOCHECKPOINT
@@ -411,15 +424,22 @@ contains
         do while (2**(depth + 1) <= setup%ncpu .and. depth < mesh%tree_depth)
             depth = depth + 1
         end do
+        ! Taken in turn, four times as many nodes as threads (their trunks are routed in parallel too).
+        !$ if (piece > 0 .and. setup%ncpu > 1) depth = min(mesh%tree_depth, depth + 2)
         do level = depth, 0, -1
             g_first = 1
             g_last = 2**level
             if (setup%ncpu > 1 .and. level > 0) then
                 !$omp parallel num_threads(setup%ncpu) default(shared) private(g_first, g_last)
+                !$ if (piece > 0) then
+                !$     call routing_nodes_in_turn(setup, mesh, level, depth, t0, t1, nac, nblock, rt_c, &
+                !$                                states, qlat_block, q_block, qlat, q, output)
+                !$ else
                 !$ call cell_block(2**level, g_first, g_last)
                 !$AD NOCHECKPOINT
                 call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rt_c, &
                                    states, qlat_block, q_block, qlat, q, output)
+                !$ end if
                 !$omp end parallel
             else
                 !$AD NOCHECKPOINT
@@ -498,6 +518,75 @@ contains
             if (output%save_slot(t) > 0) call save_routing(setup, mesh, output, t, k0, k1, states, q_block(1:nac, j))
         end do
     end subroutine routing_span
+
+    !> Cells a piece of a forward run's rainfall-runoff holds when its threads take pieces in turn,
+    !> 0 when each takes its fixed share (md_parallel::split_block). A fixed share leaves a thread
+    !> idle whenever the other is slowed: by a forcing window read beside it (streamed runs: a
+    !> Python thread that shares the cores), or by rain falling on its cells only. Pieces need a
+    !> grid large enough for several per thread; setup%piece_cells forces a size (> 0) or the
+    !> fixed share (< 0). A cell computes the same on any thread, so results do not change.
+    integer function rr_piece_cells(setup, nac) result(piece)
+        type(SetupDT), intent(in) :: setup
+        integer, intent(in) :: nac
+
+        piece = 0
+        if (setup%piece_cells > 0) then
+            piece = setup%piece_cells
+        else if (setup%piece_cells == 0 .and. nac >= pieces_per_thread*piece_cells*setup%ncpu) then
+            piece = piece_cells
+        end if
+    end function rr_piece_cells
+
+    !> rainfall_runoff_block over pieces of `piece` cells that the calling team's threads take in
+    !> turn (called by every thread of a parallel region; never differentiated).
+    subroutine rainfall_runoff_pieces(setup, mesh, input, t0, t1, piece, nac, nblock, rr_parameters, hy_c, &
+                                      nn_parameters, states, qlat_block, fluxes, liquid_prcp, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        type(InputDataDT), intent(in) :: input
+        integer, intent(in) :: t0, t1, piece, nac, nblock
+        real(rk), intent(in) :: rr_parameters(:, :)
+        real(rk), intent(in) :: hy_c(:, :)
+        real(rk), intent(in) :: nn_parameters(:)
+        real(rk), intent(inout) :: states(:, :)
+        real(rk), intent(inout) :: qlat_block(nac, nblock)
+        real(rk), intent(inout) :: fluxes(nac, max(setup%nhy_fluxes, 1))
+        real(rk), intent(inout) :: liquid_prcp(nac)
+        type(OutputDT), intent(inout) :: output
+
+        integer :: p
+
+        !$omp do schedule(dynamic, 1)
+        do p = 1, (nac + piece - 1)/piece
+            call rainfall_runoff_block(setup, mesh, input, t0, t1, (p - 1)*piece + 1, min(p*piece, nac), nac, nblock, &
+                                       rr_parameters, hy_c, nn_parameters, states, qlat_block, fluxes, liquid_prcp, &
+                                       output)
+        end do
+        !$omp end do
+    end subroutine rainfall_runoff_pieces
+
+    !> routing_nodes of the tree nodes of one level, which the calling team's threads take in turn
+    !> (called by every thread of a parallel region; never differentiated).
+    subroutine routing_nodes_in_turn(setup, mesh, level, depth, t0, t1, nac, nblock, rt_c, states, &
+                                     qlat_block, q_block, qlat_last, q_last, output)
+        type(SetupDT), intent(in) :: setup
+        type(MeshDT), intent(in) :: mesh
+        integer, intent(in) :: level, depth, t0, t1, nac, nblock
+        real(rk), intent(in) :: rt_c(nac, RT_NC)
+        real(rk), intent(inout) :: states(:, :)
+        real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
+        real(rk), intent(inout) :: q_block(nac, nblock)
+        type(OutputDT), intent(inout) :: output
+
+        integer :: g
+
+        !$omp do schedule(dynamic, 1)
+        do g = 1, 2**level
+            call routing_nodes(setup, mesh, level, depth, g, g, t0, t1, nac, nblock, rt_c, states, qlat_block, &
+                               q_block, qlat_last, q_last, output)
+        end do
+        !$omp end do
+    end subroutine routing_nodes_in_turn
 
     !> Snow and hydrological operators of cells k0..k1 for steps t0..t1, the
     !> lateral inflow of step t into column t - t0 + 1 of qlat_block.

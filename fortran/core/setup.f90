@@ -52,6 +52,10 @@ module md_setup
         !> Time steps per block of a chunk that rainfall-runoff, then routing, run
         !> through at once (0: just above 2**14 cell-steps).
         integer :: block_steps = 0
+        !> Cells per piece of a forward run's rainfall-runoff that threads take in turn (0: pieces of
+        !> md_forward's size on grids large enough, else each thread's fixed share; < 0: the fixed
+        !> share). The adjoint always runs the fixed share.
+        integer :: piece_cells = 0
     end type SetupDT
 
 end module md_setup

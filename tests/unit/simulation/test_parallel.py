@@ -128,3 +128,36 @@ def test_uneven_split_reproduces_one_thread_exactly():
     assert np.array_equal(model.response.q, q_one)
     one, two = _backward(model, 1), _backward(model, 2)
     assert one.cost == two.cost and np.array_equal(one.grad, two.grad)
+
+
+@pytest.mark.parametrize("structure", [{}, {"hydrological_module": "vic3l", "routing_module": "kw", "snow_module": "ssn"},
+                                       {"hydrological_module": "gr4_mlp"}], ids=["gr4-lr", "vic3l-kw", "gr4_mlp"])
+def test_cells_taken_in_turn_reproduce_one_thread_exactly(structure):
+    """A forward run's threads may take pieces of cells, and routing-tree nodes two levels deeper
+    than their number, in turn (md_forward::rr_piece_cells: France-sized grids by default,
+    forced here by SetupDT%piece_cells): whatever thread computes a cell, each computes the same,
+    on copies of the cells (blocks of 9 steps) or in place (1 step), with what is saved along
+    the way on the right cells."""
+    setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
+    model = smash.Model(dict(setup, **structure), mesh)
+    if structure.get("hydrological_module") == "gr4_mlp":
+        model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=3)
+    # The eight nodes of depth 3 (1-based 8..15) hold cells: two threads take them in turn.
+    assert np.all(model.network.node_end[7:15] > model.network.node_first[7:15])
+    options = {"q_domain": True, "rr_states": True, "internal_fluxes": True, "time_step": ["2020-06-30", "2020-12-31"]}
+    core = _testing.core_setup(model)
+    for block_steps in (9, 1):
+        core.block_steps = block_steps
+        core.piece_cells = -1
+        one = model.forward_run(common_options={"ncpu": 1}, return_options=options)
+        q_one, final_one = model.response.q.copy(), model.rr_final_states.values.copy()
+        for ncpu, piece in ((2, 97), (3, 500), (2, 3000)):   # uneven pieces; one piece for all cells
+            core.piece_cells = piece
+            other = model.forward_run(common_options={"ncpu": ncpu}, return_options=options)
+            assert np.array_equal(model.response.q, q_one)
+            assert np.array_equal(model.rr_final_states.values, final_one)
+            assert np.array_equal(one.q_domain, other.q_domain)
+            assert np.array_equal(one.rr_states[0].values, other.rr_states[0].values)
+            for name, values in one.internal_fluxes.items():
+                assert np.array_equal(values, other.internal_fluxes[name]), name
+    core.piece_cells = 0
