@@ -426,6 +426,7 @@ contains
         end do
         ! Taken in turn, four times as many nodes as threads (their trunks are routed in parallel too).
         !$ if (piece > 0 .and. setup%ncpu > 1) depth = min(mesh%tree_depth, depth + 2)
+        !$ if (setup%piece_cells > 100000) depth = min(mesh%tree_depth, 1 + (setup%piece_cells/100000) - 1)
         do level = depth, 0, -1
             g_first = 1
             g_last = 2**level
@@ -531,7 +532,7 @@ contains
 
         piece = 0
         if (setup%piece_cells > 0) then
-            piece = setup%piece_cells
+            piece = mod(setup%piece_cells, 100000)
         else if (setup%piece_cells == 0 .and. nac >= pieces_per_thread*piece_cells*setup%ncpu) then
             piece = piece_cells
         end if
@@ -562,7 +563,7 @@ contains
                                        rr_parameters, hy_c, nn_parameters, states, qlat_block, fluxes, liquid_prcp, &
                                        output)
         end do
-        !$omp end do
+        !$omp end do nowait
     end subroutine rainfall_runoff_pieces
 
     !> routing_nodes of the tree nodes of one level, which the calling team's threads take in turn
@@ -585,7 +586,7 @@ contains
             call routing_nodes(setup, mesh, level, depth, g, g, t0, t1, nac, nblock, rt_c, states, qlat_block, &
                                q_block, qlat_last, q_last, output)
         end do
-        !$omp end do
+        !$omp end do nowait
     end subroutine routing_nodes_in_turn
 
     !> Snow and hydrological operators of cells k0..k1 for steps t0..t1, the

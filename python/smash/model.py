@@ -178,10 +178,12 @@ class Model:
         """Forcings, observations and descriptors of the normalized setup `s` onto the model's cells
         (with `windows`, streamed forcings: their reader, steps per window of forward runs and gradients)."""
         net = self._network
-        fi = self._new_core_input(windows["forward"] if windows else None)
-        self._core.input, self._input_users = fi, _weakref.WeakSet([self])
         mesh = self.mesh.__dict__
         kinds = ["prcp", "pet"] + (["snow", "temp"] if s["snow_module"] != "zero" else [])
+        # Opened before the core's window arrays are made: the reader may align the windows on its store's chunks.
+        streamed = stream.ForcingStream.of(s, mesh, net.flat, kinds, windows) if windows else None
+        fi = self._new_core_input(streamed.windows["forward"] if streamed else None)
+        self._core.input, self._input_users = fi, _weakref.WeakSet([self])
         encoded = {}
         # The rain / snow split needs prcp, snow and temp at once: they are read whole, split, then stored.
         split = partitioning.SPLIT_KINDS if s["prcp_partitioning"] else ()
@@ -189,7 +191,7 @@ class Model:
         if windows:
             # Streamed: each window read (and split into rain and snow) when the core asks for it, dense
             # also under sparse_storage (a window is small; the layout compresses whole periods).
-            fi.stream = stream.ForcingStream.of(s, mesh, net.flat, kinds, windows)
+            fi.stream = streamed
             kinds, split = [], ()
         for kind in kinds:
             if kind in split:

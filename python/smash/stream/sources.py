@@ -85,6 +85,10 @@ class StoreSource:
     def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
         return self.series.read(first, count, out)
 
+    def window_multiple(self, kind: str) -> int | None:
+        """Steps of the store's chunks when windows made of them are read without a copy, else None."""
+        return self.series.aligned_chunk_steps()
+
 
 class KindSources:
     """One reader per forcing kind (prcp from a Zarr store, PET from interannual GeoTIFF maps, ...)."""
@@ -94,6 +98,11 @@ class KindSources:
 
     def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
         return self.by_kind[kind].read(kind, first, count, out)
+
+    def window_multiple(self, kind: str) -> int | None:
+        """The window_multiple of `kind`'s reader (None for GeoTIFF folders or a kind not read)."""
+        reader = self.by_kind.get(kind)
+        return reader.window_multiple(kind) if hasattr(reader, "window_multiple") else None
 
 
 class SplitSource:

@@ -105,8 +105,15 @@ class ForcingStream:
         from smash.stream.saved import saved_file
         from smash.stream.sources import source_of, streamed_kinds_of
 
-        stream = cls(source_of(setup, mesh, cells, kinds), streamed_kinds_of(setup, kinds), setup["ntime_step"],
-                     windows)
+        source = source_of(setup, mesh, cells, kinds)
+        windows = dict(windows)
+        # A forward window of whole chunks of the precipitation store, starting on a chunk's first step, is
+        # decoded straight into the core's arrays (smash.inputs.stores.StoreSeries._direct_chunks): rounded
+        # down to them unless the setup chose it (forcing_window).
+        chunk = source.window_multiple("prcp") if hasattr(source, "window_multiple") else None
+        if chunk and not setup.get("forcing_window") and windows["forward"] >= chunk:
+            windows["forward"] = windows["forward"] // chunk * chunk
+        stream = cls(source, streamed_kinds_of(setup, kinds), setup["ntime_step"], windows)
         stream._recipe = (setup, mesh, np.asarray(cells), list(kinds), saved_file())
         return stream
 

@@ -304,3 +304,59 @@ def test_zarr_chunks_decode_as_zarr_reads(tmp_path):
     assert got.shape == (3, 5, 7) and np.isnan(got).all()
     spatial = group.create_array("w", shape=values.shape, chunks=(10, 5, 4), dtype="f4")
     assert ZarrChunks.of(spatial) is None
+
+
+def test_aligned_windows_are_decoded_straight_into_the_buffer(data_dir, store_folder, monkeypatch):
+    """A store of the model's cells whose chunks start with the period: windows of whole chunks are decoded
+    into the caller's buffer itself (no kept chunk, no copy), a window's short end through a kept chunk; the
+    values equal the whole period read at once. A period starting inside a chunk is not aligned."""
+    from smash.inputs import stores
+    from smash.simulation.model_setup import normalize_setup
+
+    setup, mesh = _dataset(data_dir, "Lez")
+    paths = _stores(data_dir, "Lez", "zarr", store_folder, "cells")
+    cells = model_cell_order(mesh)
+    norm = normalize_setup(dict(setup, **paths))
+    whole = stores.read_store(norm, mesh, "prcp", cells=cells)
+    nt = whole.shape[0]
+    series = stores.StoreSeries(norm, mesh, "prcp", cells=cells)
+    assert series.aligned_chunk_steps() == 10
+    kept = []
+    chunk = series._chunk
+    monkeypatch.setattr(series, "_chunk", lambda p, c, steps: kept.append(c) or chunk(p, c, steps))
+    out = np.full((25, cells.size), np.nan, dtype=np.float32)
+    for first in range(0, nt, 20):
+        count = min(20, nt - first)
+        got = series.read(first, count, out=out[:count])
+        assert got is out[:count].base or np.shares_memory(got, out)
+        assert np.array_equal(out[:count], whole[first:first + count])
+    last = nt // 10   # the short chunk at the end of the store (whole chunks only are decoded in place)
+    assert kept == ([last] if nt % 10 else [])
+    # A window of 25 steps: two whole chunks in place, its last 5 steps out of a kept chunk.
+    kept.clear()
+    series.read(0, 25, out=out)
+    assert np.array_equal(out, whole[:25]) and kept == [2]
+    later = normalize_setup(dict(setup, **paths, start_time="2012-08-04"))
+    assert stores.StoreSeries(later, mesh, "prcp", cells=cells).aligned_chunk_steps() is None
+
+
+def test_forward_windows_are_aligned_on_the_store_chunks(data_dir, store_folder, monkeypatch):
+    """A streamed model's forward windows are rounded down to whole chunks of its precipitation store (when
+    the setup does not choose them): Cance then runs on windows of 20 steps (chunks of 10) instead of 27,
+    with the discharge and final states of the GeoTIFF model bit for bit."""
+    from smash.stream import storage
+
+    setup, mesh = _dataset(data_dir, "Cance")
+    tiff = smash.Model(setup, mesh)
+    paths = _stores(data_dir, "Cance", "zarr", store_folder, "cells")
+    nac = int(np.count_nonzero(mesh["active_cell"]))
+    monkeypatch.setattr(storage, "FORWARD_WINDOW_BYTES", 27 * nac * 4)
+    streamed = smash.Model(dict(setup, forcing_storage="stream", **paths), mesh)
+    assert _testing.forcing_stream(streamed).windows["forward"] == 20
+    chosen = smash.Model(dict(setup, forcing_storage="stream", forcing_window=27, **paths), mesh)
+    assert _testing.forcing_stream(chosen).windows["forward"] == 27
+    for model in (tiff, streamed, chosen):
+        model.forward_run()
+    for model in (streamed, chosen):
+        assert np.array_equal(tiff.response.q, model.response.q)
+        assert np.array_equal(tiff.rr_final_states.values, model.rr_final_states.values)

@@ -130,8 +130,11 @@ def test_uneven_split_reproduces_one_thread_exactly():
     assert one.cost == two.cost and np.array_equal(one.grad, two.grad)
 
 
-@pytest.mark.parametrize("structure", [{}, {"hydrological_module": "vic3l", "routing_module": "kw", "snow_module": "ssn"},
-                                       {"hydrological_module": "gr4_mlp"}], ids=["gr4-lr", "vic3l-kw", "gr4_mlp"])
+TURN_STRUCTURES = [{}, {"hydrological_module": "vic3l", "routing_module": "kw", "snow_module": "ssn"},
+                   {"hydrological_module": "gr4_mlp"}]
+
+
+@pytest.mark.parametrize("structure", TURN_STRUCTURES, ids=["gr4-lr", "vic3l-kw", "gr4_mlp"])
 def test_cells_taken_in_turn_reproduce_one_thread_exactly(structure):
     """A forward run's threads may take pieces of cells, and routing-tree nodes two levels deeper
     than their number, in turn (md_forward::rr_piece_cells: France-sized grids by default,
