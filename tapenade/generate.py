@@ -89,10 +89,10 @@ def drop_fills(text: str, pattern: re.Pattern, routines: tuple, expected: int) -
     return "\n".join(kept) + "\n"
 
 
-# Routines of the untaped forward run alone (md_forward: threads taking pieces of cells and tree
-# nodes in turn, reached through `!$` lines only). Tapenade copies them into the generated module
-# though nothing there calls them: drop them.
-PRIMAL_ONLY = ("RR_PIECE_CELLS", "RAINFALL_RUNOFF_PIECES", "ROUTING_NODES_IN_TURN")
+# Routines of the untaped forward run alone (md_forward: threads taking pieces of cells in turn,
+# reached through `!$` lines only). Tapenade copies them into the generated module though nothing
+# there calls them: drop them (rr_piece_cells, public, stays).
+PRIMAL_ONLY = ("RAINFALL_RUNOFF_PIECES",)
 
 
 def drop_routines(text: str, names: tuple) -> str:

@@ -7,7 +7,7 @@ module md_api
     use md_output, only: OutputDT
     use md_cost_options, only: CostOptionsDT
     use md_parameters, only: ParametersDT
-    use md_forward, only: forward_cost, carried_columns
+    use md_forward, only: forward_cost, carried_columns, rr_piece_cells
     use md_interception_adjust, only: adjust_interception, interception_window, interception_choice
     use md_metrics, only: metric_cost, TFM_KEEP
     use md_bayesian_cost, only: serr_moments
@@ -45,6 +45,22 @@ contains
         setup%routing_module = routing_module
         call carried_columns(setup, cols, nfc, ncarry)
     end function carried_column_count
+
+    !> Cells per piece that a forward run of this setup on `ncpu` threads takes in turn over `nac`
+    !> cells, 0 when each thread takes a fixed share (md_forward::rr_piece_cells), split by work.
+    function forward_piece_cells(setup, ncpu, nac) result(piece)
+        type(SetupDT), intent(in) :: setup
+        integer, intent(in) :: ncpu, nac
+        integer :: piece
+
+        type(SetupDT) :: threaded
+
+        threaded = setup
+        threaded%ncpu = ncpu
+        piece = 0
+        !$ piece = rr_piece_cells(threaded, nac)
+        if (ncpu <= 1) piece = 0
+    end function forward_piece_cells
 
     !> Sub-daily runs: per-cell interception capacity matching the daily
     !> interception implied by the forcings (smash 1.3 `adjust_interception`).

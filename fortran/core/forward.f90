@@ -25,7 +25,7 @@ module md_forward
     !$ use md_parallel, only: cell_block, split_block
     implicit none
     private
-    public :: forward_cost, carried_columns
+    public :: forward_cost, carried_columns, rr_piece_cells
 
     !> Largest run (active cells x time steps) whose adjoint tapes every step
     !> at once rather than checkpointing (about 400 bytes of tape per
@@ -397,8 +397,8 @@ contains
         ! One thread enters no parallel region at all: an inactive region still
         ! allocates and frees a team. tapenade/generate.py wraps the adjoint's
         ! calls the same way.
-        ! A forward run's threads take pieces of cells and tree nodes in turn rather than a fixed
-        ! share (rr_piece_cells): lines Tapenade reads as comments, so the adjoint, whose sweeps
+        ! A forward run's threads take pieces of cells in turn rather than a fixed share
+        ! (rr_piece_cells): lines Tapenade reads as comments, so the adjoint, whose sweeps
         ! must give each thread the same cells, keeps the fixed split (tapenade/generate.py).
         !$ piece = rr_piece_cells(setup, nac)
         if (setup%ncpu > 1) then
@@ -424,23 +424,15 @@ contains
         do while (2**(depth + 1) <= setup%ncpu .and. depth < mesh%tree_depth)
             depth = depth + 1
         end do
-        ! Taken in turn, four times as many nodes as threads (their trunks are routed in parallel too).
-        !$ if (piece > 0 .and. setup%ncpu > 1) depth = min(mesh%tree_depth, depth + 2)
-        !$ if (setup%piece_cells > 100000) depth = min(mesh%tree_depth, 1 + (setup%piece_cells/100000) - 1)
         do level = depth, 0, -1
             g_first = 1
             g_last = 2**level
             if (setup%ncpu > 1 .and. level > 0) then
                 !$omp parallel num_threads(setup%ncpu) default(shared) private(g_first, g_last)
-                !$ if (piece > 0) then
-                !$     call routing_nodes_in_turn(setup, mesh, level, depth, t0, t1, nac, nblock, rt_c, &
-                !$                                states, qlat_block, q_block, qlat, q, output)
-                !$ else
                 !$ call cell_block(2**level, g_first, g_last)
                 !$AD NOCHECKPOINT
                 call routing_nodes(setup, mesh, level, depth, g_first, g_last, t0, t1, nac, nblock, rt_c, &
                                    states, qlat_block, q_block, qlat, q, output)
-                !$ end if
                 !$omp end parallel
             else
                 !$AD NOCHECKPOINT
@@ -532,7 +524,7 @@ contains
 
         piece = 0
         if (setup%piece_cells > 0) then
-            piece = mod(setup%piece_cells, 100000)
+            piece = setup%piece_cells
         else if (setup%piece_cells == 0 .and. nac >= pieces_per_thread*piece_cells*setup%ncpu) then
             piece = piece_cells
         end if
@@ -565,29 +557,6 @@ contains
         end do
         !$omp end do nowait
     end subroutine rainfall_runoff_pieces
-
-    !> routing_nodes of the tree nodes of one level, which the calling team's threads take in turn
-    !> (called by every thread of a parallel region; never differentiated).
-    subroutine routing_nodes_in_turn(setup, mesh, level, depth, t0, t1, nac, nblock, rt_c, states, &
-                                     qlat_block, q_block, qlat_last, q_last, output)
-        type(SetupDT), intent(in) :: setup
-        type(MeshDT), intent(in) :: mesh
-        integer, intent(in) :: level, depth, t0, t1, nac, nblock
-        real(rk), intent(in) :: rt_c(nac, RT_NC)
-        real(rk), intent(inout) :: states(:, :)
-        real(rk), intent(in) :: qlat_block(nac, nblock), qlat_last(nac), q_last(nac)
-        real(rk), intent(inout) :: q_block(nac, nblock)
-        type(OutputDT), intent(inout) :: output
-
-        integer :: g
-
-        !$omp do schedule(dynamic, 1)
-        do g = 1, 2**level
-            call routing_nodes(setup, mesh, level, depth, g, g, t0, t1, nac, nblock, rt_c, states, qlat_block, &
-                               q_block, qlat_last, q_last, output)
-        end do
-        !$omp end do nowait
-    end subroutine routing_nodes_in_turn
 
     !> Snow and hydrological operators of cells k0..k1 for steps t0..t1, the
     !> lateral inflow of step t into column t - t0 + 1 of qlat_block.

@@ -185,6 +185,12 @@ def run_tangent(model, cost_options, direction, output) -> tuple[float, float]:
                                               direction, output)
 
 
+def forward_piece_cells(model, ncpu: int) -> int:
+    """Cells per piece that the model's forward runs on `ncpu` threads take in turn, 0 when each thread takes
+    a fixed share (md_forward::rr_piece_cells)."""
+    return int(fcore.md_api.forward_piece_cells(model._core.setup, int(ncpu), int(model._network.nac)))
+
+
 def carried_column_count(hydrological_id: int, routing_id: int) -> int:
     """Columns per cell a time step reads of the steps before it besides the states, for the modules of
     these registry ids (md_forward::carried_columns, the core's own rule)."""

@@ -108,7 +108,7 @@ def run_forward(model, cost_options=None, common_options=None, return_options=No
     store = _output_store(model, ret, steps, any_series)
     fo = _core_output(model, steps, store, (want_q, want_states, want_fluxes))
     model._sync_parameters()
-    work_split.use_threads(model, common["ncpu"])
+    work_split.use_threads(model, common["ncpu"], forward_only=True)
     t0 = time.perf_counter()
     if store is not None:
         try:

@@ -47,6 +47,15 @@ def split_points(work: np.ndarray, nthreads: int) -> np.ndarray:
     return np.concatenate([[0], np.minimum(inner, work.size), [work.size]]).astype(np.int32)
 
 
-def use_threads(model, ncpu: int) -> None:
-    """Run the model's core on `ncpu` threads, the rainfall-runoff cells split by expected work."""
-    _core.set_threads(model, ncpu, split_points(model.atmos_data._cell_work(), ncpu) if ncpu > 1 else None)
+def use_threads(model, ncpu: int, forward_only: bool = False) -> None:
+    """Run the model's core on `ncpu` threads, the rainfall-runoff cells split by expected work: the fixed
+    shares of the adjoint, and of forward runs (`forward_only`) on grids too small for the pieces their
+    threads take in turn otherwise (md_forward::rr_piece_cells), which need no split: on a national grid its
+    estimate costs a pass over a window of forcings, read from disk first when they are streamed."""
+    split = None
+    if ncpu > 1:
+        if forward_only and _core.forward_piece_cells(model, ncpu) > 0:
+            split = split_points(np.ones(model._network.nac), ncpu)
+        else:
+            split = split_points(model.atmos_data._cell_work(), ncpu)
+    _core.set_threads(model, ncpu, split)

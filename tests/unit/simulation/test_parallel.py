@@ -164,3 +164,25 @@ def test_cells_taken_in_turn_reproduce_one_thread_exactly(structure):
             for name, values in one.internal_fluxes.items():
                 assert np.array_equal(values, other.internal_fluxes[name]), name
     core.piece_cells = 0
+
+
+def test_pieces_are_used_on_national_grids_and_skip_the_work_estimate():
+    """md_forward::rr_piece_cells as Python sees it (smash._core.forward_piece_cells): none on a grid below
+    eight pieces of 8192 cells a thread, the setup's size when forced, none on one thread or when the fixed
+    share is forced. A forward run on pieces estimates no work split (a pass over a
+    window of forcings); a gradient, whose threads keep fixed shares, does."""
+    from smash import _core
+
+    setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
+    model = smash.Model(setup, mesh)
+    core = _testing.core_setup(model)
+    assert _core.forward_piece_cells(model, 2) == 0 < model.network.nac
+    core.piece_cells = 97
+    assert _core.forward_piece_cells(model, 2) == 97 and _core.forward_piece_cells(model, 1) == 0
+    core.piece_cells = -1
+    assert _core.forward_piece_cells(model, 2) == 0
+    core.piece_cells = 97
+    model.forward_run(common_options={"ncpu": 2})
+    assert getattr(_core.inputs_of(model), "cell_work", None) is None
+    _backward(model, 2)
+    assert getattr(_core.inputs_of(model), "cell_work", None) is not None
