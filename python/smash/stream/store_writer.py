@@ -35,10 +35,22 @@ def format_of(path, fmt: str | None = None) -> str:
     raise ValueError(f"Cannot tell the store format of {path!r}: name it *.nc or *.zarr, or give format=")
 
 
-def _fast_compressor():
+def _fast_compressor(sample: np.ndarray | None = None):
+    """LZ4 in Blosc, with byte shuffling or without, whichever makes `sample` (a variable's first window)
+    smaller; shuffling without a sample.
+
+    Shuffling groups the bytes of like rank of the float32 values, which suits smooth fields (Cance's radar
+    precipitation: 12.7 times smaller shuffled, 8.3 not); runs of equal values (dry cells, zeros) compress
+    better unshuffled (France's synthetic precipitation: 17.6 against 7.9). The smaller store also decodes
+    faster or as fast: 1.17 against 2.4 ms a step of France's 906 044 cells, the same on Cance."""
     from numcodecs import Blosc
 
-    return Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+    shuffled = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+    if sample is None or sample.size == 0:
+        return shuffled
+    plain = Blosc(cname="lz4", clevel=5, shuffle=Blosc.NOSHUFFLE)
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
+    return plain if len(plain.encode(sample)) < len(shuffled.encode(sample)) else shuffled
 
 
 class StoreWriter:
@@ -152,8 +164,9 @@ class StoreWriter:
             self._append_zarr(times, values)
         self.nstep += n
 
-    def _open_zarr(self):
-        """The Zarr group (format 2 with xarray's dimension attributes, which every xarray reads)."""
+    def _open_zarr(self, first: dict | None = None):
+        """The Zarr group (format 2 with xarray's dimension attributes, which every xarray reads); `first`: the
+        first window's values of each variable, as stored, to choose their compression."""
         zarr = require("zarr", "Writing Zarr stores", "netcdf")
         group = zarr.open_group(self._partial, mode="w", zarr_format=2)
         group.attrs["Conventions"] = "CF-1.8"
@@ -169,29 +182,31 @@ class StoreWriter:
             crs = group.create_array("crs", shape=(), dtype="i4")
             crs.attrs.update({"_ARRAY_DIMENSIONS": [], "crs_wkt": self.crs_wkt, "spatial_ref": self.crs_wkt})
         for name, attrs in self.variables.items():
-            # LZ4 with byte shuffling: several times faster to write than the default zstd, about as small
-            # on forcings (dry cells, nights).
+            # LZ4: several times faster to write than the default zstd, about as small on forcings (dry cells,
+            # nights); shuffled or not as the first window compresses better.
             dims, sizes = self._space()
+            sample = None if first is None else first[name][:self.chunk_steps]
             var = group.create_array(name, shape=(length, *sizes), chunks=self._chunks(), dtype="f4",
-                                     fill_value=np.float32(np.nan), compressors=_fast_compressor())
+                                     fill_value=np.float32(np.nan), compressors=_fast_compressor(sample))
             var.attrs.update(dict(attrs, _ARRAY_DIMENSIONS=["time", *dims],
                                   **({"grid_mapping": "crs"} if self.crs_wkt else {}),
                                   **({"coordinates": "y x"} if self.cells is not None else {})))
         return group
 
     def _append_zarr(self, times, values: dict) -> None:
+        stored = {name: self._values(values[name], times.size) for name in self.variables}
         if self._zarr is None:
-            self._zarr = self._open_zarr()
+            self._zarr = self._open_zarr(stored)
         seconds = (times - EPOCH).astype(np.int64)
         if self.total is not None and self.nstep + times.size <= self.total:
             span = slice(self.nstep, self.nstep + times.size)
             self._zarr["time"][span] = seconds
             for name in self.variables:
-                self._zarr[name][span] = self._values(values[name], times.size)
+                self._zarr[name][span] = stored[name]
             return
         self._zarr["time"].append(seconds)
         for name in self.variables:
-            self._zarr[name].append(self._values(values[name], times.size), axis=0)
+            self._zarr[name].append(stored[name], axis=0)
 
     def close(self) -> None:
         """Finish the store and put it in place of any previous one at `path`."""

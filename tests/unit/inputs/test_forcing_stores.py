@@ -360,3 +360,35 @@ def test_forward_windows_are_aligned_on_the_store_chunks(data_dir, store_folder,
     for model in (streamed, chosen):
         assert np.array_equal(tiff.response.q, model.response.q)
         assert np.array_equal(tiff.rr_final_states.values, model.rr_final_states.values)
+
+
+def test_zarr_compression_follows_the_first_window(tmp_path):
+    """A Zarr variable is compressed by LZ4 with byte shuffling or without, whichever makes its first window
+    smaller (counted here with numcodecs directly): shuffling for a smooth field, none for patchy rain with
+    runs of zeros; the values read back are the values written."""
+    import json
+
+    from numcodecs import Blosc
+
+    from smash.stream.store_writer import StoreWriter
+
+    rng = np.random.default_rng(4)
+    shape = (48, 30, 40)
+    smooth = (280 + np.cumsum(rng.normal(0, 0.01, shape), axis=2)).astype(np.float32)
+    patchy = np.where(rng.random(shape) < 0.85, 0.0, np.round(rng.gamma(0.5, 2.0, shape), 1)).astype(np.float32)
+    x, y = np.arange(40.0), np.arange(30.0)[::-1]
+    times = [dt.datetime(2020, 1, 1) + dt.timedelta(hours=h + 1) for h in range(48)]
+    chosen = {}
+    for name, values in (("smooth", smooth), ("patchy", patchy)):
+        path = tmp_path / f"{name}.zarr"
+        with StoreWriter(path, x, y, {"v": {"units": "mm"}}, chunk_steps=24, nstep=48) as writer:
+            writer.append(times[:24], {"v": values[:24]})
+            writer.append(times[24:], {"v": values[24:]})
+        with open(path / "v" / ".zarray") as f:
+            chosen[name] = json.load(f)["compressor"]["shuffle"]
+        sizes = {mode: len(Blosc(cname="lz4", clevel=5, shuffle=mode).encode(values[:24]))
+                 for mode in (Blosc.SHUFFLE, Blosc.NOSHUFFLE)}
+        assert chosen[name] == min(sizes, key=sizes.get), (name, sizes)
+        with xr.open_zarr(path, consolidated=True) as ds:
+            assert np.array_equal(ds["v"].values, values)
+    assert chosen == {"smooth": Blosc.SHUFFLE, "patchy": Blosc.NOSHUFFLE}
