@@ -1,6 +1,6 @@
 """France over months to a year of hourly steps: memory and time with forcings streamed from disk.
 
-    python bench/scale.py --data DIR [--steps 720,2160,8784] [--memory-steps 720] [--gradient-steps 720]
+    python bench/scale.py --data DIR [--steps 720,2160,8784] [--memory-steps 720] [--gradient-steps 720] [--pairs 5]
                           [--store /tmp/smash-scale/france_prcp_<layout>.zarr] [--layout cells|grid]
                           [--ncpu 2] [--out bench/results] [--adjoint-memory 3e9]
 
@@ -247,6 +247,26 @@ def table(results, generation_s) -> str:
     return "\n".join(lines)
 
 
+def pairs_table(pairs) -> str:
+    """Streamed and in-memory forward runs of the same steps, run one after the other (--pairs): each pair's
+    ratio and their median, the spread telling the machine's noise apart from the reading's cost."""
+    lines = ["| pair | steps | streamed run (s) | streamed CPU (s) | in-memory run (s) | in-memory CPU (s) | ratio |",
+             "|---|---|---|---|---|---|---|"]
+    ratios = []
+    for i, (streamed, held) in enumerate(pairs, 1):
+        if "run_s" not in streamed or "run_s" not in held:
+            lines.append(f"| {i} | - | failed | - | - | - | - |")
+            continue
+        ratios.append(streamed["run_s"] / held["run_s"])
+        lines.append(f"| {i} | {streamed['steps']} | {streamed['run_s']:.2f} | {streamed['cpu_s']:.1f} | "
+                     f"{held['run_s']:.2f} | {held['cpu_s']:.1f} | {ratios[-1]:.3f} |")
+    if ratios:
+        median = sorted(ratios)[len(ratios) // 2]
+        lines.append(f"\nMedian streamed / in-memory ratio of {len(ratios)} pairs: {median:.3f} "
+                     f"(range {min(ratios):.3f}-{max(ratios):.3f}).")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("SMASH_DATA_DIR"))
@@ -260,6 +280,9 @@ def main():
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--adjoint-memory", type=float, default=3e9,
                         help="bytes the gradients' process may hold (setup adjoint_memory)")
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="then N more streamed and in-memory forward runs over the first --memory-steps, "
+                             "alternated (fresh workers): each pair's ratio and their median")
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--case", default="")
     args = parser.parse_args()
@@ -283,8 +306,12 @@ def main():
     for case in cases:
         results.append(run_case(args, *case))
         print(json.dumps(results[-1]), flush=True)
+    pairs = []
+    for _ in range(args.pairs if memory_steps else 0):
+        pairs.append(tuple(run_case(args, memory_steps[0], mode, "forward") for mode in ("stream", "memory")))
+        print(json.dumps({"pair": [{k: r.get(k) for k in ("mode", "run_s", "cpu_s")} for r in pairs[-1]]}), flush=True)
     os.makedirs(args.out, exist_ok=True)
-    text = table(results, generation_s)
+    text = table(results, generation_s) + ("\n\n" + pairs_table(pairs) if pairs else "")
     with open(os.path.join(args.out, "scale.md"), "w") as f:
         f.write(text + "\n")
     print(text)
