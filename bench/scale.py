@@ -166,6 +166,17 @@ def gradient_case(model, out, ncpu, twin_file):
     out["spilled_gb"] = _core.tape_spilled_bytes() / 1e9
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, all) ticks of the machine's CPUs so far (/proc/stat; (0, 0) where there is none): the share a
+    hypervisor took from this virtual machine while a case ran, which slows it whatever the code does."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (values[7] if len(values) > 7 else 0), sum(values[:8])
+
+
 def worker(args, steps, mode, run):
     """One case in this process; prints one JSON line."""
     from smash import _testing
@@ -187,10 +198,13 @@ def worker(args, steps, mode, run):
     if stream is not None:
         out["windows"] = stream.windows
     if run == "forward":
+        steal0, ticks0 = cpu_ticks()
         cpu0, t0 = time.process_time(), time.perf_counter()
         model.forward_run(common_options={"ncpu": args.ncpu})
         out["run_s"] = time.perf_counter() - t0
         out["cpu_s"] = time.process_time() - cpu0     # computing and, streamed, reading: all threads
+        steal1, ticks1 = cpu_ticks()
+        out["steal"] = (steal1 - steal0) / max(ticks1 - ticks0, 1)
     else:
         gradient_case(model, out, args.ncpu, twin_path(args.out, max(args.gradient_steps_list)))
     if stream is not None:
@@ -250,16 +264,17 @@ def table(results, generation_s) -> str:
 def pairs_table(pairs) -> str:
     """Streamed and in-memory forward runs of the same steps, run one after the other (--pairs): each pair's
     ratio and their median, the spread telling the machine's noise apart from the reading's cost."""
-    lines = ["| pair | steps | streamed run (s) | streamed CPU (s) | in-memory run (s) | in-memory CPU (s) | ratio |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| pair | steps | streamed run (s) | streamed CPU (s) | steal | in-memory run (s) | in-memory CPU (s) "
+             "| steal | ratio |", "|---|---|---|---|---|---|---|---|---|"]
     ratios = []
     for i, (streamed, held) in enumerate(pairs, 1):
         if "run_s" not in streamed or "run_s" not in held:
-            lines.append(f"| {i} | - | failed | - | - | - | - |")
+            lines.append(f"| {i} | - | failed | - | - | - | - | - | - |")
             continue
         ratios.append(streamed["run_s"] / held["run_s"])
         lines.append(f"| {i} | {streamed['steps']} | {streamed['run_s']:.2f} | {streamed['cpu_s']:.1f} | "
-                     f"{held['run_s']:.2f} | {held['cpu_s']:.1f} | {ratios[-1]:.3f} |")
+                     f"{streamed.get('steal', 0):.0%} | {held['run_s']:.2f} | {held['cpu_s']:.1f} | "
+                     f"{held.get('steal', 0):.0%} | {ratios[-1]:.3f} |")
     if ratios:
         median = sorted(ratios)[len(ratios) // 2]
         lines.append(f"\nMedian streamed / in-memory ratio of {len(ratios)} pairs: {median:.3f} "
@@ -309,7 +324,8 @@ def main():
     pairs = []
     for _ in range(args.pairs if memory_steps else 0):
         pairs.append(tuple(run_case(args, memory_steps[0], mode, "forward") for mode in ("stream", "memory")))
-        print(json.dumps({"pair": [{k: r.get(k) for k in ("mode", "run_s", "cpu_s")} for r in pairs[-1]]}), flush=True)
+        print(json.dumps({"pair": [{k: r.get(k) for k in ("mode", "run_s", "cpu_s", "steal")} for r in pairs[-1]]}),
+              flush=True)
     os.makedirs(args.out, exist_ok=True)
     text = table(results, generation_s) + ("\n\n" + pairs_table(pairs) if pairs else "")
     with open(os.path.join(args.out, "scale.md"), "w") as f:
