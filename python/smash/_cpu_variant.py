@@ -129,4 +129,12 @@ def _load():
     return variant, why, module
 
 
+# OpenMP threads waiting at the end of a parallel region sleep rather than spin (libgomp reads this once, when
+# the core loads; a value the user set is kept). A spinning thread holds a core that a streamed run's forcing
+# reader (a Python thread) could use: France over 720 steps on 2 cores, streamed / in-memory 1.13 (median of 3
+# pairs) sleeping against 1.21 (4 pairs) spinning, the in-memory runs as fast; our parallel regions last
+# milliseconds, so waking a sleeping thread costs nothing measurable (docs/performance-log.md).
+WAIT_POLICY = "OMP_WAIT_POLICY"
+os.environ.setdefault(WAIT_POLICY, "passive")
+
 chosen, reason, extension = _load()

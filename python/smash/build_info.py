@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from smash import _cpu_variant
 
 __all__ = ["show_config"]
@@ -25,7 +27,8 @@ def show_config(display: bool = True) -> dict:
     dict
         ``version``; ``cpu_variant``, the variant loaded; ``cpu_variant_reason``, why it was chosen;
         ``cpu_variants_built``, the variants installed; ``cpu_missing_for_x86_64_v3``, the CPU features
-        x86-64-v3 needs that this CPU lacks (empty when it has them all).
+        x86-64-v3 needs that this CPU lacks (empty when it has them all); ``omp_wait_policy``, how the
+        core's waiting threads wait (``passive`` unless ``OMP_WAIT_POLICY`` was set before smash loaded).
     """
     from smash import __version__
 
@@ -35,6 +38,7 @@ def show_config(display: bool = True) -> dict:
         "cpu_variant_reason": _cpu_variant.reason,
         "cpu_variants_built": _cpu_variant.built_variants(),
         "cpu_missing_for_x86_64_v3": _cpu_variant.missing_for_v3(),
+        "omp_wait_policy": os.environ.get(_cpu_variant.WAIT_POLICY),
     }
     if display:
         for name, value in config.items():

@@ -157,3 +157,18 @@ def test_both_variants_give_the_same_discharge_cost_and_gradient(data_dir, tmp_p
         else:
             assert np.abs(expected).max() > 0, key
             assert np.abs(got - expected).max() <= GRADIENT_RTOL * np.abs(expected).max(), key
+
+
+def test_waiting_threads_sleep_unless_the_user_chose():
+    """The core's OpenMP runtime reads OMP_WAIT_POLICY when it loads: passive as smash sets it (a spinning
+    thread would hold a core the streamed forcings' reader needs), or what the user set before; checked in
+    libgomp's own report of its settings (OMP_DISPLAY_ENV)."""
+    code = "import smash; print(smash.show_config(display=False)['omp_wait_policy'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for given, expected in ((None, "PASSIVE"), ("active", "ACTIVE")):
+        run_env = dict(env, OMP_DISPLAY_ENV="true", **({"OMP_WAIT_POLICY": given} if given else {}))
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=run_env,
+                              cwd=os.path.dirname(__file__))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [given or "passive"]
+        assert f"OMP_WAIT_POLICY = '{expected}'" in done.stderr
