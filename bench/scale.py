@@ -264,10 +264,11 @@ def table(results, generation_s) -> str:
     for steps in sorted({r["steps"] for r in compared}):
         best = {mode: min((r for r in compared if r["steps"] == steps and r["mode"] == mode),
                           key=lambda r: r["run_s"], default=None) for mode in ("stream", "memory")}
-        if best["stream"] and best["memory"]:
+        streamed, held = best["stream"], best["memory"]
+        if streamed and held:
             lines.append(f"\nStreamed / in-memory gradient over {steps} steps (catchment, chunks of "
-                         f"{best['stream']['chunk']}, best of repeats): wall {best['stream']['run_s'] / best['memory']['run_s']:.3f}, "
-                         f"CPU {best['stream']['cpu_s'] / best['memory']['cpu_s']:.3f}.")
+                         f"{streamed['chunk']}, best of repeats): wall {streamed['run_s'] / held['run_s']:.3f}, "
+                         f"CPU {streamed['cpu_s'] / held['cpu_s']:.3f}.")
     if generation_s:
         lines.append(f"\nSynthetic precipitation store generated in {generation_s:.0f} s.")
     return "\n".join(lines)

@@ -396,6 +396,14 @@ def _snapshots(nt: int, span: int) -> int:
     return math.ceil(nt / span) if span < nt else 0
 
 
+def balanced_segment(nchunks: int) -> int:
+    """Chunks per segment (at least 2) of a nested checkpointing of `nchunks` chunks that holds the fewest
+    snapshots at once: k + ceil(nchunks / k), the segment being reversed and one a segment, is least for k
+    about sqrt(nchunks) (of equal ones, the shortest segments)."""
+    root = math.isqrt(max(nchunks, 1))
+    return min(range(max(2, root - 1), max(2, root - 1) + 4), key=lambda k: (k + -(-nchunks // k), k))
+
+
 def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk: int, budget: float,
                      ncpu: int = 1, chunk_fixed: bool = False) -> CheckpointPlan:
     """The checkpointing of a gradient over `nt` steps of `nac` cells whose tape fits in `budget` bytes.
@@ -404,8 +412,10 @@ def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk:
     (`step_bytes` a cell-step) and a snapshot per chunk (`snap_bytes` a cell). Beyond the budget:
     unless `chunk_fixed`, the chunk shrinks to CHUNK_SHARE of the budget; the chunks are grouped in
     segments, each checkpointed (nested checkpointing: one snapshot per segment, plus one per chunk of
-    the segment being reversed, SEGMENT_SHARE of the budget); and when the segments' snapshots do not
-    fit either, the oldest wait on disk (the tape spills to a temporary file, fortran/runtime/ad_stack.c).
+    the segment being reversed, SEGMENT_SHARE of the budget, or when that does not fit, segments of
+    about sqrt of the number of chunks, balanced_segment, which hold the fewest snapshots at once); and
+    when the segments' snapshots do not fit either, the oldest wait on disk (the tape spills to a
+    temporary file, fortran/runtime/ad_stack.c), the segment being reversed staying in memory.
     Memory then depends on the budget, not on the number of steps; the disk holds one snapshot per
     segment. The master thread's tape, which holds the snapshots, may take the budget less the other
     `ncpu` - 1 threads' shares of a chunk."""
@@ -419,21 +429,27 @@ def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk:
     flat = taped + nac * _snapshots(nt, chunk) * snap_bytes
     if flat <= budget:
         return CheckpointPlan(chunk, 0, 0, flat, 0, int(budget), whole)
-    per_segment = max(2, int(SEGMENT_SHARE * budget // (nac * snap_bytes)))
-    segment = per_segment * chunk if per_segment * chunk < nt else 0
-    inner = nac * min(per_segment, _snapshots(nt, chunk)) * snap_bytes
-    outer = nac * _snapshots(nt, segment or nt) * snap_bytes
-    if taped + inner + outer <= budget:
-        return CheckpointPlan(chunk, segment, 0, taped + inner + outer, 0, int(budget), whole)
+    nchunks = _snapshots(nt, chunk)
+
+    def nested(per_segment):
+        segment = per_segment * chunk if per_segment * chunk < nt else 0
+        return segment, nac * min(per_segment, nchunks) * snap_bytes, nac * _snapshots(nt, segment or nt) * snap_bytes
+
+    # SEGMENT_SHARE of the budget for a segment's snapshots; else, when they fit without spilling, the
+    # segments that hold the fewest snapshots at once (those of the segment being reversed and one a segment).
+    balanced = balanced_segment(nchunks)
+    for per_segment in (max(2, int(SEGMENT_SHARE * budget // (nac * snap_bytes))), balanced):
+        segment, inner, outer = nested(per_segment)
+        if taped + inner + outer <= budget:
+            return CheckpointPlan(chunk, segment, 0, taped + inner + outer, 0, int(budget), whole)
     ncpu = max(ncpu, 1)
     limit = max(int(budget - (ncpu - 1) * taped / ncpu), MIN_SPILL_LIMIT)
-    # Fewer chunks a segment when the master's share of a chunk and the segment's snapshots would not
-    # stay in memory (France's 4-step streamed windows within 3 GB wrote 20.9 GB over 720 steps).
+    # The master's share of a chunk and the snapshots of the segment being reversed stay in memory, or each
+    # chunk's tape goes to disk and back (France's 4-step streamed windows within 3 GB wrote 20.9 GB over 720
+    # steps); what spills is what the snapshots at once exceed of that room: the balanced segments spill least.
     room = SPILL_KEEP * limit - taped / ncpu
-    per_segment = max(2, min(per_segment, int(room // (nac * snap_bytes))))
-    segment = per_segment * chunk if per_segment * chunk < nt else 0
-    inner = nac * min(per_segment, _snapshots(nt, chunk)) * snap_bytes
-    outer = nac * _snapshots(nt, segment or nt) * snap_bytes
+    per_segment = max(2, min(balanced, int(room // (nac * snap_bytes))))
+    segment, inner, outer = nested(per_segment)
     in_memory = min(taped + inner + outer, limit + (ncpu - 1) * taped // ncpu)
     kept = max(0, int(room - inner))     # the segments' snapshots the master's tape keeps in memory
     return CheckpointPlan(chunk, segment, limit, in_memory, max(0, outer - kept), int(budget), whole)
