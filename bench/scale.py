@@ -3,6 +3,7 @@
     python bench/scale.py --data DIR [--steps 720,2160,8784] [--memory-steps 720] [--gradient-steps 720] [--pairs 5]
                           [--store /tmp/smash-scale/france_prcp_<layout>.zarr] [--layout cells|grid]
                           [--ncpu 2] [--out bench/results] [--adjoint-memory 3e9]
+                          [--compare-steps 720 --compare-chunk 2 --compare-repeats 2]
 
 The France mesh (906 044 active cells, gr4-lr, hourly) with synthetic precipitation
 (smash.factory.generate_forcing_store, written once to a chunked Zarr store for the longest period,
@@ -18,7 +19,10 @@ longest gradient period, on that outlet's catchment alone, with streamed forcing
 series is kept, in --out); the gradient is then that of the NSE at default parameters, the process
 kept within --adjoint-memory bytes (setup adjoint_memory: what the process holds, the gradient's
 arrays and the tape, whose share smash.simulation.memory.plan_checkpoints keeps with smaller chunks,
-nested segments, snapshots spilled to the temporary folder). A case whose memory estimate exceeds the
+nested segments, snapshots spilled to the temporary folder). --compare-steps runs the gradient on the
+outlet's catchment (136 170 cells) with forcings streamed and held whole, by the same chunks of
+--compare-chunk steps and with the automatic budget, interleaved --compare-repeats times: the share of
+reading not hidden behind computing where both fit. A case whose memory estimate exceeds the
 machine's reports the estimate instead. Writes scale.md into --out. The interception re-estimate is
 off (it is one more pass over the forcings, timed apart in the build when on).
 """
@@ -105,17 +109,25 @@ def outlet_catchment(mesh):
                 code=mesh["code"][:1], area=mesh["area"][:1], area_dln=mesh["area_dln"][:1])
 
 
-def france_model(data_dir, store, steps, mode, gauge=False, adjoint_memory=0, catchment=False):
+def france_model(data_dir, store, steps, mode, gauge=False, adjoint_memory=0, catchment=False, chunk=0):
+    """France (or with `catchment` its outlet's catchment), forcings held whole or streamed (`mode`); with
+    `chunk`, the gradient's checkpoint chunks (streamed: its windows) fixed to that many steps."""
     import smash
+    from smash import _testing
 
     mesh = smash.io.read_mesh(os.path.join(data_dir, "France", "mesh_France.hdf5"))
     setup = dict(hydrological_module="gr4", routing_module="lr", dt=3600, start_time=START, end_time=period_end(steps),
                  read_prcp=True, prcp_directory=store, read_pet=True, daily_interannual_pet=True,
                  pet_directory=os.path.join(data_dir, "France", "pet"), adjust_interception=False,
                  forcing_storage=mode, adjoint_memory=adjoint_memory)
+    if chunk and mode == "stream":
+        setup["forcing_window"] = chunk
     if gauge:
         mesh = outlet_catchment(outlet_gauge(mesh)) if catchment else outlet_gauge(mesh)
-    return smash.Model(setup, mesh)
+    model = smash.Model(setup, mesh)
+    if chunk and mode == "memory":
+        _testing.core_setup(model).checkpoint_steps = chunk
+    return model
 
 
 def twin_path(out_dir, steps):
@@ -164,6 +176,9 @@ def gradient_case(model, out, ncpu, twin_file):
     out["grad_norm"] = float(np.linalg.norm(ret.grad))
     out["tape_peak_gb"] = _core.tape_peak_bytes() / 1e9
     out["spilled_gb"] = _core.tape_spilled_bytes() / 1e9
+    stream = _testing.forcing_stream(model)
+    if stream is not None:
+        out["unpredicted"] = stream.unpredicted     # windows read while the run waited (read-ahead missed)
 
 
 def cpu_ticks() -> tuple[int, int]:
@@ -186,9 +201,12 @@ def worker(args, steps, mode, run):
         return
     out = {"steps": steps, "mode": mode, "run": run}
     t0 = time.perf_counter()
+    # "compare": the gradient on the outlet's catchment, streamed or held whole, by the same chunks.
+    compare = run == "compare"
     try:
-        model = france_model(args.data, args.store, steps, mode, gauge=run == "gradient",
-                             adjoint_memory=args.adjoint_memory)
+        model = france_model(args.data, args.store, steps, mode, gauge=run != "forward",
+                             adjoint_memory=0 if compare else args.adjoint_memory, catchment=compare,
+                             chunk=args.compare_chunk if compare else 0)
     except MemoryError as error:
         out["refused"] = str(error).split(" To need less")[0]
         print(json.dumps(out))
@@ -206,7 +224,7 @@ def worker(args, steps, mode, run):
         steal1, ticks1 = cpu_ticks()
         out["steal"] = (steal1 - steal0) / max(ticks1 - ticks0, 1)
     else:
-        gradient_case(model, out, args.ncpu, twin_path(args.out, max(args.gradient_steps_list)))
+        gradient_case(model, out, args.ncpu, twin_path(args.out, args.twin_steps))
     if stream is not None:
         out["reads"] = stream.reads
         out["wait_s"] = stream.wait_seconds     # the run waiting for its windows (reading not hidden)
@@ -218,7 +236,8 @@ def worker(args, steps, mode, run):
 def run_case(args, steps, mode, run):
     cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--store", args.store, "--ncpu", str(args.ncpu),
            "--case", f"{steps},{mode},{run}", "--out", args.out, "--gradient-steps", args.gradient_steps,
-           "--adjoint-memory", str(args.adjoint_memory)]
+           "--adjoint-memory", str(args.adjoint_memory), "--compare-steps", args.compare_steps,
+           "--compare-chunk", str(args.compare_chunk)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
@@ -248,14 +267,27 @@ def table(results, generation_s) -> str:
         if r["run"] == "forward" and r["mode"] == "stream" and "run_s" in r and r["steps"] in held:
             ratio = r["run_s"] / held[r["steps"]]["run_s"]
             lines.append(f"\nStreamed / in-memory run time over {r['steps']} steps: {ratio:.3f}.")
-    grads = [r for r in results if r["run"] == "gradient" and "run_s" in r]
+    grads = [r for r in results if r["run"] in ("gradient", "compare") and "run_s" in r]
     if grads:
-        lines += ["", "| gradient steps | chunk | segment | expected peak (GB) | peak (GB) | tape peak (GB) | "
-                      "spilled (GB) | CPU (s) | CPU per step (s) | load |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['steps']} | {r['chunk']} | {r['segment'] or '-'} | {r.get('expected_peak_gb', 0):.2f} | "
-                  f"{r['peak_gb']:.2f} | {r['tape_peak_gb']:.2f} | {r['spilled_gb']:.2f} | {r['cpu_s']:.0f} | "
-                  f"{r['cpu_s'] / r['steps']:.3f} | {r['load']:.1f} |" for r in grads]
+        lines += ["", "| gradient | steps | forcings | chunk | segment | expected peak (GB) | peak (GB) | "
+                      "tape peak (GB) | spilled (GB) | wall (s) | CPU (s) | CPU per step (s) | reads (waited) | "
+                      "load |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {'France' if r['run'] == 'gradient' else 'outlet catchment'} | {r['steps']} | {r['mode']} | "
+                  f"{r['chunk']} | {r['segment'] or '-'} | {r.get('expected_peak_gb', 0):.2f} | "
+                  f"{r['peak_gb']:.2f} | {r['tape_peak_gb']:.2f} | {r['spilled_gb']:.2f} | {r['run_s']:.0f} | "
+                  f"{r['cpu_s']:.0f} | {r['cpu_s'] / r['steps']:.3f} | "
+                  f"{r.get('reads', '-')} ({r.get('unpredicted', '-')}) | {r['load']:.1f} |" for r in grads]
+    # Streamed against in-memory gradients over the same steps and chunks (the least wall and CPU times of
+    # the repeats, each apart: a run paused by another job keeps its CPU time).
+    compared = [r for r in results if r["run"] == "compare" and "run_s" in r]
+    for steps in sorted({r["steps"] for r in compared}):
+        runs = {mode: [r for r in compared if r["steps"] == steps and r["mode"] == mode]
+                for mode in ("stream", "memory")}
+        if runs["stream"] and runs["memory"]:
+            wall, cpu = ({mode: min(r[key] for r in runs[mode]) for mode in runs} for key in ("run_s", "cpu_s"))
+            lines.append(f"\nStreamed / in-memory gradient over {steps} steps (catchment, chunks of "
+                         f"{runs['stream'][0]['chunk']}, least of {len(runs['stream'])} runs each): wall "
+                         f"{wall['stream'] / wall['memory']:.3f}, CPU {cpu['stream'] / cpu['memory']:.3f}.")
     if generation_s:
         lines.append(f"\nSynthetic precipitation store generated in {generation_s:.0f} s.")
     return "\n".join(lines)
@@ -298,10 +330,18 @@ def main():
     parser.add_argument("--pairs", type=int, default=0,
                         help="then N more streamed and in-memory forward runs over the first --memory-steps, "
                              "alternated (fresh workers): each pair's ratio and their median")
+    parser.add_argument("--compare-steps", default="",
+                        help="steps of the streamed / in-memory gradient comparison on the outlet's catchment")
+    parser.add_argument("--compare-chunk", type=int, default=2,
+                        help="the comparison's checkpoint chunk (streamed: its forcing_window)")
+    parser.add_argument("--compare-repeats", type=int, default=2, help="comparison runs of each, interleaved")
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--case", default="")
     args = parser.parse_args()
     args.gradient_steps_list = [int(s) for s in args.gradient_steps.split(",") if s]
+    compare_steps = [int(s) for s in args.compare_steps.split(",") if s]
+    # One twin run serves every gradient case: the longest period.
+    args.twin_steps = max(args.gradient_steps_list + compare_steps, default=0)
     args.store = args.store or f"/tmp/smash-scale/france_prcp_{args.layout}.zarr"
     if args.worker:
         steps, mode, run = args.case.split(",")
@@ -309,14 +349,16 @@ def main():
         return
     steps = [int(s) for s in args.steps.split(",") if s]
     memory_steps = [int(s) for s in args.memory_steps.split(",") if s]
-    gradient_steps = [int(s) for s in args.gradient_steps.split(",") if s]
-    longest = max(steps + memory_steps + gradient_steps)
+    gradient_steps = args.gradient_steps_list
+    longest = max(steps + memory_steps + gradient_steps + compare_steps)
     generation_s = make_store(args.data, args.store, longest, args.layout)
     print(f"store ready ({generation_s:.0f} s)", flush=True)
-    twin_case = [(max(gradient_steps), "stream", "twin")] if gradient_steps and not os.path.exists(
-        twin_path(args.out, max(gradient_steps))) else []
+    twin_case = [(args.twin_steps, "stream", "twin")] if args.twin_steps and not os.path.exists(
+        twin_path(args.out, args.twin_steps)) else []
+    compare_cases = [(n, mode, "compare") for n in compare_steps for _ in range(args.compare_repeats)
+                     for mode in ("stream", "memory")]
     cases = [(n, "stream", "forward") for n in steps] + [(n, "memory", "forward") for n in memory_steps] + \
-        twin_case + [(n, "stream", "gradient") for n in gradient_steps]
+        twin_case + compare_cases + [(n, "stream", "gradient") for n in gradient_steps]
     results = []
     for case in cases:
         results.append(run_case(args, *case))

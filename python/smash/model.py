@@ -83,7 +83,8 @@ class Model:
         # Before the core allocates or anything is read: an allocation too large kills the process.
         # Forcings too large to hold whole are streamed from disk a window at a time (smash.stream).
         windows = stream.stream_windows(norm, self._structure, self._network)
-        memory.check_model(norm, self._structure, self._network, max(windows.values()) if windows else None)
+        # The core holds a forward run's window; a gradient's is sized when it is planned (memory.gradient_plan).
+        memory.check_model(norm, self._structure, self._network, windows["forward"] if windows else None)
 
         self._core = _core.CoreHandles()  # the Fortran handles, reached only through smash._core
         self._build_setup()

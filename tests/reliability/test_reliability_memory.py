@@ -72,17 +72,17 @@ def test_france_over_one_year_streams_by_itself(data_dir, sixteen_gb, caplog):
     norm, network = normalize_setup(setup), build_network(mesh)
     with caplog.at_level(logging.INFO, logger="smash.stream"):
         windows = stream.stream_windows(norm, structure_of(norm), network)
-    # A gradient's windows are its checkpoint chunks, which the adjoint's budget (half of the 16 GB) caps:
-    # 0.4 x 8 GB of taped steps at 320 bytes a cell-step (memory.plan_checkpoints), instead of sqrt(8784).
-    assert windows == {"forward": 37, "gradient": 11}
+    # A gradient's windows are its checkpoint chunks: md_forward's default (ceil(sqrt(8784))) until the
+    # gradient is planned (memory.gradient_plan caps them then, from the budget and what the process holds).
+    assert windows == {"forward": 37, "gradient": 94}
     (line,) = [r.getMessage() for r in caplog.records if r.name == "smash.stream"]
     whole, _ = memory.model_estimate(norm, structure_of(norm), network.nrow, network.ncol, network.nac, 0)
     assert whole.total > 90 * GB
     assert "streamed from disk (37 steps per window)" in line and "16 GB is available" in line
     assert f"would need about {memory.size_text(whole.total)}" in line
     upper, _ = memory.model_estimate(norm, structure_of(norm), network.nrow, network.ncol, network.nac, 0,
-                                     max(windows.values()))
-    assert upper.total < 3 * GB  # with the forward runs' windows of 37 steps (gradients: 11)
+                                     windows["forward"])
+    assert upper.total < 3 * GB  # with the forward runs' windows of 37 steps, which the model allocates
 
 
 def test_lez_at_one_second_steps_is_refused(data_dir, sixteen_gb, no_reading):

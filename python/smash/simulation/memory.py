@@ -359,12 +359,21 @@ def resident_bytes() -> int:
         return 0
 
 
-def gradient_run_bytes(model) -> int:
+def window_array_bytes(model, steps: int) -> int:
+    """Bytes of the core's arrays of streamed forcings for windows of `steps` steps: each forcing kind
+    the core holds (prcp and pet; snow and temp too with a snow module), the current window and the one
+    read ahead (md_input_data::input_data_alloc_window)."""
+    kinds = 4 if model.structure.snow != "zero" else 2
+    return int(model.network.nac) * int(steps) * F32 * kinds * 2
+
+
+def gradient_run_bytes(model, window: int | None = None) -> int:
     """Bytes a gradient of `model` allocates beside its tape, on top of what the process holds before:
     md_forward's work arrays (states, fluxes, carried columns, lateral inflow and discharge of a
     time block, liquid rain, the routing and hydrological constants) and their adjoints, the
     parameters' and states' gathers, adjoints and gradients, the gauges' simulated series and their
-    adjoints, the streamed forcings' window read ahead, and GRADIENT_CELL_BYTES a cell."""
+    adjoints, the streamed forcings' arrays for windows of `window` steps (by default the stream's
+    gradient window: window_array_bytes), and GRADIENT_CELL_BYTES a cell."""
     net, structure = model.network, model.structure
     nac, cells, nt = int(net.nac), int(net.nrow) * int(net.ncol), int(model.setup.ntime_step)
     npar, nst, nfx = len(structure.rr_parameters), len(structure.rr_states), max(len(structure.fluxes), 1)
@@ -374,18 +383,25 @@ def gradient_run_bytes(model) -> int:
     # rt_c (3), hy_c (1, or vic3l's constants), the carried columns, qlat, q, liquid rain, two block arrays.
     work = nst + nfx + 3 + 3 + (4 if structure.hydrological == "vic3l" else 1) + carried_columns(structure) \
         + 2 * nblock
-    window = 0
-    inputs = _core.inputs_of(model)
-    stream = getattr(inputs, "stream", None)
+    stream = getattr(_core.inputs_of(model), "stream", None)
+    windows = 0
     if stream is not None:
-        window = int(stream.windows["gradient"]) * len(getattr(stream, "kinds", ("prcp", "pet"))) * F32
+        windows = window_array_bytes(model, int(stream.windows["gradient"]) if window is None else window)
     ng = max(int(net.gauge_cell.size), 1)
-    return int(nac * (2 * F64 * work + 3 * F64 * (npar + nst) + window + GRADIENT_CELL_BYTES)
+    return int(nac * (2 * F64 * work + 3 * F64 * (npar + nst) + GRADIENT_CELL_BYTES) + windows
                + cells * F64 * (npar + nst) + 2 * ng * nt * F64 + int(core_setup.nn_nweights) * 3 * F64)
 
 
 def _snapshots(nt: int, span: int) -> int:
     return math.ceil(nt / span) if span < nt else 0
+
+
+def balanced_segment(nchunks: int) -> int:
+    """Chunks per segment (at least 2) of a nested checkpointing of `nchunks` chunks that holds the fewest
+    snapshots at once: k + ceil(nchunks / k), the segment being reversed and one a segment, is least for k
+    about sqrt(nchunks) (of equal ones, the shortest segments)."""
+    root = math.isqrt(max(nchunks, 1))
+    return min(range(max(2, root - 1), max(2, root - 1) + 4), key=lambda k: (k + -(-nchunks // k), k))
 
 
 def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk: int, budget: float,
@@ -396,8 +412,10 @@ def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk:
     (`step_bytes` a cell-step) and a snapshot per chunk (`snap_bytes` a cell). Beyond the budget:
     unless `chunk_fixed`, the chunk shrinks to CHUNK_SHARE of the budget; the chunks are grouped in
     segments, each checkpointed (nested checkpointing: one snapshot per segment, plus one per chunk of
-    the segment being reversed, SEGMENT_SHARE of the budget); and when the segments' snapshots do not
-    fit either, the oldest wait on disk (the tape spills to a temporary file, fortran/runtime/ad_stack.c).
+    the segment being reversed, SEGMENT_SHARE of the budget, or when that does not fit, segments of
+    about sqrt of the number of chunks, balanced_segment, which hold the fewest snapshots at once); and
+    when the segments' snapshots do not fit either, the oldest wait on disk (the tape spills to a
+    temporary file, fortran/runtime/ad_stack.c), the segment being reversed staying in memory.
     Memory then depends on the budget, not on the number of steps; the disk holds one snapshot per
     segment. The master thread's tape, which holds the snapshots, may take the budget less the other
     `ncpu` - 1 threads' shares of a chunk."""
@@ -411,21 +429,27 @@ def plan_checkpoints(nac: int, nt: int, step_bytes: int, snap_bytes: int, chunk:
     flat = taped + nac * _snapshots(nt, chunk) * snap_bytes
     if flat <= budget:
         return CheckpointPlan(chunk, 0, 0, flat, 0, int(budget), whole)
-    per_segment = max(2, int(SEGMENT_SHARE * budget // (nac * snap_bytes)))
-    segment = per_segment * chunk if per_segment * chunk < nt else 0
-    inner = nac * min(per_segment, _snapshots(nt, chunk)) * snap_bytes
-    outer = nac * _snapshots(nt, segment or nt) * snap_bytes
-    if taped + inner + outer <= budget:
-        return CheckpointPlan(chunk, segment, 0, taped + inner + outer, 0, int(budget), whole)
+    nchunks = _snapshots(nt, chunk)
+
+    def nested(per_segment):
+        segment = per_segment * chunk if per_segment * chunk < nt else 0
+        return segment, nac * min(per_segment, nchunks) * snap_bytes, nac * _snapshots(nt, segment or nt) * snap_bytes
+
+    # SEGMENT_SHARE of the budget for a segment's snapshots; else, when they fit without spilling, the
+    # segments that hold the fewest snapshots at once (those of the segment being reversed and one a segment).
+    balanced = balanced_segment(nchunks)
+    for per_segment in (max(2, int(SEGMENT_SHARE * budget // (nac * snap_bytes))), balanced):
+        segment, inner, outer = nested(per_segment)
+        if taped + inner + outer <= budget:
+            return CheckpointPlan(chunk, segment, 0, taped + inner + outer, 0, int(budget), whole)
     ncpu = max(ncpu, 1)
     limit = max(int(budget - (ncpu - 1) * taped / ncpu), MIN_SPILL_LIMIT)
-    # Fewer chunks a segment when the master's share of a chunk and the segment's snapshots would not
-    # stay in memory (France's 4-step streamed windows within 3 GB wrote 20.9 GB over 720 steps).
+    # The master's share of a chunk and the snapshots of the segment being reversed stay in memory, or each
+    # chunk's tape goes to disk and back (France's 4-step streamed windows within 3 GB wrote 20.9 GB over 720
+    # steps); what spills is what the snapshots at once exceed of that room: the balanced segments spill least.
     room = SPILL_KEEP * limit - taped / ncpu
-    per_segment = max(2, min(per_segment, int(room // (nac * snap_bytes))))
-    segment = per_segment * chunk if per_segment * chunk < nt else 0
-    inner = nac * min(per_segment, _snapshots(nt, chunk)) * snap_bytes
-    outer = nac * _snapshots(nt, segment or nt) * snap_bytes
+    per_segment = max(2, min(balanced, int(room // (nac * snap_bytes))))
+    segment, inner, outer = nested(per_segment)
     in_memory = min(taped + inner + outer, limit + (ncpu - 1) * taped // ncpu)
     kept = max(0, int(room - inner))     # the segments' snapshots the master's tape keeps in memory
     return CheckpointPlan(chunk, segment, limit, in_memory, max(0, outer - kept), int(budget), whole)
@@ -452,29 +476,50 @@ def _setup_value(setup, key, default):
 
 
 def gradient_plan(model) -> CheckpointPlan:
-    """The checkpointing of `model`'s next gradient (plan_checkpoints with the model's figures): the
-    chunk is the streamed forcings' gradient window or the core's checkpoint_steps when either is set."""
-    core_setup = _core.setup_of(model)
+    """The checkpointing of `model`'s next gradient (plan_checkpoints with the model's figures).
+
+    The chunk is the core's checkpoint_steps, or with streamed forcings the setup's forcing_window,
+    when either is set; else md_forward's default, shortened to keep within the budget. Streamed
+    forcings then take windows of that chunk (gradient_checkpoints resizes the core's window arrays,
+    so the numbers are the in-memory run's with the same chunk): the arrays of the window the core
+    holds now are not counted in what the process holds, those of the gradient's window are counted
+    among the gradient's arrays."""
+    core_setup, inputs = _core.setup_of(model), _core.inputs_of(model)
     nac, nt = int(model.network.nac), int(model.setup.ntime_step)
-    window = int(getattr(_core.inputs_of(model), "window_steps", 0) or 0)
-    stream = getattr(_core.inputs_of(model), "stream", None)
-    if stream is not None:
-        window = int(stream.windows["gradient"])
+    stream = getattr(inputs, "stream", None)
     asked = int(getattr(core_setup, "checkpoint_steps", 0) or 0)
-    chunk = window or default_chunk(nac, nt, asked, model.structure.is_hybrid)
-    held, run = resident_bytes(), gradient_run_bytes(model)
+    held = resident_bytes()
+    fixed = asked
+    if stream is not None:
+        fixed = min(int(_setup_value(model.setup, "forcing_window", 0) or 0), nt) or asked
+        held = max(0, held - window_array_bytes(model, int(inputs.window_steps)))
+    chunk = fixed or default_chunk(nac, nt, 0, model.structure.is_hybrid)
     budget, source = adjoint_budget(model.setup, held)
     ncpu = max(int(core_setup.ncpu), 1)
-    tape_budget = budget - held - run
-    # Any room left serves (a tape below ad_stack.c's floor, MIN_SPILL_LIMIT a thread, spills the rest).
-    if tape_budget <= 0:
-        raise MemoryError(
-            f"setup adjoint_memory ({_size(budget)}) leaves no room for a gradient's tape: the process holds "
-            f"{_size(held)} already and the gradient's arrays take about {_size(run)}. Give adjoint_memory more "
-            f"than {_size(held + run)} (0: automatic).")
-    plan = plan_checkpoints(nac, nt, tape_step_bytes(model.structure, model.setup.hidden_neuron),
-                            snapshot_bytes(model.structure), chunk, tape_budget, ncpu,
-                            chunk_fixed=bool(window or asked))
+    step_bytes = tape_step_bytes(model.structure, model.setup.hidden_neuron)
+    snap_bytes = snapshot_bytes(model.structure)
+
+    def planned(window):
+        run = gradient_run_bytes(model, window)
+        tape_budget = budget - held - run
+        # Any room left serves (a tape below ad_stack.c's floor, MIN_SPILL_LIMIT a thread, spills the rest).
+        if tape_budget <= 0:
+            raise MemoryError(
+                f"setup adjoint_memory ({_size(budget)}) leaves no room for a gradient's tape: the process holds "
+                f"{_size(held)} already and the gradient's arrays take about {_size(run)}. Give adjoint_memory "
+                f"more than {_size(held + run)} (0: automatic).")
+        return plan_checkpoints(nac, nt, step_bytes, snap_bytes, chunk, tape_budget, ncpu,
+                                chunk_fixed=bool(fixed)), run
+
+    plan, run = planned(chunk)
+    if stream is not None and plan.chunk < chunk:
+        # Planned with the arrays of the longest window: a shorter window's leave more to the tape, which
+        # may allow a longer chunk; planned once more with that chunk's window counted (the plan's
+        # chunk is then at most that window, whose arrays are counted).
+        again, run_again = planned(plan.chunk)
+        if again.chunk > plan.chunk:
+            again, run_again = planned(again.chunk)
+        plan, run = again, run_again
     return dataclasses.replace(plan, source=source, held_bytes=held, run_bytes=run)
 
 
@@ -507,6 +552,12 @@ def gradient_checkpoints(model, plan: CheckpointPlan | None = None):
     if plan is None:
         plan = gradient_plan(model)
         log_plan(plan)
+    stream = getattr(_core.inputs_of(model), "stream", None)
+    if stream is not None:
+        # Streamed: the chunks are the windows (the session resizes the core's window arrays), and the
+        # read-ahead follows the nested sweeps' order of windows.
+        stream.windows["gradient"] = plan.chunk
+        stream.gradient_segment = plan.segment
     if not plan.changes:
         yield plan
         return
@@ -527,6 +578,8 @@ def gradient_checkpoints(model, plan: CheckpointPlan | None = None):
     finally:
         _core.set_tape_spill(0, folder)
         core_setup.checkpoint_steps, core_setup.checkpoint_segment_steps = asked
+        if stream is not None:
+            stream.gradient_segment = 0
     if plan.spills:
         raise_spill_failure(folder, plan)
 

@@ -20,15 +20,12 @@ def streamed_kinds(setup: dict) -> list[str]:
 
 
 def chunk_steps(setup: dict, nac: int, structure=None) -> int:
-    """A gradient's checkpoint spacing: the time loop's default chunk (md_forward::chunk_steps), or
-    with `structure` the one memory.plan_checkpoints keeps within the adjoint's memory budget."""
+    """A gradient's checkpoint spacing before the model exists: the time loop's default chunk
+    (md_forward::chunk_steps; with `structure`, a hybrid's shorter one). The gradient's window is
+    chosen again when the gradient is planned (memory.gradient_plan), from the adjoint's budget less
+    what the process then holds, and the core's window arrays resized for it."""
     nt = int(setup["ntime_step"])
-    chunk = memory.default_chunk(nac, nt, hybrid=structure is not None and structure.is_hybrid)
-    if structure is None:
-        return chunk
-    budget, _ = memory.adjoint_budget(setup)
-    return memory.plan_checkpoints(nac, nt, memory.tape_step_bytes(structure, setup["hidden_neuron"]),
-                                   memory.snapshot_bytes(structure), chunk, budget).chunk
+    return memory.default_chunk(nac, nt, hybrid=structure is not None and structure.is_hybrid)
 
 
 def window_steps(setup: dict, nac: int, gradient: bool, structure=None) -> int:

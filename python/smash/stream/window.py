@@ -64,6 +64,33 @@ def _serving(stream):
                 _core.set_forcing_fetch(0)
 
 
+def gradient_windows(ntime_step: int, window: int, segment: int = 0) -> list[tuple[int, int]]:
+    """The windows (t0, t1), 1-based inclusive, that md_forward asks for during a gradient, in order.
+
+    The chunks of `window` steps are checkpointed: the forward sweep runs them first to last, the
+    reverse sweep re-runs them last to first (the first of those is the forward sweep's last, asked
+    again). With segments of `segment` steps (nested checkpointing, whole chunks: md_forward::forward_loop),
+    the forward sweep runs every chunk, then each segment, last to first, runs its chunks forward and
+    back. A segment (or a run) of one chunk is taped as it runs: it asks for its window once."""
+    window = max(1, min(window, ntime_step))
+    seg = (segment // window) * window if segment > window else ntime_step
+
+    def chunks(t0, t1):
+        return [(c, min(c + window - 1, t1)) for c in range(t0, t1 + 1, window)]
+
+    def reversed_segment(t0, t1):
+        spans = chunks(t0, t1)
+        return spans + spans[::-1] if len(spans) > 1 else spans
+
+    segments = [(s0, min(s0 + seg - 1, ntime_step)) for s0 in range(1, ntime_step + 1, seg)]
+    if len(segments) == 1:
+        return reversed_segment(1, ntime_step)
+    order = [span for s0, s1 in segments for span in chunks(s0, s1)]
+    for s0, s1 in reversed(segments):
+        order += reversed_segment(s0, s1)
+    return order
+
+
 class ForcingStream:
     """The streamed forcings of a model (and of its copies, which share its core inputs).
 
@@ -87,11 +114,17 @@ class ForcingStream:
         self._pool = None
         self._error = None
         self._gradient = False
+        # Steps per segment of the next gradient's nested checkpointing (memory.gradient_checkpoints sets it;
+        # 0: none), and during a gradient the windows it asks for in order and how many it asked for.
+        self.gradient_segment = 0
+        self._order = None
+        self._position = 0
         self._input = None
         self._served = None         # weak reference to the core inputs `loaded` refers to
         # Held by the run this stream serves: a model and its copies share the stream (and maybe core inputs).
         self._busy = threading.Lock()
         self.reads = 0              # windows read from the source (tests, benchmarks)
+        self.unpredicted = 0        # of those, read while the run waited: the read-ahead had another one
         self.wait_seconds = 0.0     # time runs spent waiting for windows in the callback (benchmarks)
         # Called with t0 before the window starting at step t0 is served (smash.stream.outputs writes
         # the previous window's returned series then).
@@ -188,11 +221,15 @@ class ForcingStream:
                 # The read ahead fills the next window's arrays: wait for it even when it read another window.
                 done = ahead[1].result() if ahead is not None else None
                 if done != (t0, t1):
+                    self.unpredicted += 1
                     self._read_window(t0, t1)
                 _core.swap_forcing_window(self._input)
                 self.loaded = (t0, t1)
+            following = self._following((t0, t1)) if self._order is not None else None
             w = self.windows["gradient" if self._gradient else "forward"]
-            if backward:
+            if following is not None:
+                self._read_ahead(following)     # the gradient's order: the nested sweeps jump back by segments
+            elif backward:
                 self._read_ahead(t0 - w)        # the reverse sweep: windows last to first
             elif t1 < self.ntime_step:
                 self._read_ahead(t1 + 1)
@@ -201,6 +238,21 @@ class ForcingStream:
         except BaseException as error:  # noqa: BLE001 - re-raised by session() once the core returns
             self._error = error
         self.wait_seconds += time.perf_counter() - started
+
+    def _following(self, span) -> int | None:
+        """In a gradient, the first step of the window asked for after `span` that is not `span` again
+        (gradient_windows), or None when `span` is not where the order expects it nor later in it."""
+        order, i = self._order, self._position
+        if i >= len(order) or order[i] != span:
+            try:
+                i = order.index(span, i)
+            except ValueError:
+                return None
+        self._position = i + 1
+        for later in order[i + 1:]:
+            if later != span:
+                return later[0]
+        return 0        # the gradient's last window: nothing to read ahead
 
     # ------------------------------------------------------------ a run
     @contextlib.contextmanager
@@ -232,6 +284,8 @@ class ForcingStream:
             _core.resize_forcing_window(core_input, window)
             self.loaded = None
         self._error = None
+        self._order = gradient_windows(self.ntime_step, window, self.gradient_segment) if gradient else None
+        self._position = 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smash-forcing")
         try:
             yield self
@@ -242,6 +296,7 @@ class ForcingStream:
             self._pool.shutdown(wait=True)
             self._pool = None
             self._input = None
+            self._order = None
         if self._error is not None:
             error, self._error = self._error, None
             self.loaded = None
