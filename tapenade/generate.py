@@ -89,33 +89,6 @@ def drop_fills(text: str, pattern: re.Pattern, routines: tuple, expected: int) -
     return "\n".join(kept) + "\n"
 
 
-# The adjoint of a level h = x / (1 + u)^(1/4), u = (b x)^4 (gr_production's percolation, b = 1/beta;
-# gr_transfer's routing store, b = 1): Tapenade writes dh/dx as 1/r - b^4 4 x^4 / (2^2 r^2 r^3) with
-# r = (1 + u)^(1/4), two divisions one after the other, under a guard against a zero root that cannot
-# hold (1 + u >= 1). It equals (1 + u)^(-5/4) = 1 / ((1 + u) r): one division, the same value to
-# rounding (the gradients move by ~1e-15 of their largest entry). Those divisions were the longest
-# latencies of the GR reverse sweeps (docs/performance-log.md). Tapenade breaks its lines anywhere:
-# the pattern allows a continuation ("&" newline "&") inside the tokens it has seen broken.
-QUARTIC_ROOT_ADJOINT = re.compile(
-    r"( *)IF \((\w+) \.EQ\. 0\.0 \.OR\. \w+ \.EQ\. 0\.0\) THEN\n"
-    r" *(\w+) = ([^\n]*?) \+ (\w+)/(\w+)\n"
-    r" *ELSE\n"
-    r" *\3 = \4 \+ \(1\.0/\6-(?:inv_beta\*\*4\*)?4\*\w+\*\*4/\(2\.0[&\s]*\*[&\s]*\*[&\s]*2\*\w+\*\6[&\s]*"
-    r"\*[&\s]*\*[&\s]*3\)\)\*\5\n"
-    r" *END IF\n")
-QUARTIC_ROOT_ADJOINT_COUNT = 3
-
-
-def simplify_quartic_root_adjoints(text: str) -> str:
-    """`text` with the QUARTIC_ROOT_ADJOINT derivatives in one division; exits unless exactly
-    QUARTIC_ROOT_ADJOINT_COUNT were found."""
-    text, found = QUARTIC_ROOT_ADJOINT.subn(
-        lambda m: f"{m.group(1)}{m.group(3)} = {m.group(4)} + {m.group(5)}/({m.group(2)}*{m.group(6)})\n", text)
-    if found != QUARTIC_ROOT_ADJOINT_COUNT:
-        sys.exit(f"generate.py: expected {QUARTIC_ROOT_ADJOINT_COUNT} quartic-root adjoints, found {found}; update it")
-    return text
-
-
 def drop_omp(text: str) -> str:
     """Tapenade copies our OpenMP directives without the derivative variables and misplaces
     the closing ones in the primal copies: drop them all, with the `!$ ` conditional lines
@@ -278,7 +251,6 @@ def main():
         forward = drop_fills(texts["forward_db.f90"], CHECKPOINT_ONLY_FILLS, CHUNK_COPIES,
                              CHECKPOINT_ONLY_FILL_COUNT * len(CHUNK_COPIES))
         texts["forward_db.f90"] = drop_fills(forward, CHUNK_ADJOINT_FILLS, CHUNK_REVERSE, 2 * len(CHUNK_REVERSE))
-        texts["gr_structures_db.f90"] = simplify_quartic_root_adjoints(texts["gr_structures_db.f90"])
         if OUT.exists():
             shutil.rmtree(OUT)
         OUT.mkdir(parents=True)

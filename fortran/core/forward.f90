@@ -95,17 +95,13 @@ contains
         call block_columns(setup, parameter_columns, hy_block, p0, p1)
         ! One allocation for both cases: allocated in the two branches of an IF,
         ! the tangent zeroed a column of the constants' derivatives after it.
-        ! The GR structures' (gr_constants) go unread by gr4_ode's.
-        nhc = GR_NC
+        nhc = 1
         if (setup%hydrological_module == HY_VIC3L) nhc = VIC3L_NC
         allocate (hy_c(nac, nhc))
         hy_c = 0._rk
         if (setup%hydrological_module == HY_VIC3L) then
             !$AD NOCHECKPOINT
             call vic3l_constants(1, nac, rr_parameters(:, p0:p1), hy_c)
-        else
-            !$AD NOCHECKPOINT
-            call gr_constants(setup%hydrological_module, 1, nac, rr_parameters(:, p0:p1), hy_c)
         end if
         ! Taped, not checkpointed: a checkpoint here made the adjoint run the
         ! whole forward once more before its own forward sweep.
@@ -720,14 +716,13 @@ contains
             if (nn(4) > 0) then
                 !$AD NOCHECKPOINT
                 call gr_hybrid_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, &
-                                     inv_beta, rr_parameters(:, p0:p1), hy_c, states(:, s0:s1), nn, nn_parameters, &
-                                     keep_all, &
+                                     inv_beta, rr_parameters(:, p0:p1), states(:, s0:s1), nn, nn_parameters, keep_all, &
                                      qlat, fluxes)
             else
                 no_net = 0._rk
                 !$AD NOCHECKPOINT
                 call gr_cells(setup%hydrological_module, k0, k1, liquid_prcp, pet_in, imperv_in, setup%dt, inv_beta, &
-                              rr_parameters(:, p0:p1), hy_c, states(:, s0:s1), nn, 1, no_net, keep_all, qlat, fluxes)
+                              rr_parameters(:, p0:p1), states(:, s0:s1), nn, 1, no_net, keep_all, qlat, fluxes)
             end if
         end select
 

@@ -49,20 +49,6 @@ module md_gr_structures
     ! gr_cells, the compiler inlines them there. gr_interception is shared
     ! with md_gr_ode.
     public :: gr_cells, gr_hybrid_cells, percolation_inv_beta, gr_interception, net_corrections, net_block
-    public :: gr_constants, GR_NC
-
-    !> Columns of the per-cell constants (gr_constants): the inverses of the
-    !> capacities a step divides by, once per run instead of at every
-    !> cell-step. GR_C_INV_CP: production store (ca for loieau), GR_C_INV_CT:
-    !> routing store (cc for loieau), GR_C_INV_C3: gr6's exponential store
-    !> (1/be) or grc's second routing store (1/cl), 0 for the others. Not the
-    !> interception store's: divided, its level comes out at exactly 1 when
-    !> it overflows, which its inverse does not always give, and the level
-    !> 1 ulp above 1 then makes a night step's net rainfall positive (a
-    !> branch of pn = max(0, ...) taken that was not: gradients of ci moved
-    !> by up to 4e-6 of the largest entry on Cance).
-    integer, parameter :: GR_C_INV_CP = 1, GR_C_INV_CT = 2, GR_C_INV_C3 = 3
-    integer, parameter :: GR_NC = 3
 
     !> Cells of a hybrid's block: the net's inputs, hidden layers and outputs
     !> of a block (5 + 2 x 16 + 5 values a cell for the default nets, 21 KB)
@@ -71,53 +57,6 @@ module md_gr_structures
     integer, parameter :: net_block = 64
 
 contains
-
-    !> The per-cell constants of cells k0..k1 (GR_C_* columns of c) of the
-    !> structure hy_module from their parameters p (its hydrological block).
-    !> md_forward computes them once per run; the adjoint sums their adjoints
-    !> over the run and passes them to the parameters once. A division by a
-    !> capacity at every cell-step was the longest latency of the GR steps'
-    !> reverse sweeps (the division and, for the capacity's adjoint, a second
-    !> one by its square); multiplying by the inverse moves results by
-    !> rounding only.
-    subroutine gr_constants(hy_module, k0, k1, p, c)
-        integer, intent(in) :: hy_module, k0, k1
-        real(rk), intent(in) :: p(:, :)
-        real(rk), intent(inout) :: c(:, :)
-
-        integer :: k
-
-        select case (hy_module)
-        case (HY_GR6, HY_GR6_MLP)
-            do k = k0, k1
-                c(k, GR_C_INV_CP) = 1._rk/p(k, GR6_P_CP)
-                c(k, GR_C_INV_CT) = 1._rk/p(k, GR6_P_CT)
-                c(k, GR_C_INV_C3) = 1._rk/p(k, GR6_P_BE)
-            end do
-        case (HY_GRC, HY_GRC_MLP)
-            do k = k0, k1
-                c(k, GR_C_INV_CP) = 1._rk/p(k, GRC_P_CP)
-                c(k, GR_C_INV_CT) = 1._rk/p(k, GRC_P_CT)
-                c(k, GR_C_INV_C3) = 1._rk/p(k, GRC_P_CL)
-            end do
-        case (HY_GRD, HY_GRD_MLP)
-            do k = k0, k1
-                c(k, GR_C_INV_CP) = 1._rk/p(k, GRD_P_CP)
-                c(k, GR_C_INV_CT) = 1._rk/p(k, GRD_P_CT)
-            end do
-        case (HY_LOIEAU, HY_LOIEAU_MLP)
-            do k = k0, k1
-                c(k, GR_C_INV_CP) = 1._rk/p(k, LOIEAU_P_CA)
-                c(k, GR_C_INV_CT) = 1._rk/p(k, LOIEAU_P_CC)
-            end do
-        case (HY_GR4, HY_GR4_RI, HY_GR5, HY_GR5_RI, HY_GR4_MLP, HY_GR4_RI_MLP_EXC, HY_GR5_MLP, HY_GR5_RI_MLP_EXC)
-            ! cp and ct sit at gr4's positions in all of them
-            do k = k0, k1
-                c(k, GR_C_INV_CP) = 1._rk/p(k, GR4_P_CP)
-                c(k, GR_C_INV_CT) = 1._rk/p(k, GR4_P_CT)
-            end do
-        end select
-    end subroutine gr_constants
 
     !> Interception store of capacity ci: evaporates first, overflows the rest.
     subroutine gr_interception(prcp, pet, ci, hi, pn, en)
@@ -171,15 +110,16 @@ contains
     !> 1/cp; rain and evaporation never both remain after interception, so
     !> one of the two branches is skipped; after percolation the level is
     !> hp* / (1 + (hp*/beta)^4)^(1/4), the same value as hp* - perc/cp
-    !> without two divisions. inv_cp = 1/cp (gr_constants).
-    subroutine gr_production(pn, en, cp, inv_cp, inv_beta, fp, fe, pervious, hp, pr, perc, ps, es)
-        real(rk), intent(in) :: pn, en, cp, inv_cp, inv_beta, fp, fe
+    !> without two divisions.
+    subroutine gr_production(pn, en, cp, inv_beta, fp, fe, pervious, hp, pr, perc, ps, es)
+        real(rk), intent(in) :: pn, en, cp, inv_beta, fp, fe
         real(rk), intent(in) :: pervious   !< 1 - imperviousness: the share of the cell that evaporates
         real(rk), intent(inout) :: hp
         real(rk), intent(out) :: pr, perc, ps, es
 
-        real(rk) :: tpn, ten, hp_star
+        real(rk) :: tpn, ten, hp_star, inv_cp
 
+        inv_cp = 1._rk/cp
         ps = 0._rk
         pr = 0._rk
         if (pn > 0._rk) then
@@ -203,9 +143,8 @@ contains
     end subroutine gr_production
 
     !> Production with rainfall-intensity dependent infiltration (gr4_ri, gr5_ri).
-    subroutine gr_ri_production(pn, pn_cell, en, cp, inv_cp, inv_beta, alpha1, dt, pervious, hp, pr, perc, ps, es)
+    subroutine gr_ri_production(pn, pn_cell, en, cp, inv_beta, alpha1, dt, pervious, hp, pr, perc, ps, es)
         real(rk), intent(in) :: pn, en, cp, inv_beta, alpha1, dt, pervious
-        real(rk), intent(in) :: inv_cp   !< 1/cp (gr_constants)
         real(rk), intent(in) :: pn_cell   !< net rainfall of the whole cell (pn is its pervious share)
         real(rk), intent(inout) :: hp
         real(rk), intent(out) :: pr, perc, ps, es
@@ -223,15 +162,15 @@ contains
         end if
         ps = -gam*dt
         if (pn > 0._rk) then
-            tpn = tanh(lambda*pn*inv_cp)
+            tpn = tanh(lambda*pn/cp)
             ps = cp/lambda*tpn*(1._rk - (lambda*hp)**2)/(1._rk + lambda*hp*tpn) - gam*dt
         end if
         es = 0._rk
         if (en > 0._rk) then
-            ten = tanh(en*inv_cp)
+            ten = tanh(en/cp)
             es = pervious*hp*cp*(2._rk - hp)*ten/(1._rk + (1._rk - hp)*ten)
         end if
-        hp_star = hp + (ps - es)*inv_cp
+        hp_star = hp + (ps - es)/cp
         if (pn_cell > 0._rk) then
             pr = pn - ps
         else
@@ -247,17 +186,16 @@ contains
     !> h = h* / (1 + h*^(n-1))^(1/(n-1)), then q = (h* - h) c: the same
     !> values without the divisions by the level (the old form was a quarter
     !> of a forward run), smooth at an empty store, and with literal integer
-    !> powers that Tapenade differentiates without run-time guards. inv_c = 1/c
-    !> (gr_constants).
-    subroutine gr_transfer(n, inflow, c, inv_c, h, q)
+    !> powers that Tapenade differentiates without run-time guards.
+    subroutine gr_transfer(n, inflow, c, h, q)
         integer, intent(in) :: n
-        real(rk), intent(in) :: inflow, c, inv_c
+        real(rk), intent(in) :: inflow, c
         real(rk), intent(inout) :: h
         real(rk), intent(out) :: q
 
         real(rk) :: h_star
 
-        h_star = max(0._rk, h + inflow*inv_c)
+        h_star = max(0._rk, h + inflow/c)
         if (n == 4) then
             ! In a routine of its own: gr_transfer stays small enough to be inlined.
             !$AD NOCHECKPOINT
@@ -325,17 +263,16 @@ contains
     end subroutine cube_root_start
 
     !> Exponential store (gr6): outflow be*ln(1 + exp(h/be)), with the
-    !> asymptotic forms outside |h/be| < 7 to avoid overflow. inv_be = 1/be
-    !> (gr_constants).
-    subroutine gr_exponential_store(inflow, be, inv_be, he, qe)
-        real(rk), intent(in) :: inflow, be, inv_be
+    !> asymptotic forms outside |h/be| < 7 to avoid overflow.
+    subroutine gr_exponential_store(inflow, be, he, qe)
+        real(rk), intent(in) :: inflow, be
         real(rk), intent(inout) :: he
         real(rk), intent(out) :: qe
 
         real(rk) :: h_star, ratio
 
         h_star = he + inflow
-        ratio = h_star*inv_be
+        ratio = h_star/be
         if (ratio > 7._rk) then
             qe = h_star + be/exp(ratio)
         else if (ratio < -7._rk) then
@@ -381,8 +318,8 @@ contains
     !> Two-branch transfer of gr4/gr5 and their variants: a share `split` of
     !> pr + perc goes straight to qd. The hybrid correction fc moves water
     !> from the routing store to the direct branch: 0.9 (1 - fc^2) / 0.1 + 0.9 fc^2.
-    subroutine gr_two_branch_transfer(pr, perc, lexc, split, fc, ct, inv_ct, ht, prr, prd, qr, qd, qt)
-        real(rk), intent(in) :: pr, perc, lexc, split, fc, ct, inv_ct
+    subroutine gr_two_branch_transfer(pr, perc, lexc, split, fc, ct, ht, prr, prd, qr, qd, qt)
+        real(rk), intent(in) :: pr, perc, lexc, split, fc, ct
         real(rk), intent(inout) :: ht
         real(rk), intent(out) :: prr, prd, qr, qd, qt
 
@@ -392,7 +329,7 @@ contains
         prr = to_store*(pr + perc) + lexc
         prd = (1._rk - to_store)*(pr + perc)
         !$AD NOCHECKPOINT
-        call gr_transfer(5, prr, ct, inv_ct, ht, qr)
+        call gr_transfer(5, prr, ct, ht, qr)
         qd = max(0._rk, prd + lexc)
         qt = qr + qd
     end subroutine gr_two_branch_transfer
@@ -407,14 +344,13 @@ contains
     !> ikexc, iaexc: positions of kexc and aexc (aexc: law5 only, else 0) among
     !> p, set once per loop by gr_cells: set here, at every cell, the adjoint's
     !> forward sweep saved both and the branch that chose them at every cell-step.
-    subroutine gr_step(ri, law5, ikexc, iaexc, prcp, pet, imperv, dt, inv_beta, p, c, h, nn, fnet, qt, fx)
+    subroutine gr_step(ri, law5, ikexc, iaexc, prcp, pet, imperv, dt, inv_beta, p, h, nn, fnet, qt, fx)
         logical, intent(in) :: ri, law5
         integer, intent(in) :: ikexc, iaexc
         real(rk), intent(in) :: prcp, pet, dt
         real(rk), intent(in) :: imperv   !< impervious share of the cell: scales pn and es by 1 - imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt), once per step by the caller
         real(rk), intent(in) :: p(:)
-        real(rk), intent(in) :: c(:)   !< the cell's constants (GR_C_* columns of gr_constants)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
@@ -459,14 +395,14 @@ contains
                 pn = pervious*pn
                 if (ri) then
                     !$AD NOCHECKPOINT
-                    call gr_ri_production(pn, pn_cell, en, p(GR4_RI_P_CP), c(GR_C_INV_CP), inv_beta, p(GR4_RI_P_ALPHA1), dt, &
+                    call gr_ri_production(pn, pn_cell, en, p(GR4_RI_P_CP), inv_beta, p(GR4_RI_P_ALPHA1), dt, &
                                           pervious, h(GR4_S_HP), &
                                           pr, perc, ps, es)
                     if (pn > 0._rk) split = 0.9_rk*tanh(p(GR4_RI_P_ALPHA2)*pn)**2 + 0.1_rk
                 else
                     !$AD NOCHECKPOINT
-                    call gr_production(pn, en, p(GR4_P_CP), c(GR_C_INV_CP), inv_beta, fp, fe, pervious, h(GR4_S_HP), &
-                                       pr, perc, ps, es)
+                    call gr_production(pn, en, p(GR4_P_CP), inv_beta, fp, fe, pervious, h(GR4_S_HP), pr, perc, &
+                                       ps, es)
                 end if
                 if (law5) then
                     lexc = (1._rk + fl)*p(ikexc)*(h(GR4_S_HT) - p(iaexc))
@@ -476,8 +412,7 @@ contains
                 end if
             end if
             !$AD NOCHECKPOINT
-            call gr_two_branch_transfer(pr, perc, lexc, split, fc, p(GR4_P_CT), c(GR_C_INV_CT), h(GR4_S_HT), prr, prd, &
-                                        qr, qd, qt)
+            call gr_two_branch_transfer(pr, perc, lexc, split, fc, p(GR4_P_CT), h(GR4_S_HT), prr, prd, qr, qd, qt)
             fx(GR4_FX_PN) = pn
             fx(GR4_FX_EN) = en
             fx(GR4_FX_PR) = pr
@@ -496,11 +431,10 @@ contains
     !> gr6 and gr6_mlp: parameters ci cp ct be kexc aexc, states hi hp ht he;
     !> net outputs [fp, fe, fc1, fc2, fl] (fc2 shifts the routed share between
     !> the routing and exponential stores).
-    subroutine gr6_step(prcp, pet, imperv, inv_beta, p, c, h, nn, fnet, qt, fx)
+    subroutine gr6_step(prcp, pet, imperv, inv_beta, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
-        real(rk), intent(in) :: c(:)   !< the cell's constants (GR_C_* columns of gr_constants)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
@@ -513,7 +447,7 @@ contains
         if (prcp < 0._rk) then
             ! Only the exponential store runs; qr and qd of the last computed step are released again.
             !$AD NOCHECKPOINT
-            call gr_exponential_store(0._rk, p(GR6_P_BE), c(GR_C_INV_C3), h(GR6_S_HE), qe)
+            call gr_exponential_store(0._rk, p(GR6_P_BE), h(GR6_S_HE), qe)
             !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, GR6_NFX, GR6_FX_QR, 0, GR6_FX_QT, 1._rk, qt)
             qt = qt + qe
@@ -532,7 +466,7 @@ contains
                 pervious = 1._rk - imperv
                 pn = pervious*pn
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(GR6_P_CP), c(GR_C_INV_CP), inv_beta, f(GR6_MLP_OUT_FP), f(GR6_MLP_OUT_FE), &
+                call gr_production(pn, en, p(GR6_P_CP), inv_beta, f(GR6_MLP_OUT_FP), f(GR6_MLP_OUT_FE), &
                                    pervious, h(GR6_S_HP), pr, perc, ps, es)
                 lexc = (1._rk + f(GR6_MLP_OUT_FL))*p(GR6_P_KEXC)*(h(GR6_S_HT) - p(GR6_P_AEXC))
             end if
@@ -541,9 +475,9 @@ contains
             pre = (0.4_rk + 0.4_rk*f(GR6_MLP_OUT_FC2))*routed + lexc
             prd = (pr + perc) - routed
             !$AD NOCHECKPOINT
-            call gr_transfer(5, prr, p(GR6_P_CT), c(GR_C_INV_CT), h(GR6_S_HT), qr)
+            call gr_transfer(5, prr, p(GR6_P_CT), h(GR6_S_HT), qr)
             !$AD NOCHECKPOINT
-            call gr_exponential_store(pre, p(GR6_P_BE), c(GR_C_INV_C3), h(GR6_S_HE), qe)
+            call gr_exponential_store(pre, p(GR6_P_BE), h(GR6_S_HE), qe)
             qd = max(0._rk, prd + lexc)
             qt = qr + qd + qe
             fx(GR6_FX_PN) = pn
@@ -565,10 +499,9 @@ contains
 
     !> grc and grc_mlp: parameters ci cp ct cl kexc, states hi hp ht hl;
     !> net outputs [fp, fe, fc1, fc2, fl].
-    subroutine grc_step(prcp, pet, imperv, p, c, h, nn, fnet, qt, fx)
+    subroutine grc_step(prcp, pet, imperv, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: p(:)
-        real(rk), intent(in) :: c(:)   !< the cell's constants (GR_C_* columns of gr_constants)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
@@ -595,7 +528,7 @@ contains
                 pn = pervious*pn
                 ! smash 1.3's grc production store does not percolate.
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(GRC_P_CP), c(GR_C_INV_CP), 0._rk, f(GRC_MLP_OUT_FP), f(GRC_MLP_OUT_FE), &
+                call gr_production(pn, en, p(GRC_P_CP), 0._rk, f(GRC_MLP_OUT_FP), f(GRC_MLP_OUT_FE), &
                                    pervious, h(GRC_S_HP), pr, perc, ps, es)
                 lexc = (1._rk + f(GRC_MLP_OUT_FL))*p(GRC_P_KEXC)*h(GRC_S_HT)**3*sqrt(h(GRC_S_HT))
             end if
@@ -604,9 +537,9 @@ contains
             prl = (0.4_rk + 0.4_rk*f(GRC_MLP_OUT_FC2))*routed
             prd = (pr + perc) - routed
             !$AD NOCHECKPOINT
-            call gr_transfer(5, prr, p(GRC_P_CT), c(GR_C_INV_CT), h(GRC_S_HT), qr)
+            call gr_transfer(5, prr, p(GRC_P_CT), h(GRC_S_HT), qr)
             !$AD NOCHECKPOINT
-            call gr_transfer(5, prl, p(GRC_P_CL), c(GR_C_INV_C3), h(GRC_S_HL), ql)
+            call gr_transfer(5, prl, p(GRC_P_CL), h(GRC_S_HL), ql)
             qd = max(0._rk, prd + lexc)
             qt = qr + ql + qd
             fx(GRC_FX_PN) = pn
@@ -627,10 +560,9 @@ contains
     end subroutine grc_step
 
     !> grd and grd_mlp: parameters cp ct, states hp ht; net outputs [fp, fe].
-    subroutine grd_step(prcp, pet, imperv, p, c, h, nn, fnet, qt, fx)
+    subroutine grd_step(prcp, pet, imperv, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: p(:)
-        real(rk), intent(in) :: c(:)   !< the cell's constants (GR_C_* columns of gr_constants)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
@@ -659,12 +591,12 @@ contains
                 pn = pervious*pn
                 ! smash 1.3's grd production store does not percolate.
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(GRD_P_CP), c(GR_C_INV_CP), 0._rk, f(GRD_MLP_OUT_FP), f(GRD_MLP_OUT_FE), &
+                call gr_production(pn, en, p(GRD_P_CP), 0._rk, f(GRD_MLP_OUT_FP), f(GRD_MLP_OUT_FE), &
                                    pervious, h(GRD_S_HP), pr, perc, ps, es)
             end if
             prr = pr + perc
             !$AD NOCHECKPOINT
-            call gr_transfer(5, prr, p(GRD_P_CT), c(GR_C_INV_CT), h(GRD_S_HT), qr)
+            call gr_transfer(5, prr, p(GRD_P_CT), h(GRD_S_HT), qr)
             qt = qr
             fx(GRD_FX_EI) = ei
             fx(GRD_FX_PN) = pn
@@ -681,11 +613,10 @@ contains
 
     !> loieau and loieau_mlp: parameters ca cc kb, states ha hc; net outputs
     !> [fp, fe, fc].
-    subroutine loieau_step(prcp, pet, imperv, inv_beta, p, c, h, nn, fnet, qt, fx)
+    subroutine loieau_step(prcp, pet, imperv, inv_beta, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
         real(rk), intent(in) :: p(:)
-        real(rk), intent(in) :: c(:)   !< the cell's constants (GR_C_* columns of gr_constants)
         real(rk), intent(inout) :: h(:)
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: fnet(NET_MAX)   !< the net's corrections of this cell and step (hybrids)
@@ -713,14 +644,13 @@ contains
                 pervious = 1._rk - imperv
                 pn = pervious*pn
                 !$AD NOCHECKPOINT
-                call gr_production(pn, en, p(LOIEAU_P_CA), c(GR_C_INV_CP), inv_beta, f(LOIEAU_MLP_OUT_FP), &
-                                   f(LOIEAU_MLP_OUT_FE), &
+                call gr_production(pn, en, p(LOIEAU_P_CA), inv_beta, f(LOIEAU_MLP_OUT_FP), f(LOIEAU_MLP_OUT_FE), &
                                    pervious, h(LOIEAU_S_HA), pr, perc, ps, es)
             end if
             prr = 0.9_rk*(1._rk - f(LOIEAU_MLP_OUT_FC)*f(LOIEAU_MLP_OUT_FC))*(pr + perc)
             prd = (pr + perc) - prr
             !$AD NOCHECKPOINT
-            call gr_transfer(4, prr, p(LOIEAU_P_CC), c(GR_C_INV_CT), h(LOIEAU_S_HC), qr)
+            call gr_transfer(4, prr, p(LOIEAU_P_CC), h(LOIEAU_S_HC), qr)
             qd = max(0._rk, prd)
             qt = p(LOIEAU_P_KB)*(qr + qd)
             fx(LOIEAU_FX_EI) = ei
@@ -754,15 +684,13 @@ contains
     !> (keep_all); with fx cell-fastest, the carried outflows are a compact
     !> stream. Writing all fluxes of every cell at every step was a quarter of
     !> a France forward run.
-    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, c, h, nn, ncol, fnet, keep_all, qt, &
-                        fx)
+    subroutine gr_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, ncol, fnet, keep_all, qt, fx)
         integer, intent(in) :: hy_module, k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
         real(sp), intent(in) :: imperv(:)   !< impervious share of each cell
         real(rk), intent(in) :: dt, inv_beta
         real(rk), intent(in) :: p(:, :)
-        real(rk), intent(in) :: c(:, :)   !< the cells' constants (gr_constants)
         real(rk), intent(inout) :: h(:, :)
         integer, intent(in) :: nn(5)
         !> The net's corrections: column k - k0 + 1 is cell k's (hybrids, from gr_hybrid_cells), or a
@@ -774,7 +702,7 @@ contains
         logical, intent(in) :: keep_all
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
-        integer :: k, np, nc, nh, nfx, c1, c2
+        integer :: k, np, nh, nfx, c1, c2
         integer :: ikexc, iaexc   ! positions of kexc and aexc among p (gr_step)
         integer :: cstride   ! 1: a column of fnet per cell, 0: one for all (an index, not a variable set per
                              ! cell, which Tapenade would save at every cell)
@@ -786,7 +714,6 @@ contains
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
-        nc = size(c, 2)
         nh = size(h, 2)
         nfx = size(fx, 2)
         cell_fx = 0._rk
@@ -801,7 +728,7 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), c(k, 1:nc), h(k, 1:nh), &
+                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), &
                               nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
@@ -815,7 +742,7 @@ contains
                 cell_fx(c1) = fx(k, c1)
                 cell_fx(c2) = fx(k, c2)
                 !$AD NOCHECKPOINT
-                call grc_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), c(k, 1:nc), h(k, 1:nh), &
+                call grc_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), &
                               nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
@@ -828,7 +755,7 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call grd_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), c(k, 1:nc), h(k, 1:nh), &
+                call grd_step(prcp(k), cell_pet, cell_imperv, p(k, 1:np), h(k, 1:nh), &
                               nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
@@ -841,7 +768,7 @@ contains
                 cell_imperv = real(imperv(k), rk)
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
-                call loieau_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), c(k, 1:nc), h(k, 1:nh), &
+                call loieau_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), &
                                  nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
                                  cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
@@ -873,7 +800,7 @@ contains
                 cell_fx(c1) = fx(k, c1)
                 !$AD NOCHECKPOINT
                 call gr_step(ri, law5, ikexc, iaexc, prcp(k), cell_pet, cell_imperv, dt, inv_beta, p(k, 1:np), &
-                             c(k, 1:nc), h(k, 1:nh), nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
+                             h(k, 1:nh), nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), &
                              cell_fx(1:nfx))
                 !$AD NOCHECKPOINT
                 call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
@@ -889,15 +816,13 @@ contains
     !> compiler still inlines them there, in the adjoint too (called from a
     !> second loop, they were not, and the conceptual structures' gradients
     !> lost 13 %).
-    subroutine gr_hybrid_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, c, h, nn, w, keep_all, qt, &
-                               fx)
+    subroutine gr_hybrid_cells(hy_module, k0, k1, prcp, pet, imperv, dt, inv_beta, p, h, nn, w, keep_all, qt, fx)
         integer, intent(in) :: hy_module, k0, k1
         real(rk), intent(in) :: prcp(:)
         real(sp), intent(in) :: pet(:)
         real(sp), intent(in) :: imperv(:)   !< impervious share of each cell
         real(rk), intent(in) :: dt, inv_beta
         real(rk), intent(in) :: p(:, :)
-        real(rk), intent(in) :: c(:, :)   !< the cells' constants (gr_constants)
         real(rk), intent(inout) :: h(:, :)
         integer, intent(in) :: nn(5)
         real(rk), intent(in) :: w(:)
@@ -913,7 +838,7 @@ contains
             !$AD NOCHECKPOINT
             call net_corrections(hy_module, kb, kb1, prcp, pet, p, h, nn, w, fnet)
             !$AD NOCHECKPOINT
-            call gr_cells(hy_module, kb, kb1, prcp, pet, imperv, dt, inv_beta, p, c, h, nn, net_block, fnet, keep_all, &
+            call gr_cells(hy_module, kb, kb1, prcp, pet, imperv, dt, inv_beta, p, h, nn, net_block, fnet, keep_all, &
                           qt, fx)
         end do
     end subroutine gr_hybrid_cells

@@ -371,9 +371,8 @@ def gradient_run_bytes(model) -> int:
     core_setup = _core.setup_of(model)
     nblock = int(getattr(core_setup, "block_steps", 0) or 0) or 1 + (1 << 14) // max(nac, 1)
     nblock = max(1, min(nblock, nt))
-    # rt_c (3), hy_c (4 columns: the GR structures' 3 inverse capacities; counted so for vic3l before too), the
-    # carried columns, qlat, q, liquid rain, two block arrays.
-    work = nst + nfx + 3 + 3 + 4 + carried_columns(structure) \
+    # rt_c (3), hy_c (1, or vic3l's constants), the carried columns, qlat, q, liquid rain, two block arrays.
+    work = nst + nfx + 3 + 3 + (4 if structure.hydrological == "vic3l" else 1) + carried_columns(structure) \
         + 2 * nblock
     window = 0
     inputs = _core.inputs_of(model)
