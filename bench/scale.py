@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -308,7 +309,7 @@ def pairs_table(pairs) -> str:
                      f"{streamed.get('steal', 0):.0%} | {held['run_s']:.2f} | {held['cpu_s']:.1f} | "
                      f"{held.get('steal', 0):.0%} | {ratios[-1]:.3f} |")
     if ratios:
-        median = sorted(ratios)[len(ratios) // 2]
+        median = statistics.median(ratios)
         lines.append(f"\nMedian streamed / in-memory ratio of {len(ratios)} pairs: {median:.3f} "
                      f"(range {min(ratios):.3f}-{max(ratios):.3f}).")
     return "\n".join(lines)
