@@ -49,11 +49,6 @@ def written(values: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     readers (StoreSeries.read and smash.stream.sources), whose callers pass the core's window arrays."""
     if out is None or values is out:
         return values
-    if (values.shape == out.shape and values.strides == out.strides
-            and values.__array_interface__["data"][0] == out.__array_interface__["data"][0]):
-        # Another view of `out` itself (values written in place): copying it onto itself would cost numpy a
-        # temporary and two passes (2.4 ms a step of France's 906 044 cells).
-        return out
     out[...] = values
     return out
 
@@ -352,13 +347,19 @@ class StoreSeries:
         self.box_size = (self.row_hi - self.row_lo) * (self.col_hi - self.col_lo)
         self.in_order = False
 
+    def _whole_chunks(self, part: _Part) -> bool:
+        """Whether `part`'s chunk files decode straight into a buffer of what this series reads: its chunks are
+        decoded by the codec alone (ZarrChunks) and hold exactly the box (a store of cells, or a grid the
+        mesh's cells span)."""
+        return part.zarr_chunks is not None and self.box_size == int(np.prod(part.zarr_chunks.shape[1:]))
+
     def aligned_chunk_steps(self) -> int | None:
         """Steps per chunk of the store when windows of whole chunks from the period's first step are decoded
         straight into the reader's buffer (`_direct_chunks`): one part, at the model's step, holding the
         model's cells in order, the period starting on a chunk; else None."""
         part = self.parts[0]
         steps = part.time_chunk
-        if len(self.parts) > 1 or self.nsub != 1 or steps is None or part.zarr_chunks is None or not self.in_order:
+        if len(self.parts) > 1 or self.nsub != 1 or steps is None or not self.in_order or not self._whole_chunks(part):
             return None
         positions = self.index_of[:, 0]
         if positions[0] % steps or not np.array_equal(positions, positions[0] + np.arange(positions.size)):
@@ -433,9 +434,8 @@ class StoreSeries:
             spare = self._decoded.pop(next(iter(self._decoded)))[0] if len(self._decoded) >= _DECODED_CHUNKS else None
             part = self.parts[p]
             lo = c * steps
-            if part.zarr_chunks is not None and self.box_size == int(np.prod(part.zarr_chunks.shape[1:])):
-                # The box is all the store holds (a store of cells, or a grid the mesh's cells span): the chunk's
-                # file decoded straight into the kept buffer.
+            if self._whole_chunks(part):
+                # The chunk's file decoded straight into the kept buffer.
                 size = steps * self.box_size
                 buffer = spare if spare is not None and spare.size == size else \
                     np.empty(size, dtype=part.zarr_chunks.dtype)
@@ -454,8 +454,8 @@ class StoreSeries:
         of France then costs the decompression alone, without a copy of 3.6 MB a step out of a kept chunk
         (smash.stream.ForcingStream aligns forward windows on the store's chunks for this)."""
         steps, chunks = part.time_chunk, part.zarr_chunks
-        if (not self.in_order or chunks is None or picked.dtype != chunks.dtype or not picked.flags.c_contiguous
-                or self.box_size != int(np.prod(chunks.shape[1:]))):
+        if not (self.in_order and self._whole_chunks(part) and picked.dtype == chunks.dtype
+                and picked.flags.c_contiguous):
             return set()
         direct = set()
         # Chunks at the end of the array hold fewer steps than a chunk: decoded into a kept buffer as before.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import sys
 import threading
@@ -249,10 +250,8 @@ class ForcingStream:
             except ValueError:
                 return None
         self._position = i + 1
-        for later in order[i + 1:]:
-            if later != span:
-                return later[0]
-        return 0        # the gradient's last window: nothing to read ahead
+        # The gradient's last window: 0, nothing to read ahead. (islice: no copy of the order at every window.)
+        return next((later[0] for later in itertools.islice(order, i + 1, None) if later != span), 0)
 
     # ------------------------------------------------------------ a run
     @contextlib.contextmanager
