@@ -7,7 +7,7 @@ module md_api
     use md_output, only: OutputDT
     use md_cost_options, only: CostOptionsDT
     use md_parameters, only: ParametersDT
-    use md_forward, only: forward_cost, carried_columns, rr_piece_cells
+    use md_forward, only: forward_cost, carried_columns, rr_piece_cells, chunk_steps
     use md_interception_adjust, only: adjust_interception, interception_window, interception_choice
     use md_metrics, only: metric_cost, TFM_KEEP
     use md_bayesian_cost, only: serr_moments
@@ -45,6 +45,22 @@ contains
         setup%routing_module = routing_module
         call carried_columns(setup, cols, nfc, ncarry)
     end function carried_column_count
+
+    !> Time steps per checkpointed chunk of a gradient over `ntime_step` steps of `nac` cells
+    !> (md_forward::chunk_steps): `checkpoint_steps` when positive, else the default, shorter for a
+    !> `hybrid` structure; what the memory estimate plans with.
+    function checkpoint_chunk(nac, ntime_step, checkpoint_steps, hybrid) result(chunk)
+        integer, intent(in) :: nac, ntime_step, checkpoint_steps
+        logical, intent(in) :: hybrid
+        integer :: chunk
+
+        type(SetupDT) :: setup
+
+        setup%ntime_step = ntime_step
+        setup%checkpoint_steps = checkpoint_steps
+        if (hybrid) setup%nn_nout = 1
+        chunk = chunk_steps(setup, nac)
+    end function checkpoint_chunk
 
     !> Cells per piece that a forward run of this setup on `ncpu` threads takes in turn over `nac`
     !> cells, 0 when each thread takes a fixed share (md_forward::rr_piece_cells), split by work.

@@ -25,7 +25,7 @@ module md_forward
     !$ use md_parallel, only: cell_block, split_block
     implicit none
     private
-    public :: forward_cost, carried_columns, rr_piece_cells
+    public :: forward_cost, carried_columns, rr_piece_cells, chunk_steps
 
     !> Largest run (active cells x time steps) whose adjoint tapes every step
     !> at once rather than checkpointing (about 400 bytes of tape per
@@ -126,7 +126,7 @@ contains
     !> steps than with 38; the conceptual structures' gradients are as fast
     !> from 19 to 76 steps, and slower with 8). On larger grids a chunk's tape
     !> outgrows the caches anyway, and shorter chunks would only add snapshots.
-    !> python/smash/simulation/memory.py::default_chunk mirrors this.
+    !> python/smash/simulation/memory.py::default_chunk asks it (md_api::checkpoint_chunk).
     integer function chunk_steps(setup, nac) result(chunk)
         type(SetupDT), intent(in) :: setup
         integer, intent(in) :: nac

@@ -185,6 +185,12 @@ def run_tangent(model, cost_options, direction, output) -> tuple[float, float]:
                                               direction, output)
 
 
+def checkpoint_chunk(nac: int, ntime_step: int, checkpoint_steps: int = 0, hybrid: bool = False) -> int:
+    """Steps per checkpointed chunk of a gradient (md_forward::chunk_steps): `checkpoint_steps` when positive,
+    else the core's default for `nac` cells over `ntime_step` steps (shorter for a `hybrid` structure)."""
+    return int(fcore.md_api.checkpoint_chunk(int(nac), int(ntime_step), int(checkpoint_steps), bool(hybrid)))
+
+
 def forward_piece_cells(model, ncpu: int) -> int:
     """Cells per piece that the model's forward runs on `ncpu` threads take in turn, 0 when each thread takes
     a fixed share (md_forward::rr_piece_cells)."""

@@ -61,12 +61,6 @@ TAPE_SNOW_STEP_BYTES = 40
 TAPE_HYBRID_STEP_BYTES = 460
 TAPE_NEURON_BYTES = 18
 TAPE_WEIGHT_BYTES = 0.5
-# md_forward's small_run: runs of at most this many cell-steps tape every step at once.
-TAPE_SMALL_RUN = 1e5
-# md_forward's hybrid_chunk_cell_steps and own_block_steps: a hybrid's chunks hold at most this many
-# cell-steps when that makes at least this many steps (grids of up to 500 active cells).
-HYBRID_CHUNK_CELL_STEPS = 4000
-HYBRID_MIN_CHUNK = 8
 # A gradient's process may take, beside what it holds when the gradient starts, this share of the
 # memory available (setup adjoint_memory = 0). Of what is left for the tape (the budget less the
 # process and the run's arrays, gradient_run_bytes), one chunk's taped steps take CHUNK_SHARE,
@@ -301,18 +295,10 @@ def snapshot_bytes(structure) -> int:
 
 
 def default_chunk(nac: int, nt: int, checkpoint_steps: int = 0, hybrid: bool = False) -> int:
-    """md_forward::chunk_steps: `checkpoint_steps` when set, else one chunk for a run of at most
-    TAPE_SMALL_RUN cell-steps, else ceil(sqrt(nt)) steps; for a `hybrid` structure, at most
-    HYBRID_CHUNK_CELL_STEPS cell-steps when that is at least HYBRID_MIN_CHUNK steps."""
-    if checkpoint_steps > 0:
-        return min(checkpoint_steps, nt)
-    if nac * nt <= TAPE_SMALL_RUN:
-        return nt
-    chunk = min(nt, math.isqrt(nt - 1) + 1)
-    cached = int(HYBRID_CHUNK_CELL_STEPS // max(nac, 1))
-    if hybrid and cached >= HYBRID_MIN_CHUNK:
-        chunk = min(chunk, cached)
-    return chunk
+    """Steps per checkpointed chunk of a gradient: `checkpoint_steps` when set, else the core's default
+    (md_forward::chunk_steps, asked of the core so that plan and run follow one rule): every step when the
+    run is small, about sqrt(nt) steps, fewer for a `hybrid` structure on a small grid."""
+    return _core.checkpoint_chunk(nac, nt, checkpoint_steps, hybrid)
 
 
 @dataclass(frozen=True)
