@@ -21,7 +21,8 @@ import yaml
 
 from smash.analysis.cost_options import DEFAULT_COST_OPTIONS, METRICS_WITH_TFM, REGULARIZATION_KEYS
 from smash.batch._deps import require
-from smash.calibration.optimize import ALL_MAPPINGS, CRIT_KEYS, OPTIMIZERS
+from smash.calibration.optimize import ALL_MAPPINGS, CRIT_KEYS
+from smash.calibration.optimizers import OPTIMIZERS
 from smash.simulation.model_setup import DEFAULTS as SETUP_DEFAULTS
 from smash.simulation.model_setup import REQUIRED as SETUP_REQUIRED
 
