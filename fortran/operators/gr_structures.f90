@@ -56,9 +56,6 @@ module md_gr_structures
     !> set-ups per cell (Cance gr4_mlp forward 3-5 % faster, gradient equal).
     integer, parameter :: net_block = 64
 
-    !> Coefficients of the iterations of inverse_cube_root.
-    real(rk), parameter :: one_third = 1._rk/3._rk, two_ninths = 2._rk/9._rk, fourteen_81sts = 14._rk/81._rk
-
 contains
 
     !> Interception store of capacity ci: evaporates first, overflows the rest.
@@ -209,68 +206,64 @@ contains
         q = (h_star - h)*c
     end subroutine gr_transfer
 
-    !> Level h_star / (1 + h_star^3)^(1/3) left in loieau's routing store, as h_star times the
-    !> inverse cube root of 1 + h_star^3: no division (a division by the cube root, and one in each
-    !> of its two Halley steps, were most of a loieau run; docs/performance-log.md).
+    !> Level h_star / (1 + h_star^3)^(1/3) left in loieau's routing store.
     subroutine cube_root_level(h_star, h)
         real(rk), intent(in) :: h_star
         real(rk), intent(out) :: h
 
-        real(rk) :: a, inv_root
+        real(rk) :: a, root
 
-        ! A variable, not an expression, in the call: Tapenade honours NOCHECKPOINT only then
-        ! (checkpointed, the adjoint ran the whole root again in its reverse sweep).
+        ! A variable, not an expression, in the call: Tapenade honours NOCHECKPOINT only then.
+        ! Checkpointed, the adjoint's reverse sweep found the root a second time.
         a = 1._rk + h_star**3
         !$AD NOCHECKPOINT
-        call inverse_cube_root(a, inv_root)
-        h = h_star*inv_root
+        call cube_root(a, root)
+        h = h_star/root
     end subroutine cube_root_level
 
-    !> y = a**(-1/3) for a >= 1 (loieau's routing store), by multiplications only: from a start
-    !> within 3e-8 (inverse_cube_root_start), one step of the third-order iteration
-    !> y (1 + r/3 + 2 r^2/9), r = 1 - a y^3, gives the root to rounding (at most 4 ulp of the
-    !> level measured over h_star in [0, 1000], as the Halley form it replaced). Only that step is
-    !> differentiated: its derivative in a at the root is -y^4/3, that of a**(-1/3), and in its
-    !> start it vanishes there. The start is found under $AD DO-NOT-DIFF. Products and sums are
-    !> grouped so that independent ones run side by side: the step is a latency chain.
-    subroutine inverse_cube_root(a, y)
+    !> c = a**(1/3) for a >= 1 (loieau's routing store), without the pow call
+    !> that was a third of a loieau run: a Halley step (cubic convergence) from
+    !> a start within 3e-7 of the root gives the root to rounding (2 ulp
+    !> measured over [1, 8]). Only that last step is differentiated (its
+    !> derivative at the root is 1 / (3 c^2), that of the cube root); the start
+    !> is found under $AD DO-NOT-DIFF.
+    subroutine cube_root(a, c)
         real(rk), intent(in) :: a
-        real(rk), intent(out) :: y
+        real(rk), intent(out) :: c
 
-        real(rk) :: y0, r
+        real(rk) :: c0, c3
 
         ! The region is identity for derivatives: the start carries a's, which
-        ! the last step cancels.
-        y0 = a
+        ! the last step cancels (its derivative in its start vanishes at the root).
+        c0 = a
         !$AD DO-NOT-DIFF
-        call inverse_cube_root_start(y0)
+        call cube_root_start(c0)
         !$AD END-DO-NOT-DIFF
-        r = 1._rk - (a*y0)*(y0*y0)
-        y = y0*((1._rk + one_third*r) + two_ninths*(r*r))
-    end subroutine inverse_cube_root
+        c3 = c0*c0*c0
+        c = c0*(c3 + 2._rk*a)/(2._rk*c3 + a)
+    end subroutine cube_root
 
-    !> Start of inverse_cube_root within 3e-8: on entry a, on exit the start (one argument: the
-    !> DO-NOT-DIFF region of inverse_cube_root then passes a's derivative through). a is scaled
-    !> into [1, 8] by powers of 8 (exact), where a quartic fitted to b**(-1/3) (relative error
-    !> 7e-3) and one step of the fourth-order iteration y (1 + r/3 + 2 r^2/9 + 14 r^3/81)
-    !> give the start.
-    subroutine inverse_cube_root_start(y)
-        real(rk), intent(inout) :: y
+    !> Start of cube_root within 3e-7: on entry a, on exit the start (one
+    !> argument: the DO-NOT-DIFF region of cube_root then passes a's derivative
+    !> through, not an unset one). a is scaled into [1, 8] by powers of 8
+    !> (exact), where a cubic fitted to the cube root (relative error 7e-3) and
+    !> one Halley step give the start.
+    subroutine cube_root_start(c)
+        real(rk), intent(inout) :: c
 
-        real(rk) :: b, b2, scale, r
+        real(rk) :: b, scale, c3
 
-        b = y
+        b = c
         scale = 1._rk
         do while (b > 8._rk)
             b = 0.125_rk*b
-            scale = 0.5_rk*scale
+            scale = 2._rk*scale
         end do
-        b2 = b*b
-        y = (5.851240890681625e-4_rk*b2 + (-1.298279856605802e-2_rk*b + 0.10847492833893461_rk))*b2 &
-            + (-0.44074545579759616_rk*b + 1.3376178111761052_rk)
-        r = 1._rk - (b*y)*(y*y)
-        y = (scale*y)*((1._rk + one_third*r) + (r*r)*(two_ninths + fourteen_81sts*r))
-    end subroutine inverse_cube_root_start
+        c = ((2.0454453069268168e-3_rk*b - 3.9835476315680435e-2_rk)*b + 0.3520066305447525_rk)*b &
+            + 0.6929092490707051_rk
+        c3 = c*c*c
+        c = scale*c*(c3 + 2._rk*b)/(2._rk*c3 + b)
+    end subroutine cube_root_start
 
     !> Exponential store (gr6): outflow be*ln(1 + exp(h/be)), with the
     !> asymptotic forms outside |h/be| < 7 to avoid overflow.
