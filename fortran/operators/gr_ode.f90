@@ -113,6 +113,22 @@ contains
         end do
     end subroutine transfer_newton_start
 
+    !> md_gr_structures::gr_interception by the same operations, in this module so that the
+    !> compiler inlines it into the cell loop (the primal is compiled module by module: called
+    !> across modules, each cell-step made a call, about 3 % of a gr4_ode forward run).
+    subroutine ode_interception(prcp, pet, ci, hi, pn, en)
+        real(rk), intent(in) :: prcp, pet, ci
+        real(rk), intent(inout) :: hi
+        real(rk), intent(out) :: pn, en
+
+        real(rk) :: ei
+
+        ei = min(pet, prcp + hi*ci)
+        pn = max(0._rk, prcp - ci*(1._rk - hi) - ei)
+        en = pet - ei
+        hi = hi + (prcp - ei - pn)/ci
+    end subroutine ode_interception
+
     subroutine gr4_ode_step(prcp, pet, imperv, p, h, f, qt, fx)
         real(rk), intent(in) :: prcp, pet
         real(rk), intent(in) :: imperv   !< impervious share of the cell
@@ -131,7 +147,7 @@ contains
             fx(1:GR4_ODE_NFX) = 0._rk
         else
             !$AD NOCHECKPOINT
-            call gr_interception(prcp, pet, p(GR4_ODE_P_CI), h(GR4_ODE_S_HI), pn, en)
+            call ode_interception(prcp, pet, p(GR4_ODE_P_CI), h(GR4_ODE_S_HI), pn, en)
             ! Only the rainfall of the pervious share enters (smash 1.3 leaves evaporation whole here);
             ! the net read the whole cell's pn (net_inputs).
             pn = (1._rk - imperv)*pn

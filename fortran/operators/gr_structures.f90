@@ -46,9 +46,9 @@ module md_gr_structures
     implicit none
     private
     ! The per-cell routines stay private: called from one loop each in
-    ! gr_cells, the compiler inlines them there. gr_interception is shared
-    ! with md_gr_ode.
-    public :: gr_cells, gr_hybrid_cells, percolation_inv_beta, gr_interception, net_corrections, net_block
+    ! gr_cells, the compiler inlines them there (md_gr_ode has its own copy
+    ! of gr_interception for the same reason).
+    public :: gr_cells, gr_hybrid_cells, percolation_inv_beta, net_corrections, net_block
 
     !> Cells of a hybrid's block: the net's inputs, hidden layers and outputs
     !> of a block (5 + 2 x 16 + 5 values a cell for the default nets, 21 KB)
@@ -211,10 +211,13 @@ contains
         real(rk), intent(in) :: h_star
         real(rk), intent(out) :: h
 
-        real(rk) :: root
+        real(rk) :: a, root
 
+        ! A variable, not an expression, in the call: Tapenade honours NOCHECKPOINT only then.
+        ! Checkpointed, the adjoint's reverse sweep found the root a second time.
+        a = 1._rk + h_star**3
         !$AD NOCHECKPOINT
-        call cube_root(1._rk + h_star**3, root)
+        call cube_root(a, root)
         h = h_star/root
     end subroutine cube_root_level
 
