@@ -357,9 +357,16 @@ class StoreSeries:
         """Steps per chunk of the store when windows of whole chunks from the period's first step are decoded
         straight into the reader's buffer (`_direct_chunks`): one part, at the model's step, holding the
         model's cells in order, the period starting on a chunk; else None."""
+        if not self.in_order or not self._whole_chunks(self.parts[0]):
+            return None
+        return self.time_chunk_steps()
+
+    def time_chunk_steps(self) -> int | None:
+        """Steps per time chunk of the store when the period starts on a chunk (one part, at the model's
+        step), whatever the cells' order; else None. A window of whole chunks decodes each chunk once."""
         part = self.parts[0]
         steps = part.time_chunk
-        if len(self.parts) > 1 or self.nsub != 1 or steps is None or not self.in_order or not self._whole_chunks(part):
+        if len(self.parts) > 1 or self.nsub != 1 or steps is None:
             return None
         positions = self.index_of[:, 0]
         if positions[0] % steps or not np.array_equal(positions, positions[0] + np.arange(positions.size)):
