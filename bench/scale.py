@@ -194,7 +194,8 @@ def cpu_ticks() -> tuple[int, int]:
 
 def count_reader_cpu():
     """Make each streamed window read add its reader thread's CPU time to READER_CPU[0] (the share of the
-    run's CPU the reading takes; the reads run in the stream's reader thread, or the run's when it waits)."""
+    run's CPU the reading takes; the reads run in the stream's reader thread, or the run's when it waits;
+    numcodecs' Blosc decodes in the calling thread when that is not the main thread, so decoding counts)."""
     from smash.stream.window import ForcingStream
 
     read = ForcingStream._read_window
