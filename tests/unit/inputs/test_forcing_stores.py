@@ -492,3 +492,31 @@ def test_nested_checkpoints_over_windows_of_several_chunks(data_dir, store_folde
     _testing.core_setup(held).checkpoint_segment_steps = 8
     ret_h = _gradient(held)
     assert ret_h.cost == ret_s.cost and np.array_equal(ret_h.grad, ret_s.grad) and np.abs(ret_h.grad).max() > 0
+
+
+def test_a_span_of_a_store_of_cells_decodes_only_its_blocks(data_dir, store_folder):
+    """A model holding a fifth of a store's cells, all within the first fifth of them (a catchment of a
+    national store): its chunks are decoded over that span only (c-blosc's getitem), the values read
+    equal the grid store's; the span's decoding equals a whole chunk's decoding cut to it."""
+    from smash.inputs import stores
+    from smash.simulation.model_setup import normalize_setup
+
+    setup, mesh = _dataset(data_dir, "Lez")
+    grid = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder)))
+    cells = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder, "cells")))
+    order = model_cell_order(mesh)
+    some = order[: order.size // 5][::-1]
+    ref = stores.StoreSeries(grid, mesh, "prcp", cells=some)
+    got = stores.StoreSeries(cells, mesh, "prcp", cells=some)
+    part = got.parts[0]
+    assert part.zarr_chunks.decodes_spans and got._whole_chunks(part) and not got.in_order
+    first, stop = got._cell_span(part)
+    assert (first, stop) == (0, some.size) and stop < got.box_size
+    nt = int(grid["ntime_step"])
+    for start in range(0, nt, 7):
+        count = min(7, nt - start)
+        assert np.array_equal(got.read(start, count), ref.read(start, count))
+    chunks = part.zarr_chunks
+    whole = chunks.decode(1, np.empty(10 * got.box_size, dtype=np.float32))
+    span = chunks.decode_span(1, 3, 40, np.empty(10 * 37, dtype=np.float32))
+    assert np.array_equal(span, whole[:, 3:40], equal_nan=True)
