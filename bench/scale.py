@@ -112,7 +112,8 @@ def outlet_catchment(mesh):
 
 def france_model(data_dir, store, steps, mode, gauge=False, adjoint_memory=0, catchment=False, chunk=0):
     """France (or with `catchment` its outlet's catchment), forcings held whole or streamed (`mode`); with
-    `chunk`, the gradient's checkpoint chunks (streamed: its windows) fixed to that many steps."""
+    `chunk`, the gradient's checkpoint chunks fixed to that many steps (streamed: its windows of whole chunks
+    are planned, memory.gradient_window)."""
     import smash
     from smash import _testing
 
@@ -121,12 +122,10 @@ def france_model(data_dir, store, steps, mode, gauge=False, adjoint_memory=0, ca
                  read_prcp=True, prcp_directory=store, read_pet=True, daily_interannual_pet=True,
                  pet_directory=os.path.join(data_dir, "France", "pet"), adjust_interception=False,
                  forcing_storage=mode, adjoint_memory=adjoint_memory)
-    if chunk and mode == "stream":
-        setup["forcing_window"] = chunk
     if gauge:
         mesh = outlet_catchment(outlet_gauge(mesh)) if catchment else outlet_gauge(mesh)
     model = smash.Model(setup, mesh)
-    if chunk and mode == "memory":
+    if chunk:
         _testing.core_setup(model).checkpoint_steps = chunk
     return model
 
@@ -193,9 +192,32 @@ def cpu_ticks() -> tuple[int, int]:
     return (values[7] if len(values) > 7 else 0), sum(values[:8])
 
 
+def count_reader_cpu():
+    """Make each streamed window read add its reader thread's CPU time to READER_CPU[0] (the share of the
+    run's CPU the reading takes; the reads run in the stream's reader thread, or the run's when it waits;
+    numcodecs' Blosc decodes in the calling thread when that is not the main thread, so decoding counts)."""
+    from smash.stream.window import ForcingStream
+
+    read = ForcingStream._read_window
+
+    def timed(self, t0, t1):
+        cpu0 = time.thread_time()
+        try:
+            return read(self, t0, t1)
+        finally:
+            READER_CPU[0] += time.thread_time() - cpu0
+
+    ForcingStream._read_window = timed
+
+
+READER_CPU = [0.0]
+
+
 def worker(args, steps, mode, run):
     """One case in this process; prints one JSON line."""
     from smash import _testing
+
+    count_reader_cpu()
 
     if run == "twin":
         twin(args.data, args.store, steps, args.ncpu, args.out)
@@ -216,6 +238,7 @@ def worker(args, steps, mode, run):
     stream = _testing.forcing_stream(model)
     if stream is not None:
         out["windows"] = stream.windows
+    READER_CPU[0] = 0.0     # the run's reads only
     if run == "forward":
         steal0, ticks0 = cpu_ticks()
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -225,9 +248,13 @@ def worker(args, steps, mode, run):
         steal1, ticks1 = cpu_ticks()
         out["steal"] = (steal1 - steal0) / max(ticks1 - ticks0, 1)
     else:
+        steal0, ticks0 = cpu_ticks()
         gradient_case(model, out, args.ncpu, twin_path(args.out, args.twin_steps))
+        steal1, ticks1 = cpu_ticks()
+        out["steal"] = (steal1 - steal0) / max(ticks1 - ticks0, 1)
     if stream is not None:
         out["reads"] = stream.reads
+        out["reader_cpu_s"] = READER_CPU[0]     # CPU time of the run's window reads
         out["wait_s"] = stream.wait_seconds     # the run waiting for its windows (reading not hidden)
     out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
     out["load"] = os.getloadavg()[0]
@@ -270,14 +297,17 @@ def table(results, generation_s) -> str:
             lines.append(f"\nStreamed / in-memory run time over {r['steps']} steps: {ratio:.3f}.")
     grads = [r for r in results if r["run"] in ("gradient", "compare") and "run_s" in r]
     if grads:
-        lines += ["", "| gradient | steps | forcings | chunk | segment | expected peak (GB) | peak (GB) | "
-                      "tape peak (GB) | spilled (GB) | wall (s) | CPU (s) | CPU per step (s) | reads (waited) | "
-                      "load |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", "| gradient | steps | forcings | chunk | window | segment | expected peak (GB) | peak (GB) | "
+                      "tape peak (GB) | spilled (GB) | wall (s) | CPU (s) | reader CPU (s) | CPU per step (s) | "
+                      "reads (waited) | waiting (s) | steal | load |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {'France' if r['run'] == 'gradient' else 'outlet catchment'} | {r['steps']} | {r['mode']} | "
-                  f"{r['chunk']} | {r['segment'] or '-'} | {r.get('expected_peak_gb', 0):.2f} | "
-                  f"{r['peak_gb']:.2f} | {r['tape_peak_gb']:.2f} | {r['spilled_gb']:.2f} | {r['run_s']:.0f} | "
-                  f"{r['cpu_s']:.0f} | {r['cpu_s'] / r['steps']:.3f} | "
-                  f"{r.get('reads', '-')} ({r.get('unpredicted', '-')}) | {r['load']:.1f} |" for r in grads]
+                  f"{r['chunk']} | {r.get('windows', {}).get('gradient', '-')} | {r['segment'] or '-'} | "
+                  f"{r.get('expected_peak_gb', 0):.2f} | "
+                  f"{r['peak_gb']:.2f} | {r['tape_peak_gb']:.2f} | {r['spilled_gb']:.2f} | {r['run_s']:.1f} | "
+                  f"{r['cpu_s']:.1f} | {r.get('reader_cpu_s', 0):.1f} | {r['cpu_s'] / r['steps']:.3f} | "
+                  f"{r.get('reads', '-')} ({r.get('unpredicted', '-')}) | {r.get('wait_s', 0):.1f} | "
+                  f"{r.get('steal', 0):.0%} | {r['load']:.1f} |" for r in grads]
     # Streamed against in-memory gradients over the same steps and chunks (the least wall and CPU times of
     # the repeats, each apart: a run paused by another job keeps its CPU time).
     compared = [r for r in results if r["run"] == "compare" and "run_s" in r]
@@ -334,7 +364,7 @@ def main():
     parser.add_argument("--compare-steps", default="",
                         help="steps of the streamed / in-memory gradient comparison on the outlet's catchment")
     parser.add_argument("--compare-chunk", type=int, default=2,
-                        help="the comparison's checkpoint chunk (streamed: its forcing_window)")
+                        help="the comparison's checkpoint chunk (core checkpoint_steps, both modes)")
     parser.add_argument("--compare-repeats", type=int, default=2, help="comparison runs of each, interleaved")
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--case", default="")

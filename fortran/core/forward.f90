@@ -74,8 +74,13 @@ contains
         ns = size(rr_initial_states, 2)
         ng = max(mesh%ng, 1)
         chunk = chunk_steps(setup, nac)
-        ! Streamed forcings: a chunk is one window of steps (md_input_data).
-        if (input%window_steps > 0) chunk = min(input%window_steps, setup%ntime_step)
+        ! Streamed forcings: a chunk lies in one window of steps (md_input_data): the chunks asked
+        ! (checkpoint_steps) when the window holds a whole number of them (a streamed gradient reads
+        ! a window of several chunks once: smash.simulation.memory.gradient_window), else the window.
+        if (input%window_steps > 0) then
+            if (setup%checkpoint_steps <= 0 .or. mod(input%window_steps, chunk) /= 0) chunk = input%window_steps
+            chunk = min(chunk, setup%ntime_step)
+        end if
         ! The shortest time blocks worth their parallel regions (docs/performance-log.md).
         nblock = setup%block_steps
         if (nblock <= 0) nblock = 1 + int(block_cell_steps/real(nac, rk))

@@ -7,6 +7,7 @@ never used.
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
 import glob
 import os
@@ -326,7 +327,7 @@ def _read_groups(series: RasterSeries, groups: list[list[str]], store, ncpu: int
 
 
 def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, verbose: bool = False, out=None,
-               plan: SeriesPlan | None = None):
+               plan: SeriesPlan | None = None, daily_cache: DailyMaps | None = None):
     """Series of `kind` ("prcp", "pet", "snow", "temp") on the mesh, float32.
 
     `setup` is a normalized setup (`start_time`, int `dt` and `ntime_step`,
@@ -349,6 +350,9 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     UserWarning per call. `out` (with `cells`): an object taking each step as ``out[t] = values``
     (sparse_forcing.StepEncoder), returned instead of the array; steps without a file are left to it.
     `plan`: the setup's SeriesPlan when the caller made it already (`SeriesPlan.window` of a longer period's).
+    `daily_cache`: interannual PET maps already read at these cells (streamed windows: `DailyMaps`), taken
+    from it instead of their files and the days read added to it; the problems of a file are reported
+    when it is read, not again for its cached map.
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
@@ -368,11 +372,16 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     if out is not None and cells is None:
         raise ValueError("read_atmos: `out` needs `cells`")
     out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32) if out is None else out
+    daily_maps: dict[str, np.ndarray] = {}
+    if plan.interannual and daily_cache is not None:
+        cached = ((key, daily_cache.get(key)) for key in needed)
+        daily_maps = {key: values for key, values in cached if values is not None}
+        keep = [g for g, key in enumerate(needed) if key not in daily_maps]
+        groups, needed = [groups[g] for g in keep], [needed[g] for g in keep]
     paths = [path for group in groups for path in group]
     if paths:
         series = RasterSeries(mesh, selected, paths[0])
         combine = _step_combiner(kind, setup.get(f"{kind}_conversion_factor"), tally)
-        daily_maps: dict[str, np.ndarray] = {}
         if plan.interannual:
             def store(g, read):
                 daily_maps[needed[g]] = combine(read, f"{needed[g][:2]}-{needed[g][2:]}")
@@ -382,13 +391,42 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
                 tally.add_step(values, plan.ends[t])
                 out[t] = values
         _read_with_progress(series, groups, store, ncpu, f"Reading {kind}" if verbose else None, len(paths))
-        if plan.interannual:
-            _spread_interannual(plan, daily_maps, dt, tally, out)
         report.issues |= series.issues
         report.misplaced = series.misplaced
+    if daily_maps:
+        _spread_interannual(plan, daily_maps, dt, tally, out)
+        if daily_cache is not None:
+            for key in needed:
+                daily_cache.put(key, daily_maps[key])
+    if paths or daily_maps:
         report.notes += tally.notes()
     report.warn()
     return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
+
+
+class DailyMaps:
+    """The interannual PET maps (MMDD -> values at the reader's cells) of the last `days` days read: a
+    streamed run's windows of a few hours each would otherwise read their day's file again (24 times a
+    day for hourly windows). Bounded: the days least recently used are dropped first."""
+
+    def __init__(self, days: int = 4):
+        self.days = int(days)
+        self._maps: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key: str) -> np.ndarray | None:
+        values = self._maps.get(key)
+        if values is not None:
+            self._maps.move_to_end(key)
+        return values
+
+    def put(self, key: str, values: np.ndarray) -> None:
+        self._maps[key] = values
+        self._maps.move_to_end(key)
+        while len(self._maps) > self.days:
+            self._maps.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._maps)
 
 
 def _file_groups(plan: SeriesPlan, report: ReadReport, dt: int):

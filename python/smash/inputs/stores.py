@@ -243,6 +243,8 @@ class StoreSeries:
         self._match_times(setup)
         self._lock = threading.Lock()
         self._decoded: dict = {}    # (part, chunk) -> its decoded bounding box, oldest first (_chunk)
+        self._span = None           # the chunk cells decoded (_cell_span), and the cells read among them
+        self._span_index = None
 
     def _match_times(self, setup: dict) -> None:
         """Which part and position hold each sub-step of each model step (-1: none). A store at the model's
@@ -357,9 +359,16 @@ class StoreSeries:
         """Steps per chunk of the store when windows of whole chunks from the period's first step are decoded
         straight into the reader's buffer (`_direct_chunks`): one part, at the model's step, holding the
         model's cells in order, the period starting on a chunk; else None."""
+        if not self.in_order or not self._whole_chunks(self.parts[0]):
+            return None
+        return self.time_chunk_steps()
+
+    def time_chunk_steps(self) -> int | None:
+        """Steps per time chunk of the store when the period starts on a chunk (one part, at the model's
+        step), whatever the cells' order; else None. A window of whole chunks decodes each chunk once."""
         part = self.parts[0]
         steps = part.time_chunk
-        if len(self.parts) > 1 or self.nsub != 1 or steps is None or not self.in_order or not self._whole_chunks(part):
+        if len(self.parts) > 1 or self.nsub != 1 or steps is None:
             return None
         positions = self.index_of[:, 0]
         if positions[0] % steps or not np.array_equal(positions, positions[0] + np.arange(positions.size)):
@@ -423,7 +432,8 @@ class StoreSeries:
         return np.ascontiguousarray(part.variable[(slice(lo, hi), *space)].values).reshape(hi - lo, -1)
 
     def _chunk(self, p: int, c: int, steps: int) -> np.ndarray:
-        """Chunk `c` of part `p` (`steps` store positions a chunk) decoded, (its steps, box cells), from the last
+        """Chunk `c` of part `p` (`steps` store positions a chunk) decoded, ((its steps, box cells or the span of
+        them read: _cell_span), the places of the cells read in a step of it), from the last
         ones kept (called with the lock held). Consecutive windows share the chunks at their ends (a window of
         37 steps on chunks of 24 would otherwise decode about 1.6 times its steps), and the adjoint's short
         windows share chunks with their neighbours."""
@@ -434,18 +444,36 @@ class StoreSeries:
             spare = self._decoded.pop(next(iter(self._decoded)))[0] if len(self._decoded) >= _DECODED_CHUNKS else None
             part = self.parts[p]
             lo = c * steps
+            index = self.box_index
             if self._whole_chunks(part):
-                # The chunk's file decoded straight into the kept buffer.
-                size = steps * self.box_size
+                # The chunk's file decoded straight into the kept buffer: only the span of cells read (_cell_span).
+                first, stop = self._cell_span(part)
+                size = steps * (stop - first)
                 buffer = spare if spare is not None and spare.size == size else \
                     np.empty(size, dtype=part.zarr_chunks.dtype)
-                block = part.zarr_chunks.decode(c, buffer).reshape(-1, self.box_size)
+                if stop - first < self.box_size:
+                    block = part.zarr_chunks.decode_span(c, first, stop, buffer)
+                    index = self._span_index
+                else:
+                    block = part.zarr_chunks.decode(c, buffer).reshape(-1, self.box_size)
             else:
                 block = self._box(p, lo, min(lo + steps, part.times.size), out=spare)
                 buffer = block.reshape(-1)
-            kept = (buffer, block)
+            kept = (buffer, block, index)
         self._decoded[key] = kept
-        return kept[1]
+        return kept[1], kept[2]
+
+    def _cell_span(self, part: _Part) -> tuple[int, int]:
+        """The cells first .. stop - 1 (flat) of `part`'s chunks that hold the cells read: those between the
+        first and last read, when they are at most 3/4 of a chunk's and its codec decodes spans (the largest
+        outlet's catchment holds 15 % of France's cells, all in its first quarter), else all of them."""
+        if self._span is None:
+            first, stop = int(self.box_index.min()), int(self.box_index.max()) + 1
+            if self.in_order or 4 * (stop - first) > 3 * self.box_size or not part.zarr_chunks.decodes_spans:
+                first, stop = 0, self.box_size
+            self._span = (first, stop)
+            self._span_index = (self.box_index - first).astype(np.intp)
+        return self._span
 
     def _direct_chunks(self, part: _Part, positions: np.ndarray, picked: np.ndarray) -> set:
         """The chunks of `positions` decoded straight into their rows of `picked` (called with the lock held):
@@ -470,14 +498,15 @@ class StoreSeries:
             direct.add(c)
         return direct
 
-    def _pick(self, step: np.ndarray, into: np.ndarray) -> None:
-        """The model's cells out of one step of the box (or of a store's cells) into `into`: a flat gather (a 2-D
-        fancy index on the box costs about twice as much)."""
+    def _pick(self, step: np.ndarray, into: np.ndarray, index: np.ndarray | None = None) -> None:
+        """The model's cells out of one step of the box (or of a store's cells; `index`: their places in `step`
+        when it holds a span of them, _chunk) into `into`: a flat gather (a 2-D fancy index on the box costs
+        about twice as much)."""
         if self.in_order:
             into[...] = step
         else:
             # The indices are inside the box by construction: "clip" skips their check.
-            np.take(step, self.box_index, out=into, mode="clip")
+            np.take(step, self.box_index if index is None else index, out=into, mode="clip")
 
     def _read_part(self, p: int, positions: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(len(positions), covered cells) model values of part `p` at store positions `positions` (into `out`
@@ -497,9 +526,9 @@ class StoreSeries:
                 for c in np.unique(which):
                     if c in direct:
                         continue
-                    block = self._chunk(p, int(c), steps)
+                    block, index = self._chunk(p, int(c), steps)
                     for i in np.flatnonzero(which == c):
-                        self._pick(block[positions[i] - c * steps], picked[i])
+                        self._pick(block[positions[i] - c * steps], picked[i], index)
             else:
                 lo, hi = int(positions.min()), int(positions.max()) + 1
                 if hi - lo <= 2 * positions.size:

@@ -11,9 +11,26 @@ codec (numcodecs) decode it into the caller's buffer. Any other layout is left t
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 
 import numpy as np
+
+
+@functools.cache
+def _blosc_getitem():
+    """c-blosc's blosc_getitem(src, start, nitems, dest) from the numcodecs extension that bundles it (it
+    decompresses only the blocks holding those items), or None where it is not there."""
+    try:
+        from numcodecs import blosc
+
+        getitem = ctypes.CDLL(blosc.__file__).blosc_getitem
+    except (ImportError, OSError, AttributeError):
+        return None
+    getitem.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+    getitem.restype = ctypes.c_int
+    return getitem
 
 
 class ZarrChunks:
@@ -60,6 +77,33 @@ class ZarrChunks:
         folder = os.path.join(str(root), str(array.path or ""))
         return cls(folder, codec, meta.chunks[0], meta.shape, dtype, meta.dimension_separator or ".",
                    meta.fill_value)
+
+    @property
+    def decodes_spans(self) -> bool:
+        """Whether `decode_span` can decode part of a chunk's cells (a Blosc codec, c-blosc's getitem found)."""
+        return type(self.codec).__name__ == "Blosc" and _blosc_getitem() is not None
+
+    def decode_span(self, c: int, lo: int, hi: int, out: np.ndarray) -> np.ndarray:
+        """Cells lo .. hi - 1 (flat, C order) of every step of chunk `c` into `out`, a C-contiguous buffer of
+        `dtype` holding at least chunk_steps x (hi - lo) values, decompressing only the blocks that hold them
+        (`decodes_spans` must be true); returns the chunk's steps that lie in the array, (steps, hi - lo). A
+        catchment's cells lie in a quarter of France's store of cells: 7 ms a chunk instead of 16."""
+        row = int(np.prod(self.shape[1:]))
+        whole = out.reshape(-1)[:self.chunk_steps * (hi - lo)].reshape(self.chunk_steps, hi - lo)
+        key = self.separator.join([str(c)] + ["0"] * (len(self.shape) - 1))
+        try:
+            with open(os.path.join(self.folder, key), "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            whole[...] = self.fill_value
+        else:
+            getitem = _blosc_getitem()
+            for step in range(self.chunk_steps):
+                got = getitem(raw, step * row + lo, hi - lo, whole[step].ctypes.data)
+                if got != (hi - lo) * self.dtype.itemsize:
+                    raise OSError(f"{os.path.join(self.folder, key)}: decoding its cells {lo}-{hi - 1} failed ({got})")
+        steps = min(self.chunk_steps, self.shape[0] - c * self.chunk_steps)
+        return whole[:steps]
 
     def decode(self, c: int, out: np.ndarray) -> np.ndarray:
         """Chunk `c` (steps c x chunk_steps onwards) into `out`, a C-contiguous buffer of `dtype` holding at

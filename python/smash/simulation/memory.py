@@ -315,6 +315,7 @@ class CheckpointPlan:
     source: str = ""     #: where the budget comes from
     held_bytes: int = 0  #: what the process held when the plan was made (resident memory)
     run_bytes: int = 0   #: what the gradient allocates beside its tape (gradient_run_bytes)
+    window: int = 0      #: streamed forcings: steps per window, a whole number of chunks (0: in memory)
 
     @property
     def process_budget(self) -> int:
@@ -464,20 +465,26 @@ def _setup_value(setup, key, default):
 def gradient_plan(model) -> CheckpointPlan:
     """The checkpointing of `model`'s next gradient (plan_checkpoints with the model's figures).
 
-    The chunk is the core's checkpoint_steps, or with streamed forcings the setup's forcing_window,
-    when either is set; else md_forward's default, shortened to keep within the budget. Streamed
-    forcings then take windows of that chunk (gradient_checkpoints resizes the core's window arrays,
-    so the numbers are the in-memory run's with the same chunk): the arrays of the window the core
-    holds now are not counted in what the process holds, those of the gradient's window are counted
-    among the gradient's arrays."""
+    The chunk is the core's checkpoint_steps, or with streamed forcings the setup's forcing_window
+    (unless checkpoint_steps divides it), when either is set; else md_forward's default, shortened to
+    keep within the budget. Streamed forcings then take windows of the forcing_window asked, else of
+    several chunks when the store's time chunks are longer (gradient_window: each store chunk decoded
+    once a sweep), else of the chunk. gradient_checkpoints resizes the core's window arrays; the numbers
+    are the in-memory run's with the same chunk. The arrays of the window the core holds now are not
+    counted in what the process holds, those of the gradient's window are counted among the gradient's
+    arrays."""
     core_setup, inputs = _core.setup_of(model), _core.inputs_of(model)
     nac, nt = int(model.network.nac), int(model.setup.ntime_step)
     stream = getattr(inputs, "stream", None)
     asked = int(getattr(core_setup, "checkpoint_steps", 0) or 0)
     held = resident_bytes()
     fixed = asked
+    window_asked = 0
     if stream is not None:
-        fixed = min(int(_setup_value(model.setup, "forcing_window", 0) or 0), nt) or asked
+        window_asked = min(int(_setup_value(model.setup, "forcing_window", 0) or 0), nt)
+        # A window holds whole chunks: the chunk is the window asked unless checkpoint_steps divides it.
+        if window_asked and (not asked or asked >= window_asked or window_asked % asked):
+            fixed = window_asked
         held = max(0, held - window_array_bytes(model, int(inputs.window_steps)))
     chunk = fixed or default_chunk(nac, nt, 0, model.structure.is_hybrid)
     budget, source = adjoint_budget(model.setup, held)
@@ -485,7 +492,7 @@ def gradient_plan(model) -> CheckpointPlan:
     step_bytes = tape_step_bytes(model.structure, model.setup.hidden_neuron)
     snap_bytes = snapshot_bytes(model.structure)
 
-    def planned(window):
+    def planned(window, chunk=chunk, chunk_fixed=bool(fixed)):
         run = gradient_run_bytes(model, window)
         tape_budget = budget - held - run
         # Any room left serves (a tape below ad_stack.c's floor, MIN_SPILL_LIMIT a thread, spills the rest).
@@ -495,7 +502,7 @@ def gradient_plan(model) -> CheckpointPlan:
                 f"{_size(held)} already and the gradient's arrays take about {_size(run)}. Give adjoint_memory "
                 f"more than {_size(held + run)} (0: automatic).")
         return plan_checkpoints(nac, nt, step_bytes, snap_bytes, chunk, tape_budget, ncpu,
-                                chunk_fixed=bool(fixed)), run
+                                chunk_fixed=chunk_fixed), run
 
     plan, run = planned(chunk)
     if stream is not None and plan.chunk < chunk:
@@ -506,7 +513,30 @@ def gradient_plan(model) -> CheckpointPlan:
         if again.chunk > plan.chunk:
             again, run_again = planned(again.chunk)
         plan, run = again, run_again
+    if stream is not None:
+        plan, run = gradient_window(plan, run, window_asked, stream.store_chunk_steps(),
+                                    lambda window: planned(window, plan.chunk, True))
     return dataclasses.replace(plan, source=source, held_bytes=held, run_bytes=run)
+
+
+def gradient_window(plan: CheckpointPlan, run: int, asked: int, store_chunk: int,
+                    planned) -> tuple[CheckpointPlan, int]:
+    """(plan, run bytes) of a streamed gradient given its window: the forcing_window `asked` when it holds
+    whole chunks; else the most whole chunks within the store's time chunk (`store_chunk` steps, 0: none)
+    that leave the plan's checkpointing as it is (the same segments, no more spilled): a sweep then reads
+    each store chunk about once instead of once a chunk of the adjoint (the outlet catchment's 2-step chunks
+    read 2 160 windows over 720 steps, each gathering its cells from a decoded 24-step chunk); else the
+    chunk. `planned(window)`: the plan with that window's arrays counted, the chunk fixed."""
+    chunk = plan.chunk
+    if asked:
+        window = asked if asked % chunk == 0 else chunk
+        return planned(window) if window != chunk else (plan, run)
+    for per_window in range(store_chunk // chunk, 1, -1):
+        again, run_again = planned(per_window * chunk)
+        if again.segment == plan.segment and again.spill_bytes <= plan.spill_bytes and \
+                again.spills == plan.spills:
+            return dataclasses.replace(again, window=per_window * chunk), run_again
+    return dataclasses.replace(plan, window=chunk), run
 
 
 def tape_bytes(model) -> int:
@@ -539,14 +569,6 @@ def gradient_checkpoints(model, plan: CheckpointPlan | None = None):
         plan = gradient_plan(model)
         log_plan(plan)
     stream = getattr(_core.inputs_of(model), "stream", None)
-    if stream is not None:
-        # Streamed: the chunks are the windows (the session resizes the core's window arrays), and the
-        # read-ahead follows the nested sweeps' order of windows.
-        stream.windows["gradient"] = plan.chunk
-        stream.gradient_segment = plan.segment
-    if not plan.changes:
-        yield plan
-        return
     folder = tempfile.gettempdir()
     if plan.spills:
         free = shutil.disk_usage(folder).free
@@ -557,15 +579,25 @@ def gradient_checkpoints(model, plan: CheckpointPlan | None = None):
                           f"(setup adjoint_memory)")
     core_setup = _core.setup_of(model)
     asked = (int(core_setup.checkpoint_steps), int(core_setup.checkpoint_segment_steps))
-    core_setup.checkpoint_steps, core_setup.checkpoint_segment_steps = plan.chunk, plan.segment
-    _core.set_tape_spill(plan.spill_limit, folder)
+    if stream is not None:
+        # Streamed: windows of whole chunks (the session resizes the core's window arrays; the core takes the
+        # chunks asked when they divide its window, md_forward::forward_cost), and the read-ahead follows
+        # the nested sweeps' order of windows.
+        stream.windows["gradient"] = plan.window or plan.chunk
+        stream.gradient_chunk = plan.chunk
+        stream.gradient_segment = plan.segment
+        core_setup.checkpoint_steps = plan.chunk
+    if plan.changes:
+        core_setup.checkpoint_steps, core_setup.checkpoint_segment_steps = plan.chunk, plan.segment
+        _core.set_tape_spill(plan.spill_limit, folder)
     try:
         yield plan
     finally:
-        _core.set_tape_spill(0, folder)
+        if plan.changes:
+            _core.set_tape_spill(0, folder)
         core_setup.checkpoint_steps, core_setup.checkpoint_segment_steps = asked
         if stream is not None:
-            stream.gradient_segment = 0
+            stream.gradient_segment = stream.gradient_chunk = 0
     if plan.spills:
         raise_spill_failure(folder, plan)
 

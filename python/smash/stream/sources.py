@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from smash.inputs.atmos import SeriesPlan, read_atmos
+from smash.inputs.atmos import DailyMaps, SeriesPlan, read_atmos
 from smash.inputs.partitioning import SPLIT_KINDS, partition
 from smash.inputs.stores import StoreSeries, store_format, written
 from smash.stream.saved import SavedModelSource, saved_file
@@ -37,6 +37,8 @@ class TiffSource:
         self._shown: set = set()
         self._lock = threading.Lock()
         self._plans: dict = {}
+        # Per kind, the interannual maps of the last days read (a day's hourly windows read its file once).
+        self._daily: dict = {}
 
     def sub_setup(self, first: int, count: int) -> dict:
         """The setup of steps first .. first + count - 1 alone."""
@@ -54,8 +56,10 @@ class TiffSource:
                 if kind not in self._plans:
                     # The folder listed once; the whole plan's notes (unused files) shown once.
                     self._plans[kind] = SeriesPlan(self.setup, kind)
+                    self._daily[kind] = DailyMaps() if self._plans[kind].interannual else None
             plan = self._plans[kind].window(first, count)
-            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells, plan=plan, out=out)
+            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells, plan=plan, out=out,
+                                daily_cache=self._daily[kind])
         with self._lock:
             for item in caught:
                 # Each line names a problem before its colon; counts and dates differ from window to window.
@@ -89,6 +93,10 @@ class StoreSource:
         """Steps of the store's chunks when windows made of them are read without a copy, else None."""
         return self.series.aligned_chunk_steps()
 
+    def chunk_steps(self, kind: str) -> int | None:
+        """Steps per time chunk of the store when the period starts on one, else None."""
+        return self.series.time_chunk_steps()
+
 
 class KindSources:
     """One reader per forcing kind (prcp from a Zarr store, PET from interannual GeoTIFF maps, ...)."""
@@ -103,6 +111,11 @@ class KindSources:
         """The window_multiple of `kind`'s reader (None for GeoTIFF folders or a kind not read)."""
         reader = self.by_kind.get(kind)
         return reader.window_multiple(kind) if hasattr(reader, "window_multiple") else None
+
+    def chunk_steps(self, kind: str) -> int | None:
+        """The chunk_steps of `kind`'s reader (None for GeoTIFF folders or a kind not read)."""
+        reader = self.by_kind.get(kind)
+        return reader.chunk_steps(kind) if hasattr(reader, "chunk_steps") else None
 
 
 class SplitSource:

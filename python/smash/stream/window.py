@@ -65,19 +65,24 @@ def _serving(stream):
                 _core.set_forcing_fetch(0)
 
 
-def gradient_windows(ntime_step: int, window: int, segment: int = 0) -> list[tuple[int, int]]:
-    """The windows (t0, t1), 1-based inclusive, that md_forward asks for during a gradient, in order.
+def gradient_windows(ntime_step: int, window: int, segment: int = 0, chunk: int = 0) -> list[tuple[int, int]]:
+    """The windows (t0, t1), 1-based inclusive, that md_forward asks for during a gradient, in order: one
+    a checkpointed chunk it runs.
 
-    The chunks of `window` steps are checkpointed: the forward sweep runs them first to last, the
-    reverse sweep re-runs them last to first (the first of those is the forward sweep's last, asked
-    again). With segments of `segment` steps (nested checkpointing, whole chunks: md_forward::forward_loop),
-    the forward sweep runs every chunk, then each segment, last to first, runs its chunks forward and
-    back. A segment (or a run) of one chunk is taped as it runs: it asks for its window once."""
+    The chunks of `chunk` steps (0, or one that does not divide `window`: the window) are checkpointed: the
+    forward sweep runs them first to last, the reverse sweep re-runs them last to first (the first of those
+    is the forward sweep's last, asked again). With segments of `segment` steps (nested checkpointing, whole
+    chunks: md_forward::forward_loop), the forward sweep runs every chunk, then each segment, last to first,
+    runs its chunks forward and back. A segment (or a run) of one chunk is taped as it runs: it asks for its
+    window once. Each chunk asks for the window of `window` steps (from step 1 on) that holds it: a window
+    of several chunks is asked for once by each of them, in a row."""
     window = max(1, min(window, ntime_step))
-    seg = (segment // window) * window if segment > window else ntime_step
+    if chunk <= 0 or chunk >= window or window % chunk:
+        chunk = window
+    seg = (segment // chunk) * chunk if segment > chunk else ntime_step
 
     def chunks(t0, t1):
-        return [(c, min(c + window - 1, t1)) for c in range(t0, t1 + 1, window)]
+        return [(c, min(c + chunk - 1, t1)) for c in range(t0, t1 + 1, chunk)]
 
     def reversed_segment(t0, t1):
         spans = chunks(t0, t1)
@@ -85,11 +90,21 @@ def gradient_windows(ntime_step: int, window: int, segment: int = 0) -> list[tup
 
     segments = [(s0, min(s0 + seg - 1, ntime_step)) for s0 in range(1, ntime_step + 1, seg)]
     if len(segments) == 1:
-        return reversed_segment(1, ntime_step)
-    order = [span for s0, s1 in segments for span in chunks(s0, s1)]
-    for s0, s1 in reversed(segments):
-        order += reversed_segment(s0, s1)
-    return order
+        order = reversed_segment(1, ntime_step)
+    else:
+        order = [span for s0, s1 in segments for span in chunks(s0, s1)]
+        for s0, s1 in reversed(segments):
+            order += reversed_segment(s0, s1)
+    if chunk == window:
+        return order
+    return [window_holding(t0, window, ntime_step) for t0, _ in order]
+
+
+def window_holding(t: int, window: int, ntime_step: int) -> tuple[int, int]:
+    """The window (t0, t1) of `window` steps, counted from step 1, that holds step `t` (1-based): the core
+    reads step t at column t - t0 + 1 of its window arrays (md_forward::rainfall_runoff_step)."""
+    t0 = (t - 1) // window * window + 1
+    return t0, min(t0 + window - 1, ntime_step)
 
 
 class ForcingStream:
@@ -116,11 +131,14 @@ class ForcingStream:
         self._error = None
         self._gradient = False
         # Steps per segment of the next gradient's nested checkpointing (memory.gradient_checkpoints sets it;
-        # 0: none), and during a gradient the windows it asks for in order and how many it asked for.
+        # 0: none) and per checkpointed chunk (0: its window; a window may hold several chunks), and during a
+        # gradient the windows it asks for in order and how many it asked for.
         self.gradient_segment = 0
+        self.gradient_chunk = 0
         self._order = None
         self._position = 0
         self._input = None
+        self._last_chunk = None     # (t0, t1) the core asked for last in this run
         self._served = None         # weak reference to the core inputs `loaded` refers to
         # Held by the run this stream serves: a model and its copies share the stream (and maybe core inputs).
         self._busy = threading.Lock()
@@ -189,9 +207,14 @@ class ForcingStream:
             self.source.read(kind, t0 - 1, n, out=getattr(self._input, f"{kind}_next")[:, :n].T)
         return t0, t1
 
+    def store_chunk_steps(self) -> int:
+        """Steps per time chunk of the precipitation store when the period starts on one, else 0: a gradient's
+        window of whole chunks decodes each once a sweep (memory.gradient_plan)."""
+        steps = self.source.chunk_steps("prcp") if hasattr(self.source, "chunk_steps") else None
+        return int(steps or 0)
+
     def _window_of(self, t0: int) -> tuple[int, int]:
-        w = self.windows["gradient" if self._gradient else "forward"]
-        return t0, min(t0 + w - 1, self.ntime_step)
+        return window_holding(t0, self.windows["gradient" if self._gradient else "forward"], self.ntime_step)
 
     def _read_ahead(self, t0: int) -> None:
         if not 1 <= t0 <= self.ntime_step:
@@ -213,20 +236,28 @@ class ForcingStream:
         try:
             if self.window_hook is not None:
                 self.window_hook(t0)
-            # Asked again for the loaded window: in a gradient, the reverse sweep starting on the forward
-            # sweep's last window (after a gradient's reverse sweep a forward run starts on it too).
-            again = self.loaded == (t0, t1)
-            backward = (again and self._gradient) or (self.loaded is not None and self.loaded[0] > t0)
+            # The core asks for a chunk's steps; it reads them from the window that holds the chunk.
+            span = self._window_of(t0)
+            if t1 > span[1]:
+                raise RuntimeError(f"steps {t0}-{t1} asked for straddle the streamed windows of "
+                                   f"{span[1] - span[0] + 1} steps")
+            # Asked again for the loaded window: the next chunk of a window of several, or in a gradient the
+            # reverse sweep starting on the forward sweep's last chunk (after a gradient's reverse sweep a
+            # forward run starts on its window too).
+            again = self.loaded == span
+            last, self._last_chunk = self._last_chunk, (t0, t1)
+            backward = last is not None and (t0 < last[0] or (t0 == last[0] and self._gradient))
             if not again:
                 ahead, self._ahead = self._ahead, None
                 # The read ahead fills the next window's arrays: wait for it even when it read another window.
                 done = ahead[1].result() if ahead is not None else None
-                if done != (t0, t1):
+                if done != span:
                     self.unpredicted += 1
-                    self._read_window(t0, t1)
+                    self._read_window(*span)
                 _core.swap_forcing_window(self._input)
-                self.loaded = (t0, t1)
-            following = self._following((t0, t1)) if self._order is not None else None
+                self.loaded = span
+            t0, t1 = span
+            following = self._following(span) if self._order is not None else None
             w = self.windows["gradient" if self._gradient else "forward"]
             if following is not None:
                 self._read_ahead(following)     # the gradient's order: the nested sweeps jump back by segments
@@ -283,8 +314,10 @@ class ForcingStream:
             _core.resize_forcing_window(core_input, window)
             self.loaded = None
         self._error = None
-        self._order = gradient_windows(self.ntime_step, window, self.gradient_segment) if gradient else None
+        self._order = gradient_windows(self.ntime_step, window, self.gradient_segment, self.gradient_chunk) \
+            if gradient else None
         self._position = 0
+        self._last_chunk = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smash-forcing")
         try:
             yield self

@@ -392,3 +392,131 @@ def test_zarr_compression_follows_the_first_window(tmp_path):
         with xr.open_zarr(path, consolidated=True) as ds:
             assert np.array_equal(ds["v"].values, values)
     assert chosen == {"smooth": Blosc.SHUFFLE, "patchy": Blosc.NOSHUFFLE}
+
+
+def test_a_streamed_gradient_reads_windows_of_several_chunks(data_dir, store_folder):
+    """A streamed gradient whose checkpoint chunks are shorter than the store's time chunks reads windows of
+    several chunks (memory.gradient_window: the most that leave the plan as it is, within a store chunk):
+    Cance's gradient by chunks of 2 steps, from a grid store of 10-step chunks beside daily interannual PET
+    maps, reads windows of 10 steps, each once a sweep, and equals the GeoTIFF model's held whole with the
+    same chunks bit for bit (forward run and gradient)."""
+    from smash.simulation import memory
+    from smash.stream.window import gradient_windows
+
+    setup, mesh = _dataset(data_dir, "Cance")
+    held = smash.Model(setup, mesh)
+    streamed = smash.Model(dict(setup, forcing_storage="stream", **_stores(data_dir, "Cance", "zarr", store_folder)),
+                           mesh)
+    for model in (held, streamed):
+        _testing.core_setup(model).checkpoint_steps = 2
+    nac, nt = streamed.mesh.nac, streamed.setup.ntime_step
+    plan = memory.gradient_plan(streamed)
+    assert (nt, plan.chunk, plan.window, plan.segment, plan.spills) == (168, 2, 10, 0, False)
+    # The window's arrays (prcp and pet, current and read ahead) counted among the gradient's.
+    assert plan.run_bytes == memory.gradient_run_bytes(streamed, 10)
+    stream = _testing.forcing_stream(streamed)
+    served = []
+    stream.window_hook = served.append
+    reads, unpredicted = stream.reads, stream.unpredicted
+    ret_s = _gradient(streamed)
+    stream.window_hook = None
+    ret_h = _gradient(held)
+    assert ret_h.cost == ret_s.cost and np.array_equal(ret_h.grad, ret_s.grad) and np.abs(ret_h.grad).max() > 0
+    # Each 2-step chunk asks for its steps (forward, then back), served from the 10-step window holding it:
+    # 17 windows read forward, 16 back (the last one still loaded), one of them while the run waited.
+    chunks = [(t0, min(t0 + 1, nt)) for t0 in range(1, nt + 1, 2)]
+    assert served == [t0 for t0, _ in chunks + chunks[::-1]]
+    assert gradient_windows(nt, 10, 0, 2)[:6] == [(1, 10)] * 5 + [(11, 20)]
+    assert stream.windows["gradient"] == 10 and _testing.core_inputs(streamed).prcp.shape == (nac, 10)
+    assert (stream.reads - reads, stream.unpredicted - unpredicted) == (2 * 17 - 1, 1)
+    # Checkpoint chunks the core was asked for are given back after the gradient; the forward runs agree.
+    assert _testing.core_setup(streamed).checkpoint_steps == 2
+    held.forward_run()
+    streamed.forward_run()
+    assert np.array_equal(held.response.q, streamed.response.q)
+    assert np.array_equal(held.rr_final_states.values, streamed.rr_final_states.values)
+
+
+def test_interannual_pet_windows_read_each_day_once(data_dir, monkeypatch):
+    """Daily interannual PET streamed in windows of a few hours: a day's map is read from its file once and
+    kept for the day's later windows (a few days at most, the least recently used dropped), and every window
+    equals the whole period read at once, forward and back."""
+    from smash.inputs import atmos
+    from smash.simulation.model_setup import normalize_setup
+    from smash.stream.sources import TiffSource
+
+    setup, mesh = _dataset(data_dir, "Cance")
+    norm = normalize_setup(setup)
+    assert norm["daily_interannual_pet"]
+    cells = model_cell_order(mesh)
+    whole = atmos.read_atmos(norm, mesh, "pet", cells=cells)
+    nt = whole.shape[0]
+    days = len(set(atmos.SeriesPlan(norm, "pet").day_keys))
+    source = TiffSource(norm, mesh, cells)
+    opened = []
+    read = atmos.RasterSeries.read
+    monkeypatch.setattr(atmos.RasterSeries, "read", lambda self, path: opened.append(path) or read(self, path))
+    firsts = list(range(0, nt, 5))
+    for first in firsts + firsts[::-1]:
+        count = min(5, nt - first)
+        out = np.full((count, cells.size), np.nan, dtype=np.float32)
+        source.read("pet", first, count, out=out)
+        assert np.array_equal(out, whole[first:first + count])
+        assert len(source._daily["pet"]) <= 4
+    # Forward: each day's file once; back: the last 4 days still kept, the others read again.
+    assert days == 8 and len(opened) == days + (days - 4)
+    assert len(set(opened[:days])) == days
+
+
+def test_nested_checkpoints_over_windows_of_several_chunks(data_dir, store_folder, monkeypatch):
+    """Nested checkpointing whose segments (8 steps) cut across the windows (10 steps, chunks of 2): the
+    read-ahead follows the sweeps' order of windows (one read while the run waited) and the gradient is the
+    one of the GeoTIFF model held whole with the same chunks and segments, bit for bit."""
+    import dataclasses
+
+    from smash.simulation import memory
+
+    setup, mesh = _dataset(data_dir, "Cance")
+    held = smash.Model(setup, mesh)
+    streamed = smash.Model(dict(setup, forcing_storage="stream", **_stores(data_dir, "Cance", "zarr", store_folder)),
+                           mesh)
+    for model in (held, streamed):
+        _testing.core_setup(model).checkpoint_steps = 2
+    planned = memory.gradient_plan
+    monkeypatch.setattr(memory, "gradient_plan", lambda model: dataclasses.replace(planned(model), segment=8))
+    stream = _testing.forcing_stream(streamed)
+    unpredicted = stream.unpredicted
+    ret_s = _gradient(streamed)
+    assert stream.windows["gradient"] == 10 and stream.unpredicted - unpredicted == 1
+    monkeypatch.setattr(memory, "gradient_plan", planned)
+    _testing.core_setup(held).checkpoint_segment_steps = 8
+    ret_h = _gradient(held)
+    assert ret_h.cost == ret_s.cost and np.array_equal(ret_h.grad, ret_s.grad) and np.abs(ret_h.grad).max() > 0
+
+
+def test_a_span_of_a_store_of_cells_decodes_only_its_blocks(data_dir, store_folder):
+    """A model holding a fifth of a store's cells, all within the first fifth of them (a catchment of a
+    national store): its chunks are decoded over that span only (c-blosc's getitem), the values read
+    equal the grid store's; the span's decoding equals a whole chunk's decoding cut to it."""
+    from smash.inputs import stores
+    from smash.simulation.model_setup import normalize_setup
+
+    setup, mesh = _dataset(data_dir, "Lez")
+    grid = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder)))
+    cells = normalize_setup(dict(setup, **_stores(data_dir, "Lez", "zarr", store_folder, "cells")))
+    order = model_cell_order(mesh)
+    some = order[: order.size // 5][::-1]
+    ref = stores.StoreSeries(grid, mesh, "prcp", cells=some)
+    got = stores.StoreSeries(cells, mesh, "prcp", cells=some)
+    part = got.parts[0]
+    assert part.zarr_chunks.decodes_spans and got._whole_chunks(part) and not got.in_order
+    first, stop = got._cell_span(part)
+    assert (first, stop) == (0, some.size) and stop < got.box_size
+    nt = int(grid["ntime_step"])
+    for start in range(0, nt, 7):
+        count = min(7, nt - start)
+        assert np.array_equal(got.read(start, count), ref.read(start, count))
+    chunks = part.zarr_chunks
+    whole = chunks.decode(1, np.empty(10 * got.box_size, dtype=np.float32))
+    span = chunks.decode_span(1, 3, 40, np.empty(10 * 37, dtype=np.float32))
+    assert np.array_equal(span, whole[:, 3:40], equal_nan=True)

@@ -23,6 +23,12 @@ def test_the_order_of_a_nested_gradients_windows():
     assert gradient_windows(7, 3) == [(1, 3), (4, 6), (7, 7), (7, 7), (4, 6), (1, 3)]
     assert gradient_windows(8, 4, 4) == [(1, 4), (5, 8), (5, 8), (1, 4)]
     assert gradient_windows(5, 5) == [(1, 5)]
+    # Windows of 6 steps holding chunks of 2, segments of 4: each chunk asks for the window holding it; the
+    # second segment (steps 5-8) runs across the two windows.
+    assert gradient_windows(12, 6, 4, 2) == [(1, 6)] * 3 + [(7, 12)] * 3 + [(7, 12)] * 4 + \
+        [(1, 6), (7, 12), (7, 12), (1, 6)] + [(1, 6)] * 4
+    # A chunk that does not divide the window: the chunk is the window.
+    assert gradient_windows(7, 3, 0, 2) == gradient_windows(7, 3)
 
 
 @functools.cache
