@@ -746,7 +746,7 @@ contains
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
         integer :: k, np, nh, nfx, c1, c2
-        integer :: kb, kb1   ! gr6: a block of cells whose exponential stores run together
+        integer :: ib, kb, kb1   ! gr6: a block of cells whose exponential stores run together
         integer :: ikexc, iaexc   ! positions of kexc and aexc among p (gr_step)
         integer :: cstride   ! 1: a column of fnet per cell, 0: one for all (an index, not a variable set per
                              ! cell, which Tapenade would save at every cell)
@@ -768,7 +768,10 @@ contains
         case (HY_GR6, HY_GR6_MLP)
             c1 = GR6_FX_QR
             c2 = GR6_FX_QR
-            do kb = k0, k1, exp_block
+            ! blocks counted with a unit step: Tapenade 3.16 reverses a loop of step exp_block
+            ! from a start it computes, one iteration too many when k1 < k0 (md_mlp::dense_block)
+            do ib = 1, (k1 - k0 + exp_block)/exp_block
+                kb = k0 + (ib - 1)*exp_block
                 kb1 = min(k1, kb + exp_block - 1)
                 do k = kb, kb1
                     cell_pet = real(pet(k), rk)

@@ -70,7 +70,7 @@ contains
 
         real(rk) :: wl(NET_LANES, nout*(nin + 1))
         real(rk) :: acc(NET_LANES, 0:NET_GROUPS - 1)   ! sums of NET_GROUPS groups along the inputs
-        integer :: g, l, i, j, m, q, ng
+        integer :: g, gb, l, i, j, m, q, ng
 
         do m = 1, nout*(nin + 1)
             do l = 1, NET_LANES
@@ -79,8 +79,11 @@ contains
         end do
         ng = nb/NET_LANES
         do j = 1, nout
-            ! NET_GROUPS groups at a time, their sums in registers along the inputs
-            do g = 0, ng - NET_GROUPS, NET_GROUPS
+            ! NET_GROUPS groups at a time (groups gb*NET_GROUPS + q), their sums in registers
+            ! along the inputs. A loop of unit step: Tapenade 3.16 reverses a loop of step
+            ! NET_GROUPS from a start it computes, which is wrong when the loop runs no
+            ! iteration (ng < NET_GROUPS: the reverse sweep ran one, out of the block).
+            do gb = 0, ng/NET_GROUPS - 1
                 do q = 0, NET_GROUPS - 1
                     do l = 1, NET_LANES
                         acc(l, q) = wl(l, nout*nin + j)
@@ -89,13 +92,13 @@ contains
                 do i = 1, nin
                     do q = 0, NET_GROUPS - 1
                         do l = 1, NET_LANES
-                            acc(l, q) = acc(l, q) + wl(l, (i - 1)*nout + j)*x((g + q)*NET_LANES + l, i)
+                            acc(l, q) = acc(l, q) + wl(l, (i - 1)*nout + j)*x((gb*NET_GROUPS + q)*NET_LANES + l, i)
                         end do
                     end do
                 end do
                 do q = 0, NET_GROUPS - 1
                     do l = 1, NET_LANES
-                        z((g + q)*NET_LANES + l, j) = acc(l, q)
+                        z((gb*NET_GROUPS + q)*NET_LANES + l, j) = acc(l, q)
                     end do
                 end do
             end do
