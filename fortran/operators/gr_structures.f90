@@ -55,6 +55,8 @@ module md_gr_structures
     !> stay in the first-level cache. 64 rather than 32: fewer calls and loop
     !> set-ups per cell (Cance gr4_mlp forward 3-5 % faster, gradient equal).
     integer, parameter :: net_block = 64
+    !> Cells of gr6's exponential store run together (gr6_exponential_cells).
+    integer, parameter :: exp_block = 64
 
 contains
 
@@ -265,26 +267,69 @@ contains
         c = scale*c*(c3 + 2._rk*b)/(2._rk*c3 + b)
     end subroutine cube_root_start
 
-    !> Exponential store (gr6): outflow be*ln(1 + exp(h/be)), with the
-    !> asymptotic forms outside |h/be| < 7 to avoid overflow.
-    subroutine gr_exponential_store(inflow, be, he, qe)
-        real(rk), intent(in) :: inflow, be
-        real(rk), intent(inout) :: he
-        real(rk), intent(out) :: qe
+    !> gr6's exponential store on cells kb..kb1 (at most exp_block) after their
+    !> steps (gr6_step): inflow pre(j) to cell kb + j - 1, outflow
+    !> qe = be ln(1 + exp(r)), r = h*/be, h* = he + pre, with the asymptotic
+    !> forms beyond |r| = 7: h* + be exp(-r) above, be exp(r) below (no overflow;
+    !> the same three forms as smash 1.3's). qe is added to qt (qr + qd from the
+    !> step, so qt = (qr + qd) + qe as before) and to the fluxes at a saved step.
+    !>
+    !> Its exp and log per cell-step were a third of a gr6 forward run, one
+    !> dependent chain per cell. Here the cells form the inner loop, without
+    !> branch (the form is chosen by weights 0 or 1 from sign(), so every
+    !> product and sum with them is exact and the values are those of the
+    !> chosen form; the exponential's argument is r or -r, never above 7),
+    !> which gfortran vectorises with libmvec's exp and log. Its values differ
+    !> from the scalar exp and log in the last bit: the loop runs over a whole
+    !> number of NET_LANES groups (padding cells h* = 0, be = 1), so every cell
+    !> takes the vector part and its value does not depend on its place in the
+    !> block nor on the thread count (as in md_mlp::silu_block). The work values
+    !> are arrays local to the call, so the adjoint's forward sweep saves them as
+    !> whole arrays after the loop and both of its sweeps stay vector loops.
+    subroutine gr6_exponential_cells(kb, kb1, keep_all, pre, p, h, qt, fx)
+        integer, intent(in) :: kb, kb1
+        logical, intent(in) :: keep_all
+        real(rk), intent(in) :: pre(exp_block)
+        real(rk), intent(in) :: p(:, :)
+        real(rk), intent(inout) :: h(:, :)
+        real(rk), intent(inout) :: qt(:), fx(:, :)
 
-        real(rk) :: h_star, ratio
+        ! h*, be, r, the exponential (of r, or of -r above the upper bound), the factor of be, qe
+        real(rk) :: hs(exp_block), be(exp_block), r(exp_block), e(exp_block), sp(exp_block), qe(exp_block)
+        integer :: nb, nbl, j
 
-        h_star = he + inflow
-        ratio = h_star/be
-        if (ratio > 7._rk) then
-            qe = h_star + be/exp(ratio)
-        else if (ratio < -7._rk) then
-            qe = be*exp(ratio)
-        else
-            qe = be*log(1._rk + exp(ratio))
+        nb = kb1 - kb + 1
+        nbl = (nb + NET_LANES - 1)/NET_LANES*NET_LANES
+        do j = 1, nb
+            hs(j) = h(kb + j - 1, GR6_S_HE) + pre(j)
+            be(j) = p(kb + j - 1, GR6_P_BE)
+        end do
+        do j = nb + 1, nbl
+            hs(j) = 0._rk
+            be(j) = 1._rk
+        end do
+        ! sign(0.5, 7 - r) is -0.5 above the upper bound, sign(0.5, r + 7) below the lower
+        ! one, else both are 0.5: 1 - both is the weight (0 or 1) of the asymptotic forms,
+        ! their sum that of the logarithm. Written inline, not saved in arrays: the adjoint
+        ! recomputes them from r instead of saving them.
+        do j = 1, nbl
+            r(j) = hs(j)/be(j)
+            e(j) = exp(r(j)*sign(1._rk, 7._rk - r(j)))
+            sp(j) = (1._rk - sign(0.5_rk, 7._rk - r(j)) - sign(0.5_rk, r(j) + 7._rk))*e(j) &
+                    + (sign(0.5_rk, 7._rk - r(j)) + sign(0.5_rk, r(j) + 7._rk))*log(1._rk + e(j))
+            qe(j) = be(j)*sp(j) + (0.5_rk - sign(0.5_rk, 7._rk - r(j)))*hs(j)
+        end do
+        do j = 1, nb
+            h(kb + j - 1, GR6_S_HE) = hs(j) - qe(j)
+            qt(kb + j - 1) = qt(kb + j - 1) + qe(j)
+        end do
+        if (keep_all) then
+            do j = 1, nb
+                fx(kb + j - 1, GR6_FX_QE) = qe(j)
+                fx(kb + j - 1, GR6_FX_QT) = qt(kb + j - 1)
+            end do
         end if
-        he = h_star - qe
-    end subroutine gr_exponential_store
+    end subroutine gr6_exponential_cells
 
 
     !> Inverse of the percolation curve constant beta: 9/4 at a daily step,
@@ -433,7 +478,10 @@ contains
 
     !> gr6 and gr6_mlp: parameters ci cp ct be kexc aexc, states hi hp ht he;
     !> net outputs [fp, fe, fc1, fc2, fl] (fc2 shifts the routed share between
-    !> the routing and exponential stores).
+    !> the routing and exponential stores). All but the exponential store: the
+    !> step leaves its inflow in fx(GR6_FX_PRE) (0 at a step with missing
+    !> rainfall) and qr + qd in qt, and gr6_exponential_cells then runs the
+    !> store of the step's cells together (see there).
     subroutine gr6_step(prcp, pet, imperv, inv_beta, p, h, nn, fnet, qt, fx)
         real(rk), intent(in) :: prcp, pet, imperv
         real(rk), intent(in) :: inv_beta   !< percolation_inv_beta(dt)
@@ -444,18 +492,14 @@ contains
         real(rk), intent(out) :: qt
         real(rk), intent(inout) :: fx(GR6_NFX)
 
-        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, qe, routed, pervious
+        real(rk) :: pn, en, pr, perc, ps, es, lexc, prr, prd, pre, qr, qd, routed, pervious
         real(rk) :: f(NET_MAX)
 
         if (prcp < 0._rk) then
-            ! Only the exponential store runs; qr and qd of the last computed step are released again.
-            !$AD NOCHECKPOINT
-            call gr_exponential_store(0._rk, p(GR6_P_BE), h(GR6_S_HE), qe)
+            ! qr of the last computed step is released again (pre = 0: the exponential store
+            ! still drains, in gr6_exponential_cells).
             !$AD NOCHECKPOINT
             call repeat_routing_outflow(fx, GR6_NFX, GR6_FX_QR, 0, GR6_FX_QT, 1._rk, qt)
-            qt = qt + qe
-            fx(GR6_FX_QE) = qe
-            fx(GR6_FX_QT) = qt
         else
             f = 0._rk
             !$AD NOCHECKPOINT
@@ -479,10 +523,9 @@ contains
             prd = (pr + perc) - routed
             !$AD NOCHECKPOINT
             call gr_transfer(5, prr, p(GR6_P_CT), h(GR6_S_HT), qr)
-            !$AD NOCHECKPOINT
-            call gr_exponential_store(pre, p(GR6_P_BE), h(GR6_S_HE), qe)
             qd = max(0._rk, prd + lexc)
-            qt = qr + qd + qe
+            ! qr + qd; gr6_exponential_cells adds qe
+            qt = qr + qd
             fx(GR6_FX_PN) = pn
             fx(GR6_FX_EN) = en
             fx(GR6_FX_PR) = pr
@@ -495,7 +538,7 @@ contains
             fx(GR6_FX_PRE) = pre
             fx(GR6_FX_QR) = qr
             fx(GR6_FX_QD) = qd
-            fx(GR6_FX_QE) = qe
+            fx(GR6_FX_QE) = 0._rk
             fx(GR6_FX_QT) = qt
         end if
     end subroutine gr6_step
@@ -706,6 +749,7 @@ contains
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
         integer :: k, np, nh, nfx, c1, c2
+        integer :: ib, kb, kb1   ! gr6: a block of cells whose exponential stores run together
         integer :: ikexc, iaexc   ! positions of kexc and aexc among p (gr_step)
         integer :: cstride   ! 1: a column of fnet per cell, 0: one for all (an index, not a variable set per
                              ! cell, which Tapenade would save at every cell)
@@ -714,6 +758,7 @@ contains
         real(rk) :: cell_pet   ! a plain variable, not an expression, in the call: Tapenade
                                ! only honours NOCHECKPOINT on a call with no argument to evaluate
         real(rk) :: cell_fx(MAX_FLUXES)
+        real(rk) :: exp_inflow(exp_block)   ! gr6: inflow of each cell's exponential store
 
         ! Explicit section bounds: Tapenade needs them to size what it saves.
         np = size(p, 2)
@@ -726,15 +771,24 @@ contains
         case (HY_GR6, HY_GR6_MLP)
             c1 = GR6_FX_QR
             c2 = GR6_FX_QR
-            do k = k0, k1
-                cell_pet = real(pet(k), rk)
-                cell_imperv = real(imperv(k), rk)
-                cell_fx(c1) = fx(k, c1)
+            ! blocks counted with a unit step: Tapenade 3.16 reverses a loop of step exp_block
+            ! from a start it computes, one iteration too many when k1 < k0 (md_mlp::dense_block)
+            do ib = 1, (k1 - k0 + exp_block)/exp_block
+                kb = k0 + (ib - 1)*exp_block
+                kb1 = min(k1, kb + exp_block - 1)
+                do k = kb, kb1
+                    cell_pet = real(pet(k), rk)
+                    cell_imperv = real(imperv(k), rk)
+                    cell_fx(c1) = fx(k, c1)
+                    !$AD NOCHECKPOINT
+                    call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), &
+                                  nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
+                    exp_inflow(k - kb + 1) = cell_fx(GR6_FX_PRE)
+                    !$AD NOCHECKPOINT
+                    call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
+                end do
                 !$AD NOCHECKPOINT
-                call gr6_step(prcp(k), cell_pet, cell_imperv, inv_beta, p(k, 1:np), h(k, 1:nh), &
-                              nn, fnet(1:NET_MAX, 1 + (k - k0)*cstride), qt(k), cell_fx(1:nfx))
-                !$AD NOCHECKPOINT
-                call store_fluxes(keep_all, k, c1, c2, nfx, cell_fx, fx)
+                call gr6_exponential_cells(kb, kb1, keep_all, exp_inflow, p, h, qt, fx)
             end do
         case (HY_GRC, HY_GRC_MLP)
             c1 = GRC_FX_QR

@@ -18,6 +18,8 @@ module md_mlp
     !> Cells per group in a block (dense_block): the block's cell count passed to
     !> mlp_block is a multiple of it.
     integer, parameter :: NET_LANES = 4
+    !> Groups of NET_LANES cells whose sums dense_block keeps in registers at once.
+    integer, parameter :: NET_GROUPS = 4
     public :: mlp_block, mlp_nweights, NET_MAX, NET_LANES
 
 contains
@@ -51,27 +53,61 @@ contains
     !> the other into w_b(m), a chain of dependent additions (most of a hybrid's
     !> net adjoint); into wl_b(1:NET_LANES, m) it runs NET_LANES independent sums,
     !> a vector addition per group, added into w_b once per block.
+    !>
+    !> NET_GROUPS groups of cells at a time, each group's sums held in a local
+    !> (registers) along the layer's inputs: with the cells innermost the sums
+    !> went through memory, a load and a store of z per weight and group (the
+    !> loop was bound by them; gfortran interchanges a plain loop over groups
+    !> back inside the loop over inputs, not one with the sums in a local). The
+    !> same operations in the same order for every cell, whether its group is
+    !> taken NET_GROUPS at a time or in the loop of the groups left: the values
+    !> do not change, nor does the order in which the adjoint adds into each
+    !> weight's lane sums (the groups from last to first).
     subroutine dense_block(nin, nout, ldx, nb, w, x, z)
         integer, intent(in) :: nin, nout, ldx, nb
         real(rk), intent(in) :: w(nout*(nin + 1)), x(ldx, nin)
         real(rk), intent(out) :: z(nb, nout)
 
         real(rk) :: wl(NET_LANES, nout*(nin + 1))
-        integer :: g, l, i, j, m
+        real(rk) :: acc(NET_LANES, 0:NET_GROUPS - 1)   ! sums of NET_GROUPS groups along the inputs
+        integer :: g, gb, l, i, j, m, q, ng
 
         do m = 1, nout*(nin + 1)
             do l = 1, NET_LANES
                 wl(l, m) = w(m)
             end do
         end do
+        ng = nb/NET_LANES
         do j = 1, nout
-            do g = 0, nb/NET_LANES - 1
+            ! NET_GROUPS groups at a time (groups gb*NET_GROUPS + q), their sums in registers
+            ! along the inputs. A loop of unit step: Tapenade 3.16 reverses a loop of step
+            ! NET_GROUPS from a start it computes, which is wrong when the loop runs no
+            ! iteration (ng < NET_GROUPS: the reverse sweep ran one, out of the block).
+            do gb = 0, ng/NET_GROUPS - 1
+                do q = 0, NET_GROUPS - 1
+                    do l = 1, NET_LANES
+                        acc(l, q) = wl(l, nout*nin + j)
+                    end do
+                end do
+                do i = 1, nin
+                    do q = 0, NET_GROUPS - 1
+                        do l = 1, NET_LANES
+                            acc(l, q) = acc(l, q) + wl(l, (i - 1)*nout + j)*x((gb*NET_GROUPS + q)*NET_LANES + l, i)
+                        end do
+                    end do
+                end do
+                do q = 0, NET_GROUPS - 1
+                    do l = 1, NET_LANES
+                        z((gb*NET_GROUPS + q)*NET_LANES + l, j) = acc(l, q)
+                    end do
+                end do
+            end do
+            ! the groups left, one at a time
+            do g = ng/NET_GROUPS*NET_GROUPS, ng - 1
                 do l = 1, NET_LANES
                     z(g*NET_LANES + l, j) = wl(l, nout*nin + j)
                 end do
-            end do
-            do i = 1, nin
-                do g = 0, nb/NET_LANES - 1
+                do i = 1, nin
                     do l = 1, NET_LANES
                         z(g*NET_LANES + l, j) = z(g*NET_LANES + l, j) + wl(l, (i - 1)*nout + j)*x(g*NET_LANES + l, i)
                     end do

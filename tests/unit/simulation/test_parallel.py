@@ -54,7 +54,8 @@ def test_two_threads_reproduce_the_gradient_exactly():
     the cells (md_forward::rainfall_runoff_copies), blocks of one step in place."""
     setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
     for structure in ({"hydrological_module": "gr4", "routing_module": "lr"},
-                      {"hydrological_module": "vic3l", "routing_module": "kw", "snow_module": "ssn"}):
+                      {"hydrological_module": "vic3l", "routing_module": "kw", "snow_module": "ssn"},
+                      {"hydrological_module": "gr6", "routing_module": "lr"}):
         model = smash.Model(dict(setup, **structure), mesh)
         for block_steps in (9, 1):
             _testing.core_setup(model).block_steps = block_steps
@@ -130,11 +131,14 @@ def test_uneven_split_reproduces_one_thread_exactly():
     assert one.cost == two.cost and np.array_equal(one.grad, two.grad)
 
 
+# gr6 and gr6_mlp: their exponential stores run as vector loops over blocks of cells
+# (md_gr_structures::gr6_exponential_cells), whose bounds move with the pieces.
 TURN_STRUCTURES = [{}, {"hydrological_module": "vic3l", "routing_module": "kw", "snow_module": "ssn"},
-                   {"hydrological_module": "gr4_mlp"}]
+                   {"hydrological_module": "gr4_mlp"}, {"hydrological_module": "gr6"},
+                   {"hydrological_module": "gr6_mlp"}]
 
 
-@pytest.mark.parametrize("structure", TURN_STRUCTURES, ids=["gr4-lr", "vic3l-kw", "gr4_mlp"])
+@pytest.mark.parametrize("structure", TURN_STRUCTURES, ids=["gr4-lr", "vic3l-kw", "gr4_mlp", "gr6", "gr6_mlp"])
 def test_cells_taken_in_turn_reproduce_one_thread_exactly(structure):
     """A forward run's threads may take pieces of cells, and routing-tree nodes two levels deeper
     than their number, in turn (md_forward::rr_piece_cells: France-sized grids by default,
@@ -143,7 +147,7 @@ def test_cells_taken_in_turn_reproduce_one_thread_exactly(structure):
     the way on the right cells."""
     setup, mesh = synthetic_setup_mesh(nrow=60, ncol=50)
     model = smash.Model(dict(setup, **structure), mesh)
-    if structure.get("hydrological_module") == "gr4_mlp":
+    if structure.get("hydrological_module", "").endswith("_mlp"):
         model.set_nn_parameters_weight(initializer="glorot_uniform", random_state=3)
     # The eight nodes of depth 3 (1-based 8..15) hold cells: two threads take them in turn.
     assert np.all(model.network.node_end[7:15] > model.network.node_first[7:15])
