@@ -678,7 +678,7 @@ contains
         !> local array: Tapenade cannot restore a local allocatable in the adjoint).
         integer, parameter :: sparse_chunk = 2048
         real(sp) :: chunk(sparse_chunk, 4)
-        integer :: a, b, n, j, nkind, coff, s1
+        integer :: ia, a, b, n, j, nkind, coff, s1
         integer :: snow_row   ! first row of the snow forcings for these cells ((1, nt) without a snow module)
         integer :: tw   ! column of step t in the forcing arrays (streamed: within the current window)
 
@@ -689,7 +689,10 @@ contains
             nkind = 2
             if (setup%snow_module == SNOW_SSN) nkind = 4
             chunk = 0._sp
-            do a = k0, k1, sparse_chunk
+            ! counted with a unit step: Tapenade 3.16 reverses a loop of step sparse_chunk from a
+            ! start it computes, one iteration too many when k1 < k0 (a thread with no cells)
+            do ia = 1, (k1 - k0 + sparse_chunk)/sparse_chunk
+                a = k0 + (ia - 1)*sparse_chunk
                 b = min(k1, a + sparse_chunk - 1)
                 n = b - a + 1
                 coff = off + a - 1

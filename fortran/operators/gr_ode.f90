@@ -181,7 +181,7 @@ contains
         logical, intent(in) :: keep_all
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
-        integer :: k, kb, kb1, span, j, np, nh
+        integer :: k, ib, kb, kb1, span, j, np, nh
         real(rk) :: cell_pet, cell_imperv, ode_fx(GR4_ODE_NFX)
         real(rk) :: fnet(NET_MAX, net_block)
 
@@ -192,7 +192,10 @@ contains
         ! Without a net, k0..k1 is one block and every cell reads the zeros of
         ! the last column of fnet (the column index is capped at net_block).
         if (nn(4) == 0) span = max(1, k1 - k0 + 1)
-        do kb = k0, k1, span
+        ! blocks counted with a unit step: Tapenade 3.16 reverses a loop of step span from a
+        ! start it computes, one iteration too many when k1 < k0 (a thread with no cells)
+        do ib = 1, (k1 - k0 + span)/span
+            kb = k0 + (ib - 1)*span
             kb1 = min(k1, kb + span - 1)
             if (nn(4) > 0) then
                 !$AD NOCHECKPOINT

@@ -886,11 +886,14 @@ contains
         logical, intent(in) :: keep_all
         real(rk), intent(inout) :: qt(:), fx(:, :)
 
-        integer :: kb, kb1
+        integer :: ib, kb, kb1
         real(rk) :: fnet(NET_MAX, net_block)
 
         fnet = 0._rk
-        do kb = k0, k1, net_block
+        ! blocks counted with a unit step: Tapenade 3.16 reverses a loop of step net_block from
+        ! a start it computes, one iteration too many when k1 < k0 (a thread with no cells)
+        do ib = 1, (k1 - k0 + net_block)/net_block
+            kb = k0 + (ib - 1)*net_block
             kb1 = min(k1, kb + net_block - 1)
             !$AD NOCHECKPOINT
             call net_corrections(hy_module, kb, kb1, prcp, pet, p, h, nn, w, fnet)
