@@ -223,9 +223,10 @@ class _Problem:
             self.nfg += 1
             return None
         if not self.tape_checked:
-            memory.check_gradient(self.model)  # the adjoint's tape, before the core grows it
-            # One checkpointing for the whole calibration (its chunks fix the order of a few additions).
+            # One checkpointing for the whole calibration (its chunks fix the order of a few additions),
+            # planned once: its tape is checked against the memory available before the core grows it.
             self.checkpoints = memory.gradient_plan(self.model)
+            memory.check_gradient(self.model, self.checkpoints)
             memory.log_plan(self.checkpoints)
             self.tape_checked = True
         with memory.gradient_checkpoints(self.model, self.checkpoints):

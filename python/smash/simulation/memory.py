@@ -615,16 +615,19 @@ def raise_spill_failure(folder: str, plan: CheckpointPlan) -> None:
                             f"(setup adjoint_memory)", folder)
 
 
-def gradient_estimate(model) -> Estimate:
-    """Memory a gradient (backward_run, the gradient-based optimizers) adds to the model's."""
+def gradient_estimate(model, plan: CheckpointPlan | None = None) -> Estimate:
+    """Memory a gradient (backward_run, the gradient-based optimizers) adds to the model's (its tape from
+    `plan` when the caller made it already, else from gradient_plan)."""
     net, structure = model.network, model.structure
     core = net.nac * F64 * (len(structure.rr_parameters) + len(structure.rr_states)) + \
         int(_core.setup_of(model).nn_nweights) * F64
-    parts = {"adjoint tape": tape_bytes(model), "gradient arrays": 3 * core}
+    tape = plan.tape_bytes if plan is not None else tape_bytes(model)
+    parts = {"adjoint tape": tape, "gradient arrays": 3 * core}
     return Estimate(f"A gradient of the model ({net.nac:,} active cells, {model.setup.ntime_step:,} steps)", parts,
                     ("a shorter period (end_time)", "a smaller mesh", "a gradient-free optimizer (sbs, nelder-mead)"))
 
 
-def check_gradient(model) -> None:
-    """Refuse, before the adjoint runs, a gradient whose tape the memory available cannot hold."""
-    check(gradient_estimate(model))
+def check_gradient(model, plan: CheckpointPlan | None = None) -> None:
+    """Refuse, before the adjoint runs, a gradient whose tape the memory available cannot hold (`plan`: the
+    gradient's checkpointing when already made, see gradient_estimate)."""
+    check(gradient_estimate(model, plan))
