@@ -221,6 +221,13 @@ class SeriesPlan:
             part.groups = self.groups[first:first + count]
         return part
 
+    def unfilled_steps(self) -> list[int]:
+        """The steps read_atmos leaves as they were in its `out`: those without a file (or a day without
+        its interannual map), and those missing some of their sub-step files."""
+        if self.interannual:
+            return [t for t, key in enumerate(self.day_keys) if key not in self.daily]
+        return [t for t, group in enumerate(self.groups) if not group]
+
 
 # Values beyond these per-step bounds are kept but warned about as implausible. Precipitation and
 # snowfall: the world-record envelope of point rainfall, 422 mm x (hours)^0.475 (Jennings 1950:

@@ -244,6 +244,7 @@ class StoreSeries:
         self._lock = threading.Lock()
         self._decoded: dict = {}    # (part, chunk) -> its decoded bounding box, oldest first (_chunk)
         self._span = None           # the chunk cells decoded (_cell_span), and the cells read among them
+        self._scratch = None        # one step of that span, decoded then gathered (_direct_chunks)
         self._span_index = None
 
     def _match_times(self, setup: dict) -> None:
@@ -358,9 +359,14 @@ class StoreSeries:
     def aligned_chunk_steps(self) -> int | None:
         """Steps per chunk of the store when windows of whole chunks from the period's first step are decoded
         straight into the reader's buffer (`_direct_chunks`): one part, at the model's step, holding the
-        model's cells in order, the period starting on a chunk; else None."""
-        if not self.in_order or not self._whole_chunks(self.parts[0]):
+        model's cells in order or in a span of its cells, the period starting on a chunk; else None."""
+        part = self.parts[0]
+        if not self._whole_chunks(part):
             return None
+        if not self.in_order:
+            first, stop = self._cell_span(part)
+            if stop - first == self.box_size:
+                return None
         return self.time_chunk_steps()
 
     def time_chunk_steps(self) -> int | None:
@@ -477,14 +483,28 @@ class StoreSeries:
 
     def _direct_chunks(self, part: _Part, positions: np.ndarray, picked: np.ndarray) -> set:
         """The chunks of `positions` decoded straight into their rows of `picked` (called with the lock held):
-        whole chunks that a window starting on a chunk's first step holds in order, when the store's cells are
-        the model's in its order (no gather) and its chunk files can be decoded directly (ZarrChunks). A window
-        of France then costs the decompression alone, without a copy of 3.6 MB a step out of a kept chunk
-        (smash.stream.ForcingStream aligns forward windows on the store's chunks for this)."""
+        whole chunks that a window starting on a chunk's first step holds in order, when their files can be
+        decoded directly (ZarrChunks) and the store's cells are the model's in its order (no gather), or the
+        model's cells lie in a span of them (gathered step by step). A window of France then costs the
+        decompression alone, without a copy of 3.6 MB a step out of a kept chunk (smash.stream.ForcingStream
+        aligns forward windows on the store's chunks for this: aligned_chunk_steps)."""
         steps, chunks = part.time_chunk, part.zarr_chunks
-        if not (self.in_order and self._whole_chunks(part) and picked.dtype == chunks.dtype
-                and picked.flags.c_contiguous):
+        if not (self._whole_chunks(part) and picked.dtype == chunks.dtype and picked.flags.c_contiguous):
             return set()
+        if not self.in_order:
+            # The model's cells gathered out of a span of the store's (a catchment in a national store): each
+            # step decoded and gathered while in cache, when the span is narrower than the store's cells.
+            first, stop = self._cell_span(part)
+            if stop - first == self.box_size:
+                return set()
+            if self._scratch is None or self._scratch.size < stop - first:
+                self._scratch = np.empty(stop - first, dtype=chunks.dtype)
+
+            def decode(c, rows):
+                chunks.gather_span(c, first, stop, self._span_index, rows, self._scratch)
+        else:
+            def decode(c, rows):
+                chunks.decode(c, rows)
         direct = set()
         # Chunks at the end of the array hold fewer steps than a chunk: decoded into a kept buffer as before.
         whole = part.times.size // steps
@@ -494,7 +514,7 @@ class StoreSeries:
                 continue
             if not np.array_equal(positions[i:i + steps], np.arange(c * steps, (c + 1) * steps)):
                 continue
-            chunks.decode(c, picked[i:i + steps])
+            decode(c, picked[i:i + steps])
             direct.add(c)
         return direct
 
@@ -543,8 +563,10 @@ class StoreSeries:
                 for i, row in enumerate(at):
                     self._pick(block[row], picked[i])
         values = part.values(picked)
-        # One pass tells whether any value is NaN or infinite (their sum is not finite); most windows have none.
-        missing = None if np.isfinite(values.sum()) else ~np.isfinite(values)
+        # Whether any value is NaN or infinite, from the largest and smallest (NaN propagates through both): most
+        # windows have none. Two vectorised passes cost less than one float32 sum (France, 24 steps: 7.6 ms, 9.3).
+        finite = values.size == 0 or (np.isfinite(values.max()) and np.isfinite(values.min()))
+        missing = None if finite else ~np.isfinite(values)
         if self.scale is not None:
             values = values * self.scale
         if self.offset is not None:

@@ -105,6 +105,30 @@ class ZarrChunks:
         steps = min(self.chunk_steps, self.shape[0] - c * self.chunk_steps)
         return whole[:steps]
 
+    def gather_span(self, c: int, lo: int, hi: int, index: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+        """Each step of chunk `c` (a whole one: all chunk_steps of it lie in the array) gathered at cells
+        ``lo + index`` into its row of `out` ((chunk_steps, index.size), C order): the step's cells lo .. hi - 1
+        decoded into `scratch` (at least hi - lo values of `dtype`), then taken from there while still in the
+        core's cache (`decodes_spans` must be true). A catchment's window out of France's store of cells: 12 ms
+        a chunk of 24 steps, against 15 ms decoding the chunk's span whole and gathering from it."""
+        row = int(np.prod(self.shape[1:]))
+        key = self.separator.join([str(c)] + ["0"] * (len(self.shape) - 1))
+        path = os.path.join(self.folder, key)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            out[...] = self.fill_value
+            return
+        getitem = _blosc_getitem()
+        address = scratch.ctypes.data
+        for step in range(self.chunk_steps):
+            got = getitem(raw, step * row + lo, hi - lo, address)
+            if got != (hi - lo) * self.dtype.itemsize:
+                raise OSError(f"{path}: decoding its cells {lo}-{hi - 1} failed ({got})")
+            # The indices lie in the span by construction: "clip" skips their check.
+            np.take(scratch[:hi - lo], index, out=out[step], mode="clip")
+
     def decode(self, c: int, out: np.ndarray) -> np.ndarray:
         """Chunk `c` (steps c x chunk_steps onwards) into `out`, a C-contiguous buffer of `dtype` holding at
         least a whole chunk; returns the chunk's steps that lie in the array, (steps, rest of the shape)."""

@@ -520,3 +520,17 @@ def test_a_span_of_a_store_of_cells_decodes_only_its_blocks(data_dir, store_fold
     whole = chunks.decode(1, np.empty(10 * got.box_size, dtype=np.float32))
     span = chunks.decode_span(1, 3, 40, np.empty(10 * 37, dtype=np.float32))
     assert np.array_equal(span, whole[:, 3:40], equal_nan=True)
+    # Windows of whole chunks: each step's span decoded then gathered (gather_span), the same values.
+    assert got.aligned_chunk_steps() == chunks.chunk_steps == 10
+    gathered = np.empty((10, 5), dtype=np.float32)
+    chunks.gather_span(1, 3, 40, np.array([36, 0, 7, 7, 20]), gathered, np.empty(37, dtype=np.float32))
+    assert np.array_equal(gathered, whole[:, [39, 3, 10, 10, 23]], equal_nan=True)
+    calls = []
+    gather = type(chunks).gather_span
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(chunks), "gather_span", lambda self, *args: calls.append(args[0]) or gather(self, *args))
+        for start in range(0, nt, 20):
+            count = min(20, nt - start)
+            out = np.empty((count, some.size), dtype=np.float32)
+            assert np.array_equal(got.read(start, count, out=out), ref.read(start, count))
+    assert calls == list(range(nt // 10))
