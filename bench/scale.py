@@ -208,9 +208,23 @@ def count_reader_cpu():
             READER_CPU[0] += time.thread_time() - cpu0
 
     ForcingStream._read_window = timed
+    from smash.stream.sources import KindSources
+
+    for name in ("read", "read_days"):
+        method = getattr(KindSources, name)
+
+        def by_kind(self, kind, *args, _method=method, **kwargs):
+            cpu0 = time.thread_time()
+            try:
+                return _method(self, kind, *args, **kwargs)
+            finally:
+                KIND_CPU[kind] = KIND_CPU.get(kind, 0.0) + time.thread_time() - cpu0
+
+        setattr(KindSources, name, by_kind)
 
 
 READER_CPU = [0.0]
+KIND_CPU: dict = {}     # the same by forcing kind (the readers of GeoTIFF folders and stores: KindSources)
 
 
 def worker(args, steps, mode, run):
@@ -239,6 +253,7 @@ def worker(args, steps, mode, run):
     if stream is not None:
         out["windows"] = stream.windows
     READER_CPU[0] = 0.0     # the run's reads only
+    KIND_CPU.clear()
     if run == "forward":
         steal0, ticks0 = cpu_ticks()
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -255,6 +270,7 @@ def worker(args, steps, mode, run):
     if stream is not None:
         out["reads"] = stream.reads
         out["reader_cpu_s"] = READER_CPU[0]     # CPU time of the run's window reads
+        out["reader_cpu_by_kind_s"] = dict(KIND_CPU)
         out["wait_s"] = stream.wait_seconds     # the run waiting for its windows (reading not hidden)
     out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
     out["load"] = os.getloadavg()[0]

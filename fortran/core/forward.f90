@@ -681,6 +681,8 @@ contains
         integer :: ia, a, b, n, j, nkind, coff, s1
         integer :: snow_row   ! first row of the snow forcings for these cells ((1, nt) without a snow module)
         integer :: tw   ! column of step t in the forcing arrays (streamed: within the current window)
+        integer :: day_col   ! streamed daily PET: the column of step t's day map in input%pet
+        real(sp) :: share    ! and step t's share of it
 
         s1 = size(states, 2)
         tw = t
@@ -701,6 +703,27 @@ contains
                 end do
                 !$AD NOCHECKPOINT
                 call rainfall_runoff_cells(setup, mesh, chunk(1:n, 1), chunk(1:n, 2), chunk(1:n, 3), chunk(1:n, 4), &
+                                           input%imperviousness(a + off:b + off), &
+                                           t, 1, n, coff, rr_parameters(a:b, :), hy_c(a:b, :), nn_parameters, &
+                                           states(a:b, 1:s1), &
+                                           qlat(a:b), fluxes(a:b, :), liquid_prcp(a:b), output)
+            end do
+        else if (input%pet_by_day) then
+            ! Streamed daily interannual PET: a step's values made from its day's map, a block of cells at
+            ! a time (a fixed local array, as above), so the reader writes a map a day, not one a step.
+            day_col = input%pet_day(tw)
+            share = input%pet_share(tw)
+            do ia = 1, (k1 - k0 + sparse_chunk)/sparse_chunk
+                a = k0 + (ia - 1)*sparse_chunk
+                b = min(k1, a + sparse_chunk - 1)
+                n = b - a + 1
+                coff = off + a - 1
+                ! The float32 product, as smash.inputs.atmos spreads the map: the held mode's values.
+                chunk(1:n, 2) = input%pet(a + off:b + off, day_col)*share
+                snow_row = min(a + off, size(input%snow, 1))
+                !$AD NOCHECKPOINT
+                call rainfall_runoff_cells(setup, mesh, input%prcp(a + off:b + off, tw), chunk(1:n, 2), &
+                                           input%snow(snow_row:, tw), input%temp(snow_row:, tw), &
                                            input%imperviousness(a + off:b + off), &
                                            t, 1, n, coff, rr_parameters(a:b, :), hy_c(a:b, :), nn_parameters, &
                                            states(a:b, 1:s1), &

@@ -36,6 +36,13 @@ module md_input_data
         real(sp), allocatable :: pet_next(:, :)
         real(sp), allocatable :: snow_next(:, :)
         real(sp), allocatable :: temp_next(:, :)
+        !> Streamed daily interannual PET (smash.stream): when set, pet holds in its first columns the
+        !> maps of the window's days, and step t of the window takes pet(:, pet_day(t)) * pet_share(t):
+        !> the float32 product smash.inputs.atmos spreads a day's map over its steps with, so the values
+        !> are those of the whole period's hourly array, for 1/24 of the reading (hourly steps).
+        logical :: pet_by_day = .false.
+        integer, allocatable :: pet_day(:), pet_day_next(:)
+        real(sp), allocatable :: pet_share(:), pet_share_next(:)
     end type InputDataDT
 
 contains
@@ -93,6 +100,11 @@ contains
         this%pet_next = -99._sp
         this%snow_next = -99._sp
         this%temp_next = 0._sp
+        allocate (this%pet_day(window), this%pet_day_next(window), this%pet_share(window), this%pet_share_next(window))
+        this%pet_day = 1
+        this%pet_day_next = 1
+        this%pet_share = 1._sp
+        this%pet_share_next = 1._sp
     end subroutine input_data_alloc_window
 
     !> Streamed: the window read ahead (prcp_next .. temp_next) becomes the current one, and the
@@ -101,8 +113,15 @@ contains
     subroutine input_data_swap_window(this)
         type(InputDataDT), intent(inout) :: this
 
-        real(sp), allocatable :: held(:, :)
+        real(sp), allocatable :: held(:, :), held_share(:)
+        integer, allocatable :: held_day(:)
 
+        call move_alloc(this%pet_day, held_day)
+        call move_alloc(this%pet_day_next, this%pet_day)
+        call move_alloc(held_day, this%pet_day_next)
+        call move_alloc(this%pet_share, held_share)
+        call move_alloc(this%pet_share_next, this%pet_share)
+        call move_alloc(held_share, this%pet_share_next)
         call move_alloc(this%prcp, held)
         call move_alloc(this%prcp_next, this%prcp)
         call move_alloc(held, this%prcp_next)
@@ -178,6 +197,8 @@ contains
         if (allocated(this%snow)) deallocate (this%snow)
         if (allocated(this%temp)) deallocate (this%temp)
         if (allocated(this%prcp_next)) deallocate (this%prcp_next, this%pet_next, this%snow_next, this%temp_next)
+        if (allocated(this%pet_day)) deallocate (this%pet_day, this%pet_day_next, this%pet_share, this%pet_share_next)
+        this%pet_by_day = .false.
         if (allocated(this%qobs)) deallocate (this%qobs)
         if (allocated(this%imperviousness)) deallocate (this%imperviousness)
         if (allocated(this%sp_start)) deallocate (this%sp_start, this%sp_istart, this%sp_coo, this%sp_zvalue)

@@ -361,6 +361,26 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     from it instead of their files and the days read added to it; the problems of a file are reported
     when it is read, not again for its cached map.
     """
+    return _read_atmos(setup, mesh, kind, cells, ncpu, verbose, out, plan, daily_cache, spread=True)
+
+
+def read_interannual_days(setup: dict, mesh: dict, cells, plan: SeriesPlan,
+                          daily_cache: DailyMaps | None = None) -> dict:
+    """The daily interannual PET maps of a period's days at the flat `cells` (MMDD -> (ncell,) float32; a day
+    without its file is absent): what `read_atmos` spreads over the steps, read, checked and reported as it
+    does, not spread. Streamed windows hand the maps to the core, which spreads them (md_input_data
+    ``pet_by_day``) with the same float32 product (`spread_share`). `plan`: the period's interannual SeriesPlan."""
+    return _read_atmos(setup, mesh, "pet", cells, 1, False, None, plan, daily_cache, spread=False)
+
+
+def spread_share(end, dt: int) -> np.float32:
+    """The share of its day's interannual map a step ending at `end` takes: a step's PET is the map times
+    this, a float32 product (read_atmos and the core's streamed windows alike)."""
+    return np.float32(interannual_fraction(end, dt))
+
+
+def _read_atmos(setup, mesh, kind, cells, ncpu, verbose, out, plan, daily_cache, spread: bool):
+    """read_atmos; with `spread` false (daily interannual PET), the days' maps instead (read_interannual_days)."""
     if kind not in KINDS:
         raise ValueError(f"Unknown atmospheric kind {kind!r}; choose one of {list(KINDS)}")
     if setup.get("synthetic"):
@@ -378,7 +398,8 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
     groups, needed = _file_groups(plan, report, dt)
     if out is not None and cells is None:
         raise ValueError("read_atmos: `out` needs `cells`")
-    out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32) if out is None else out
+    if spread:
+        out = np.full((ntime_step, selected.size), MISSING, dtype=np.float32) if out is None else out
     daily_maps: dict[str, np.ndarray] = {}
     if plan.interannual and daily_cache is not None:
         cached = ((key, daily_cache.get(key)) for key in needed)
@@ -401,13 +422,15 @@ def read_atmos(setup: dict, mesh: dict, kind: str, cells=None, ncpu: int = 1, ve
         report.issues |= series.issues
         report.misplaced = series.misplaced
     if daily_maps:
-        _spread_interannual(plan, daily_maps, dt, tally, out)
+        _spread_interannual(plan, daily_maps, dt, tally, out if spread else None)
         if daily_cache is not None:
             for key in needed:
                 daily_cache.put(key, daily_maps[key])
     if paths or daily_maps:
         report.notes += tally.notes()
     report.warn()
+    if not spread:
+        return daily_maps
     return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
 
 
@@ -496,17 +519,20 @@ def _read_with_progress(series, groups, store, ncpu: int, description: str | Non
 
 
 def _spread_interannual(plan: SeriesPlan, daily_maps: dict, dt: int, tally: MissingTally, out) -> None:
-    """Each step's share of its day's interannual map (`interannual_fraction`)."""
+    """Each step's share of its day's interannual map (`spread_share`) into `out` (None: the values only
+    checked, read_interannual_days)."""
     # A day's steps can only exceed the plausible bound where its largest value does: its steps are checked
     # one by one only then (hourly France: two passes over 906 044 cells a step saved).
     peaks = {key: float(values.max(initial=0.0)) for key, values in daily_maps.items()}
     for t, key in enumerate(plan.day_keys):
         if key in daily_maps:
-            fraction = np.float32(interannual_fraction(plan.ends[t], dt))
+            fraction = spread_share(plan.ends[t], dt)
             if isinstance(out, np.ndarray):
                 values = np.multiply(daily_maps[key], fraction, out=out[t])
-            else:
+            elif out is not None:
                 values = daily_maps[key] * fraction
                 out[t] = values
+            else:
+                values = None
             if peaks[key] * fraction * (1 + 1e-6) > tally.bound:   # a margin for the float32 product's rounding
-                tally.add_step(values, plan.ends[t])
+                tally.add_step(daily_maps[key] * fraction if values is None else values, plan.ends[t])

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from smash.inputs.atmos import DailyMaps, SeriesPlan, read_atmos
+from smash.inputs.atmos import MISSING, DailyMaps, SeriesPlan, read_atmos, read_interannual_days, spread_share
 from smash.inputs.partitioning import SPLIT_KINDS, partition
 from smash.inputs.stores import StoreSeries, store_format, written
 from smash.stream.saved import SavedModelSource, saved_file
@@ -45,23 +45,15 @@ class TiffSource:
         return dict(self.setup, start_time=self.axis.time(first), end_time=self.axis.time(first + count),
                     ntime_step=count)
 
-    def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
-        # warnings.catch_warnings swaps the process's filters: readers of two streamed models at once would
-        # take each other's warnings (or let the rasters' NotGeoreferencedWarning through).
-        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with self._lock:
-                if kind not in self._plans:
-                    # The folder listed once; the whole plan's notes (unused files) shown once.
-                    self._plans[kind] = SeriesPlan(self.setup, kind)
-                    self._daily[kind] = DailyMaps() if self._plans[kind].interannual else None
-            plan = self._plans[kind].window(first, count)
-            if out is not None:
-                # Steps without a file (or a day without a map) are left to the caller: missing. Only those are
-                # filled (France: filling a whole window first wrote 87 MB for nothing every 24 steps).
-                out[plan.unfilled_steps()] = -99.0
-            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells, plan=plan, out=out,
-                                daily_cache=self._daily[kind])
+    def _plan(self, kind: str) -> SeriesPlan:
+        with self._lock:
+            if kind not in self._plans:
+                # The folder listed once; the whole plan's notes (unused files) shown once.
+                self._plans[kind] = SeriesPlan(self.setup, kind)
+                self._daily[kind] = DailyMaps() if self._plans[kind].interannual else None
+            return self._plans[kind]
+
+    def _show(self, caught) -> None:
         with self._lock:
             for item in caught:
                 # Each line names a problem before its colon; counts and dates differ from window to window.
@@ -69,7 +61,47 @@ class TiffSource:
                 if key not in self._shown:
                     self._shown.add(key)
                     warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+
+    def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        # warnings.catch_warnings swaps the process's filters: readers of two streamed models at once would
+        # take each other's warnings (or let the rasters' NotGeoreferencedWarning through).
+        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan = self._plan(kind).window(first, count)
+            if out is not None:
+                # Steps without a file (or a day without a map) are left to the caller: missing. Only those are
+                # filled (France: filling a whole window first wrote 87 MB for nothing every 24 steps).
+                out[plan.unfilled_steps()] = MISSING
+            values = read_atmos(self.sub_setup(first, count), self.mesh, kind, cells=self.cells, plan=plan, out=out,
+                                daily_cache=self._daily[kind])
+        self._show(caught)
         return values
+
+    def reads_days(self, kind: str) -> bool:
+        """Whether `kind` is daily interannual PET, whose windows `read_days` gives as the maps of their days."""
+        return kind == "pet" and self._plan(kind).interannual
+
+    def read_days(self, kind: str, first: int, count: int, maps: np.ndarray, day: np.ndarray,
+                  share: np.ndarray) -> None:
+        """Steps first .. first + count - 1 of daily interannual PET as the maps of their days (the core's
+        ``pet_by_day`` windows): the window's i-th day into ``maps[i]`` ((at least as many rows as days,
+        ncell) float32), step s's day row (1-based) into ``day[s]`` and its share into ``share[s]``, so that
+        ``maps[day[s] - 1] * share[s]`` is the value `read` gives (a day without its map: a row of -99 with
+        shares of 1, the missing value `read` leaves)."""
+        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan = self._plan(kind).window(first, count)
+            found = read_interannual_days(self.sub_setup(first, count), self.mesh, self.cells, plan,
+                                          self._daily[kind])
+        self._show(caught)
+        rows: dict = {}
+        dt = int(self.setup["dt"])
+        for s, key in enumerate(plan.day_keys):
+            if key not in rows:
+                rows[key] = len(rows)
+                maps[rows[key]] = found[key] if key in found else MISSING
+            day[s] = rows[key] + 1
+            share[s] = spread_share(plan.ends[s], dt) if key in found else np.float32(1.0)
 
 
 class ArraySource:
@@ -119,6 +151,15 @@ class KindSources:
         reader = self.by_kind.get(kind)
         return reader.chunk_steps(kind) if hasattr(reader, "chunk_steps") else None
 
+    def reads_days(self, kind: str) -> bool:
+        """Whether `kind`'s reader gives its windows as the maps of their days (TiffSource.read_days)."""
+        reader = self.by_kind.get(kind)
+        return hasattr(reader, "reads_days") and reader.reads_days(kind)
+
+    def read_days(self, kind: str, *args) -> None:
+        """`kind`'s reader's read_days."""
+        self.by_kind[kind].read_days(kind, *args)
+
 
 class SplitSource:
     """The rain / snow split (setup ``prcp_partitioning``, smash.inputs.partitioning) of the windows
@@ -165,6 +206,14 @@ class SplitSource:
         if kind not in SPLIT_KINDS:
             return self.source.read(kind, first, count, out)
         return written(self._split(first, count)[kind], out)
+
+    def reads_days(self, kind: str) -> bool:
+        """Whether the other reader gives `kind` (not split) as the maps of its days."""
+        return kind not in SPLIT_KINDS and hasattr(self.source, "reads_days") and self.source.reads_days(kind)
+
+    def read_days(self, kind: str, *args) -> None:
+        """The other reader's read_days of a kind not split."""
+        self.source.read_days(kind, *args)
 
 
 def streamed_kinds_of(setup: dict, kinds: list[str]) -> list[str]:

@@ -124,6 +124,9 @@ class ForcingStream:
 
     def __init__(self, source, kinds, ntime_step: int, windows: dict):
         self.source, self.kinds, self.ntime_step = source, list(kinds), int(ntime_step)
+        # Daily interannual PET handed to the core as the maps of each window's days, which it spreads over
+        # the steps (md_input_data pet_by_day): the reader writes a map a day instead of one a step.
+        self.pet_days = "pet" in self.kinds and hasattr(source, "reads_days") and source.reads_days("pet")
         self.windows = dict(windows)
         self.loaded = None          # (t0, t1) of the window in the core's arrays
         self._ahead = None          # ((t0, t1), future of its values)
@@ -204,7 +207,11 @@ class ForcingStream:
         n = t1 - t0 + 1
         for kind in self.kinds:
             # The core's (nac, n) Fortran order is (n, nac) in C order: the readers write there directly.
-            self.source.read(kind, t0 - 1, n, out=getattr(self._input, f"{kind}_next")[:, :n].T)
+            if kind == "pet" and self.pet_days:
+                core = self._input
+                self.source.read_days(kind, t0 - 1, n, core.pet_next.T, core.pet_day_next, core.pet_share_next)
+            else:
+                self.source.read(kind, t0 - 1, n, out=getattr(self._input, f"{kind}_next")[:, :n].T)
         return t0, t1
 
     def store_chunk_steps(self) -> int:
@@ -313,6 +320,7 @@ class ForcingStream:
         if int(core_input.window_steps) != window:
             _core.resize_forcing_window(core_input, window)
             self.loaded = None
+        core_input.pet_by_day = self.pet_days
         self._error = None
         self._order = gradient_windows(self.ntime_step, window, self.gradient_segment, self.gradient_chunk) \
             if gradient else None

@@ -54,11 +54,19 @@ class _Gate:
         self.source, self.barrier, self.waited = stream.source, barrier, False
         stream.source = self
 
-    def read(self, kind, first, count, out=None):
+    def _wait(self):
         if not self.waited:
             self.waited = True
             self.barrier.wait(timeout=60)
+
+    def read(self, kind, first, count, out=None):
+        self._wait()
         return self.source.read(kind, first, count, out)
+
+    def read_days(self, kind, *args):
+        # Cance's daily interannual PET is read as its days' maps (ForcingStream.pet_days).
+        self._wait()
+        return self.source.read_days(kind, *args)
 
 
 def test_two_streamed_models_interleaved(data_dir):
