@@ -428,7 +428,7 @@ def _read_atmos(setup, mesh, kind, cells, ncpu, verbose, out, plan, daily_cache,
                 daily_cache.put(key, daily_maps[key])
     if paths or daily_maps:
         report.notes += tally.notes()
-    report.warn()
+    report.warn(stacklevel=4)   # the caller of read_atmos or read_interannual_days (through _read_atmos)
     if not spread:
         return daily_maps
     return out if cells is not None else out.reshape(ntime_step, nrow, ncol)
