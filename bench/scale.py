@@ -4,6 +4,7 @@
                           [--store /tmp/smash-scale/france_prcp_<layout>.zarr] [--layout cells|grid]
                           [--ncpu 2] [--out bench/results] [--adjoint-memory 3e9]
                           [--compare-steps 720 --compare-chunk 2 --compare-repeats 2]
+                          [--compare-store national|catchment]
 
 The France mesh (906 044 active cells, gr4-lr, hourly) with synthetic precipitation
 (smash.factory.generate_forcing_store, written once to a chunked Zarr store for the longest period,
@@ -22,8 +23,11 @@ arrays and the tape, whose share smash.simulation.memory.plan_checkpoints keeps 
 nested segments, snapshots spilled to the temporary folder). --compare-steps runs the gradient on the
 outlet's catchment (136 170 cells) with forcings streamed and held whole, by the same chunks of
 --compare-chunk steps and with the automatic budget, interleaved --compare-repeats times: the share of
-reading not hidden behind computing where both fit. A case whose memory estimate exceeds the
-machine's reports the estimate instead. Writes scale.md into --out. The interception re-estimate is
+reading not hidden behind computing where both fit; with --compare-store catchment both read the
+catchment's own store (its cells in its model's order, extracted once from the national store by
+smash.io.convert_forcings(..., mesh=) and kept beside it as <store>.catchment.zarr: windows decoded
+straight into the core's arrays, no gather) instead of the national store. A case whose memory estimate
+exceeds the machine's reports the estimate instead. Writes scale.md into --out. The interception re-estimate is
 off (it is one more pass over the forcings, timed apart in the build when on).
 """
 
@@ -58,12 +62,38 @@ def make_store(data_dir, path, steps, layout="grid"):
         return 0.0
     t0 = time.perf_counter()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    for old in markers:  # the store is written anew: no marker may vouch for the old one
+    # The store is written anew: no marker may vouch for the old one, nor for a catchment store extracted from it.
+    for old in markers + glob.glob(glob.escape(catchment_store_path(path)) + ".*.done"):
         os.remove(old)
     marker = path + f".{steps}.done"
     smash.factory.generate_forcing_store(mesh, path, START, period_end(steps), kinds=("prcp",), window=48,
                                          chunk_steps=24, layout=layout)
     open(marker, "w").close()
+    return time.perf_counter() - t0
+
+
+def catchment_store_path(store: str) -> str:
+    return store.rstrip("/") + ".catchment.zarr"
+
+
+def make_catchment_store(data_dir, store, steps) -> float:
+    """The outlet catchment's store of `steps` steps from START (outlet_catchment's cells in its model's
+    order), extracted from the national `store` once; the seconds it took (0 when a marker
+    `<catchment store>.<steps>.done` of at least that many steps says it is there)."""
+    import glob
+
+    import smash
+
+    path = catchment_store_path(store)
+    markers = glob.glob(glob.escape(path) + ".*.done")
+    if any(int(m.rsplit(".", 2)[-2]) >= steps for m in markers if m.rsplit(".", 2)[-2].isdigit()):
+        return 0.0
+    t0 = time.perf_counter()
+    for old in markers:
+        os.remove(old)
+    mesh = outlet_catchment(outlet_gauge(smash.io.read_mesh(os.path.join(data_dir, "France", "mesh_France.hdf5"))))
+    smash.io.convert_forcings(store, path, "prcp", START, period_end(steps), chunk_steps=24, mesh=mesh)
+    open(path + f".{steps}.done", "w").close()
     return time.perf_counter() - t0
 
 
@@ -224,10 +254,16 @@ def worker(args, steps, mode, run):
         return
     out = {"steps": steps, "mode": mode, "run": run}
     t0 = time.perf_counter()
-    # "compare": the gradient on the outlet's catchment, streamed or held whole, by the same chunks.
+    # "compare": the gradient on the outlet's catchment, streamed or held whole, by the same chunks, from the
+    # national store or the catchment's own (--compare-store).
     compare = run == "compare"
+    store = args.store
+    if compare:
+        out["store"] = args.compare_store
+        if args.compare_store == "catchment":
+            store = catchment_store_path(args.store)
     try:
-        model = france_model(args.data, args.store, steps, mode, gauge=run != "forward",
+        model = france_model(args.data, store, steps, mode, gauge=run != "forward",
                              adjoint_memory=0 if compare else args.adjoint_memory, catchment=compare,
                              chunk=args.compare_chunk if compare else 0)
     except MemoryError as error:
@@ -265,7 +301,7 @@ def run_case(args, steps, mode, run):
     cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--store", args.store, "--ncpu", str(args.ncpu),
            "--case", f"{steps},{mode},{run}", "--out", args.out, "--gradient-steps", args.gradient_steps,
            "--adjoint-memory", str(args.adjoint_memory), "--compare-steps", args.compare_steps,
-           "--compare-chunk", str(args.compare_chunk)]
+           "--compare-chunk", str(args.compare_chunk), "--compare-store", args.compare_store]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
@@ -301,7 +337,8 @@ def table(results, generation_s) -> str:
                       "tape peak (GB) | spilled (GB) | wall (s) | CPU (s) | reader CPU (s) | CPU per step (s) | "
                       "reads (waited) | waiting (s) | steal | load |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {'France' if r['run'] == 'gradient' else 'outlet catchment'} | {r['steps']} | {r['mode']} | "
+        lines += [f"| {'France' if r['run'] == 'gradient' else 'outlet catchment, ' + r['store'] + ' store'} | "
+                  f"{r['steps']} | {r['mode']} | "
                   f"{r['chunk']} | {r.get('windows', {}).get('gradient', '-')} | {r['segment'] or '-'} | "
                   f"{r.get('expected_peak_gb', 0):.2f} | "
                   f"{r['peak_gb']:.2f} | {r['tape_peak_gb']:.2f} | {r['spilled_gb']:.2f} | {r['run_s']:.1f} | "
@@ -316,8 +353,9 @@ def table(results, generation_s) -> str:
                 for mode in ("stream", "memory")}
         if runs["stream"] and runs["memory"]:
             wall, cpu = ({mode: min(r[key] for r in runs[mode]) for mode in runs} for key in ("run_s", "cpu_s"))
-            lines.append(f"\nStreamed / in-memory gradient over {steps} steps (catchment, chunks of "
-                         f"{runs['stream'][0]['chunk']}, least of {len(runs['stream'])} runs each): wall "
+            first = runs["stream"][0]
+            lines.append(f"\nStreamed / in-memory gradient over {steps} steps (catchment, {first['store']} store, "
+                         f"chunks of {first['chunk']}, least of {len(runs['stream'])} runs each): wall "
                          f"{wall['stream'] / wall['memory']:.3f}, CPU {cpu['stream'] / cpu['memory']:.3f}.")
     if generation_s:
         lines.append(f"\nSynthetic precipitation store generated in {generation_s:.0f} s.")
@@ -366,6 +404,9 @@ def main():
     parser.add_argument("--compare-chunk", type=int, default=2,
                         help="the comparison's checkpoint chunk (core checkpoint_steps, both modes)")
     parser.add_argument("--compare-repeats", type=int, default=2, help="comparison runs of each, interleaved")
+    parser.add_argument("--compare-store", default="national", choices=("national", "catchment"),
+                        help="the comparison's store: the national one, or the catchment's own, extracted once "
+                             "beside it (<store>.catchment.zarr)")
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--case", default="")
     args = parser.parse_args()
@@ -384,6 +425,9 @@ def main():
     longest = max(steps + memory_steps + gradient_steps + compare_steps)
     generation_s = make_store(args.data, args.store, longest, args.layout)
     print(f"store ready ({generation_s:.0f} s)", flush=True)
+    if compare_steps and args.compare_store == "catchment":
+        extraction_s = make_catchment_store(args.data, args.store, max(compare_steps))
+        print(f"catchment store ready ({extraction_s:.0f} s): {catchment_store_path(args.store)}", flush=True)
     twin_case = [(args.twin_steps, "stream", "twin")] if args.twin_steps and not os.path.exists(
         twin_path(args.out, args.twin_steps)) else []
     compare_cases = [(n, mode, "compare") for n in compare_steps for _ in range(args.compare_repeats)
