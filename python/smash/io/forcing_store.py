@@ -238,11 +238,11 @@ def _open_parts(paths: list, fmt: str, kind: str) -> list:
     for path in paths:
         try:
             parts.append(_Part(xr, path, fmt, kind))
-        except ValueError as error:
-            raise ValueError(f"convert_forcings: {error}") from None
         except Exception as error:
             for part in parts:
                 part.dataset.close()
+            if isinstance(error, ValueError) and str(error).startswith(path):   # smash's own, naming the variable
+                raise ValueError(f"convert_forcings: {error}") from None
             raise ValueError(f"convert_forcings: cannot read {path} as a {fmt} store of {kind} "
                              f"({type(error).__name__}: {error})") from error
     return parts

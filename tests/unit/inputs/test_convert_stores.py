@@ -230,6 +230,9 @@ def test_bad_input_is_named(data_dir, folder, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no GeoTIFF or NetCDF file"):
         smash.io.convert_forcings(str(tmp_path / "empty"), str(tmp_path / "o.zarr"))
+    (tmp_path / "broken.nc").write_text("not a NetCDF file")
+    with pytest.raises(ValueError, match=r"cannot read .*broken.nc as a netcdf store of prcp"):
+        smash.io.convert_forcings(str(tmp_path / "broken.nc"), str(tmp_path / "o.zarr"), mesh=catchment)
     with pytest.raises(ValueError, match="dst .* is the source"):
         smash.io.convert_forcings(src, src, mesh=catchment)
     with pytest.raises(ValueError, match=r"national_grid.zarr: no variable named 'snow'"):
