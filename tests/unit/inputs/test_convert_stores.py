@@ -1,7 +1,8 @@
 """smash.io.convert_forcings from a NetCDF / Zarr store: a catchment's store extracted from a "national" one
 (synthetic forcings on Cance's mesh, the catchment of its gauge V3515010 made by generate_mesh on its own
 grid) gives the catchment's model the forcings, discharge and gradient of the national store bit for bit;
-the period kept, the copy without a mesh, unit conversion and the errors."""
+the period kept, the copy without a mesh, unit conversion and the errors; and a catchment of a hand-made
+mesh in a synthetic grid, without the shared data."""
 
 import datetime as dt
 import functools
@@ -12,6 +13,8 @@ import pytest
 import smash
 from smash import _testing
 from smash.drainage.network import model_cell_order
+
+from helpers import line_mesh
 
 xr = pytest.importorskip("xarray", reason="the netcdf extra (xarray, h5netcdf, zarr) is not installed")
 
@@ -259,3 +262,25 @@ def test_bad_input_is_named(data_dir, folder, tmp_path):
                                          f"{catchment['nac']} active cells"):
         smash.io.convert_forcings(short, str(tmp_path / "o.zarr"), mesh=catchment)
     assert not (tmp_path / "o.zarr").exists()
+
+
+def test_a_catchment_store_without_data_files(tmp_path):
+    """The same without the shared data: a 1 x 4 mesh (tests/helpers.line_mesh) inside a 3 x 6 "national"
+    grid store; the catchment's store holds the grid's values at its cells, and the streamed model's
+    discharge from it is the national store's bit for bit."""
+    mesh = line_mesh(4)
+    national = {"nrow": 3, "ncol": 6, "xmin": -2000.0, "ymax": 2000.0, "xres": 1000.0, "yres": 1000.0}
+    src = smash.factory.generate_forcing_store(national, tmp_path / "national.zarr", "2020-01-01", "2020-01-03",
+                                               seed=2, chunk_steps=12, mean_rain_per_day=30.0)
+    paths = {f"{kind}_directory": smash.io.convert_forcings(src, str(tmp_path / f"{kind}.zarr"), kind, mesh=mesh,
+                                                           chunk_steps=8) for kind in ("prcp", "pet")}
+    with xr.open_zarr(src) as grid, xr.open_zarr(paths["prcp_directory"]) as cells:
+        rows, cols = np.divmod(model_cell_order(mesh), 4)
+        assert np.array_equal(cells["prcp"].values, grid["prcp"].values[:, rows + 1, cols + 2])
+    setup = {"start_time": "2020-01-01 00:00", "end_time": "2020-01-03 00:00", "dt": 3600, "read_prcp": True,
+             "read_pet": True, "daily_interannual_pet": False, "forcing_storage": "stream", "forcing_window": 8}
+    ref = smash.Model(dict(setup, prcp_directory=src, pet_directory=src), mesh)
+    got = smash.Model(dict(setup, **paths), mesh)
+    for model in (ref, got):
+        model.forward_run()
+    assert ref.response.q.max() > 0 and np.array_equal(ref.response.q, got.response.q)
