@@ -3,7 +3,8 @@
     python bench/scale.py --data DIR [--steps 720,2160,8784] [--memory-steps 720] [--gradient-steps 720] [--pairs 5]
                           [--store /tmp/smash-scale/france_prcp_<layout>.zarr] [--layout cells|grid]
                           [--ncpu 2] [--out bench/results] [--adjoint-memory 3e9]
-                          [--compare-steps 720 --compare-chunk 2 --compare-repeats 2 --compare-domain catchment]
+                          [--compare-steps 720 --compare-chunk 2 --compare-repeats 2]
+                          [--compare-domain catchment|france] [--compare-store national|catchment]
 
 The France mesh (906 044 active cells, gr4-lr, hourly) with synthetic precipitation
 (smash.factory.generate_forcing_store, written once to a chunked Zarr store for the longest period,
@@ -22,9 +23,12 @@ arrays and the tape, whose share smash.simulation.memory.plan_checkpoints keeps 
 nested segments, snapshots spilled to the temporary folder). --compare-steps runs the gradient on the
 outlet's catchment (136 170 cells) with forcings streamed and held whole, by the same chunks of
 --compare-chunk steps and with the automatic budget, interleaved --compare-repeats times: the share of
-reading not hidden behind computing where both fit (--compare-domain france: France itself, gauged at its
-outlets, over periods short enough to hold its forcings and snapshots). A case whose memory estimate exceeds the
-machine's reports the estimate instead. Writes scale.md into --out. The interception re-estimate is
+reading not hidden behind computing where both fit (--compare-domain france: France itself, gauged at
+its outlets, over periods short enough to hold its forcings and snapshots); with --compare-store catchment both read the
+catchment's own store (its cells in its model's order, extracted once from the national store by
+smash.io.convert_forcings(..., mesh=) and kept beside it as <store>.catchment.zarr: windows decoded
+straight into the core's arrays, no gather) instead of the national store. A case whose memory estimate
+exceeds the machine's reports the estimate instead. Writes scale.md into --out. The interception re-estimate is
 off (it is one more pass over the forcings, timed apart in the build when on).
 """
 
@@ -59,12 +63,38 @@ def make_store(data_dir, path, steps, layout="grid"):
         return 0.0
     t0 = time.perf_counter()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    for old in markers:  # the store is written anew: no marker may vouch for the old one
+    # The store is written anew: no marker may vouch for the old one, nor for a catchment store extracted from it.
+    for old in markers + glob.glob(glob.escape(catchment_store_path(path)) + ".*.done"):
         os.remove(old)
     marker = path + f".{steps}.done"
     smash.factory.generate_forcing_store(mesh, path, START, period_end(steps), kinds=("prcp",), window=48,
                                          chunk_steps=24, layout=layout)
     open(marker, "w").close()
+    return time.perf_counter() - t0
+
+
+def catchment_store_path(store: str) -> str:
+    return store.rstrip("/") + ".catchment.zarr"
+
+
+def make_catchment_store(data_dir, store, steps) -> float:
+    """The outlet catchment's store of `steps` steps from START (outlet_catchment's cells in its model's
+    order), extracted from the national `store` once; the seconds it took (0 when a marker
+    `<catchment store>.<steps>.done` of at least that many steps says it is there)."""
+    import glob
+
+    import smash
+
+    path = catchment_store_path(store)
+    markers = glob.glob(glob.escape(path) + ".*.done")
+    if any(int(m.rsplit(".", 2)[-2]) >= steps for m in markers if m.rsplit(".", 2)[-2].isdigit()):
+        return 0.0
+    t0 = time.perf_counter()
+    for old in markers:
+        os.remove(old)
+    mesh = outlet_catchment(outlet_gauge(smash.io.read_mesh(os.path.join(data_dir, "France", "mesh_France.hdf5"))))
+    smash.io.convert_forcings(store, path, "prcp", START, period_end(steps), chunk_steps=24, mesh=mesh)
+    open(path + f".{steps}.done", "w").close()
     return time.perf_counter() - t0
 
 
@@ -241,10 +271,16 @@ def worker(args, steps, mode, run):
     if run == "compare":
         out["domain"] = args.compare_domain
     t0 = time.perf_counter()
-    # "compare": the gradient on the outlet's catchment, streamed or held whole, by the same chunks.
+    # "compare": the gradient on the outlet's catchment, streamed or held whole, by the same chunks, from the
+    # national store or the catchment's own (--compare-store).
     compare = run == "compare"
+    store = args.store
+    if compare:
+        out["store"] = args.compare_store
+        if args.compare_store == "catchment":
+            store = catchment_store_path(args.store)
     try:
-        model = france_model(args.data, args.store, steps, mode, gauge=run != "forward",
+        model = france_model(args.data, store, steps, mode, gauge=run != "forward",
                              adjoint_memory=0 if compare else args.adjoint_memory,
                              catchment=compare and args.compare_domain == "catchment",
                              chunk=args.compare_chunk if compare else 0)
@@ -285,7 +321,8 @@ def run_case(args, steps, mode, run):
     cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--store", args.store, "--ncpu", str(args.ncpu),
            "--case", f"{steps},{mode},{run}", "--out", args.out, "--gradient-steps", args.gradient_steps,
            "--adjoint-memory", str(args.adjoint_memory), "--compare-steps", args.compare_steps,
-           "--compare-chunk", str(args.compare_chunk), "--compare-domain", args.compare_domain]
+           "--compare-chunk", str(args.compare_chunk), "--compare-store", args.compare_store,
+           "--compare-domain", args.compare_domain]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
@@ -321,8 +358,7 @@ def table(results, generation_s) -> str:
                       "tape peak (GB) | spilled (GB) | wall (s) | CPU (s) | reader CPU (s) | CPU per step (s) | "
                       "reads (waited) | waiting (s) | steal | load |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {'France' if r.get('domain', 'france') == 'france' else 'outlet catchment'} | {r['steps']} | "
-                  f"{r['mode']} | "
+        lines += [f"| {_gradient_domain(r)} | {r['steps']} | {r['mode']} | "
                   f"{r['chunk']} | {r.get('windows', {}).get('gradient', '-')} | {r['segment'] or '-'} | "
                   f"{r.get('expected_peak_gb', 0):.2f} | "
                   f"{r['peak_gb']:.2f} | {r['tape_peak_gb']:.2f} | {r['spilled_gb']:.2f} | {r['run_s']:.1f} | "
@@ -337,13 +373,19 @@ def table(results, generation_s) -> str:
                 for mode in ("stream", "memory")}
         if runs["stream"] and runs["memory"]:
             wall, cpu = ({mode: min(r[key] for r in runs[mode]) for mode in runs} for key in ("run_s", "cpu_s"))
-            domain = "France" if runs["stream"][0].get("domain") == "france" else "catchment"
-            lines.append(f"\nStreamed / in-memory gradient over {steps} steps ({domain}, chunks of "
-                         f"{runs['stream'][0]['chunk']}, least of {len(runs['stream'])} runs each): wall "
+            first = runs["stream"][0]
+            domain = "France" if first.get("domain") == "france" else f"catchment, {first['store']} store"
+            lines.append(f"\nStreamed / in-memory gradient over {steps} steps ({domain}, "
+                         f"chunks of {first['chunk']}, least of {len(runs['stream'])} runs each): wall "
                          f"{wall['stream'] / wall['memory']:.3f}, CPU {cpu['stream'] / cpu['memory']:.3f}.")
     if generation_s:
         lines.append(f"\nSynthetic precipitation store generated in {generation_s:.0f} s.")
     return "\n".join(lines)
+
+
+def _gradient_domain(r) -> str:
+    """A gradient case's domain in the tables: France, or the outlet's catchment and the store it read."""
+    return "France" if r.get("domain", "france") == "france" else f"outlet catchment, {r['store']} store"
 
 
 def pairs_table(pairs) -> str:
@@ -391,9 +433,15 @@ def main():
     parser.add_argument("--compare-domain", choices=("catchment", "france"), default="catchment",
                         help="the comparison's domain: the outlet's catchment, or France gauged at its outlets "
                              "(held whole it needs the period's forcings and snapshots in memory: short periods)")
+    parser.add_argument("--compare-store", default="national", choices=("national", "catchment"),
+                        help="the comparison's store: the national one, or the catchment's own, extracted once "
+                             "beside it (<store>.catchment.zarr)")
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--case", default="")
     args = parser.parse_args()
+    if args.compare_domain == "france" and args.compare_store == "catchment":
+        parser.error("--compare-store catchment reads the outlet catchment's own store: it needs --compare-domain "
+                     "catchment")
     args.gradient_steps_list = [int(s) for s in args.gradient_steps.split(",") if s]
     compare_steps = [int(s) for s in args.compare_steps.split(",") if s]
     # One twin run serves every gradient case: the longest period.
@@ -409,6 +457,9 @@ def main():
     longest = max(steps + memory_steps + gradient_steps + compare_steps)
     generation_s = make_store(args.data, args.store, longest, args.layout)
     print(f"store ready ({generation_s:.0f} s)", flush=True)
+    if compare_steps and args.compare_store == "catchment":
+        extraction_s = make_catchment_store(args.data, args.store, max(compare_steps))
+        print(f"catchment store ready ({extraction_s:.0f} s): {catchment_store_path(args.store)}", flush=True)
     twin_case = [(args.twin_steps, "stream", "twin")] if args.twin_steps and not os.path.exists(
         twin_path(args.out, args.twin_steps)) else []
     compare_cases = [(n, mode, "compare") for n in compare_steps for _ in range(args.compare_repeats)

@@ -229,8 +229,11 @@ class StoreSeries:
         xr = xarray()
         self.kind, self.key = kind, f"{kind}_directory"
         fmt = store_format(setup, kind)
-        path = str(setup.get(self.key) or "")
-        self.parts = [_Part(xr, p, fmt, kind) for p in _paths(path, fmt, self.key)]
+        source = setup.get(self.key)
+        # A list of files is taken as it is (smash.io.convert_forcings passes the NetCDF files it was given).
+        paths = [str(p) for p in source] if isinstance(source, (list, tuple)) else \
+            _paths(str(source or ""), fmt, self.key)
+        self.parts = [_Part(xr, p, fmt, kind) for p in paths]
         self.axis = TimeAxis.of(setup)
         self.dt = int(setup["dt"])
         nrow, ncol = int(mesh["nrow"]), int(mesh["ncol"])
