@@ -3,6 +3,7 @@
 module md_input_data
     use md_kinds, only: sp
     implicit none
+    private :: swap_steps, swap_days, swap_shares
 
     type InputDataDT
         !> Atmospheric forcings (nac, ntime_step) in mm per step (temp in degC).
@@ -113,28 +114,43 @@ contains
     subroutine input_data_swap_window(this)
         type(InputDataDT), intent(inout) :: this
 
-        real(sp), allocatable :: held(:, :), held_share(:)
-        integer, allocatable :: held_day(:)
-
-        call move_alloc(this%pet_day, held_day)
-        call move_alloc(this%pet_day_next, this%pet_day)
-        call move_alloc(held_day, this%pet_day_next)
-        call move_alloc(this%pet_share, held_share)
-        call move_alloc(this%pet_share_next, this%pet_share)
-        call move_alloc(held_share, this%pet_share_next)
-        call move_alloc(this%prcp, held)
-        call move_alloc(this%prcp_next, this%prcp)
-        call move_alloc(held, this%prcp_next)
-        call move_alloc(this%pet, held)
-        call move_alloc(this%pet_next, this%pet)
-        call move_alloc(held, this%pet_next)
-        call move_alloc(this%snow, held)
-        call move_alloc(this%snow_next, this%snow)
-        call move_alloc(held, this%snow_next)
-        call move_alloc(this%temp, held)
-        call move_alloc(this%temp_next, this%temp)
-        call move_alloc(held, this%temp_next)
+        call swap_steps(this%prcp, this%prcp_next)
+        call swap_steps(this%pet, this%pet_next)
+        call swap_steps(this%snow, this%snow_next)
+        call swap_steps(this%temp, this%temp_next)
+        call swap_days(this%pet_day, this%pet_day_next)
+        call swap_shares(this%pet_share, this%pet_share_next)
     end subroutine input_data_swap_window
+
+    subroutine swap_steps(current, next)
+        real(sp), allocatable, intent(inout) :: current(:, :), next(:, :)
+
+        real(sp), allocatable :: held(:, :)
+
+        call move_alloc(current, held)
+        call move_alloc(next, current)
+        call move_alloc(held, next)
+    end subroutine swap_steps
+
+    subroutine swap_days(current, next)
+        integer, allocatable, intent(inout) :: current(:), next(:)
+
+        integer, allocatable :: held(:)
+
+        call move_alloc(current, held)
+        call move_alloc(next, current)
+        call move_alloc(held, next)
+    end subroutine swap_days
+
+    subroutine swap_shares(current, next)
+        real(sp), allocatable, intent(inout) :: current(:), next(:)
+
+        real(sp), allocatable :: held(:)
+
+        call move_alloc(current, held)
+        call move_alloc(next, current)
+        call move_alloc(held, next)
+    end subroutine swap_shares
 
     !> Room for sparse forcings: nvalue values, nindex indices (md_input_data header).
     subroutine input_data_alloc_sparse(this, ntime_step, nvalue, nindex)
