@@ -98,6 +98,10 @@ class Model:
         _serr.init_serr(self)
         if norm["synthetic"]:
             self.response_data.q = synthetic_observations(self)
+        streamed = getattr(self._core.input, "stream", None)
+        if streamed is not None:
+            # The first window of a forward run read while the caller goes on: the run then finds it read.
+            streamed.prefetch(self._core.input)
 
     # ------------------------------------------------------------------ build
     def _mesh_attributes(self, mesh: dict) -> dict:

@@ -154,3 +154,23 @@ def test_a_failed_window_read_fails_the_run(data_dir):
     streamed.forward_run()
     held.forward_run()
     assert np.array_equal(held.response.q, streamed.response.q)
+
+
+def test_the_first_window_is_read_during_the_build(data_dir):
+    """The build starts reading a forward run's first window (ForcingStream.prefetch): the first run finds it
+    read (no window read while it waits), with the held results; a gradient first (other windows) discards it."""
+    held, streamed = _pair(data_dir, "Cance", window=7)
+    stream = _testing.forcing_stream(streamed)
+    assert stream.reads == 1 and stream.unpredicted == 0
+    _assert_same_forward(held, streamed)
+    assert stream.unpredicted == 0 and stream.reads == -(-streamed.setup.ntime_step // 7)
+    setup, mesh = _setup(data_dir, "Cance")
+    setup["end_time"] = "2014-10-15 00:00"      # 720 steps: the gradient's windows are its chunks, 27 steps
+    streamed = smash.Model(dict(setup, forcing_storage="stream"), mesh)
+    held = smash.Model(setup, mesh)
+    stream = _testing.forcing_stream(streamed)
+    assert stream.reads == 1 and stream.windows["forward"] == 720
+    # A gradient first: its windows are not the forward one the build read; it reads its own.
+    _assert_same_gradient(held, streamed)
+    assert stream.windows["gradient"] == 27 and stream.unpredicted == 1
+    _assert_same_forward(held, streamed)
