@@ -674,8 +674,8 @@ contains
         real(rk), intent(inout) :: liquid_prcp(:)
         type(OutputDT), intent(inout) :: output
 
-        !> Sparse storage: a step's forcings are decoded for this many cells at a time (a fixed
-        !> local array: Tapenade cannot restore a local allocatable in the adjoint).
+        !> Sparse storage or streamed daily PET: a step's forcings are made for this many cells at a time
+        !> (a fixed local array: Tapenade cannot restore a local allocatable in the adjoint).
         integer, parameter :: sparse_chunk = 2048
         real(sp) :: chunk(sparse_chunk, 4)
         integer :: ia, a, b, n, j, nkind, coff, s1
@@ -687,10 +687,20 @@ contains
         s1 = size(states, 2)
         tw = t
         if (input%window_steps > 0) tw = t - ((t - 1)/input%window_steps)*input%window_steps
-        if (input%sparse) then
+        if (input%sparse .or. input%pet_by_day) then
+            ! A step's forcings made for sparse_chunk cells at a time in a fixed local array: decoded (sparse
+            ! storage), or with streamed daily interannual PET copied beside the PET made from the step's day
+            ! map and share, the float32 product smash.inputs.atmos spreads a map with (the held mode's
+            ! values): the reader then writes a map a day, not one a step.
             nkind = 2
             if (setup%snow_module == SNOW_SSN) nkind = 4
             chunk = 0._sp
+            day_col = 1
+            share = 1._sp
+            if (input%pet_by_day) then
+                day_col = input%pet_day(tw)
+                share = input%pet_share(tw)
+            end if
             ! counted with a unit step: Tapenade 3.16 reverses a loop of step sparse_chunk from a
             ! start it computes, one iteration too many when k1 < k0 (a thread with no cells)
             do ia = 1, (k1 - k0 + sparse_chunk)/sparse_chunk
@@ -698,32 +708,20 @@ contains
                 b = min(k1, a + sparse_chunk - 1)
                 n = b - a + 1
                 coff = off + a - 1
-                do j = 1, nkind
-                    call sparse_cells(input, j, t, a + off, b + off, chunk(1:n, j))
-                end do
+                if (input%sparse) then
+                    do j = 1, nkind
+                        call sparse_cells(input, j, t, a + off, b + off, chunk(1:n, j))
+                    end do
+                else
+                    chunk(1:n, 1) = input%prcp(a + off:b + off, tw)
+                    chunk(1:n, 2) = input%pet(a + off:b + off, day_col)*share
+                    if (nkind == 4) then
+                        chunk(1:n, 3) = input%snow(a + off:b + off, tw)
+                        chunk(1:n, 4) = input%temp(a + off:b + off, tw)
+                    end if
+                end if
                 !$AD NOCHECKPOINT
                 call rainfall_runoff_cells(setup, mesh, chunk(1:n, 1), chunk(1:n, 2), chunk(1:n, 3), chunk(1:n, 4), &
-                                           input%imperviousness(a + off:b + off), &
-                                           t, 1, n, coff, rr_parameters(a:b, :), hy_c(a:b, :), nn_parameters, &
-                                           states(a:b, 1:s1), &
-                                           qlat(a:b), fluxes(a:b, :), liquid_prcp(a:b), output)
-            end do
-        else if (input%pet_by_day) then
-            ! Streamed daily interannual PET: a step's values made from its day's map, a block of cells at
-            ! a time (a fixed local array, as above), so the reader writes a map a day, not one a step.
-            day_col = input%pet_day(tw)
-            share = input%pet_share(tw)
-            do ia = 1, (k1 - k0 + sparse_chunk)/sparse_chunk
-                a = k0 + (ia - 1)*sparse_chunk
-                b = min(k1, a + sparse_chunk - 1)
-                n = b - a + 1
-                coff = off + a - 1
-                ! The float32 product, as smash.inputs.atmos spreads the map: the held mode's values.
-                chunk(1:n, 2) = input%pet(a + off:b + off, day_col)*share
-                snow_row = min(a + off, size(input%snow, 1))
-                !$AD NOCHECKPOINT
-                call rainfall_runoff_cells(setup, mesh, input%prcp(a + off:b + off, tw), chunk(1:n, 2), &
-                                           input%snow(snow_row:, tw), input%temp(snow_row:, tw), &
                                            input%imperviousness(a + off:b + off), &
                                            t, 1, n, coff, rr_parameters(a:b, :), hy_c(a:b, :), nn_parameters, &
                                            states(a:b, 1:s1), &
