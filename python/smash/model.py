@@ -100,7 +100,7 @@ class Model:
             self.response_data.q = synthetic_observations(self)
         streamed = getattr(self._core.input, "stream", None)
         if streamed is not None:
-            # The first window of a forward run read while the caller goes on: the run then finds it read.
+            # A forward run's first window read now, as the held mode reads its period here: the run starts on it.
             streamed.prefetch(self._core.input)
 
     # ------------------------------------------------------------------ build

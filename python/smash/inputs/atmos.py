@@ -525,14 +525,15 @@ def _spread_interannual(plan: SeriesPlan, daily_maps: dict, dt: int, tally: Miss
     # one by one only then (hourly France: two passes over 906 044 cells a step saved).
     peaks = {key: float(values.max(initial=0.0)) for key, values in daily_maps.items()}
     for t, key in enumerate(plan.day_keys):
-        if key in daily_maps:
-            fraction = spread_share(plan.ends[t], dt)
-            if isinstance(out, np.ndarray):
-                values = np.multiply(daily_maps[key], fraction, out=out[t])
-            elif out is not None:
-                values = daily_maps[key] * fraction
+        if key not in daily_maps:
+            continue
+        fraction = spread_share(plan.ends[t], dt)
+        implausible = peaks[key] * fraction * (1 + 1e-6) > tally.bound   # a margin for the float32 product's rounding
+        if isinstance(out, np.ndarray):
+            values = np.multiply(daily_maps[key], fraction, out=out[t])
+        elif out is not None or implausible:
+            values = daily_maps[key] * fraction
+            if out is not None:
                 out[t] = values
-            else:
-                values = None
-            if peaks[key] * fraction * (1 + 1e-6) > tally.bound:   # a margin for the float32 product's rounding
-                tally.add_step(daily_maps[key] * fraction if values is None else values, plan.ends[t])
+        if implausible:
+            tally.add_step(values, plan.ends[t])

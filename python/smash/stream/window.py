@@ -203,10 +203,9 @@ class ForcingStream:
 
     def _read_window(self, t0: int, t1: int, core=None) -> tuple[int, int]:
         """Read steps t0 .. t1 into the core's arrays of the next window (``<kind>_next``, made current by
-        `_fetch`; `core`: the core inputs, by default the run's, and then the read is counted in `reads`): in
-        the reader thread, so the copy too overlaps the computation."""
-        if core is None:
-            self.reads += 1
+        `_fetch`; `core`: the core inputs, by default the run's): in the reader thread, so the copy too
+        overlaps the computation."""
+        self.reads += 1
         n = t1 - t0 + 1
         core = self._input if core is None else core
         for kind in self.kinds:
@@ -232,12 +231,11 @@ class ForcingStream:
             if int(core_input.window_steps) != window:
                 return
             span = window_holding(1, window, self.ntime_step)
-            done = Future()
+            done = Future()     # as the run's read-ahead is held (_fetch takes its result)
             try:
                 done.set_result(self._read_window(*span, core=core_input))
             except Exception:  # noqa: BLE001 - the run reads the window again and raises
                 return
-            self.reads += 1
             self._ahead = (span, done)
             self._prefetched = weakref.ref(core_input)
         finally:
@@ -337,18 +335,11 @@ class ForcingStream:
             self._busy.release()
 
     def _taken_prefetch(self, core_input, window: int):
-        """The read-ahead `prefetch` started, finished, when it read `core_input`'s arrays for windows of
-        `window` steps; else None once it is over (it writes arrays this run may resize or read into)."""
+        """The window `prefetch` read, when it read it into `core_input`'s arrays for windows of `window` steps
+        (this run's), else None."""
         ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            return None
-        try:
-            ahead[1].result()
-        except BaseException:  # noqa: BLE001 - the run reads the window itself, and reports its error
-            return None
-        prefetched = self._prefetched()
-        self._prefetched = None
-        if prefetched is not core_input or int(core_input.window_steps) != window:
+        prefetched, self._prefetched = self._prefetched, None
+        if ahead is None or prefetched() is not core_input or int(core_input.window_steps) != window:
             return None
         return ahead
 
