@@ -758,6 +758,9 @@ contains
 
         integer :: k, p0, p1, s0, s1, slot, nn(5), first, sp1, ss1, f0, f1, fsnow, fsnow1
         real(rk) :: prcp, mlt, inv_beta, cell_snow, cell_temp
+        real(sp) :: rain
+        !> The largest finite float32 (huge(1._sp), which Tapenade 3.16 does not know).
+        real(sp), parameter :: largest_sp = 3.40282347e38_sp
         real(rk) :: no_net(NET_MAX, 1)   ! the corrections of a structure without a net (md_gr_structures::gr_cells)
         logical :: keep_all   ! store every flux of the step (a variable: Tapenade checkpoints calls with expressions)
 
@@ -774,7 +777,11 @@ contains
         inv_beta = percolation_inv_beta(setup%dt)
 
         do k = k0, k1
-            prcp = real(prcp_in(k), rk)
+            ! NaN or infinite rain is missing, as smash.inputs leaves it in a held array: a streamed window
+            ! of a store comes unchecked (its check would cost the reader a pass over the window).
+            ! (A merge, not a branch: Tapenade would tape the branch taken at every cell and step.)
+            rain = merge(prcp_in(k), -99._sp, prcp_in(k) >= -largest_sp .and. prcp_in(k) <= largest_sp)
+            prcp = real(rain, rk)
             if (setup%snow_module == SNOW_SSN) then
                 cell_snow = real(snow_in(k), rk)
                 cell_temp = real(temp_in(k), rk)

@@ -384,13 +384,15 @@ class StoreSeries:
             return None
         return steps
 
-    def read(self, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+    def read(self, first: int, count: int, out: np.ndarray | None = None, check_finite: bool = True) -> np.ndarray:
         """(count, ncell) float32 of steps first .. first + count - 1 (0-based), written into `out` and `out`
-        returned when given ((count, ncell) float32, C order)."""
+        returned when given ((count, ncell) float32, C order). NaN and infinite values are missing (-99); with
+        `check_finite` false a window of one part may keep them (for a reader that maps them itself: the core's
+        precipitation, md_forward::rainfall_runoff_cells), which saves a pass over the window."""
         parts = self.part_of[first:first + count, 0]
         if self.nsub == 1 and parts.size and parts[0] >= 0 and (parts == parts[0]).all() and self.inside.all():
             # The usual window: every step in one part, every cell covered: the values read are the window.
-            return self._read_part(int(parts[0]), self.index_of[first:first + count, 0], out)
+            return self._read_part(int(parts[0]), self.index_of[first:first + count, 0], out, check_finite)
         return written(self._read_mixed(first, count), out)
 
     def _read_mixed(self, first: int, count: int) -> np.ndarray:
@@ -531,9 +533,11 @@ class StoreSeries:
             # The indices are inside the box by construction: "clip" skips their check.
             np.take(step, self.box_index if index is None else index, out=into, mode="clip")
 
-    def _read_part(self, p: int, positions: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def _read_part(self, p: int, positions: np.ndarray, out: np.ndarray | None = None,
+                   check_finite: bool = True) -> np.ndarray:
         """(len(positions), covered cells) model values of part `p` at store positions `positions` (into `out`
-        when given, which must then be of that shape, float32, C order)."""
+        when given, which must then be of that shape, float32, C order), NaN and infinite values missing unless
+        not `check_finite`."""
         part = self.parts[p]
         shape = (positions.size, self.box_index.size)
         dtype = part.variable.dtype
@@ -568,7 +572,7 @@ class StoreSeries:
         values = part.values(picked)
         # Whether any value is NaN or infinite, from the largest and smallest (NaN propagates through both): most
         # windows have none. Two vectorised passes cost less than one float32 sum (France, 24 steps: 7.6 ms, 9.3).
-        finite = values.size == 0 or (np.isfinite(values.max()) and np.isfinite(values.min()))
+        finite = not check_finite or values.size == 0 or (np.isfinite(values.max()) and np.isfinite(values.min()))
         missing = None if finite else ~np.isfinite(values)
         if self.scale is not None:
             values = values * self.scale

@@ -123,6 +123,10 @@ class StoreSource:
     def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
         return self.series.read(first, count, out)
 
+    def read_unchecked(self, kind: str, first: int, count: int, out: np.ndarray) -> np.ndarray:
+        """`read` into the core's window arrays, which may keep NaN and infinite values (StoreSeries.read)."""
+        return self.series.read(first, count, out, check_finite=False)
+
     def window_multiple(self, kind: str) -> int | None:
         """Steps of the store's chunks when windows made of them are read without a copy, else None."""
         return self.series.aligned_chunk_steps()
@@ -140,6 +144,13 @@ class KindSources:
 
     def read(self, kind: str, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
         return self.by_kind[kind].read(kind, first, count, out)
+
+    def read_unchecked(self, kind: str, first: int, count: int, out: np.ndarray) -> np.ndarray:
+        """`kind`'s reader's read_unchecked where it has one, else its read."""
+        reader = self.by_kind[kind]
+        if hasattr(reader, "read_unchecked"):
+            return reader.read_unchecked(kind, first, count, out)
+        return reader.read(kind, first, count, out)
 
     def window_multiple(self, kind: str) -> int | None:
         """The window_multiple of `kind`'s reader (None for GeoTIFF folders or a kind not read)."""

@@ -212,6 +212,10 @@ class ForcingStream:
             # The core's (nac, n) Fortran order is (n, nac) in C order: the readers write there directly.
             if kind == "pet" and self.pet_days:
                 self.source.read_days(kind, t0 - 1, n, core.pet_next.T, core.pet_day_next, core.pet_share_next)
+            elif kind == "prcp" and hasattr(self.source, "read_unchecked"):
+                # The core takes NaN and infinite rain for missing itself (md_forward::rainfall_runoff_cells), as
+                # a held array has it: a store's window needs no check (France: 7.6 ms of 28 a window).
+                self.source.read_unchecked(kind, t0 - 1, n, out=core.prcp_next[:, :n].T)
             else:
                 self.source.read(kind, t0 - 1, n, out=getattr(core, f"{kind}_next")[:, :n].T)
         return t0, t1

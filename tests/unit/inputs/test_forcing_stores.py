@@ -534,3 +534,47 @@ def test_a_span_of_a_store_of_cells_decodes_only_its_blocks(data_dir, store_fold
             out = np.empty((count, some.size), dtype=np.float32)
             assert np.array_equal(got.read(start, count, out=out), ref.read(start, count))
     assert calls == list(range(nt // 10))
+
+
+def test_nonfinite_rain_in_a_streamed_window_is_missing(data_dir, tmp_path):
+    """A store's NaN and infinite rain reaches a streamed run's core unchecked (the reader skips a pass over
+    the window) and the core takes it for missing, as the held model's array has it (-99): discharge, final
+    states and gradient equal bit for bit, where rain left in place would change them."""
+    import zarr
+
+    setup, mesh = _dataset(data_dir, "Cance")
+    path = smash.io.convert_forcings(setup["prcp_directory"], str(tmp_path / "prcp.zarr"), "prcp",
+                                     setup["start_time"], setup["end_time"], 1.0, chunk_steps=10, mesh=mesh)
+    cells = model_cell_order(mesh)
+    array = zarr.open_group(path, mode="r+")["prcp"]
+    values = array[:]
+    # Rainy cell-steps spoiled: NaN, +inf and -inf, inside windows read straight into the core's arrays.
+    rainy = np.argwhere(values > 1.0)
+    assert rainy.shape[0] > 30
+    picked = rainy[np.linspace(0, rainy.shape[0] - 1, 30).astype(int)]
+    for (t, c), bad in zip(picked, [np.nan, np.inf, -np.inf] * 10, strict=True):
+        values[t, c] = bad
+    array[:] = values
+    held = smash.Model(dict(setup, prcp_directory=path), mesh)
+    streamed = smash.Model(dict(setup, prcp_directory=path, forcing_storage="stream"), mesh)
+    held_prcp = np.asarray(_testing.core_inputs(held).prcp)
+    # The store holds the model's cells in its order: cell c, step t is the core's (c, t).
+    assert np.isfinite(held_prcp).all() and all(held_prcp[c, t] == -99 for t, c in picked)
+    source = _testing.forcing_stream(streamed).source
+    window = np.empty((10, cells.size), dtype=np.float32)
+    first = picked[0][0] // 10 * 10
+    source.read_unchecked("prcp", first, 10, window)
+    assert (~np.isfinite(window)).sum() == (~np.isfinite(values[first:first + 10])).sum() > 0
+    for model in (held, streamed):
+        model.forward_run()
+    assert np.array_equal(held.response.q, streamed.response.q)
+    assert np.array_equal(held.rr_final_states.values, streamed.rr_final_states.values)
+    ref, got = _gradient(held), _gradient(streamed)
+    assert ref.cost == got.cost and np.array_equal(ref.grad, got.grad)
+    # The rain spoiled mattered: the same store with it kept gives other discharge.
+    array[:] = zarr.open_group(smash.io.convert_forcings(
+        setup["prcp_directory"], str(tmp_path / "kept.zarr"), "prcp", setup["start_time"], setup["end_time"], 1.0,
+        chunk_steps=10, mesh=mesh), mode="r")["prcp"][:]
+    kept = smash.Model(dict(setup, prcp_directory=path, forcing_storage="stream"), mesh)
+    kept.forward_run()
+    assert not np.array_equal(kept.response.q, held.response.q)
