@@ -231,10 +231,10 @@ def count_reader_cpu():
 
     read = ForcingStream._read_window
 
-    def timed(self, t0, t1):
+    def timed(self, t0, t1, **kwargs):
         cpu0 = time.thread_time()
         try:
-            return read(self, t0, t1)
+            return read(self, t0, t1, **kwargs)
         finally:
             READER_CPU[0] += time.thread_time() - cpu0
 
@@ -390,22 +390,26 @@ def _gradient_domain(r) -> str:
 
 def pairs_table(pairs) -> str:
     """Streamed and in-memory forward runs of the same steps, run one after the other (--pairs): each pair's
-    ratio and their median, the spread telling the machine's noise apart from the reading's cost."""
-    lines = ["| pair | steps | streamed run (s) | streamed CPU (s) | steal | in-memory run (s) | in-memory CPU (s) "
-             "| steal | ratio |", "|---|---|---|---|---|---|---|---|---|"]
-    ratios = []
+    ratio, their median and the ratio of their sums, the spread telling the machine's noise apart from the
+    reading's cost."""
+    lines = ["| pair | steps | streamed run (s) | streamed CPU (s) | reader CPU (s) | waiting (s) | steal "
+             "| in-memory run (s) | in-memory CPU (s) | steal | ratio |", "|---" * 11 + "|"]
+    ratios, sums = [], [0.0, 0.0]
     for i, (streamed, held) in enumerate(pairs, 1):
         if "run_s" not in streamed or "run_s" not in held:
-            lines.append(f"| {i} | - | failed | - | - | - | - | - | - |")
+            lines.append(f"| {i} | - | failed | - | - | - | - | - | - | - | - |")
             continue
         ratios.append(streamed["run_s"] / held["run_s"])
+        sums[0] += streamed["run_s"]
+        sums[1] += held["run_s"]
         lines.append(f"| {i} | {streamed['steps']} | {streamed['run_s']:.2f} | {streamed['cpu_s']:.1f} | "
+                     f"{streamed.get('reader_cpu_s', 0):.2f} | {streamed.get('wait_s', 0):.2f} | "
                      f"{streamed.get('steal', 0):.0%} | {held['run_s']:.2f} | {held['cpu_s']:.1f} | "
                      f"{held.get('steal', 0):.0%} | {ratios[-1]:.3f} |")
     if ratios:
         median = statistics.median(ratios)
         lines.append(f"\nMedian streamed / in-memory ratio of {len(ratios)} pairs: {median:.3f} "
-                     f"(range {min(ratios):.3f}-{max(ratios):.3f}).")
+                     f"(range {min(ratios):.3f}-{max(ratios):.3f}); ratio of the sums {sums[0] / sums[1]:.3f}.")
     return "\n".join(lines)
 
 
@@ -472,8 +476,12 @@ def main():
         print(json.dumps(results[-1]), flush=True)
     pairs = []
     for _ in range(args.pairs if memory_steps else 0):
-        pairs.append(tuple(run_case(args, memory_steps[0], mode, "forward") for mode in ("stream", "memory")))
-        print(json.dumps({"pair": [{k: r.get(k) for k in ("mode", "run_s", "cpu_s", "steal")} for r in pairs[-1]]}),
+        # Every other pair runs the in-memory case first: a drift of the machine's speed then favours neither.
+        order = ("stream", "memory") if len(pairs) % 2 == 0 else ("memory", "stream")
+        done = {mode: run_case(args, memory_steps[0], mode, "forward") for mode in order}
+        pairs.append((done["stream"], done["memory"]))
+        print(json.dumps({"pair": [{k: r.get(k) for k in ("mode", "run_s", "cpu_s", "steal", "reader_cpu_s", "wait_s")}
+                                   for r in pairs[-1]]}),
               flush=True)
     os.makedirs(args.out, exist_ok=True)
     text = table(results, generation_s) + ("\n\n" + pairs_table(pairs) if pairs else "")
