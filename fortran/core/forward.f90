@@ -694,9 +694,10 @@ contains
             ! storage), or with streamed daily interannual PET copied beside the PET made from the step's day
             ! map and share, the float32 product smash.inputs.atmos spreads a map with (the held mode's
             ! values): the reader then writes a map a day, not one a step.
+            ! Not filled first: the snow and temp columns are only read with a snow module, which fills
+            ! them (a whole piece's array zeroed at every step and piece would cost a pass of its own).
             nkind = 2
             if (setup%snow_module == SNOW_SSN) nkind = 4
-            chunk = 0._sp
             day_col = 1
             share = 1._sp
             if (input%pet_by_day) then
