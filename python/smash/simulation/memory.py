@@ -504,37 +504,67 @@ def gradient_plan(model) -> CheckpointPlan:
         return plan_checkpoints(nac, nt, step_bytes, snap_bytes, chunk, tape_budget, ncpu,
                                 chunk_fixed=chunk_fixed), run
 
-    plan, run = planned(chunk)
-    if stream is not None and plan.chunk < chunk:
-        # Planned with the arrays of the longest window: a shorter window's leave more to the tape, which
-        # may allow a longer chunk; planned once more with that chunk's window counted (the plan's
-        # chunk is then at most that window, whose arrays are counted).
-        again, run_again = planned(plan.chunk)
-        if again.chunk > plan.chunk:
-            again, run_again = planned(again.chunk)
-        plan, run = again, run_again
+    try:
+        plan, run = planned(chunk)
+        if stream is not None and plan.chunk < chunk:
+            # Planned with the arrays of the longest window: a shorter window's leave more to the tape,
+            # which may allow a longer chunk; planned once more with that chunk's window counted (the
+            # plan's chunk is then at most that window, whose arrays are counted).
+            again, run_again = planned(plan.chunk)
+            if again.chunk > plan.chunk:
+                again, run_again = planned(again.chunk)
+            plan, run = again, run_again
+    except MemoryError:
+        if stream is None or fixed:
+            raise
+        # The default chunk's window may be what leaves the tape no room (France over a year: windows of
+        # 94 steps take 1.4 GB, and a 3 GB budget was refused where one-step windows leave the tape
+        # 0.8 GB): planned from one step's window instead. One step that does not fit either raises
+        # with its figures.
+        plan, run = _fitting_window(planned, chunk)
     if stream is not None:
         plan, run = gradient_window(plan, run, window_asked, stream.store_chunk_steps(),
-                                    lambda window: planned(window, plan.chunk, True))
+                                    lambda window: planned(window, plan.chunk, True), budget - held)
     return dataclasses.replace(plan, source=source, held_bytes=held, run_bytes=run)
 
 
+def _fitting_window(planned, chunk: int) -> tuple[CheckpointPlan, int]:
+    """A plan, chunk at most `chunk`, whose window's arrays leave its tape room: the chunk planned with
+    one step's window (the tape's most room; its MemoryError, with one step's figures, when even that
+    does not fit), then planned with that chunk's window counted, halved until it fits."""
+    first, run = planned(1, chunk)
+    window = first.chunk
+    while window > 1:
+        try:
+            return planned(window, window)
+        except MemoryError:
+            window //= 2
+    return planned(1, 1) if first.chunk > 1 else (first, run)
+
+
 def gradient_window(plan: CheckpointPlan, run: int, asked: int, store_chunk: int,
-                    planned) -> tuple[CheckpointPlan, int]:
+                    planned, room: float = math.inf) -> tuple[CheckpointPlan, int]:
     """(plan, run bytes) of a streamed gradient given its window: the forcing_window `asked` when it holds
     whole chunks; else the most whole chunks within the store's time chunk (`store_chunk` steps, 0: none)
-    that leave the plan's checkpointing as it is (the same segments, no more spilled): a sweep then reads
-    each store chunk about once instead of once a chunk of the adjoint (the outlet catchment's 2-step chunks
-    read 2 160 windows over 720 steps, each gathering its cells from a decoded 24-step chunk); else the
-    chunk. `planned(window)`: the plan with that window's arrays counted, the chunk fixed."""
+    that leave the plan's checkpointing as it is (the same segments, no more spilled, within the budget): a
+    sweep then reads each store chunk about once instead of once a chunk of the adjoint (the outlet
+    catchment's 2-step chunks read 2 160 windows over 720 steps, each gathering its cells from a decoded
+    24-step chunk); else the chunk. `planned(window)`: the plan with that window's arrays counted, the
+    chunk fixed; `room`: the budget less what the process holds, which the window's arrays and the tape
+    may fill."""
     chunk = plan.chunk
     if asked:
         window = asked if asked % chunk == 0 else chunk
         return planned(window) if window != chunk else (plan, run)
     for per_window in range(store_chunk // chunk, 1, -1):
-        again, run_again = planned(per_window * chunk)
+        try:
+            again, run_again = planned(per_window * chunk)
+        except MemoryError:
+            continue    # that window's arrays leave the tape no room
+        # Nor a peak beyond the budget: a tape left below ad_stack.c's floor by the window's arrays still
+        # takes the floor.
         if again.segment == plan.segment and again.spill_bytes <= plan.spill_bytes and \
-                again.spills == plan.spills:
+                again.spills == plan.spills and run_again + again.tape_bytes <= max(run + plan.tape_bytes, room):
             return dataclasses.replace(again, window=per_window * chunk), run_again
     return dataclasses.replace(plan, window=chunk), run
 

@@ -3,9 +3,11 @@ adjoint's budget less what the process holds, and read ahead in the order of the
 (smash.stream.window.gradient_windows): the same gradient bit for bit as the forcings held whole
 with the same chunks, every window but the first read while the one before was computed."""
 
+import dataclasses
 import functools
 
 import numpy as np
+import pytest
 
 import smash
 from smash import _testing
@@ -87,3 +89,62 @@ def test_a_forcing_window_fixes_the_streamed_gradients_chunk(data_dir, monkeypat
     streamed.setup.adjoint_memory = memory.gradient_run_bytes(streamed) + 1_600_000
     plan = memory.gradient_plan(streamed)
     assert plan.chunk == 9 and plan.segment > 9
+
+
+def test_a_window_too_long_for_the_budget_is_shortened_not_refused(data_dir, monkeypatch):
+    # France over a year: the default chunk's window (94 steps) alone took 1.4 GB, so a 3 GB budget was
+    # refused although windows of one step leave the tape 0.8 GB. Here Cance's default window (27
+    # steps) leaves no room for any tape while one step's window leaves 120 kB.
+    setup, mesh = _cance(data_dir)
+    streamed = smash.Model(dict(setup, forcing_storage="stream"), mesh)
+    monkeypatch.setattr(memory, "resident_bytes", lambda: 50_000_000)
+    held = 50_000_000 - 383 * 720 * 16
+    one, default = memory.gradient_run_bytes(streamed, 1), memory.gradient_run_bytes(streamed, 27)
+    assert default - one == 383 * 26 * 16
+    streamed.setup.adjoint_memory = held + one + 120_000
+    assert held + default > streamed.setup.adjoint_memory
+    plan = memory.gradient_plan(streamed)
+    # Less than one step's tape (383 cells x 320 bytes): chunks of one step, their window of one step
+    # counted and no longer one, the tape's limit the whole room left.
+    assert (plan.chunk, plan.window) == (1, 1) and plan.run_bytes == one and plan.held_bytes == held
+    assert plan.spill_limit == 120_000 and plan.peak_bytes == streamed.setup.adjoint_memory
+
+    ret_s = streamed.backward_run(mapping="distributed", return_options={"cost": True, "grad": True})
+    assert _testing.forcing_stream(streamed).windows["gradient"] == 1
+    held_model = smash.Model(dict(setup, forcing_storage="memory"), mesh)
+    _testing.core_setup(held_model).checkpoint_steps = 1
+    ret_h = held_model.backward_run(mapping="distributed", return_options={"cost": True, "grad": True})
+    assert ret_h.cost == ret_s.cost and np.array_equal(ret_h.grad, ret_s.grad)
+
+    # Below what one step's window needs, the refusal gives that figure (the core's window arrays now
+    # of one step, given back when the gradient's replace them).
+    held = 50_000_000 - 383 * 16
+    streamed.setup.adjoint_memory = held + one - 1
+    with pytest.raises(MemoryError, match=rf"arrays take about {memory._size(one)}\. Give adjoint_memory more "
+                                          rf"than {memory._size(held + one)}"):
+        memory.gradient_plan(streamed)
+
+
+def test_a_window_of_several_chunks_keeps_within_the_budget():
+    # A tape at ad_stack.c's floor takes it whatever room the window's arrays leave: a window of several
+    # chunks with the same segments and spill is taken when the budget holds it, not beyond.
+    floor = memory.MIN_SPILL_LIMIT
+    plan = memory.CheckpointPlan(chunk=1, segment=2, spill_limit=floor, tape_bytes=floor, spill_bytes=10**9,
+                                 budget=floor // 2)
+    run = 1_000_000
+
+    def planned(window):
+        return plan, run + 1000 * window
+
+    within = memory.gradient_window(plan, run, 0, 24, planned, room=run + 1000 * 10 + floor)
+    assert within[0].window == 10 and within[1] == run + 10_000
+    beyond = memory.gradient_window(plan, run, 0, 24, planned, room=run + floor)
+    assert beyond == (dataclasses.replace(plan, window=1), run)
+    # A window whose arrays leave no tape at all is passed over.
+
+    def refusing(window):
+        if window > 4:
+            raise MemoryError("no room")
+        return planned(window)
+
+    assert memory.gradient_window(plan, run, 0, 24, refusing)[0].window == 4
