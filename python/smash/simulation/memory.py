@@ -504,23 +504,13 @@ def gradient_plan(model) -> CheckpointPlan:
         return plan_checkpoints(nac, nt, step_bytes, snap_bytes, chunk, tape_budget, ncpu,
                                 chunk_fixed=chunk_fixed), run
 
-    try:
+    if stream is None or fixed:
         plan, run = planned(chunk)
-        if stream is not None and plan.chunk < chunk:
-            # Planned with the arrays of the longest window: a shorter window's leave more to the tape,
-            # which may allow a longer chunk; planned once more with that chunk's window counted (the
-            # plan's chunk is then at most that window, whose arrays are counted).
-            again, run_again = planned(plan.chunk)
-            if again.chunk > plan.chunk:
-                again, run_again = planned(again.chunk)
-            plan, run = again, run_again
-    except MemoryError:
-        if stream is None or fixed:
-            raise
-        # The default chunk's window may be what leaves the tape no room (France over a year: windows of
-        # 94 steps take 1.4 GB, and a 3 GB budget was refused where one-step windows leave the tape
-        # 0.8 GB): planned from one step's window instead. One step that does not fit either raises
-        # with its figures.
+    else:
+        # Streamed, the window's arrays count among the gradient's: the chunk planned with one step's
+        # window, the tape's most room, then with its own window counted. (Planned first with the default
+        # chunk's window, France over a year was refused within 3 GB: 94 steps take 1.4 GB, where
+        # one-step windows leave the tape 0.8 GB.)
         plan, run = _fitting_window(planned, chunk)
     if stream is not None:
         plan, run = gradient_window(plan, run, window_asked, stream.store_chunk_steps(),
